@@ -1,0 +1,231 @@
+"""Processing configuration: every threshold, column name and keyword.
+
+Defaults live here, in one place. A TOML file overrides them section by
+section, and the command line overrides the file::
+
+    [selection]
+    min_snr = 10.0
+    flags_mask = 0          # sources with FLAGS & ~flags_mask != 0 are dropped
+    mag_min = 16.0          # optional magnitude window (AB)
+    mag_max = 23.0
+
+    [matching]
+    radius_arcsec = 0.5
+
+    [clipping]
+    sigma = 3.0
+    max_iters = 20
+
+    [factors]
+    min_pair_matches = 20
+    method = "median"      # or "global"
+
+    [thresholds]
+    fail = 0.015
+    warn = 0.005
+    warn_nsigma = 3.0
+
+    [columns]
+    ra = "ALPHA_J2000"
+    ...
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .errors import ConfigError
+
+FILTERS: tuple[str, ...] = ("NIR_Y", "NIR_J", "NIR_H")
+"""The NISP photometric filters, in wavelength order."""
+
+DETECTORS: tuple[int, ...] = tuple(10 * row + col for row in range(1, 5) for col in range(1, 5))
+"""NISP detector numbers 11..44 (row, column of the 4x4 focal plane)."""
+
+STATUSES: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
+"""Per-exposure QC statuses, from best to worst (NODATA last)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which sources are reliable enough to compare."""
+
+    min_snr: float = 10.0
+    flags_mask: int = 0
+    mag_min: float | None = None
+    mag_max: float | None = None
+    zero_point: float = 30.0
+    """Only positions the optional magnitude window: mag = zp - 2.5 log10(flux)."""
+
+
+@dataclass(frozen=True)
+class Matching:
+    """One-to-one sky matching of the sources of two exposures."""
+
+    radius_arcsec: float = 0.5
+
+
+@dataclass(frozen=True)
+class Clipping:
+    """Robust sigma clipping of the magnitude differences of a pair."""
+
+    sigma: float = 3.0
+    max_iters: int = 20
+
+
+@dataclass(frozen=True)
+class Factors:
+    """How pair statistics become one factor per exposure."""
+
+    min_pair_matches: int = 20
+    method: str = "median"
+    """``median`` (median of pair medians, the seed's method) or ``global``."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Status thresholds on |QPRELEX - 1| (DESIGN.md section 3)."""
+
+    fail: float = 0.015
+    warn: float = 0.005
+    warn_nsigma: float = 3.0
+    drift_nsigma: float = 3.0
+    drift_window: int = 15
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Catalogue column names."""
+
+    ra: str = "ALPHA_J2000"
+    dec: str = "DELTA_J2000"
+    flux: str = "FLUX_AUTO"
+    flux_err: str = "FLUXERR_AUTO"
+    flags: str = "FLAGS"
+    detector: str = "DETECTOR"
+
+
+@dataclass(frozen=True)
+class Keywords:
+    """Header keywords carrying the exposure's identity and time."""
+
+    obs_id: str = "OBS_ID"
+    filter: str = "FILTER"
+    dither: str = "DITHOBS"
+    mjd: str = "MJD-OBS"
+    date: str = "DATE-OBS"
+    exptime: str = "EXPTIME"
+    ra_pointing: str = "RA_PNT"
+    dec_pointing: str = "DEC_PNT"
+    pa_pointing: str = "PA_PNT"
+    detector: str = "DETECTOR"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole processing configuration."""
+
+    selection: Selection = field(default_factory=Selection)
+    matching: Matching = field(default_factory=Matching)
+    clipping: Clipping = field(default_factory=Clipping)
+    factors: Factors = field(default_factory=Factors)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    columns: Columns = field(default_factory=Columns)
+    keywords: Keywords = field(default_factory=Keywords)
+
+    def replace(self, **sections: dict[str, Any]) -> "Config":
+        """Return a copy with some fields of some sections replaced.
+
+        ``config.replace(thresholds={"fail": 0.02})``. Unknown sections or
+        fields raise `ConfigError`; ``None`` values are ignored so that unset
+        command-line options leave the configuration alone.
+        """
+        return _merge(self, sections, source="options")
+
+    def parameters(self) -> dict[str, str]:
+        """Flatten to ``{"section.field": "value"}`` for runs and products."""
+        flat: dict[str, str] = {}
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for item in dataclasses.fields(values):
+                flat[f"{section.name}.{item.name}"] = str(getattr(values, item.name))
+        return flat
+
+    def validate(self) -> "Config":
+        """Check ranges; raise `ConfigError` on the first problem."""
+        checks = [
+            (self.matching.radius_arcsec > 0, "matching.radius_arcsec must be > 0"),
+            (self.clipping.sigma > 0, "clipping.sigma must be > 0"),
+            (self.clipping.max_iters >= 1, "clipping.max_iters must be >= 1"),
+            (self.factors.min_pair_matches >= 1, "factors.min_pair_matches must be >= 1"),
+            (self.factors.method in ("median", "global"), "factors.method must be 'median' or 'global'"),
+            (0 < self.thresholds.warn <= self.thresholds.fail, "need 0 < thresholds.warn <= thresholds.fail"),
+            (self.selection.min_snr >= 0, "selection.min_snr must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(None, message)
+        return self
+
+
+def _merge(config: Config, sections: dict[str, Any], source: str) -> Config:
+    updates: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(config)}
+    for name, values in sections.items():
+        if name not in known:
+            raise ConfigError(source, f"unknown configuration section [{name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(source, f"[{name}] must be a table")
+        current = getattr(config, name)
+        allowed = {f.name: f for f in dataclasses.fields(current)}
+        changes = {}
+        for key, value in values.items():
+            if key not in allowed:
+                raise ConfigError(source, f"unknown option {name}.{key}")
+            if value is None:
+                continue
+            default = getattr(current, key)
+            if isinstance(default, bool) or (default is not None and not isinstance(value, type(default))
+                                              and not (isinstance(default, float) and isinstance(value, int))):
+                if default is not None:
+                    raise ConfigError(source, f"{name}.{key} must be of type {type(default).__name__}")
+            changes[key] = float(value) if isinstance(default, float) else value
+        updates[name] = dataclasses.replace(current, **changes)
+    return dataclasses.replace(config, **updates).validate()
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read a TOML configuration file over the defaults.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The TOML file. ``None`` gives the defaults.
+
+    Returns
+    -------
+    Config
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read, is not TOML, or names unknown options.
+    """
+    if path is None:
+        return Config()
+    try:
+        with open(path, "rb") as stream:
+            data = tomllib.load(stream)
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read configuration ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, f"not valid TOML ({exc})") from None
+    return _merge(Config(), data, source=str(path))

@@ -1,0 +1,164 @@
+"""Result records of a relative-calibration run: the contract between the
+science (`relphot_core.factors`), the store, the XML products and the
+dashboard.
+
+All magnitudes are AB magnitude differences; a positive ``median`` of pair
+(a, b) means exposure *a* reads fainter than exposure *b*.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass
+class PairStat:
+    """Sigma-clipped statistics of dm = m_a - m_b over the matched sources."""
+
+    exposure_a: int
+    exposure_b: int
+    median: float | None
+    """Clipped median of m_a - m_b (mag); None when the pair has no data."""
+    error: float | None
+    """1-sigma error of the median (mag)."""
+    sigma: float | None
+    """Robust (MAD-based) width of the kept differences (mag)."""
+    n_matched: int
+    n_kept: int
+    n_rejected: int
+    clip_low: float | None = None
+    clip_high: float | None = None
+    valid: bool = False
+    """True when the pair has at least ``factors.min_pair_matches`` kept sources."""
+
+
+@dataclass
+class DetectorStat:
+    """Clipped median of the differences of the sources that fell on one
+    detector of one exposure, against all the other exposures."""
+
+    exposure: int
+    detector: int
+    median: float | None
+    error: float | None
+    n: int
+
+
+@dataclass
+class MatchSample:
+    """A subsample of the matched sources of one pair, for the plots."""
+
+    exposure_a: int
+    exposure_b: int
+    ra: np.ndarray
+    dec: np.ndarray
+    mag: np.ndarray
+    """Magnitude in exposure a (zero point ``selection.zero_point``)."""
+    dm: np.ndarray
+    kept: np.ndarray
+    """Boolean: kept by the clipping."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (lists of floats rounded to 1e-6)."""
+        return {
+            "exposure_a": self.exposure_a,
+            "exposure_b": self.exposure_b,
+            "ra": np.round(self.ra, 7).tolist(),
+            "dec": np.round(self.dec, 7).tolist(),
+            "mag": np.round(self.mag, 4).tolist(),
+            "dm": np.round(self.dm, 5).tolist(),
+            "kept": self.kept.astype(bool).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MatchSample":
+        """Inverse of `to_dict`."""
+        return cls(
+            exposure_a=int(data["exposure_a"]),
+            exposure_b=int(data["exposure_b"]),
+            ra=np.asarray(data["ra"], dtype=float),
+            dec=np.asarray(data["dec"], dtype=float),
+            mag=np.asarray(data["mag"], dtype=float),
+            dm=np.asarray(data["dm"], dtype=float),
+            kept=np.asarray(data["kept"], dtype=bool),
+        )
+
+
+@dataclass
+class ExposureFactor:
+    """The relative flux factor of one exposure."""
+
+    exposure: int
+    """Dither number (``DITHOBS``)."""
+    value: float | None
+    """QPRELEX = 10**(-0.4 * mag_offset); None when NODATA."""
+    error: float | None
+    """QPRELEXE, 1-sigma error of ``value``."""
+    mag_offset: float | None
+    status: str
+    """OK, WARN, FAIL or NODATA."""
+    reason: str = ""
+    n_pairs: int = 0
+    """Number of valid pairs the factor is built from."""
+    n_matched: int = 0
+    """Matched sources over all pairs of this exposure."""
+    n_kept: int = 0
+    n_sources: int = 0
+    """Selected sources in this exposure's catalogue."""
+    mjd_obs: float | None = None
+    date_obs: str | None = None
+    exptime: float | None = None
+    file: str | None = None
+
+
+@dataclass
+class ObservationResult:
+    """Everything one run computes for one (observation, filter)."""
+
+    obs_id: int
+    filter: str
+    method: str
+    exposures: list[ExposureFactor]
+    pairs: list[PairStat] = field(default_factory=list)
+    detectors: list[DetectorStat] = field(default_factory=list)
+    samples: list[MatchSample] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)
+    software_version: str = ""
+    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    mjd_start: float | None = None
+    mjd_end: float | None = None
+    ra_pointing: float | None = None
+    dec_pointing: float | None = None
+    pa_pointing: float | None = None
+    input_digest: str = ""
+    """Hash of the inputs and parameters: identical re-ingests are skipped."""
+
+    def exposure(self, dither: int) -> ExposureFactor:
+        """The factor of one dither; KeyError if absent."""
+        for item in self.exposures:
+            if item.exposure == dither:
+                return item
+        raise KeyError(dither)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per exposure (the ``--json`` output)."""
+        rows = []
+        for item in self.exposures:
+            row = asdict(item)
+            row["value"] = _finite_or_none(item.value)
+            row["error"] = _finite_or_none(item.error)
+            row["mag_offset"] = _finite_or_none(item.mag_offset)
+            row = {"obs_id": self.obs_id, "filter": self.filter, "method": self.method, **row}
+            rows.append(row)
+        return rows
