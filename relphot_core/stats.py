@@ -1,0 +1,236 @@
+"""Robust statistics: sigma-clipped medians and the errors of medians.
+
+Pure functions of numpy arrays, no I/O. The clipping reproduces astropy's
+``sigma_clipped_stats(data, sigma=..., maxiters=..., cenfunc="median",
+stdfunc="mad_std")`` (checked in the tests to 1e-6) while returning the
+extra numbers the method needs: the kept mask, the clip limits and a
+calibrated error of the median.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAD_TO_SIGMA = 1.482602218505602
+"""1 / Phi^-1(3/4): turns a median absolute deviation into a Gaussian sigma."""
+
+# Variance of the median of n independent standard normal values, n = 1..11
+# (Monte Carlo, 4e5 draws each); beyond that the asymptotic pi / (2 n).
+_MEDIAN_VARIANCE = (1.0, 0.4984, 0.4481, 0.2995, 0.286, 0.2147, 0.2103, 0.1684, 0.166, 0.1379, 0.1379)
+
+_SMALL_SAMPLE = 30
+
+
+@dataclass(frozen=True)
+class ClippedStats:
+    """Result of `clipped_median`.
+
+    Attributes
+    ----------
+    median : float
+        Median of the kept values (NaN when nothing is kept).
+    error : float
+        1-sigma error of that median (NaN below two kept values).
+    sigma : float
+        Robust (MAD-based) width of the kept values.
+    n_kept, n_rejected : int
+        Values kept and clipped (non-finite input counts as rejected).
+    low, high : float
+        Final clipping limits.
+    kept : numpy.ndarray
+        Boolean mask over the input, True where kept.
+    """
+
+    median: float
+    error: float
+    sigma: float
+    n_kept: int
+    n_rejected: int
+    low: float
+    high: float
+    kept: np.ndarray
+
+
+def mad_sigma(values: np.ndarray) -> float:
+    """Gaussian-equivalent sigma from the median absolute deviation.
+
+    Parameters
+    ----------
+    values : array_like
+        Finite values.
+
+    Returns
+    -------
+    float
+        ``1.4826 * median(|x - median(x)|)``; NaN for an empty array.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return math.nan
+    return float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
+
+
+def median_error(values: np.ndarray) -> float:
+    """1-sigma error of the median of a sample, without assuming a shape.
+
+    For 30 values or more the error comes from the order statistics around
+    the median: the rank of the sample median has a standard deviation of
+    ``sqrt(n) / 2``, so half the spread between the values of ranks
+    ``n/2 -+ z sqrt(n)/2`` (z = 1.96), divided by z, estimates it. That stays
+    calibrated when the values have different errors (bright and faint
+    sources mixed), where ``1.2533 sigma / sqrt(n)`` is too large. Below 30
+    values it is ``1.2533 * mad_sigma / sqrt(n)``.
+
+    Parameters
+    ----------
+    values : array_like
+        Finite values (need not be sorted).
+
+    Returns
+    -------
+    float
+        The error; NaN for fewer than two values.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(median_error(rng.normal(size=100_000)), 4)  # 1.2533 / sqrt(1e5)
+    0.0039
+    """
+    values = np.asarray(values, dtype=float)
+    n = values.size
+    if n < 2:
+        return math.nan
+    if n < _SMALL_SAMPLE:
+        return 1.2533 * mad_sigma(values) / math.sqrt(n)
+    half_width = 1.96 * math.sqrt(n) / 2.0
+    lo = max(int(math.floor(n / 2.0 - half_width)), 0)
+    hi = min(int(math.ceil(n / 2.0 + half_width)), n - 1)
+    order = np.partition(values, (lo, hi))
+    # Values per rank near the median is 1 / (n f(median)); the error of the
+    # median is 1 / (2 f sqrt(n)), i.e. sqrt(n) / 2 ranks' worth of spread.
+    return float((order[hi] - order[lo]) / (hi - lo) * math.sqrt(n) / 2.0)
+
+
+def median_variance_factor(n: int) -> float:
+    """Variance of the median of ``n`` iid unit normals (n >= 1).
+
+    Examples
+    --------
+    >>> median_variance_factor(1), median_variance_factor(2)
+    (1.0, 0.4984)
+    """
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    if n <= len(_MEDIAN_VARIANCE):
+        return _MEDIAN_VARIANCE[n - 1]
+    return math.pi / (2.0 * n)
+
+
+def clipped_median(
+    values: np.ndarray,
+    *,
+    sigma: float = 3.0,
+    max_iters: int | None = 20,
+) -> ClippedStats:
+    """Iterative sigma clipping around the median with a MAD-based width.
+
+    Each iteration computes the median and ``mad_sigma`` of the values still
+    kept and keeps those within ``median +- sigma * width`` (limits
+    inclusive), until nothing more is clipped or ``max_iters`` is reached.
+    This is astropy's ``SigmaClip`` with ``cenfunc='median'`` and
+    ``stdfunc='mad_std'``.
+
+    Parameters
+    ----------
+    values : array_like
+        The sample; NaN and infinities are ignored (counted as rejected).
+    sigma : float, optional
+        Clipping half-width in robust sigmas.
+    max_iters : int or None, optional
+        Maximum iterations; None iterates until stable.
+
+    Returns
+    -------
+    ClippedStats
+        Median, its error (`median_error` of the kept values), robust width,
+        counts, final limits and the kept mask. An empty (or all non-finite)
+        sample gives NaNs and zero counts, never an exception.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.r_[rng.normal(0.0, 0.02, 200), 0.5, 0.7]
+    >>> stats = clipped_median(x)
+    >>> round(stats.median, 3), stats.n_rejected
+    (0.001, 2)
+    """
+    values = np.asarray(values, dtype=float).ravel()
+    index = np.flatnonzero(np.isfinite(values))
+    current = values[index]
+    low, high = math.nan, math.nan
+    iteration = 0
+    limit = math.inf if max_iters is None else max_iters
+    while current.size and iteration < limit:
+        iteration += 1
+        centre = np.median(current)
+        width = MAD_TO_SIGMA * np.median(np.abs(current - centre))
+        low, high = centre - sigma * width, centre + sigma * width
+        inside = (current >= low) & (current <= high)
+        if inside.all():
+            break
+        index, current = index[inside], current[inside]
+    kept = np.zeros(values.size, dtype=bool)
+    kept[index] = True
+    if current.size == 0:
+        return ClippedStats(math.nan, math.nan, math.nan, 0, int(values.size), math.nan, math.nan, kept)
+    return ClippedStats(
+        median=float(np.median(current)),
+        error=median_error(current),
+        sigma=mad_sigma(current),
+        n_kept=int(current.size),
+        n_rejected=int(values.size - current.size),
+        low=float(low),
+        high=float(high),
+        kept=kept,
+    )
+
+
+def clipped_medians_by_group(
+    values: np.ndarray,
+    groups: np.ndarray,
+    *,
+    sigma: float = 3.0,
+    max_iters: int | None = 20,
+) -> dict[int, ClippedStats]:
+    """`clipped_median` of each group of a labelled sample.
+
+    Parameters
+    ----------
+    values : array_like
+        The sample.
+    groups : array_like of int
+        Group label of each value, same length.
+    sigma, max_iters
+        As in `clipped_median`.
+
+    Returns
+    -------
+    dict
+        ``{label: ClippedStats}`` for every label present (the ``kept``
+        masks refer to the group's own values, in input order).
+    """
+    values = np.asarray(values, dtype=float)
+    groups = np.asarray(groups)
+    if values.shape != groups.shape:
+        raise ValueError("values and groups must have the same shape")
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    labels, starts = np.unique(sorted_groups, return_index=True)
+    ends = np.r_[starts[1:], sorted_groups.size]
+    return {
+        int(label): clipped_median(values[order[start:end]], sigma=sigma, max_iters=max_iters)
+        for label, start, end in zip(labels, starts, ends)
+    }
