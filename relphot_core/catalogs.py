@@ -1,0 +1,352 @@
+"""Reading source catalogues and grouping them into exposure sets.
+
+Three layouts are read, with the column names of `relphot_core.config.Columns`:
+
+- SExtractor ``FITS_LDAC``: ``LDAC_IMHEAD`` / ``LDAC_OBJECTS`` HDU pairs, one
+  per detector; the image header travels as text cards in ``LDAC_IMHEAD``;
+- plain FITS binary tables, one per detector (``EXTNAME`` like ``DET11``);
+- one plain table with a detector column.
+
+The exposure's identity (``OBS_ID``, ``FILTER``, ``DITHOBS``) and time come
+from the primary header, else from the first detector's header (the
+``LDAC_IMHEAD`` cards or the table HDU), and can be overridden. The
+detector number comes from the ``DETECTOR`` keyword, else from an
+``EXTNAME`` like ``DET23`` or ``DET23.SCI``.
+
+Reading uses fitsio, measured about 10x faster per extension than
+astropy.io.fits on 16-detector catalogues (see ``benchmarks/``).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fitsio
+import numpy as np
+
+from .config import FILTERS, Columns, Keywords
+from .errors import CatalogError, GroupingError
+
+_DETECTOR_EXTNAME = re.compile(r"^DET_?(\d{2})(?:\.\w+)?$", re.IGNORECASE)
+
+
+@dataclass
+class ExposureCatalog:
+    """The sources of one exposure, over all its detectors.
+
+    Arrays are aligned: one entry per source.
+    """
+
+    obs_id: int
+    filter: str
+    dither: int
+    ra: np.ndarray
+    dec: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray
+    flags: np.ndarray
+    detector: np.ndarray
+    mjd_obs: float | None = None
+    date_obs: str | None = None
+    exptime: float | None = None
+    ra_pointing: float | None = None
+    dec_pointing: float | None = None
+    pa_pointing: float | None = None
+    file: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_sources(self) -> int:
+        """Number of sources (all detectors)."""
+        return int(self.ra.size)
+
+    def digest(self) -> str:
+        """SHA-256 of the identity and the measured arrays."""
+        hasher = hashlib.sha256(f"{self.obs_id}|{self.filter}|{self.dither}".encode())
+        for array in (self.ra, self.dec, self.flux, self.flux_err, self.flags, self.detector):
+            hasher.update(np.ascontiguousarray(array).tobytes())
+        return hasher.hexdigest()
+
+
+def _card_value(card: str) -> Any:
+    """Value of one 80-character header card (strings unquoted)."""
+    text = card[10:]
+    if text.lstrip().startswith("'"):
+        body = text.lstrip()[1:]
+        end = body.find("'")
+        while end != -1 and body[end + 1:end + 2] == "'":
+            end = body.find("'", end + 2)
+        return body[:end].replace("''", "'").rstrip() if end != -1 else body.rstrip()
+    value = text.split("/", 1)[0].strip()
+    if value in ("T", "F"):
+        return value == "T"
+    for convert in (int, float):
+        try:
+            return convert(value.replace("D", "E") if convert is float else value)
+        except ValueError:
+            continue
+    return value
+
+
+def parse_header_cards(cards: Iterable[str] | str) -> dict[str, Any]:
+    """Keyword values of FITS header cards (as stored in ``LDAC_IMHEAD``).
+
+    Parameters
+    ----------
+    cards : str or iterable of str
+        Either one string of concatenated 80-character cards, or the cards.
+
+    Returns
+    -------
+    dict
+        ``{KEYWORD: value}`` for cards with a value indicator (``= ``).
+    """
+    if isinstance(cards, (str, bytes)):
+        text = cards.decode("ascii", "replace") if isinstance(cards, bytes) else cards
+        cards = [text[i:i + 80] for i in range(0, len(text), 80)]
+    header: dict[str, Any] = {}
+    for card in cards:
+        card = card.decode("ascii", "replace") if isinstance(card, bytes) else str(card)
+        key = card[:8].strip().upper()
+        if key == "END":
+            break
+        if key and card[8:10] == "= ":
+            header[key] = _card_value(card.ljust(80))
+    return header
+
+
+def _header_dict(hdu: Any) -> dict[str, Any]:
+    header = hdu.read_header()
+    return {key.upper(): header[key] for key in header.keys() if key}
+
+
+def _detector_from(header: Mapping[str, Any], extname: str, keywords: Keywords) -> int | None:
+    value = header.get(keywords.detector.upper())
+    if value is not None:
+        try:
+            return int(str(value).strip().upper().removeprefix("DET"))
+        except ValueError:
+            pass
+    for name in (str(header.get("EXTNAME", "")), extname):
+        match = _DETECTOR_EXTNAME.match(name.strip())
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _lookup(headers: Sequence[Mapping[str, Any]], key: str) -> Any:
+    for header in headers:
+        value = header.get(key.upper())
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _read_columns(path: Path, hdu: Any, columns: Columns, need_detector: bool) -> dict[str, np.ndarray]:
+    names = {name.upper(): name for name in hdu.get_colnames()}
+    wanted = [columns.ra, columns.dec, columns.flux, columns.flux_err, columns.flags]
+    if need_detector:
+        wanted.append(columns.detector)
+    missing = [name for name in wanted if name.upper() not in names]
+    if missing:
+        raise CatalogError(path, f"HDU {hdu.get_extname() or hdu.get_extnum()} lacks column(s) {', '.join(missing)}")
+    try:
+        data = hdu.read(columns=[names[name.upper()] for name in wanted])
+    except Exception as exc:  # fitsio raises OSError or ValueError on truncated data
+        raise CatalogError(path, f"cannot read table data of HDU {hdu.get_extname()} (file truncated? {exc})") from None
+    out = {name: np.asarray(data[names[name.upper()]]) for name in wanted}
+    return out
+
+
+def read_catalog(
+    path: str | Path,
+    *,
+    columns: Columns = Columns(),
+    keywords: Keywords = Keywords(),
+    overrides: Mapping[str, Any] | None = None,
+) -> ExposureCatalog:
+    """Read one exposure's source catalogue (any supported layout).
+
+    Parameters
+    ----------
+    path : str or Path
+        The FITS catalogue.
+    columns, keywords : optional
+        Column names and header keywords to use.
+    overrides : mapping, optional
+        Values that replace the header's: ``obs_id``, ``filter``, ``dither``,
+        ``mjd_obs``.
+
+    Returns
+    -------
+    ExposureCatalog
+
+    Raises
+    ------
+    CatalogError
+        When the file is not readable FITS, lacks a needed column or keyword,
+        or holds no source table.
+    """
+    path = Path(path)
+    overrides = dict(overrides or {})
+    if not path.is_file():
+        raise CatalogError(path, "no such file")
+    try:
+        fits = fitsio.FITS(str(path))
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CatalogError(path, f"not a readable FITS file ({reason})") from None
+    with fits:
+        try:
+            primary = _header_dict(fits[0])
+            hdus = [(hdu, hdu.get_extname().upper()) for hdu in fits[1:]]
+        except Exception as exc:
+            raise CatalogError(path, f"damaged FITS structure ({exc})") from None
+        parts: list[dict[str, np.ndarray]] = []
+        detector_headers: list[dict[str, Any]] = []
+        is_ldac = any(name == "LDAC_OBJECTS" for _, name in hdus)
+        if is_ldac:
+            pending_imhead: dict[str, Any] = {}
+            for hdu, name in hdus:
+                if name == "LDAC_IMHEAD":
+                    pending_imhead = _read_imhead(path, hdu)
+                elif name == "LDAC_OBJECTS":
+                    detector = _detector_from(pending_imhead, "", keywords)
+                    if detector is None:
+                        raise CatalogError(path, f"LDAC_OBJECTS HDU {hdu.get_extnum()} has no detector "
+                                                 f"({keywords.detector} or EXTNAME DETnn) in its LDAC_IMHEAD")
+                    data = _read_columns(path, hdu, columns, need_detector=False)
+                    data[columns.detector] = np.full(data[columns.ra].size, detector, dtype=np.int16)
+                    parts.append(data)
+                    detector_headers.append(pending_imhead)
+                    pending_imhead = {}
+        else:
+            tables = [(hdu, name) for hdu, name in hdus if hdu.get_exttype() in ("BINARY_TBL", "ASCII_TBL")]
+            for hdu, name in tables:
+                header = _header_dict(hdu)
+                colnames = {c.upper() for c in hdu.get_colnames()}
+                if columns.detector.upper() in colnames:
+                    data = _read_columns(path, hdu, columns, need_detector=True)
+                else:
+                    detector = _detector_from(header, name, keywords)
+                    if detector is None:
+                        if len(tables) == 1:
+                            raise CatalogError(path, f"table HDU {name or 1} has neither a {columns.detector} "
+                                                     f"column nor a {keywords.detector} keyword or DETnn EXTNAME")
+                        raise CatalogError(path, f"table HDU {name or hdu.get_extnum()} has no detector "
+                                                 f"({keywords.detector} keyword or DETnn EXTNAME)")
+                    data = _read_columns(path, hdu, columns, need_detector=False)
+                    data[columns.detector] = np.full(data[columns.ra].size, detector, dtype=np.int16)
+                parts.append(data)
+                detector_headers.append(header)
+        if not parts:
+            raise CatalogError(path, "no source table (expected LDAC_OBJECTS or binary table HDUs)")
+    headers = [primary, *detector_headers]
+    return _assemble(path, parts, headers, columns, keywords, overrides)
+
+
+def _read_imhead(path: Path, hdu: Any) -> dict[str, Any]:
+    try:
+        table = hdu.read()
+    except Exception as exc:
+        raise CatalogError(path, f"cannot read LDAC_IMHEAD HDU {hdu.get_extnum()} ({exc})") from None
+    column = table.dtype.names[0]
+    cards = np.asarray(table[column]).ravel()
+    if cards.size == 1:
+        return parse_header_cards(cards[0])
+    return parse_header_cards(cards.tolist())
+
+
+def _assemble(
+    path: Path,
+    parts: list[dict[str, np.ndarray]],
+    headers: list[dict[str, Any]],
+    columns: Columns,
+    keywords: Keywords,
+    overrides: dict[str, Any],
+) -> ExposureCatalog:
+    def required(name: str, key: str, convert: type) -> Any:
+        if overrides.get(name) is not None:
+            value = overrides[name]
+        else:
+            value = _lookup(headers, key)
+            if value is None:
+                raise CatalogError(path, f"missing header keyword {key} (give it on the command line to override)")
+        try:
+            return convert(str(value).strip()) if convert is not str else str(value).strip()
+        except ValueError:
+            raise CatalogError(path, f"header keyword {key} = {value!r} is not a valid {name}") from None
+
+    obs_id = required("obs_id", keywords.obs_id, int)
+    band = required("filter", keywords.filter, str).upper()
+    if band in ("Y", "J", "H"):
+        band = f"NIR_{band}"
+    if band not in FILTERS:
+        raise CatalogError(path, f"filter {band!r} is not one of {', '.join(FILTERS)}")
+    dither = required("dither", keywords.dither, int)
+    if dither < 1:
+        raise CatalogError(path, f"dither number {dither} must be >= 1")
+
+    def optional_float(key: str) -> float | None:
+        value = _lookup(headers, key)
+        try:
+            return float(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    mjd = overrides.get("mjd_obs") or optional_float(keywords.mjd)
+    date = _lookup(headers, keywords.date)
+    merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    return ExposureCatalog(
+        obs_id=obs_id,
+        filter=band,
+        dither=dither,
+        ra=merged[columns.ra].astype(np.float64, copy=False),
+        dec=merged[columns.dec].astype(np.float64, copy=False),
+        flux=merged[columns.flux].astype(np.float64, copy=False),
+        flux_err=merged[columns.flux_err].astype(np.float64, copy=False),
+        flags=merged[columns.flags].astype(np.int64, copy=False),
+        detector=merged[columns.detector].astype(np.int16, copy=False),
+        mjd_obs=None if mjd is None or not math.isfinite(mjd) else float(mjd),
+        date_obs=None if date is None else str(date),
+        exptime=optional_float(keywords.exptime),
+        ra_pointing=optional_float(keywords.ra_pointing),
+        dec_pointing=optional_float(keywords.dec_pointing),
+        pa_pointing=optional_float(keywords.pa_pointing),
+        file=str(path),
+    )
+
+
+def group_exposures(catalogs: Iterable[ExposureCatalog]) -> dict[tuple[int, str], list[ExposureCatalog]]:
+    """Group exposure catalogues into (observation, filter) sets.
+
+    Parameters
+    ----------
+    catalogs : iterable of ExposureCatalog
+
+    Returns
+    -------
+    dict
+        ``{(obs_id, filter): [catalogues sorted by dither]}``, keys sorted.
+
+    Raises
+    ------
+    GroupingError
+        When two catalogues claim the same (observation, filter, dither).
+    """
+    groups: dict[tuple[int, str], dict[int, ExposureCatalog]] = {}
+    for catalog in catalogs:
+        group = groups.setdefault((catalog.obs_id, catalog.filter), {})
+        if catalog.dither in group:
+            raise GroupingError(
+                catalog.file,
+                f"claims dither {catalog.dither} of observation {catalog.obs_id} {catalog.filter}, "
+                f"already given by {group[catalog.dither].file}",
+            )
+        group[catalog.dither] = catalog
+    return {key: [group[d] for d in sorted(group)] for key, group in sorted(groups.items())}
