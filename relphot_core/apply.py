@@ -1,0 +1,462 @@
+"""Write a product's factor into exposure FITS headers (DESIGN.md 5.2).
+
+``QPRELEX`` (the factor), ``QPRELEXE`` (its 1-sigma error) and a ``HISTORY``
+card go into the PRIMARY header of each exposure whose ``OBS_ID``, ``FILTER``
+and ``DITHOBS`` match the product. Only the primary header's bytes are ever
+rewritten; everything after it (every data unit, every extension) is left or
+copied byte for byte, and never loaded into memory.
+
+Two ways of writing, chosen per file:
+
+* **In place**, when the primary header's 2880-byte blocks have room for the
+  new cards (blank cards, or the blank padding after ``END``). The header
+  region keeps its exact length (unused room stays as blank cards), so no
+  other byte of the file moves. Before touching the file, an *undo journal*
+  ``.NAME.relphot-journal`` holding the old header bytes (with their length
+  and SHA-256) is written and fsynced next to it; then the new header is
+  written with one ``pwrite`` and fsynced; then the journal is removed.
+  Guarantee: if the process is killed, the single small ``pwrite`` has either
+  happened or not (the file holds the old or the new header). After a power
+  loss or kernel crash the header region may be torn; the journal survives,
+  and the next ``relphot apply`` (or `recover`) on that file restores the old
+  header from it before doing anything else. The data units are never
+  written in this mode.
+* **Streamed rewrite**, when the header must grow: a temporary file in the
+  same directory receives the new header and a raw chunked copy of the rest
+  (``os.copy_file_range``, falling back to `shutil.copyfileobj`), is fsynced,
+  checked for its expected size, given the original's permissions, and
+  `os.replace`\\ d over the original. Any failure before the rename removes the
+  temporary file and leaves the original untouched; a kill leaves at most a
+  stray ``.NAME.*.relphot-tmp`` file. (A replaced file is a new inode: hard
+  links to the old one keep the old content.)
+
+A file-level ``flock`` keeps two ``relphot apply`` runs off the same file.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import math
+import os
+import shutil
+import stat
+import struct
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from astropy.io.fits import Card, Header
+
+from . import __version__
+from .errors import ApplyError
+from .results import ObservationResult
+
+BLOCK = 2880
+CARD = 80
+MAX_HEADER_BLOCKS = 1000
+"""A primary header longer than this (2.9 MB) is refused as not FITS."""
+COPY_CHUNK = 16 * 1024 * 1024
+JOURNAL_MAGIC = b"RELPHOT-UNDO-1\n"
+_BLANK = b" " * CARD
+_END = b"END".ljust(CARD)
+
+COMMENTS = {
+    "QPRELEX": "relative flux factor of this exposure",
+    "QPRELEXE": "1-sigma error of QPRELEX",
+}
+
+
+@dataclass
+class ApplyPlan:
+    """What `apply_product` will do (or did) to one file."""
+
+    path: Path
+    dither: int
+    value: float
+    error: float | None
+    in_place: bool
+    """True: header rewritten in place; False: streamed rewrite of the file."""
+    old_header_size: int
+    new_header: bytes = field(repr=False)
+    changes: list[str]
+
+    def describe(self) -> str:
+        """One line: the keyword changes and the way of writing."""
+        how = ("in place" if self.in_place else
+               f"rewriting the file (header grows {self.old_header_size} -> {len(self.new_header)} bytes)")
+        return f"{'; '.join(self.changes)} [{how}]"
+
+
+def journal_path(path: str | os.PathLike) -> Path:
+    """The undo journal of an in-place write to ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.relphot-journal")
+
+
+# ---------------------------------------------------------------- reading
+
+def _read_primary_header(path: Path) -> bytes:
+    """The raw primary header (whole 2880-byte blocks, END included)."""
+    try:
+        with open(path, "rb") as stream:
+            chunks = []
+            for number in range(MAX_HEADER_BLOCKS):
+                block = stream.read(BLOCK)
+                if number == 0:
+                    if not block:
+                        raise ApplyError(path, "not a FITS file (empty file, no primary header)")
+                    if not block.startswith(b"SIMPLE  =") or block[10:30].strip() != b"T":
+                        raise ApplyError(path, "not a FITS file (no SIMPLE = T card)")
+                if len(block) < BLOCK:
+                    raise ApplyError(path, "not a FITS file (primary header truncated, no END card)")
+                chunks.append(block)
+                for start in range(0, BLOCK, CARD):
+                    if block[start:start + 8] == b"END     ":
+                        return b"".join(chunks)
+    except FileNotFoundError:
+        raise ApplyError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ApplyError(path, "is a directory, not a FITS file") from None
+    except PermissionError:
+        raise ApplyError(path, "permission denied") from None
+    except OSError as exc:
+        raise ApplyError(path, f"cannot read ({exc.strerror})") from None
+    raise ApplyError(path, f"not a FITS file (no END card in the first {MAX_HEADER_BLOCKS} blocks)")
+
+
+def _parse(path: Path, raw: bytes) -> Header:
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ApplyError(path, "primary header is not ASCII") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Header.fromstring(text)
+    except Exception as exc:  # astropy raises several types on a bad header
+        raise ApplyError(path, f"primary header cannot be parsed ({exc})") from None
+
+
+# ---------------------------------------------------------------- planning
+
+def _check_match(path: Path, header: Header, product: ObservationResult):
+    for keyword in ("OBS_ID", "FILTER", "DITHOBS"):
+        if keyword not in header:
+            raise ApplyError(path, f"primary header has no {keyword} keyword")
+    try:
+        obs_id = int(str(header["OBS_ID"]).strip())
+    except ValueError:
+        raise ApplyError(path, f"OBS_ID is {header['OBS_ID']!r}, not an integer") from None
+    if obs_id != product.obs_id:
+        raise ApplyError(path, f"OBS_ID is {obs_id}, the product is for observation {product.obs_id}")
+    band = str(header["FILTER"]).strip()
+    if band != product.filter:
+        raise ApplyError(path, f"FILTER is {band}, the product is for {product.filter}")
+    try:
+        dither = int(str(header["DITHOBS"]).strip())
+    except ValueError:
+        raise ApplyError(path, f"DITHOBS is {header['DITHOBS']!r}, not an integer") from None
+    try:
+        factor = product.exposure(dither)
+    except KeyError:
+        known = ", ".join(str(e.exposure) for e in product.exposures)
+        raise ApplyError(path, f"DITHOBS is {dither}, the product has no exposure {dither} "
+                               f"(it has {known})") from None
+    if factor.value is None or factor.status == "NODATA":
+        reason = f" ({factor.reason})" if factor.reason else ""
+        raise ApplyError(path, f"exposure {dither} has no factor in the product: status NODATA{reason}")
+    return dither, factor
+
+
+def _card_images(keyword: str, value, comment: str | None = None) -> list[bytes]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image = Card(keyword, value, comment).image if comment else Card(keyword, value).image
+    data = image.encode("ascii")
+    return [data[i:i + CARD] for i in range(0, len(data), CARD)]
+
+
+def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_name: str,
+               now: datetime | None = None) -> ApplyPlan:
+    """Check one exposure against the product and compute its new header.
+
+    Parameters
+    ----------
+    product : ObservationResult
+        The product, as `relphot_core.products.read_product` returns it.
+    path : path
+        The exposure's main FITS file.
+    product_name : str
+        The product's file name, for the HISTORY card.
+    now : datetime, optional
+        Time stamp of the HISTORY card (default: now, UTC).
+
+    Returns
+    -------
+    ApplyPlan
+
+    Raises
+    ------
+    ApplyError
+        Missing, unreadable, read-only or non-FITS file; a header whose
+        OBS_ID, FILTER or DITHOBS does not match the product; an exposure
+        without a factor (NODATA).
+    """
+    path = Path(path)
+    raw = _read_primary_header(path)
+    header = _parse(path, raw)
+    dither, factor = _check_match(path, header, product)
+
+    end = next(i for i in range(0, len(raw), CARD) if raw[i:i + 8] == b"END     ")
+    cards = [raw[i:i + CARD] for i in range(0, end, CARD)]
+    while cards and cards[-1] == _BLANK:
+        cards.pop()  # free room at the end of the header
+    changes: list[str] = []
+
+    def keyword_of(card: bytes) -> str:
+        return card[:8].decode("ascii").rstrip()
+
+    def set_card(keyword: str, value) -> None:
+        new = _card_images(keyword, value, COMMENTS[keyword])
+        where = [i for i, card in enumerate(cards) if keyword_of(card) == keyword]
+        if where:
+            old = header[keyword]
+            changes.append(f"{keyword} {old} -> {value}")
+            cards[where[0]:where[0] + 1] = new
+            for index in reversed(where[1:]):
+                del cards[index + len(new) - 1]
+        else:
+            changes.append(f"{keyword} = {value} (new)")
+            cards.extend(new)
+
+    value = float(factor.value)
+    error = None if factor.error is None or not math.isfinite(factor.error) else float(factor.error)
+    set_card("QPRELEX", value)
+    if error is not None:
+        set_card("QPRELEXE", error)
+    elif any(keyword_of(card) == "QPRELEXE" for card in cards):
+        cards[:] = [card for card in cards if keyword_of(card) != "QPRELEXE"]
+        changes.append("QPRELEXE removed (the product has no error)")
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = f"relphot {__version__} QPRELEX from {product_name} on {stamp}"
+    cards.extend(_card_images("HISTORY", history))
+    changes.append(f"HISTORY '{history}'")
+
+    needed = (len(cards) + 1) * CARD
+    in_place = needed <= len(raw)
+    size = len(raw) if in_place else -(-needed // BLOCK) * BLOCK
+    blocks = -(-needed // BLOCK) * BLOCK
+    if blocks < size:
+        # fewer blocks needed than the header has: keep the length, the spare
+        # whole blocks stay as blank cards before END
+        cards.extend([_BLANK] * ((size - blocks) // CARD))
+    new_header = b"".join(cards) + _END
+    new_header += b" " * (size - len(new_header))
+    check = _parse(path, new_header)
+    if check["QPRELEX"] != value or len(new_header) % BLOCK:
+        raise ApplyError(path, "internal error: the new header does not read back")  # pragma: no cover
+    return ApplyPlan(path=path, dither=dither, value=value, error=error, in_place=in_place,
+                     old_header_size=len(raw), new_header=new_header, changes=changes)
+
+
+# ---------------------------------------------------------------- writing
+
+def _writable(path: Path) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ApplyError(path, "no such file") from None
+    if not stat.S_ISREG(mode):
+        raise ApplyError(path, "not a regular file")
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(path, os.W_OK):
+        raise ApplyError(path, "file is read-only")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_rest(src, dst, offset: int, count: int) -> None:
+    """Copy ``count`` bytes of ``src`` from ``offset`` to the current end of ``dst``."""
+    src.seek(offset)
+    dst.flush()
+    copied = 0
+    try:
+        while copied < count:
+            n = os.copy_file_range(src.fileno(), dst.fileno(), min(COPY_CHUNK, count - copied))
+            if n == 0:
+                break
+            copied += n
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP) or copied:
+            raise
+        src.seek(offset)
+        dst.seek(0, os.SEEK_END)
+        shutil.copyfileobj(src, dst, COPY_CHUNK)
+        return
+    if copied != count:
+        raise OSError(errno.EIO, f"short copy ({copied} of {count} bytes)")
+
+
+def _rewrite(plan: ApplyPlan, stream) -> None:
+    path = plan.path
+    size = os.fstat(stream.fileno()).st_size
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".relphot-tmp")
+    except OSError as exc:
+        raise ApplyError(path, f"cannot create a temporary file next to it ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(plan.new_header)
+            _copy_rest(stream, out, plan.old_header_size, size - plan.old_header_size)
+            out.flush()
+            os.fsync(out.fileno())
+            expected = size - plan.old_header_size + len(plan.new_header)
+            if os.fstat(out.fileno()).st_size != expected:
+                raise OSError(errno.EIO, "the rewritten file has an unexpected size")
+        shutil.copymode(path, tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ApplyError(path, f"write failed, original left intact ({exc.strerror or exc})") from None
+        raise
+    _fsync_dir(path.parent)
+
+
+def _write_in_place(plan: ApplyPlan, stream) -> None:
+    path = plan.path
+    old = os.pread(stream.fileno(), plan.old_header_size, 0)
+    journal = journal_path(path)
+    record = (JOURNAL_MAGIC + struct.pack(">QQ", plan.old_header_size, os.fstat(stream.fileno()).st_size)
+              + hashlib.sha256(old).digest() + old)
+    try:
+        fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise ApplyError(path, f"cannot create the journal {journal.name} ({exc.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(record)
+            out.flush()
+            os.fsync(out.fileno())
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        journal.unlink(missing_ok=True)
+        raise ApplyError(path, f"cannot write the journal ({exc.strerror}); file untouched") from None
+    try:
+        _pwrite_header(stream.fileno(), plan.new_header)
+        os.fsync(stream.fileno())
+    except OSError as exc:
+        _restore(stream.fileno(), old)
+        journal.unlink(missing_ok=True)
+        raise ApplyError(path, f"write failed, original header restored ({exc.strerror})") from None
+    journal.unlink()
+    _fsync_dir(path.parent)
+
+
+def _pwrite_header(fd: int, data: bytes) -> None:
+    written = os.pwrite(fd, data, 0)
+    if written != len(data):
+        raise OSError(errno.EIO, "short write")
+
+
+def _restore(fd: int, old: bytes) -> None:
+    os.pwrite(fd, old, 0)
+    os.fsync(fd)
+
+
+def recover(path: str | os.PathLike) -> bool:
+    """Roll back an interrupted in-place write from its undo journal.
+
+    Returns
+    -------
+    bool
+        True when the original header was restored from a journal; False
+        when there was no journal, or only an incomplete one (written before
+        the file was touched), which is then removed.
+    """
+    path = Path(path)
+    journal = journal_path(path)
+    try:
+        record = journal.read_bytes()
+    except FileNotFoundError:
+        return False
+    head = len(JOURNAL_MAGIC) + 16 + 32
+    if len(record) >= head and record.startswith(JOURNAL_MAGIC):
+        length, size = struct.unpack(">QQ", record[len(JOURNAL_MAGIC):len(JOURNAL_MAGIC) + 16])
+        digest, old = record[head - 32:head], record[head:]
+        if len(old) == length and hashlib.sha256(old).digest() == digest:
+            try:
+                if os.stat(path).st_size != size:
+                    raise ApplyError(path, f"journal {journal.name} does not fit the file (size changed); "
+                                           "not recovered, remove the journal by hand")
+                fd = os.open(path, os.O_WRONLY)
+            except OSError as exc:
+                raise ApplyError(path, f"cannot recover from {journal.name} ({exc.strerror})") from None
+            try:
+                _restore(fd, old)
+            finally:
+                os.close(fd)
+            journal.unlink()
+            _fsync_dir(path.parent)
+            return True
+    journal.unlink()  # incomplete journal: the file was never written
+    return False
+
+
+def apply_product(product: ObservationResult, path: str | os.PathLike, *, product_name: str,
+                  dry_run: bool = False, now: datetime | None = None) -> ApplyPlan:
+    """Check one exposure and write QPRELEX, QPRELEXE and HISTORY into it.
+
+    Parameters
+    ----------
+    product : ObservationResult
+    path : path
+        The exposure FITS file.
+    product_name : str
+        The product file name (for the HISTORY card).
+    dry_run : bool, optional
+        Only check and plan; the file is not touched.
+    now : datetime, optional
+        Time stamp of the HISTORY card.
+
+    Returns
+    -------
+    ApplyPlan
+        What was (or would be) changed.
+
+    Raises
+    ------
+    ApplyError
+        The file is refused (see `plan_apply`) or cannot be written; the
+        original file is then intact.
+    """
+    path = Path(path)
+    if dry_run:
+        return plan_apply(product, path, product_name=product_name, now=now)
+    _writable(path)
+    try:
+        stream = open(path, "r+b")
+    except PermissionError:
+        raise ApplyError(path, "file is read-only") from None
+    except OSError as exc:
+        raise ApplyError(path, f"cannot open ({exc.strerror})") from None
+    with stream:
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ApplyError(path, "file is being modified by another process") from None
+        recover(path)
+        plan = plan_apply(product, path, product_name=product_name, now=now)
+        if plan.in_place:
+            _write_in_place(plan, stream)
+        else:
+            _rewrite(plan, stream)
+    return plan
