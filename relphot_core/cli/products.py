@@ -1,0 +1,156 @@
+"""``relphot export | validate | import | apply``: the XML products and FITS keywords.
+
+Exit status: 0 when every file went through, 1 when some file was refused
+(each refusal is one line naming the file and the reason), 2 on an error
+that stops the command (a database that cannot be opened, an invalid
+product given to ``apply``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from ..errors import ApplyError, ProductError, RelphotError, StoreError
+from ..products import read_product, write_product
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export``, ``validate``, ``import`` and ``apply`` sub-commands."""
+    p = subparsers.add_parser(
+        "export", help="write validated XML products from the store",
+        description="Write one validated DpdNirRelPhotoExpCalibration product per (observation, "
+                    "filter) from the current runs of the store, atomically.")
+    p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default $RELPHOT_DB or relphot.db)")
+    p.add_argument("--out", metavar="DIR", type=Path, required=True, help="output directory (created)")
+    p.add_argument("--obs-id", metavar="ID", type=int, nargs="+", action="extend", dest="obs_ids",
+                   help="only these observations")
+    p.add_argument("--filter", choices=("NIR_Y", "NIR_J", "NIR_H"), help="only this filter")
+    p.add_argument("--since", metavar="YYYY-MM-DD", type=_date,
+                   help="only runs computed on or after this day (UTC)")
+    p.add_argument("--purpose", default="PRODUCTION", help="the products' Purpose (default PRODUCTION)")
+    p.set_defaults(func=run_export)
+
+    p = subparsers.add_parser(
+        "validate", help="check XML products against the XSD",
+        description="Print FILE: valid, or FILE: invalid: line N: reason, for each file.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.set_defaults(func=run_validate)
+
+    p = subparsers.add_parser(
+        "import", help="load XML products into the store (as imported runs)",
+        description="Validate every file first; the valid ones are stored as runs marked "
+                    "imported, the invalid ones refused with their reason (exit 1).")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default $RELPHOT_DB or relphot.db)")
+    p.set_defaults(func=run_import)
+
+    p = subparsers.add_parser(
+        "apply", help="write QPRELEX/QPRELEXE of a product into exposure FITS headers",
+        description="Write QPRELEX, QPRELEXE and a HISTORY card into the primary header of each "
+                    "exposure whose OBS_ID, FILTER and DITHOBS match the product; refuse the others "
+                    "(exit 1). Data units are never modified.")
+    p.add_argument("product", type=Path, metavar="PRODUCT.xml")
+    p.add_argument("exposures", nargs="+", type=Path, metavar="EXPOSURE.fits")
+    p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    p.set_defaults(func=run_apply)
+
+
+def _date(text: str) -> datetime:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def _progress(iterable, **kwargs):
+    """tqdm on a terminal, the plain iterable otherwise."""
+    if not sys.stderr.isatty():
+        return iterable
+    from tqdm import tqdm
+    return tqdm(iterable, file=sys.stderr, leave=False, **kwargs)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """``relphot validate FILE...``."""
+    bad = 0
+    for path in args.files:
+        try:
+            read_product(path)
+        except ProductError as exc:
+            bad += 1
+            print(f"{path}: invalid: {exc.reason}")
+        else:
+            print(f"{path}: valid")
+    return 1 if bad else 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``relphot export --db URL --out DIR [...]``."""
+    from ..store import Store
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
+    written = 0
+    with Store.open(args.db) as store:
+        results = store.iter_results(obs_ids=args.obs_ids, filter=args.filter, since=args.since)
+        for result in _progress(results, desc="export", unit="product"):
+            path = write_product(result, args.out, purpose=args.purpose)
+            print(path)
+            written += 1
+    print(f"{written} product{'s' if written != 1 else ''} written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """``relphot import FILE... --db URL``: validate all, then store the valid ones."""
+    good = []
+    refused = 0
+    for path in args.files:
+        try:
+            good.append((path, read_product(path)))
+        except ProductError as exc:
+            refused += 1
+            print(f"{path}: refused: {exc.reason}", file=sys.stderr)
+    if good:
+        from ..store import Store
+
+        with Store.open(args.db) as store:
+            for path, result in _progress(good, desc="import", unit="product"):
+                try:
+                    run_id = store.save_result(result, imported=True)
+                except StoreError as exc:
+                    refused += 1
+                    print(f"{path}: refused: {exc.reason}", file=sys.stderr)
+                    continue
+                if run_id is None:
+                    print(f"{path}: already stored (identical run), skipped")
+                else:
+                    print(f"{path}: imported as run {run_id}")
+    return 1 if refused else 0
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """``relphot apply PRODUCT.xml EXPOSURE.fits... [--dry-run]``."""
+    from ..apply import apply_product
+
+    product = read_product(args.product)  # an invalid product stops everything (exit 2)
+    refused = 0
+    for path in args.exposures:
+        try:
+            plan = apply_product(product, path, product_name=args.product.name, dry_run=args.dry_run)
+        except ApplyError as exc:
+            refused += 1
+            print(f"{path}: refused: {exc.reason}", file=sys.stderr)
+            continue
+        except RelphotError as exc:  # pragma: no cover - defensive
+            refused += 1
+            print(f"{path}: refused: {exc}", file=sys.stderr)
+            continue
+        verb = "would set" if args.dry_run else "set"
+        print(f"{path}: {verb} {plan.describe()}")
+    return 1 if refused else 0
