@@ -1,0 +1,616 @@
+"""The `Store`: the one door to the database for the CLI, the products and
+the dashboard. No SQL outside this package.
+
+Current value
+    The current run of an (obs_id, filter) is the pinned one, else the latest
+    by ``created`` (ties: the last saved). Recomputing adds a run; runs and
+    reviews are never deleted.
+Reviews
+    Hang on the exposure (a review of a whole observation is expanded to one
+    row per exposure) and record the run and status they were made on.
+Transactions
+    Every write is one transaction: a failure leaves nothing behind.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..errors import StoreError
+from ..results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
+from . import queries
+from .engine import make_engine, mask_url, write_engine
+from .models import (
+    DECISION_VALUES,
+    DetectorStatRow,
+    Exposure,
+    ExposureFactorRow,
+    MatchSampleRow,
+    Observation,
+    PairStatRow,
+    ProcessingRun,
+    Review,
+    utcnow,
+)
+from .queries import ExposureQuery
+from .schema import _short, ensure_current
+from .writes import decode_sample, refresh_current, result_label, save_batch
+
+O = Observation.__table__
+E = Exposure.__table__
+F = ExposureFactorRow.__table__
+R = ProcessingRun.__table__
+V = Review.__table__
+P = PairStatRow.__table__
+D = DetectorStatRow.__table__
+S = MatchSampleRow.__table__
+
+
+class Store:
+    """Runs, factors and reviews of relphot in a SQL database.
+
+    Use `Store.open`; close with `close` or a ``with`` block.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = write_engine(engine)
+
+    # ------------------------------------------------------------------ life
+    @classmethod
+    def open(cls, url: str | None = None, *, migrate: bool = True) -> "Store":
+        """Open (and on first use create or migrate) a store.
+
+        Parameters
+        ----------
+        url : str or None
+            SQLAlchemy URL (e.g. ``sqlite:///relphot.db``,
+            ``postgresql+psycopg://user:pw@host/db``) or a file path; None means
+            ``$RELPHOT_DB``, else ``relphot.db`` in the working directory.
+        migrate : bool
+            Upgrade an older schema (default). If false, refuse it.
+
+        Raises
+        ------
+        StoreError
+            If the database cannot be opened (the message names the URL, password
+            masked), holds a newer schema than this code knows, or is not a
+            relphot store. Nothing is changed in those cases.
+        """
+        engine = make_engine(url)
+        try:
+            ensure_current(engine, migrate=migrate)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password masked."""
+        return mask_url(self.engine.url)
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(self.url, f"cannot read the database ({_short(exc)})") from None
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(self.url, f"{what}: nothing written ({_short(exc)})") from None
+
+    # ----------------------------------------------------------------- write
+    def save_result(self, result: ObservationResult, *, imported: bool = False) -> int | None:
+        """Store one result as a new run, in one transaction.
+
+        Returns
+        -------
+        int or None
+            The new run id; None if a run with the same method, input digest and
+            parameters already exists for that (obs_id, filter) (nothing stored).
+
+        Raises
+        ------
+        StoreError
+            If the result is invalid or cannot be written; nothing is stored.
+        """
+        with self._write(f"cannot save {result_label(result)}") as conn:
+            return save_batch(conn, [result], imported=imported)[0]
+
+    def save_results(
+        self, results: Iterable[ObservationResult], *, imported: bool = False, batch_size: int = 200
+    ) -> list[int | None]:
+        """Store many results, each all-or-nothing.
+
+        Results are written ``batch_size`` at a time in one transaction (fast).
+        If a batch fails, it is rolled back and its results are saved one
+        transaction each, so the outcome is that of calling `save_result` in
+        a loop: every result before a failing one is stored, the failing one
+        raises `StoreError` and those after it are not attempted.
+
+        Returns
+        -------
+        list of int or None
+            As `save_result`, one per result, in order.
+        """
+        out: list[int | None] = []
+        batch: list[ObservationResult] = []
+
+        def flush() -> None:
+            try:
+                with self._writer.begin() as conn:
+                    out.extend(save_batch(conn, batch, imported=imported))
+            except (SQLAlchemyError, StoreError):
+                for result in batch:
+                    out.append(self.save_result(result, imported=imported))
+            batch.clear()
+
+        for result in results:
+            batch.append(result)
+            if len(batch) >= max(1, int(batch_size)):
+                flush()
+        if batch:
+            flush()
+        return out
+
+    def pin_run(self, run_id: int) -> None:
+        """Make a run the current one of its observation until `unpin`.
+
+        Raises
+        ------
+        KeyError
+            If there is no such run.
+        """
+        with self._write(f"cannot pin run {run_id}") as conn:
+            observation_id = conn.execute(select(R.c.observation_id).where(R.c.id == int(run_id))).scalar()
+            if observation_id is None:
+                raise KeyError(f"no run {run_id}")
+            conn.execute(
+                update(R).where(R.c.observation_id == observation_id).values(pinned=R.c.id == int(run_id))
+            )
+            refresh_current(conn, [observation_id])
+
+    def unpin(self, obs_id: int, filter: str) -> None:
+        """Return (obs_id, filter) to "latest run is current".
+
+        Raises
+        ------
+        KeyError
+            If the observation is not in the store.
+        """
+        with self._write(f"cannot unpin observation {obs_id} {filter}") as conn:
+            observation_id = self._observation_id(conn, obs_id, filter)
+            conn.execute(update(R).where(R.c.observation_id == observation_id).values(pinned=False))
+            refresh_current(conn, [observation_id])
+
+    def add_review(
+        self,
+        obs_id: int,
+        filter: str,
+        exposures: Sequence[int] | None,
+        decision: str,
+        reviewer: str,
+        comment: str = "",
+    ) -> int:
+        """Record a reviewer's decision on exposures of one observation.
+
+        Parameters
+        ----------
+        exposures : sequence of int or None
+            Dither numbers; None = every exposure of the observation.
+        decision : {'confirmed', 'overruled'}
+        reviewer, comment : str
+
+        Returns
+        -------
+        int
+            The number of review rows written (one per exposure).
+
+        Raises
+        ------
+        KeyError
+            Unknown observation or exposure. ValueError: bad decision or no reviewer.
+        """
+        self._check_review(decision, reviewer)
+        with self._write(f"cannot review observation {obs_id} {filter}") as conn:
+            known = self._review_targets(conn, [(int(obs_id), str(filter))])
+            if not known:
+                raise KeyError(f"no observation {obs_id} {filter}")
+            if exposures is None:
+                targets = list(known.values())
+            else:
+                targets = []
+                for dither in exposures:
+                    key = (int(obs_id), str(filter), int(dither))
+                    if key not in known:
+                        raise KeyError(f"no exposure {dither} in observation {obs_id} {filter}")
+                    targets.append(known[key])
+            return self._insert_reviews(conn, targets, decision, reviewer, comment)
+
+    def add_reviews(
+        self, keys: Sequence[tuple[int, str, int]], decision: str, reviewer: str, comment: str = ""
+    ) -> int:
+        """Record one decision on many exposures ``(obs_id, filter, dither)``
+        in one transaction; returns the number of reviews written."""
+        self._check_review(decision, reviewer)
+        wanted = [(int(o), str(f), int(d)) for o, f, d in keys]
+        if not wanted:
+            return 0
+        with self._write("cannot save reviews") as conn:
+            known = self._review_targets(conn, sorted({(o, f) for o, f, _ in wanted}))
+            missing = [key for key in wanted if key not in known]
+            if missing:
+                raise KeyError(f"no exposure {missing[0]}")
+            return self._insert_reviews(conn, [known[key] for key in dict.fromkeys(wanted)], decision, reviewer, comment)
+
+    @staticmethod
+    def _check_review(decision: str, reviewer: str) -> None:
+        if decision not in DECISION_VALUES:
+            raise ValueError(f"decision must be one of {DECISION_VALUES}, not {decision!r}")
+        if not reviewer or not str(reviewer).strip():
+            raise ValueError("a review needs a reviewer")
+
+    @staticmethod
+    def _review_targets(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str, int], dict[str, Any]]:
+        targets: dict[tuple[int, str, int], dict[str, Any]] = {}
+        for start in range(0, len(pairs), 400):
+            chunk = pairs[start : start + 400]
+            stmt = (
+                select(O.c.obs_id, O.c.filter, E.c.dither, O.c.id, E.c.id, O.c.current_run_id, F.c.status)
+                .select_from(O)
+                .join(E, E.c.observation_id == O.c.id)
+                .outerjoin(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id))
+                .where(tuple_(O.c.obs_id, O.c.filter).in_(chunk))
+            )
+            for obs_id, filt, dither, oid, eid, run_id, status in conn.execute(stmt):
+                targets[(obs_id, filt, dither)] = {
+                    "observation_id": oid,
+                    "exposure_id": eid,
+                    "run_id": run_id,
+                    "status": status,
+                }
+        return targets
+
+    @staticmethod
+    def _insert_reviews(
+        conn: Connection, targets: list[dict[str, Any]], decision: str, reviewer: str, comment: str
+    ) -> int:
+        if not targets:
+            return 0
+        now = utcnow()
+        rows = [
+            {**t, "decision": decision, "reviewer": str(reviewer).strip(), "comment": comment or "", "created": now}
+            for t in targets
+        ]
+        ids = conn.execute(insert(V).returning(V.c.id, V.c.exposure_id), rows).all()
+        latest = select(func.max(V.c.id)).where(V.c.exposure_id == E.c.id).scalar_subquery()
+        exposure_ids = sorted({e for _, e in ids})
+        for start in range(0, len(exposure_ids), 500):
+            chunk = exposure_ids[start : start + 500]
+            conn.execute(update(E).where(E.c.id.in_(chunk)).values(latest_review_id=latest))
+        return len(ids)
+
+    # ------------------------------------------------------------------ read
+    @staticmethod
+    def _observation_id(conn: Connection, obs_id: int, filter: str) -> int:
+        oid = conn.execute(
+            select(O.c.id).where(O.c.obs_id == int(obs_id), O.c.filter == str(filter))
+        ).scalar()
+        if oid is None:
+            raise KeyError(f"no observation {obs_id} {filter}")
+        return oid
+
+    def is_empty(self) -> bool:
+        """True when no run is stored."""
+        with self._read() as conn:
+            return conn.execute(select(R.c.id).limit(1)).first() is None
+
+    def load_result(self, obs_id: int, filter: str, run_id: int | None = None) -> ObservationResult:
+        """One run of (obs_id, filter), by default the current one, in full.
+
+        Raises
+        ------
+        KeyError
+            If the observation has no such run.
+        """
+        with self._read() as conn:
+            obs = conn.execute(select(O).where(O.c.obs_id == int(obs_id), O.c.filter == str(filter))).first()
+            if obs is None:
+                raise KeyError(f"no observation {obs_id} {filter}")
+            wanted = obs.current_run_id if run_id is None else int(run_id)
+            run = conn.execute(select(R).where(R.c.id == wanted, R.c.observation_id == obs.id)).first()
+            if run is None:
+                raise KeyError(f"no run {run_id} of observation {obs_id} {filter}")
+            return self._build(conn, obs, run)
+
+    @staticmethod
+    def _build(conn: Connection, obs: Any, run: Any) -> ObservationResult:
+        factors = conn.execute(
+            select(F, E.c.dither, E.c.mjd_obs, E.c.date_obs, E.c.exptime, E.c.file)
+            .join(E, E.c.id == F.c.exposure_id)
+            .where(F.c.run_id == run.id)
+            .order_by(E.c.dither)
+        ).all()
+        exposures = [
+            ExposureFactor(
+                exposure=row.dither,
+                value=row.value,
+                error=row.error,
+                mag_offset=row.mag_offset,
+                status=row.status,
+                reason=row.reason,
+                n_pairs=row.n_pairs,
+                n_matched=row.n_matched,
+                n_kept=row.n_kept,
+                n_sources=row.n_sources,
+                mjd_obs=row.mjd_obs,
+                date_obs=row.date_obs,
+                exptime=row.exptime,
+                file=row.file,
+            )
+            for row in factors
+        ]
+        pairs = [
+            PairStat(
+                exposure_a=row.exposure_a,
+                exposure_b=row.exposure_b,
+                median=row.median,
+                error=row.error,
+                sigma=row.sigma,
+                n_matched=row.n_matched,
+                n_kept=row.n_kept,
+                n_rejected=row.n_rejected,
+                clip_low=row.clip_low,
+                clip_high=row.clip_high,
+                valid=bool(row.valid),
+            )
+            for row in conn.execute(select(P).where(P.c.run_id == run.id).order_by(P.c.id))
+        ]
+        detectors = [
+            DetectorStat(exposure=row.exposure, detector=row.detector, median=row.median, error=row.error, n=row.n)
+            for row in conn.execute(select(D).where(D.c.run_id == run.id).order_by(D.c.id))
+        ]
+        samples = [
+            MatchSample.from_dict(decode_sample(row.data))
+            for row in conn.execute(select(S.c.data).where(S.c.run_id == run.id).order_by(S.c.id))
+        ]
+        return ObservationResult(
+            obs_id=obs.obs_id,
+            filter=obs.filter,
+            method=run.method,
+            exposures=exposures,
+            pairs=pairs,
+            detectors=detectors,
+            samples=samples,
+            parameters=dict(run.parameters or {}),
+            software_version=run.software_version,
+            created=run.created,
+            mjd_start=obs.mjd_start,
+            mjd_end=obs.mjd_end,
+            ra_pointing=obs.ra_pointing,
+            dec_pointing=obs.dec_pointing,
+            pa_pointing=obs.pa_pointing,
+            input_digest="" if run.input_digest.startswith("content:") else run.input_digest,
+        )
+
+    def iter_results(
+        self,
+        obs_ids: Iterable[int] | None = None,
+        filter: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+    ) -> Iterator[ObservationResult]:
+        """The current runs, in (obs_id, filter) order.
+
+        Parameters
+        ----------
+        obs_ids : iterable of int or None
+        filter : str or iterable of str or None
+        since : datetime or ISO 8601 str or None
+            Only runs created at or after this time (UTC if naive).
+        """
+        stmt = select(O).join(R, R.c.id == O.c.current_run_id).order_by(O.c.obs_id, O.c.filter)
+        if obs_ids is not None:
+            stmt = stmt.where(O.c.obs_id.in_([int(x) for x in obs_ids]))
+        if filter is not None:
+            stmt = stmt.where(O.c.filter.in_([filter] if isinstance(filter, str) else list(filter)))
+        if since is not None:
+            if isinstance(since, str):
+                since = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
+            stmt = stmt.where(R.c.created >= since)
+        with self._read() as conn:
+            observations = conn.execute(stmt).all()
+        for obs in observations:
+            with self._read() as conn:
+                run = conn.execute(select(R).where(R.c.id == obs.current_run_id)).first()
+                if run is not None:
+                    yield self._build(conn, obs, run)
+
+    def exposure_table(self, query: ExposureQuery | None = None) -> pd.DataFrame:
+        """One row per exposure of the current runs.
+
+        Columns: obs_id, filter, exposure, mjd_obs, date_obs, value, error,
+        status, reason, n_pairs, n_matched, run_id, method, review_decision
+        (None/'confirmed'/'overruled'), reviewer, review_comment, reviewed_at,
+        reviewed (bool: the latest review was made on the current status).
+        Ordered by obs_id, filter, exposure.
+        """
+        with self._read() as conn:
+            return queries.exposure_table(conn, query or ExposureQuery())
+
+    def observation_table(self, query: ExposureQuery | None = None) -> pd.DataFrame:
+        """One row per (obs_id, filter): obs_id, filter, mjd_start, mjd_end,
+        n_exposures, worst_status (OK < WARN < FAIL < NODATA), n_ok, n_warn,
+        n_fail, n_nodata, n_reviewed, run_id. ``statuses`` keeps observations
+        with any exposure of those statuses; ``reviewed`` True keeps those
+        with a reviewed exposure, False those with an unreviewed one."""
+        with self._read() as conn:
+            return queries.observation_table(conn, query or ExposureQuery())
+
+    def status_counts(self, query: ExposureQuery | None = None) -> pd.DataFrame:
+        """Columns filter, status, n_exposures, n_observations (current runs)."""
+        with self._read() as conn:
+            return queries.status_counts(conn, query or ExposureQuery())
+
+    def trend(
+        self, filter: str, query: ExposureQuery | None = None, *, window: int | None = None, nsigma: float | None = None
+    ) -> pd.DataFrame:
+        """The exposure table of one filter ordered by mjd_obs, with the
+        control chart: running_median, control_low, control_high, drift.
+
+        The chart is computed over the whole series of the filter (defaults
+        from `relphot_core.config.Thresholds`), then ``query`` selects rows.
+        Without `relphot_core.flags.control_chart` the chart columns are
+        absent.
+        """
+        with self._read() as conn:
+            df = queries.exposure_table(conn, ExposureQuery(filters=(filter,)), order_by_mjd=True)
+        df = add_control_chart(df, window=window, nsigma=nsigma)
+        if query is not None:
+            df = queries.mask(df, ExposureQuery(**{**query.__dict__, "filters": None}))
+        return df
+
+    def triage_queue(self, query: ExposureQuery | None = None) -> pd.DataFrame:
+        """Exposure rows whose status is WARN/FAIL/NODATA, or that drift on
+        the control chart, and that are not reviewed at their current status.
+        Ordered by obs_id, filter, exposure."""
+        query = query or ExposureQuery()
+        with self._read() as conn:
+            filters = query.filters or tuple(
+                conn.execute(select(O.c.filter).distinct().order_by(O.c.filter)).scalars()
+            )
+        parts = [self.trend(f) for f in filters]
+        if not parts:
+            return queries.frame([], queries.EXPOSURE_COLUMNS)
+        df = pd.concat(parts, ignore_index=True)
+        flagged = df["status"].isin(queries.FLAGGED_STATUSES)
+        if "drift" in df:
+            flagged |= df["drift"].astype(bool)
+        df = df[flagged & ~df["reviewed"]].sort_values(["obs_id", "filter", "exposure"])
+        return queries.mask(df, ExposureQuery(**{**query.__dict__, "reviewed": None}))
+
+    def reviews(self, obs_id: int | None = None, filter: str | None = None) -> pd.DataFrame:
+        """Every review: id, obs_id, filter, exposure, decision, reviewer,
+        comment, created, run_id, status (the status reviewed). Oldest first."""
+        stmt = (
+            select(
+                V.c.id, O.c.obs_id, O.c.filter, E.c.dither.label("exposure"), V.c.decision, V.c.reviewer,
+                V.c.comment, V.c.created, V.c.run_id, V.c.status,
+            )
+            .select_from(V)
+            .join(O, O.c.id == V.c.observation_id)
+            .join(E, E.c.id == V.c.exposure_id)
+            .order_by(V.c.id)
+        )
+        if obs_id is not None:
+            stmt = stmt.where(O.c.obs_id == int(obs_id))
+        if filter is not None:
+            stmt = stmt.where(O.c.filter == str(filter))
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        return queries.frame(
+            rows,
+            {"id": "int64", "obs_id": "int64", "filter": "object", "exposure": "int64", "decision": "object",
+             "reviewer": "object", "comment": "object", "created": "object", "run_id": "float64",
+             "status": "object"},
+        )
+
+    def runs(self, obs_id: int, filter: str) -> pd.DataFrame:
+        """The runs of (obs_id, filter), oldest first: run_id, created, method,
+        software_version, imported, pinned, parameters (dict), input_digest,
+        current (bool). Empty if the observation is unknown."""
+        stmt = (
+            select(
+                R.c.id, R.c.created, R.c.method, R.c.software_version, R.c.imported, R.c.pinned,
+                R.c.parameters, R.c.input_digest, (R.c.id == O.c.current_run_id).label("current"),
+            )
+            .join(O, O.c.id == R.c.observation_id)
+            .where(O.c.obs_id == int(obs_id), O.c.filter == str(filter))
+            .order_by(R.c.created, R.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        return queries.frame(
+            rows,
+            {"run_id": "int64", "created": "object", "method": "object", "software_version": "object",
+             "imported": "bool", "pinned": "bool", "parameters": "object", "input_digest": "object",
+             "current": "bool"},
+        )
+
+    def neighbours(self, obs_id: int, filter: str | None = None) -> tuple[int | None, int | None]:
+        """The previous and next observation ids (with a current run, in the
+        filter if given) around ``obs_id``."""
+        base = select(O.c.obs_id).where(O.c.current_run_id.is_not(None))
+        if filter is not None:
+            base = base.where(O.c.filter == str(filter))
+        with self._read() as conn:
+            prev = conn.execute(
+                base.where(O.c.obs_id < int(obs_id)).order_by(O.c.obs_id.desc()).limit(1)
+            ).scalar()
+            nxt = conn.execute(base.where(O.c.obs_id > int(obs_id)).order_by(O.c.obs_id).limit(1)).scalar()
+        return prev, nxt
+
+
+def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None) -> pd.DataFrame:
+    """Add the control chart to an mjd-ordered exposure table.
+
+    Columns added: running_median, control_low, control_high (the chart's
+    center and band), drift (the value lies outside the band: DESIGN.md
+    section 3's drift detector) and series_drift (the running median itself
+    is off from 1). Computed over the finite values; NODATA rows get NaN and
+    False. Without `relphot_core.flags.control_chart`, ``df`` is returned
+    unchanged."""
+    try:
+        from ..flags import control_chart
+    except ImportError:
+        return df
+    from ..config import Thresholds
+
+    defaults = Thresholds()
+    window = int(window or defaults.drift_window)
+    nsigma = float(nsigma or defaults.drift_nsigma)
+    df = df.copy()
+    for name in ("running_median", "control_low", "control_high"):
+        df[name] = float("nan")
+    df["drift"] = False
+    df["series_drift"] = False
+    values = df["value"].to_numpy(dtype=float)
+    finite = pd.notna(values) & (values == values)
+    if finite.any():
+        chart = control_chart(values[finite], window=window, nsigma=nsigma)
+        df.loc[finite, "running_median"] = chart.center
+        df.loc[finite, "control_low"] = chart.low
+        df.loc[finite, "control_high"] = chart.high
+        df.loc[finite, "drift"] = chart.outlier
+        df.loc[finite, "series_drift"] = chart.drift
+    df["drift"] = df["drift"].astype(bool)
+    df["series_drift"] = df["series_drift"].astype(bool)
+    return df

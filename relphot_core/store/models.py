@@ -1,0 +1,226 @@
+"""Typed ORM of the relphot store (DESIGN.md section 5.3).
+
+Tables
+------
+observation
+    One row per (obs_id, filter), with its time span and pointing.
+    ``current_run_id`` is a denormalised pointer to the current run (the
+    pinned one, else the latest by ``created``); the store keeps it up to date
+    on every save, pin and unpin, so "current values" are a join, not a
+    subquery.
+exposure
+    One row per dither of an observation. ``latest_review_id`` points at the
+    latest review of the exposure (denormalised, kept up to date by the store).
+processing_run
+    One computation (or import) of an observation: software version, method,
+    every parameter, input digest, time. Runs are never deleted.
+exposure_factor, pair_stat, detector_stat, match_sample
+    What a run computed. Pairs, detectors and samples name exposures by their
+    dither number within the run's observation.
+review
+    A reviewer's decision on one exposure (a review of a whole observation is
+    expanded to one row per exposure). Reviews hang on the exposure, not on
+    the run, so a recomputation never loses them; ``run_id`` and ``status``
+    record what was reviewed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUS_VALUES: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
+DECISION_VALUES: tuple[str, ...] = ("confirmed", "overruled")
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as naive UTC and read back timezone-aware (UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the store's tables."""
+
+
+class Observation(Base):
+    __tablename__ = "observation"
+    __table_args__ = (
+        UniqueConstraint("obs_id", "filter", name="uq_observation_obs_filter"),
+        Index("ix_observation_filter_mjd", "filter", "mjd_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    obs_id: Mapped[int] = mapped_column(Integer)
+    filter: Mapped[str] = mapped_column(String(16))
+    mjd_start: Mapped[float | None] = mapped_column(Float)
+    mjd_end: Mapped[float | None] = mapped_column(Float)
+    ra_pointing: Mapped[float | None] = mapped_column(Float)
+    dec_pointing: Mapped[float | None] = mapped_column(Float)
+    pa_pointing: Mapped[float | None] = mapped_column(Float)
+    current_run_id: Mapped[int | None] = mapped_column(
+        Integer,
+        ForeignKey("processing_run.id", use_alter=True, name="fk_observation_current_run"),
+    )
+
+
+class Exposure(Base):
+    __tablename__ = "exposure"
+    __table_args__ = (
+        UniqueConstraint("observation_id", "dither", name="uq_exposure_obs_dither"),
+        Index("ix_exposure_mjd", "mjd_obs"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observation.id"))
+    dither: Mapped[int] = mapped_column(Integer)
+    mjd_obs: Mapped[float | None] = mapped_column(Float)
+    date_obs: Mapped[str | None] = mapped_column(String(32))
+    exptime: Mapped[float | None] = mapped_column(Float)
+    file: Mapped[str | None] = mapped_column(Text)
+    latest_review_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("review.id", use_alter=True, name="fk_exposure_latest_review")
+    )
+
+
+class ProcessingRun(Base):
+    __tablename__ = "processing_run"
+    __table_args__ = (
+        UniqueConstraint(
+            "observation_id", "method", "input_digest", "params_digest", name="uq_run_identity"
+        ),
+        Index("ix_run_observation_created", "observation_id", "created"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observation.id"))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    software_version: Mapped[str] = mapped_column(String(64), default="")
+    method: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    input_digest: Mapped[str] = mapped_column(String(128))
+    params_digest: Mapped[str] = mapped_column(String(64))
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ExposureFactorRow(Base):
+    __tablename__ = "exposure_factor"
+    __table_args__ = (
+        UniqueConstraint("run_id", "exposure_id", name="uq_factor_run_exposure"),
+        CheckConstraint(
+            "status IN ('OK', 'WARN', 'FAIL', 'NODATA')", name="ck_factor_status"
+        ),
+        Index("ix_factor_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("processing_run.id"))
+    exposure_id: Mapped[int] = mapped_column(ForeignKey("exposure.id"))
+    value: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[float | None] = mapped_column(Float)
+    mag_offset: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    n_pairs: Mapped[int] = mapped_column(Integer, default=0)
+    n_matched: Mapped[int] = mapped_column(Integer, default=0)
+    n_kept: Mapped[int] = mapped_column(Integer, default=0)
+    n_sources: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PairStatRow(Base):
+    __tablename__ = "pair_stat"
+    __table_args__ = (Index("ix_pair_run", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("processing_run.id"))
+    exposure_a: Mapped[int] = mapped_column(Integer)
+    exposure_b: Mapped[int] = mapped_column(Integer)
+    median: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[float | None] = mapped_column(Float)
+    sigma: Mapped[float | None] = mapped_column(Float)
+    n_matched: Mapped[int] = mapped_column(Integer)
+    n_kept: Mapped[int] = mapped_column(Integer)
+    n_rejected: Mapped[int] = mapped_column(Integer)
+    clip_low: Mapped[float | None] = mapped_column(Float)
+    clip_high: Mapped[float | None] = mapped_column(Float)
+    valid: Mapped[bool] = mapped_column(Boolean)
+
+
+class DetectorStatRow(Base):
+    __tablename__ = "detector_stat"
+    __table_args__ = (Index("ix_detector_run", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("processing_run.id"))
+    exposure: Mapped[int] = mapped_column(Integer)
+    detector: Mapped[int] = mapped_column(Integer)
+    median: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class MatchSampleRow(Base):
+    __tablename__ = "match_sample"
+    __table_args__ = (Index("ix_sample_run", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("processing_run.id"))
+    exposure_a: Mapped[int] = mapped_column(Integer)
+    exposure_b: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    """zlib-compressed JSON of `MatchSample.to_dict`."""
+
+
+class Review(Base):
+    __tablename__ = "review"
+    __table_args__ = (
+        CheckConstraint("decision IN ('confirmed', 'overruled')", name="ck_review_decision"),
+        Index("ix_review_exposure", "exposure_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observation.id"))
+    exposure_id: Mapped[int] = mapped_column(ForeignKey("exposure.id"))
+    decision: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("processing_run.id"))
+    """The run that was current when the review was made."""
+    status: Mapped[str | None] = mapped_column(String(8))
+    """The exposure's status in that run (what the reviewer confirmed or overruled)."""

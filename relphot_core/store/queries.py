@@ -1,0 +1,276 @@
+"""Read queries of the store, as pandas data frames.
+
+Every table of current values starts from ``observation.current_run_id`` (a
+join, no "latest run" subquery) and reaches the latest review of each
+exposure through ``exposure.latest_review_id``.
+
+An exposure counts as *reviewed* when its latest review was made on the same
+status as its current one: a recomputation that changes the status puts it
+back in the triage queue (the review itself is kept and still shown).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import String, and_, case, cast, func, literal, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
+
+from .models import STATUS_VALUES, Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
+
+O = Observation.__table__
+E = Exposure.__table__
+F = ExposureFactorRow.__table__
+R = ProcessingRun.__table__
+V = Review.__table__
+
+FLAGGED_STATUSES: tuple[str, ...] = ("WARN", "FAIL", "NODATA")
+
+
+@dataclass(frozen=True)
+class ExposureQuery:
+    """Which exposures (or observations) a read returns. None = no constraint.
+
+    Attributes
+    ----------
+    filters : tuple of str or None
+        Filter bands, e.g. ``("NIR_J",)``.
+    mjd_min, mjd_max : float or None
+        Range of the exposure's MJD-OBS (for observations: their span overlaps).
+    statuses : tuple of str or None
+        Current statuses (for observations: any exposure with one of them).
+    reviewed : bool or None
+        Reviewed or not (for observations: True = at least one exposure
+        reviewed, False = at least one not reviewed).
+    search : str or None
+        Substring of the observation id.
+    limit : int or None
+        At most this many rows.
+    """
+
+    filters: tuple[str, ...] | None = None
+    mjd_min: float | None = None
+    mjd_max: float | None = None
+    statuses: tuple[str, ...] | None = None
+    reviewed: bool | None = None
+    search: str | None = None
+    limit: int | None = None
+
+
+EXPOSURE_COLUMNS: dict[str, str] = {
+    "obs_id": "int64",
+    "filter": "object",
+    "exposure": "int64",
+    "mjd_obs": "float64",
+    "date_obs": "object",
+    "value": "float64",
+    "error": "float64",
+    "status": "object",
+    "reason": "object",
+    "n_pairs": "int64",
+    "n_matched": "int64",
+    "run_id": "int64",
+    "method": "object",
+    "review_decision": "object",
+    "reviewer": "object",
+    "review_comment": "object",
+    "reviewed_at": "object",
+    "reviewed": "bool",
+}
+
+OBSERVATION_COLUMNS: dict[str, str] = {
+    "obs_id": "int64",
+    "filter": "object",
+    "mjd_start": "float64",
+    "mjd_end": "float64",
+    "n_exposures": "int64",
+    "worst_status": "object",
+    "n_ok": "int64",
+    "n_warn": "int64",
+    "n_fail": "int64",
+    "n_nodata": "int64",
+    "n_reviewed": "int64",
+    "run_id": "int64",
+}
+
+
+def frame(rows: list[Any], columns: dict[str, str]) -> pd.DataFrame:
+    """A data frame with fixed columns and dtypes (also when empty)."""
+    df = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else pd.DataFrame(
+        {name: pd.Series(dtype=dtype) for name, dtype in columns.items()}
+    )
+    for name, dtype in columns.items():
+        if dtype == "bool":
+            df[name] = df[name].fillna(False).astype(bool)
+        elif dtype == "float64":
+            df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+        elif dtype == "int64":
+            df[name] = df[name].fillna(0).astype("int64")
+    return df
+
+
+def _reviewed_expr() -> Any:
+    return case((and_(V.c.id.is_not(None), V.c.status == F.c.status), literal(1)), else_=literal(0))
+
+
+def _current_from(stmt: Select) -> Select:
+    return (
+        stmt.select_from(O)
+        .join(F, F.c.run_id == O.c.current_run_id)
+        .join(E, E.c.id == F.c.exposure_id)
+        .join(R, R.c.id == O.c.current_run_id)
+        .outerjoin(V, V.c.id == E.c.latest_review_id)
+    )
+
+
+def _search_clause(search: str) -> Any:
+    return cast(O.c.obs_id, String).contains(search.strip(), autoescape=True)
+
+
+def _exposure_where(stmt: Select, query: ExposureQuery) -> Select:
+    if query.filters:
+        stmt = stmt.where(O.c.filter.in_(list(query.filters)))
+    if query.mjd_min is not None:
+        stmt = stmt.where(E.c.mjd_obs >= float(query.mjd_min))
+    if query.mjd_max is not None:
+        stmt = stmt.where(E.c.mjd_obs <= float(query.mjd_max))
+    if query.statuses:
+        stmt = stmt.where(F.c.status.in_(list(query.statuses)))
+    if query.reviewed is not None:
+        stmt = stmt.where(_reviewed_expr() == (1 if query.reviewed else 0))
+    if query.search and query.search.strip():
+        stmt = stmt.where(_search_clause(query.search))
+    return stmt
+
+
+def exposure_table(conn: Connection, query: ExposureQuery, *, order_by_mjd: bool = False) -> pd.DataFrame:
+    """One row per exposure of the current runs (see `Store.exposure_table`)."""
+    stmt = _current_from(
+        select(
+            O.c.obs_id,
+            O.c.filter,
+            E.c.dither.label("exposure"),
+            E.c.mjd_obs,
+            E.c.date_obs,
+            F.c.value,
+            F.c.error,
+            F.c.status,
+            F.c.reason,
+            F.c.n_pairs,
+            F.c.n_matched,
+            F.c.run_id,
+            R.c.method,
+            V.c.decision.label("review_decision"),
+            V.c.reviewer,
+            V.c.comment.label("review_comment"),
+            V.c.created.label("reviewed_at"),
+            _reviewed_expr().label("reviewed"),
+        )
+    )
+    stmt = _exposure_where(stmt, query)
+    if order_by_mjd:
+        stmt = stmt.order_by(E.c.mjd_obs, O.c.obs_id, E.c.dither)
+    else:
+        stmt = stmt.order_by(O.c.obs_id, O.c.filter, E.c.dither)
+    if query.limit is not None:
+        stmt = stmt.limit(int(query.limit))
+    rows = conn.execute(stmt).all()
+    return frame(rows, EXPOSURE_COLUMNS)
+
+
+def _worst(df: pd.DataFrame) -> np.ndarray:
+    # STATUSES run from best to worst: OK, WARN, FAIL, NODATA.
+    conditions = [df["n_nodata"] > 0, df["n_fail"] > 0, df["n_warn"] > 0, df["n_ok"] > 0]
+    return np.select(conditions, ["NODATA", "FAIL", "WARN", "OK"], default=None)
+
+
+def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
+    """One row per (obs_id, filter) with a current run (see `Store.observation_table`)."""
+    reviewed = _reviewed_expr()
+    counts = [
+        func.sum(case((F.c.status == status, 1), else_=0)).label(f"n_{status.lower()}")
+        for status in STATUS_VALUES
+    ]
+    n_reviewed = func.sum(reviewed)
+    n_exposures = func.count(F.c.id)
+    mjd_start = func.coalesce(func.min(O.c.mjd_start), func.min(E.c.mjd_obs))
+    mjd_end = func.coalesce(func.max(O.c.mjd_end), func.max(E.c.mjd_obs))
+    stmt = _current_from(
+        select(
+            O.c.obs_id,
+            O.c.filter,
+            mjd_start.label("mjd_start"),
+            mjd_end.label("mjd_end"),
+            n_exposures.label("n_exposures"),
+            *counts,
+            n_reviewed.label("n_reviewed"),
+            O.c.current_run_id.label("run_id"),
+        )
+    )
+    if query.filters:
+        stmt = stmt.where(O.c.filter.in_(list(query.filters)))
+    if query.search and query.search.strip():
+        stmt = stmt.where(_search_clause(query.search))
+    stmt = stmt.group_by(O.c.id, O.c.obs_id, O.c.filter, O.c.current_run_id)
+    having = []
+    if query.mjd_min is not None:
+        having.append(mjd_end >= float(query.mjd_min))
+    if query.mjd_max is not None:
+        having.append(mjd_start <= float(query.mjd_max))
+    if query.statuses:
+        having.append(func.sum(case((F.c.status.in_(list(query.statuses)), 1), else_=0)) > 0)
+    if query.reviewed is True:
+        having.append(n_reviewed > 0)
+    elif query.reviewed is False:
+        having.append(n_reviewed < n_exposures)
+    if having:
+        stmt = stmt.having(and_(*having))
+    stmt = stmt.order_by(O.c.obs_id, O.c.filter)
+    if query.limit is not None:
+        stmt = stmt.limit(int(query.limit))
+    rows = conn.execute(stmt).all()
+    columns = [c for c in OBSERVATION_COLUMNS if c != "worst_status"]
+    df = frame(rows, {c: OBSERVATION_COLUMNS[c] for c in columns})
+    df.insert(5, "worst_status", _worst(df) if len(df) else pd.Series(dtype=object))
+    return df
+
+
+def status_counts(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
+    """Exposures and observations per (filter, status) of the current runs."""
+    stmt = _current_from(
+        select(
+            O.c.filter,
+            F.c.status,
+            func.count(F.c.id).label("n_exposures"),
+            func.count(func.distinct(O.c.id)).label("n_observations"),
+        )
+    )
+    stmt = _exposure_where(stmt, query).group_by(O.c.filter, F.c.status).order_by(O.c.filter, F.c.status)
+    rows = conn.execute(stmt).all()
+    return frame(
+        rows, {"filter": "object", "status": "object", "n_exposures": "int64", "n_observations": "int64"}
+    )
+
+
+def mask(df: pd.DataFrame, query: ExposureQuery) -> pd.DataFrame:
+    """Apply an `ExposureQuery` to an exposure table in memory."""
+    keep = np.ones(len(df), dtype=bool)
+    if query.filters:
+        keep &= df["filter"].isin(list(query.filters)).to_numpy()
+    if query.mjd_min is not None:
+        keep &= (df["mjd_obs"] >= float(query.mjd_min)).to_numpy()
+    if query.mjd_max is not None:
+        keep &= (df["mjd_obs"] <= float(query.mjd_max)).to_numpy()
+    if query.statuses:
+        keep &= df["status"].isin(list(query.statuses)).to_numpy()
+    if query.reviewed is not None:
+        keep &= (df["reviewed"] == bool(query.reviewed)).to_numpy()
+    if query.search and query.search.strip():
+        keep &= df["obs_id"].astype(str).str.contains(query.search.strip(), regex=False).to_numpy()
+    out = df[keep]
+    if query.limit is not None:
+        out = out.head(int(query.limit))
+    return out.reset_index(drop=True)

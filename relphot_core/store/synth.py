@@ -1,0 +1,246 @@
+"""Synthetic store content, for tests and benchmarks.
+
+`make_result` builds a plausible `ObservationResult` by hand (no catalogues
+needed); `fill_survey` fills a store with a whole survey's current values
+through a fast bulk path (factors and runs only, no pair/detector rows), to
+measure the dashboard's queries at scale.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from ..config import FILTERS
+from ..results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
+from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review, utcnow
+from .writes import params_digest, refresh_current
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import Store
+
+DETECTORS = tuple(10 * row + col for row in range(1, 5) for col in range(1, 5))
+
+
+def status_of(value: float | None, error: float | None, *, fail: float = 0.015, warn: float = 0.005,
+              nsigma: float = 3.0) -> str:
+    """The DESIGN.md section 3 status of a factor (for synthetic data)."""
+    if value is None:
+        return "NODATA"
+    dev = abs(value - 1.0)
+    if dev > fail:
+        return "FAIL"
+    if dev > warn and (not error or dev > nsigma * error):
+        return "WARN"
+    return "OK"
+
+
+def make_result(
+    obs_id: int,
+    filter: str = "NIR_J",
+    *,
+    values: Sequence[float | None] | None = None,
+    seed: int = 0,
+    method: str = "median",
+    n_detectors: int = 16,
+    n_sample: int = 50,
+    mjd_start: float = 60000.0,
+    input_digest: str | None = None,
+    parameters: dict[str, str] | None = None,
+    created: datetime | None = None,
+) -> ObservationResult:
+    """A hand-built result of one (observation, filter).
+
+    Parameters
+    ----------
+    values : sequence of float or None, optional
+        One factor per dither (None = NODATA); default 4 factors near 1.
+    n_detectors : int
+        Detector statistics per exposure (0 for none).
+    n_sample : int
+        Points per pair in the match samples (0 for no samples).
+    input_digest : str, optional
+        Default: derived from obs_id, filter and seed.
+    """
+    rng = np.random.default_rng(seed)
+    if values is None:
+        values = list(1.0 + rng.normal(0.0, 0.002, 4))
+    error = 0.001
+    exposures = []
+    for dither, value in enumerate(values, start=1):
+        mag = None if value is None else float(-2.5 * np.log10(value))
+        exposures.append(
+            ExposureFactor(
+                exposure=dither,
+                value=None if value is None else float(value),
+                error=None if value is None else error,
+                mag_offset=mag,
+                status=status_of(value, error),
+                reason="no valid pair" if value is None else "",
+                n_pairs=0 if value is None else len(values) - 1,
+                n_matched=int(rng.integers(300, 2000)),
+                n_kept=int(rng.integers(200, 300)),
+                n_sources=int(rng.integers(2000, 4000)),
+                mjd_obs=mjd_start + (dither - 1) * 0.003,
+                date_obs=f"2026-01-01T00:{dither:02d}:00.000",
+                exptime=87.2,
+                file=f"EUC_NIR_{obs_id}_{filter}_{dither}.fits",
+            )
+        )
+    dithers = [e.exposure for e in exposures]
+    pairs = [
+        PairStat(a, b, float(rng.normal(0, 0.003)), 0.0005, 0.02, 500, 480, 20, -0.06, 0.06, True)
+        for i, a in enumerate(dithers) for b in dithers[i + 1 :]
+    ]
+    detectors = [
+        DetectorStat(d, det, float(rng.normal(0, 0.003)), 0.002, int(rng.integers(20, 200)))
+        for d in dithers for det in DETECTORS[:n_detectors]
+    ]
+    samples = []
+    if n_sample:
+        for pair in pairs:
+            samples.append(
+                MatchSample(
+                    pair.exposure_a, pair.exposure_b,
+                    ra=rng.uniform(150, 151, n_sample), dec=rng.uniform(2, 3, n_sample),
+                    mag=rng.uniform(17, 22, n_sample), dm=rng.normal(0, 0.02, n_sample),
+                    kept=rng.random(n_sample) > 0.05,
+                )
+            )
+    return ObservationResult(
+        obs_id=obs_id,
+        filter=filter,
+        method=method,
+        exposures=exposures,
+        pairs=pairs,
+        detectors=detectors,
+        samples=samples,
+        parameters=dict(parameters or {"clipping.sigma": "3.0", "matching.radius_arcsec": "0.5"}),
+        software_version="0.1.0",
+        created=created or utcnow(),
+        mjd_start=mjd_start,
+        mjd_end=mjd_start + 0.01,
+        ra_pointing=150.5,
+        dec_pointing=2.5,
+        pa_pointing=0.0,
+        input_digest=input_digest if input_digest is not None else f"synth-{obs_id}-{filter}-{seed}",
+    )
+
+
+def fill_survey(
+    store: "Store",
+    n_obs: int,
+    seed: int = 0,
+    *,
+    filters: Sequence[str] = FILTERS,
+    n_exposures: int = 4,
+    first_obs_id: int = 1,
+    review_fraction: float = 0.01,
+    chunk: int = 5000,
+) -> int:
+    """Fill a store with ``n_obs`` observations x ``filters`` x ``n_exposures``
+    current factors (one run each, no pair/detector rows), fast.
+
+    Factors scatter by 0.2% around 1 with a slow drift and ~2% outliers, so
+    every status occurs; ``review_fraction`` of the flagged exposures get a
+    review. Returns the number of exposure factors written.
+    """
+    rng = np.random.default_rng(seed)
+    obs_t, exp_t, run_t, fac_t, rev_t = (
+        Observation.__table__, Exposure.__table__, ProcessingRun.__table__,
+        ExposureFactorRow.__table__, Review.__table__,
+    )
+    now = utcnow()
+    params = {"method": "median", "synthetic": "true"}
+    pdigest = params_digest(params)
+    written = 0
+    obs_ids = np.arange(first_obs_id, first_obs_id + n_obs)
+    mjd0 = 60000.0 + np.sort(rng.uniform(0, 2000, n_obs))
+    for start in range(0, n_obs, chunk):
+        ids = obs_ids[start : start + chunk]
+        mjds = mjd0[start : start + chunk]
+        with store._writer.begin() as conn:
+            obs_rows = [
+                {"obs_id": int(o), "filter": f, "mjd_start": float(m), "mjd_end": float(m) + 0.05,
+                 "ra_pointing": float(rng.uniform(0, 360)), "dec_pointing": float(rng.uniform(-60, 60)),
+                 "pa_pointing": 0.0}
+                for o, m in zip(ids, mjds) for f in filters
+            ]
+            conn.execute(insert(obs_t), obs_rows)
+            oid = {
+                (r.obs_id, r.filter): (r.id, r.mjd_start)
+                for r in conn.execute(
+                    select(obs_t.c.id, obs_t.c.obs_id, obs_t.c.filter, obs_t.c.mjd_start).where(
+                        obs_t.c.obs_id.between(int(ids[0]), int(ids[-1]))
+                    )
+                )
+            }
+            keys = [(int(o), f) for o in ids for f in filters]
+            run_rows = [
+                {"observation_id": oid[k][0], "created": now, "software_version": "synthetic",
+                 "method": "median", "parameters": params,
+                 "input_digest": hashlib.sha1(f"{k}-{seed}".encode()).hexdigest(),
+                 "params_digest": pdigest, "imported": False, "pinned": False}
+                for k in keys
+            ]
+            conn.execute(insert(run_t), run_rows)
+            runs = dict(conn.execute(
+                select(run_t.c.observation_id, run_t.c.id).where(
+                    run_t.c.observation_id.in_([oid[k][0] for k in keys])
+                )
+            ).all())
+            exp_rows = [
+                {"observation_id": oid[k][0], "dither": d, "mjd_obs": oid[k][1] + 0.01 * d,
+                 "date_obs": None, "exptime": 87.2, "file": None}
+                for k in keys for d in range(1, n_exposures + 1)
+            ]
+            conn.execute(insert(exp_t), exp_rows)
+            exp_ids = conn.execute(
+                select(exp_t.c.id, exp_t.c.observation_id, exp_t.c.mjd_obs).where(
+                    exp_t.c.observation_id.in_([oid[k][0] for k in keys])
+                )
+            ).all()
+            n = len(exp_ids)
+            drift = 0.002 * np.sin(np.array([m for _, _, m in exp_ids]) / 150.0)
+            values = 1.0 + drift + rng.normal(0, 0.002, n)
+            outlier = rng.random(n) < 0.02
+            values[outlier] += rng.choice([-1, 1], outlier.sum()) * rng.uniform(0.006, 0.03, outlier.sum())
+            nodata = rng.random(n) < 0.003
+            errors = np.full(n, 0.0008)
+            fac_rows = []
+            flagged = []
+            for i, (eid, obs_pk, _) in enumerate(exp_ids):
+                value = None if nodata[i] else float(values[i])
+                status = status_of(value, float(errors[i]))
+                fac_rows.append(
+                    {"run_id": runs[obs_pk], "exposure_id": eid, "value": value,
+                     "error": None if value is None else float(errors[i]),
+                     "mag_offset": None if value is None else float(-2.5 * np.log10(value)),
+                     "status": status, "reason": "", "n_pairs": 0 if value is None else n_exposures - 1,
+                     "n_matched": 1500, "n_kept": 1400, "n_sources": 3000}
+                )
+                if status != "OK" and rng.random() < review_fraction:
+                    flagged.append({"observation_id": obs_pk, "exposure_id": eid, "decision": "confirmed",
+                                    "reviewer": "synth", "comment": "", "created": now,
+                                    "run_id": runs[obs_pk], "status": status})
+            conn.execute(insert(fac_t), fac_rows)
+            if flagged:
+                reviewed = conn.execute(insert(rev_t).returning(rev_t.c.id, rev_t.c.exposure_id), flagged).all()
+                conn.execute(
+                    exp_t.update().where(exp_t.c.id == _bind("eid")).values(latest_review_id=_bind("rid")),
+                    [{"eid": e, "rid": r} for r, e in reviewed],
+                )
+            refresh_current(conn, [oid[k][0] for k in keys])
+            written += len(fac_rows)
+    return written
+
+
+def _bind(name: str):
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
