@@ -241,9 +241,10 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
         cards[:] = [card for card in cards if keyword_of(card) != "QPRELEXE"]
         changes.append("QPRELEXE removed (the product has no error)")
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    history = f"relphot {__version__} QPRELEX from {product_name} on {stamp}"
-    cards.extend(_card_images("HISTORY", history))
-    changes.append(f"HISTORY '{history}'")
+    history = [f"relphot {__version__} set QPRELEX/QPRELEXE on {stamp}", f"from product {product_name}"]
+    for line in history:
+        cards.extend(_card_images("HISTORY", line))
+    changes.append("HISTORY '" + " ".join(history) + "'")
 
     needed = (len(cards) + 1) * CARD
     in_place = needed <= len(raw)
