@@ -1,0 +1,249 @@
+"""The read-only JSON API and the download routes, as Flask routes on
+``app.server``.
+
+JSON (for scripts)::
+
+    GET /api/observations?filter=NIR_J&status=FAIL&from=2026-01-01&to=2026-02-01&obs=100-200&limit=100
+    GET /api/exposures?<same parameters>
+    GET /api/observation/<obs_id>[?filter=NIR_J]
+
+Downloads (the exports page links to them)::
+
+    GET /download/product/<obs_id>/<filter>.xml[?run=ID]   the validated XML product
+    GET /download/products.zip?<selection>                  products of the selected observations
+    GET /download/exposures.csv?<selection>                 the selected exposure table as CSV
+    GET /download/exposures.vot?<selection>                 ... as a VOTable
+
+Bad parameters give HTTP 400 with ``{"error": "..."}``; unknown ids 404.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from dataclasses import asdict
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+from flask import Flask, Response, request
+
+from relphot_core.config import FILTERS
+from relphot_core.errors import RelphotError
+
+from .data import get_store
+from .query import Selection, apply_selection, parse_selection
+
+MAX_ROWS = 500_000
+MAX_ZIP = 2000
+
+
+def _jsonable(value):
+    if value is None:
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return value.isoformat()
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def frame_records(df: pd.DataFrame) -> list[dict]:
+    """JSON-ready records (NaN -> null, timestamps -> ISO strings)."""
+    return [{k: _jsonable(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def _json(payload, status: int = 200) -> Response:
+    return Response(json.dumps(payload, allow_nan=False), status=status, mimetype="application/json")
+
+
+def _error(text: str, status: int = 400) -> Response:
+    return _json({"error": text}, status)
+
+
+def _selection() -> tuple[Selection, int | None, str | None]:
+    """The selection from the query string, the limit, and an error (or None)."""
+    sel = parse_selection(request.args.to_dict())
+    if sel.messages:
+        return sel, None, " ".join(sel.messages)
+    limit = request.args.get("limit")
+    if limit in (None, ""):
+        return sel, None, None
+    if not str(limit).isdigit() or int(limit) < 1:
+        return sel, None, f"'limit' must be a positive whole number, not '{str(limit)[:40]}'."
+    return sel, int(limit), None
+
+
+def selected_exposures(sel: Selection, limit: int | None = None) -> pd.DataFrame:
+    """The store's exposure table for a selection (obs range applied here)."""
+    from relphot_core.store import ExposureQuery
+
+    kwargs = sel.store_query_kwargs()
+    rng = sel.obs_range
+    if rng is not None and rng[0] == rng[1]:
+        kwargs["search"] = str(rng[0])
+    df = get_store().exposure_table(ExposureQuery(**kwargs))
+    df = apply_selection(df, sel)
+    return df if limit is None else df.head(limit)
+
+
+def selected_observations(sel: Selection, limit: int | None = None) -> pd.DataFrame:
+    """The store's observation table for a selection."""
+    from relphot_core.store import ExposureQuery
+
+    kwargs = sel.store_query_kwargs()
+    rng = sel.obs_range
+    if rng is not None and rng[0] == rng[1]:
+        kwargs["search"] = str(rng[0])
+    df = get_store().observation_table(ExposureQuery(**kwargs))
+    if rng is not None and not df.empty:
+        df = df[df["obs_id"].between(rng[0], rng[1])]
+    return df if limit is None else df.head(limit)
+
+
+def observation_detail(obs_id: int, filters) -> dict | None:
+    """Everything about one observation (current runs), or None if unknown."""
+    store = get_store()
+    out = {"obs_id": obs_id, "filters": {}}
+    for name in filters:
+        try:
+            result = store.load_result(obs_id, name)
+        except KeyError:
+            continue
+        reviews = store.reviews(obs_id=obs_id, filter=name)
+        runs = store.runs(obs_id, name)
+        out["filters"][name] = {
+            "method": result.method,
+            "software_version": result.software_version,
+            "created": _jsonable(result.created),
+            "mjd_start": _jsonable(result.mjd_start), "mjd_end": _jsonable(result.mjd_end),
+            "exposures": [_jsonable(asdict(e)) for e in result.exposures],
+            "pairs": [_jsonable(asdict(p)) for p in result.pairs],
+            "detectors": [_jsonable(asdict(d)) for d in result.detectors],
+            "parameters": dict(result.parameters),
+            "runs": frame_records(runs.drop(columns=[c for c in ("parameters",) if c in runs])),
+            "reviews": frame_records(reviews),
+        }
+    return out if out["filters"] else None
+
+
+def votable_bytes(df: pd.DataFrame) -> bytes:
+    """An exposure table as VOTable bytes (astropy)."""
+    from astropy.table import Table
+
+    table = Table()
+    for column in df.columns:
+        series = df[column]
+        if series.dtype == object or str(series.dtype).startswith(("string", "str")):
+            table[column] = np.array(["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+                                      for v in series], dtype=str)
+        elif series.dtype == bool:
+            table[column] = series.to_numpy(dtype=bool)
+        else:
+            table[column] = pd.to_numeric(series, errors="coerce").to_numpy()
+    table.meta["description"] = "relphot exposure table (QPRELEX per exposure)"
+    buffer = io.BytesIO()
+    table.write(buffer, format="votable")
+    return buffer.getvalue()
+
+
+def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
+    return Response(data, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def register(server: Flask) -> None:
+    """Add the JSON API and the download routes to the Flask server."""
+
+    @server.route("/api/observations")
+    def api_observations():
+        sel, limit, problem = _selection()
+        if problem:
+            return _error(problem)
+        df = selected_observations(sel, limit)
+        return _json({"count": len(df), "observations": frame_records(df)})
+
+    @server.route("/api/exposures")
+    def api_exposures():
+        sel, limit, problem = _selection()
+        if problem:
+            return _error(problem)
+        df = selected_exposures(sel, limit)
+        return _json({"count": len(df), "exposures": frame_records(df)})
+
+    @server.route("/api/observation/<obs_id>")
+    def api_observation(obs_id: str):
+        if not obs_id.isdigit():
+            return _error(f"'{obs_id[:40]}' is not an observation id (a whole number).")
+        name = request.args.get("filter")
+        if name not in (None, "") and name not in FILTERS:
+            return _error(f"unknown filter '{name[:40]}' (choose among {', '.join(FILTERS)}).")
+        detail = observation_detail(int(obs_id), [name] if name else FILTERS)
+        if detail is None:
+            return _error(f"observation {obs_id} not found" + (f" in {name}" if name else ""), 404)
+        return _json(detail)
+
+    @server.route("/download/product/<obs_id>/<name>.xml")
+    def download_product(obs_id: str, name: str):
+        from relphot_core.products import product_bytes, product_filename
+
+        run = request.args.get("run")
+        if not obs_id.isdigit() or name not in FILTERS or (run not in (None, "") and not str(run).isdigit()):
+            return _error("use /download/product/<obs id>/<NIR_Y|NIR_J|NIR_H>.xml[?run=ID]")
+        try:
+            result = get_store().load_result(int(obs_id), name, run_id=int(run) if run else None)
+        except KeyError:
+            return _error(f"observation {obs_id} {name} not found", 404)
+        try:
+            data = product_bytes(result)
+        except RelphotError as exc:
+            return _error(f"cannot write the product: {exc}", 500)
+        return _attachment(data, product_filename(result), "application/xml")
+
+    @server.route("/download/products.zip")
+    def download_zip():
+        from relphot_core.products import product_bytes, product_filename
+
+        sel, _limit, problem = _selection()
+        if problem:
+            return _error(problem)
+        obs = selected_observations(sel)
+        if len(obs) > MAX_ZIP:
+            return _error(f"the selection holds {len(obs):,} observation products (more than {MAX_ZIP:,}): "
+                          "narrow it, or use `relphot export`.", 413)
+        store = get_store()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for row in obs.itertuples(index=False):
+                result = store.load_result(int(row.obs_id), str(row.filter))
+                archive.writestr(product_filename(result), product_bytes(result))
+        return _attachment(buffer.getvalue(), "relphot_products.zip", "application/zip")
+
+    @server.route("/download/exposures.csv")
+    def download_csv():
+        sel, limit, problem = _selection()
+        if problem:
+            return _error(problem)
+        df = selected_exposures(sel, limit or MAX_ROWS)
+        return _attachment(df.to_csv(index=False).encode(), "relphot_exposures.csv", "text/csv")
+
+    @server.route("/download/exposures.vot")
+    def download_votable():
+        sel, limit, problem = _selection()
+        if problem:
+            return _error(problem)
+        df = selected_exposures(sel, limit or MAX_ROWS)
+        return _attachment(votable_bytes(df), "relphot_exposures.vot", "application/x-votable+xml")

@@ -1,0 +1,95 @@
+"""The Dash application factory.
+
+>>> from relphot_core.store import Store
+>>> from dashboard import create_app
+>>> app = create_app(Store.open("sqlite:///relphot.db"))   # doctest: +SKIP
+>>> app.run(port=8050)                                     # doctest: +SKIP
+
+Pages live in `dashboard.pages` (one module per page: its ``layout`` and a
+``register_callbacks(app)``), registered here with `dash.register_page` so
+that several apps (tests) can be built in one process. The store is put in
+the Flask config; pages and routes reach it through `dashboard.data`.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import dash
+from dash import dcc, html
+
+from relphot_core.config import FILTERS, Config, Thresholds
+
+from . import api
+from .data import CACHE_KEY, DB_LABEL_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
+from .pages import PAGES
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+"""The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
+
+NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Reviews", "/reviews"), ("Exports", "/exports")]
+
+
+def _navbar(db_label: str) -> html.Header:
+    return html.Header(className="navbar", children=[
+        html.A([html.Span("relphot", className="brand-name"), html.Span(" QC", className="brand-qc")],
+               href="/", className="brand"),
+        html.Nav([dcc.Link(label, href=href, className="nav-link", id=f"nav-{label.split()[0].lower()}")
+                  for label, href in NAV], className="nav-links"),
+        html.Span(["store: ", html.Code(db_label)], className="nav-db", title="the database this dashboard reads"),
+    ])
+
+
+def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | None = None,
+               cache_ttl: float = 20.0, warm: bool = True) -> dash.Dash:
+    """Build the dashboard on a store.
+
+    Parameters
+    ----------
+    store : relphot_core.store.Store
+        Everything the dashboard shows or writes goes through it.
+    thresholds : relphot_core.config.Thresholds, optional
+        WARN / FAIL bands (default: ``Config().thresholds``).
+    db_label : str, optional
+        The store URL as shown to users in commands (mask passwords).
+    cache_ttl : float
+        Seconds the per-filter tables are cached (see `dashboard.data`).
+    warm : bool
+        Fill that cache in a background thread right away.
+
+    Returns
+    -------
+    dash.Dash
+        ``app.server`` is the Flask (WSGI) application, with the JSON API
+        and the download routes.
+    """
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="",
+        assets_folder=str(ASSETS_DIR),
+        title="relphot QC",
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    cache = DataCache(store, ttl=cache_ttl)
+    app.server.config.update({
+        STORE_KEY: store,
+        CACHE_KEY: cache,
+        THRESHOLDS_KEY: thresholds or Config().thresholds,
+        DB_LABEL_KEY: db_label or "relphot.db",
+    })
+    for module in PAGES:
+        dash.register_page(module.__name__, layout=module.layout, **module.PAGE)
+        module.register_callbacks(app)
+    app.layout = html.Div([
+        _navbar(db_label or "relphot.db"),
+        html.Main(dash.page_container, className="container"),
+        html.Footer("relphot — relative photometric calibration QC of Euclid NISP exposures · "
+                    "status colours: OK green, WARN amber, FAIL vermillion, NODATA grey",
+                    className="footer"),
+    ])
+    api.register(app.server)
+    if warm:
+        threading.Thread(target=cache.warm, args=(FILTERS,), daemon=True).start()
+    return app

@@ -1,0 +1,208 @@
+"""Layout pieces shared by the pages: messages, the empty-store page, status
+badges, the counts table, exposure tables and the review form.
+
+Every user string goes into Dash components as plain text (escaped by
+React); nothing here renders raw HTML.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from dash import dash_table, dcc, html
+
+from relphot_core.config import FILTERS, STATUSES
+
+from .style import STATUS_COLOURS, STATUS_TEXT_COLOURS, table_status_styles
+
+MAX_REVIEWER = 80
+MAX_COMMENT = 2000
+
+
+def message(text: str, kind: str = "info", **kw: Any) -> html.Div:
+    """A message box: kind is info, warning, error or success."""
+    return html.Div(text, className=f"msg msg-{kind}", **kw)
+
+
+def messages(texts, kind: str = "warning", id_: str | None = None) -> html.Div:
+    """Several messages (e.g. ignored URL parameters), or nothing."""
+    kw = {"id": id_} if id_ else {}
+    return html.Div([message(t, kind) for t in texts], **kw)
+
+
+def empty_store_page() -> html.Div:
+    """What a user sees when the store holds nothing yet."""
+    return html.Div(className="empty-page", id="empty-store", children=[
+        html.H2("The store is empty"),
+        html.P("No observation has been computed into this database yet. To see the dashboard at work:"),
+        html.Ul([
+            html.Li([html.Strong("try a simulated season: "), html.Code("relphot demo")]),
+            html.Li([html.Strong("or compute your catalogues into this store: "),
+                     html.Code("relphot compute CATALOGUES... --db URL"), ", then reload this page"]),
+            html.Li([html.Strong("or import existing XML products: "),
+                     html.Code("relphot import PRODUCT.xml... --db URL")]),
+        ]),
+    ])
+
+
+def status_badge(status: str | None) -> html.Span:
+    """A coloured status label (colour and text, never colour alone)."""
+    status = str(status) if status else "NODATA"
+    return html.Span(status, className=f"badge status-{status if status in STATUS_COLOURS else 'NODATA'}")
+
+
+def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:
+    """Exposures and observations per status and per filter.
+
+    ``frames`` maps a filter to its (selected) exposure rows.
+    """
+    header = html.Tr([html.Th("filter")] + [html.Th(status_badge(s)) for s in STATUSES]
+                     + [html.Th("total")])
+    rows = [header]
+    for name, df in frames.items():
+        cells = [html.Td(html.Strong(name))]
+        total_obs = 0 if df is None or df.empty else df["obs_id"].nunique()
+        for status in STATUSES:
+            part = df[df["status"] == status] if df is not None and not df.empty else df
+            n_exp = 0 if part is None else len(part)
+            n_obs = 0 if part is None or part.empty else part["obs_id"].nunique()
+            cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
+                                  html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
+                                 className="count" + (" count-zero" if n_exp == 0 else "")))
+        cells.append(html.Td([html.Span(f"{0 if df is None else len(df):,}", className="count-main"),
+                              html.Span(f" exp · {total_obs:,} obs", className="count-sub")]))
+        rows.append(html.Tr(cells))
+    return html.Table(rows, className="counts-table", id="counts-table")
+
+
+def fmt_float(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not math.isfinite(number) else f"{number:.{digits}f}"
+
+
+def fmt_time(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return ""
+    try:
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def review_text(row: Any) -> str:
+    """'confirmed by alice (2026-01-02 10:00 UTC)' or ''."""
+    decision = row.get("review_decision") if hasattr(row, "get") else None
+    if not isinstance(decision, str) or not decision:
+        return ""
+    return f"{decision} by {row.get('reviewer') or '?'} ({fmt_time(row.get('reviewed_at'))})"
+
+
+EXPOSURE_COLUMNS = [
+    ("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
+    ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"), ("reason", "reason"),
+    ("n_pairs", "pairs"), ("n_matched", "matched"), ("review", "review"), ("review_comment", "review comment"),
+]
+
+
+def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
+    """DataTable records of exposure rows (values formatted, review as text)."""
+    records = []
+    for row in df.to_dict("records"):
+        obs_id, filt = int(row["obs_id"]), str(row["filter"])
+        records.append({
+            "id": f"{obs_id}|{filt}|{int(row['exposure'])}",
+            "obs_id": f"[{obs_id}](/observation/{obs_id}?filter={filt})" if link else obs_id,
+            "obs": obs_id,
+            "filter": filt,
+            "exposure": int(row["exposure"]),
+            "date": str(row.get("date_obs") or "")[:19].replace("T", " "),
+            "value": fmt_float(row.get("value")),
+            "error": fmt_float(row.get("error")),
+            "status": str(row.get("status") or "NODATA"),
+            "reason": str(row.get("reason") or ""),
+            "n_pairs": int(row.get("n_pairs") or 0),
+            "n_matched": int(row.get("n_matched") or 0),
+            "review": review_text(row),
+            "review_comment": str(row.get("review_comment") or "") if row.get("review_decision") else "",
+        })
+    return records
+
+
+def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = True, selectable: bool = False,
+                   page_size: int = 25, native: bool = True) -> dash_table.DataTable:
+    """A sortable, filterable table of exposures with status colours."""
+    columns = columns or EXPOSURE_COLUMNS
+    return dash_table.DataTable(
+        id=id_,
+        data=exposure_records(df, link=link),
+        columns=[{"id": key, "name": name, **({"presentation": "markdown"} if key == "obs_id" and link else {})}
+                 for key, name in columns],
+        markdown_options={"html": False, "link_target": "_self"},
+        row_selectable="multi" if selectable else False,
+        selected_rows=[],
+        sort_action="native" if native else "none",
+        filter_action="native" if native else "none",
+        page_action="native", page_size=page_size,
+        style_table={"overflowX": "auto"},
+        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
+                    "maxWidth": "320px", "overflow": "hidden", "textOverflow": "ellipsis"},
+        style_header={"fontWeight": "600", "backgroundColor": "#f0f4f8"},
+        style_data_conditional=table_status_styles("status") + [
+            {"if": {"filter_query": '{review} contains "confirmed"', "column_id": "review"},
+             "color": "#0072B2", "fontWeight": "600"},
+            {"if": {"filter_query": '{review} contains "overruled"', "column_id": "review"},
+             "color": "#6a3d9a", "fontWeight": "600"},
+        ],
+        tooltip_delay=300,
+    )
+
+
+def review_form(prefix: Any, *, what: str) -> html.Div:
+    """Reviewer name, comment and confirm / overrule buttons.
+
+    ``prefix`` is a function of a component name giving its id (string or
+    pattern-matching dict), so one page can hold several forms.
+    """
+    return html.Div(className="review-form", children=[
+        html.Div(className="review-row", children=[
+            dcc.Input(id=prefix("reviewer"), type="text", placeholder="your name", maxLength=MAX_REVIEWER,
+                      className="input-reviewer", persistence=True, persistence_type="local"),
+            dcc.Input(id=prefix("comment"), type="text", placeholder="comment (why?)", maxLength=MAX_COMMENT,
+                      className="input-comment"),
+            html.Button("Confirm flag", id=prefix("confirm"), n_clicks=0, className="btn btn-confirm",
+                        title=f"The flag of {what} is right"),
+            html.Button("Overrule flag", id=prefix("overrule"), n_clicks=0, className="btn btn-overrule",
+                        title=f"The flag of {what} is wrong: the exposure is fine"),
+        ]),
+        html.Div(id=prefix("result"), className="review-result"),
+    ])
+
+
+def check_review(reviewer: Any, comment: Any) -> tuple[str, str, str | None]:
+    """Clean reviewer and comment; the third item is an error message or None."""
+    reviewer = " ".join(str(reviewer or "").split())[:MAX_REVIEWER]
+    comment = str(comment or "").strip()[:MAX_COMMENT]
+    if not reviewer:
+        return reviewer, comment, "Enter your name before reviewing: every decision is stored with its author."
+    return reviewer, comment, None
+
+
+def filter_checklist(id_: str, value) -> dcc.Checklist:
+    return dcc.Checklist(id=id_, options=[{"label": f, "value": f} for f in FILTERS], value=list(value),
+                         inline=True, className="checklist")
+
+
+def status_checklist(id_: str, value) -> dcc.Checklist:
+    return dcc.Checklist(
+        id=id_, value=list(value), inline=True, className="checklist",
+        options=[{"label": html.Span(s, className=f"badge status-{s}"), "value": s} for s in STATUSES])
+
+
+def text_colour(status: str) -> str:
+    return STATUS_TEXT_COLOURS.get(status, "#fff")

@@ -1,0 +1,96 @@
+"""Small helpers shared by the figure builders."""
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..style import BAND_FAIL, BAND_WARN
+
+FONT = dict(family="Inter, 'Segoe UI', 'Helvetica Neue', Arial, sans-serif", size=13, color="#1f2933")
+
+
+def base_layout(fig: go.Figure, *, title: str | None = None, height: int = 360) -> go.Figure:
+    """Apply the common light layout to a figure (in place) and return it."""
+    fig.update_layout(
+        template="plotly_white",
+        font=FONT,
+        height=height,
+        margin=dict(l=60, r=20, t=48 if title else 16, b=48),
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)) if title else None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, font=dict(size=12)),
+        hoverlabel=dict(font_size=12),
+    )
+    return fig
+
+
+def empty_figure(message: str, *, height: int = 260, title: str | None = None) -> go.Figure:
+    """A figure with no data and a centred explanatory message."""
+    fig = go.Figure()
+    base_layout(fig, title=title, height=height)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.add_annotation(text=esc(message), x=0.5, y=0.5, xref="paper", yref="paper",
+                       showarrow=False, font=dict(size=14, color="#52606d"))
+    return fig
+
+
+def esc(value: Any) -> str:
+    """Escape a user string for plotly's pseudo-HTML text (hover, annotations)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def add_bands(fig: go.Figure, *, warn: float, fail: float, orientation: str = "h",
+              row: int | None = None, col: int | None = None, unity_line: bool = True) -> None:
+    """Shade the WARN and FAIL zones around a factor of 1.
+
+    ``orientation="h"`` shades horizontal bands (factor on the y axis);
+    ``"v"`` shades vertical bands (factor on the x axis). The FAIL zone
+    extends far beyond any plausible range; the axis range is set by the
+    caller.
+    """
+    far = 10.0
+    zones = [
+        (1 - fail, 1 - warn, BAND_WARN), (1 + warn, 1 + fail, BAND_WARN),
+        (1 - far, 1 - fail, BAND_FAIL), (1 + fail, 1 + far, BAND_FAIL),
+    ]
+    kw = {} if row is None else dict(row=row, col=col)
+    for low, high, colour in zones:
+        if orientation == "h":
+            fig.add_hrect(y0=low, y1=high, fillcolor=colour, line_width=0, layer="below", **kw)
+        else:
+            fig.add_vrect(x0=low, x1=high, fillcolor=colour, line_width=0, layer="below", **kw)
+    if unity_line:
+        if orientation == "h":
+            fig.add_hline(y=1.0, line=dict(color="#3e4c59", width=1.2), layer="below", **kw)
+        else:
+            fig.add_vline(x=1.0, line=dict(color="#3e4c59", width=1.2), layer="below", **kw)
+
+
+def factor_range(values: np.ndarray, errors: np.ndarray | None, *, fail: float) -> list[float]:
+    """A y range that shows every value (with its error bar) and both FAIL bands."""
+    values = np.asarray(values, dtype=float)
+    lo, hi = 1 - 2 * fail, 1 + 2 * fail
+    finite = np.isfinite(values)
+    if finite.any():
+        err = np.zeros_like(values) if errors is None else np.nan_to_num(np.asarray(errors, dtype=float))
+        lo = min(lo, float(np.min((values - err)[finite])))
+        hi = max(hi, float(np.max((values + err)[finite])))
+    pad = 0.06 * (hi - lo)
+    return [lo - pad, hi + pad]
+
+
+def to_float_array(series: Any) -> np.ndarray:
+    """A float numpy array with None turned into NaN."""
+    return np.asarray(pd_to_numeric(series), dtype=float)
+
+
+def pd_to_numeric(series: Any) -> Any:
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(series), errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -1,0 +1,216 @@
+"""Figures of one (observation, filter): its factors, its pair statistics,
+the matched sources of a pair and the per-detector statistics.
+
+Builders take `relphot_core.results` records (the contract between the
+store and the dashboard) and return `plotly.graph_objects.Figure`; no I/O.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from relphot_core.config import DETECTORS
+from relphot_core.results import DetectorStat, ExposureFactor, MatchSample, PairStat
+
+from ..style import STATUS_COLOURS, STATUS_SYMBOLS
+from .common import add_bands, base_layout, empty_figure, factor_range
+
+DIVERGING = "RdBu_r"
+
+
+def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, fail: float,
+                           height: int = 300) -> go.Figure:
+    """Each exposure's factor with its error bar against 1 and the bands.
+
+    Exposures without a value (NODATA) are listed as text, never drawn as 1.
+    """
+    if not exposures:
+        return empty_figure("This observation has no exposures.", height=height)
+    fig = go.Figure()
+    add_bands(fig, warn=warn, fail=fail)
+    values = np.array([np.nan if e.value is None else e.value for e in exposures], dtype=float)
+    errors = np.array([np.nan if e.error is None else e.error for e in exposures], dtype=float)
+    for exp, value, error in zip(exposures, values, errors):
+        label = f"dither {exp.exposure}"
+        if not np.isfinite(value):
+            fig.add_annotation(x=label, y=1.0, text="NODATA<br>(no value)", showarrow=False,
+                               font=dict(color=STATUS_COLOURS["NODATA"], size=12))
+            fig.add_trace(go.Scatter(x=[label], y=[None], mode="markers", showlegend=False))
+            continue
+        colour = STATUS_COLOURS.get(exp.status, STATUS_COLOURS["NODATA"])
+        fig.add_trace(go.Scatter(
+            x=[label], y=[value], mode="markers", showlegend=False,
+            error_y=dict(type="data", array=[0 if not np.isfinite(error) else error], color=colour,
+                         thickness=1.6, width=6),
+            marker=dict(size=13, color=colour, symbol=STATUS_SYMBOLS.get(exp.status, "circle"),
+                        line=dict(width=1.5, color=colour)),
+            hovertemplate=(f"dither {exp.exposure}<br>QPRELEX %{{y:.4f}} ± "
+                           f"{0 if not np.isfinite(error) else error:.4f}<br>{exp.status}<extra></extra>")))
+    base_layout(fig, title="Factor per exposure (1 = consistent)", height=height)
+    fig.update_yaxes(title_text="QPRELEX", range=factor_range(values, errors, fail=fail), tickformat=".3f")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, height: int = 340) -> go.Figure:
+    """Heat map of the clipped median m_a - m_b (mmag) of every pair.
+
+    Row a, column b holds median(m_a - m_b); the matrix is antisymmetric.
+    Pairs left out (too few matches) are shown as "n/a".
+    """
+    dithers = list(dithers)
+    if not pairs or len(dithers) < 2:
+        return empty_figure("No pair statistics for this observation.", height=height)
+    index = {d: i for i, d in enumerate(dithers)}
+    k = len(dithers)
+    z = np.full((k, k), np.nan)
+    text = [["" for _ in range(k)] for _ in range(k)]
+    for pair in pairs:
+        if pair.exposure_a not in index or pair.exposure_b not in index:
+            continue
+        a, b = index[pair.exposure_a], index[pair.exposure_b]
+        if pair.median is None or not pair.valid:
+            text[a][b] = text[b][a] = f"n/a<br>({pair.n_kept} kept)"
+            continue
+        z[a, b], z[b, a] = 1000 * pair.median, -1000 * pair.median
+        text[a][b] = f"{1000 * pair.median:+.1f}<br>n={pair.n_kept}"
+        text[b][a] = f"{-1000 * pair.median:+.1f}<br>n={pair.n_kept}"
+    for i in range(k):
+        text[i][i] = "—"
+    limit = max(5.0, float(np.nanmax(np.abs(z)))) if np.isfinite(z).any() else 5.0
+    labels = [f"dither {d}" for d in dithers]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale=DIVERGING,
+        zmin=-limit, zmax=limit, zmid=0, colorbar=dict(title=dict(text="mmag"), thickness=12),
+        hovertemplate="a = %{y}, b = %{x}<br>median(m_a - m_b) = %{z:.2f} mmag<extra></extra>"))
+    base_layout(fig, title="Pair medians m_a − m_b (mmag), row a vs column b", height=height)
+    fig.update_yaxes(autorange="reversed", title_text="exposure a")
+    fig.update_xaxes(title_text="exposure b", side="bottom")
+    return fig
+
+
+def pair_histogram_figure(sample: MatchSample | None, pair: PairStat | None, *, height: int = 320) -> go.Figure:
+    """Histogram of dm = m_a - m_b of one pair, kept and rejected, with the
+    clipping limits and the clipped median."""
+    if sample is None or sample.dm.size == 0:
+        return empty_figure("No matched sources stored for this pair.", height=height)
+    dm = 1000 * np.asarray(sample.dm, dtype=float)
+    kept = np.asarray(sample.kept, dtype=bool)
+    finite = np.isfinite(dm)
+    lo, hi = np.percentile(dm[finite], [0.5, 99.5]) if finite.any() else (-50, 50)
+    if pair is not None and pair.clip_low is not None and pair.clip_high is not None:
+        lo = min(lo, 1000 * pair.clip_low * 1.3)
+        hi = max(hi, 1000 * pair.clip_high * 1.3)
+    bins = dict(start=lo, end=hi, size=max((hi - lo) / 60, 0.1))
+    fig = go.Figure()
+    fig.add_trace(go.Histogram(x=dm[kept], xbins=bins, name=f"kept ({int(kept.sum())})",
+                               marker_color="#0072B2", opacity=0.85))
+    fig.add_trace(go.Histogram(x=dm[~kept], xbins=bins, name=f"rejected ({int((~kept).sum())})",
+                               marker_color="#D55E00", opacity=0.85))
+    if pair is not None:
+        for value, label in ((pair.clip_low, "clip"), (pair.clip_high, "clip"), (pair.median, "median")):
+            if value is not None:
+                fig.add_vline(x=1000 * value, line=dict(color="#1f2933", width=1.4,
+                                                        dash="dash" if label == "clip" else "solid"),
+                              annotation_text=label, annotation_position="top")
+    base_layout(fig, title=f"dm = m{sample.exposure_a} − m{sample.exposure_b} of matched sources", height=height)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title_text="dm (mmag)", range=[lo, hi])
+    fig.update_yaxes(title_text="sources")
+    return fig
+
+
+def dm_mag_figure(sample: MatchSample | None, pair: PairStat | None, *, height: int = 320) -> go.Figure:
+    """Magnitude difference against magnitude for the matched sources of one pair."""
+    if sample is None or sample.dm.size == 0:
+        return empty_figure("No matched sources stored for this pair.", height=height)
+    kept = np.asarray(sample.kept, dtype=bool)
+    fig = go.Figure()
+    for mask, name, colour in ((kept, "kept", "#0072B2"), (~kept, "rejected", "#D55E00")):
+        fig.add_trace(go.Scattergl(x=sample.mag[mask], y=1000 * sample.dm[mask], mode="markers",
+                                   name=f"{name} ({int(mask.sum())})",
+                                   marker=dict(size=4, color=colour, opacity=0.6),
+                                   hovertemplate="mag %{x:.2f}<br>dm %{y:.1f} mmag<extra></extra>"))
+    if pair is not None:
+        for value in (pair.clip_low, pair.clip_high):
+            if value is not None:
+                fig.add_hline(y=1000 * value, line=dict(color="#1f2933", width=1, dash="dash"))
+        if pair.median is not None:
+            fig.add_hline(y=1000 * pair.median, line=dict(color="#1f2933", width=1.4))
+    base_layout(fig, title="dm against magnitude", height=height)
+    fig.update_xaxes(title_text=f"magnitude in exposure {sample.exposure_a} (AB)")
+    fig.update_yaxes(title_text="dm (mmag)")
+    return fig
+
+
+def sky_figure(sample: MatchSample | None, pair: PairStat | None = None, *, height: int = 380) -> go.Figure:
+    """Sky positions of the matched sources of one pair coloured by dm."""
+    if sample is None or sample.dm.size == 0:
+        return empty_figure("No matched sources stored for this pair.", height=height)
+    kept = np.asarray(sample.kept, dtype=bool)
+    dm = 1000 * np.asarray(sample.dm, dtype=float)
+    finite = dm[kept & np.isfinite(dm)]
+    limit = float(np.percentile(np.abs(finite), 98)) if finite.size else 20.0
+    if pair is not None and pair.clip_high is not None and pair.clip_low is not None:
+        limit = 1000 * max(abs(pair.clip_high), abs(pair.clip_low))
+    limit = max(limit, 1.0)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(
+        x=sample.ra[kept], y=sample.dec[kept], mode="markers", name="kept",
+        marker=dict(size=5, color=dm[kept], colorscale=DIVERGING, cmin=-limit, cmax=limit, cmid=0,
+                    colorbar=dict(title=dict(text="dm (mmag)"), thickness=12)),
+        hovertemplate="RA %{x:.5f}<br>Dec %{y:.5f}<br>dm %{marker.color:.1f} mmag<extra></extra>"))
+    if (~kept).any():
+        fig.add_trace(go.Scattergl(x=sample.ra[~kept], y=sample.dec[~kept], mode="markers",
+                                   name="rejected", marker=dict(size=6, symbol="x", color="#52606d"),
+                                   hovertemplate="rejected<br>RA %{x:.5f}<br>Dec %{y:.5f}<extra></extra>"))
+    base_layout(fig, title="Matched sources on the sky, coloured by dm", height=height)
+    fig.update_xaxes(title_text="RA (deg)", autorange="reversed")
+    fig.update_yaxes(title_text="Dec (deg)", scaleanchor="x",
+                     scaleratio=1 / max(np.cos(np.radians(float(np.nanmean(sample.dec)))), 0.05))
+    fig.update_layout(legend=dict(x=0, xanchor="left"))
+    return fig
+
+
+def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int], *,
+                       height: int = 330) -> go.Figure:
+    """Per-detector clipped medians (mmag) as the 4x4 NISP focal plane,
+    one panel per exposure, on one symmetric colour scale.
+
+    Detector ``10 * row + col``: row 1 is drawn at the top, column 1 at the left.
+    """
+    dithers = list(dithers)
+    if not detectors or not dithers:
+        return empty_figure("No per-detector statistics for this observation.", height=height)
+    grids = {d: np.full((4, 4), np.nan) for d in dithers}
+    counts = {d: np.zeros((4, 4), dtype=int) for d in dithers}
+    for stat in detectors:
+        if stat.exposure not in grids or stat.detector not in DETECTORS:
+            continue
+        row, col = divmod(stat.detector, 10)
+        if stat.median is not None:
+            grids[stat.exposure][row - 1, col - 1] = 1000 * stat.median
+        counts[stat.exposure][row - 1, col - 1] = stat.n
+    values = np.concatenate([g.ravel() for g in grids.values()])
+    limit = max(5.0, float(np.nanmax(np.abs(values)))) if np.isfinite(values).any() else 5.0
+    fig = make_subplots(rows=1, cols=len(dithers), subplot_titles=[f"dither {d}" for d in dithers],
+                        horizontal_spacing=0.03)
+    for i, d in enumerate(dithers, start=1):
+        text = [[f"{10 * (r + 1) + c + 1}<br>" + ("—" if not np.isfinite(grids[d][r, c])
+                                                   else f"{grids[d][r, c]:+.1f}")
+                 for c in range(4)] for r in range(4)]
+        fig.add_trace(go.Heatmap(
+            z=grids[d], x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
+            customdata=counts[d], colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+            showscale=i == len(dithers), xgap=2, ygap=2,
+            colorbar=dict(title=dict(text="mmag"), thickness=12),
+            hovertemplate="DET%{y}%{x}<br>median dm %{z:.2f} mmag<br>n = %{customdata}<extra></extra>"),
+            row=1, col=i)
+        fig.update_xaxes(showticklabels=False, row=1, col=i, constrain="domain")
+        fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=i,
+                         scaleanchor=f"x{i if i > 1 else ''}", constrain="domain")
+    base_layout(fig, title="Per-detector median dm vs the other exposures (mmag)", height=height)
+    return fig

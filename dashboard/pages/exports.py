@@ -1,0 +1,158 @@
+"""Exports: the validated XML product of one observation, a zip of the
+products of a selection, and the selected exposure table as CSV or VOTable,
+each with the equivalent command line."""
+from __future__ import annotations
+
+import shlex
+
+import dash
+from dash import Input, Output, ctx, dcc, html, no_update
+
+from relphot_core.config import FILTERS
+
+from ..api import MAX_ZIP, selected_exposures, selected_observations
+from ..components import empty_store_page, filter_checklist, message, messages, status_checklist
+from ..data import db_label, get_cache
+from ..query import parse_selection
+
+PAGE = dict(path="/exports", name="Exports", title="relphot QC — exports", order=4)
+
+
+def pid(name: str) -> str:
+    """Page-local component id."""
+    return f"exp-{name}"
+
+
+def layout(**params) -> html.Div:
+    """Selection controls, download links and commands."""
+    if get_cache().is_empty():
+        return empty_store_page()
+    sel = parse_selection(params)
+    return html.Div([
+        html.H1("Exports"),
+        messages(sel.messages, id_=pid("url-messages")),
+        html.Div(className="card", children=[
+            html.H3("One observation"),
+            html.Div(className="controls", children=[
+                html.Div([html.Label("Observation id"),
+                          dcc.Input(id=pid("one-obs"), type="text", placeholder="e.g. 1001", debounce=False,
+                                    className="input-obs")], className="control"),
+                html.Div([html.Label("Filter"),
+                          dcc.Dropdown(id=pid("one-filter"), options=list(FILTERS), value=FILTERS[1],
+                                       clearable=False, className="dropdown-small")], className="control"),
+            ]),
+            html.Div(id=pid("one-result")),
+        ]),
+        html.Div(className="card", children=[
+            html.H3("A selection"),
+            html.Div(className="controls", children=[
+                html.Div([html.Label("Filters"), filter_checklist(pid("filters"), sel.filters)], className="control"),
+                html.Div([html.Label("Status"), status_checklist(pid("statuses"), sel.statuses)],
+                         className="control"),
+                html.Div([html.Label("Dates (UTC)"), html.Div([
+                    dcc.Input(id=pid("from"), type="text", value=sel.date_from or "", placeholder="from YYYY-MM-DD",
+                              debounce=True, className="input-date"),
+                    html.Span("–", className="dash-sep"),
+                    dcc.Input(id=pid("to"), type="text", value=sel.date_to or "", placeholder="to YYYY-MM-DD",
+                              debounce=True, className="input-date")])], className="control"),
+                html.Div([html.Label("Observation id"), dcc.Input(
+                    id=pid("obs"), type="text", value=sel.obs or "", placeholder="123 or 100-200", debounce=True,
+                    className="input-obs")], className="control"),
+            ]),
+            html.Div(id=pid("selection")),
+        ]),
+        dcc.Store(id=pid("search")),
+        html.Div(id=pid("dummy"), hidden=True),
+    ])
+
+
+def one_observation(obs_text, filter_name):
+    """Link and command for one observation's product."""
+    text = str(obs_text or "").strip()
+    if not text:
+        return html.P("Type an observation id.", className="muted")
+    if not text.isdigit() or len(text) > 12:
+        return message(f"'{text[:40]}' is not an observation id (a whole number).", "error")
+    if filter_name not in FILTERS:
+        return message("Choose a filter.", "error")
+    href = f"/download/product/{int(text)}/{filter_name}.xml"
+    cmd = f"relphot export --db {shlex.quote(db_label())} --out DIR --obs-id {int(text)} --filter {filter_name}"
+    return html.Div([
+        html.A(f"Download the XML product of {int(text)} {filter_name}", href=href, className="btn btn-link",
+               id=pid("one-link"), download=""),
+        html.Span(" (404 if the store has no such observation)", className="muted"),
+        html.Pre(cmd, className="command"),
+    ])
+
+
+def selection_block(filters, statuses, date_from, date_to, obs):
+    """Counts, download links and commands for the current selection."""
+    sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
+                           "from": date_from, "to": date_to, "obs": obs})
+    search = sel.to_search()
+    n_exp = len(selected_exposures(sel))
+    n_obs = len(selected_observations(sel))
+    db = shlex.quote(db_label())
+    export_cmd = f"relphot export --db {db} --out DIR"
+    if len(sel.filters) == 1:
+        export_cmd += f" --filter {sel.filters[0]}"
+    if sel.date_from:
+        export_cmd += f" --since {sel.date_from}"
+    rng = sel.obs_range
+    if rng and rng[1] - rng[0] < 50:
+        export_cmd += " --obs-id " + " ".join(str(i) for i in range(rng[0], rng[1] + 1))
+    caveats = []
+    if len(sel.filters) == 2:
+        caveats.append("the command takes one filter: run it once per filter")
+    if sel.statuses != parse_selection({}).statuses or sel.date_to or (rng and rng[1] - rng[0] >= 50):
+        caveats.append("`relphot export` has no status / end-date / id-range options: it exports more than "
+                       "the zip holds")
+    api = f"curl -o exposures.json 'http://HOST:PORT/api/exposures{search}'"
+    zip_link = (html.A("Zip of the XML products", href=f"/download/products.zip{search}", id=pid("zip"),
+                       className="btn btn-link", download="")
+                if 0 < n_obs <= MAX_ZIP else
+                html.Span(f"Zip of the XML products: only for at most {MAX_ZIP:,} observations; narrow the "
+                          "selection or use the command below.", className="muted"))
+    return html.Div([
+        messages(sel.messages),
+        html.P([html.Strong(f"{n_exp:,}"), " exposures in ", html.Strong(f"{n_obs:,}"),
+                " observation products selected."], id=pid("count")),
+        html.Div(className="downloads", children=[
+            zip_link,
+            html.A("Exposure table as CSV", href=f"/download/exposures.csv{search}", id=pid("csv"),
+                   className="btn btn-link", download=""),
+            html.A("Exposure table as VOTable", href=f"/download/exposures.vot{search}", id=pid("vot"),
+                   className="btn btn-link", download=""),
+        ]),
+        html.H4("Equivalent commands"),
+        html.Pre(export_cmd, className="command"),
+        html.P("; ".join(caveats), className="muted") if caveats else None,
+        html.Pre(api, className="command"),
+    ]), search
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    """Attach the exports page's callbacks to an app."""
+    app.callback(Output(pid("one-result"), "children"),
+                 Input(pid("one-obs"), "value"), Input(pid("one-filter"), "value"))(one_observation)
+
+    def _selection(filters, statuses, date_from, date_to, obs):
+        block, search = selection_block(filters, statuses, date_from, date_to, obs)
+        return block, (search if ctx.triggered_id else no_update)
+
+    app.callback(Output(pid("selection"), "children"), Output(pid("search"), "data"),
+                 Input(pid("filters"), "value"), Input(pid("statuses"), "value"), Input(pid("from"), "value"),
+                 Input(pid("to"), "value"), Input(pid("obs"), "value"))(_selection)
+    app.clientside_callback(
+        """
+        function(search) {
+            if (typeof search !== 'string') { return window.dash_clientside.no_update; }
+            if (window.location.search !== search) {
+                window.history.replaceState(null, '', window.location.pathname + search);
+            }
+            return '';
+        }
+        """,
+        Output(pid("dummy"), "children"),
+        Input(pid("search"), "data"),
+    )

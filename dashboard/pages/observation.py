@@ -1,0 +1,289 @@
+"""Observation page: ``/observation/<obs_id>?filter=NIR_J`` (all filters of
+the observation without ``filter``; ``&run=ID`` for an earlier run).
+
+Per filter: the exposure table with statuses and reviews, the review form,
+each factor against 1, the pair matrix, the dm histogram / dm vs mag / sky
+plot of a chosen pair, the 4x4 focal plane per exposure, the processing run
+and its parameters, and the product download.
+"""
+from __future__ import annotations
+
+import dash
+import pandas as pd
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from relphot_core.config import FILTERS
+
+from ..components import (check_review, empty_store_page, exposure_table, fmt_time, message, review_form,
+                          status_badge)
+from ..data import add_review, db_label, get_bands, get_cache, get_store
+from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
+                       pair_matrix_figure, sky_figure)
+
+PAGE = dict(path_template="/observation/<obs_id>", name="Observation",
+            title=lambda obs_id=None, **_: f"relphot QC — observation {str(obs_id)[:20]}", order=1)
+
+COLUMNS = [("exposure", "dither"), ("date", "date (UTC)"), ("value", "QPRELEX"), ("error", "QPRELEXE"),
+           ("status", "status"), ("reason", "reason"), ("n_pairs", "pairs"), ("n_matched", "matched"),
+           ("review", "review"), ("review_comment", "review comment")]
+
+
+def pid(name: str, filter_name: str | None = None):
+    """Page-local id; per-filter components get a pattern-matching id."""
+    if filter_name is None:
+        return f"obs-{name}"
+    return {"type": f"obs-{name}", "filter": filter_name}
+
+
+def not_found(text: str) -> html.Div:
+    return html.Div(id="obs-not-found", className="empty-page", children=[
+        html.H2("Observation not found"), html.P(text),
+        html.P([dcc.Link("Back to the overview", href="/"), " · ", dcc.Link("triage queue", href="/triage")]),
+    ])
+
+
+def _latest_reviews(store, obs_id: int, filter_name: str) -> dict[int | None, dict]:
+    """The latest review per dither (key None: a review of the whole observation)."""
+    reviews = store.reviews(obs_id=obs_id, filter=filter_name)
+    latest: dict[int | None, dict] = {}
+    if reviews is None or reviews.empty:
+        return latest
+    for row in reviews.sort_values("created", kind="stable").to_dict("records"):
+        key = row.get("exposure")
+        key = None if key is None or pd.isna(key) else int(key)
+        latest[key] = row
+    return latest
+
+
+def exposure_frame(store, result) -> pd.DataFrame:
+    """The exposures of a result as exposure-table rows, with their latest review."""
+    reviews = _latest_reviews(store, result.obs_id, result.filter)
+    rows = []
+    for exp in result.exposures:
+        review = reviews.get(exp.exposure) or reviews.get(None) or {}
+        rows.append({
+            "obs_id": result.obs_id, "filter": result.filter, "exposure": exp.exposure,
+            "date_obs": exp.date_obs, "mjd_obs": exp.mjd_obs, "value": exp.value, "error": exp.error,
+            "status": exp.status, "reason": exp.reason, "n_pairs": exp.n_pairs, "n_matched": exp.n_matched,
+            "review_decision": review.get("decision"), "reviewer": review.get("reviewer"),
+            "review_comment": review.get("comment"), "reviewed_at": review.get("created"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _pair_options(result) -> list[dict]:
+    return [{"label": f"dither {p.exposure_a} − dither {p.exposure_b} ({p.n_kept} kept)",
+             "value": f"{p.exposure_a}-{p.exposure_b}"} for p in result.pairs]
+
+
+def _pair(result, value: str | None):
+    if not value:
+        return None, None
+    try:
+        a, b = (int(v) for v in str(value).split("-"))
+    except ValueError:
+        return None, None
+    pair = next((p for p in result.pairs if (p.exposure_a, p.exposure_b) == (a, b)), None)
+    sample = next((s for s in result.samples if (s.exposure_a, s.exposure_b) == (a, b)), None)
+    return pair, sample
+
+
+def _run_block(store, result, run_id) -> html.Div:
+    runs = store.runs(result.obs_id, result.filter)
+    rows = []
+    for run in runs.to_dict("records"):
+        label = f"run {run['run_id']}"
+        link = dcc.Link(label, href=f"/observation/{result.obs_id}?filter={result.filter}&run={run['run_id']}")
+        flags = [t for t, on in (("current", run.get("current")), ("pinned", run.get("pinned")),
+                                 ("imported", run.get("imported"))) if on]
+        rows.append(html.Tr([html.Td(link), html.Td(fmt_time(run.get("created"))), html.Td(str(run.get("method"))),
+                             html.Td(str(run.get("software_version") or "")), html.Td(", ".join(flags))]))
+    params = sorted((result.parameters or {}).items())
+    return html.Div(className="run-block", children=[
+        html.H4("Processing runs"),
+        html.Table([html.Tr([html.Th(h) for h in ("run", "created", "method", "software", "")])] + rows,
+                   className="plain-table"),
+        html.Details([
+            html.Summary(f"Parameters of the run shown ({len(params)})"),
+            html.Table([html.Tr([html.Td(k), html.Td(str(v))]) for k, v in params], className="plain-table params"),
+        ], open=False),
+    ])
+
+
+def _section(store, result, run_id) -> html.Div:
+    f = result.filter
+    bands = get_bands()
+    df = exposure_frame(store, result)
+    dithers = [e.exposure for e in result.exposures]
+    options = _pair_options(result)
+    first = options[0]["value"] if options else None
+    pair, sample = _pair(result, first)
+    worst = [e.status for e in result.exposures]
+    summary = [status_badge(s) for s in ("FAIL", "WARN", "NODATA", "OK") if s in worst]
+    command = f"relphot export --db {db_label()} --out DIR --obs-id {result.obs_id} --filter {f}"
+    return html.Section(className="obs-section card", id=f"obs-section-{f}", children=[
+        html.Div(className="card-head", children=[
+            html.H2([f, " "] + summary),
+            html.Span(f"{result.method} method · {len(dithers)} exposures"
+                      + (f" · showing run {run_id}" if run_id else ""), className="muted"),
+        ]),
+        dcc.Store(id=pid("key", f), data={"obs_id": result.obs_id, "filter": f, "run": run_id}),
+        exposure_table(pid("table", f), df, columns=COLUMNS, link=False, selectable=True, native=False),
+        html.Div(className="review-box", children=[
+            html.H4("Review"),
+            dcc.RadioItems(id=pid("scope", f), value="selected", inline=True, className="radio",
+                           options=[{"label": "the exposures ticked in the table", "value": "selected"},
+                                    {"label": "the whole observation (every dither)", "value": "all"}]),
+            review_form(lambda name: pid(f"review-{name}", f), what="these exposures"),
+        ]),
+        html.Div(className="grid-2", children=[
+            dcc.Graph(figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail),
+                      config={"displaylogo": False}),
+            dcc.Graph(figure=pair_matrix_figure(result.pairs, dithers), config={"displaylogo": False}),
+        ]),
+        html.Div(className="pair-select", children=[
+            html.Label("Pair: "),
+            dcc.Dropdown(id=pid("pair", f), options=options, value=first, clearable=False,
+                         className="dropdown-pair"),
+        ]),
+        html.Div(className="grid-3", children=[
+            dcc.Graph(id=pid("hist", f), figure=pair_histogram_figure(sample, pair), config={"displaylogo": False}),
+            dcc.Graph(id=pid("dmmag", f), figure=dm_mag_figure(sample, pair), config={"displaylogo": False}),
+            dcc.Graph(id=pid("sky", f), figure=sky_figure(sample, pair), config={"displaylogo": False}),
+        ]),
+        dcc.Graph(figure=focal_plane_figure(result.detectors, dithers), config={"displaylogo": False}),
+        html.Div(className="grid-2", children=[
+            _run_block(store, result, run_id),
+            html.Div(className="export-block", children=[
+                html.H4("Export"),
+                html.A("Download the validated XML product", className="btn btn-link",
+                       id=f"obs-download-{f}", href=f"/download/product/{result.obs_id}/{f}.xml"
+                       + (f"?run={run_id}" if run_id else ""), target="_blank", download=""),
+                html.P("Equivalent command:", className="muted"), html.Pre(command, className="command"),
+            ]),
+        ]),
+    ])
+
+
+def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa: A002 - URL parameter name
+    """The page of one observation (one or all of its filters)."""
+    store = get_store()
+    if get_cache().is_empty():
+        return empty_store_page()
+    text = str(obs_id or "")[:40]
+    if not text.isdigit():
+        return not_found(f"'{text}' is not an observation id: ids are whole numbers, e.g. /observation/1001.")
+    obs = int(text)
+    problems = []
+    filters = list(FILTERS)
+    if filter not in (None, ""):
+        if str(filter) in FILTERS:
+            filters = [str(filter)]
+        else:
+            problems.append(f"Unknown filter '{str(filter)[:40]}' (choose among {', '.join(FILTERS)}); "
+                            "showing every filter.")
+    run_id = None
+    if run not in (None, ""):
+        if str(run).isdigit() and len(filters) == 1:
+            run_id = int(str(run))
+        else:
+            problems.append(f"'run' must be a run number together with one filter, not '{str(run)[:40]}'; "
+                            "showing the current run.")
+    results = []
+    for name in filters:
+        try:
+            results.append(store.load_result(obs, name, run_id=run_id))
+        except KeyError:
+            continue
+    if not results:
+        if run_id is not None:
+            return not_found(f"Observation {obs} has no run {run_id} in {filters[0]}.")
+        return not_found(f"No observation {obs} in this store"
+                         + (f" for filter {filters[0]}." if len(filters) == 1 else "."))
+    prev_id, next_id = store.neighbours(obs, filters[0] if len(filters) == 1 else None)
+    suffix = f"?filter={filters[0]}" if len(filters) == 1 else ""
+    nav = html.Div(className="obs-nav", children=[
+        dcc.Link(f"← observation {prev_id}", href=f"/observation/{prev_id}{suffix}", id="obs-prev")
+        if prev_id is not None else html.Span("first observation", className="muted"),
+        html.Span([dcc.Link(name, href=f"/observation/{obs}?filter={name}",
+                            className="pill" + (" pill-active" if filters == [name] else ""))
+                   for name in FILTERS] + [dcc.Link("all filters", href=f"/observation/{obs}",
+                                                    className="pill" + (" pill-active" if len(filters) > 1
+                                                                        else ""))], className="pills"),
+        dcc.Link(f"observation {next_id} →", href=f"/observation/{next_id}{suffix}", id="obs-next")
+        if next_id is not None else html.Span("last observation", className="muted"),
+    ])
+    first = results[0]
+    span = ""
+    if first.mjd_start is not None:
+        span = f"MJD {first.mjd_start:.5f} – {first.mjd_end or first.mjd_start:.5f}"
+    pointing = ""
+    if first.ra_pointing is not None and first.dec_pointing is not None:
+        pointing = f" · pointing RA {first.ra_pointing:.4f}°, Dec {first.dec_pointing:.4f}°"
+    return html.Div([
+        html.Div([dcc.Link("Overview", href="/"), " / observation"], className="breadcrumb"),
+        html.H1(f"Observation {obs}", id="obs-title"),
+        html.P(span + pointing, className="lead"),
+        nav,
+        html.Div([message(p, "warning") for p in problems]),
+    ] + [_section(store, result, run_id) for result in results])
+
+
+def update_pair(value, key):
+    """Redraw the three per-pair plots for the chosen pair."""
+    if not value or not key:
+        raise PreventUpdate
+    result = get_store().load_result(int(key["obs_id"]), key["filter"], run_id=key.get("run"))
+    pair, sample = _pair(result, value)
+    return pair_histogram_figure(sample, pair), dm_mag_figure(sample, pair), sky_figure(sample, pair)
+
+
+def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
+    """Store a review of the ticked exposures or of the whole observation."""
+    if not ctx.triggered_id or not (n_confirm or n_overrule):
+        raise PreventUpdate
+    decision = "confirmed" if ctx.triggered_id["type"].endswith("confirm") else "overruled"
+    reviewer, comment, problem = check_review(reviewer, comment)
+    if problem:
+        return message(problem, "error"), no_update
+    store = get_store()
+    result = store.load_result(int(key["obs_id"]), key["filter"], run_id=key.get("run"))
+    dithers = [e.exposure for e in result.exposures]
+    if scope == "all":
+        exposures = None
+    else:
+        rows = [i for i in (selected_rows or []) if 0 <= i < len(dithers)]
+        if not rows:
+            return message("Tick one or more exposures in the table first, or choose 'the whole observation'.",
+                           "error"), no_update
+        exposures = [dithers[i] for i in rows]
+    add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)
+    what = "every exposure" if exposures is None else "dither " + ", ".join(str(d) for d in exposures)
+    table = exposure_table("x", exposure_frame(store, result), columns=COLUMNS, link=False)
+    return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), table.data
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    """Attach the observation page's callbacks to an app."""
+    app.callback(
+        Output(pid("hist", MATCH), "figure"),
+        Output(pid("dmmag", MATCH), "figure"),
+        Output(pid("sky", MATCH), "figure"),
+        Input(pid("pair", MATCH), "value"),
+        State(pid("key", MATCH), "data"),
+        prevent_initial_call=True,
+    )(update_pair)
+    app.callback(
+        Output(pid("review-result", MATCH), "children"),
+        Output(pid("table", MATCH), "data"),
+        Input(pid("review-confirm", MATCH), "n_clicks"),
+        Input(pid("review-overrule", MATCH), "n_clicks"),
+        State(pid("review-reviewer", MATCH), "value"),
+        State(pid("review-comment", MATCH), "value"),
+        State(pid("scope", MATCH), "value"),
+        State(pid("table", MATCH), "selected_rows"),
+        State(pid("key", MATCH), "data"),
+        prevent_initial_call=True,
+    )(review)
+

@@ -1,0 +1,174 @@
+"""Overview / trends: every exposure's factor against time or obs id per
+filter, with bands, statuses, the control chart, counts and histograms.
+
+The selection lives in the URL query string (``?filter=NIR_J&status=FAIL``)
+so that a view can be shared by its link. Clicking a point opens its
+observation.
+"""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from relphot_core.config import FILTERS
+
+from ..components import counts_table, empty_store_page, filter_checklist, message, messages, status_checklist
+from ..data import get_bands, get_cache
+from ..figures import empty_figure, histogram_figure, trend_figure
+from ..query import apply_selection, mjd_to_date, parse_selection
+
+PAGE = dict(path="/", name="Overview", title="relphot QC — overview", order=0)
+
+
+def pid(name: str) -> str:
+    """Page-local component id."""
+    return f"ov-{name}"
+
+
+def _controls(sel) -> html.Div:
+    return html.Div(className="controls", children=[
+        html.Div([html.Label("Filters"), filter_checklist(pid("filters"), sel.filters)], className="control"),
+        html.Div([html.Label("Status"), status_checklist(pid("statuses"), sel.statuses)], className="control"),
+        html.Div([html.Label("Reviewed"), dcc.RadioItems(
+            id=pid("reviewed"), value=sel.reviewed, inline=True, className="radio",
+            options=[{"label": "any", "value": "any"}, {"label": "yes", "value": "yes"},
+                     {"label": "not yet", "value": "no"}])], className="control"),
+        html.Div([html.Label("Dates (UTC)"), html.Div([
+            dcc.Input(id=pid("from"), type="text", value=sel.date_from or "", placeholder="from YYYY-MM-DD",
+                      debounce=True, className="input-date"),
+            html.Span("–", className="dash-sep"),
+            dcc.Input(id=pid("to"), type="text", value=sel.date_to or "", placeholder="to YYYY-MM-DD",
+                      debounce=True, className="input-date")])], className="control"),
+        html.Div([html.Label("Observation id"), dcc.Input(
+            id=pid("obs"), type="text", value=sel.obs or "", placeholder="123 or 100-200", debounce=True,
+            className="input-obs")], className="control"),
+        html.Div([html.Label("Plot against"), dcc.RadioItems(
+            id=pid("x"), value=sel.x, inline=True, className="radio",
+            options=[{"label": "time", "value": "time"}, {"label": "obs id", "value": "obsid"}])],
+            className="control"),
+    ])
+
+
+def layout(**params) -> html.Div:
+    """The overview for the selection given in the URL."""
+    cache = get_cache()
+    if cache.is_empty():
+        return empty_store_page()
+    sel = parse_selection(params)
+    span = []
+    for name in FILTERS:
+        frame = cache.trend(name)
+        if frame is not None and len(frame):
+            span += [frame["mjd_obs"].min(), frame["mjd_obs"].max()]
+    hint = (f"Data from {mjd_to_date(min(span))} to {mjd_to_date(max(span))}. "
+            if span and all(v == v for v in span) else "")
+    return html.Div([
+        html.H1("Relative calibration of NISP exposures"),
+        html.P([hint, "Each point is one exposure's QPRELEX (1 = consistent with the other dithers). "
+                "Shaded: WARN (amber) and FAIL (vermillion) zones. Click a point to open its observation."],
+               className="lead"),
+        messages(sel.messages, id_=pid("url-messages")),
+        _controls(sel),
+        html.Div(id=pid("messages")),
+        html.Div(id=pid("counts"), className="card"),
+        dcc.Loading(html.Div([
+            html.Div(dcc.Graph(id=pid(f"trend-{name}"), figure=empty_figure("loading…", height=380),
+                               config={"displaylogo": False}),
+                     id=pid(f"wrap-{name}"), className="card")
+            for name in FILTERS
+        ]), type="dot", delay_show=400),
+        html.Div(dcc.Graph(id=pid("hist"), config={"displaylogo": False}), className="card"),
+        dcc.Store(id=pid("search")),
+        dcc.Location(id=pid("nav"), refresh="callback-nav"),
+        html.Div(id=pid("dummy"), hidden=True),
+    ])
+
+
+def update(filters, statuses, reviewed, date_from, date_to, obs, x):
+    """Recompute every output of the overview for the controls' values."""
+    sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
+                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs,
+                           "x": x})
+    problems = list(sel.messages)
+    if not filters:
+        problems.append("No filter selected: showing all filters.")
+    if not statuses:
+        problems.append("No status selected: showing all statuses.")
+    cache, bands = get_cache(), get_bands()
+    frames, counted = {}, {}
+    for name in sel.filters:
+        frame = cache.trend(name)
+        counted[name] = apply_selection(frame, sel, statuses=False)
+        frames[name] = apply_selection(counted[name], sel)
+    xcol = "mjd_obs" if sel.x == "time" else "obs_id"
+    figures, styles = [], []
+    for name in FILTERS:
+        if name in frames:
+            figures.append(trend_figure(frames[name], warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name))
+            styles.append({})
+        else:
+            figures.append(no_update)
+            styles.append({"display": "none"})
+    hist = histogram_figure(frames, warn=bands.warn, fail=bands.fail)
+    total = sum(len(f) for f in frames.values())
+    head = html.Div([html.H3("Counts per status"),
+                     html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
+                    className="card-head")
+    url_messages = [] if ctx.triggered_id is not None else no_update
+    return ([message(p, "warning") for p in problems], [head, counts_table(counted)], *figures, *styles,
+            hist, sel.to_search(), url_messages)
+
+
+def open_observation(*click_data):
+    """Clicking a point opens its observation page (binned traces are not clickable)."""
+    trigger = ctx.triggered_id
+    if not trigger:
+        raise PreventUpdate
+    name = str(trigger).replace(pid("trend-"), "")
+    data = click_data[FILTERS.index(name)] if name in FILTERS else None
+    try:
+        point = data["points"][0]
+        obs_id = int(point["customdata"][0])
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise PreventUpdate from None
+    return f"/observation/{obs_id}?filter={name}"
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    """Attach the overview's callbacks to an app."""
+    app.callback(
+        Output(pid("messages"), "children"),
+        Output(pid("counts"), "children"),
+        *[Output(pid(f"trend-{name}"), "figure") for name in FILTERS],
+        *[Output(pid(f"wrap-{name}"), "style") for name in FILTERS],
+        Output(pid("hist"), "figure"),
+        Output(pid("search"), "data"),
+        Output(pid("url-messages"), "children"),
+        Input(pid("filters"), "value"),
+        Input(pid("statuses"), "value"),
+        Input(pid("reviewed"), "value"),
+        Input(pid("from"), "value"),
+        Input(pid("to"), "value"),
+        Input(pid("obs"), "value"),
+        Input(pid("x"), "value"),
+    )(update)
+    app.callback(
+        Output(pid("nav"), "href"),
+        *[Input(pid(f"trend-{name}"), "clickData") for name in FILTERS],
+        prevent_initial_call=True,
+    )(open_observation)
+    # The selection goes into the address bar without reloading the page.
+    app.clientside_callback(
+        """
+        function(search) {
+            if (search === undefined || search === null) { return window.dash_clientside.no_update; }
+            if (window.location.pathname === '/' && window.location.search !== search) {
+                window.history.replaceState(null, '', '/' + search);
+            }
+            return '';
+        }
+        """,
+        Output(pid("dummy"), "children"),
+        Input(pid("search"), "data"),
+    )

@@ -1,0 +1,118 @@
+"""Triage queue: flagged exposures (WARN, FAIL, NODATA or drift) that nobody
+has reviewed yet, sortable and filterable, reviewed in bulk."""
+from __future__ import annotations
+
+import dash
+from dash import Input, Output, State, ctx, html, no_update
+from dash.exceptions import PreventUpdate
+
+from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
+from ..data import add_reviews, get_cache, get_store
+
+PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
+LIMIT = 5000
+
+COLUMNS = [("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
+           ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"), ("reason", "reason"),
+           ("n_pairs", "pairs")]
+
+
+def pid(name: str) -> str:
+    """Page-local component id."""
+    return f"triage-{name}"
+
+
+def _queue():
+    from relphot_core.store import ExposureQuery
+
+    queue = get_store().triage_queue(ExposureQuery(limit=LIMIT))
+    if queue is not None and not queue.empty:
+        order = {"FAIL": 0, "WARN": 1, "NODATA": 2}
+        queue = queue.assign(_o=queue["status"].map(order).fillna(3)).sort_values(
+            ["_o", "obs_id", "filter", "exposure"], kind="stable").drop(columns="_o")
+    return queue
+
+
+def _heading(n: int) -> html.Div:
+    if n == 0:
+        return message("Nothing to review: every flagged exposure has been reviewed.", "success",
+                       id=pid("empty"))
+    more = f" (the first {LIMIT:,} are listed)" if n >= LIMIT else ""
+    return html.P(f"{n:,} flagged exposure{'s' if n != 1 else ''} await review{more}.", id=pid("count"),
+                  className="lead")
+
+
+def layout(**_params) -> html.Div:
+    """The queue of flagged, unreviewed exposures."""
+    if get_cache().is_empty():
+        return empty_store_page()
+    queue = _queue()
+    return html.Div([
+        html.H1("Triage queue"),
+        html.P("Flagged exposures nobody has reviewed yet, worst first. Sort or filter the columns (type in the "
+               "row under the header, e.g. FAIL in 'status'), tick exposures, then confirm or overrule their "
+               "flags. Click an obs id to open the observation.", className="muted"),
+        html.Div(_heading(len(queue)), id=pid("heading")),
+        html.Div(className="table-tools", children=[
+            html.Button("Tick all shown", id=pid("select-all"), n_clicks=0, className="btn btn-small"),
+            html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
+        ]),
+        exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20),
+        html.Div(className="review-box card", children=[
+            html.H4("Review the ticked exposures"),
+            review_form(pid, what="the ticked exposures"),
+        ]),
+    ])
+
+
+def select(_all, _none, derived_rows, data):
+    """Tick every row that passes the table's filter (or none)."""
+    if ctx.triggered_id == pid("select-none"):
+        return []
+    if not data:
+        return []
+    visible = {row["id"] for row in (derived_rows or data)}
+    return [i for i, row in enumerate(data) if row["id"] in visible]
+
+
+def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
+    """Store the decision for every ticked exposure, then refresh the queue."""
+    if not ctx.triggered_id or not (n_confirm or n_overrule):
+        raise PreventUpdate
+    decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
+    reviewer, comment, problem = check_review(reviewer, comment)
+    if problem:
+        return message(problem, "error"), no_update, no_update, no_update
+    rows = [data[i] for i in (selected_rows or []) if 0 <= i < len(data or [])]
+    if not rows:
+        return message("Tick one or more exposures first.", "error"), no_update, no_update, no_update
+    keys = [(int(r["obs"]), str(r["filter"]), int(r["exposure"])) for r in rows]
+    add_reviews(keys, decision, reviewer, comment)
+    queue = _queue()
+    return (message(f"Stored: {decision} by {reviewer} for {len(keys)} exposure(s).", "success"),
+            exposure_records(queue), [], _heading(len(queue)))
+
+
+def register_callbacks(app: dash.Dash) -> None:
+    """Attach the triage page's callbacks to an app."""
+    app.callback(
+        Output(pid("table"), "selected_rows"),
+        Input(pid("select-all"), "n_clicks"),
+        Input(pid("select-none"), "n_clicks"),
+        State(pid("table"), "derived_virtual_data"),
+        State(pid("table"), "data"),
+        prevent_initial_call=True,
+    )(select)
+    app.callback(
+        Output(pid("result"), "children"),
+        Output(pid("table"), "data"),
+        Output(pid("table"), "selected_rows", allow_duplicate=True),
+        Output(pid("heading"), "children"),
+        Input(pid("confirm"), "n_clicks"),
+        Input(pid("overrule"), "n_clicks"),
+        State(pid("reviewer"), "value"),
+        State(pid("comment"), "value"),
+        State(pid("table"), "selected_rows"),
+        State(pid("table"), "data"),
+        prevent_initial_call=True,
+    )(review)

@@ -1,0 +1,202 @@
+"""The selection a user makes (filters, statuses, dates, review state, obs
+ids) and its round trip through the URL query string.
+
+Everything here is pure: parsing never raises, it returns the selection it
+could understand plus one readable message per parameter it could not.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from urllib.parse import urlencode
+
+import pandas as pd
+
+from relphot_core.config import FILTERS, STATUSES
+
+MJD_EPOCH = date(1858, 11, 17)
+YEAR_MIN, YEAR_MAX = 2000, 2100
+REVIEWED_CHOICES = ("any", "yes", "no")
+X_CHOICES = ("time", "obsid")
+_OBS_RE = re.compile(r"^\s*(\d{1,12})\s*(?:(?:-|\.\.)\s*(\d{1,12})\s*)?$")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user selected; the defaults select everything."""
+
+    filters: tuple[str, ...] = FILTERS
+    statuses: tuple[str, ...] = STATUSES
+    reviewed: str = "any"
+    date_from: str | None = None
+    date_to: str | None = None
+    obs: str | None = None
+    x: str = "time"
+    messages: tuple[str, ...] = field(default=(), compare=False)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def mjd_min(self) -> float | None:
+        return None if self.date_from is None else date_to_mjd(self.date_from)
+
+    @property
+    def mjd_max(self) -> float | None:
+        return None if self.date_to is None else date_to_mjd(self.date_to) + 1.0
+
+    @property
+    def obs_range(self) -> tuple[int, int] | None:
+        if not self.obs:
+            return None
+        match = _OBS_RE.match(self.obs)
+        if match is None:
+            return None
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
+        return (min(low, high), max(low, high))
+
+    def to_params(self) -> dict[str, str]:
+        """The non-default parts as URL parameters."""
+        params: dict[str, str] = {}
+        if self.filters != FILTERS:
+            params["filter"] = ",".join(self.filters)
+        if self.statuses != STATUSES:
+            params["status"] = ",".join(self.statuses)
+        if self.reviewed != "any":
+            params["reviewed"] = self.reviewed
+        if self.date_from:
+            params["from"] = self.date_from
+        if self.date_to:
+            params["to"] = self.date_to
+        if self.obs:
+            params["obs"] = self.obs
+        if self.x != "time":
+            params["x"] = self.x
+        return params
+
+    def to_search(self) -> str:
+        """``?filter=...`` (or "" when everything is default)."""
+        params = self.to_params()
+        return "?" + urlencode(params, safe=",") if params else ""
+
+    def store_query_kwargs(self) -> dict:
+        """Keyword arguments of `relphot_core.store.ExposureQuery`."""
+        reviewed = {"any": None, "yes": True, "no": False}[self.reviewed]
+        return dict(filters=self.filters, mjd_min=self.mjd_min, mjd_max=self.mjd_max,
+                    statuses=self.statuses, reviewed=reviewed, search=None, limit=None)
+
+
+def date_to_mjd(text: str) -> float:
+    """``YYYY-MM-DD`` -> MJD at 00:00 UTC."""
+    return float((date.fromisoformat(text) - MJD_EPOCH).days)
+
+
+def mjd_to_date(mjd: float) -> str:
+    """MJD -> ``YYYY-MM-DD``."""
+    return (pd.Timestamp(MJD_EPOCH) + pd.Timedelta(days=float(mjd))).strftime("%Y-%m-%d")
+
+
+def _split(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = str(value).split(",")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _parse_date(value: object, name: str, messages: list[str]) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()[:40]
+    try:
+        parsed = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        messages.append(f"'{name}' must be a date like 2026-03-01, not '{text}'; ignored.")
+        return None
+    if not YEAR_MIN <= parsed.year <= YEAR_MAX:
+        messages.append(f"'{name}' = {text} is outside {YEAR_MIN}-{YEAR_MAX}; ignored.")
+        return None
+    return parsed.isoformat()
+
+
+def parse_selection(params: dict | None) -> Selection:
+    """Build a `Selection` from URL query parameters (or control values).
+
+    Unknown or malformed values are dropped, each with a message in
+    ``Selection.messages``; this function never raises.
+
+    Examples
+    --------
+    >>> s = parse_selection({"filter": "NIR_J", "status": "FAIL,WARN", "from": "2026-01-01"})
+    >>> s.filters, s.statuses, s.date_from
+    (('NIR_J',), ('WARN', 'FAIL'), '2026-01-01')
+    >>> parse_selection({"filter": "NIR_Q"}).messages[0]
+    "Unknown filter 'NIR_Q' (choose among NIR_Y, NIR_J, NIR_H); ignored."
+    """
+    params = dict(params or {})
+    messages: list[str] = []
+    filters = _split(params.get("filter"))
+    good_filters = [f for f in FILTERS if f in filters]
+    for bad in [f for f in filters if f not in FILTERS]:
+        messages.append(f"Unknown filter '{bad[:40]}' (choose among {', '.join(FILTERS)}); ignored.")
+    if "filter" in params and params.get("filter") not in (None, "") and not good_filters:
+        good_filters = list(FILTERS)
+    statuses = [s.upper() for s in _split(params.get("status"))]
+    good_statuses = [s for s in STATUSES if s in statuses]
+    for bad in [s for s in statuses if s not in STATUSES]:
+        messages.append(f"Unknown status '{bad[:40]}' (choose among {', '.join(STATUSES)}); ignored.")
+    reviewed = str(params.get("reviewed") or "any").strip().lower()
+    if reviewed not in REVIEWED_CHOICES:
+        messages.append(f"'reviewed' must be one of {', '.join(REVIEWED_CHOICES)}, not '{reviewed[:40]}'; ignored.")
+        reviewed = "any"
+    date_from = _parse_date(params.get("from"), "from", messages)
+    date_to = _parse_date(params.get("to"), "to", messages)
+    if date_from and date_to and date_from > date_to:
+        messages.append(f"The date range is empty: 'from' {date_from} is after 'to' {date_to}; "
+                        "the dates were ignored.")
+        date_from = date_to = None
+    obs = params.get("obs")
+    obs = None if obs in (None, "") else str(obs).strip()[:40]
+    if obs and _OBS_RE.match(obs) is None:
+        messages.append(f"Observation search '{obs}' is not an id (123) or a range (100-200); ignored.")
+        obs = None
+    x = str(params.get("x") or "time").strip().lower()
+    if x not in X_CHOICES:
+        messages.append(f"'x' must be 'time' or 'obsid', not '{x[:40]}'; ignored.")
+        x = "time"
+    return Selection(
+        filters=tuple(good_filters) or FILTERS,
+        statuses=tuple(good_statuses) or STATUSES,
+        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x,
+        messages=tuple(messages),
+    )
+
+
+def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = True) -> pd.DataFrame:
+    """Rows of an exposure table that the selection keeps (filters, dates,
+    statuses, review state, obs ids)."""
+    if df is None or df.empty:
+        return df
+    mask = pd.Series(True, index=df.index)
+    if "filter" in df and selection.filters != FILTERS:
+        mask &= df["filter"].isin(selection.filters)
+    if statuses and selection.statuses != STATUSES:
+        mask &= df["status"].isin(selection.statuses)
+    if selection.mjd_min is not None:
+        mask &= df["mjd_obs"] >= selection.mjd_min
+    if selection.mjd_max is not None:
+        mask &= df["mjd_obs"] < selection.mjd_max
+    if selection.reviewed != "any" and "reviewed" in df:
+        reviewed = df["reviewed"].fillna(False).astype(bool)
+        mask &= reviewed if selection.reviewed == "yes" else ~reviewed
+    rng = selection.obs_range
+    if rng is not None:
+        mask &= df["obs_id"].between(rng[0], rng[1])
+    return df[mask.to_numpy()]
+
+
+def with_updates(selection: Selection, **changes) -> Selection:
+    """A copy of the selection with some fields replaced."""
+    return replace(selection, **changes)

@@ -1,0 +1,58 @@
+"""Colours, symbols and labels shared by every page and figure.
+
+Status colours follow the Okabe-Ito palette (safe for the common forms of
+colour blindness) and every status also has its own marker symbol, so a
+plot never relies on colour alone.
+"""
+from __future__ import annotations
+
+STATUS_ORDER: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
+"""Statuses from best to worst (NODATA last)."""
+
+STATUS_COLOURS: dict[str, str] = {
+    "OK": "#009E73",      # bluish green
+    "WARN": "#E69F00",    # amber / orange
+    "FAIL": "#D55E00",    # vermillion
+    "NODATA": "#8C8C8C",  # grey
+}
+"""One colour per status, the same on every page."""
+
+STATUS_SYMBOLS: dict[str, str] = {
+    "OK": "circle",
+    "WARN": "diamond",
+    "FAIL": "x",
+    "NODATA": "square-open",
+}
+
+STATUS_TEXT_COLOURS: dict[str, str] = {
+    "OK": "#ffffff",
+    "WARN": "#1a1a1a",
+    "FAIL": "#ffffff",
+    "NODATA": "#ffffff",
+}
+
+BAND_WARN = "rgba(230, 159, 0, 0.13)"
+BAND_FAIL = "rgba(213, 94, 0, 0.10)"
+DRIFT_COLOUR = "#CC79A7"      # reddish purple: control-chart alarms
+MEDIAN_COLOUR = "#0072B2"     # blue: running median and control limits
+REVIEW_COLOURS = {"confirmed": "#0072B2", "overruled": "#6a3d9a"}
+
+FILTER_LABELS: dict[str, str] = {"NIR_Y": "Y", "NIR_J": "J", "NIR_H": "H"}
+
+
+def status_colour(status: str | None) -> str:
+    """Colour of a status; unknown statuses get the NODATA grey."""
+    return STATUS_COLOURS.get(str(status), STATUS_COLOURS["NODATA"])
+
+
+def table_status_styles(column: str = "status") -> list[dict]:
+    """``style_data_conditional`` entries colouring a DataTable status column."""
+    styles = []
+    for status, colour in STATUS_COLOURS.items():
+        styles.append({
+            "if": {"filter_query": f'{{{column}}} = "{status}"', "column_id": column},
+            "backgroundColor": colour,
+            "color": STATUS_TEXT_COLOURS[status],
+            "fontWeight": "600",
+        })
+    return styles

@@ -1,0 +1,21 @@
+"""WSGI entry point for production servers::
+
+    RELPHOT_DB=postgresql+psycopg://user:pw@host/relphot \\
+        gunicorn --workers 4 --bind 127.0.0.1:8050 dashboard.wsgi:server
+
+The store URL comes from ``$RELPHOT_DB`` (default: ``relphot.db`` in the
+working directory).
+"""
+from __future__ import annotations
+
+import os
+
+from relphot_core.store import Store
+
+from .app import create_app
+
+_url = os.environ.get("RELPHOT_DB") or None
+store = Store.open(_url)
+app = create_app(store, db_label=store.url)
+server = app.server
+"""The Flask application (WSGI callable)."""
