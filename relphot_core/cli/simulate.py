@@ -152,13 +152,13 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(option, f"dither {dither} does not exist (exposures are 1..{args.exposures})")
     if len(missing) >= args.exposures:
         raise ConfigError("--missing", "cannot drop every exposure")
+    if args.season and (offsets or det_offsets or partial or missing):
+        raise ConfigError("--season", "draws its own faults; do not combine with "
+                                      "--offset/--detector-offset/--missing/--partial")
     total = args.observations * len(filters)
     bar = tqdm(total=total, desc="simulating", unit="obs", disable=args.quiet or total < 2, file=sys.stderr)
     try:
         if args.season:
-            if offsets or det_offsets or partial or missing:
-                raise ConfigError("--season", "draws its own faults; do not combine with "
-                                              "--offset/--detector-offset/--missing/--partial")
             paths, _ = simulate_season(
                 args.out, args.observations, filters=filters, n_exposures=args.exposures, seed=args.seed,
                 sources_per_detector=args.sources_per_detector or 500.0, first_obs_id=args.obs_id,

@@ -374,6 +374,7 @@ def _measure(rng: np.random.Generator, pop: Population, true_mag: np.ndarray, du
     uc, vc = geo.detector_centre(det)
     x = np.clip((um - uc) / geo.PIXEL_SCALE + (geo.NPIX + 1) / 2.0, 0.5, geo.NPIX + 0.5)
     y = np.clip((vm - vc) / geo.PIXEL_SCALE + (geo.NPIX + 1) / 2.0, 0.5, geo.NPIX + 0.5)
+    um, vm = geo.pixel_to_focal(det, x, y)  # a centroid cannot leave its detector
     flags = np.where(saturated, FLAG_SATURATED, 0) | np.where(pop.is_blended[idx], FLAG_BLENDED, 0)
     class_star = np.clip(0.5 + np.where(is_star, 0.47, -0.47) * np.tanh(snr / 30.0) + g_class[idx], 0.0, 1.0)
     source_id = idx.astype(np.int64)

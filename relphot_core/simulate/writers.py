@@ -42,6 +42,7 @@ def _imhead(header: dict[str, tuple[Any, str]]) -> np.ndarray:
     for key, (value, comment) in header.items():
         image[key] = (value, comment)
     text = image.tostring(sep="", endcard=True, padding=False)
+    text = text.ljust(-(-len(text) // 80) * 80)  # the END card is 80 characters too
     row = np.zeros(1, dtype=[("Field Header Card", f"S{len(text)}")])
     row["Field Header Card"][0] = text.encode("ascii")
     return row
