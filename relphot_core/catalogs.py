@@ -120,6 +120,12 @@ def parse_header_cards(cards: Iterable[str] | str) -> dict[str, Any]:
     return header
 
 
+def _fitsio_reason(exc: BaseException) -> str:
+    """First meaningful line of a fitsio/cfitsio error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 def _header_dict(hdu: Any) -> dict[str, Any]:
     header = hdu.read_header()
     return {key.upper(): header[key] for key in header.keys() if key}
@@ -158,7 +164,8 @@ def _read_columns(path: Path, hdu: Any, columns: Columns, need_detector: bool) -
     try:
         data = hdu.read(columns=[names[name.upper()] for name in wanted])
     except Exception as exc:  # fitsio raises OSError or ValueError on truncated data
-        raise CatalogError(path, f"cannot read table data of HDU {hdu.get_extname()} (file truncated? {exc})") from None
+        raise CatalogError(path, f"cannot read table data of HDU {hdu.get_extname()} "
+                                 f"(file truncated? {_fitsio_reason(exc)})") from None
     out = {name: np.asarray(data[names[name.upper()]]) for name in wanted}
     return out
 
@@ -199,14 +206,17 @@ def read_catalog(
     try:
         fits = fitsio.FITS(str(path))
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CatalogError(path, f"not a readable FITS file ({reason})") from None
+        raise CatalogError(path, f"not a readable FITS file ({_fitsio_reason(exc)})") from None
     with fits:
         try:
             primary = _header_dict(fits[0])
             hdus = [(hdu, hdu.get_extname().upper()) for hdu in fits[1:]]
+            size = path.stat().st_size
+            short = [hdu for hdu, _ in hdus if hdu.get_offsets()["data_end"] > size]
         except Exception as exc:
-            raise CatalogError(path, f"damaged FITS structure ({exc})") from None
+            raise CatalogError(path, f"damaged FITS structure ({_fitsio_reason(exc)})") from None
+        if short:
+            raise CatalogError(path, f"file truncated: HDU {short[0].get_extnum()} ends beyond the end of the file")
         parts: list[dict[str, np.ndarray]] = []
         detector_headers: list[dict[str, Any]] = []
         is_ldac = any(name == "LDAC_OBJECTS" for _, name in hdus)
@@ -254,7 +264,7 @@ def _read_imhead(path: Path, hdu: Any) -> dict[str, Any]:
     try:
         table = hdu.read()
     except Exception as exc:
-        raise CatalogError(path, f"cannot read LDAC_IMHEAD HDU {hdu.get_extnum()} ({exc})") from None
+        raise CatalogError(path, f"cannot read LDAC_IMHEAD HDU {hdu.get_extnum()} ({_fitsio_reason(exc)})") from None
     column = table.dtype.names[0]
     cards = np.asarray(table[column]).ravel()
     if cards.size == 1:

@@ -224,35 +224,45 @@ def exposure_offsets_global(
 def _detector_stats(
     selected: dict[int, _Selected], pairs: list[_PairData], offsets: dict[int, float], config: Config
 ) -> list[DetectorStat]:
-    """Per (exposure, detector): clipped median of the pair differences of the
-    sources on that detector, each pair referred to the exposure's offset
-    (dm_ab - mu_ab + mu_a), so a bad detector shows as its own offset."""
-    dm_parts, exposure_parts, detector_parts = [], [], []
+    """Per (exposure, detector), the method of the exposures one level down.
+
+    For each partner exposure b, the clipped median of dm_ab - mu_ab over
+    the sources that fell on detector d of exposure a; then the median over
+    the partners, plus the exposure's own offset mu_a. A detector that reads
+    faint in exposure a shows its offset; its sources, seen on some detector
+    of another exposure, only shift one of that detector's partner medians,
+    which the median over partners ignores (as for exposures).
+    """
+    dm_parts, label_parts = [], []
     for pair in pairs:
         if not pair.stat.valid:
             continue
         a, b = pair.stat.exposure_a, pair.stat.exposure_b
-        for dither, sign, rows in ((a, 1.0, pair.rows_a), (b, -1.0, pair.rows_b)):
+        for dither, partner, sign, rows in ((a, b, 1.0, pair.rows_a), (b, a, -1.0, pair.rows_b)):
             if dither not in offsets:
                 continue
-            dm_parts.append(sign * (pair.dm - pair.stat.median) + offsets[dither])
-            exposure_parts.append(np.full(pair.dm.size, dither, dtype=np.int64))
-            detector_parts.append(selected[dither].catalog.detector[rows].astype(np.int64))
+            detector = selected[dither].catalog.detector[rows].astype(np.int64)
+            dm_parts.append(sign * (pair.dm - pair.stat.median))
+            label_parts.append((dither * 1000 + detector) * 1000 + partner)
     if not dm_parts:
         return []
-    exposure = np.concatenate(exposure_parts)
-    detector = np.concatenate(detector_parts)
-    groups = exposure * 1000 + detector
-    stats = clipped_medians_by_group(np.concatenate(dm_parts), groups, sigma=config.clipping.sigma,
-                                     max_iters=config.clipping.max_iters)
-    out = []
+    stats = clipped_medians_by_group(np.concatenate(dm_parts), np.concatenate(label_parts),
+                                     sigma=config.clipping.sigma, max_iters=config.clipping.max_iters)
+    by_detector: dict[tuple[int, int], list] = {}
     for label, stat in stats.items():
+        if stat.n_kept >= 2 and math.isfinite(stat.error):
+            by_detector.setdefault((label // 1_000_000, (label // 1000) % 1000), []).append(stat)
+    out = []
+    for (dither, detector), partner_stats in sorted(by_detector.items()):
+        medians = [s.median for s in partner_stats]
+        variance = float(np.mean([s.error**2 for s in partner_stats]))
+        factor = PAIR_MEDIAN_CORRELATION + (1 - PAIR_MEDIAN_CORRELATION) * median_variance_factor(len(medians))
         out.append(DetectorStat(
-            exposure=label // 1000,
-            detector=label % 1000,
-            median=stat.median if math.isfinite(stat.median) else None,
-            error=stat.error if math.isfinite(stat.error) else None,
-            n=stat.n_kept,
+            exposure=dither,
+            detector=detector,
+            median=float(np.median(medians)) + offsets[dither],
+            error=math.sqrt(variance * factor),
+            n=sum(s.n_kept for s in partner_stats),
         ))
     return out
 
