@@ -430,3 +430,11 @@ def test_cli_bad_options_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_unwritable_output_is_one_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory")
+    assert main(["simulate", "--out", str(blocker / "sub"), "--filters", "NIR_H", "--sources-per-detector", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"relphot simulate: error: {blocker / 'sub'}: cannot create directory") and err.count("\n") == 1

@@ -4,6 +4,7 @@ detector, plain single table) and the truth file, each atomically
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -34,15 +35,22 @@ def _cards(header: dict[str, tuple[Any, str]]) -> list[dict[str, Any]]:
     return [{"name": key, "value": value, "comment": comment} for key, (value, comment) in header.items()]
 
 
+_IMAGE_CARDS = (("XTENSION", "IMAGE", "image extension"), ("BITPIX", -32, "IEEE single precision"),
+                ("NAXIS", 2, ""), ("NAXIS1", 2040, ""), ("NAXIS2", 2040, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, ""))
+
+
+@functools.lru_cache(maxsize=8192)
+def _card(key: str, value: Any, comment: str, kind: type) -> str:
+    """One 80-character header card, formatted by astropy (cached: most cards
+    repeat over the 16 detectors of an exposure)."""
+    return fits.Card(key, value, comment).image
+
+
 def _imhead(header: dict[str, tuple[Any, str]]) -> np.ndarray:
-    """The LDAC_IMHEAD row: the detector's image header as 80-char cards."""
-    image = fits.Header([("XTENSION", "IMAGE", "image extension"), ("BITPIX", -32, "IEEE single precision"),
-                         ("NAXIS", 2, ""), ("NAXIS1", 2040, ""), ("NAXIS2", 2040, ""),
-                         ("PCOUNT", 0, ""), ("GCOUNT", 1, "")])
-    for key, (value, comment) in header.items():
-        image[key] = (value, comment)
-    text = image.tostring(sep="", endcard=True, padding=False)
-    text = text.ljust(-(-len(text) // 80) * 80)  # the END card is 80 characters too
+    """The LDAC_IMHEAD row: the detector's image header as 80-char cards, END included."""
+    cards = [_card(k, v, c, type(v)) for k, v, c in _IMAGE_CARDS]
+    cards += [_card(k, v, c, type(v)) for k, (v, c) in header.items()]
+    text = "".join(cards) + "END".ljust(80)
     row = np.zeros(1, dtype=[("Field Header Card", f"S{len(text)}")])
     row["Field Header Card"][0] = text.encode("ascii")
     return row
