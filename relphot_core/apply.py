@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from astropy.io.fits import Card, Header
 
 from . import __version__
@@ -256,11 +257,78 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
         cards.extend([_BLANK] * ((size - blocks) // CARD))
     new_header = b"".join(cards) + _END
     new_header += b" " * (size - len(new_header))
+    if "CHECKSUM" in header:
+        new_header = _update_checksum(path, header, raw, new_header)
+        changes.append("CHECKSUM updated")
     check = _parse(path, new_header)
     if check["QPRELEX"] != value or len(new_header) % BLOCK:
         raise ApplyError(path, "internal error: the new header does not read back")  # pragma: no cover
     return ApplyPlan(path=path, dither=dither, value=value, error=error, in_place=in_place,
                      old_header_size=len(raw), new_header=new_header, changes=changes)
+
+
+# ---------------------------------------------------------------- FITS checksum
+
+def _ones_complement_sum(data: bytes, start: int = 0) -> int:
+    """32-bit ones' complement sum of big-endian words (FITS checksum convention)."""
+    total = start + int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
+
+
+def _char_encode(value: int) -> str:
+    """The 16-character ASCII encoding of a checksum (FITS standard, appendix J)."""
+    asc = [0] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        quotient, remainder = byte // 4 + 0x30, byte % 4
+        ch = [quotient + remainder, quotient, quotient, quotient]
+        check = True
+        while check:
+            check = False
+            for j in (0, 2):
+                while ch[j] in _EXCLUDE or ch[j + 1] in _EXCLUDE:
+                    ch[j] += 1
+                    ch[j + 1] -= 1
+                    check = True
+        for j in range(4):
+            asc[4 * j + i] = ch[j]
+    return "".join(chr(asc[(i + 15) % 16]) for i in range(16))
+
+
+def _update_checksum(path: Path, header: Header, old: bytes, new: bytes) -> bytes:
+    """Recompute the primary HDU's CHECKSUM card for the new header bytes.
+
+    The data are unchanged, so their sum is DATASUM when present (0 for an
+    empty primary data unit); otherwise it is derived from the old header
+    and its CHECKSUM, which only holds if that checksum was valid.
+    """
+    if "DATASUM" in header:
+        try:
+            datasum = int(str(header["DATASUM"]).strip())
+        except ValueError:
+            raise ApplyError(path, f"DATASUM is {header['DATASUM']!r}, not an integer") from None
+    elif int(header.get("NAXIS", 0)) == 0:
+        datasum = 0
+    else:
+        datasum = ~_ones_complement_sum(old) & 0xFFFFFFFF
+    where = next(i for i in range(0, len(new), CARD) if new[i:i + 8] == b"CHECKSUM")
+    card = new[where:where + CARD]
+    quote = card.index(b"'")
+    zero = card[:quote + 1] + b"0" * 16 + card[quote + 17:]
+    if card[quote + 17:quote + 18] != b"'":
+        raise ApplyError(path, "CHECKSUM card is not a 16-character string; cannot update it")
+    new = new[:where] + zero + new[where + CARD:]
+    total = _ones_complement_sum(new, datasum)
+    encoded = _char_encode(~total & 0xFFFFFFFF).encode("ascii")
+    new = new[:where] + zero[:quote + 1] + encoded + zero[quote + 17:] + new[where + CARD:]
+    if _ones_complement_sum(new, datasum) != 0xFFFFFFFF:  # pragma: no cover - self-check
+        raise ApplyError(path, "internal error: the new CHECKSUM does not verify")
+    return new
 
 
 # ---------------------------------------------------------------- writing

@@ -383,3 +383,23 @@ def test_plan_is_pure(product, exposure):
     assert plan.in_place and plan.dither == 1 and len(plan.new_header) == BLOCK
     assert "HISTORY 'relphot" in plan.changes[-1] and plan.changes[-1].endswith("on 2026-11-25T12:00:00Z from product p.xml'")
     assert sha(exposure) == before
+
+
+@pytest.mark.parametrize("free_cards,in_place", [(None, True), (2, False)], ids=["in-place", "grows"])
+def test_checksum_is_kept_valid(tmp_path, product, free_cards, in_place):
+    import warnings
+
+    raw = make_exposure(tmp_path / "raw.fits", free_cards=free_cards)
+    path = tmp_path / "sum.fits"
+    with fits.open(raw) as hdul:
+        hdul.writeto(path, checksum=True)  # adds CHECKSUM and DATASUM to every HDU
+    old = fits.getheader(path)["CHECKSUM"]
+    digests = data_digests(path)
+    plan = apply_product(make_product_result(), path, product_name=product.name)
+    assert plan.in_place is in_place and "CHECKSUM updated" in plan.changes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # astropy warns on a checksum mismatch
+        with fits.open(path, checksum=True) as hdul:
+            assert hdul[0].header["CHECKSUM"] != old and hdul[0].header["QPRELEX"] == 0.9981234
+    assert data_digests(path) == digests
+    fitsverify(path)
