@@ -437,4 +437,5 @@ def test_unwritable_output_is_one_clear_error(tmp_path, capsys):
     blocker.write_text("not a directory")
     assert main(["simulate", "--out", str(blocker / "sub"), "--filters", "NIR_H", "--sources-per-detector", "5"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"relphot simulate: error: {blocker / 'sub'}: cannot create directory") and err.count("\n") == 1
+    assert err.startswith(f"relphot simulate: error: {blocker / 'sub'}: cannot create directory")
+    assert err.count("\n") == 1

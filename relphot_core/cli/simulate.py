@@ -44,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--obs-id", type=int, default=1000, metavar="ID", help="first observation id (default 1000)")
     parser.add_argument("--filters", default=",".join(FILTERS), metavar="LIST",
                         help=f"comma-separated filters (default {','.join(FILTERS)})")
-    parser.add_argument("--exposures", "-k", type=int, default=4, metavar="K", help="dithers per observation (default 4)")
+    parser.add_argument("--exposures", "-k", type=int, default=4, metavar="K",
+                        help="dithers per observation (default 4)")
     parser.add_argument("--sources-per-detector", type=float, default=None, metavar="N",
                         help="S/N >= 10 sources per detector and exposure (default 3500, full density; "
                              "500 with --season)")
@@ -54,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ra", type=float, default=150.0, help="RA of the first pointing, deg (default 150)")
     parser.add_argument("--dec", type=float, default=2.0, help="Dec of the first pointing, deg (default 2)")
     parser.add_argument("--pa", type=float, default=0.0, help="position angle, deg (default 0)")
-    parser.add_argument("--mjd", type=float, default=60700.0, help="start of the first observation, MJD (default 60700)")
+    parser.add_argument("--mjd", type=float, default=60700.0,
+                        help="start of the first observation, MJD (default 60700)")
     parser.add_argument("--offset", action="append", default=[], metavar="DITHER:MAG", help="exposure offset")
     parser.add_argument("--detector-offset", action="append", default=[], metavar="DITHER:DET:MAG",
                         help="detector offset in one exposure")

@@ -82,10 +82,9 @@ Example
 from __future__ import annotations
 
 from .geometry import deproject, dither_offsets, locate, project
+from .measure import CATALOG_DTYPE, TRUTH_DTYPE
 from .observation import (
-    CATALOG_DTYPE,
     EXPTIME,
-    TRUTH_DTYPE,
     SimulatedExposure,
     SimulatedObservation,
     expected_factors,

@@ -160,7 +160,8 @@ def position_angle(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     """Position angle (deg, north through east, in [0, 360)) of point 2 seen from point 1."""
     a1, d1, a2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
     da = a2 - a1
-    pa = math.atan2(math.sin(da) * math.cos(d2), math.cos(d1) * math.sin(d2) - math.sin(d1) * math.cos(d2) * math.cos(da))
+    pa = math.atan2(math.sin(da) * math.cos(d2),
+                    math.cos(d1) * math.sin(d2) - math.sin(d1) * math.cos(d2) * math.cos(da))
     return math.degrees(pa) % 360.0
 
 

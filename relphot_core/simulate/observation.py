@@ -14,6 +14,7 @@ import numpy as np
 from ..config import DETECTORS, FILTERS
 from ..errors import ConfigError
 from . import geometry as geo
+from .measure import CATALOG_DTYPE, measure_exposure
 from .sky import NoiseModel, Population, SkyModel, draw_population
 
 EXPTIME: float = 87.2
@@ -24,25 +25,6 @@ FILTER_STEP_S: float = 110.0
 """Start-to-start time between the filters of one dither (87.2 s + overheads)."""
 DITHER_PERIOD_S: float = 330.0
 """Start-to-start time between dithers (the J, H, Y sequence: 5.5 min)."""
-DETECTION_SNR: float = 5.0
-"""A true source enters the catalogue when its measured S/N reaches this."""
-
-CATALOG_DTYPE = np.dtype([
-    ("NUMBER", ">i4"), ("ALPHA_J2000", ">f8"), ("DELTA_J2000", ">f8"),
-    ("X_IMAGE", ">f4"), ("Y_IMAGE", ">f4"), ("FLUX_AUTO", ">f4"), ("FLUXERR_AUTO", ">f4"),
-    ("MAG_AUTO", ">f4"), ("MAGERR_AUTO", ">f4"), ("FLAGS", ">i2"), ("CLASS_STAR", ">f4"),
-])
-"""Catalogue columns (SExtractor names and FITS types J, D, D, E, E, E, E, E, E, I, E)."""
-TRUTH_DTYPE = np.dtype([
-    ("SOURCE_ID", "i8"), ("TRUE_FLUX", "f8"), ("IS_STAR", "?"), ("IS_VARIABLE", "?"),
-])
-"""Hidden truth, row by row with the catalogue: SOURCE_ID = -1 for spurious
-detections; TRUE_FLUX includes every injected factor and the variability."""
-
-FLAG_BLENDED = 2
-FLAG_SATURATED = 4
-FLAG_TRUNCATED = 8
-
 
 @dataclass
 class SimulatedExposure:
@@ -219,7 +201,8 @@ def simulate_observation(
     _check(isinstance(obs_id, (int, np.integer)) and obs_id >= 0, "obs_id must be a non-negative integer")
     _check(isinstance(seed, (int, np.integer)) and seed >= 0, "seed must be a non-negative integer")
     _check(sources_per_detector > 0, "sources_per_detector must be > 0")
-    _check(-90.0 <= dec <= 90.0 and math.isfinite(ra) and math.isfinite(pa), "pointing must be finite with -90 <= dec <= 90")
+    _check(-90.0 <= dec <= 90.0 and math.isfinite(ra) and math.isfinite(pa),
+           "pointing must be finite with -90 <= dec <= 90")
     for name, value in (("variable_fraction", variable_fraction), ("spurious_fraction", spurious_fraction),
                         ("blend_fraction", blend_fraction)):
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1]")
@@ -254,7 +237,7 @@ def simulate_observation(
         present = tuple(spec) if spec is not None and not isinstance(spec, (int, float)) else DETECTORS
         det_mag = {det: m for (dd, det), m in detector_offsets.items() if dd == d}
         rng = _rng(seed, obs_id, 1 + filter_index, d)
-        catalogs, truth = _measure(rng, population, true_mag, du, dv, ra, dec, pa,
+        catalogs, truth = measure_exposure(rng, population, true_mag, du, dv, ra, dec, pa,
                                    exposure_mag=exposure_offsets.get(d, 0.0), detector_mag=det_mag,
                                    present=present, spurious_fraction=spurious_fraction, noise=noise)
         ra_pnt, dec_pnt, pa_pnt = geo.exposure_pointing(du, dv, ra, dec, pa)
@@ -328,109 +311,3 @@ def _detector_header(primary: dict[str, tuple[Any, str]], det: int, du: float, d
     for key, value in geo.detector_wcs(det, du, dv, ra, dec, pa).items():
         header[key] = (value, "")
     return header
-
-
-def _measure(rng: np.random.Generator, pop: Population, true_mag: np.ndarray, du: float, dv: float,
-             ra0: float, dec0: float, pa0: float, *, exposure_mag: float, detector_mag: Mapping[int, float],
-             present: Sequence[int], spurious_fraction: float,
-             noise: NoiseModel) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """Observe the population in one exposure: detector catalogues and truth."""
-    n_all = len(pop)
-    # Random draws for every source, in a fixed order, so that results do not
-    # depend on which sources happen to land on a detector.
-    g_flux = rng.standard_normal(n_all)
-    g_pos = rng.standard_normal((2, n_all))
-    g_var = rng.normal(0.0, 0.25, n_all)
-    g_blend = np.abs(rng.normal(0.0, 0.05, n_all))
-    g_class = rng.normal(0.0, 0.03, n_all)
-
-    u, v = pop.u - du, pop.v - dv
-    det, _, _ = geo.locate(u, v)
-    on = np.isin(det, present)
-    idx = np.flatnonzero(on)
-    det = det[idx]
-    is_star = pop.is_star[idx]
-
-    det_factor = np.ones(45)
-    for d, m in detector_mag.items():
-        det_factor[d] = 10.0 ** (-0.4 * m)
-    flux_true = noise.flux(true_mag[idx]) * 10.0 ** (-0.4 * exposure_mag) * det_factor[det]
-    flux_true = flux_true * np.where(pop.is_variable[idx], 10.0 ** (-0.4 * g_var[idx]), 1.0)
-    flux_true = flux_true * np.where(pop.is_blended[idx], 1.0 + g_blend[idx], 1.0)
-    f_sat = float(noise.flux(noise.saturation_mag))
-    saturated = flux_true > f_sat
-    flux_obs = np.where(saturated, f_sat * (1.0 + 0.25 * np.log(np.maximum(flux_true, f_sat) / f_sat)), flux_true)
-    sigma = noise.sigma(flux_obs, is_star)
-    flux = flux_obs + sigma * g_flux[idx]
-    fluxerr = noise.sigma(flux, is_star, floor=False)
-    snr = flux / fluxerr
-    keep = (snr >= DETECTION_SNR) | saturated
-    idx, det, is_star, flux, fluxerr, snr = idx[keep], det[keep], is_star[keep], flux[keep], fluxerr[keep], snr[keep]
-    saturated, flux_true = saturated[keep], flux_true[keep]
-
-    pos_sigma = np.clip(0.8 / np.maximum(snr, 1.0), 0.003, 0.3)
-    um = u[idx] + pos_sigma * g_pos[0, idx]
-    vm = v[idx] + pos_sigma * g_pos[1, idx]
-    uc, vc = geo.detector_centre(det)
-    x = np.clip((um - uc) / geo.PIXEL_SCALE + (geo.NPIX + 1) / 2.0, 0.5, geo.NPIX + 0.5)
-    y = np.clip((vm - vc) / geo.PIXEL_SCALE + (geo.NPIX + 1) / 2.0, 0.5, geo.NPIX + 0.5)
-    um, vm = geo.pixel_to_focal(det, x, y)  # a centroid cannot leave its detector
-    flags = np.where(saturated, FLAG_SATURATED, 0) | np.where(pop.is_blended[idx], FLAG_BLENDED, 0)
-    class_star = np.clip(0.5 + np.where(is_star, 0.47, -0.47) * np.tanh(snr / 30.0) + g_class[idx], 0.0, 1.0)
-    source_id = idx.astype(np.int64)
-    is_variable = pop.is_variable[idx]
-
-    # Spurious detections (cosmic rays, persistence): in this exposure only.
-    counts = np.bincount(det, minlength=45)[list(present)]
-    n_spur = rng.poisson(spurious_fraction * counts)
-    if n_spur.sum():
-        s_det = np.repeat(np.asarray(present), n_spur)
-        n = len(s_det)
-        s_x = rng.uniform(0.5, geo.NPIX + 0.5, n)
-        s_y = rng.uniform(0.5, geo.NPIX + 0.5, n)
-        s_flux = noise.flux(rng.uniform(19.0, 25.0, n)) + noise.sky_sigma * rng.standard_normal(n)
-        s_flux = np.where(rng.random(n) < 0.1, -0.3 * np.abs(s_flux), s_flux)
-        s_err = noise.sigma(s_flux, np.ones(n, dtype=bool), floor=False)
-        s_u, s_v = geo.pixel_to_focal(s_det, s_x, s_y)
-        det = np.concatenate((det, s_det))
-        um, vm = np.concatenate((um, s_u)), np.concatenate((vm, s_v))
-        x, y = np.concatenate((x, s_x)), np.concatenate((y, s_y))
-        flux, fluxerr = np.concatenate((flux, s_flux)), np.concatenate((fluxerr, s_err))
-        flags = np.concatenate((flags, np.zeros(n, dtype=flags.dtype)))
-        class_star = np.concatenate((class_star, rng.uniform(0.6, 1.0, n)))
-        source_id = np.concatenate((source_id, np.full(n, -1, dtype=np.int64)))
-        flux_true = np.concatenate((flux_true, np.zeros(n)))
-        is_star = np.concatenate((is_star, np.zeros(n, dtype=bool)))
-        is_variable = np.concatenate((is_variable, np.zeros(n, dtype=bool)))
-
-    edge = 3.5
-    flags = flags | np.where((x < edge) | (x > geo.NPIX + 1 - edge) | (y < edge) | (y > geo.NPIX + 1 - edge),
-                             FLAG_TRUNCATED, 0)
-    xi, eta = geo.focal_to_tangent(um + du, vm + dv, pa0)
-    alpha, delta = geo.deproject(xi, eta, ra0, dec0)
-    positive = flux > 0
-    safe = np.where(positive, flux, 1.0)
-    mag = np.where(positive, noise.zero_point - 2.5 * np.log10(safe), 99.0)
-    magerr = np.where(positive, 2.5 / math.log(10.0) * fluxerr / safe, 99.0)
-
-    order = np.lexsort((y, det))
-    det = det[order]
-    bounds = np.searchsorted(det, present, side="left"), np.searchsorted(det, present, side="right")
-    columns = {"ALPHA_J2000": alpha, "DELTA_J2000": delta, "X_IMAGE": x, "Y_IMAGE": y, "FLUX_AUTO": flux,
-               "FLUXERR_AUTO": fluxerr, "MAG_AUTO": mag, "MAGERR_AUTO": magerr, "FLAGS": flags,
-               "CLASS_STAR": class_star}
-    truth_columns = {"SOURCE_ID": source_id, "TRUE_FLUX": flux_true, "IS_STAR": is_star, "IS_VARIABLE": is_variable}
-    catalogs: dict[int, np.ndarray] = {}
-    truths: dict[int, np.ndarray] = {}
-    for d, lo, hi in sorted(zip(present, *bounds)):
-        rows = order[lo:hi]
-        cat = np.empty(hi - lo, dtype=CATALOG_DTYPE)
-        cat["NUMBER"] = np.arange(1, hi - lo + 1)
-        for name, values in columns.items():
-            cat[name] = values[rows]
-        tru = np.empty(hi - lo, dtype=TRUTH_DTYPE)
-        for name, values in truth_columns.items():
-            tru[name] = values[rows]
-        catalogs[int(d)] = cat
-        truths[int(d)] = tru
-    return catalogs, truths
