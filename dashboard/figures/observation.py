@@ -21,6 +21,11 @@ from .common import add_bands, base_layout, empty_figure, factor_range
 DIVERGING = "RdBu_r"
 
 
+def _legend_below(fig: go.Figure) -> None:
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"),
+                      margin=dict(b=90))
+
+
 def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, fail: float,
                            height: int = 300) -> go.Figure:
     """Each exposure's factor with its error bar against 1 and the bands.
@@ -116,7 +121,8 @@ def pair_histogram_figure(sample: MatchSample | None, pair: PairStat | None, *, 
                 fig.add_vline(x=1000 * value, line=dict(color="#1f2933", width=1.4,
                                                         dash="dash" if label == "clip" else "solid"),
                               annotation_text=label, annotation_position="top")
-    base_layout(fig, title=f"dm = m{sample.exposure_a} − m{sample.exposure_b} of matched sources", height=height)
+    base_layout(fig, title=f"dm = m{sample.exposure_a} − m{sample.exposure_b}, matched sources", height=height)
+    _legend_below(fig)
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title_text="dm (mmag)", range=[lo, hi])
     fig.update_yaxes(title_text="sources")
@@ -141,6 +147,7 @@ def dm_mag_figure(sample: MatchSample | None, pair: PairStat | None, *, height: 
         if pair.median is not None:
             fig.add_hline(y=1000 * pair.median, line=dict(color="#1f2933", width=1.4))
     base_layout(fig, title="dm against magnitude", height=height)
+    _legend_below(fig)
     fig.update_xaxes(title_text=f"magnitude in exposure {sample.exposure_a} (AB)")
     fig.update_yaxes(title_text="dm (mmag)")
     return fig
@@ -167,11 +174,11 @@ def sky_figure(sample: MatchSample | None, pair: PairStat | None = None, *, heig
         fig.add_trace(go.Scattergl(x=sample.ra[~kept], y=sample.dec[~kept], mode="markers",
                                    name="rejected", marker=dict(size=6, symbol="x", color="#52606d"),
                                    hovertemplate="rejected<br>RA %{x:.5f}<br>Dec %{y:.5f}<extra></extra>"))
-    base_layout(fig, title="Matched sources on the sky, coloured by dm", height=height)
+    base_layout(fig, title="Sky positions, coloured by dm", height=height)
+    _legend_below(fig)
     fig.update_xaxes(title_text="RA (deg)", autorange="reversed")
     fig.update_yaxes(title_text="Dec (deg)", scaleanchor="x",
                      scaleratio=1 / max(np.cos(np.radians(float(np.nanmean(sample.dec)))), 0.05))
-    fig.update_layout(legend=dict(x=0, xanchor="left"))
     return fig
 
 
@@ -212,5 +219,7 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
         fig.update_xaxes(showticklabels=False, row=1, col=i, constrain="domain")
         fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=i,
                          scaleanchor=f"x{i if i > 1 else ''}", constrain="domain")
-    base_layout(fig, title="Per-detector median dm vs the other exposures (mmag)", height=height)
+    base_layout(fig, title="Per-detector median dm against the other exposures (mmag); detector 11 top left",
+                height=height)
+    fig.update_layout(margin=dict(t=70))
     return fig

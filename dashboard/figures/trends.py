@@ -189,8 +189,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     base_layout(fig, title=title, height=height)
     fig.update_yaxes(title_text="QPRELEX", range=y_range, tickformat=".3f", zeroline=False)
     fig.update_xaxes(title_text=X_LABELS[x], showgrid=True)
-    if x == "obs_id":
-        fig.update_xaxes(tickformat="d")
+    fig.update_xaxes(tickformat="d" if x == "obs_id" else ".1f")
     fig.update_layout(clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}")
     return fig
 

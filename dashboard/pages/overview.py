@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dash
 from dash import Input, Output, State, ctx, dcc, html, no_update
-from dash.exceptions import PreventUpdate
+from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from relphot_core.config import FILTERS
 
@@ -85,6 +85,14 @@ def layout(**params) -> html.Div:
     ])
 
 
+def _triggered():
+    """The id of the component that fired the callback (None outside callbacks)."""
+    try:
+        return ctx.triggered_id
+    except MissingCallbackContextException:
+        return None
+
+
 def update(filters, statuses, reviewed, date_from, date_to, obs, x):
     """Recompute every output of the overview for the controls' values."""
     sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
@@ -115,7 +123,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x):
     head = html.Div([html.H3("Counts per status"),
                      html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
                     className="card-head")
-    url_messages = [] if ctx.triggered_id is not None else no_update
+    url_messages = [] if _triggered() is not None else no_update
     return ([message(p, "warning") for p in problems], [head, counts_table(counted)], *figures, *styles,
             hist, sel.to_search(), url_messages)
 

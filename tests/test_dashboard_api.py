@@ -1,0 +1,178 @@
+"""The dashboard without a browser: URL parsing, the JSON API, downloads and
+page layouts rendered inside a Flask request context."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+
+import pytest
+from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
+
+from dashboard import create_app
+from dashboard.pages import exports, observation, overview, reviews, triage
+from dashboard.query import apply_selection, parse_selection
+from relphot_core.store import Store
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    store = fill_small_store(f"sqlite:///{tmp_path_factory.mktemp('dash') / 'small.db'}")
+    return create_app(store, db_label="small.db", warm=False)
+
+
+@pytest.fixture()
+def client(app):
+    return app.server.test_client()
+
+
+def text_of(component) -> str:
+    """Every string inside a Dash component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(text_of(c) for c in component)
+    return text_of(getattr(component, "children", None))
+
+
+# ------------------------------------------------------------------ selection
+def test_parse_selection_round_trip_and_messages():
+    sel = parse_selection({"filter": "NIR_J,NIR_H", "status": "fail", "reviewed": "no", "from": "2025-01-02",
+                           "to": "2025-02-01", "obs": "1000-1010", "x": "obsid"})
+    assert sel.filters == ("NIR_J", "NIR_H") and sel.statuses == ("FAIL",) and not sel.messages
+    assert sel.obs_range == (1000, 1010) and sel.mjd_min == 60677.0
+    again = parse_selection(dict(p.split("=") for p in sel.to_search()[1:].split("&")))
+    assert again == sel
+    assert parse_selection({}).to_search() == ""
+
+
+@pytest.mark.parametrize("params, fragment", [
+    ({"filter": "NIR_Q"}, "Unknown filter 'NIR_Q'"),
+    ({"status": "BAD"}, "Unknown status 'BAD'"),
+    ({"from": "2025-13-45"}, "must be a date"),
+    ({"from": "1850-01-01"}, "outside 2000-2100"),
+    ({"from": "2025-03-01", "to": "2025-01-01"}, "date range is empty"),
+    ({"obs": "<script>"}, "is not an id"),
+    ({"reviewed": "maybe"}, "'reviewed' must be"),
+    ({"x": "ra"}, "'x' must be"),
+])
+def test_parse_selection_never_raises(params, fragment):
+    sel = parse_selection(params)
+    assert any(fragment in m for m in sel.messages)
+    assert sel.filters and sel.statuses  # falls back to everything
+
+
+def test_apply_selection(app):
+    with app.server.test_request_context("/"):
+        frame = app.server.config["RELPHOT_CACHE"].trend("NIR_J")
+    assert len(frame) == 4 * N_OBS
+    assert len(apply_selection(frame, parse_selection({"status": "FAIL"}))) == 1
+    assert len(apply_selection(frame, parse_selection({"obs": "1017"}))) == 4
+    assert len(apply_selection(frame, parse_selection({"from": "2025-01-25", "to": "2025-01-25"}))) == 4
+
+
+# ------------------------------------------------------------------ JSON API
+def test_api_observations_and_exposures(client):
+    data = client.get("/api/observations").get_json()
+    assert data["count"] == 3 * N_OBS
+    fails = client.get("/api/observations?status=FAIL").get_json()["observations"]
+    assert [(o["obs_id"], o["filter"]) for o in fails] == [BAD[:2]]
+    exps = client.get(f"/api/exposures?filter={BAD[1]}&obs={BAD[0]}").get_json()
+    assert exps["count"] == 4
+    bad = [e for e in exps["exposures"] if e["exposure"] == BAD[2]][0]
+    assert bad["status"] == "FAIL" and bad["value"] == pytest.approx(0.97)
+    nodata = client.get(f"/api/exposures?filter={NODATA[1]}&status=NODATA").get_json()["exposures"]
+    assert nodata[0]["value"] is None  # never a made-up 1.0
+    assert client.get("/api/exposures?limit=5").get_json()["count"] == 5
+
+
+def test_api_observation_detail(client):
+    detail = client.get(f"/api/observation/{BAD[0]}").get_json()
+    assert set(detail["filters"]) == {"NIR_Y", "NIR_J", "NIR_H"}
+    j = detail["filters"]["NIR_J"]
+    assert len(j["exposures"]) == 4 and len(j["pairs"]) == 6 and len(j["detectors"]) == 64
+    assert j["runs"][0]["current"] is True
+    one = client.get(f"/api/observation/{BAD[0]}?filter=NIR_H").get_json()
+    assert list(one["filters"]) == ["NIR_H"]
+
+
+@pytest.mark.parametrize("url, status, fragment", [
+    ("/api/observation/99999", 404, "not found"),
+    ("/api/observation/abc", 400, "not an observation id"),
+    ("/api/observation/1000?filter=NIR_Q", 400, "unknown filter"),
+    ("/api/observations?from=2025-05-01&to=2025-01-01", 400, "date range is empty"),
+    ("/api/exposures?limit=-3", 400, "limit"),
+    ("/api/exposures?status=<b>x</b>", 400, "Unknown status"),
+    ("/download/product/99999/NIR_J.xml", 404, "not found"),
+    ("/download/product/1000/NIR_Q.xml", 400, "use /download"),
+])
+def test_api_errors_are_clear(client, url, status, fragment):
+    response = client.get(url)
+    assert response.status_code == status
+    assert fragment in response.get_json()["error"]
+
+
+# ------------------------------------------------------------------ downloads
+def test_download_product_validates(client, tmp_path):
+    from relphot_core.products import read_product
+
+    response = client.get(f"/download/product/{BAD[0]}/{BAD[1]}.xml")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    path = tmp_path / "product.xml"
+    path.write_bytes(response.data)
+    result = read_product(path)
+    assert result.obs_id == BAD[0] and result.exposure(BAD[2]).status == "FAIL"
+
+
+def test_download_zip_csv_votable(client, tmp_path):
+    from astropy.table import Table
+
+    response = client.get("/download/products.zip?filter=NIR_J&obs=1010-1014")
+    names = zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+    assert len(names) == 5 and all("NIR_J" in n for n in names)
+    rows = list(csv.DictReader(io.StringIO(client.get("/download/exposures.csv?status=FAIL").data.decode())))
+    assert [(int(r["obs_id"]), r["filter"], int(r["exposure"])) for r in rows] == [BAD]
+    path = tmp_path / "t.vot"
+    path.write_bytes(client.get("/download/exposures.vot?filter=NIR_Y").data)
+    table = Table.read(path, format="votable")
+    assert len(table) == 4 * N_OBS and "value" in table.colnames
+
+
+# ------------------------------------------------------------------ layouts
+def test_layouts_render_and_explain(app):
+    with app.server.test_request_context("/"):
+        page = text_of(overview.layout(filter="NIR_Q", **{"from": "2030-99-01"}))
+        assert "Unknown filter 'NIR_Q'" in page and "must be a date" in page
+        assert "not found" in text_of(observation.layout(obs_id="99999")).lower()
+        assert "not an observation id" in text_of(observation.layout(obs_id="<script>"))
+        obs = text_of(observation.layout(obs_id=str(BAD[0]), filter="NIR_J"))
+        assert f"Observation {BAD[0]}" in obs and "Processing runs" in obs
+        assert "Unknown filter" in text_of(observation.layout(obs_id=str(BAD[0]), filter="X"))
+        assert "await review" in text_of(triage.layout())
+        assert "No review yet" in text_of(reviews.layout())
+        assert "One observation" in text_of(exports.layout())
+
+
+def test_empty_store_pages(tmp_path):
+    app = create_app(Store.open(f"sqlite:///{tmp_path / 'empty.db'}"), warm=False)
+    with app.server.test_request_context("/"):
+        for page in (overview, triage, reviews, exports):
+            assert "The store is empty" in text_of(page.layout())
+        assert "The store is empty" in text_of(observation.layout(obs_id="1"))
+    client = app.server.test_client()
+    assert client.get("/api/observations").get_json() == {"count": 0, "observations": []}
+
+
+def test_overview_callback_counts(app):
+    with app.server.test_request_context("/"):
+        out = overview.update(["NIR_J"], ["FAIL", "WARN"], "any", "", "", "", "time")
+    messages, counts, fy, fj, fh, sy, sj, sh, hist, search, _ = out
+    assert search == "?filter=NIR_J&status=WARN,FAIL"
+    assert sy == {"display": "none"} and sj == {}
+    fail = [t for t in fj.data if (t.name or "").startswith("FAIL")][0]
+    assert [list(c) for c in fail.customdata] == [[BAD[0], BAD[2]]]
+    assert json.dumps(hist.to_plotly_json(), default=str)

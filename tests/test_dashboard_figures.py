@@ -1,0 +1,166 @@
+"""The dashboard's figure builders, as plain functions."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, histogram_figure,
+                               pair_histogram_figure, pair_matrix_figure, sky_figure, trend_figure)
+from dashboard.style import STATUS_COLOURS
+from relphot_core.results import DetectorStat, ExposureFactor, MatchSample, PairStat
+
+WARN, FAIL = 0.005, 0.015
+
+
+def trend_rows(n_obs: int = 20, bad: dict | None = None, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_obs):
+        for dither in range(1, 5):
+            value = 1 + rng.normal(0, 0.001)
+            status = "OK"
+            if bad and (i, dither) in bad:
+                value, status = bad[(i, dither)]
+            rows.append(dict(obs_id=1000 + i, filter="NIR_J", exposure=dither, mjd_obs=60000 + i + dither / 100,
+                             value=value, error=0.001 if value is not None else np.nan, status=status,
+                             review_decision=None, reviewer=None, reviewed=False,
+                             running_median=1.0, control_low=0.997, control_high=1.003, drift=False))
+    return pd.DataFrame(rows)
+
+
+def traces_named(fig, prefix):
+    return [t for t in fig.data if (t.name or "").startswith(prefix)]
+
+
+def test_trend_points_statuses_and_click_data():
+    df = trend_rows(bad={(5, 3): (0.97, "FAIL"), (7, 2): (1.008, "WARN")})
+    fig = trend_figure(df, warn=WARN, fail=FAIL, filter_name="NIR_J")
+    fail = traces_named(fig, "FAIL")[0]
+    assert list(fail.y) == [0.97]
+    assert fail.marker.color == STATUS_COLOURS["FAIL"]
+    assert [list(c) for c in fail.customdata] == [[1005, 3]]
+    ok = traces_named(fig, "OK")[0]
+    assert len(ok.y) == 78 and ok.error_y.array is not None
+    assert traces_named(fig, "WARN")[0].marker.color == STATUS_COLOURS["WARN"]
+    # the bad value and both FAIL limits are inside the y range
+    low, high = fig.layout.yaxis.range
+    assert low < 0.97 and high > 1 + FAIL
+    # bands: 2 WARN + 2 FAIL rectangles and the line at 1
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == 4
+    assert any(s.type == "line" and s.y0 == 1.0 == s.y1 for s in fig.layout.shapes)
+    assert traces_named(fig, "running median") and traces_named(fig, "control limits")
+
+
+def test_trend_by_obs_id_and_invalid_axis():
+    df = trend_rows(n_obs=5)
+    fig = trend_figure(df, warn=WARN, fail=FAIL, x="obs_id")
+    assert set(traces_named(fig, "OK")[0].x) == {1000, 1001, 1002, 1003, 1004}
+    with pytest.raises(ValueError):
+        trend_figure(df, warn=WARN, fail=FAIL, x="ra")
+
+
+def test_trend_nodata_is_never_drawn_at_one():
+    df = trend_rows(n_obs=3, bad={(1, 4): (None, "NODATA")})
+    fig = trend_figure(df, warn=WARN, fail=FAIL)
+    nodata = traces_named(fig, "NODATA")[0]
+    assert nodata.y[0] < 1 - FAIL  # parked at the bottom of the plot, labelled "no value"
+    assert "no value" in nodata.name
+
+
+def test_trend_aggregates_many_ok_points_but_keeps_every_flag():
+    df = trend_rows(n_obs=5000, bad={(4321, 2): (0.95, "FAIL"), (10, 1): (1.02, "FAIL")})
+    fig = trend_figure(df, warn=WARN, fail=FAIL, max_points=5000, n_bins=200)
+    assert max(len(t.x) for t in fig.data if t.x is not None) <= 2 * 200 + 2000
+    fail = traces_named(fig, "FAIL")[0]
+    assert sorted(fail.y) == [0.95, 1.02]
+    assert traces_named(fig, "OK binned median")
+
+
+def test_trend_empty_and_escaped_hover():
+    fig = trend_figure(pd.DataFrame(), warn=WARN, fail=FAIL, filter_name="NIR_H")
+    assert "No exposures" in fig.layout.annotations[0].text
+    df = trend_rows(n_obs=2)
+    df.loc[0, "review_decision"] = "confirmed"
+    df.loc[0, "reviewer"] = "<script>alert(1)</script>"
+    fig = trend_figure(df, warn=WARN, fail=FAIL)
+    texts = [t for trace in fig.data if trace.text is not None for t in trace.text]
+    assert any("&lt;script&gt;" in t for t in texts)
+    assert not any("<script>" in t for t in texts)
+    assert traces_named(fig, "reviewed: confirmed")
+
+
+def test_histogram_counts_and_outliers():
+    frames = {"NIR_J": pd.DataFrame({"value": [1.0, 1.001, 0.999, 1.2, np.nan]}),
+              "NIR_H": pd.DataFrame({"value": [1.0] * 10})}
+    fig = histogram_figure(frames, warn=WARN, fail=FAIL)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert sum(bars[0].y) == 4 and sum(bars[1].y) == 10
+    assert any("1 beyond" in a.text for a in fig.layout.annotations)
+    # bin colours follow the status bands
+    far = [c for x, c in zip(bars[0].x, bars[0].marker.color) if abs(x - 1) > FAIL]
+    assert far and set(far) == {STATUS_COLOURS["FAIL"]}
+    assert "No factors" in histogram_figure({}, warn=WARN, fail=FAIL).layout.annotations[0].text
+
+
+def exposures():
+    return [ExposureFactor(1, 1.001, 0.001, None, "OK"), ExposureFactor(2, 0.97, 0.001, None, "FAIL"),
+            ExposureFactor(3, None, None, None, "NODATA", reason="no valid pair")]
+
+
+def test_exposure_factor_figure():
+    fig = exposure_factor_figure(exposures(), warn=WARN, fail=FAIL)
+    ys = [t.y[0] for t in fig.data if t.y is not None and t.y[0] is not None]
+    assert ys == [1.001, 0.97]
+    assert any("NODATA" in a.text for a in fig.layout.annotations)
+    assert fig.data[1].marker.color == STATUS_COLOURS["FAIL"]
+
+
+def test_pair_matrix_is_antisymmetric_and_marks_invalid_pairs():
+    pairs = [PairStat(1, 2, 0.01, 0.001, 0.02, 100, 95, 5, valid=True),
+             PairStat(1, 3, None, None, None, 3, 3, 0, valid=False),
+             PairStat(2, 3, -0.004, 0.001, 0.02, 100, 95, 5, valid=True)]
+    fig = pair_matrix_figure(pairs, [1, 2, 3])
+    z = np.array(fig.data[0].z, dtype=float)
+    assert z[0, 1] == pytest.approx(10.0) and z[1, 0] == pytest.approx(-10.0)
+    assert z[1, 2] == pytest.approx(-4.0) and z[2, 1] == pytest.approx(4.0)
+    assert np.isnan(z[0, 2]) and "n/a" in fig.data[0].text[0][2]
+    assert "No pair" in pair_matrix_figure([], [1]).layout.annotations[0].text
+
+
+def sample():
+    rng = np.random.default_rng(3)
+    n = 200
+    dm = rng.normal(0.01, 0.02, n)
+    kept = np.abs(dm - 0.01) < 0.05
+    return MatchSample(1, 2, ra=150 + rng.uniform(0, 0.5, n), dec=2 + rng.uniform(0, 0.5, n),
+                       mag=rng.uniform(17, 22, n), dm=dm, kept=kept)
+
+
+def test_pair_histogram_dm_mag_and_sky():
+    s = sample()
+    pair = PairStat(1, 2, 0.01, 0.001, 0.02, 200, int(s.kept.sum()), int((~s.kept).sum()),
+                    clip_low=-0.05, clip_high=0.07, valid=True)
+    fig = pair_histogram_figure(s, pair)
+    assert len(fig.data[0].x) == s.kept.sum() and len(fig.data[1].x) == (~s.kept).sum()
+    lines = sorted(round(sh.x0, 3) for sh in fig.layout.shapes if sh.type == "line")
+    assert lines == [-50.0, 10.0, 70.0]  # clip limits and median, in mmag
+    fig = dm_mag_figure(s, pair)
+    assert len(fig.data[0].x) + len(fig.data[1].x) == 200
+    fig = sky_figure(s, pair)
+    assert list(fig.data[0].marker.color) == pytest.approx(list(1000 * s.dm[s.kept]))
+    assert fig.layout.xaxis.autorange == "reversed"  # east to the left
+    assert "No matched" in sky_figure(None).layout.annotations[0].text
+
+
+def test_focal_plane_layout():
+    stats = [DetectorStat(1, 23, 0.005, 0.001, 40), DetectorStat(2, 11, -0.002, 0.001, 50)]
+    fig = focal_plane_figure(stats, [1, 2])
+    assert len(fig.data) == 2
+    grid1 = np.array(fig.data[0].z, dtype=float)
+    assert grid1[1, 2] == pytest.approx(5.0)  # detector 23: row 2, column 3
+    assert np.isnan(grid1[0, 0])
+    assert np.array(fig.data[1].z, dtype=float)[0, 0] == pytest.approx(-2.0)
+    assert fig.data[0].zmin == -fig.data[0].zmax  # one symmetric scale for all panels
+    assert "No per-detector" in focal_plane_figure([], [1]).layout.annotations[0].text
