@@ -465,6 +465,21 @@ def test_cli_export_import_round_trip(tmp_path, capsys):
     assert list((tmp_path / "o4").iterdir()) == []
 
 
+def test_cli_export_refuses_a_run_without_time_span_and_goes_on(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    good, bad = make_result(1234), make_result(1235)
+    bad.mjd_start = bad.mjd_end = None
+    with store_module.Store.open(url) as store:
+        store.save_result(good)
+        store.save_result(bad)
+    out = tmp_path / "out"
+    assert main(["export", "--db", url, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "refused: observation 1235 NIR_J: cannot write a product: the observation's time span is unknown" in err
+    assert err.rstrip().endswith("1 product written to " + str(out) + ", 1 refused")
+    assert [p.name for p in out.iterdir()] == [product_filename(good)]
+
+
 def test_cli_export_bad_database_url(tmp_path, capsys):
     code = main(["export", "--db", "nosuchdriver://x/y", "--out", str(tmp_path / "o")])
     assert code == 2

@@ -95,15 +95,21 @@ def run_export(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
-    written = 0
+    written = refused = 0
     with Store.open(args.db) as store:
         results = store.iter_results(obs_ids=args.obs_ids, filter=args.filter, since=args.since)
         for result in _progress(results, desc="export", unit="product"):
-            path = write_product(result, args.out, purpose=args.purpose)
+            try:
+                path = write_product(result, args.out, purpose=args.purpose)
+            except ProductError as exc:  # one bad run does not stop the others
+                refused += 1
+                print(f"refused: {exc}", file=sys.stderr)
+                continue
             print(path)
             written += 1
-    print(f"{written} product{'s' if written != 1 else ''} written to {args.out}", file=sys.stderr)
-    return 0
+    print(f"{written} product{'s' if written != 1 else ''} written to {args.out}"
+          + (f", {refused} refused" if refused else ""), file=sys.stderr)
+    return 1 if refused else 0
 
 
 def run_import(args: argparse.Namespace) -> int:
