@@ -78,11 +78,13 @@ def match_mutual(
     if n_a == 0 or n_b == 0:
         return empty, empty, np.empty(0)
     dist_ab, nearest_b = tree_b.query(tree_a.data, k=1, distance_upper_bound=chord)
-    dist_ba, nearest_a = tree_a.query(tree_b.data, k=1, distance_upper_bound=chord)
     # Unmatched queries come back with index == n (the tree size).
     index_a = np.flatnonzero(nearest_b < n_b)
     index_b = nearest_b[index_a]
-    mutual = nearest_a[index_b] == index_a
+    # Only the claimed sources of b need their own nearest neighbour in a.
+    claimed, inverse = np.unique(index_b, return_inverse=True)
+    _, nearest_a = tree_a.query(tree_b.data[claimed], k=1, distance_upper_bound=chord)
+    mutual = nearest_a[inverse] == index_a
     index_a, index_b = index_a[mutual], index_b[mutual]
     separation = 2.0 * np.degrees(np.arcsin(np.minimum(dist_ab[index_a] / 2.0, 1.0))) * 3600.0
     return index_a, index_b, separation

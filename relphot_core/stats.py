@@ -168,34 +168,69 @@ def clipped_median(
     (0.001, 2)
     """
     values = np.asarray(values, dtype=float).ravel()
-    index = np.flatnonzero(np.isfinite(values))
-    current = values[index]
-    low, high = math.nan, math.nan
+    finite = np.flatnonzero(np.isfinite(values))
+    order = finite[np.argsort(values[finite], kind="stable")]
+    stats, start, stop = _clip_sorted(values[order], sigma, max_iters, values.size)
+    stats.kept[order[start:stop]] = True
+    return stats
+
+
+def _sorted_median(ordered: np.ndarray) -> float:
+    n = ordered.size
+    middle = n // 2
+    return float(ordered[middle]) if n % 2 else float((ordered[middle - 1] + ordered[middle]) / 2.0)
+
+
+def _clip_sorted(
+    ordered: np.ndarray, sigma: float, max_iters: int | None, n_total: int
+) -> tuple[ClippedStats, int, int]:
+    """Clip a sorted sample; the kept values are always a contiguous run.
+
+    Returns the statistics (with an all-False ``kept`` of length
+    ``n_total`` for the caller to fill) and the run ``[start, stop)``.
+    """
+    start, stop = 0, ordered.size
+    low = high = math.nan
     iteration = 0
     limit = math.inf if max_iters is None else max_iters
-    while current.size and iteration < limit:
+    while stop > start and iteration < limit:
         iteration += 1
-        centre = np.median(current)
-        width = MAD_TO_SIGMA * np.median(np.abs(current - centre))
+        run = ordered[start:stop]
+        centre = _sorted_median(run)
+        width = MAD_TO_SIGMA * float(np.median(np.abs(run - centre)))
         low, high = centre - sigma * width, centre + sigma * width
-        inside = (current >= low) & (current <= high)
-        if inside.all():
+        new_start = start + int(np.searchsorted(run, low, side="left"))
+        new_stop = start + int(np.searchsorted(run, high, side="right"))
+        if (new_start, new_stop) == (start, stop):
             break
-        index, current = index[inside], current[inside]
-    kept = np.zeros(values.size, dtype=bool)
-    kept[index] = True
-    if current.size == 0:
-        return ClippedStats(math.nan, math.nan, math.nan, 0, int(values.size), math.nan, math.nan, kept)
-    return ClippedStats(
-        median=float(np.median(current)),
-        error=median_error(current),
-        sigma=mad_sigma(current),
-        n_kept=int(current.size),
-        n_rejected=int(values.size - current.size),
+        start, stop = new_start, new_stop
+    kept = np.zeros(n_total, dtype=bool)
+    n_kept = stop - start
+    if n_kept <= 0:
+        return ClippedStats(math.nan, math.nan, math.nan, 0, n_total, math.nan, math.nan, kept), 0, 0
+    run = ordered[start:stop]
+    centre = _sorted_median(run)
+    stats = ClippedStats(
+        median=centre,
+        error=_median_error_sorted(run),
+        sigma=MAD_TO_SIGMA * float(np.median(np.abs(run - centre))),
+        n_kept=n_kept,
+        n_rejected=n_total - n_kept,
         low=float(low),
         high=float(high),
         kept=kept,
     )
+    return stats, start, stop
+
+
+def _median_error_sorted(ordered: np.ndarray) -> float:
+    n = ordered.size
+    if n < _SMALL_SAMPLE:
+        return median_error(ordered)
+    half_width = 1.96 * math.sqrt(n) / 2.0
+    lo = max(int(math.floor(n / 2.0 - half_width)), 0)
+    hi = min(int(math.ceil(n / 2.0 + half_width)), n - 1)
+    return float((ordered[hi] - ordered[lo]) / (hi - lo) * math.sqrt(n) / 2.0)
 
 
 def clipped_medians_by_group(
@@ -226,11 +261,16 @@ def clipped_medians_by_group(
     groups = np.asarray(groups)
     if values.shape != groups.shape:
         raise ValueError("values and groups must have the same shape")
-    order = np.argsort(groups, kind="stable")
+    order = np.argsort(groups, kind="stable")  # members of a group stay in input order
     sorted_groups = groups[order]
     labels, starts = np.unique(sorted_groups, return_index=True)
     ends = np.r_[starts[1:], sorted_groups.size]
-    return {
-        int(label): clipped_median(values[order[start:end]], sigma=sigma, max_iters=max_iters)
-        for label, start, end in zip(labels, starts, ends)
-    }
+    out: dict[int, ClippedStats] = {}
+    for label, first, end in zip(labels, starts, ends):
+        members = values[order[first:end]]
+        finite = np.flatnonzero(np.isfinite(members))
+        by_value = finite[np.argsort(members[finite])]
+        stats, lo, hi = _clip_sorted(members[by_value], sigma, max_iters, int(end - first))
+        stats.kept[by_value[lo:hi]] = True
+        out[int(label)] = stats
+    return out
