@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from relphot_core.cli import main
@@ -76,6 +78,25 @@ def test_round_trip_keeps_values_statuses_and_metadata(tmp_path):
     assert (back.ra_pointing, back.dec_pointing, back.pa_pointing) == (150.125, 2.25, None)
     assert back.created == datetime(2026, 3, 4, 5, 6, 7, 891000, tzinfo=timezone.utc)
     assert back.pairs == back.detectors == back.samples == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.tuples(st.floats(1e-9, 1e6, allow_subnormal=False),
+                                 st.one_of(st.none(), st.floats(0, 10, allow_subnormal=False)),
+                                 st.sampled_from(["OK", "WARN", "FAIL", "NODATA"])),
+                       min_size=1, max_size=12),
+       obs_id=st.integers(0, 2**31 - 1), band=st.sampled_from(["NIR_Y", "NIR_J", "NIR_H"]))
+def test_round_trip_is_exact_for_any_values(tmp_path_factory, values, obs_id, band):
+    result = make_result(obs_id, band)
+    result.exposures = [ExposureFactor(k + 1, None if status == "NODATA" else value,
+                                       None if status == "NODATA" else error, None, status)
+                        for k, (value, error, status) in enumerate(values)]
+    path = tmp_path_factory.mktemp("rt") / "p.xml"
+    path.write_bytes(product_bytes(result))
+    back = read_product(path)
+    assert (back.obs_id, back.filter) == (obs_id, band)
+    assert [(e.exposure, e.value, e.error, e.status) for e in back.exposures] == [
+        (e.exposure, e.value, e.error, e.status) for e in result.exposures]
 
 
 def test_nodata_exposure_has_no_value_and_a_flag():
