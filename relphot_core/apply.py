@@ -224,11 +224,10 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
         new = _card_images(keyword, value, COMMENTS[keyword])
         where = [i for i, card in enumerate(cards) if keyword_of(card) == keyword]
         if where:
-            old = header[keyword]
-            changes.append(f"{keyword} {old} -> {value}")
+            changes.append(f"{keyword} {header[keyword]} -> {value}")
+            for index in reversed(where[1:]):  # duplicates of the keyword go
+                del cards[index]
             cards[where[0]:where[0] + 1] = new
-            for index in reversed(where[1:]):
-                del cards[index + len(new) - 1]
         else:
             changes.append(f"{keyword} = {value} (new)")
             cards.extend(new)
@@ -242,7 +241,8 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
         cards[:] = [card for card in cards if keyword_of(card) != "QPRELEXE"]
         changes.append("QPRELEXE removed (the product has no error)")
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    history = [f"relphot {__version__} set QPRELEX/QPRELEXE on {stamp}", f"from product {product_name}"]
+    name = product_name.encode("ascii", "replace").decode("ascii")
+    history = [f"relphot {__version__} set QPRELEX/QPRELEXE on {stamp}", f"from product {name}"]
     for line in history:
         cards.extend(_card_images("HISTORY", line))
     changes.append("HISTORY '" + " ".join(history) + "'")

@@ -403,3 +403,16 @@ def test_checksum_is_kept_valid(tmp_path, product, free_cards, in_place):
             assert hdul[0].header["CHECKSUM"] != old and hdul[0].header["QPRELEX"] == 0.9981234
     assert data_digests(path) == digests
     fitsverify(path)
+
+
+def test_duplicate_keywords_are_collapsed_and_odd_names_survive(tmp_path):
+    path = make_exposure(tmp_path / "dup.fits")
+    with fits.open(path, mode="update") as hdul:
+        hdul[0].header.append(("QPRELEX", 0.5, "stale"))
+        hdul[0].header.append(("QPRELEX", 0.6, "stale too"))
+    plan = apply_product(make_product_result(), path, product_name="prodüct.xml")
+    assert plan.changes[0] == "QPRELEX 0.5 -> 0.9981234"
+    header = fits.getheader(path)
+    assert list(header.keys()).count("QPRELEX") == 1 and header["QPRELEX"] == 0.9981234
+    assert header["HISTORY"][1] == "from product prod?ct.xml"
+    fitsverify(path)
