@@ -424,7 +424,29 @@ def test_cli_validate(tmp_path, product, capsys):
     assert out[2] == f"{tmp_path / 'missing.xml'}: invalid: no such file"
 
 
-store_module = pytest.importorskip("relphot_core.store")
+def test_cli_hostile_files_are_refused_with_their_reason(tmp_path, capsys):
+    xxe = tmp_path / "xxe.xml"
+    xxe.write_text('<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<r>&x;</r>\n')
+    huge = tmp_path / "huge.xml"
+    with open(huge, "wb") as stream:
+        stream.truncate(50 * 1024 * 1024)
+    assert main(["validate", str(xxe), str(huge)]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"{xxe}: invalid: line 1: DOCTYPE/entity declarations are not allowed in a product",
+        f"{huge}: invalid: file is 52428800 bytes, over the 10485760 byte limit; not read",
+    ]
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert main(["import", str(xxe), str(huge), "--db", url]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{xxe}: refused: line 1: DOCTYPE/entity declarations are not allowed in a product",
+                   f"{huge}: refused: file is 52428800 bytes, over the 10485760 byte limit; not read"]
+    assert not (tmp_path / "h.db").exists()
+
+
+@pytest.fixture
+def store_module():
+    """relphot_core.store (skips the test when the store is not built)."""
+    return pytest.importorskip("relphot_core.store")
 
 
 def _compare(a: ObservationResult, b: ObservationResult) -> None:
@@ -435,7 +457,7 @@ def _compare(a: ObservationResult, b: ObservationResult) -> None:
         assert x.error == pytest.approx(y.error, rel=1e-12) if x.error is not None else y.error is None
 
 
-def test_cli_import_refuses_bad_files_and_imports_good_ones(tmp_path, product, capsys):
+def test_cli_import_refuses_bad_files_and_imports_good_ones(store_module, tmp_path, product, capsys):
     bad = tmp_path / "bad.xml"
     bad.write_text("<x/>")
     url = f"sqlite:///{tmp_path / 'b.db'}"
@@ -460,7 +482,7 @@ def test_cli_import_nothing_stored_when_all_refused(tmp_path, capsys):
     assert not (tmp_path / "none.db").exists()
 
 
-def test_cli_export_import_round_trip(tmp_path, capsys):
+def test_cli_export_import_round_trip(store_module, tmp_path, capsys):
     first, second = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
     results = [make_result(1234, "NIR_J"), make_result(1234, "NIR_H"), make_result(1300, "NIR_Y")]
     with store_module.Store.open(first) as store:
@@ -486,7 +508,7 @@ def test_cli_export_import_round_trip(tmp_path, capsys):
     assert list((tmp_path / "o4").iterdir()) == []
 
 
-def test_cli_export_refuses_a_run_without_time_span_and_goes_on(tmp_path, capsys):
+def test_cli_export_refuses_a_run_without_time_span_and_goes_on(store_module, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'a.db'}"
     good, bad = make_result(1234), make_result(1235)
     bad.mjd_start = bad.mjd_end = None
@@ -501,14 +523,14 @@ def test_cli_export_refuses_a_run_without_time_span_and_goes_on(tmp_path, capsys
     assert [p.name for p in out.iterdir()] == [product_filename(good)]
 
 
-def test_cli_export_bad_database_url(tmp_path, capsys):
+def test_cli_export_bad_database_url(store_module, tmp_path, capsys):
     code = main(["export", "--db", "nosuchdriver://x/y", "--out", str(tmp_path / "o")])
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("relphot export: error: ") and "nosuchdriver" in err
 
 
-def test_end_to_end_simulate_compute_store_export_import(tmp_path, capsys):
+def test_end_to_end_simulate_compute_store_export_import(store_module, tmp_path, capsys):
     simulate = pytest.importorskip("relphot_core.simulate")
     paths, _ = simulate.simulate_season(tmp_path / "sim", n_observations=2, filters=("NIR_J",),
                                         sources_per_detector=300, bad_exposures=1)
