@@ -45,6 +45,13 @@ def _hover_text(df: pd.DataFrame) -> list[str]:
     return texts
 
 
+def _ids(df: pd.DataFrame) -> list[list[int]]:
+    """``[[obs_id, dither], ...]`` as plain lists: plotly.js has no int64
+    typed arrays, so numpy customdata would not come back in clickData."""
+    return np.stack([df["obs_id"].to_numpy(dtype=np.int64), df["exposure"].to_numpy(dtype=np.int64)],
+                    axis=-1).tolist()
+
+
 def _scatter_cls(n: int):
     return go.Scattergl if n > 1500 else go.Scatter
 
@@ -64,8 +71,7 @@ def _point_trace(df: pd.DataFrame, x: str, status: str, *, name: str | None = No
         mode="markers", name=name or f"{status} ({len(df)})",
         marker=dict(color=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status],
                     size=7 if status == "OK" else 9, line=dict(width=1.2, color=STATUS_COLOURS[status])),
-        customdata=np.stack([df["obs_id"].to_numpy(dtype=np.int64), df["exposure"].to_numpy(dtype=np.int64)],
-                            axis=-1),
+        customdata=_ids(df),
         text=_hover_text(df), hovertemplate="%{text}<extra></extra>",
         legendgroup=status,
     )
@@ -183,8 +189,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         fig.add_trace(_scatter_cls(len(part))(
             x=part[x].to_numpy(), y=y, mode="markers", name=f"{name} ({len(part)})",
             marker=dict(symbol=symbol, size=15, color=colour, line=dict(width=2, color=colour)),
-            customdata=np.stack([part["obs_id"].to_numpy(dtype=np.int64),
-                                 part["exposure"].to_numpy(dtype=np.int64)], axis=-1),
+            customdata=_ids(part),
             text=_hover_text(part), hovertemplate="%{text}<extra></extra>"))
     base_layout(fig, title=title, height=height)
     fig.update_yaxes(title_text="QPRELEX", range=y_range, tickformat=".3f", zeroline=False)

@@ -1,0 +1,207 @@
+"""The dashboard in a real browser (dash_duo + Debian's headless chromium).
+
+Each test serves a fresh small store (tests/dashboard_fixtures.py) with a
+known bad exposure and drives the pages as a calibration scientist would.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from dashboard_fixtures import BAD, fill_small_store
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from dashboard import create_app
+from relphot_core.store import Store
+
+pytestmark = pytest.mark.browser
+
+OBS, FILTER, DITHER = BAD
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return fill_small_store(f"sqlite:///{tmp_path / 'browser.db'}")
+
+
+def start(dash_duo, store, path: str = "/"):
+    app = create_app(store, db_label="browser.db", warm=False)
+    dash_duo.start_server(app)
+    if path != "/":
+        dash_duo.driver.get(dash_duo.server_url + path)
+    return app
+
+
+def wait_for(predicate, timeout: float = 10.0, message: str = "condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - the page may be re-rendering
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def trace_names(dash_duo, graph_id: str) -> list[str]:
+    return dash_duo.driver.execute_script(
+        "const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "return gd && gd._fullData ? gd._fullData.map(t => t.name || '') : null;", f"#{graph_id}")
+
+
+def trace_y(dash_duo, graph_id: str, prefix: str):
+    return dash_duo.driver.execute_script(
+        "const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
+        "const t = gd._fullData.find(t => (t.name || '').startsWith(arguments[1]));"
+        "return t ? Array.from(t.y) : null;", f"#{graph_id}", prefix)
+
+
+def test_overview_flags_the_bad_exposure_and_click_opens_it(dash_duo, store):
+    start(dash_duo, store)
+    graph = f"ov-trend-{FILTER}"
+    names = wait_for(lambda: [n for n in trace_names(dash_duo, graph) or [] if n.startswith("FAIL")],
+                     message="the FAIL trace")
+    assert names == ["FAIL (1)"]
+    assert trace_y(dash_duo, graph, "FAIL") == [pytest.approx(0.97)]
+    counts = dash_duo.find_element("#counts-table").text
+    assert "NIR_J" in counts
+    # click the flagged point: it opens its observation page
+    point = wait_for(lambda: dash_duo.driver.execute_script(
+        "const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "for (const tr of gd.querySelectorAll('.scatterlayer .trace')) {"
+        "  const d = tr.__data__;"
+        "  if (d && d[0] && d[0].trace && (d[0].trace.name || '').startsWith('FAIL')) {"
+        "    return tr.querySelector('.point'); } }"
+        "return null;", graph), message="the FAIL marker")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
+    ActionChains(dash_duo.driver).move_to_element(point).pause(0.3).click().perform()
+    wait_for(lambda: f"/observation/{OBS}" in dash_duo.driver.current_url, message="the observation URL")
+    assert f"filter={FILTER}" in dash_duo.driver.current_url
+    dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {OBS}")
+    assert "FAIL" in dash_duo.find_element(f"#obs-section-{FILTER}").text
+
+
+def test_filters_change_plot_and_url(dash_duo, store):
+    start(dash_duo, store)
+    wait_for(lambda: trace_names(dash_duo, "ov-trend-NIR_Y"), message="the NIR_Y plot")
+    assert dash_duo.find_element("#ov-wrap-NIR_Y").is_displayed()
+    # untick NIR_Y: its plot goes, the URL says so
+    box = dash_duo.driver.find_element(By.XPATH, "//*[@id='ov-filters']//label[contains(., 'NIR_Y')]//input")
+    box.click()
+    wait_for(lambda: "filter=NIR_J,NIR_H" in dash_duo.driver.current_url, message="the filter in the URL")
+    wait_for(lambda: not dash_duo.find_element("#ov-wrap-NIR_Y").is_displayed(), message="NIR_Y hidden")
+    # untick OK: only flagged exposures remain in the J plot
+    box = dash_duo.driver.find_element(By.XPATH, "//*[@id='ov-statuses']//label[.//span[text()='OK']]//input")
+    box.click()
+    wait_for(lambda: "status=WARN,FAIL,NODATA" in dash_duo.driver.current_url, message="the status in the URL")
+    wait_for(lambda: not any(n.startswith("OK") for n in trace_names(dash_duo, "ov-trend-NIR_J")),
+             message="OK points gone")
+    assert any(n.startswith("FAIL") for n in trace_names(dash_duo, "ov-trend-NIR_J"))
+    # the link reproduces the view
+    url = dash_duo.driver.current_url
+    dash_duo.driver.get(url)
+    wait_for(lambda: trace_names(dash_duo, "ov-trend-NIR_J"), message="reloaded plot")
+    assert not dash_duo.find_element("#ov-wrap-NIR_Y").is_displayed()
+    assert not any(n.startswith("OK") for n in trace_names(dash_duo, "ov-trend-NIR_J"))
+    # a malformed link explains itself
+    dash_duo.driver.get(dash_duo.server_url + "/?filter=NIR_Q&from=2025-99-99")
+    dash_duo.wait_for_contains_text("#ov-url-messages", "Unknown filter 'NIR_Q'")
+    assert "must be a date" in dash_duo.find_element("#ov-url-messages").text
+
+
+def review_exposure(dash_duo, reviewer: str, comment: str, button: str = "confirm"):
+    section = f"#obs-section-{FILTER}"
+    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{section} .dash-spreadsheet tbody tr")
+    row = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")][DITHER - 1]
+    row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
+    inputs = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{section} .review-form input[type=text]")
+    inputs[0].clear()
+    inputs[0].send_keys(reviewer)
+    inputs[1].send_keys(comment)
+    dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .btn-{button}").click()
+
+
+def test_review_survives_reload_and_shows_author(dash_duo, store):
+    start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
+    dash_duo.wait_for_element(f"#obs-section-{FILTER} .dash-spreadsheet")
+    hostile = "<img src=x onerror=alert(1)>"
+    review_exposure(dash_duo, f"Ada {hostile}", "<script>alert('x')</script> flat-field residual")
+    dash_duo.wait_for_contains_text(f"#obs-section-{FILTER} .review-result", "Stored: confirmed by Ada")
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_contains_text(f"#obs-section-{FILTER}", f"confirmed by Ada {hostile}")
+    text = dash_duo.find_element(f"#obs-section-{FILTER}").text
+    assert "<script>alert('x')</script> flat-field residual" in text  # shown as text, not run
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#obs-section-{FILTER} img[src=x]")
+    # and it is stored with who and when
+    reviews = store.reviews(obs_id=OBS, filter=FILTER)
+    assert list(reviews["reviewer"]) == [f"Ada {hostile}"] and reviews["created"].notna().all()
+    # the review shows on the reviews page too
+    dash_duo.driver.get(dash_duo.server_url + "/reviews")
+    dash_duo.wait_for_contains_text("#reviews-table", f"Ada {hostile}")
+
+
+def test_review_needs_a_name(dash_duo, store):
+    start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
+    dash_duo.wait_for_element(f"#obs-section-{FILTER} .dash-spreadsheet")
+    review_exposure(dash_duo, "", "no name")
+    dash_duo.wait_for_contains_text(f"#obs-section-{FILTER} .review-result", "Enter your name")
+    assert store.reviews().empty
+
+
+def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
+    start(dash_duo, store, "/triage")
+    heading = dash_duo.wait_for_element("#triage-count")
+    n = int(heading.text.split()[0])
+    assert n >= 3  # the FAIL, the WARN and the NODATA exposures at least
+    table = dash_duo.find_element("#triage-table")
+    assert f"{OBS}" in table.text and "FAIL" in table.text
+    reviewer = dash_duo.find_element("#triage-reviewer")
+    reviewer.send_keys("Grace")
+    first = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody input[type=checkbox]")[0]
+    first.click()
+    dash_duo.find_element("#triage-confirm").click()
+    dash_duo.wait_for_contains_text("#triage-heading", f"{n - 1} flagged")
+    dash_duo.find_element("#triage-select-all").click()
+    dash_duo.find_element("#triage-comment").send_keys("seen, all fine")
+    dash_duo.find_element("#triage-overrule").click()
+    dash_duo.wait_for_element("#triage-empty")
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element("#triage-empty")
+    assert len(store.reviews()) == n
+
+
+def test_downloaded_product_validates(dash_duo, store, tmp_path):
+    from relphot_core.products import read_product
+
+    start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
+    download_dir = Path(dash_duo.download_path)
+    dash_duo.driver.execute_cdp_cmd("Page.setDownloadBehavior",
+                                    {"behavior": "allow", "downloadPath": str(download_dir)})
+    link = dash_duo.wait_for_element(f"#obs-download-{FILTER}")
+    link.click()
+    files = wait_for(lambda: [p for p in download_dir.glob("*.xml")], timeout=15, message="the download")
+    result = read_product(files[0])  # validates against the XSD first
+    assert result.obs_id == OBS and result.filter == FILTER
+    assert result.exposure(DITHER).status == "FAIL"
+
+
+def test_unknown_observation_shows_not_found(dash_duo, store):
+    start(dash_duo, store, "/observation/99999")
+    dash_duo.wait_for_contains_text("#obs-not-found", "No observation 99999")
+    dash_duo.driver.get(dash_duo.server_url + "/observation/abc")
+    dash_duo.wait_for_contains_text("#obs-not-found", "not an observation id")
+    dash_duo.driver.get(dash_duo.server_url + "/no/such/page")
+    dash_duo.wait_for_element("#page-not-found")
+    assert not dash_duo.get_logs()  # no JavaScript error on the way
+
+
+def test_empty_store_shows_its_empty_page(dash_duo, tmp_path):
+    start(dash_duo, Store.open(f"sqlite:///{tmp_path / 'empty.db'}"))
+    dash_duo.wait_for_contains_text("#empty-store", "The store is empty")
+    assert "relphot demo" in dash_duo.find_element("#empty-store").text
+    dash_duo.driver.get(dash_duo.server_url + "/triage")
+    dash_duo.wait_for_element("#empty-store")
