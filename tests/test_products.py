@@ -3,7 +3,6 @@ hostile input, and the export / validate / import command line."""
 from __future__ import annotations
 
 import math
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
