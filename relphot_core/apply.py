@@ -374,6 +374,15 @@ def _copy_rest(src, dst, offset: int, count: int) -> None:
         raise OSError(errno.EIO, f"short copy ({copied} of {count} bytes)")
 
 
+def _copy_owner_and_mode(source: Path, target: str) -> None:
+    info = os.stat(source)
+    try:
+        os.chown(target, info.st_uid, info.st_gid)
+    except PermissionError:
+        pass  # not allowed to give the file away: it stays ours, with the original mode
+    os.chmod(target, stat.S_IMODE(info.st_mode))
+
+
 def _rewrite(plan: ApplyPlan, stream) -> None:
     path = plan.path
     size = os.fstat(stream.fileno()).st_size
@@ -390,7 +399,7 @@ def _rewrite(plan: ApplyPlan, stream) -> None:
             expected = size - plan.old_header_size + len(plan.new_header)
             if os.fstat(out.fileno()).st_size != expected:
                 raise OSError(errno.EIO, "the rewritten file has an unexpected size")
-        shutil.copymode(path, tmp)
+        _copy_owner_and_mode(path, tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -510,6 +519,8 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
     path = Path(path)
     if dry_run:
         return plan_apply(product, path, product_name=product_name, now=now)
+    if path.is_symlink():  # write the file the link points to, never replace the link itself
+        path = Path(os.path.realpath(path))
     _writable(path)
     try:
         stream = open(path, "r+b")

@@ -416,3 +416,15 @@ def test_duplicate_keywords_are_collapsed_and_odd_names_survive(tmp_path):
     assert list(header.keys()).count("QPRELEX") == 1 and header["QPRELEX"] == 0.9981234
     assert header["HISTORY"][1] == "from product prod?ct.xml"
     fitsverify(path)
+
+
+def test_symlinked_exposure_is_updated_through_the_link(tmp_path, product):
+    real = make_exposure(tmp_path / "real3.fits", dither=3, free_cards=0)  # forces the streamed rewrite
+    link = tmp_path / "link3.fits"
+    link.symlink_to(real)
+    owner = (1234, 5678) if os.geteuid() == 0 else (real.stat().st_uid, real.stat().st_gid)
+    os.chown(real, *owner)
+    plan = apply_product(make_product_result(), link, product_name=product.name)
+    assert not plan.in_place
+    assert link.is_symlink() and fits.getheader(real)["QPRELEX"] == 0.97
+    assert (real.stat().st_uid, real.stat().st_gid) == owner  # the rewritten file keeps its owner
