@@ -518,7 +518,11 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
     """
     path = Path(path)
     if dry_run:
-        return plan_apply(product, path, product_name=product_name, now=now)
+        plan = plan_apply(product, path, product_name=product_name, now=now)
+        if journal_path(path).exists():
+            plan.changes.insert(0, f"the interrupted apply recorded in {journal_path(path).name} "
+                                   "will be rolled back first")
+        return plan
     if path.is_symlink():  # write the file the link points to, never replace the link itself
         path = Path(os.path.realpath(path))
     _writable(path)
