@@ -41,6 +41,9 @@ SCHEMA_NAME = f"{ROOT}.xsd"
 MAX_BYTES = 10 * 1024 * 1024
 """Products larger than this are refused unread."""
 EXPIRATION = "9999-12-31T23:59:59.999Z"
+PURPOSES: tuple[str, ...] = ("UNKNOWN", "PRODUCTION", "DATA_RELEASE", "REPROCESSING", "TEST",
+                             "INTERMEDIATE_DATA_RELEASE", "VALIDATION", "ON_THE_FLY", "QUICK_RELEASE")
+"""The header's Purpose enumeration (as in the XSD)."""
 
 _MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
 _PREFIX = "relphot."

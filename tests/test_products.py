@@ -548,3 +548,12 @@ def test_end_to_end_simulate_compute_store_export_import(store_module, tmp_path,
     for key in original:
         _compare(copied[key], original[key])
         assert copied[key].parameters == original[key].parameters
+
+
+def test_purposes_match_the_schema():
+    from relphot_core.products import PURPOSES
+
+    schema = etree.parse(str(schema_path()))
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    purpose = schema.find(f"{xs}simpleType[@name='purpose']")
+    assert tuple(e.get("value") for e in purpose.iter(f"{xs}enumeration")) == PURPOSES

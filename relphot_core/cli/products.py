@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from ..errors import ApplyError, ProductError, RelphotError, StoreError
-from ..products import read_product, write_product
+from ..products import PURPOSES, read_product, write_product
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", choices=("NIR_Y", "NIR_J", "NIR_H"), help="only this filter")
     p.add_argument("--since", metavar="YYYY-MM-DD", type=_date,
                    help="only runs computed on or after this day (UTC)")
-    p.add_argument("--purpose", default="PRODUCTION", help="the products' Purpose (default PRODUCTION)")
+    p.add_argument("--purpose", default="PRODUCTION", choices=PURPOSES, metavar="PURPOSE",
+                   help=f"the products' Purpose: {', '.join(PURPOSES)} (default PRODUCTION)")
     p.set_defaults(func=run_export)
 
     p = subparsers.add_parser(
