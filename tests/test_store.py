@@ -71,7 +71,7 @@ def test_load_unknown_raises_key_error(store):
         store.load_result(5, "NIR_Y", run_id=999)
 
 
-def test_match_samples_are_compressed(store):
+def test_match_samples_are_small(store):
     store.save_result(make_result(1, n_sample=500))
     with store.engine.connect() as conn:
         size = conn.execute(text("SELECT max(length(data)) FROM match_sample")).scalar()
@@ -427,17 +427,50 @@ def test_default_url_from_environment_and_cwd(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------ CLI
 def test_cli_db_upgrade_and_current(tmp_path, capsys):
+    from relphot_core.store.schema import head_revision
+
+    head = head_revision()
     path = tmp_path / "cli.db"
     url = f"sqlite:///{path}"
     assert main(["db", "current", "--db", str(path)]) == 1
-    assert capsys.readouterr().out == f"{url}: no such database file; head is 0001\n"
+    assert capsys.readouterr().out == f"{url}: no such database file; head is {head}\n"
     assert not path.exists()
     assert main(["db", "upgrade", "--db", str(path)]) == 0
-    assert capsys.readouterr().out == f"{url}: upgraded from empty to 0001 (head)\n"
+    assert capsys.readouterr().out == f"{url}: upgraded from empty to {head} (head)\n"
     assert main(["db", "upgrade", "--db", url]) == 0
-    assert capsys.readouterr().out == f"{url}: already at revision 0001 (head)\n"
+    assert capsys.readouterr().out == f"{url}: already at revision {head} (head)\n"
     assert main(["db", "current", "--db", url]) == 0
-    assert capsys.readouterr().out == f"{url}: revision 0001 (head, up to date)\n"
+    assert capsys.readouterr().out == f"{url}: revision {head} (head, up to date)\n"
+
+
+def test_older_schema_is_migrated_keeping_data(store_url, capsys):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from relphot_core.store.engine import make_engine, write_engine
+    from relphot_core.store.schema import alembic_config, head_revision
+
+    engine = make_engine(store_url)
+    config = alembic_config()
+    with write_engine(engine).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(text("INSERT INTO observation (obs_id, filter) VALUES (77, 'NIR_Y')"))
+    engine.dispose()
+    assert main(["db", "current", "--db", store_url]) == 1
+    assert "revision 0001, needs `relphot db upgrade`" in capsys.readouterr().out
+    with pytest.raises(StoreError, match="run `relphot db upgrade`"):
+        Store.open(store_url, migrate=False)
+    with Store.open(store_url) as store:
+        from relphot_core.store.schema import schema_state
+
+        assert schema_state(store.engine).current == head_revision()
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT obs_id FROM observation")).scalar() == 77
+            indexes = {ix["name"] for ix in inspect(conn).get_indexes("observation")}
+        assert "ix_observation_current_run" in indexes
+        store.save_result(make_result(77, "NIR_Y"))
+        assert store.observation_table()["obs_id"].tolist() == [77]
 
 
 def test_cli_db_bad_url(capsys):

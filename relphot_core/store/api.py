@@ -41,7 +41,9 @@ from .models import (
 )
 from .queries import ExposureQuery
 from .schema import _short, ensure_current
-from .writes import decode_sample, refresh_current, result_label, save_batch
+from .samples import decode_sample
+from .records import build_result
+from .writes import refresh_current, result_label, save_batch
 
 O = Observation.__table__
 E = Exposure.__table__
@@ -348,77 +350,7 @@ class Store:
             run = conn.execute(select(R).where(R.c.id == wanted, R.c.observation_id == obs.id)).first()
             if run is None:
                 raise KeyError(f"no run {run_id} of observation {obs_id} {filter}")
-            return self._build(conn, obs, run)
-
-    @staticmethod
-    def _build(conn: Connection, obs: Any, run: Any) -> ObservationResult:
-        factors = conn.execute(
-            select(F, E.c.dither, E.c.mjd_obs, E.c.date_obs, E.c.exptime, E.c.file)
-            .join(E, E.c.id == F.c.exposure_id)
-            .where(F.c.run_id == run.id)
-            .order_by(E.c.dither)
-        ).all()
-        exposures = [
-            ExposureFactor(
-                exposure=row.dither,
-                value=row.value,
-                error=row.error,
-                mag_offset=row.mag_offset,
-                status=row.status,
-                reason=row.reason,
-                n_pairs=row.n_pairs,
-                n_matched=row.n_matched,
-                n_kept=row.n_kept,
-                n_sources=row.n_sources,
-                mjd_obs=row.mjd_obs,
-                date_obs=row.date_obs,
-                exptime=row.exptime,
-                file=row.file,
-            )
-            for row in factors
-        ]
-        pairs = [
-            PairStat(
-                exposure_a=row.exposure_a,
-                exposure_b=row.exposure_b,
-                median=row.median,
-                error=row.error,
-                sigma=row.sigma,
-                n_matched=row.n_matched,
-                n_kept=row.n_kept,
-                n_rejected=row.n_rejected,
-                clip_low=row.clip_low,
-                clip_high=row.clip_high,
-                valid=bool(row.valid),
-            )
-            for row in conn.execute(select(P).where(P.c.run_id == run.id).order_by(P.c.id))
-        ]
-        detectors = [
-            DetectorStat(exposure=row.exposure, detector=row.detector, median=row.median, error=row.error, n=row.n)
-            for row in conn.execute(select(D).where(D.c.run_id == run.id).order_by(D.c.id))
-        ]
-        samples = [
-            MatchSample.from_dict(decode_sample(row.data))
-            for row in conn.execute(select(S.c.data).where(S.c.run_id == run.id).order_by(S.c.id))
-        ]
-        return ObservationResult(
-            obs_id=obs.obs_id,
-            filter=obs.filter,
-            method=run.method,
-            exposures=exposures,
-            pairs=pairs,
-            detectors=detectors,
-            samples=samples,
-            parameters=dict(run.parameters or {}),
-            software_version=run.software_version,
-            created=run.created,
-            mjd_start=obs.mjd_start,
-            mjd_end=obs.mjd_end,
-            ra_pointing=obs.ra_pointing,
-            dec_pointing=obs.dec_pointing,
-            pa_pointing=obs.pa_pointing,
-            input_digest="" if run.input_digest.startswith("content:") else run.input_digest,
-        )
+            return build_result(conn, obs, run)
 
     def iter_results(
         self,
@@ -452,7 +384,7 @@ class Store:
             with self._read() as conn:
                 run = conn.execute(select(R).where(R.c.id == obs.current_run_id)).first()
                 if run is not None:
-                    yield self._build(conn, obs, run)
+                    yield build_result(conn, obs, run)
 
     def exposure_table(self, query: ExposureQuery | None = None) -> pd.DataFrame:
         """One row per exposure of the current runs.
@@ -493,28 +425,38 @@ class Store:
         """
         with self._read() as conn:
             df = queries.exposure_table(conn, ExposureQuery(filters=(filter,)), order_by_mjd=True)
-        df = add_control_chart(df, window=window, nsigma=nsigma)
+        df = queries.add_control_chart(df, window=window, nsigma=nsigma)
         if query is not None:
             df = queries.mask(df, ExposureQuery(**{**query.__dict__, "filters": None}))
         return df
 
     def triage_queue(self, query: ExposureQuery | None = None) -> pd.DataFrame:
-        """Exposure rows whose status is WARN/FAIL/NODATA, or that drift on
-        the control chart, and that are not reviewed at their current status.
-        Ordered by obs_id, filter, exposure."""
+        """Exposure rows (with the control-chart columns of `trend`) whose
+        status is WARN/FAIL/NODATA, or that drift on the control chart, and
+        that are not reviewed at their current status. Ordered by obs_id,
+        filter, exposure."""
         query = query or ExposureQuery()
+        parts = []
         with self._read() as conn:
             filters = query.filters or tuple(
                 conn.execute(select(O.c.filter).distinct().order_by(O.c.filter)).scalars()
             )
-        parts = [self.trend(f) for f in filters]
+            for band in filters:
+                light = queries.add_control_chart(queries.series(conn, band))
+                flagged = light["status"].isin(queries.FLAGGED_STATUSES)
+                if "drift" in light:
+                    flagged |= light["drift"]
+                chosen = light[flagged & ~light["reviewed"]]
+                rows = queries.exposure_table(
+                    conn, ExposureQuery(), observation_ids=chosen["observation_pk"].tolist()
+                )
+                chart_cols = [c for c in queries.CHART_COLUMNS if c in light]
+                rows = rows.merge(chosen[["obs_id", "filter", "exposure", *chart_cols]],
+                                  on=["obs_id", "filter", "exposure"], how="inner")
+                parts.append(rows)
         if not parts:
             return queries.frame([], queries.EXPOSURE_COLUMNS)
-        df = pd.concat(parts, ignore_index=True)
-        flagged = df["status"].isin(queries.FLAGGED_STATUSES)
-        if "drift" in df:
-            flagged |= df["drift"].astype(bool)
-        df = df[flagged & ~df["reviewed"]].sort_values(["obs_id", "filter", "exposure"])
+        df = pd.concat(parts, ignore_index=True).sort_values(["obs_id", "filter", "exposure"])
         return queries.mask(df, ExposureQuery(**{**query.__dict__, "reviewed": None}))
 
     def reviews(self, obs_id: int | None = None, filter: str | None = None) -> pd.DataFrame:
@@ -539,7 +481,7 @@ class Store:
         return queries.frame(
             rows,
             {"id": "int64", "obs_id": "int64", "filter": "object", "exposure": "int64", "decision": "object",
-             "reviewer": "object", "comment": "object", "created": "object", "run_id": "float64",
+             "reviewer": "object", "comment": "object", "created": "datetime", "run_id": "float64",
              "status": "object"},
         )
 
@@ -560,7 +502,7 @@ class Store:
             rows = conn.execute(stmt).all()
         return queries.frame(
             rows,
-            {"run_id": "int64", "created": "object", "method": "object", "software_version": "object",
+            {"run_id": "int64", "created": "datetime", "method": "object", "software_version": "object",
              "imported": "bool", "pinned": "bool", "parameters": "object", "input_digest": "object",
              "current": "bool"},
         )
@@ -578,39 +520,3 @@ class Store:
             nxt = conn.execute(base.where(O.c.obs_id > int(obs_id)).order_by(O.c.obs_id).limit(1)).scalar()
         return prev, nxt
 
-
-def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None) -> pd.DataFrame:
-    """Add the control chart to an mjd-ordered exposure table.
-
-    Columns added: running_median, control_low, control_high (the chart's
-    center and band), drift (the value lies outside the band: DESIGN.md
-    section 3's drift detector) and series_drift (the running median itself
-    is off from 1). Computed over the finite values; NODATA rows get NaN and
-    False. Without `relphot_core.flags.control_chart`, ``df`` is returned
-    unchanged."""
-    try:
-        from ..flags import control_chart
-    except ImportError:
-        return df
-    from ..config import Thresholds
-
-    defaults = Thresholds()
-    window = int(window or defaults.drift_window)
-    nsigma = float(nsigma or defaults.drift_nsigma)
-    df = df.copy()
-    for name in ("running_median", "control_low", "control_high"):
-        df[name] = float("nan")
-    df["drift"] = False
-    df["series_drift"] = False
-    values = df["value"].to_numpy(dtype=float)
-    finite = pd.notna(values) & (values == values)
-    if finite.any():
-        chart = control_chart(values[finite], window=window, nsigma=nsigma)
-        df.loc[finite, "running_median"] = chart.center
-        df.loc[finite, "control_low"] = chart.low
-        df.loc[finite, "control_high"] = chart.high
-        df.loc[finite, "drift"] = chart.outlier
-        df.loc[finite, "series_drift"] = chart.drift
-    df["drift"] = df["drift"].astype(bool)
-    df["series_drift"] = df["series_drift"].astype(bool)
-    return df

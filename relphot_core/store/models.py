@@ -82,6 +82,7 @@ class Observation(Base):
     __table_args__ = (
         UniqueConstraint("obs_id", "filter", name="uq_observation_obs_filter"),
         Index("ix_observation_filter_mjd", "filter", "mjd_start"),
+        Index("ix_observation_current_run", "current_run_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -203,7 +204,7 @@ class MatchSampleRow(Base):
     exposure_a: Mapped[int] = mapped_column(Integer)
     exposure_b: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    """zlib-compressed JSON of `MatchSample.to_dict`."""
+    """`relphot_core.store.samples.encode_sample`: compressed fixed-point arrays."""
 
 
 class Review(Base):

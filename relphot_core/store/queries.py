@@ -77,7 +77,7 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "review_decision": "object",
     "reviewer": "object",
     "review_comment": "object",
-    "reviewed_at": "object",
+    "reviewed_at": "datetime",
     "reviewed": "bool",
 }
 
@@ -98,18 +98,38 @@ OBSERVATION_COLUMNS: dict[str, str] = {
 
 
 def frame(rows: list[Any], columns: dict[str, str]) -> pd.DataFrame:
-    """A data frame with fixed columns and dtypes (also when empty)."""
-    df = pd.DataFrame.from_records(rows, columns=list(columns)) if rows else pd.DataFrame(
-        {name: pd.Series(dtype=dtype) for name, dtype in columns.items()}
-    )
+    """A data frame with fixed columns and dtypes (also when empty).
+
+    Text columns are ``object`` with None for missing values; ``datetime``
+    columns hold timezone-aware UTC `pandas.Timestamp` (NaT when missing).
+    """
+    if rows:
+        df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(columns))
+    else:
+        df = pd.DataFrame({name: pd.Series(dtype="object") for name in columns})
     for name, dtype in columns.items():
+        col = df[name]
         if dtype == "bool":
-            df[name] = df[name].fillna(False).astype(bool)
+            df[name] = col.fillna(False).astype(bool)
         elif dtype == "float64":
-            df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+            df[name] = pd.to_numeric(col, errors="coerce").astype("float64")
         elif dtype == "int64":
-            df[name] = df[name].fillna(0).astype("int64")
+            df[name] = pd.to_numeric(col.fillna(0)).astype("int64")
+        elif dtype == "datetime":
+            df[name] = pd.to_datetime(col, utc=True, format="ISO8601")
+        elif col.dtype != object:
+            df[name] = col.astype(object).where(col.notna(), None)
     return df
+
+
+def fetch(conn: Connection, stmt: Select) -> list[tuple[Any, ...]]:
+    """Rows of a statement as plain DBAPI tuples (no per-value processing:
+    several times faster on large tables; callers convert columns)."""
+    result = conn.execute(stmt)
+    try:
+        return result.cursor.fetchall() if result.cursor is not None else []
+    finally:
+        result.close()
 
 
 def _reviewed_expr() -> Any:
@@ -146,8 +166,31 @@ def _exposure_where(stmt: Select, query: ExposureQuery) -> Select:
     return stmt
 
 
-def exposure_table(conn: Connection, query: ExposureQuery, *, order_by_mjd: bool = False) -> pd.DataFrame:
-    """One row per exposure of the current runs (see `Store.exposure_table`)."""
+def exposure_table(
+    conn: Connection,
+    query: ExposureQuery,
+    *,
+    order_by_mjd: bool = False,
+    observation_ids: list[int] | None = None,
+) -> pd.DataFrame:
+    """One row per exposure of the current runs (see `Store.exposure_table`);
+    ``observation_ids`` restricts to those observation rows (primary keys)."""
+    if observation_ids is None:
+        return _exposure_table(conn, query, order_by_mjd=order_by_mjd)
+    ids = sorted(set(int(i) for i in observation_ids))
+    parts = [
+        _exposure_table(conn, query, order_by_mjd=order_by_mjd, _ids=ids[i : i + 5000])
+        for i in range(0, len(ids), 5000)
+    ] or [frame([], EXPOSURE_COLUMNS)]
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    order = ["mjd_obs", "obs_id", "exposure"] if order_by_mjd else ["obs_id", "filter", "exposure"]
+    return df.sort_values(order, ignore_index=True)
+
+
+def _exposure_table(
+    conn: Connection, query: ExposureQuery, *, order_by_mjd: bool = False,
+    _ids: list[int] | None = None,
+) -> pd.DataFrame:
     stmt = _current_from(
         select(
             O.c.obs_id,
@@ -171,14 +214,31 @@ def exposure_table(conn: Connection, query: ExposureQuery, *, order_by_mjd: bool
         )
     )
     stmt = _exposure_where(stmt, query)
-    if order_by_mjd:
-        stmt = stmt.order_by(E.c.mjd_obs, O.c.obs_id, E.c.dither)
-    else:
-        stmt = stmt.order_by(O.c.obs_id, O.c.filter, E.c.dither)
+    if _ids is not None:
+        stmt = stmt.where(O.c.id.in_(_ids))
+    order = [E.c.mjd_obs, O.c.obs_id, E.c.dither] if order_by_mjd else [O.c.obs_id, O.c.filter, E.c.dither]
     if query.limit is not None:
-        stmt = stmt.limit(int(query.limit))
-    rows = conn.execute(stmt).all()
-    return frame(rows, EXPOSURE_COLUMNS)
+        stmt = stmt.order_by(*order).limit(int(query.limit))
+        return frame(fetch(conn, stmt), EXPOSURE_COLUMNS)
+    # Sorting a large result in pandas is several times cheaper than SQLite's
+    # temporary B-tree.
+    df = frame(fetch(conn, stmt), EXPOSURE_COLUMNS)
+    keys = ["mjd_obs", "obs_id", "exposure"] if order_by_mjd else ["obs_id", "filter", "exposure"]
+    return df.sort_values(keys, ignore_index=True, kind="stable")
+
+
+def series(conn: Connection, filter: str) -> pd.DataFrame:
+    """The light time series of one filter (obs_id, filter, exposure,
+    mjd_obs, value, status, reviewed, observation_pk), ordered by mjd_obs: what
+    the control chart and the triage need."""
+    stmt = _current_from(
+        select(O.c.obs_id, O.c.filter, E.c.dither, E.c.mjd_obs, F.c.value, F.c.status, _reviewed_expr(), O.c.id)
+    ).where(O.c.filter == filter).order_by(E.c.mjd_obs, O.c.obs_id, E.c.dither)
+    return frame(
+        fetch(conn, stmt),
+        {"obs_id": "int64", "filter": "object", "exposure": "int64", "mjd_obs": "float64", "value": "float64",
+         "status": "object", "reviewed": "bool", "observation_pk": "int64"},
+    )
 
 
 def _worst(df: pd.DataFrame) -> np.ndarray:
@@ -231,7 +291,7 @@ def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
     stmt = stmt.order_by(O.c.obs_id, O.c.filter)
     if query.limit is not None:
         stmt = stmt.limit(int(query.limit))
-    rows = conn.execute(stmt).all()
+    rows = fetch(conn, stmt)
     columns = [c for c in OBSERVATION_COLUMNS if c != "worst_status"]
     df = frame(rows, {c: OBSERVATION_COLUMNS[c] for c in columns})
     df.insert(5, "worst_status", _worst(df) if len(df) else pd.Series(dtype=object))
@@ -274,3 +334,43 @@ def mask(df: pd.DataFrame, query: ExposureQuery) -> pd.DataFrame:
     if query.limit is not None:
         out = out.head(int(query.limit))
     return out.reset_index(drop=True)
+
+
+def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None) -> pd.DataFrame:
+    """Add the control chart to an mjd-ordered exposure table.
+
+    Columns added: running_median, control_low, control_high (the chart's
+    center and band), drift (the value lies outside the band: DESIGN.md
+    section 3's drift detector) and series_drift (the running median itself
+    is off from 1). Computed over the finite values; NODATA rows get NaN and
+    False. Without `relphot_core.flags.control_chart`, ``df`` is returned
+    unchanged."""
+    try:
+        from ..flags import control_chart
+    except ImportError:
+        return df
+    from ..config import Thresholds
+
+    defaults = Thresholds()
+    window = int(window or defaults.drift_window)
+    nsigma = float(nsigma or defaults.drift_nsigma)
+    df = df.copy()
+    for name in ("running_median", "control_low", "control_high"):
+        df[name] = float("nan")
+    df["drift"] = False
+    df["series_drift"] = False
+    values = df["value"].to_numpy(dtype=float)
+    finite = pd.notna(values) & (values == values)
+    if finite.any():
+        chart = control_chart(values[finite], window=window, nsigma=nsigma)
+        df.loc[finite, "running_median"] = chart.center
+        df.loc[finite, "control_low"] = chart.low
+        df.loc[finite, "control_high"] = chart.high
+        df.loc[finite, "drift"] = chart.outlier
+        df.loc[finite, "series_drift"] = chart.drift
+    df["drift"] = df["drift"].astype(bool)
+    df["series_drift"] = df["series_drift"].astype(bool)
+    return df
+
+
+CHART_COLUMNS: tuple[str, ...] = ("running_median", "control_low", "control_high", "drift", "series_drift")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
 from ..results import ObservationResult
+from .samples import encode_sample
 from .models import (
     STATUS_VALUES,
     DetectorStatRow,
@@ -340,13 +340,12 @@ def save_batch(
                 }
             )
         for sample in r.samples:
-            blob = json.dumps(sample.to_dict(), separators=(",", ":")).encode()
             samples.append(
                 {
                     "run_id": run_id,
                     "exposure_a": int(sample.exposure_a),
                     "exposure_b": int(sample.exposure_b),
-                    "data": zlib.compress(blob, 6),
+                    "data": encode_sample(sample),
                 }
             )
     for table, rows in (
@@ -362,7 +361,3 @@ def save_batch(
     refresh_current(conn, [identity[0] for _, _, identity in fresh])
     return out
 
-
-def decode_sample(blob: bytes) -> dict[str, Any]:
-    """Inverse of the sample encoding of `save_batch`."""
-    return json.loads(zlib.decompress(blob))
