@@ -121,3 +121,35 @@ def test_many_threads_reading_while_writing(store_url):
         assert not errors, errors
         assert len(store.observation_table()) == 39
         assert time.perf_counter() - t0 < 60
+
+
+SAME = textwrap.dedent(
+    """
+    import sys
+    from relphot_core.store import Store
+    from relphot_core.store.synth import make_result
+    store = Store.open(sys.argv[1])
+    new = sum(store.save_result(make_result(i, n_sample=0)) is not None for i in range(1, 41))
+    print(new)
+    """
+)
+
+
+def test_two_processes_saving_the_same_runs_store_each_once(store_url):
+    Store.open(store_url).close()
+    procs = [
+        subprocess.Popen([sys.executable, "-c", SAME, store_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for _ in range(2)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        outs.append(int(out))
+    assert sum(outs) == 40  # each run stored by exactly one of them
+    with Store.open(store_url) as store:
+        with store.engine.connect() as conn:
+            from sqlalchemy import text
+
+            assert conn.execute(text("SELECT count(*) FROM processing_run")).scalar() == 40

@@ -15,33 +15,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import and_, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import StoreError
-from ..results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
+from ..results import ObservationResult
 from . import queries
 from .engine import make_engine, mask_url, write_engine
 from .models import (
     DECISION_VALUES,
-    DetectorStatRow,
     Exposure,
     ExposureFactorRow,
-    MatchSampleRow,
     Observation,
-    PairStatRow,
     ProcessingRun,
     Review,
     utcnow,
 )
 from .queries import ExposureQuery
-from .schema import _short, ensure_current
-from .samples import decode_sample
+from .schema import short_error, ensure_current
 from .records import build_result
 from .writes import refresh_current, result_label, save_batch
 
@@ -50,9 +47,6 @@ E = Exposure.__table__
 F = ExposureFactorRow.__table__
 R = ProcessingRun.__table__
 V = Review.__table__
-P = PairStatRow.__table__
-D = DetectorStatRow.__table__
-S = MatchSampleRow.__table__
 
 
 class Store:
@@ -118,7 +112,7 @@ class Store:
             with self.engine.connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(self.url, f"cannot read the database ({_short(exc)})") from None
+            raise StoreError(self.url, f"cannot read the database ({short_error(exc)})") from None
 
     @contextmanager
     def _write(self, what: str) -> Iterator[Connection]:
@@ -126,7 +120,7 @@ class Store:
             with self._writer.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(self.url, f"{what}: nothing written ({_short(exc)})") from None
+            raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
 
     # ----------------------------------------------------------------- write
     def save_result(self, result: ObservationResult, *, imported: bool = False) -> int | None:
@@ -143,8 +137,20 @@ class Store:
         StoreError
             If the result is invalid or cannot be written; nothing is stored.
         """
-        with self._write(f"cannot save {result_label(result)}") as conn:
-            return save_batch(conn, [result], imported=imported)[0]
+        what = f"cannot save {result_label(result)}"
+        for attempt in range(2):
+            try:
+                with self._writer.begin() as conn:
+                    return save_batch(conn, [result], imported=imported)[0]
+            except IntegrityError as exc:
+                # A concurrent writer stored the same run first (PostgreSQL):
+                # look again, the retry finds it and stores nothing.
+                if attempt == 0:
+                    continue
+                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+            except SQLAlchemyError as exc:
+                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def save_results(
         self, results: Iterable[ObservationResult], *, imported: bool = False, batch_size: int = 200
@@ -427,7 +433,7 @@ class Store:
             df = queries.exposure_table(conn, ExposureQuery(filters=(filter,)), order_by_mjd=True)
         df = queries.add_control_chart(df, window=window, nsigma=nsigma)
         if query is not None:
-            df = queries.mask(df, ExposureQuery(**{**query.__dict__, "filters": None}))
+            df = queries.mask(df, replace(query, filters=None))
         return df
 
     def triage_queue(self, query: ExposureQuery | None = None) -> pd.DataFrame:
@@ -457,7 +463,7 @@ class Store:
         if not parts:
             return queries.frame([], queries.EXPOSURE_COLUMNS)
         df = pd.concat(parts, ignore_index=True).sort_values(["obs_id", "filter", "exposure"])
-        return queries.mask(df, ExposureQuery(**{**query.__dict__, "reviewed": None}))
+        return queries.mask(df, replace(query, reviewed=None))
 
     def reviews(self, obs_id: int | None = None, filter: str | None = None) -> pd.DataFrame:
         """Every review: id, obs_id, filter, exposure, decision, reviewer,

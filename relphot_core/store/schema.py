@@ -90,7 +90,7 @@ def schema_state(engine: Engine) -> SchemaState:
             conn.rollback()
             return state
     except SQLAlchemyError as exc:
-        raise StoreError(mask_url(engine.url), f"cannot open the database ({_short(exc)})") from None
+        raise StoreError(mask_url(engine.url), f"cannot open the database ({short_error(exc)})") from None
 
 
 def _check(state: SchemaState, engine: Engine) -> None:
@@ -138,7 +138,7 @@ def upgrade(engine: Engine) -> SchemaState:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
     except (SQLAlchemyError, CommandError) as exc:
-        raise StoreError(mask_url(engine.url), f"schema migration failed ({_short(exc)})") from None
+        raise StoreError(mask_url(engine.url), f"schema migration failed ({short_error(exc)})") from None
     return schema_state(engine)
 
 
@@ -163,7 +163,7 @@ def ensure_current(engine: Engine, *, migrate: bool = True) -> SchemaState:
     return upgrade(engine)
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """The first line of an exception's message, without SQLAlchemy's links."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip().splitlines()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -140,14 +140,18 @@ def fill_survey(
     n_exposures: int = 4,
     first_obs_id: int = 1,
     review_fraction: float = 0.01,
+    runs_per_observation: int = 1,
     chunk: int = 5000,
 ) -> int:
     """Fill a store with ``n_obs`` observations x ``filters`` x ``n_exposures``
-    current factors (one run each, no pair/detector rows), fast.
+    current factors (no pair/detector rows), fast.
+
+    ``runs_per_observation`` > 1 adds earlier runs (recomputations, one day
+    apart, same statuses) under the current one, as a real store holds.
 
     Factors scatter by 0.2% around 1 with a slow drift and ~2% outliers, so
     every status occurs; ``review_fraction`` of the flagged exposures get a
-    review. Returns the number of exposure factors written.
+    review. Returns the number of exposure factors written (all runs).
     """
     rng = np.random.default_rng(seed)
     obs_t, exp_t, run_t, fac_t, rev_t = (
@@ -180,19 +184,20 @@ def fill_survey(
                 )
             }
             keys = [(int(o), f) for o in ids for f in filters]
-            run_rows = [
-                {"observation_id": oid[k][0], "created": now, "software_version": "synthetic",
-                 "method": "median", "parameters": params,
-                 "input_digest": hashlib.sha1(f"{k}-{seed}".encode()).hexdigest(),
-                 "params_digest": pdigest, "imported": False, "pinned": False}
-                for k in keys
-            ]
-            conn.execute(insert(run_t), run_rows)
-            runs = dict(conn.execute(
-                select(run_t.c.observation_id, run_t.c.id).where(
-                    run_t.c.observation_id.in_([oid[k][0] for k in keys])
-                )
-            ).all())
+            older: list[dict[int, int]] = []  # earlier runs (recomputations), oldest first
+            for generation in range(runs_per_observation):
+                created = now - timedelta(days=runs_per_observation - 1 - generation)
+                run_rows = [
+                    {"observation_id": oid[k][0], "created": created, "software_version": "synthetic",
+                     "method": "median", "parameters": params,
+                     "input_digest": hashlib.sha1(f"{k}-{seed}-{generation}".encode()).hexdigest(),
+                     "params_digest": pdigest, "imported": False, "pinned": False}
+                    for k in keys
+                ]
+                older.append(dict(conn.execute(
+                    insert(run_t).returning(run_t.c.observation_id, run_t.c.id), run_rows
+                ).all()))
+            runs = older.pop()
             exp_rows = [
                 {"observation_id": oid[k][0], "dither": d, "mjd_obs": oid[k][1] + 0.01 * d,
                  "date_obs": None, "exptime": 87.2, "file": None}
@@ -227,6 +232,12 @@ def fill_survey(
                     flagged.append({"observation_id": obs_pk, "exposure_id": eid, "decision": "confirmed",
                                     "reviewer": "synth", "comment": "", "created": now,
                                     "run_id": runs[obs_pk], "status": status})
+            for earlier in older:
+                conn.execute(insert(fac_t), [
+                    {**row, "run_id": earlier[obs_pk], "value": None if row["value"] is None else
+                     row["value"] + float(rng.normal(0, 0.001))}
+                    for row, (_, obs_pk, _) in zip(fac_rows, exp_ids)
+                ])
             conn.execute(insert(fac_t), fac_rows)
             if flagged:
                 reviewed = conn.execute(insert(rev_t).returning(rev_t.c.id, rev_t.c.exposure_id), flagged).all()
@@ -235,7 +246,7 @@ def fill_survey(
                     [{"eid": e, "rid": r} for r, e in reviewed],
                 )
             refresh_current(conn, [oid[k][0] for k in keys])
-            written += len(fac_rows)
+            written += len(fac_rows) * (1 + len(older))
     return written
 
 

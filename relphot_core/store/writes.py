@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
@@ -116,6 +116,9 @@ def prepare(result: ObservationResult) -> _Prepared:
     )
 
 
+_UPSERTS: dict[tuple[Any, ...], Any] = {}
+
+
 def _upsert(
     conn: Connection,
     table: Any,
@@ -130,17 +133,19 @@ def _upsert(
     dialect = conn.dialect.name
     key_cols = [table.c[k] for k in keys]
     if dialect in ("sqlite", "postgresql"):
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        from sqlalchemy import func
-
-        stmt = dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={c: func.coalesce(stmt.excluded[c], table.c[c]) for c in update_cols},
-        ).returning(table.c.id, *key_cols)
+        cache_key = (dialect, table.name, tuple(keys), tuple(update_cols))
+        stmt = _UPSERTS.get(cache_key)
+        if stmt is None:  # built once: constructing it costs more than running it
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            base = dialect_insert(table)
+            stmt = base.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: func.coalesce(base.excluded[c], table.c[c]) for c in update_cols},
+            ).returning(table.c.id, *key_cols)
+            _UPSERTS[cache_key] = stmt
         out = conn.execute(stmt, rows).all()
         return {tuple(row[1:]): row[0] for row in out}
     # Portable fallback: look up, then insert the missing ones.
@@ -159,21 +164,37 @@ def _upsert(
     return found
 
 
-def refresh_current(conn: Connection, observation_ids: Sequence[int]) -> None:
-    """Point ``observation.current_run_id`` at the pinned run, else the
-    latest by ``created`` (ties: the last saved)."""
-    if not observation_ids:
-        return
-    best = (
-        select(RUN.c.id)
+_IDENTITIES = select(RUN.c.observation_id, RUN.c.method, RUN.c.input_digest, RUN.c.params_digest).where(
+    RUN.c.observation_id.in_(bindparam("ids", expanding=True))
+)
+
+_REFRESH_CURRENT = (
+    update(OBS)
+    .where(OBS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        current_run_id=select(RUN.c.id)
         .where(RUN.c.observation_id == OBS.c.id)
         .order_by(RUN.c.pinned.desc(), RUN.c.created.desc(), RUN.c.id.desc())
         .limit(1)
         .scalar_subquery()
     )
+)
+
+
+def refresh_current(conn: Connection, observation_ids: Sequence[int]) -> None:
+    """Point ``observation.current_run_id`` at the pinned run, else the
+    latest by ``created`` (ties: the last saved)."""
     ids = sorted(set(observation_ids))
     for start in range(0, len(ids), 500):
-        conn.execute(update(OBS).where(OBS.c.id.in_(ids[start : start + 500])).values(current_run_id=best))
+        conn.execute(_REFRESH_CURRENT, {"ids": ids[start : start + 500]})
+
+
+_INSERT_RUN = insert(RUN).returning(
+    RUN.c.id, RUN.c.observation_id, RUN.c.method, RUN.c.input_digest, RUN.c.params_digest
+)
+_INSERT_ROWS = tuple(
+    insert(model.__table__) for model in (ExposureFactorRow, PairStatRow, DetectorStatRow, MatchSampleRow)
+)
 
 
 def save_batch(
@@ -226,11 +247,7 @@ def save_batch(
     oid_list = sorted(set(obs_ids.values()))
     seen: set[tuple[int, str, str, str]] = set()
     for start in range(0, len(oid_list), 500):
-        rows = conn.execute(
-            select(RUN.c.observation_id, RUN.c.method, RUN.c.input_digest, RUN.c.params_digest).where(
-                RUN.c.observation_id.in_(oid_list[start : start + 500])
-            )
-        ).all()
+        rows = conn.execute(_IDENTITIES, {"ids": oid_list[start : start + 500]}).all()
         seen.update(tuple(row) for row in rows)
     fresh: list[tuple[int, _Prepared, tuple[int, str, str, str]]] = []
     out: list[int | None] = [None] * len(prepared)
@@ -258,12 +275,7 @@ def save_batch(
         }
         for _, p, identity in fresh
     ]
-    returned = conn.execute(
-        insert(RUN).returning(
-            RUN.c.id, RUN.c.observation_id, RUN.c.method, RUN.c.input_digest, RUN.c.params_digest
-        ),
-        run_rows,
-    ).all()
+    returned = conn.execute(_INSERT_RUN, run_rows).all()
     run_ids = {tuple(row[1:]): row[0] for row in returned}
 
     # 4. Exposures (time and file updated when the new run knows them).
@@ -348,14 +360,9 @@ def save_batch(
                     "data": encode_sample(sample),
                 }
             )
-    for table, rows in (
-        (ExposureFactorRow.__table__, factors),
-        (PairStatRow.__table__, pairs),
-        (DetectorStatRow.__table__, detectors),
-        (MatchSampleRow.__table__, samples),
-    ):
+    for stmt, rows in zip(_INSERT_ROWS, (factors, pairs, detectors, samples)):
         if rows:
-            conn.execute(insert(table), rows)
+            conn.execute(stmt, rows)
 
     # 6. Current runs.
     refresh_current(conn, [identity[0] for _, _, identity in fresh])
