@@ -152,6 +152,23 @@ def test_pinned_run_stays_current(store):
         store.unpin(21, "NIR_J")
 
 
+def test_data_version_changes_with_every_write(store):
+    versions = [store.data_version()]
+    first = store.save_result(make_result(1, seed=1))
+    versions.append(store.data_version())
+    store.save_result(make_result(1, seed=1))  # identical: nothing stored
+    assert store.data_version() == versions[-1]
+    store.save_result(make_result(1, seed=2))
+    versions.append(store.data_version())
+    store.add_review(1, "NIR_J", [1], "confirmed", "x", "")
+    versions.append(store.data_version())
+    store.pin_run(first)
+    versions.append(store.data_version())
+    assert len(set(versions)) == len(versions)
+    store.unpin(1, "NIR_J")  # back to the same current runs as before the pin
+    assert store.data_version() == versions[-2]
+
+
 def test_older_imported_product_does_not_replace_newer_run(store):
     now = datetime.now(timezone.utc)
     fresh = store.save_result(make_result(30, seed=1, created=now))
@@ -330,6 +347,9 @@ def test_neighbours_is_empty_and_iter_results(small_survey):
     later = datetime.now(timezone.utc) + timedelta(hours=1)
     assert list(store.iter_results(since=later)) == []
     assert len(list(store.iter_results(since="2000-01-01T00:00:00Z"))) == 5
+    assert len(list(store.iter_results(since="2000-01-01"))) == 5
+    with pytest.raises(StoreError, match="not an ISO 8601 time: 'yesterday'"):
+        list(store.iter_results(since="yesterday"))
 
 
 def test_fill_survey(store):

@@ -335,6 +335,19 @@ class Store:
             raise KeyError(f"no observation {obs_id} {filter}")
         return oid
 
+    def data_version(self) -> str:
+        """A token that changes whenever what the read API returns may have
+        changed (a run saved, a review added, a pin set or cleared): key
+        caches of tables on it."""
+        stmt = select(
+            select(func.max(R.c.id)).scalar_subquery(),
+            select(func.max(V.c.id)).scalar_subquery(),
+            select(func.count(R.c.id)).where(R.c.pinned).scalar_subquery(),
+            select(func.sum(R.c.id)).where(R.c.pinned).scalar_subquery(),
+        )
+        with self._read() as conn:
+            return ":".join(str(x or 0) for x in conn.execute(stmt).one())
+
     def is_empty(self) -> bool:
         """True when no run is stored."""
         with self._read() as conn:
@@ -380,7 +393,10 @@ class Store:
             stmt = stmt.where(O.c.filter.in_([filter] if isinstance(filter, str) else list(filter)))
         if since is not None:
             if isinstance(since, str):
-                since = datetime.fromisoformat(since.replace("Z", "+00:00"))
+                try:
+                    since = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+                except ValueError:
+                    raise StoreError(None, f"not an ISO 8601 time: {since!r}") from None
             if since.tzinfo is None:
                 since = since.replace(tzinfo=timezone.utc)
             stmt = stmt.where(R.c.created >= since)
