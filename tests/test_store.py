@@ -179,6 +179,18 @@ def test_older_imported_product_does_not_replace_newer_run(store):
     assert runs.loc[fresh, "parameters"] == make_result(30).parameters
 
 
+def test_portable_upsert_path(store, monkeypatch):
+    """The path for databases without ON CONFLICT gives the same store."""
+    monkeypatch.setattr(writes, "_upsert", writes.upsert_portable)
+    store.save_result(make_result(1, seed=1, mjd_start=60000.0))
+    store.save_result(make_result(1, seed=2, mjd_start=60000.5))
+    store.save_results([make_result(2, seed=1), make_result(2, seed=2)])
+    counts = row_counts(store)
+    assert (counts["observation"], counts["exposure"], counts["processing_run"]) == (2, 8, 4)
+    table = store.exposure_table(ExposureQuery(search="1"))
+    assert table["mjd_obs"].min() == pytest.approx(60000.5)  # exposure times follow the newer run
+
+
 # ------------------------------------------------------- failures, no partials
 def test_failure_mid_save_leaves_no_rows(store, monkeypatch):
     store.save_result(make_result(1))

@@ -148,7 +148,18 @@ def _upsert(
             _UPSERTS[cache_key] = stmt
         out = conn.execute(stmt, rows).all()
         return {tuple(row[1:]): row[0] for row in out}
-    # Portable fallback: look up, then insert the missing ones.
+    return upsert_portable(conn, table, rows, keys, update_cols)
+
+
+def upsert_portable(
+    conn: Connection,
+    table: Any,
+    rows: list[dict[str, Any]],
+    keys: Sequence[str],
+    update_cols: Sequence[str],
+) -> dict[tuple[Any, ...], int]:
+    """`_upsert` for databases without ``ON CONFLICT``: look up each row,
+    insert the missing ones, update the others' non-null values."""
     found: dict[tuple[Any, ...], int] = {}
     for row in rows:
         key = tuple(row[k] for k in keys)
