@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         from ..store import Store  # imported here: the store is optional for compute
 
         store = Store.open(args.db)
-        stored = [store.save_result(result) for result in results]
+        stored = store.save_results(results)  # each result all-or-nothing
         new = sum(run_id is not None for run_id in stored)
         print(f"relphot compute: stored {new} new run(s), {len(stored) - new} identical run(s) already "
               f"in the store", file=sys.stderr)
