@@ -6,6 +6,7 @@ JSON (for scripts)::
     GET /api/observations?filter=NIR_J&status=FAIL&from=2026-01-01&to=2026-02-01&obs=100-200&limit=100
     GET /api/exposures?<same parameters>
     GET /api/observation/<obs_id>[?filter=NIR_J]
+    GET /api/health                                   {"status": "ok", "cache_warm": true}
 
 Downloads (the exports page links to them)::
 
@@ -167,6 +168,12 @@ def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
 
 def register(server: Flask) -> None:
     """Add the JSON API and the download routes to the Flask server."""
+
+    @server.route("/api/health")
+    def api_health():
+        from .data import get_cache
+
+        return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set()})
 
     @server.route("/api/observations")
     def api_observations():

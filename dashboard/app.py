@@ -21,7 +21,7 @@ from dash import dcc, html
 from relphot_core.config import FILTERS, Config, Thresholds
 
 from . import api
-from .data import CACHE_KEY, DB_LABEL_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
+from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .pages import PAGES
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -41,7 +41,7 @@ def _navbar(db_label: str) -> html.Header:
 
 
 def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | None = None,
-               cache_ttl: float = 20.0, warm: bool = True) -> dash.Dash:
+               cache_ttl: float = 20.0, warm: bool = True, max_points: int | None = 6000) -> dash.Dash:
     """Build the dashboard on a store.
 
     Parameters
@@ -53,9 +53,14 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
     db_label : str, optional
         The store URL as shown to users in commands (mask passwords).
     cache_ttl : float
-        Seconds the per-filter tables are cached (see `dashboard.data`).
+        Seconds the per-filter tables are cached (see `dashboard.data`);
+        0 disables the cache.
     warm : bool
         Fill that cache in a background thread right away.
+    max_points : int or None
+        Per filter, OK exposures beyond this many are drawn binned (median
+        and envelope) rather than one by one; flagged ones always are
+        drawn. None never bins (the benchmark's baseline).
 
     Returns
     -------
@@ -78,6 +83,7 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
         CACHE_KEY: cache,
         THRESHOLDS_KEY: thresholds or Config().thresholds,
         DB_LABEL_KEY: db_label or "relphot.db",
+        MAX_POINTS_KEY: max_points,
     })
     for module in PAGES:
         dash.register_page(module.__name__, layout=module.layout, **module.PAGE)
@@ -90,6 +96,6 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
                     className="footer"),
     ])
     api.register(app.server)
-    if warm:
+    if warm and cache_ttl > 0:
         threading.Thread(target=cache.warm, args=(FILTERS,), daemon=True).start()
     return app

@@ -3,10 +3,12 @@
 The dashboard reads and writes only through `relphot_core.store.Store`. The
 per-filter trend tables (every exposure of a filter, with the control chart)
 are what the overview redraws on every filter change; at survey size one
-costs the store a good fraction of a second, so they are cached per process
-for ``ttl`` seconds and dropped at once when this process writes a review.
-Filtering them by date, status, review state or obs id is then a pandas
-mask, well under the callback budget.
+costs the store a second or more, so they are cached per process (see
+`DataCache`: refreshed after ``ttl`` seconds or a write through this
+process, in the background when the read is expensive). Filtering them by
+date, status, review state or obs id is then a pandas mask, well under the
+callback budget. Consequence: at survey size the overview can lag a write
+made elsewhere by up to ``ttl`` plus one store read.
 """
 from __future__ import annotations
 
@@ -23,51 +25,102 @@ STORE_KEY = "RELPHOT_STORE"
 CACHE_KEY = "RELPHOT_CACHE"
 THRESHOLDS_KEY = "RELPHOT_THRESHOLDS"
 DB_LABEL_KEY = "RELPHOT_DB_LABEL"
+MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
+
+
+@dataclass
+class _Entry:
+    frame: pd.DataFrame
+    loaded: float
+    cost: float
+    stale: bool = False
 
 
 class DataCache:
     """Per-process cache of the store's per-filter trend tables.
 
+    A table older than ``ttl`` seconds, or marked stale by a write through
+    this process, is read again from the store. When that read is cheap
+    (under ``sync_limit`` seconds last time) it happens at once; when it is
+    expensive (survey size) the stale table is served while a background
+    thread reloads it, so that no filter callback waits for the store.
+
     Parameters
     ----------
     store : relphot_core.store.Store
     ttl : float
-        Seconds a table is reused; other processes' writes show up after
-        at most this long, this process's writes at once.
+        Seconds a table is reused; 0 disables the cache.
+    sync_limit : float
+        Reload cost (seconds) below which reloads are synchronous.
     """
 
-    def __init__(self, store, ttl: float = 20.0) -> None:
+    def __init__(self, store, ttl: float = 20.0, sync_limit: float = 0.3) -> None:
         self.store = store
         self.ttl = ttl
+        self.sync_limit = sync_limit
         self._lock = threading.Lock()
-        self._trends: dict[str, tuple[float, pd.DataFrame]] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._refreshing: set[str] = set()
         self._empty: tuple[float, bool] | None = None
+        self.warmed = threading.Event()
+        """Set once the start-up warm-up has finished."""
+
+    def _load(self, filter_name: str) -> pd.DataFrame:
+        start = time.monotonic()
+        frame = self.store.trend(filter_name)
+        end = time.monotonic()
+        with self._lock:
+            self._entries[filter_name] = _Entry(frame, end, end - start)
+        return frame
+
+    def _background(self, filter_name: str) -> None:
+        try:
+            self._load(filter_name)
+        finally:
+            with self._lock:
+                self._refreshing.discard(filter_name)
 
     def trend(self, filter_name: str) -> pd.DataFrame:
         """Every exposure of one filter (current runs) with the control chart."""
-        now = time.monotonic()
+        if self.ttl <= 0:
+            return self.store.trend(filter_name)
         with self._lock:
-            hit = self._trends.get(filter_name)
-            if hit is not None and now - hit[0] < self.ttl:
-                return hit[1]
-        frame = self.store.trend(filter_name)
+            entry = self._entries.get(filter_name)
+        if entry is None:
+            return self._load(filter_name)
+        fresh = not entry.stale and time.monotonic() - entry.loaded < self.ttl
+        if fresh:
+            return entry.frame
+        if entry.cost < self.sync_limit:
+            return self._load(filter_name)
         with self._lock:
-            self._trends[filter_name] = (time.monotonic(), frame)
-        return frame
+            start = filter_name not in self._refreshing
+            self._refreshing.add(filter_name)
+        if start:
+            threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
+        return entry.frame
+
+    def version(self, filter_name: str) -> float:
+        """When the cached table of a filter was loaded (0 if never): figures
+        drawn from an older version must be redrawn."""
+        with self._lock:
+            entry = self._entries.get(filter_name)
+        return 0.0 if entry is None else entry.loaded
 
     def is_empty(self) -> bool:
-        """Whether the store holds no result at all (cached like the tables)."""
+        """Whether the store holds no result at all (a non-empty answer is cached)."""
         now = time.monotonic()
-        if self._empty is not None and now - self._empty[0] < self.ttl and not self._empty[1]:
+        if self._empty is not None and now - self._empty[0] < max(self.ttl, 0) and not self._empty[1]:
             return False
         empty = bool(self.store.is_empty())
         self._empty = (now, empty)
         return empty
 
     def invalidate(self) -> None:
-        """Forget everything (after a write through this process)."""
+        """Mark everything stale (after a write through this process)."""
         with self._lock:
-            self._trends.clear()
+            for entry in self._entries.values():
+                entry.stale = True
             self._empty = None
 
     def warm(self, filters) -> None:
@@ -75,9 +128,11 @@ class DataCache:
         try:
             if not self.store.is_empty():
                 for name in filters:
-                    self.trend(name)
+                    self._load(name)
         except Exception:  # pragma: no cover - warming is best effort
             pass
+        finally:
+            self.warmed.set()
 
 
 @dataclass(frozen=True)
@@ -100,6 +155,11 @@ def get_bands() -> Bands:
     """WARN / FAIL thresholds on |QPRELEX - 1| shown as bands."""
     thresholds: Thresholds = current_app.config.get(THRESHOLDS_KEY) or Config().thresholds
     return Bands(warn=thresholds.warn, fail=thresholds.fail)
+
+
+def max_points() -> int | None:
+    """OK exposures per filter drawn one by one before they are binned (None: never bin)."""
+    return current_app.config.get(MAX_POINTS_KEY, 6000)
 
 
 def db_label() -> str:

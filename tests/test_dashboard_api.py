@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 
+import dash
 import pytest
 from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 
@@ -170,9 +171,13 @@ def test_empty_store_pages(tmp_path):
 def test_overview_callback_counts(app):
     with app.server.test_request_context("/"):
         out = overview.update(["NIR_J"], ["FAIL", "WARN"], "any", "", "", "", "time")
-    messages, counts, fy, fj, fh, sy, sj, sh, hist, search, _ = out
+    messages, counts, fy, fj, fh, sy, sj, sh, hist, search, _, drawn = out
     assert search == "?filter=NIR_J&status=WARN,FAIL"
     assert sy == {"display": "none"} and sj == {}
     fail = [t for t in fj.data if (t.name or "").startswith("FAIL")][0]
-    assert [list(c) for c in fail.customdata] == [[BAD[0], BAD[2]]]
+    assert list(fail.customdata) == [BAD[0]]
     assert json.dumps(hist.to_plotly_json(), default=str)
+    # the same selection again: the J figure is not rebuilt
+    with app.server.test_request_context("/"):
+        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", drawn)
+    assert again[3] is dash.no_update and again[4] is not dash.no_update

@@ -39,7 +39,7 @@ def test_trend_points_statuses_and_click_data():
     fail = traces_named(fig, "FAIL")[0]
     assert list(fail.y) == [0.97]
     assert fail.marker.color == STATUS_COLOURS["FAIL"]
-    assert [list(c) for c in fail.customdata] == [[1005, 3]]
+    assert list(fail.customdata) == [1005]
     ok = traces_named(fig, "OK")[0]
     assert len(ok.y) == 78 and ok.error_y.array is not None
     assert traces_named(fig, "WARN")[0].marker.color == STATUS_COLOURS["WARN"]

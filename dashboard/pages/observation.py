@@ -15,8 +15,8 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 
-from ..components import (check_review, empty_store_page, exposure_table, fmt_time, message, review_form,
-                          status_badge)
+from ..components import (check_review, empty_store_page, exposure_records, exposure_table, fmt_time, message,
+                          review_form, status_badge)
 from ..data import add_review, db_label, get_bands, get_cache, get_store
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
@@ -260,8 +260,8 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
         exposures = [dithers[i] for i in rows]
     add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)
     what = "every exposure" if exposures is None else "dither " + ", ".join(str(d) for d in exposures)
-    table = exposure_table("x", exposure_frame(store, result), columns=COLUMNS, link=False)
-    return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), table.data
+    records = exposure_records(exposure_frame(store, result), link=False)
+    return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), records
 
 
 def register_callbacks(app: dash.Dash) -> None:

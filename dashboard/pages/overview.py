@@ -14,7 +14,7 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 from relphot_core.config import FILTERS
 
 from ..components import counts_table, empty_store_page, filter_checklist, message, messages, status_checklist
-from ..data import get_bands, get_cache
+from ..data import get_bands, get_cache, max_points
 from ..figures import empty_figure, histogram_figure, trend_figure
 from ..query import apply_selection, mjd_to_date, parse_selection
 
@@ -63,6 +63,13 @@ def layout(**params) -> html.Div:
             span += [frame["mjd_obs"].min(), frame["mjd_obs"].max()]
     hint = (f"Data from {mjd_to_date(min(span))} to {mjd_to_date(max(span))}. "
             if span and all(v == v for v in span) else "")
+    # The first view is computed here, in the page itself: one round trip
+    # less than letting the filter callback fire on load.
+    (problems, counts, fig_y, fig_j, fig_h, style_y, style_j, style_h, hist, search, _url,
+     drawn) = update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs,
+                     sel.x, None)
+    figures = dict(zip(FILTERS, (fig_y, fig_j, fig_h)))
+    styles = dict(zip(FILTERS, (style_y, style_j, style_h)))
     return html.Div([
         html.H1("Relative calibration of NISP exposures"),
         html.P([hint, "Each point is one exposure's QPRELEX (1 = consistent with the other dithers). "
@@ -70,16 +77,18 @@ def layout(**params) -> html.Div:
                className="lead"),
         messages(sel.messages, id_=pid("url-messages")),
         _controls(sel),
-        html.Div(id=pid("messages")),
-        html.Div(id=pid("counts"), className="card"),
-        dcc.Loading(html.Div([
-            html.Div(dcc.Graph(id=pid(f"trend-{name}"), figure=empty_figure("loading…", height=380),
+        html.Div(problems, id=pid("messages")),
+        html.Div(counts, id=pid("counts"), className="card"),
+        html.Div([
+            html.Div(dcc.Graph(id=pid(f"trend-{name}"),
+                               figure=figures[name] if figures[name] is not no_update else empty_figure(""),
                                config={"displaylogo": False}),
-                     id=pid(f"wrap-{name}"), className="card")
+                     id=pid(f"wrap-{name}"), className="card", style=styles[name])
             for name in FILTERS
-        ]), type="dot", delay_show=400),
-        html.Div(dcc.Graph(id=pid("hist"), config={"displaylogo": False}), className="card"),
-        dcc.Store(id=pid("search")),
+        ]),
+        html.Div(dcc.Graph(id=pid("hist"), figure=hist, config={"displaylogo": False}), className="card"),
+        dcc.Store(id=pid("search"), data=search),
+        dcc.Store(id=pid("drawn"), data=drawn),
         dcc.Location(id=pid("nav"), refresh="callback-nav"),
         html.Div(id=pid("dummy"), hidden=True),
     ])
@@ -93,8 +102,14 @@ def _triggered():
         return None
 
 
-def update(filters, statuses, reviewed, date_from, date_to, obs, x):
-    """Recompute every output of the overview for the controls' values."""
+def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
+    """Recompute the outputs of the overview for the controls' values.
+
+    ``drawn`` maps each filter to the signature (selection, axis, data
+    version) of the figure the browser already shows; a figure whose
+    signature has not changed is not rebuilt nor sent again (e.g. when only
+    another filter is ticked or unticked).
+    """
     sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
                            "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs,
                            "x": x})
@@ -110,10 +125,20 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x):
         counted[name] = apply_selection(frame, sel, statuses=False)
         frames[name] = apply_selection(counted[name], sel)
     xcol = "mjd_obs" if sel.x == "time" else "obs_id"
+    limit = max_points()
     figures, styles = [], []
+    drawn = dict(drawn or {})
+    common = parse_selection({**sel.to_params(), "filter": None}).to_search()
     for name in FILTERS:
         if name in frames:
-            figures.append(trend_figure(frames[name], warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name))
+            signature = f"{common}|{xcol}|{limit}|{cache.version(name)}"
+            if drawn.get(name) == signature:
+                figures.append(no_update)
+            else:
+                figures.append(trend_figure(frames[name], warn=bands.warn, fail=bands.fail, x=xcol,
+                                            filter_name=name,
+                                            max_points=limit if limit is not None else len(frames[name]) + 1))
+                drawn[name] = signature
             styles.append({})
         else:
             figures.append(no_update)
@@ -125,7 +150,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x):
                     className="card-head")
     url_messages = [] if _triggered() is not None else no_update
     return ([message(p, "warning") for p in problems], [head, counts_table(counted)], *figures, *styles,
-            hist, sel.to_search(), url_messages)
+            hist, sel.to_search(), url_messages, drawn)
 
 
 def open_observation(*click_data):
@@ -136,8 +161,8 @@ def open_observation(*click_data):
     name = str(trigger).replace(pid("trend-"), "")
     data = click_data[FILTERS.index(name)] if name in FILTERS else None
     try:
-        point = data["points"][0]
-        obs_id = int(point["customdata"][0])
+        custom = data["points"][0]["customdata"]
+        obs_id = int(custom[0] if isinstance(custom, (list, tuple)) else custom)
     except (TypeError, KeyError, IndexError, ValueError):
         raise PreventUpdate from None
     return f"/observation/{obs_id}?filter={name}"
@@ -153,6 +178,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(pid("hist"), "figure"),
         Output(pid("search"), "data"),
         Output(pid("url-messages"), "children"),
+        Output(pid("drawn"), "data"),
         Input(pid("filters"), "value"),
         Input(pid("statuses"), "value"),
         Input(pid("reviewed"), "value"),
@@ -160,6 +186,8 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(pid("to"), "value"),
         Input(pid("obs"), "value"),
         Input(pid("x"), "value"),
+        State(pid("drawn"), "data"),
+        prevent_initial_call=True,
     )(update)
     app.callback(
         Output(pid("nav"), "href"),

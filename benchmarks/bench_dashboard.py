@@ -1,0 +1,272 @@
+"""Dashboard at survey size, measured in a real browser.
+
+A store with ~40,000 observations x 3 filters x 4 exposures (480,000
+exposure factors, synthesised with `relphot_core.store.synth.fill_survey`)
+is served by the dashboard; headless chromium (selenium) measures
+
+* the first paint of the overview: from navigation until the counts and the
+  three trend plots are drawn (targets: < 2 s), plus the browser's own
+  first-contentful-paint;
+* the latency of the filter callbacks: from a click on a filter control
+  until the plots are redrawn (``plotly_afterplot``), p50 / p95 (target
+  p95 < 300 ms), and the server time of the same requests (Resource Timing).
+
+Two apps run on the same store in the same run:
+
+* baseline: the straightforward dashboard: every callback asks the store
+  for the whole filter and ships every exposure to the browser as its own
+  WebGL point (``create_app(cache_ttl=0, max_points=None)``);
+* relphot: per-process cache of the per-filter tables (filled at start-up)
+  and server-side aggregation: OK exposures binned, flagged ones drawn one
+  by one (the defaults).
+
+Usage::
+
+    python benchmarks/bench_dashboard.py [--observations 40000] [--db /tmp/relphot-bench.db] [--reuse]
+        [--repeats 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SERVE_CODE = """
+import sys
+from relphot_core.store import Store
+from dashboard import create_app
+store = Store.open(sys.argv[1])
+mode = sys.argv[3]
+if mode == "baseline":
+    app = create_app(store, cache_ttl=0, max_points=None, warm=False)
+else:
+    app = create_app(store)
+app.run(host="127.0.0.1", port=int(sys.argv[2]), debug=False, threaded=True)
+"""
+
+READY_JS = """
+const plots = Array.from(document.querySelectorAll('[id^="ov-trend-"] .js-plotly-plot'));
+const counts = document.querySelector('#counts-table');
+if (!counts || plots.length < 3) { return false; }
+return plots.every(gd => gd._fullData && gd._fullData.some(t => (t.name || '').startsWith('OK')));
+"""
+
+ARM_JS = """
+// Every filter callback redraws the histogram (the trend plots only when
+// their own selection changed); all outputs are committed in one render, so
+// the histogram's afterplot plus two animation frames is "redrawn".
+window.__relphotDone = false;
+const gd = document.querySelector('#ov-hist .js-plotly-plot');
+gd.once('plotly_afterplot', () => requestAnimationFrame(() => requestAnimationFrame(() => {
+    window.__relphotDone = performance.now(); })));
+performance.clearResourceTimings();
+"""
+
+SERVER_JS = """
+const entries = performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'));
+return entries.map(e => e.responseEnd - e.requestStart);
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fill(db: Path, n_obs: int, reuse: bool) -> float:
+    from relphot_core.store import Store
+    from relphot_core.store.synth import fill_survey
+
+    if reuse and db.exists():
+        return 0.0
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    start = time.perf_counter()
+    store = Store.open(f"sqlite:///{db}")
+    written = fill_survey(store, n_obs, seed=1)
+    elapsed = time.perf_counter() - start
+    print(f"filled {db}: {written:,} exposure factors in {elapsed:.1f} s", file=sys.stderr)
+    return elapsed
+
+
+def store_trend_time(db: Path) -> float:
+    from relphot_core.store import Store
+
+    store = Store.open(f"sqlite:///{db}")
+    start = time.perf_counter()
+    frame = store.trend("NIR_J")
+    elapsed = time.perf_counter() - start
+    print(f"store.trend('NIR_J'): {len(frame):,} rows in {elapsed:.2f} s", file=sys.stderr)
+    return elapsed
+
+
+def serve(db: Path, mode: str):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", SERVE_CODE, f"sqlite:///{db}", str(port), mode],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    import urllib.request
+
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_dash-layout", timeout=5).read()
+            break
+        except OSError:
+            time.sleep(0.3)
+    while mode != "baseline" and time.time() < deadline:
+        # the start-up warm-up fills the per-filter cache in the background
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5).read())
+        if health["cache_warm"]:
+            break
+        time.sleep(0.2)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(options=options)
+    driver.set_script_timeout(180)
+    driver.set_page_load_timeout(180)
+    return driver
+
+
+def wait(driver, script: str, timeout: float) -> bool:
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        try:
+            if driver.execute_script(script):
+                return True
+        except Exception:  # noqa: BLE001 - page still loading
+            pass
+        time.sleep(0.01)
+    return False
+
+
+def first_paint(driver, url: str, timeout: float) -> tuple[float, float]:
+    """Seconds until the overview is complete, and the browser's FCP (s)."""
+    driver.get("about:blank")
+    start = time.perf_counter()
+    driver.get(url + "/")
+    done = wait(driver, READY_JS, timeout)
+    elapsed = time.perf_counter() - start if done else float("inf")
+    fcp = driver.execute_script(
+        "const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null;")
+    return elapsed, (fcp or float("nan")) / 1000
+
+
+def callbacks(driver, repeats: int, timeout: float) -> tuple[list[float], list[float]]:
+    """Click-to-redraw latencies (ms) and server times (ms) of filter changes."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    controls = [
+        "//*[@id='ov-statuses']//label[.//span[text()='OK']]//input",    # hide / show OK exposures
+        "//*[@id='ov-filters']//label[contains(., 'NIR_Y')]//input",     # drop / add a filter
+        "date",                                                          # a new start date
+        "//*[@id='ov-reviewed']//label[contains(., 'not yet')]//input",  # only unreviewed
+        "date",
+        "//*[@id='ov-reviewed']//label[contains(., 'any')]//input",
+    ]
+    wall, server = [], []
+    for i in range(repeats):
+        control = controls[i % len(controls)]
+        if control == "date":
+            element = driver.find_element(By.ID, "ov-from")
+            element.clear()
+            day = 1 + (i * 7) % 27
+            text = f"2023-{1 + (i // 4) % 12:02d}-{day:02d}"
+        else:
+            element = driver.find_element(By.XPATH, control)
+        driver.execute_script(ARM_JS)
+        start = time.perf_counter()
+        if control == "date":
+            element.send_keys(text + Keys.ENTER)
+        else:
+            element.click()
+        if not wait(driver, "return window.__relphotDone !== false;", timeout):
+            wall.append(float("inf"))
+            continue
+        wall.append(1000 * (time.perf_counter() - start))
+        server.extend(driver.execute_script(SERVER_JS))
+        time.sleep(0.05)
+    return wall, server
+
+
+def p95(values: list[float]) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+
+
+def measure(db: Path, mode: str, repeats: int, timeout: float) -> dict:
+    process, url = serve(db, mode)
+    driver = browser()
+    try:
+        cold, fcp = first_paint(driver, url, timeout)
+        payload = driver.execute_script(
+            "return Array.from(document.querySelectorAll('[id^=\"ov-trend-\"] .js-plotly-plot'))"
+            ".map(gd => gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0));")
+        warm, fcp_warm = first_paint(driver, url, timeout)
+        wall, server = callbacks(driver, repeats, timeout) if warm != float("inf") else ([], [])
+    finally:
+        driver.quit()
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    return {"first_paint_s": cold, "first_paint_again_s": warm, "fcp_s": fcp_warm,
+            "callback_p50_ms": statistics.median(wall) if wall else float("nan"),
+            "callback_p95_ms": p95(wall), "server_p95_ms": p95(server), "points_drawn": sum(payload or [])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--observations", type=int, default=40_000)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/relphot-bench-dashboard.db"))
+    parser.add_argument("--reuse", action="store_true", help="reuse an existing --db")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--baseline-repeats", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    fill_s = fill(args.db, args.observations, args.reuse)
+    trend_s = store_trend_time(args.db)
+    base = measure(args.db, "baseline", args.baseline_repeats, args.timeout)
+    ours = measure(args.db, "relphot", args.repeats, args.timeout)
+    rows = [
+        ("overview first paint (s), first visit", "first_paint_s", "{:.2f}", "< 2"),
+        ("overview first paint (s), again", "first_paint_again_s", "{:.2f}", "< 2"),
+        ("first contentful paint (s)", "fcp_s", "{:.2f}", ""),
+        ("filter callback p50 (ms), click to redraw", "callback_p50_ms", "{:.0f}", ""),
+        ("filter callback p95 (ms), click to redraw", "callback_p95_ms", "{:.0f}", "< 300"),
+        ("filter callback p95 (ms), server", "server_p95_ms", "{:.0f}", ""),
+        ("points sent to the browser", "points_drawn", "{:,.0f}", ""),
+    ]
+    print(f"\nDashboard, {args.observations:,} observations x 3 filters x 4 exposures "
+          f"({3 * 4 * args.observations:,} factors); store.trend of one filter {trend_s:.2f} s"
+          + (f"; fill {fill_s:.0f} s" if fill_s else ""))
+    print(f"{'metric':46} {'baseline':>10} {'relphot':>10} {'ratio':>7} {'target':>7}")
+    for label, key, fmt, target in rows:
+        b, o = base[key], ours[key]
+        ratio = b / o if o and o == o and o != float("inf") else float("nan")
+        print(f"{label:46} {fmt.format(b):>10} {fmt.format(o):>10} {ratio:>6.1f}x {target:>7}")
+    if args.json:
+        args.json.write_text(json.dumps({"baseline": base, "relphot": ours, "store_trend_s": trend_s}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""``relphot serve`` and ``relphot demo`` from the command line."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from relphot_core.cli import main
+from relphot_core.store import Store
+
+RELPHOT = [sys.executable, "-m", "relphot_core.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_help_mentions_loopback_and_gunicorn(capsys):
+    try:
+        main(["serve", "--help"])
+    except SystemExit:
+        pass
+    out = capsys.readouterr().out
+    assert "127.0.0.1" in out and "gunicorn" in out
+
+
+def test_bad_port_and_bad_store_are_one_line_errors(capsys, tmp_path):
+    assert main(["serve", "--db", f"sqlite:///{tmp_path}/x.db", "--port", "70000"]) == 2
+    assert "not a TCP port" in capsys.readouterr().err
+    assert main(["serve", "--db", "nosuchdriver://user:secret@host/db"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "secret" not in err
+
+
+def test_demo_fills_a_store_with_injected_problems(tmp_path):
+    assert main(["demo", "--dir", str(tmp_path / "demo"), "--observations", "4", "--sources-per-detector", "60",
+                 "--workers", "1", "--no-serve"]) == 0
+    store = Store.open(f"sqlite:///{tmp_path / 'demo' / 'relphot.db'}")
+    observations = store.observation_table()
+    assert len(observations) == 12  # 4 observations x 3 filters
+    assert set(observations["n_exposures"]) == {4}
+    assert (tmp_path / "demo" / "catalogs" / "truth.json").exists()
+
+
+def test_serve_answers_on_loopback(tmp_path):
+    db = tmp_path / "served.db"
+    Store.open(f"sqlite:///{db}")
+    port = free_port()
+    process = subprocess.Popen(RELPHOT + ["serve", "--db", f"sqlite:///{db}", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5).read()
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.time() < deadline, "relphot serve did not answer"
+                time.sleep(0.3)
+        assert b'"ok"' in body
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+        assert b"relphot QC" in page
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
