@@ -98,4 +98,6 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
     api.register(app.server)
     if warm and cache_ttl > 0:
         threading.Thread(target=cache.warm, args=(FILTERS,), daemon=True).start()
+    else:
+        cache.warmed.set()
     return app

@@ -62,15 +62,17 @@ def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:
     rows = [header]
     for name, df in frames.items():
         cells = [html.Td(html.Strong(name))]
-        total_obs = 0 if df is None or df.empty else df["obs_id"].nunique()
+        empty = df is None or df.empty
+        total_obs = 0 if empty else df["obs_id"].nunique()
+        stats = (pd.DataFrame(columns=["size", "nunique"]) if empty else
+                 df.groupby(df["status"].astype(str), observed=True)["obs_id"].agg(["size", "nunique"]))
         for status in STATUSES:
-            part = df[df["status"] == status] if df is not None and not df.empty else df
-            n_exp = 0 if part is None else len(part)
-            n_obs = 0 if part is None or part.empty else part["obs_id"].nunique()
+            n_exp = int(stats["size"].get(status, 0))
+            n_obs = int(stats["nunique"].get(status, 0))
             cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
                                   html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
                                  className="count" + (" count-zero" if n_exp == 0 else "")))
-        cells.append(html.Td([html.Span(f"{0 if df is None else len(df):,}", className="count-main"),
+        cells.append(html.Td([html.Span(f"{0 if empty else len(df):,}", className="count-main"),
                               html.Span(f" exp · {total_obs:,} obs", className="count-sub")]))
         rows.append(html.Tr(cells))
     return html.Table(rows, className="counts-table", id="counts-table")

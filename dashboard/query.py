@@ -194,7 +194,8 @@ def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = 
     rng = selection.obs_range
     if rng is not None:
         mask &= df["obs_id"].between(rng[0], rng[1])
-    return df[mask.to_numpy()]
+    keep = mask.to_numpy()
+    return df if keep.all() else df[keep]
 
 
 def with_updates(selection: Selection, **changes) -> Selection:

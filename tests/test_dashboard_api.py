@@ -174,10 +174,21 @@ def test_overview_callback_counts(app):
     messages, counts, fy, fj, fh, sy, sj, sh, hist, search, _, drawn = out
     assert search == "?filter=NIR_J&status=WARN,FAIL"
     assert sy == {"display": "none"} and sj == {}
-    fail = [t for t in fj.data if (t.name or "").startswith("FAIL")][0]
-    assert list(fail.customdata) == [BAD[0]]
+    fail = [t for t in fj["data"] if t["name"].startswith("FAIL")][0]
+    assert fail["customdata"] == [BAD[0]]
+    assert fail["y"]["dtype"] == "f4"  # typed arrays, as plotly.py sends them
     assert json.dumps(hist.to_plotly_json(), default=str)
+    assert json.dumps(fj, default=str)
     # the same selection again: the J figure is not rebuilt
     with app.server.test_request_context("/"):
         again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", drawn)
     assert again[3] is dash.no_update and again[4] is not dash.no_update
+
+
+def test_click_on_light_points_finds_the_observation(app):
+    with app.server.test_request_context("/"):
+        frame = app.server.config["RELPHOT_CACHE"].trend(BAD[1])
+        row = frame[frame["obs_id"] == BAD[0]].iloc[0]
+        assert overview.obs_from_point(BAD[1], {"x": float(row["mjd_obs"]), "y": 1.0}) == BAD[0]
+        assert overview.obs_from_point(BAD[1], {"customdata": BAD[0]}) == BAD[0]
+        assert overview.obs_from_point(BAD[1], {"x": 12.5}) is None  # a binned envelope

@@ -10,6 +10,8 @@ beyond that.
 """
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -22,68 +24,106 @@ from .common import AXIS, band_shapes, base_layout, empty_figure, esc, factor_ra
 X_LABELS = {"mjd_obs": "MJD of the exposure", "obs_id": "Observation id"}
 
 
-def _hover_text(df: pd.DataFrame) -> list[str]:
-    """One escaped hover text per row (review decisions included)."""
+_WANTED = ("obs_id", "exposure", "mjd_obs", "value", "error", "status", "review_decision", "reviewer",
+           "drift", "running_median", "control_low", "control_high")
+
+
+def typed_array(values: np.ndarray) -> dict | list:
+    """A numeric numpy array as a plotly.js typed-array spec (base64), the
+    compact form plotly.py itself sends; other arrays as lists."""
+    values = np.ascontiguousarray(values)
+    kinds = {"float64": "f8", "float32": "f4", "int32": "i4", "int16": "i2", "int8": "i1", "uint8": "u1"}
+    if values.dtype == np.int64:
+        values = values.astype(np.int32) if values.size and abs(values).max() < 2**31 else values
+    code = kinds.get(str(values.dtype))
+    if code is None or values.ndim != 1:
+        return values.tolist()
+    return {"dtype": code, "bdata": base64.b64encode(values.tobytes()).decode("ascii")}
+
+
+def _status_codes(status: pd.Series) -> np.ndarray:
+    """Index in STATUS_ORDER of each row's status (len(STATUS_ORDER) if unknown)."""
+    unknown = len(STATUS_ORDER)
+    if isinstance(status.dtype, pd.CategoricalDtype):
+        lut = np.array([STATUS_ORDER.index(c) if c in STATUS_ORDER else unknown
+                        for c in status.cat.categories] + [unknown], dtype=np.int8)
+        return lut[status.cat.codes.to_numpy()]
+    return status.map({name: i for i, name in enumerate(STATUS_ORDER)}).fillna(unknown).to_numpy(dtype=np.int8)
+
+
+def _columns(df: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
+    """The columns the trend needs as numpy arrays, sorted along x."""
+    cols = {c: df[c].to_numpy() for c in _WANTED if c in df.columns}
+    cols["code"] = _status_codes(df["status"])
+    cols["value"] = to_float_array(cols["value"])
+    cols["error"] = to_float_array(cols["error"]) if "error" in cols else np.full(len(df), np.nan)
+    cols["drift"] = (pd.Series(cols["drift"]).fillna(False).to_numpy(dtype=bool) if "drift" in cols
+                     else np.zeros(len(df), dtype=bool))
+    decision = cols.get("review_decision")
+    cols["reviewed"] = (pd.Series(decision).notna().to_numpy() if decision is not None
+                        else np.zeros(len(df), dtype=bool))
+    xs = cols[x]
+    if len(xs) > 1 and not np.all(xs[1:] >= xs[:-1]):
+        order = np.lexsort((cols["exposure"], xs))
+        cols = {k: v[order] for k, v in cols.items()}
+    return cols
+
+
+def _hover_text(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
+    """One escaped hover text per selected row (review decisions included)."""
     texts = []
-    has_review = "review_decision" in df.columns
-    for row in df.itertuples(index=False):
-        value = getattr(row, "value")
-        error = getattr(row, "error")
-        if value is None or not np.isfinite(value):
+    decisions = cols.get("review_decision")
+    reviewers = cols.get("reviewer")
+    for i in idx:
+        value, error = cols["value"][i], cols["error"][i]
+        if not np.isfinite(value):
             factor = "no value"
-        elif error is None or not np.isfinite(error):
+        elif not np.isfinite(error):
             factor = f"{value:.4f}"
         else:
             factor = f"{value:.4f} ± {error:.4f}"
-        text = (f"obs {int(row.obs_id)} · dither {int(row.exposure)}<br>QPRELEX {factor}"
-                f"<br>status {esc(row.status)}")
-        if has_review and isinstance(getattr(row, "review_decision"), str):
-            text += f"<br>review: {esc(row.review_decision)} by {esc(getattr(row, 'reviewer', ''))}"
-        if bool(getattr(row, "drift", False)):
+        text = (f"obs {int(cols['obs_id'][i])} · dither {int(cols['exposure'][i])}<br>QPRELEX {factor}"
+                f"<br>status {esc(cols['status'][i])}")
+        if decisions is not None and isinstance(decisions[i], str):
+            text += f"<br>review: {esc(decisions[i])} by {esc(reviewers[i] if reviewers is not None else '')}"
+        if cols["drift"][i]:
             text += "<br>control chart: drift alarm"
         texts.append(text)
     return texts
-
-
-def _ids(df: pd.DataFrame) -> list[int]:
-    """The obs ids as a plain list: dcc.Graph reads clickData's customdata
-    from the figure's own data, where a numpy (typed) array is an encoded
-    object, so the click would carry no id."""
-    return df["obs_id"].to_numpy(dtype=np.int64).tolist()
 
 
 def _scatter_type(n: int) -> str:
     return "scattergl" if n > 1500 else "scatter"
 
 
-def _point_trace(df: pd.DataFrame, x: str, status: str, *, name: str | None = None,
-                 y_nodata: float | None = None, detailed: bool = True) -> dict:
-    """One status's exposures as markers; ``detailed`` adds error bars and a
-    full hover text (review included), otherwise obs id and value only."""
-    values = to_float_array(df["value"])
-    errors = to_float_array(df["error"]) if "error" in df and detailed else None
-    if status == "NODATA":
-        values = np.full(len(df), y_nodata if y_nodata is not None else np.nan)
-        errors = None
-    hover = dict(text=_hover_text(df), hovertemplate="%{text}<extra></extra>") if detailed else dict(
-        hovertemplate=f"obs %{{customdata}}<br>QPRELEX %{{y:.4f}}<br>{status}<extra></extra>")
-    return dict(
-        type=_scatter_type(len(df)), x=df[x].to_numpy(), y=values.astype(np.float32),
-        error_y=dict(type="data", array=errors, visible=errors is not None, thickness=1, width=0,
-                     color=STATUS_COLOURS[status]),
-        mode="markers", name=name or f"{status} ({len(df)})",
-        marker=dict(color=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status],
-                    size=7 if status == "OK" else 9, line=dict(width=1.2, color=STATUS_COLOURS[status])),
-        customdata=_ids(df), **hover,
-        legendgroup=status,
+def _markers(cols: dict[str, np.ndarray], idx: np.ndarray, x: str, *, name: str, colour: str, symbol: str,
+             size: float, y: np.ndarray, errors: np.ndarray | None, detailed: bool, label: str,
+             group: str | None = None, line_width: float = 1.2) -> dict:
+    """A marker trace of the rows ``idx``. Detailed traces carry error bars,
+    a full hover text and ``customdata = obs_id`` (a plain list: dcc.Graph
+    reads clickData's customdata from the figure's own data, where a typed
+    array would be an encoded object); light ones obs id and value only, and
+    a click on them is resolved from x by the page."""
+    trace = dict(
+        type=_scatter_type(len(idx)), x=cols[x][idx], y=y.astype(np.float32), mode="markers", name=name,
+        marker=dict(color=colour, symbol=symbol, size=size, line=dict(width=line_width, color=colour)),
+        legendgroup=group or name,
     )
+    if detailed:
+        trace.update(customdata=cols["obs_id"][idx].astype(np.int64).tolist(), text=_hover_text(cols, idx),
+                     hovertemplate="%{text}<extra></extra>")
+        if errors is not None:
+            trace["error_y"] = dict(type="data", array=errors, visible=True, thickness=1, width=0, color=colour)
+    else:
+        obs = "%{x}" if x == "obs_id" else "MJD %{x:.4f}"
+        trace["hovertemplate"] = f"{obs}<br>QPRELEX %{{y:.4f}}<br>{label}<extra></extra>"
+    return trace
 
 
-def _binned_trace(df: pd.DataFrame, x: str, n_bins: int) -> list[dict]:
+def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> list[dict]:
     """Median and 1-99 % envelope of many OK factors, in bins along x
     (vectorised: one lexsort, no loop over bins)."""
-    xs = df[x].to_numpy(dtype=float)
-    ys = to_float_array(df["value"])
+    xs = np.asarray(xs, dtype=float)
     finite = np.isfinite(xs) & np.isfinite(ys)
     xs, ys = xs[finite], ys[finite]
     if xs.size == 0:
@@ -97,27 +137,94 @@ def _binned_trace(df: pd.DataFrame, x: str, n_bins: int) -> list[dict]:
     full = counts > 0
     counts, starts = counts[full], starts[full]
 
-    def quantile(q: float) -> list[float]:
-        return ys_sorted[starts + np.floor(q * (counts - 1)).astype(int)].round(6).tolist()
+    def quantile(q: float) -> np.ndarray:
+        return ys_sorted[starts + np.floor(q * (counts - 1)).astype(int)]
 
     low, centre, high = quantile(0.01), quantile(0.5), quantile(0.99)
-    mid = (np.bincount(index, weights=xs, minlength=n_bins)[full] / counts).round(5).tolist()
+    mid = np.bincount(index, weights=xs, minlength=n_bins)[full] / counts
     colour = STATUS_COLOURS["OK"]
     return [
-        dict(type="scatter", x=mid + mid[::-1], y=high + low[::-1], fill="toself", mode="lines",
-             line=dict(width=0), fillcolor="rgba(0, 158, 115, 0.22)", hoverinfo="skip",
-             name=f"OK ({len(df)}), 1-99 % envelope", legendgroup="OK"),
+        dict(type="scatter", x=np.concatenate([mid, mid[::-1]]), y=np.concatenate([high, low[::-1]]),
+             fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(0, 158, 115, 0.22)",
+             hoverinfo="skip", name=f"OK ({n_total}), 1-99 % envelope", legendgroup="OK"),
         dict(type="scatter", x=mid, y=centre, mode="lines", line=dict(color=colour, width=1.5),
-             name="OK binned median", legendgroup="OK",
-             hovertemplate="binned median %{y:.4f}<extra></extra>"),
+             name="OK binned median", legendgroup="OK", hovertemplate="binned median %{y:.4f}<extra></extra>"),
     ]
 
 
-def _decimate(df: pd.DataFrame, n: int) -> pd.DataFrame:
-    if len(df) <= n:
-        return df
-    step = int(np.ceil(len(df) / n))
-    return df.iloc[::step]
+def _decimate(n: int, limit: int) -> slice:
+    return slice(None, None, max(1, int(np.ceil(n / limit))))
+
+
+def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
+               max_points: int = 6000, n_bins: int = 300, max_detailed: int = 400,
+               height: int = 380) -> tuple[list[dict], dict] | None:
+    """Traces and layout of `trend_figure` as plain dicts (numpy arrays
+    inside), or None when ``df`` is empty. See `trend_figure`."""
+    if df is None or len(df) == 0:
+        return None
+    if x not in X_LABELS:
+        raise ValueError(f"x must be one of {sorted(X_LABELS)}")
+    cols = _columns(df, x)
+    values, errors, codes = cols["value"], cols["error"], cols["code"]
+    y_range = factor_range(values, errors, fail=fail)
+    y_nodata = y_range[0] + 0.04 * (y_range[1] - y_range[0])
+    traces: list[dict] = []
+    if "running_median" in cols:
+        median = to_float_array(cols["running_median"])
+        ok = np.flatnonzero(np.isfinite(median))[_decimate(int(np.isfinite(median).sum()), 400)]
+        if ok.size:
+            traces.append(dict(type="scatter", x=cols[x][ok], y=median[ok], mode="lines", name="running median",
+                               line=dict(color=MEDIAN_COLOUR, width=1.6), hoverinfo="skip"))
+            for column, label in (("control_high", "control limits"), ("control_low", None)):
+                traces.append(dict(type="scatter", x=cols[x][ok], y=to_float_array(cols[column])[ok],
+                                   mode="lines", name=label or column, showlegend=label is not None,
+                                   legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
+                                   hoverinfo="skip"))
+    special = cols["drift"] | cols["reviewed"]
+    for code, status in enumerate(STATUS_ORDER):
+        mask = codes == code
+        if not mask.any():
+            continue
+        if status == "OK" and mask.sum() > max_points:
+            plain = mask & ~special
+            traces.extend(_binned_trace(cols[x][plain], values[plain], n_bins, int(plain.sum())))
+            mask = mask & special
+            if not mask.any():
+                continue
+        idx = np.flatnonzero(mask)
+        nodata = status == "NODATA"
+        traces.append(_markers(
+            cols, idx, x, name=f"NODATA ({idx.size}, no value)" if nodata else f"{status} ({idx.size})",
+            colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
+            y=np.full(idx.size, y_nodata) if nodata else values[idx], errors=None if nodata else errors[idx],
+            detailed=idx.size <= max_detailed, label=status, group=status))
+    decision = cols.get("review_decision")
+    for mask, name, colour in (
+        (cols["drift"], "drift alarm", DRIFT_COLOUR),
+        (cols["reviewed"] & (decision == "confirmed") if decision is not None else None, "reviewed: confirmed",
+         REVIEW_COLOURS["confirmed"]),
+        (cols["reviewed"] & (decision == "overruled") if decision is not None else None, "reviewed: overruled",
+         REVIEW_COLOURS["overruled"]),
+    ):
+        if mask is None or not mask.any():
+            continue
+        idx = np.flatnonzero(mask)
+        detailed = idx.size <= max_detailed
+        y = np.where(np.isfinite(values[idx]), values[idx], y_nodata)
+        traces.append(_markers(cols, idx, x, name=f"{name} ({idx.size})", colour=colour,
+                               symbol="circle-open" if name == "drift alarm" else "square-open",
+                               size=15 if detailed else 11, y=y, errors=None, detailed=detailed, label=name,
+                               line_width=2 if detailed else 1.2))
+    title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
+    layout = layout_dict(title=title, height=height)
+    layout.update(
+        shapes=band_shapes(warn=warn, fail=fail),
+        yaxis={**AXIS, "title": {"text": "QPRELEX"}, "range": y_range, "tickformat": ".3f"},
+        xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f"},
+        clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
+    )
+    return traces, layout
 
 
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
@@ -136,89 +243,44 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     x : {"mjd_obs", "obs_id"}
         The abscissa.
     max_points : int
-        Above this many OK exposures, they are drawn binned (``n_bins``).
+        Above this many OK exposures, they are drawn binned (``n_bins``):
+        median and 1-99 % envelope. Flagged, drifting and reviewed
+        exposures are always drawn one by one.
     max_detailed : int
         A trace of more points than this gets no error bars and a short
-        hover text (obs id, value), to keep survey-size plots light.
+        hover text, to keep survey-size plots light.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Point traces carry ``customdata = obs_id`` for click-through.
+        Detailed point traces carry ``customdata = obs_id`` for click-through.
     """
-    title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
-    if df is None or len(df) == 0:
+    spec = trend_spec(df, warn=warn, fail=fail, x=x, filter_name=filter_name, max_points=max_points,
+                      n_bins=n_bins, max_detailed=max_detailed, height=height)
+    if spec is None:
+        title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
         return empty_figure(f"No exposures of {filter_name or 'this filter'} match the filters.",
                             title=title, height=height)
-    if x not in X_LABELS:
-        raise ValueError(f"x must be one of {sorted(X_LABELS)}")
-    wanted = ["obs_id", "exposure", "mjd_obs", "value", "error", "status", "review_decision", "reviewer",
-              "drift", "running_median", "control_low", "control_high"]
-    df = df[[c for c in wanted if c in df.columns]]
-    if not df[x].is_monotonic_increasing:
-        df = df.sort_values([x, "exposure"], kind="stable")
-    df = df.reset_index(drop=True)
-    codes = df["status"].map({s: i for i, s in enumerate(STATUS_ORDER)}).fillna(len(STATUS_ORDER))
-    codes = codes.to_numpy(dtype=np.int8)
-    values = to_float_array(df["value"])
-    errors = to_float_array(df["error"])
-    y_range = factor_range(values, errors, fail=fail)
-    y_nodata = y_range[0] + 0.04 * (y_range[1] - y_range[0])
-    traces: list[dict] = []
-    drift = df["drift"].fillna(False).astype(bool) if "drift" in df else pd.Series(False, index=df.index)
-    reviewed = df["review_decision"].notna() if "review_decision" in df else pd.Series(False, index=df.index)
-    if "running_median" in df and df["running_median"].notna().any():
-        line = _decimate(df[[x, "running_median", "control_low", "control_high"]].dropna(), 400)
-        traces.append(dict(type="scatter", x=line[x].to_numpy(), y=line["running_median"].to_numpy(),
-                           mode="lines", name="running median", line=dict(color=MEDIAN_COLOUR, width=1.6),
-                           hoverinfo="skip"))
-        for column, label in (("control_high", "control limits"), ("control_low", None)):
-            traces.append(dict(type="scatter", x=line[x].to_numpy(), y=line[column].to_numpy(), mode="lines",
-                               name=label or column, showlegend=label is not None, legendgroup="control",
-                               line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"), hoverinfo="skip"))
-    for code, status in enumerate(STATUS_ORDER):
-        part = df[codes == code]
-        if part.empty:
-            continue
-        if status == "OK":
-            special = drift[part.index] | reviewed[part.index]
-            if len(part) > max_points:
-                traces.extend(_binned_trace(part[~special], x, n_bins))
-                part = part[special]
-                if part.empty:
-                    continue
-        traces.append(_point_trace(part, x, status, y_nodata=y_nodata, detailed=len(part) <= max_detailed,
-                                   name=f"{status} ({len(part)})" if status != "NODATA"
-                                   else f"NODATA ({len(part)}, no value)"))
-    for mask, name, colour, symbol in (
-        (drift, "drift alarm", DRIFT_COLOUR, "circle-open"),
-        (reviewed & (df.get("review_decision") == "confirmed"), "reviewed: confirmed",
-         REVIEW_COLOURS["confirmed"], "square-open"),
-        (reviewed & (df.get("review_decision") == "overruled"), "reviewed: overruled",
-         REVIEW_COLOURS["overruled"], "square-open"),
-    ):
-        part = df[mask.to_numpy(dtype=bool)]
-        if part.empty:
-            continue
-        y = to_float_array(part["value"])
-        y = np.where(np.isfinite(y), y, y_nodata)
-        hover = (dict(text=_hover_text(part), hovertemplate="%{text}<extra></extra>")
-                 if len(part) <= max_detailed else
-                 dict(hovertemplate=f"obs %{{customdata}}<br>QPRELEX %{{y:.4f}}<br>{name}<extra></extra>"))
-        traces.append(dict(
-            type=_scatter_type(len(part)), x=part[x].to_numpy(), y=y.astype(np.float32), mode="markers",
-            name=f"{name} ({len(part)})",
-            marker=dict(symbol=symbol, size=15 if len(part) <= max_detailed else 11, color=colour,
-                        line=dict(width=2 if len(part) <= max_detailed else 1.2, color=colour)),
-            customdata=_ids(part), **hover))
-    layout = layout_dict(title=title, height=height)
-    layout.update(
-        shapes=band_shapes(warn=warn, fail=fail),
-        yaxis={**AXIS, "title": {"text": "QPRELEX"}, "range": y_range, "tickformat": ".3f"},
-        xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f"},
-        clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
-    )
+    traces, layout = spec
     return go.Figure(data=traces, layout=layout)
+
+
+def trend_figure_dict(df: pd.DataFrame, **options) -> dict:
+    """`trend_figure` as a plain dict with typed arrays, for Dash callbacks:
+    the same content without plotly.py's validation and copies (several
+    times faster at survey size)."""
+    spec = trend_spec(df, **options)
+    if spec is None:
+        return trend_figure(df, **options).to_plotly_json()
+    traces, layout = spec
+    for trace in traces:
+        for key in ("x", "y"):
+            if isinstance(trace.get(key), np.ndarray):
+                trace[key] = typed_array(trace[key])
+        error = trace.get("error_y")
+        if error is not None and isinstance(error.get("array"), np.ndarray):
+            error["array"] = typed_array(error["array"].astype(np.float32))
+    return {"data": traces, "layout": layout}
 
 
 def histogram_figure(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,

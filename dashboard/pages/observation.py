@@ -14,6 +14,7 @@ from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
+from relphot_core.errors import RelphotError
 
 from ..components import (check_review, empty_store_page, exposure_records, exposure_table, fmt_time, message,
                           review_form, status_badge)
@@ -258,7 +259,10 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
             return message("Tick one or more exposures in the table first, or choose 'the whole observation'.",
                            "error"), no_update
         exposures = [dithers[i] for i in rows]
-    add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)
+    try:
+        add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)
+    except (KeyError, ValueError, RelphotError) as exc:
+        return message(f"Not stored: {exc}", "error"), no_update
     what = "every exposure" if exposures is None else "dither " + ", ".join(str(d) for d in exposures)
     records = exposure_records(exposure_frame(store, result), link=False)
     return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), records

@@ -15,7 +15,8 @@ from relphot_core.config import FILTERS
 
 from ..components import counts_table, empty_store_page, filter_checklist, message, messages, status_checklist
 from ..data import get_bands, get_cache, max_points
-from ..figures import empty_figure, histogram_figure, trend_figure
+from ..figures import empty_figure, histogram_figure
+from ..figures.trends import trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection
 
 PAGE = dict(path="/", name="Overview", title="relphot QC — overview", order=0)
@@ -135,9 +136,9 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
             if drawn.get(name) == signature:
                 figures.append(no_update)
             else:
-                figures.append(trend_figure(frames[name], warn=bands.warn, fail=bands.fail, x=xcol,
-                                            filter_name=name,
-                                            max_points=limit if limit is not None else len(frames[name]) + 1))
+                figures.append(trend_figure_dict(frames[name], warn=bands.warn, fail=bands.fail, x=xcol,
+                                                 filter_name=name,
+                                                 max_points=limit if limit is not None else len(frames[name]) + 1))
                 drawn[name] = signature
             styles.append({})
         else:
@@ -154,18 +155,42 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
 
 
 def open_observation(*click_data):
-    """Clicking a point opens its observation page (binned traces are not clickable)."""
+    """Clicking a point opens its observation page.
+
+    Detailed points carry their obs id; on light (survey-size) traces it is
+    found from the point's x: the obs id itself, or the exposure's MJD in
+    the filter's table. Binned traces are not clickable."""
     trigger = ctx.triggered_id
-    if not trigger:
+    name = str(trigger or "").replace(pid("trend-"), "")
+    if name not in FILTERS:
         raise PreventUpdate
-    name = str(trigger).replace(pid("trend-"), "")
-    data = click_data[FILTERS.index(name)] if name in FILTERS else None
+    data = click_data[FILTERS.index(name)]
     try:
-        custom = data["points"][0]["customdata"]
-        obs_id = int(custom[0] if isinstance(custom, (list, tuple)) else custom)
-    except (TypeError, KeyError, IndexError, ValueError):
+        point = data["points"][0]
+    except (TypeError, KeyError, IndexError):
         raise PreventUpdate from None
+    obs_id = obs_from_point(name, point)
+    if obs_id is None:
+        raise PreventUpdate
     return f"/observation/{obs_id}?filter={name}"
+
+
+def obs_from_point(name: str, point: dict) -> int | None:
+    """The obs id of a clicked point of filter ``name`` (None if not a point)."""
+    obs_id = point.get("customdata")
+    if isinstance(obs_id, (list, tuple)):
+        obs_id = obs_id[0] if obs_id else None
+    if obs_id is None and "x" in point:
+        frame = get_cache().trend(name)
+        for column in ("mjd_obs", "obs_id"):
+            hits = frame.loc[frame[column] == point["x"], "obs_id"]
+            if len(hits):
+                obs_id = hits.iloc[0]
+                break
+    try:
+        return int(obs_id)
+    except (TypeError, ValueError):
+        return None
 
 
 def register_callbacks(app: dash.Dash) -> None:

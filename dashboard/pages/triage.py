@@ -6,6 +6,8 @@ import dash
 from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
+from relphot_core.errors import RelphotError
+
 from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
 from ..data import add_reviews, get_cache, get_store
 
@@ -87,7 +89,10 @@ def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
     if not rows:
         return message("Tick one or more exposures first.", "error"), no_update, no_update, no_update
     keys = [(int(r["obs"]), str(r["filter"]), int(r["exposure"])) for r in rows]
-    add_reviews(keys, decision, reviewer, comment)
+    try:
+        add_reviews(keys, decision, reviewer, comment)
+    except (KeyError, ValueError, RelphotError) as exc:
+        return message(f"Not stored: {exc}", "error"), no_update, no_update, no_update
     queue = _queue()
     return (message(f"Stored: {decision} by {reviewer} for {len(keys)} exposure(s).", "success"),
             exposure_records(queue), [], _heading(len(queue)))
