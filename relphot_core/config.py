@@ -98,7 +98,8 @@ class Thresholds:
     warn: float = 0.005
     warn_nsigma: float = 3.0
     drift_nsigma: float = 3.0
-    drift_window: int = 15
+    drift_window: int = 60
+    """Exposures in the trailing window of the control chart (15 observations of 4 dithers)."""
 
 
 @dataclass(frozen=True)

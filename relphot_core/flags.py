@@ -80,10 +80,10 @@ class ControlChart:
 def control_chart(
     values: np.ndarray,
     *,
-    window: int = 15,
+    window: int = 60,
     nsigma: float = 3.0,
     drift_limit: float = 0.005,
-    min_points: int = 5,
+    min_points: int = 20,
 ) -> ControlChart:
     """Trailing running median with robust control limits.
 
@@ -112,7 +112,7 @@ def control_chart(
 
     Examples
     --------
-    >>> chart = control_chart(np.r_[np.ones(20), 0.95], window=10)
+    >>> chart = control_chart(np.r_[np.ones(20), 0.95], window=10, min_points=5)
     >>> bool(chart.outlier[-1]), bool(chart.drift[-1])
     (True, False)
     """

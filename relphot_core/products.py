@@ -65,7 +65,7 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "thresholds.warn": ("WARN when |QPRELEX - 1| exceeds this and warn_nsigma", ""),
     "thresholds.warn_nsigma": ("WARN also needs this many sigma from 1", "sigma"),
     "thresholds.drift_nsigma": ("Control chart: robust sigma from the running median", "sigma"),
-    "thresholds.drift_window": ("Control chart: length of the running window", "observations"),
+    "thresholds.drift_window": ("Control chart: length of the trailing window", "exposures"),
     _PREFIX + "method": ("Method that produced the factors", ""),
     _PREFIX + "software_version": ("Version of the relphot software", ""),
     _PREFIX + "input_digest": ("Digest of the inputs and parameters of the run", ""),

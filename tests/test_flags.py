@@ -1,0 +1,45 @@
+"""Statuses from thresholds, and the drift control chart."""
+import numpy as np
+import pytest
+
+from relphot_core.config import Thresholds
+from relphot_core.flags import control_chart, exposure_status
+
+
+@pytest.mark.parametrize("value, error, status", [
+    (1.0, 0.001, "OK"),
+    (0.984, 0.0001, "FAIL"),       # beyond 1.5 %
+    (1.016, 0.05, "FAIL"),         # FAIL whatever the error
+    (1.007, 0.001, "WARN"),        # beyond 0.5 % and 7 sigma
+    (1.007, 0.004, "OK"),          # beyond 0.5 % but under 3 sigma
+    (1.004, 0.0001, "OK"),         # significant but inside 0.5 %
+    (np.nan, np.nan, "NODATA"),
+])
+def test_status_rules(value, error, status):
+    assert exposure_status([value], [error]).tolist() == [status]
+
+
+def test_thresholds_are_configuration():
+    loose = Thresholds(fail=0.05, warn=0.02)
+    assert exposure_status([0.97], [0.001], loose).tolist() == ["WARN"]
+
+
+def test_control_chart_flags_a_jump_and_a_slow_drift():
+    rng = np.random.default_rng(0)
+    steady = 1 + rng.normal(0, 0.001, 200)
+    jump = steady.copy()
+    jump[150] = 0.99
+    chart = control_chart(jump)
+    assert chart.outlier[150] and chart.outlier.sum() <= 3
+    assert not chart.drift.any()
+    drifting = steady - np.linspace(0, 0.02, 200)  # 2 % over the series
+    chart = control_chart(drifting)
+    assert chart.drift[-1] and not chart.drift[:60].any()
+
+
+def test_control_chart_compares_with_previous_points_only_and_skips_nan():
+    values = np.r_[np.ones(30), np.nan, np.ones(5)]
+    chart = control_chart(values, window=10, min_points=5)
+    assert np.isnan(chart.center[:5]).all()
+    assert not chart.outlier.any()
+    assert chart.center[-1] == 1.0
