@@ -164,3 +164,15 @@ def test_focal_plane_layout():
     assert np.array(fig.data[1].z, dtype=float)[0, 0] == pytest.approx(-2.0)
     assert fig.data[0].zmin == -fig.data[0].zmax  # one symmetric scale for all panels
     assert "No per-detector" in focal_plane_figure([], [1]).layout.annotations[0].text
+
+
+def test_trend_caps_individual_points_at_survey_size_worst_first():
+    bad = {(i, 1): (1.008 + i * 1e-5, "WARN") for i in range(0, 4000)}
+    bad[(3999, 4)] = (0.95, "FAIL")
+    df = trend_rows(n_obs=4000, bad=bad)
+    fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=500)
+    warn = traces_named(fig, "WARN")[0]
+    assert len(warn.y) == 499 and "worst of 4,000" in warn.name
+    assert min(warn.y) > 1.008 + 3400e-5  # the largest deviations were kept
+    assert list(traces_named(fig, "FAIL")[0].y) == [0.95]  # FAIL before WARN
+    assert "worst of 4,001" in fig.layout.annotations[0].text

@@ -157,7 +157,7 @@ def _decimate(n: int, limit: int) -> slice:
 
 
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
-               max_points: int = 6000, n_bins: int = 300, max_detailed: int = 400,
+               max_points: int = 6000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 3000,
                height: int = 380) -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
@@ -182,20 +182,30 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
                                    legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
                                    hoverinfo="skip"))
     special = cols["drift"] | cols["reviewed"]
+    ok_code = STATUS_ORDER.index("OK")
+    candidates = (codes != ok_code) | special
+    shown = _worst(cols, candidates, max_shown)
+    n_hidden = int(candidates.sum() - shown.sum())
     for code, status in enumerate(STATUS_ORDER):
         mask = codes == code
         if not mask.any():
             continue
-        if status == "OK" and mask.sum() > max_points:
-            plain = mask & ~special
+        total = int(mask.sum())
+        if status == "OK" and total > max_points:
+            plain = mask & ~shown
             traces.extend(_binned_trace(cols[x][plain], values[plain], n_bins, int(plain.sum())))
-            mask = mask & special
+            mask = mask & shown
             if not mask.any():
                 continue
+        elif status != "OK":
+            mask = mask & shown
         idx = np.flatnonzero(mask)
+        if idx.size == 0:
+            continue
         nodata = status == "NODATA"
+        count = f"{idx.size}" if idx.size == total or status == "OK" else f"{idx.size:,} worst of {total:,}"
         traces.append(_markers(
-            cols, idx, x, name=f"NODATA ({idx.size}, no value)" if nodata else f"{status} ({idx.size})",
+            cols, idx, x, name=f"NODATA ({count}, no value)" if nodata else f"{status} ({count})",
             colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
             y=np.full(idx.size, y_nodata) if nodata else values[idx], errors=None if nodata else errors[idx],
             detailed=idx.size <= max_detailed, label=status, group=status))
@@ -207,9 +217,9 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         (cols["reviewed"] & (decision == "overruled") if decision is not None else None, "reviewed: overruled",
          REVIEW_COLOURS["overruled"]),
     ):
-        if mask is None or not mask.any():
+        if mask is None or not (mask & shown).any():
             continue
-        idx = np.flatnonzero(mask)
+        idx = np.flatnonzero(mask & shown)
         detailed = idx.size <= max_detailed
         y = np.where(np.isfinite(values[idx]), values[idx], y_nodata)
         traces.append(_markers(cols, idx, x, name=f"{name} ({idx.size})", colour=colour,
@@ -224,12 +234,36 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f"},
         clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
     )
+    if n_hidden:
+        layout["annotations"] = [dict(
+            text=f"Drawn: the {int(shown.sum()):,} worst of {int(candidates.sum()):,} flagged exposures. "
+                 "Narrow the dates, obs ids or statuses to see every one.",
+            xref="paper", yref="paper", x=0.0, y=0.0, xanchor="left", yanchor="bottom", showarrow=False,
+            font=dict(size=11, color="#52606d"), bgcolor="rgba(255,255,255,0.8)")]
     return traces, layout
+
+
+def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> np.ndarray:
+    """The ``limit`` candidate rows to draw one by one: reviewed first, then
+    FAIL, NODATA, WARN and drift alarms, each by distance from 1."""
+    if candidates.sum() <= limit:
+        return candidates
+    rank = np.full(candidates.size, 9, dtype=np.int8)
+    for position, status in enumerate(("FAIL", "NODATA", "WARN"), start=1):
+        rank[cols["code"] == STATUS_ORDER.index(status)] = position
+    rank[cols["drift"] & (rank == 9)] = 4
+    rank[cols["reviewed"]] = 0
+    deviation = np.nan_to_num(np.abs(cols["value"] - 1.0), nan=np.inf)
+    idx = np.flatnonzero(candidates)
+    order = idx[np.lexsort((-deviation[idx], rank[idx]))][:limit]
+    shown = np.zeros(candidates.size, dtype=bool)
+    shown[order] = True
+    return shown
 
 
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
                  filter_name: str = "", max_points: int = 6000, n_bins: int = 300,
-                 max_detailed: int = 400, height: int = 380) -> go.Figure:
+                 max_detailed: int = 400, max_shown: int = 3000, height: int = 380) -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
     Parameters
@@ -245,7 +279,11 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     max_points : int
         Above this many OK exposures, they are drawn binned (``n_bins``):
         median and 1-99 % envelope. Flagged, drifting and reviewed
-        exposures are always drawn one by one.
+        exposures are drawn one by one...
+    max_shown : int
+        ...up to this many: beyond, the worst are drawn (reviewed, FAIL,
+        NODATA, WARN, drift; each by |QPRELEX - 1|) and a note on the plot
+        says how many are left out.
     max_detailed : int
         A trace of more points than this gets no error bars and a short
         hover text, to keep survey-size plots light.
@@ -256,7 +294,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         Detailed point traces carry ``customdata = obs_id`` for click-through.
     """
     spec = trend_spec(df, warn=warn, fail=fail, x=x, filter_name=filter_name, max_points=max_points,
-                      n_bins=n_bins, max_detailed=max_detailed, height=height)
+                      n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height)
     if spec is None:
         title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
         return empty_figure(f"No exposures of {filter_name or 'this filter'} match the filters.",
