@@ -112,6 +112,11 @@ EXPOSURE_COLUMNS = [
 ]
 
 
+def _true(value: Any) -> bool:
+    """A flag column's value as a bool (missing or NaN is False)."""
+    return bool(value) and not (isinstance(value, float) and value != value)
+
+
 def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
     """DataTable records of exposure rows (values formatted, review as text)."""
     records = []
@@ -128,6 +133,7 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
             "error": fmt_float(row.get("error")),
             "status": str(row.get("status") or "NODATA"),
             "reason": str(row.get("reason") or ""),
+            "chart": "outside the control limits" if _true(row.get("drift")) else "",
             "n_pairs": int(row.get("n_pairs") or 0),
             "n_matched": int(row.get("n_matched") or 0),
             "review": review_text(row),

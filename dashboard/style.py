@@ -56,3 +56,12 @@ def table_status_styles(column: str = "status") -> list[dict]:
             "fontWeight": "600",
         })
     return styles
+
+GRAPH_CONFIG: dict = {
+    "displaylogo": False,
+    "displayModeBar": "hover",
+    # Four tools (save, zoom, pan, reset) keep the bar off the plot titles.
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "zoomIn2d", "zoomOut2d"],
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+"""`dcc.Graph` config shared by every plot."""

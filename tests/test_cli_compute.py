@@ -199,3 +199,25 @@ def test_console_script_runs_and_fails_cleanly(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip() == f"relphot compute: error: {tmp_path / 'none.fits'}: no such file"
     assert "Traceback" not in done.stderr
+
+
+def test_db_runs_pin_and_unpin(small, tmp_path, capsys):
+    db = str(tmp_path / "runs.db")
+    assert main(["compute", "-q", *map(str, small), "--db", db]) == 0
+    assert main(["compute", "-q", *map(str, small), "--db", db, "--clip-sigma", "2.5"]) == 0
+    capsys.readouterr()
+    assert main(["db", "runs", "12", "NIR_J", "--db", db]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(lines) == 2 and lines[1].rstrip().endswith("current") and "current" not in lines[0]
+    first = lines[0].split()[0]
+    assert main(["db", "pin", first, "--db", db]) == 0
+    assert main(["db", "runs", "12", "NIR_J", "--db", db]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2].split()[0] == first and out[-2].rstrip().endswith("current, pinned")
+    assert main(["db", "unpin", "12", "NIR_J", "--db", db]) == 0
+    assert main(["db", "runs", "12", "NIR_J", "--db", db]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].rstrip().endswith("current")
+    assert main(["db", "pin", "999", "--db", db]) == 2
+    assert capsys.readouterr().err.strip() == f"relphot db: error: sqlite:///{db}: no run 999"
+    assert main(["db", "runs", "13", "NIR_J", "--db", db]) == 2
+    assert capsys.readouterr().err.strip() == f"relphot db: error: sqlite:///{db}: no observation 13 NIR_J"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 
 import dash
+import flask
 from dash import Input, Output, ctx, dcc, html, no_update
 
 from relphot_core.config import FILTERS
@@ -21,6 +22,14 @@ PAGE = dict(path="/exports", name="Exports", title="relphot QC — exports", ord
 def pid(name: str) -> str:
     """Page-local component id."""
     return f"exp-{name}"
+
+
+def _server_url() -> str:
+    """This server's address as the browser reached it (for copy-paste commands)."""
+    try:
+        return flask.request.host_url
+    except RuntimeError:  # outside a request (tests building the layout directly)
+        return "http://127.0.0.1:8050/"
 
 
 def layout(**params) -> html.Div:
@@ -96,18 +105,17 @@ def selection_block(filters, statuses, date_from, date_to, obs):
     export_cmd = f"relphot export --db {db} --out DIR"
     if len(sel.filters) == 1:
         export_cmd += f" --filter {sel.filters[0]}"
-    if sel.date_from:
-        export_cmd += f" --since {sel.date_from}"
     rng = sel.obs_range
     if rng and rng[1] - rng[0] < 50:
         export_cmd += " --obs-id " + " ".join(str(i) for i in range(rng[0], rng[1] + 1))
     caveats = []
     if len(sel.filters) == 2:
         caveats.append("the command takes one filter: run it once per filter")
-    if sel.statuses != parse_selection({}).statuses or sel.date_to or (rng and rng[1] - rng[0] >= 50):
-        caveats.append("`relphot export` has no status / end-date / id-range options: it exports more than "
-                       "the zip holds")
-    api = f"curl -o exposures.json 'http://HOST:PORT/api/exposures{search}'"
+    if (sel.statuses != parse_selection({}).statuses or sel.date_from or sel.date_to
+            or (rng and rng[1] - rng[0] >= 50)):
+        caveats.append("`relphot export` has no status / observation-date / id-range options (its --since is "
+                       "the processing time): it exports more than the zip holds")
+    api = f"curl -o exposures.json '{_server_url()}api/exposures{search}'"
     zip_link = (html.A("Zip of the XML products", href=f"/download/products.zip{search}", id=pid("zip"),
                        className="btn btn-link", download="")
                 if 0 < n_obs <= MAX_ZIP else

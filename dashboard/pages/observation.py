@@ -21,6 +21,7 @@ from ..components import (check_review, empty_store_page, exposure_records, expo
 from ..data import add_review, db_label, get_bands, get_cache, get_store
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
+from ..style import GRAPH_CONFIG
 
 PAGE = dict(path_template="/observation/<obs_id>", name="Observation",
             title=lambda obs_id=None, **_: f"relphot QC — observation {str(obs_id)[:20]}", order=1)
@@ -120,8 +121,9 @@ def _section(store, result, run_id) -> html.Div:
     options = _pair_options(result)
     first = options[0]["value"] if options else None
     pair, sample = _pair(result, first)
-    worst = [e.status for e in result.exposures]
-    summary = [status_badge(s) for s in ("FAIL", "WARN", "NODATA", "OK") if s in worst]
+    statuses = [e.status for e in result.exposures]
+    summary = [html.Span([status_badge(s), f" ×{statuses.count(s)}"], className="status-count")
+               for s in ("FAIL", "WARN", "NODATA", "OK") if s in statuses]
     command = f"relphot export --db {db_label()} --out DIR --obs-id {result.obs_id} --filter {f}"
     return html.Section(className="obs-section card", id=f"obs-section-{f}", children=[
         html.Div(className="card-head", children=[
@@ -140,8 +142,8 @@ def _section(store, result, run_id) -> html.Div:
         ]),
         html.Div(className="grid-2", children=[
             dcc.Graph(figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail),
-                      config={"displaylogo": False}),
-            dcc.Graph(figure=pair_matrix_figure(result.pairs, dithers), config={"displaylogo": False}),
+                      config=GRAPH_CONFIG),
+            dcc.Graph(figure=pair_matrix_figure(result.pairs, dithers), config=GRAPH_CONFIG),
         ]),
         html.Div(className="pair-select", children=[
             html.Label("Pair: "),
@@ -149,11 +151,11 @@ def _section(store, result, run_id) -> html.Div:
                          className="dropdown-pair"),
         ]),
         html.Div(className="grid-3", children=[
-            dcc.Graph(id=pid("hist", f), figure=pair_histogram_figure(sample, pair), config={"displaylogo": False}),
-            dcc.Graph(id=pid("dmmag", f), figure=dm_mag_figure(sample, pair), config={"displaylogo": False}),
-            dcc.Graph(id=pid("sky", f), figure=sky_figure(sample, pair), config={"displaylogo": False}),
+            dcc.Graph(id=pid("hist", f), figure=pair_histogram_figure(sample, pair), config=GRAPH_CONFIG),
+            dcc.Graph(id=pid("dmmag", f), figure=dm_mag_figure(sample, pair), config=GRAPH_CONFIG),
+            dcc.Graph(id=pid("sky", f), figure=sky_figure(sample, pair), config=GRAPH_CONFIG),
         ]),
-        dcc.Graph(figure=focal_plane_figure(result.detectors, dithers), config={"displaylogo": False}),
+        dcc.Graph(figure=focal_plane_figure(result.detectors, dithers), config=GRAPH_CONFIG),
         html.Div(className="grid-2", children=[
             _run_block(store, result, run_id),
             html.Div(className="export-block", children=[

@@ -18,6 +18,7 @@ from ..data import get_bands, get_cache, max_points
 from ..figures import empty_figure, histogram_figure
 from ..figures.trends import trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection
+from ..style import GRAPH_CONFIG
 
 PAGE = dict(path="/", name="Overview", title="relphot QC — overview", order=0)
 
@@ -83,11 +84,11 @@ def layout(**params) -> html.Div:
         html.Div([
             html.Div(dcc.Graph(id=pid(f"trend-{name}"),
                                figure=figures[name] if figures[name] is not no_update else empty_figure(""),
-                               config={"displaylogo": False}),
+                               config=GRAPH_CONFIG),
                      id=pid(f"wrap-{name}"), className="card", style=styles[name])
             for name in FILTERS
         ]),
-        html.Div(dcc.Graph(id=pid("hist"), figure=hist, config={"displaylogo": False}), className="card"),
+        html.Div(dcc.Graph(id=pid("hist"), figure=hist, config=GRAPH_CONFIG), className="card"),
         dcc.Store(id=pid("search"), data=search),
         dcc.Store(id=pid("drawn"), data=drawn),
         dcc.Location(id=pid("nav"), refresh="callback-nav"),

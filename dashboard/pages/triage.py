@@ -15,8 +15,8 @@ PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage qu
 LIMIT = 5000
 
 COLUMNS = [("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
-           ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"), ("reason", "reason"),
-           ("n_pairs", "pairs")]
+           ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"), ("chart", "control chart"),
+           ("reason", "reason"), ("n_pairs", "pairs")]
 
 
 def pid(name: str) -> str:
@@ -51,7 +51,8 @@ def layout(**_params) -> html.Div:
     queue = _queue()
     return html.Div([
         html.H1("Triage queue"),
-        html.P("Flagged exposures nobody has reviewed yet, worst first. Sort or filter the columns (type in the "
+        html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA, then exposures "
+               "outside the control limits of their filter's running median (an OK status can still drift). Sort or filter the columns (type in the "
                "row under the header, e.g. FAIL in 'status'), tick exposures, then confirm or overrule their "
                "flags. Click an obs id to open the observation.", className="muted"),
         html.Div(_heading(len(queue)), id=pid("heading")),

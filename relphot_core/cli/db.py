@@ -1,14 +1,20 @@
-"""``relphot db``: the store's schema.
+"""``relphot db``: the store's schema and its runs.
 
 ``relphot db upgrade --db URL`` creates or migrates the database to this
 relphot's schema; ``relphot db current --db URL`` says where it stands
-without changing anything.
+without changing anything. ``relphot db runs OBS_ID FILTER`` lists the
+processing runs of an observation, ``relphot db pin RUN_ID`` makes an
+earlier run the current one, ``relphot db unpin OBS_ID FILTER`` returns to
+"the latest run is current".
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ..config import FILTERS
+from ..errors import StoreError
+from ..store import Store
 from ..store.engine import ENV_VAR, make_engine, mask_url
 from ..store.schema import head_revision, schema_state, upgrade
 
@@ -31,6 +37,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             metavar="URL",
             help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)",
         )
+        p.set_defaults(func=func)
+
+    for name, func, text in (
+        ("runs", _runs, "list the processing runs of an observation and filter (current one marked)"),
+        ("pin", _pin, "make a run the current one of its observation, whatever runs come later"),
+        ("unpin", _unpin, "make the latest run of an observation and filter the current one again"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--db", metavar="URL", help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
+        if name == "pin":
+            p.add_argument("run_id", metavar="RUN_ID", type=int, help="run id (see `relphot db runs`)")
+        else:
+            p.add_argument("obs_id", metavar="OBS_ID", type=int, help="observation id")
+            p.add_argument("filter", metavar="FILTER", choices=FILTERS, help=" | ".join(FILTERS))
         p.set_defaults(func=func)
 
 
@@ -74,3 +94,36 @@ def _current(args: argparse.Namespace) -> int:
         return 0
     print(f"{url}: revision {state.current}, needs `relphot db upgrade` to {state.head}")
     return 1
+
+
+def _runs(args: argparse.Namespace) -> int:
+    with Store.open(args.db) as store:
+        runs = store.runs(args.obs_id, args.filter)
+        if runs.empty:
+            raise StoreError(store.url, f"no observation {args.obs_id} {args.filter}")
+    print(f"{'run':>6}  {'created (UTC)':19}  {'method':7} {'software':9} note")
+    for row in runs.itertuples(index=False):
+        notes = [w for w, on in (("current", row.current), ("pinned", row.pinned), ("imported", row.imported)) if on]
+        created = str(row.created)[:19].replace("T", " ")
+        print(f"{row.run_id:>6}  {created:19}  {row.method:7} {row.software_version:9} {', '.join(notes)}")
+    return 0
+
+
+def _pin(args: argparse.Namespace) -> int:
+    with Store.open(args.db) as store:
+        try:
+            store.pin_run(args.run_id)
+        except KeyError:
+            raise StoreError(store.url, f"no run {args.run_id}") from None
+    print(f"run {args.run_id} pinned: it is the current run of its observation until `relphot db unpin`")
+    return 0
+
+
+def _unpin(args: argparse.Namespace) -> int:
+    with Store.open(args.db) as store:
+        try:
+            store.unpin(args.obs_id, args.filter)
+        except KeyError:
+            raise StoreError(store.url, f"no observation {args.obs_id} {args.filter}") from None
+    print(f"observation {args.obs_id} {args.filter}: the latest run is current again")
+    return 0
