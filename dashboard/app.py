@@ -27,6 +27,9 @@ from .pages import PAGES
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
 
+PLOTLY_CARTESIAN = "vendor/plotly-cartesian-4.1.1.min.js"
+"""plotly.js's official cartesian partial bundle (see assets/vendor/README.md)."""
+
 NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Reviews", "/reviews"), ("Exports", "/exports")]
 
 
@@ -41,7 +44,8 @@ def _navbar(db_label: str) -> html.Header:
 
 
 def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | None = None,
-               cache_ttl: float = 20.0, warm: bool = True, max_points: int | None = 6000) -> dash.Dash:
+               cache_ttl: float = 20.0, warm: bool = True, max_points: int | None = 3000,
+               full_plotly: bool = False) -> dash.Dash:
     """Build the dashboard on a store.
 
     Parameters
@@ -61,6 +65,11 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
         Per filter, OK exposures beyond this many are drawn binned (median
         and envelope) rather than one by one; flagged ones always are
         drawn. None never bins (the benchmark's baseline).
+    full_plotly : bool
+        Load the full plotly.js (4.8 MB, WebGL traces included) instead of
+        the cartesian partial bundle (1.5 MB: scatter, bar, heatmap,
+        histogram), which is all the pages draw. Implied when ``max_points``
+        is None or beyond what SVG draws well (the figures then use WebGL).
 
     Returns
     -------
@@ -68,8 +77,15 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
         ``app.server`` is the Flask (WSGI) application, with the JSON API
         and the download routes.
     """
+    from .figures.trends import SVG_LIMIT
+
+    full_plotly = full_plotly or max_points is None or max_points > SVG_LIMIT
     app = dash.Dash(
         __name__,
+        # Loaded before the Dash components: dcc.Graph then takes this
+        # window.Plotly instead of fetching the full bundle.
+        assets_ignore=r"^plotly-.*\.min\.js$",
+        external_scripts=[] if full_plotly else [f"/assets/{PLOTLY_CARTESIAN}"],
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS_DIR),

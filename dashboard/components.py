@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from dash import dash_table, dcc, html
 
@@ -52,6 +53,20 @@ def status_badge(status: str | None) -> html.Span:
     return html.Span(status, className=f"badge status-{status if status in STATUS_COLOURS else 'NODATA'}")
 
 
+def _status_counts(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], int]:
+    """Exposures and distinct observations per status, and distinct
+    observations in all (integer codes: fast on survey-size frames)."""
+    codes, names = pd.factorize(df["status"].astype(object) if not isinstance(df["status"].dtype, pd.CategoricalDtype)
+                                else df["status"])
+    codes = codes.astype(np.int64)
+    obs = df["obs_id"].to_numpy(dtype=np.int64)
+    pairs = pd.unique((codes << 40) | (obs & ((1 << 40) - 1)))  # hashing: no sort
+    n_exp = np.bincount(codes[codes >= 0], minlength=len(names))
+    n_obs = np.bincount((pairs >> 40)[pairs >= 0], minlength=len(names))
+    names = [str(n) for n in names]
+    return (dict(zip(names, n_exp.tolist())), dict(zip(names, n_obs.tolist())), int(pd.unique(obs).size))
+
+
 def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:
     """Exposures and observations per status and per filter.
 
@@ -63,12 +78,9 @@ def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:
     for name, df in frames.items():
         cells = [html.Td(html.Strong(name))]
         empty = df is None or df.empty
-        total_obs = 0 if empty else df["obs_id"].nunique()
-        stats = (pd.DataFrame(columns=["size", "nunique"]) if empty else
-                 df.groupby(df["status"].astype(str), observed=True)["obs_id"].agg(["size", "nunique"]))
+        n_exp_by, n_obs_by, total_obs = _status_counts(df) if not empty else ({}, {}, 0)
         for status in STATUSES:
-            n_exp = int(stats["size"].get(status, 0))
-            n_obs = int(stats["nunique"].get(status, 0))
+            n_exp, n_obs = n_exp_by.get(status, 0), n_obs_by.get(status, 0)
             cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
                                   html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
                                  className="count" + (" count-zero" if n_exp == 0 else "")))

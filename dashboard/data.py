@@ -4,8 +4,9 @@ The dashboard reads and writes only through `relphot_core.store.Store`. The
 per-filter trend tables (every exposure of a filter, with the control chart)
 are what the overview redraws on every filter change; at survey size one
 costs the store a second or more, so they are cached per process (see
-`DataCache`: refreshed after ``ttl`` seconds or a write through this
-process, in the background when the read is expensive). Filtering them by
+`DataCache`: checked against the store's data version after ``ttl``
+seconds, re-read when something was written, in the background when the
+read is expensive). Filtering them by
 date, status, review state or obs id is then a pandas mask, well under the
 callback budget. Consequence: at survey size the overview can lag a write
 made elsewhere by up to ``ttl`` plus one store read.
@@ -28,19 +29,29 @@ DB_LABEL_KEY = "RELPHOT_DB_LABEL"
 MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 
 
+TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "review_decision",
+                 "reviewer", "reviewed", "drift", "running_median", "control_low", "control_high")
+"""The columns of the store's trend table that the overview uses: the
+cache keeps only these (masks then copy a third of the bytes)."""
+
+
 @dataclass
 class _Entry:
     frame: pd.DataFrame
     loaded: float
     cost: float
+    data_version: str | None = None
+    checked: float = 0.0
     stale: bool = False
 
 
 class DataCache:
     """Per-process cache of the store's per-filter trend tables.
 
-    A table older than ``ttl`` seconds, or marked stale by a write through
-    this process, is read again from the store. When that read is cheap
+    After ``ttl`` seconds a table is checked against the store's
+    `~relphot_core.store.Store.data_version` (one small query): if nothing
+    was written since it was read, it is kept. Otherwise, or when a write
+    through this process marked it stale, it is read again. When that read is cheap
     (under ``sync_limit`` seconds last time) it happens at once; when it is
     expensive (survey size) the stale table is served while a background
     thread reloads it, so that no filter callback waits for the store.
@@ -62,17 +73,34 @@ class DataCache:
         self._entries: dict[str, _Entry] = {}
         self._refreshing: set[str] = set()
         self._empty: tuple[float, bool] | None = None
+        self._version: tuple[float, str] | None = None
         self.warmed = threading.Event()
         """Set once the start-up warm-up has finished."""
 
+    def _data_version(self) -> str | None:
+        """The store's data version, asked at most once a second."""
+        now = time.monotonic()
+        cached = self._version
+        if cached is not None and now - cached[0] < 1.0:
+            return cached[1]
+        try:
+            version = self.store.data_version()
+        except Exception:  # noqa: BLE001 - a store without versions: always reload
+            return None
+        self._version = (now, version)
+        return version
+
     def _load(self, filter_name: str) -> pd.DataFrame:
         start = time.monotonic()
+        self._version = None
+        version = self._data_version()  # before the read: a write during it triggers a reload
         frame = self.store.trend(filter_name)
+        frame = frame[[c for c in TREND_COLUMNS if c in frame.columns]]
         if "status" in frame.columns:  # fast masks and group-bys on the cached table
             frame = frame.assign(status=frame["status"].astype("category"))
         end = time.monotonic()
         with self._lock:
-            self._entries[filter_name] = _Entry(frame, end, end - start)
+            self._entries[filter_name] = _Entry(frame, end, end - start, version, end)
         return frame
 
     def _background(self, filter_name: str) -> None:
@@ -90,8 +118,11 @@ class DataCache:
             entry = self._entries.get(filter_name)
         if entry is None:
             return self._load(filter_name)
-        fresh = not entry.stale and time.monotonic() - entry.loaded < self.ttl
-        if fresh:
+        now = time.monotonic()
+        if not entry.stale and now - entry.checked < self.ttl:
+            return entry.frame
+        if not entry.stale and entry.data_version is not None and self._data_version() == entry.data_version:
+            entry.checked = now  # nothing written since the read: keep it (and its figures)
             return entry.frame
         if entry.cost < self.sync_limit:
             return self._load(filter_name)
@@ -124,6 +155,7 @@ class DataCache:
             for entry in self._entries.values():
                 entry.stale = True
             self._empty = None
+            self._version = None
 
     def warm(self, filters) -> None:
         """Fill the cache (called in a background thread at start-up)."""
@@ -161,7 +193,7 @@ def get_bands() -> Bands:
 
 def max_points() -> int | None:
     """OK exposures per filter drawn one by one before they are binned (None: never bin)."""
-    return current_app.config.get(MAX_POINTS_KEY, 6000)
+    return current_app.config.get(MAX_POINTS_KEY, 3000)
 
 
 def db_label() -> str:

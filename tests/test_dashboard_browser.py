@@ -83,6 +83,17 @@ def test_overview_flags_the_bad_exposure_and_click_opens_it(dash_duo, store):
     assert f"filter={FILTER}" in dash_duo.driver.current_url
     dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {OBS}")
     assert "FAIL" in dash_duo.find_element(f"#obs-section-{FILTER}").text
+    # every plot of the observation page is drawn by the cartesian partial
+    # bundle (no WebGL trace), and the full plotly.js is never fetched
+    drawn = wait_for(lambda: dash_duo.driver.execute_script(
+        "const gds = Array.from(document.querySelectorAll('.js-plotly-plot'));"
+        "return gds.length >= 6 && gds.every(gd => gd._fullData) ? gds.flatMap(gd => gd._fullData.map("
+        "t => t.type)) : null;"), message="the observation plots")
+    assert {"scatter", "heatmap"} <= set(drawn) and "scattergl" not in drawn
+    scripts = dash_duo.driver.execute_script(
+        "return performance.getEntriesByType('resource').map(r => r.name).filter(n => n.includes('plotly'));")
+    assert any("plotly-cartesian" in s for s in scripts) and not any("plotly.min.js" in s for s in scripts)
+    assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
 
 
 def test_filters_change_plot_and_url(dash_duo, store):

@@ -136,7 +136,7 @@ def dm_mag_figure(sample: MatchSample | None, pair: PairStat | None, *, height: 
     kept = np.asarray(sample.kept, dtype=bool)
     fig = go.Figure()
     for mask, name, colour in ((kept, "kept", "#0072B2"), (~kept, "rejected", "#D55E00")):
-        fig.add_trace(go.Scattergl(x=sample.mag[mask], y=1000 * sample.dm[mask], mode="markers",
+        fig.add_trace(go.Scatter(x=sample.mag[mask], y=1000 * sample.dm[mask], mode="markers",
                                    name=f"{name} ({int(mask.sum())})",
                                    marker=dict(size=4, color=colour, opacity=0.6),
                                    hovertemplate="mag %{x:.2f}<br>dm %{y:.1f} mmag<extra></extra>"))
@@ -165,13 +165,13 @@ def sky_figure(sample: MatchSample | None, pair: PairStat | None = None, *, heig
         limit = 1000 * max(abs(pair.clip_high), abs(pair.clip_low))
     limit = max(limit, 1.0)
     fig = go.Figure()
-    fig.add_trace(go.Scattergl(
+    fig.add_trace(go.Scatter(
         x=sample.ra[kept], y=sample.dec[kept], mode="markers", name="kept",
         marker=dict(size=5, color=dm[kept], colorscale=DIVERGING, cmin=-limit, cmax=limit, cmid=0,
                     colorbar=dict(title=dict(text="dm (mmag)"), thickness=12)),
         hovertemplate="RA %{x:.5f}<br>Dec %{y:.5f}<br>dm %{marker.color:.1f} mmag<extra></extra>"))
     if (~kept).any():
-        fig.add_trace(go.Scattergl(x=sample.ra[~kept], y=sample.dec[~kept], mode="markers",
+        fig.add_trace(go.Scatter(x=sample.ra[~kept], y=sample.dec[~kept], mode="markers",
                                    name="rejected", marker=dict(size=6, symbol="x", color="#52606d"),
                                    hovertemplate="rejected<br>RA %{x:.5f}<br>Dec %{y:.5f}<extra></extra>"))
     base_layout(fig, title="Sky positions, coloured by dm", height=height)

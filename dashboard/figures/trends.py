@@ -15,11 +15,10 @@ import base64
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from ..style import (DRIFT_COLOUR, FILTER_LABELS, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
                      STATUS_ORDER, STATUS_SYMBOLS)
-from .common import AXIS, band_shapes, base_layout, empty_figure, esc, factor_range, layout_dict, to_float_array
+from .common import AXIS, band_shapes, empty_figure, esc, factor_range, layout_dict, to_float_array
 
 X_LABELS = {"mjd_obs": "MJD of the exposure", "obs_id": "Observation id"}
 
@@ -57,11 +56,13 @@ def _columns(df: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
     cols["code"] = _status_codes(df["status"])
     cols["value"] = to_float_array(cols["value"])
     cols["error"] = to_float_array(cols["error"]) if "error" in cols else np.full(len(df), np.nan)
-    cols["drift"] = (pd.Series(cols["drift"]).fillna(False).to_numpy(dtype=bool) if "drift" in cols
-                     else np.zeros(len(df), dtype=bool))
+    drift = cols.get("drift")
+    if drift is None:
+        cols["drift"] = np.zeros(len(df), dtype=bool)
+    elif drift.dtype != bool:
+        cols["drift"] = np.where(pd.isna(drift), False, drift).astype(bool)
     decision = cols.get("review_decision")
-    cols["reviewed"] = (pd.Series(decision).notna().to_numpy() if decision is not None
-                        else np.zeros(len(df), dtype=bool))
+    cols["reviewed"] = ~pd.isna(decision) if decision is not None else np.zeros(len(df), dtype=bool)
     xs = cols[x]
     if len(xs) > 1 and not np.all(xs[1:] >= xs[:-1]):
         order = np.lexsort((cols["exposure"], xs))
@@ -92,8 +93,15 @@ def _hover_text(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
     return texts
 
 
+SVG_LIMIT = 5000
+"""Largest trace drawn as SVG; larger ones (only without binning, see
+`dashboard.create_app`'s ``max_points``) use WebGL, which needs the full
+plotly.js bundle. Below it SVG is the faster: without a GPU (software
+WebGL) each WebGL plot costs ~0.3 s to set up."""
+
+
 def _scatter_type(n: int) -> str:
-    return "scattergl" if n > 1500 else "scatter"
+    return "scattergl" if n > SVG_LIMIT else "scatter"
 
 
 def _markers(cols: dict[str, np.ndarray], idx: np.ndarray, x: str, *, name: str, colour: str, symbol: str,
@@ -106,7 +114,10 @@ def _markers(cols: dict[str, np.ndarray], idx: np.ndarray, x: str, *, name: str,
     a click on them is resolved from x by the page."""
     trace = dict(
         type=_scatter_type(len(idx)), x=cols[x][idx], y=y.astype(np.float32), mode="markers", name=name,
-        marker=dict(color=colour, symbol=symbol, size=size, line=dict(width=line_width, color=colour)),
+        # An outline only where it draws the symbol: per-point stroke styling
+        # doubles the time plotly.js takes to draw filled markers.
+        marker=dict(color=colour, symbol=symbol, size=size,
+                    **({"line": dict(width=line_width, color=colour)} if symbol.endswith("-open") else {})),
         legendgroup=group or name,
     )
     if detailed:
@@ -122,7 +133,7 @@ def _markers(cols: dict[str, np.ndarray], idx: np.ndarray, x: str, *, name: str,
 
 def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> list[dict]:
     """Median and 1-99 % envelope of many OK factors, in bins along x
-    (vectorised: one lexsort, no loop over bins)."""
+    (vectorised: one sort, no loop over bins)."""
     xs = np.asarray(xs, dtype=float)
     finite = np.isfinite(xs) & np.isfinite(ys)
     xs, ys = xs[finite], ys[finite]
@@ -130,8 +141,9 @@ def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> 
         return []
     edges = np.linspace(xs.min(), xs.max() + 1e-9, n_bins + 1)
     index = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, n_bins - 1)
-    order = np.lexsort((ys, index))
-    ys_sorted = ys[order]
+    # One argsort of bin + rank-preserving fraction of y (a lexsort, 3x faster).
+    span = float(ys.max() - ys.min()) or 1.0
+    ys_sorted = ys[np.argsort(index + (ys - ys.min()) / (span * (1 + 1e-9)), kind="stable")]
     counts = np.bincount(index, minlength=n_bins)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     full = counts > 0
@@ -157,7 +169,7 @@ def _decimate(n: int, limit: int) -> slice:
 
 
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
-               max_points: int = 6000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 3000,
+               max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 400,
                height: int = 380) -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
@@ -210,8 +222,11 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             y=np.full(idx.size, y_nodata) if nodata else values[idx], errors=None if nodata else errors[idx],
             detailed=idx.size <= max_detailed, label=status, group=status))
     decision = cols.get("review_decision")
+    # A FAIL or NODATA exposure is flagged already: the ring only marks the
+    # alarms that its status does not show.
+    quiet = np.isin(codes, [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
     for mask, name, colour in (
-        (cols["drift"], "drift alarm", DRIFT_COLOUR),
+        (cols["drift"] & quiet, "drift alarm", DRIFT_COLOUR),
         (cols["reviewed"] & (decision == "confirmed") if decision is not None else None, "reviewed: confirmed",
          REVIEW_COLOURS["confirmed"]),
         (cols["reviewed"] & (decision == "overruled") if decision is not None else None, "reviewed: overruled",
@@ -262,8 +277,8 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
 
 
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
-                 filter_name: str = "", max_points: int = 6000, n_bins: int = 300,
-                 max_detailed: int = 400, max_shown: int = 3000, height: int = 380) -> go.Figure:
+                 filter_name: str = "", max_points: int = 3000, n_bins: int = 300,
+                 max_detailed: int = 400, max_shown: int = 400, height: int = 380) -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
     Parameters
@@ -321,6 +336,63 @@ def trend_figure_dict(df: pd.DataFrame, **options) -> dict:
     return {"data": traces, "layout": layout}
 
 
+def histogram_spec(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
+                   bin_width: float = 0.001, height: int = 300) -> dict | None:
+    """`histogram_figure` as a plain dict (numpy-built, no plotly.py
+    validation), or None when there is nothing to histogram."""
+    frames = {k: v for k, v in frames.items() if v is not None and len(v)}
+    if not frames:
+        return None
+    lim = 3 * fail
+    edges = np.arange(1 - lim, 1 + lim + bin_width / 2, bin_width)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    deviation = np.abs(centres - 1)
+    colours = np.where(deviation > fail, STATUS_COLOURS["FAIL"],
+                       np.where(deviation > warn, STATUS_COLOURS["WARN"], STATUS_COLOURS["OK"])).tolist()
+    n, gap = len(frames), 0.06
+    width = (1 - gap * (n - 1)) / n
+    layout = layout_dict(height=height)
+    layout.update(bargap=0, margin=dict(l=60, r=20, t=40, b=48), showlegend=False)
+    traces, shapes, annotations = [], [], []
+    for i, (name, df) in enumerate(frames.items(), start=1):
+        suffix = "" if i == 1 else str(i)
+        values = to_float_array(df["value"])
+        values = values[np.isfinite(values)]
+        outside = int(np.sum((values < edges[0]) | (values > edges[-1])))
+        counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+        traces.append(dict(type="bar", x=centres, y=counts.astype(np.int32), marker=dict(color=colours),
+                           width=bin_width * 0.95, name=name, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                           hovertemplate="QPRELEX %{x:.4f}: %{y} exposures<extra>" + esc(name) + "</extra>"))
+        left = (i - 1) * (width + gap)
+        layout[f"xaxis{suffix}"] = {**AXIS, "domain": [left, left + width], "anchor": f"y{suffix}",
+                                    "range": [edges[0], edges[-1]], "title": {"text": "QPRELEX"},
+                                    "tickformat": ".3f"}
+        layout[f"yaxis{suffix}"] = {**AXIS, "anchor": f"x{suffix}",
+                                    "title": {"text": "exposures" if i == 1 else ""},
+                                    **({"type": "log"} if counts.max() > 1000 else {})}
+        shapes += band_shapes(warn=warn, fail=fail, orientation="v", axis=suffix)
+        annotations.append(dict(text=f"{esc(name)} (N = {len(df):,})", xref="paper", yref="paper",
+                                x=left + width / 2, y=1.0, xanchor="center", yanchor="bottom", showarrow=False,
+                                font=dict(size=14)))
+        if outside:
+            annotations.append(dict(text=f"{outside} beyond ±{lim:.3f}", xref=f"x{suffix} domain",
+                                    yref=f"y{suffix} domain", x=0.98, y=0.95, showarrow=False,
+                                    xanchor="right", font=dict(size=11, color="#52606d")))
+    layout.update(shapes=shapes, annotations=annotations)
+    return {"data": traces, "layout": layout}
+
+
+def histogram_figure_dict(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
+                          bin_width: float = 0.001, height: int = 300) -> dict:
+    """`histogram_figure` as a plain dict with typed arrays, for Dash callbacks."""
+    spec = histogram_spec(frames, warn=warn, fail=fail, bin_width=bin_width, height=height)
+    if spec is None:
+        return empty_figure("No factors to histogram.", height=height).to_plotly_json()
+    for trace in spec["data"]:
+        trace["x"], trace["y"] = typed_array(trace["x"]), typed_array(trace["y"])
+    return spec
+
+
 def histogram_figure(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
                      bin_width: float = 0.001, height: int = 300) -> go.Figure:
     """Distribution of the factors, one panel per filter, with the bands.
@@ -334,38 +406,19 @@ def histogram_figure(frames: dict[str, pd.DataFrame], *, warn: float, fail: floa
     bin_width : float
         Width of the bins (factor units). Values beyond +-3 fail are counted
         in the outermost bins, and the count beyond is written on the panel.
+    height : int
+        Figure height in pixels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One bar trace per filter (bins coloured by the status zone they lie
+        in), log counts when a bin holds more than 1000 exposures.
     """
-    frames = {k: v for k, v in frames.items() if v is not None and len(v)}
-    if not frames:
+    spec = histogram_spec(frames, warn=warn, fail=fail, bin_width=bin_width, height=height)
+    if spec is None:
         return empty_figure("No factors to histogram.", height=height)
-    fig = make_subplots(rows=1, cols=len(frames), shared_yaxes=False, horizontal_spacing=0.06,
-                        subplot_titles=[f"{name} (N = {len(df)})" for name, df in frames.items()])
-    lim = 3 * fail
-    edges = np.arange(1 - lim, 1 + lim + bin_width / 2, bin_width)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    shapes: list[dict] = []
-    for i, (name, df) in enumerate(frames.items(), start=1):
-        values = to_float_array(df["value"])
-        values = values[np.isfinite(values)]
-        outside = int(np.sum((values < edges[0]) | (values > edges[-1])))
-        counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-        colours = [STATUS_COLOURS["FAIL"] if abs(c - 1) > fail else STATUS_COLOURS["WARN"]
-                   if abs(c - 1) > warn else STATUS_COLOURS["OK"] for c in centres]
-        fig.add_trace(go.Bar(x=centres, y=counts, marker_color=colours, width=bin_width * 0.95,
-                             name=name, showlegend=False,
-                             hovertemplate="QPRELEX %{x:.4f}: %{y} exposures<extra>" + esc(name) + "</extra>"),
-                      row=1, col=i)
-        shapes += band_shapes(warn=warn, fail=fail, orientation="v", axis="" if i == 1 else str(i))
-        if outside:
-            fig.add_annotation(text=f"{outside} beyond ±{lim:.3f}", xref=f"x{i if i > 1 else ''} domain",
-                               yref=f"y{i if i > 1 else ''} domain", x=0.98, y=0.95, showarrow=False,
-                               xanchor="right", font=dict(size=11, color="#52606d"))
-        fig.update_xaxes(range=[edges[0], edges[-1]], title_text="QPRELEX", tickformat=".3f", row=1, col=i)
-        fig.update_yaxes(title_text="exposures" if i == 1 else None, type="log" if counts.max() > 1000 else None,
-                         row=1, col=i)
-    base_layout(fig, height=height)
-    fig.update_layout(bargap=0, margin=dict(t=40), shapes=shapes)
-    return fig
+    return go.Figure(spec)
 
 
 def filter_label(name: str) -> str:

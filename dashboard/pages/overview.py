@@ -15,8 +15,8 @@ from relphot_core.config import FILTERS
 
 from ..components import counts_table, empty_store_page, filter_checklist, message, messages, status_checklist
 from ..data import get_bands, get_cache, max_points
-from ..figures import empty_figure, histogram_figure
-from ..figures.trends import trend_figure_dict
+from ..figures import empty_figure
+from ..figures.trends import histogram_figure_dict, trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection
 from ..style import GRAPH_CONFIG
 
@@ -145,7 +145,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
         else:
             figures.append(no_update)
             styles.append({"display": "none"})
-    hist = histogram_figure(frames, warn=bands.warn, fail=bands.fail)
+    hist = histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail)
     total = sum(len(f) for f in frames.values())
     head = html.Div([html.H3("Counts per status"),
                      html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
