@@ -149,7 +149,8 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
             "n_pairs": int(row.get("n_pairs") or 0),
             "n_matched": int(row.get("n_matched") or 0),
             "review": review_text(row),
-            "review_comment": str(row.get("review_comment") or "") if row.get("review_decision") else "",
+            "review_comment": (str(row.get("review_comment") or "")
+                               if isinstance(row.get("review_decision"), str) else ""),
         })
     return records
 
@@ -173,6 +174,10 @@ def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = Tru
         style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
                     "maxWidth": "320px", "overflow": "hidden", "textOverflow": "ellipsis"},
         style_header={"fontWeight": "600", "backgroundColor": "#f0f4f8"},
+        # reviews and comments wrap rather than run off the card
+        style_cell_conditional=[{"if": {"column_id": key}, "whiteSpace": "normal", "height": "auto",
+                                 "minWidth": "160px", "maxWidth": "320px"}
+                                for key in ("review", "review_comment", "reason")],
         style_data_conditional=table_status_styles("status") + [
             {"if": {"filter_query": '{review} contains "confirmed"', "column_id": "review"},
              "color": "#0072B2", "fontWeight": "600"},

@@ -176,3 +176,17 @@ def test_trend_caps_individual_points_at_survey_size_worst_first():
     assert min(warn.y) > 1.008 + 3400e-5  # the largest deviations were kept
     assert list(traces_named(fig, "FAIL")[0].y) == [0.95]  # FAIL before WARN
     assert "worst of 4,001" in fig.layout.annotations[0].text
+
+
+def test_exposure_records_without_review_have_empty_review_columns():
+    from dashboard.components import exposure_records
+
+    df = pd.DataFrame({"obs_id": [7, 7], "filter": ["NIR_J"] * 2, "exposure": [1, 2], "value": [1.0, 0.97],
+                       "error": [0.001, 0.001], "status": ["OK", "FAIL"],
+                       "review_decision": [np.nan, "confirmed"], "reviewer": [np.nan, "<b>eve</b>"],
+                       "review_comment": [np.nan, "<script>x</script>"],
+                       "reviewed_at": [pd.NaT, pd.Timestamp("2026-01-02 10:00", tz="UTC")]})
+    plain, reviewed = exposure_records(df)
+    assert plain["review"] == "" and plain["review_comment"] == ""
+    assert reviewed["review"].startswith("confirmed by <b>eve</b>")  # DataTable shows text, never HTML
+    assert reviewed["review_comment"] == "<script>x</script>"

@@ -172,7 +172,8 @@ def sky_figure(sample: MatchSample | None, pair: PairStat | None = None, *, heig
         hovertemplate="RA %{x:.5f}<br>Dec %{y:.5f}<br>dm %{marker.color:.1f} mmag<extra></extra>"))
     if (~kept).any():
         fig.add_trace(go.Scatter(x=sample.ra[~kept], y=sample.dec[~kept], mode="markers",
-                                   name="rejected", marker=dict(size=6, symbol="x", color="#52606d"),
+                                   name="rejected", marker=dict(size=6, symbol="x-thin", color="#52606d", opacity=0.7,
+                                                                line=dict(width=1.2, color="#52606d")),
                                    hovertemplate="rejected<br>RA %{x:.5f}<br>Dec %{y:.5f}<extra></extra>"))
     base_layout(fig, title="Sky positions, coloured by dm", height=height)
     _legend_below(fig)
