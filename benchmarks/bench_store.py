@@ -171,7 +171,8 @@ def bench_queries(workdir: Path, n_obs: int, runs: int) -> tuple[float, int, lis
     base_t, base_df = best_of(naive, repeat=1 if n_obs > 20000 else 3)
     ours_t, ours_df = best_of(lambda: store.exposure_table(q_j))
     assert len(base_df) == len(ours_df)
-    rows.append(["exposure_table(NIR_J), baseline: subqueries + read_sql", f"{len(base_df):,}", f"{base_t:.3f}", "1.0x"])
+    rows.append(["exposure_table(NIR_J), baseline: subqueries + read_sql", f"{len(base_df):,}", f"{base_t:.3f}",
+                 "1.0x"])
     rows.append(["exposure_table(NIR_J)", f"{len(ours_df):,}", f"{ours_t:.3f}", f"{base_t / ours_t:.1f}x"])
     probes: list[tuple[str, Callable[[], object]]] = [
         ("exposure_table(NIR_J, WARN/FAIL)", lambda: store.exposure_table(

@@ -7,6 +7,7 @@ React); nothing here renders raw HTML.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -216,6 +217,23 @@ def check_review(reviewer: Any, comment: Any) -> tuple[str, str, str | None]:
     if not reviewer:
         return reviewer, comment, "Enter your name before reviewing: every decision is stored with its author."
     return reviewer, comment, None
+
+
+def date_and_obs_controls(pid: Callable[[str], str], sel: Any) -> list[html.Div]:
+    """The date-range and obs-id inputs of a selection form (ids ``pid("from")``,
+    ``pid("to")``, ``pid("obs")``), filled from the selection ``sel``."""
+    def date_input(name: str, value: str | None, placeholder: str) -> dcc.Input:
+        return dcc.Input(id=pid(name), type="text", value=value or "", placeholder=placeholder, debounce=True,
+                         className="input-date")
+
+    return [
+        html.Div([html.Label("Dates (UTC)"), html.Div([
+            date_input("from", sel.date_from, "from YYYY-MM-DD"), html.Span("–", className="dash-sep"),
+            date_input("to", sel.date_to, "to YYYY-MM-DD")])], className="control"),
+        html.Div([html.Label("Observation id"), dcc.Input(
+            id=pid("obs"), type="text", value=sel.obs or "", placeholder="123 or 100-200", debounce=True,
+            className="input-obs")], className="control"),
+    ]
 
 
 def filter_checklist(id_: str, value) -> dcc.Checklist:

@@ -381,7 +381,8 @@ def test_plan_is_pure(product, exposure):
     before = sha(exposure)
     plan = plan_apply(make_product_result(), exposure, product_name="p.xml", now=NOW)
     assert plan.in_place and plan.dither == 1 and len(plan.new_header) == BLOCK
-    assert "HISTORY 'relphot" in plan.changes[-1] and plan.changes[-1].endswith("on 2026-11-25T12:00:00Z from product p.xml'")
+    assert "HISTORY 'relphot" in plan.changes[-1]
+    assert plan.changes[-1].endswith("on 2026-11-25T12:00:00Z from product p.xml'")
     assert sha(exposure) == before
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from relphot_core.cli import main
 from relphot_core.store import Store

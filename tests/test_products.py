@@ -392,7 +392,8 @@ def test_huge_file_is_refused_unread(tmp_path, monkeypatch):
     (b"", "line 1: empty file"),
     (b"<a><b></a>", "line 1: not well-formed XML: Opening and ending tag mismatch"),
     (b"\x89PNG\r\n\x1a\n", "line 1: not well-formed XML"),
-    (b"<?xml version='1.0'?>\n<x/>", "line 2: Element 'x': No matching global declaration available for the validation root"),
+    (b"<?xml version='1.0'?>\n<x/>",
+     "line 2: Element 'x': No matching global declaration available for the validation root"),
 ])
 def test_broken_files(tmp_path, content, message):
     path = tmp_path / "bad.xml"

@@ -439,3 +439,10 @@ def test_unwritable_output_is_one_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"relphot simulate: error: {blocker / 'sub'}: cannot create directory")
     assert err.count("\n") == 1
+
+
+def test_command_line_formats_are_the_simulator_formats():
+    from relphot_core.cli.simulate import FORMATS as CLI_FORMATS
+    from relphot_core.simulate import FORMATS
+
+    assert CLI_FORMATS == FORMATS

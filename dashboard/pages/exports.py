@@ -12,7 +12,8 @@ from dash import Input, Output, ctx, dcc, html, no_update
 from relphot_core.config import FILTERS
 
 from ..api import MAX_ZIP, selected_exposures, selected_observations
-from ..components import empty_store_page, filter_checklist, message, messages, status_checklist
+from ..components import (date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
+                          status_checklist)
 from ..data import db_label, get_cache
 from ..query import parse_selection
 
@@ -58,15 +59,7 @@ def layout(**params) -> html.Div:
                 html.Div([html.Label("Filters"), filter_checklist(pid("filters"), sel.filters)], className="control"),
                 html.Div([html.Label("Status"), status_checklist(pid("statuses"), sel.statuses)],
                          className="control"),
-                html.Div([html.Label("Dates (UTC)"), html.Div([
-                    dcc.Input(id=pid("from"), type="text", value=sel.date_from or "", placeholder="from YYYY-MM-DD",
-                              debounce=True, className="input-date"),
-                    html.Span("–", className="dash-sep"),
-                    dcc.Input(id=pid("to"), type="text", value=sel.date_to or "", placeholder="to YYYY-MM-DD",
-                              debounce=True, className="input-date")])], className="control"),
-                html.Div([html.Label("Observation id"), dcc.Input(
-                    id=pid("obs"), type="text", value=sel.obs or "", placeholder="123 or 100-200", debounce=True,
-                    className="input-obs")], className="control"),
+                *date_and_obs_controls(pid, sel),
             ]),
             html.Div(id=pid("selection")),
         ]),

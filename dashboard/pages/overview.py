@@ -13,7 +13,8 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from relphot_core.config import FILTERS
 
-from ..components import counts_table, empty_store_page, filter_checklist, message, messages, status_checklist
+from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message,
+                          messages, status_checklist)
 from ..data import get_bands, get_cache, max_points
 from ..figures import empty_figure
 from ..figures.trends import histogram_figure_dict, trend_figure_dict
@@ -36,15 +37,7 @@ def _controls(sel) -> html.Div:
             id=pid("reviewed"), value=sel.reviewed, inline=True, className="radio",
             options=[{"label": "any", "value": "any"}, {"label": "yes", "value": "yes"},
                      {"label": "not yet", "value": "no"}])], className="control"),
-        html.Div([html.Label("Dates (UTC)"), html.Div([
-            dcc.Input(id=pid("from"), type="text", value=sel.date_from or "", placeholder="from YYYY-MM-DD",
-                      debounce=True, className="input-date"),
-            html.Span("–", className="dash-sep"),
-            dcc.Input(id=pid("to"), type="text", value=sel.date_to or "", placeholder="to YYYY-MM-DD",
-                      debounce=True, className="input-date")])], className="control"),
-        html.Div([html.Label("Observation id"), dcc.Input(
-            id=pid("obs"), type="text", value=sel.obs or "", placeholder="123 or 100-200", debounce=True,
-            className="input-obs")], className="control"),
+        *date_and_obs_controls(pid, sel),
         html.Div([html.Label("Plot against"), dcc.RadioItems(
             id=pid("x"), value=sel.x, inline=True, className="radio",
             options=[{"label": "time", "value": "time"}, {"label": "obs id", "value": "obsid"}])],

@@ -52,7 +52,8 @@ def layout(**_params) -> html.Div:
     return html.Div([
         html.H1("Triage queue"),
         html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA, then exposures "
-               "outside the control limits of their filter's running median (an OK status can still drift). Sort or filter the columns (type in the "
+               "outside the control limits of their filter's running median (an OK status can still drift). "
+               "Sort or filter the columns (type in the "
                "row under the header, e.g. FAIL in 'status'), tick exposures, then confirm or overrule their "
                "flags. Click an obs id to open the observation.", className="muted"),
         html.Div(_heading(len(queue)), id=pid("heading")),

@@ -14,9 +14,8 @@ from typing import Any
 from tqdm import tqdm
 
 from ..catalogs import ExposureCatalog, group_exposures, read_catalog
-from ..config import FILTERS, Config, load_config
+from ..config import FILTERS, Config
 from ..errors import CatalogError, GroupingError, RelphotError
-from ..factors import compute_observation
 from ..results import ObservationResult
 from .common import add_config_options, atomic_write_text, config_from_args
 
@@ -53,6 +52,8 @@ def _read(path: Path, config: Config, overrides: dict[str, Any]) -> ExposureCata
 
 
 def _compute(catalogs: list[ExposureCatalog], config: Config, keep_samples: bool) -> ObservationResult:
+    from ..factors import compute_observation  # scipy: imported by `compute` only, not by every command
+
     return compute_observation(catalogs, config, keep_samples=keep_samples)
 
 

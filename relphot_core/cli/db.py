@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..config import FILTERS
 from ..errors import StoreError
-from ..store import Store
 from ..store.engine import ENV_VAR, make_engine, mask_url
 from ..store.schema import head_revision, schema_state, upgrade
 
@@ -45,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("unpin", _unpin, "make the latest run of an observation and filter the current one again"),
     ):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--db", metavar="URL", help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
+        p.add_argument("--db", metavar="URL",
+                       help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
         if name == "pin":
             p.add_argument("run_id", metavar="RUN_ID", type=int, help="run id (see `relphot db runs`)")
         else:
@@ -97,6 +97,8 @@ def _current(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace) -> int:
+    from ..store import Store
+
     with Store.open(args.db) as store:
         runs = store.runs(args.obs_id, args.filter)
         if runs.empty:
@@ -110,6 +112,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> int:
+    from ..store import Store
+
     with Store.open(args.db) as store:
         try:
             store.pin_run(args.run_id)
@@ -120,6 +124,8 @@ def _pin(args: argparse.Namespace) -> int:
 
 
 def _unpin(args: argparse.Namespace) -> int:
+    from ..store import Store
+
     with Store.open(args.db) as store:
         try:
             store.unpin(args.obs_id, args.filter)

@@ -98,7 +98,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
     written = refused = 0
     with Store.open(args.db) as store:
-        results = store.iter_results(obs_ids=args.obs_ids, filter=args.filter, since=args.since)
+        results = store.iter_results(obs_ids=args.obs_ids, filter=args.filter, since=args.since, details=False)
         for result in _progress(results, desc="export", unit="product"):
             try:
                 path = write_product(result, args.out, purpose=args.purpose)

@@ -9,7 +9,10 @@ from tqdm import tqdm
 
 from ..config import DETECTORS, FILTERS
 from ..errors import ConfigError
-from ..simulate import FORMATS, simulate_observation, simulate_season, write_observation
+
+FORMATS: tuple[str, ...] = ("ldac", "plain", "plain-single")
+"""`relphot_core.simulate.FORMATS`, repeated so that building the command
+line's parser does not import the simulator (tested to stay equal)."""
 
 _EPILOG = """\
 faults (repeatable, applied to every observation):
@@ -129,6 +132,8 @@ def parse_partial(value: str) -> tuple[int, float | list[int]]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``relphot simulate``."""
+    from ..simulate import simulate_observation, simulate_season, write_observation
+
     filters = [f.strip() for f in args.filters.split(",") if f.strip()]
     unknown = [f for f in filters if f not in FILTERS]
     if not filters or unknown:

@@ -12,8 +12,26 @@ True
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import StoreError
-from .api import Store
-from .queries import ExposureQuery
+
+if TYPE_CHECKING:
+    from .api import Store
+    from .queries import ExposureQuery
+
+
+def __getattr__(name: str):
+    # Imported on first use (PEP 562): `relphot_core.store.engine` and the
+    # command line's parser then load without pandas and the ORM layer.
+    if name == "Store":
+        from .api import Store
+
+        return Store
+    if name == "ExposureQuery":
+        from .queries import ExposureQuery
+
+        return ExposureQuery
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Store", "ExposureQuery", "StoreError"]

@@ -39,7 +39,7 @@ from .models import (
 )
 from .queries import ExposureQuery
 from .schema import short_error, ensure_current
-from .records import build_result
+from .records import build_factor_results, build_result
 from .writes import refresh_current, result_label, save_batch
 
 O = Observation.__table__
@@ -276,7 +276,8 @@ class Store:
             missing = [key for key in wanted if key not in known]
             if missing:
                 raise KeyError(f"no exposure {missing[0]}")
-            return self._insert_reviews(conn, [known[key] for key in dict.fromkeys(wanted)], decision, reviewer, comment)
+            targets = [known[key] for key in dict.fromkeys(wanted)]
+            return self._insert_reviews(conn, targets, decision, reviewer, comment)
 
     @staticmethod
     def _check_review(decision: str, reviewer: str) -> None:
@@ -286,7 +287,9 @@ class Store:
             raise ValueError("a review needs a reviewer")
 
     @staticmethod
-    def _review_targets(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str, int], dict[str, Any]]:
+    def _review_targets(
+        conn: Connection, pairs: Sequence[tuple[int, str]]
+    ) -> dict[tuple[int, str, int], dict[str, Any]]:
         targets: dict[tuple[int, str, int], dict[str, Any]] = {}
         for start in range(0, len(pairs), 400):
             chunk = pairs[start : start + 400]
@@ -376,6 +379,8 @@ class Store:
         obs_ids: Iterable[int] | None = None,
         filter: str | Iterable[str] | None = None,
         since: datetime | str | None = None,
+        *,
+        details: bool = True,
     ) -> Iterator[ObservationResult]:
         """The current runs, in (obs_id, filter) order.
 
@@ -385,6 +390,9 @@ class Store:
         filter : str or iterable of str or None
         since : datetime or ISO 8601 str or None
             Only runs created at or after this time (UTC if naive).
+        details : bool
+            Also load the pair and detector statistics and the match samples
+            (False: the exposure factors only, what a product needs).
         """
         stmt = select(O).join(R, R.c.id == O.c.current_run_id).order_by(O.c.obs_id, O.c.filter)
         if obs_ids is not None:
@@ -402,11 +410,18 @@ class Store:
             stmt = stmt.where(R.c.created >= since)
         with self._read() as conn:
             observations = conn.execute(stmt).all()
-        for obs in observations:
+        chunk = 500 if not details else 1
+        for start in range(0, len(observations), chunk):
+            part = observations[start:start + chunk]
             with self._read() as conn:
-                run = conn.execute(select(R).where(R.c.id == obs.current_run_id)).first()
-                if run is not None:
-                    yield build_result(conn, obs, run)
+                runs = {run.id: run for run in conn.execute(
+                    select(R).where(R.c.id.in_([obs.current_run_id for obs in part])))}
+                found = [(obs, runs[obs.current_run_id]) for obs in part if obs.current_run_id in runs]
+                if details:
+                    results = [build_result(conn, obs, run) for obs, run in found]
+                else:
+                    results = build_factor_results(conn, found)
+            yield from results
 
     def exposure_table(self, query: ExposureQuery | None = None) -> pd.DataFrame:
         """One row per exposure of the current runs.

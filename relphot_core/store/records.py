@@ -17,33 +17,60 @@ D = DetectorStatRow.__table__
 S = MatchSampleRow.__table__
 
 
-def build_result(conn: Connection, obs: Any, run: Any) -> ObservationResult:
-    """The result of ``run`` (a processing_run row) of ``obs`` (an observation row)."""
-    factors = conn.execute(
+def _exposure_factor(row: Any) -> ExposureFactor:
+    return ExposureFactor(
+        exposure=row.dither,
+        value=row.value,
+        error=row.error,
+        mag_offset=row.mag_offset,
+        status=row.status,
+        reason=row.reason,
+        n_pairs=row.n_pairs,
+        n_matched=row.n_matched,
+        n_kept=row.n_kept,
+        n_sources=row.n_sources,
+        mjd_obs=row.mjd_obs,
+        date_obs=row.date_obs,
+        exptime=row.exptime,
+        file=row.file,
+    )
+
+
+def _factor_rows(run_ids: list[int]):
+    """Statement: the factor rows (with their exposure's columns) of runs, by run and dither."""
+    return (
         select(F, E.c.dither, E.c.mjd_obs, E.c.date_obs, E.c.exptime, E.c.file)
         .join(E, E.c.id == F.c.exposure_id)
-        .where(F.c.run_id == run.id)
-        .order_by(E.c.dither)
-    ).all()
-    exposures = [
-        ExposureFactor(
-            exposure=row.dither,
-            value=row.value,
-            error=row.error,
-            mag_offset=row.mag_offset,
-            status=row.status,
-            reason=row.reason,
-            n_pairs=row.n_pairs,
-            n_matched=row.n_matched,
-            n_kept=row.n_kept,
-            n_sources=row.n_sources,
-            mjd_obs=row.mjd_obs,
-            date_obs=row.date_obs,
-            exptime=row.exptime,
-            file=row.file,
-        )
-        for row in factors
-    ]
+        .where(F.c.run_id.in_(run_ids))
+        .order_by(F.c.run_id, E.c.dither)
+    )
+
+
+def _result(obs: Any, run: Any, exposures, pairs=(), detectors=(), samples=()) -> ObservationResult:
+    return ObservationResult(
+        obs_id=obs.obs_id,
+        filter=obs.filter,
+        method=run.method,
+        exposures=list(exposures),
+        pairs=list(pairs),
+        detectors=list(detectors),
+        samples=list(samples),
+        parameters=dict(run.parameters or {}),
+        software_version=run.software_version,
+        created=run.created,
+        mjd_start=obs.mjd_start,
+        mjd_end=obs.mjd_end,
+        ra_pointing=obs.ra_pointing,
+        dec_pointing=obs.dec_pointing,
+        pa_pointing=obs.pa_pointing,
+        input_digest="" if run.input_digest.startswith("content:") else run.input_digest,
+    )
+
+
+def build_result(conn: Connection, obs: Any, run: Any) -> ObservationResult:
+    """The result of ``run`` (a processing_run row) of ``obs`` (an observation
+    row), with its pair and detector statistics and match samples."""
+    exposures = [_exposure_factor(row) for row in conn.execute(_factor_rows([run.id]))]
     pairs = [
         PairStat(
             exposure_a=row.exposure_a,
@@ -68,21 +95,15 @@ def build_result(conn: Connection, obs: Any, run: Any) -> ObservationResult:
         decode_sample(row.data)
         for row in conn.execute(select(S.c.data).where(S.c.run_id == run.id).order_by(S.c.id))
     ]
-    return ObservationResult(
-        obs_id=obs.obs_id,
-        filter=obs.filter,
-        method=run.method,
-        exposures=exposures,
-        pairs=pairs,
-        detectors=detectors,
-        samples=samples,
-        parameters=dict(run.parameters or {}),
-        software_version=run.software_version,
-        created=run.created,
-        mjd_start=obs.mjd_start,
-        mjd_end=obs.mjd_end,
-        ra_pointing=obs.ra_pointing,
-        dec_pointing=obs.dec_pointing,
-        pa_pointing=obs.pa_pointing,
-        input_digest="" if run.input_digest.startswith("content:") else run.input_digest,
-    )
+    return _result(obs, run, exposures, pairs, detectors, samples)
+
+
+def build_factor_results(conn: Connection, pairs: list[tuple[Any, Any]]) -> list[ObservationResult]:
+    """The results of many (observation row, run row) pairs, exposure factors
+    only (no pair or detector statistics, no samples), in two queries."""
+    if not pairs:
+        return []
+    by_run: dict[int, list[ExposureFactor]] = {run.id: [] for _, run in pairs}
+    for row in conn.execute(_factor_rows(list(by_run))):
+        by_run[row.run_id].append(_exposure_factor(row))
+    return [_result(obs, run, by_run[run.id]) for obs, run in pairs]
