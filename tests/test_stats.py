@@ -71,3 +71,12 @@ def test_grouped_clipping_equals_one_clip_per_group():
         single = clipped_median(values[groups == label])
         assert stats.median == single.median and stats.error == single.error
         assert np.array_equal(stats.kept, single.kept)
+
+
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=60))
+def test_median_abs_deviation_is_numpys(values):
+    from relphot_core.stats import _median_abs_deviation
+
+    run = np.sort(np.asarray(values))
+    centre = float(np.median(run))
+    assert _median_abs_deviation(run, centre) == float(np.median(np.abs(run - centre)))
