@@ -77,6 +77,16 @@ class ControlChart:
     drift: np.ndarray
 
 
+def _row_nanmedian(rows: np.ndarray, n_finite: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(rows, axis=1)`` for rows with ``n_finite`` (> 0) finite
+    values: one sort (NaNs go last) and the middle of the finite part, ~4x
+    faster than numpy's masked-array path when some rows hold NaNs."""
+    ordered = np.sort(rows, axis=1)
+    low = ((n_finite - 1) // 2)[:, None]
+    high = (n_finite // 2)[:, None]
+    return 0.5 * (np.take_along_axis(ordered, low, axis=1) + np.take_along_axis(ordered, high, axis=1))[:, 0]
+
+
 def control_chart(
     values: np.ndarray,
     *,
@@ -129,8 +139,9 @@ def control_chart(
     center, width = nan.copy(), nan.copy()
     if enough.any():
         usable = windows[enough]
-        center[enough] = np.nanmedian(usable, axis=1)
-        mad = np.nanmedian(np.abs(usable - center[enough, None]), axis=1)
+        finite = counts[enough]
+        center[enough] = _row_nanmedian(usable, finite)
+        mad = _row_nanmedian(np.abs(usable - center[enough, None]), finite)
         width[enough] = MAD_TO_SIGMA * mad
     # A window of identical values has no width; never draw a zero band.
     width = np.maximum(width, 1e-4)

@@ -1,6 +1,9 @@
 """Statuses from thresholds, and the drift control chart."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from relphot_core.config import Thresholds
 from relphot_core.flags import control_chart, exposure_status
@@ -43,3 +46,15 @@ def test_control_chart_compares_with_previous_points_only_and_skips_nan():
     assert np.isnan(chart.center[:5]).all()
     assert not chart.outlier.any()
     assert chart.center[-1] == 1.0
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 30), st.integers(1, 12)),
+              elements=st.one_of(st.floats(-10, 10), st.just(np.nan))))
+def test_row_nanmedian_is_numpys(rows):
+    from relphot_core.flags import _row_nanmedian
+
+    n_finite = np.isfinite(rows).sum(axis=1)
+    rows = rows[n_finite > 0]
+    if rows.size:
+        expected = np.nanmedian(rows, axis=1)
+        np.testing.assert_allclose(_row_nanmedian(rows, n_finite[n_finite > 0]), expected, rtol=0, atol=1e-12)
