@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -74,6 +76,7 @@ class DataCache:
         self._refreshing: set[str] = set()
         self._empty: tuple[float, bool] | None = None
         self._version: tuple[float, str] | None = None
+        self._memo: OrderedDict[Hashable, object] = OrderedDict()
         self.warmed = threading.Event()
         """Set once the start-up warm-up has finished."""
 
@@ -132,6 +135,23 @@ class DataCache:
         if start:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return entry.frame
+
+    def memo(self, key: Hashable, build: Callable[[], object], size: int = 24) -> object:
+        """``build()``, remembered under ``key`` (the last ``size`` keys).
+
+        For what is a pure function of the key, e.g. a figure keyed by its
+        selection and the `version` of the tables it is drawn from: going
+        back to a view costs nothing."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        value = build()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > size:
+                self._memo.popitem(last=False)
+        return value
 
     def version(self, filter_name: str) -> float:
         """When the cached table of a filter was loaded (0 if never): figures

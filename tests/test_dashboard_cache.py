@@ -51,3 +51,18 @@ def test_a_write_through_this_process_is_seen_at_once():
     cache.trend("NIR_J")
     cache.invalidate()
     assert cache.trend("NIR_J")["value"].iloc[0] == 2
+
+
+def test_memo_builds_once_per_key_and_forgets_the_oldest():
+    cache = DataCache(CountingStore())
+    built = []
+
+    def build(key):
+        return lambda: built.append(key) or {"figure": key}
+
+    first = cache.memo("a", build("a"), size=2)
+    assert cache.memo("a", build("a"), size=2) is first and built == ["a"]
+    cache.memo("b", build("b"), size=2)
+    cache.memo("c", build("c"), size=2)   # "a" is the oldest: forgotten
+    cache.memo("a", build("a"), size=2)
+    assert built == ["a", "b", "c", "a"]

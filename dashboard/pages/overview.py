@@ -130,15 +130,18 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
             if drawn.get(name) == signature:
                 figures.append(no_update)
             else:
-                figures.append(trend_figure_dict(frames[name], warn=bands.warn, fail=bands.fail, x=xcol,
-                                                 filter_name=name,
-                                                 max_points=limit if limit is not None else len(frames[name]) + 1))
+                frame = frames[name]
+                figures.append(cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
+                    frame, warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
+                    max_points=limit if limit is not None else len(frame) + 1)))
                 drawn[name] = signature
             styles.append({})
         else:
             figures.append(no_update)
             styles.append({"display": "none"})
-    hist = histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail)
+    versions = tuple(cache.version(name) for name in sel.filters)
+    hist = cache.memo(("hist", sel.to_search(), versions, bands),
+                      lambda: histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail))
     total = sum(len(f) for f in frames.values())
     head = html.Div([html.H3("Counts per status"),
                      html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
