@@ -362,6 +362,12 @@ def test_neighbours_is_empty_and_iter_results(small_survey):
     assert len(list(store.iter_results(since="2000-01-01"))) == 5
     with pytest.raises(StoreError, match="not an ISO 8601 time: 'yesterday'"):
         list(store.iter_results(since="yesterday"))
+    # factors only (what products need): the same exposures, no statistics
+    full, light = list(store.iter_results()), list(store.iter_results(details=False))
+    assert [r.exposures for r in light] == [r.exposures for r in full]
+    assert [(r.obs_id, r.filter, r.created, r.parameters) for r in light] == \
+        [(r.obs_id, r.filter, r.created, r.parameters) for r in full]
+    assert any(r.pairs for r in full) and not any(r.pairs or r.detectors or r.samples for r in light)
 
 
 def test_fill_survey(store):
