@@ -82,10 +82,7 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
     full_plotly = full_plotly or max_points is None or max_points > SVG_LIMIT
     app = dash.Dash(
         __name__,
-        # Loaded before the Dash components: dcc.Graph then takes this
-        # window.Plotly instead of fetching the full bundle.
-        assets_ignore=r"^plotly-.*\.min\.js$",
-        external_scripts=[] if full_plotly else [f"/assets/{PLOTLY_CARTESIAN}"],
+        assets_ignore=r"^plotly-.*\.min\.js$",  # loaded below, in its place
         use_pages=True,
         pages_folder="",
         assets_folder=str(ASSETS_DIR),
@@ -93,6 +90,11 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
         update_title=None,
         suppress_callback_exceptions=True,
     )
+    if not full_plotly:
+        # External scripts load before the Dash components: dcc.Graph then
+        # takes this window.Plotly instead of fetching the full bundle. The
+        # URL keeps any path prefix the app is served under.
+        app.config.external_scripts.append(app.get_asset_url(PLOTLY_CARTESIAN))
     cache = DataCache(store, ttl=cache_ttl)
     app.server.config.update({
         STORE_KEY: store,
