@@ -3,10 +3,11 @@ observation id, and their distribution per filter.
 
 Builders take the DataFrames of `relphot_core.store.Store` (``trend`` /
 ``exposure_table`` rows) and return `plotly.graph_objects.Figure`; they do no
-I/O. Large series are aggregated server side: every flagged, drifting or
-reviewed exposure is always drawn as its own point, the OK ones are drawn one
-by one up to ``max_points`` and as a binned median with its 1-99 % envelope
-beyond that.
+I/O. Large series are aggregated server side: flagged, drifting and
+reviewed exposures are drawn as their own points (the ``max_shown`` worst
+when there are more), the OK ones one by one up to ``max_points`` and as a
+binned median with its 1-99 % envelope beyond that. Traces are SVG: see
+`SVG_LIMIT`.
 """
 from __future__ import annotations
 
