@@ -22,7 +22,7 @@ from relphot_core.config import FILTERS, Config, Thresholds
 
 from . import api
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
-from .pages import PAGES
+from .pages import PAGES, overview
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
@@ -115,7 +115,11 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
     ])
     api.register(app.server)
     if warm and cache_ttl > 0:
-        threading.Thread(target=cache.warm, args=(FILTERS,), daemon=True).start()
+        def draw_default_view() -> None:
+            with app.server.app_context():
+                overview.prewarm()
+
+        threading.Thread(target=cache.warm, args=(FILTERS, draw_default_view), daemon=True).start()
     else:
         cache.warmed.set()
     return app

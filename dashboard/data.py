@@ -177,12 +177,15 @@ class DataCache:
             self._empty = None
             self._version = None
 
-    def warm(self, filters) -> None:
-        """Fill the cache (called in a background thread at start-up)."""
+    def warm(self, filters, then: Callable[[], object] | None = None) -> None:
+        """Fill the cache (called in a background thread at start-up), then
+        call ``then`` (e.g. to draw the default view once)."""
         try:
             if not self.store.is_empty():
                 for name in filters:
                     self._load(name)
+                if then is not None:
+                    then()
         except Exception:  # pragma: no cover - warming is best effort
             pass
         finally:

@@ -66,3 +66,12 @@ def test_memo_builds_once_per_key_and_forgets_the_oldest():
     cache.memo("c", build("c"), size=2)   # "a" is the oldest: forgotten
     cache.memo("a", build("a"), size=2)
     assert built == ["a", "b", "c", "a"]
+
+
+def test_warm_loads_every_filter_then_runs_the_follow_up():
+    store = CountingStore()
+    store.is_empty = lambda: False
+    cache = DataCache(store)
+    done = []
+    cache.warm(("NIR_Y", "NIR_J"), then=lambda: done.append(cache.trend("NIR_J")))
+    assert store.trend_reads == 2 and len(done) == 1 and cache.warmed.is_set()

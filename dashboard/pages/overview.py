@@ -89,6 +89,13 @@ def layout(**params) -> html.Div:
     ])
 
 
+def prewarm() -> None:
+    """Draw the default view once (at start-up, after the tables are cached):
+    the first visitor then gets its figures from memory."""
+    sel = parse_selection({})
+    update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x, None)
+
+
 def _triggered():
     """The id of the component that fired the callback (None outside callbacks)."""
     try:
