@@ -11,11 +11,11 @@ from dash import Input, Output, ctx, dcc, html, no_update
 
 from relphot_core.config import FILTERS
 
-from ..api import MAX_ZIP, selected_exposures, selected_observations
+from ..api import MAX_ZIP
 from ..components import (date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
                           status_checklist)
 from ..data import db_label, get_cache
-from ..query import parse_selection
+from ..query import apply_selection, parse_selection
 
 PAGE = dict(path="/exports", name="Exports", title="relphot QC — exports", order=4)
 
@@ -87,13 +87,26 @@ def one_observation(obs_text, filter_name):
     ])
 
 
+def _selection_counts(sel) -> tuple[int, int]:
+    """Exposures and observation products in a selection, counted on the
+    cached per-filter tables (the store's full tables take seconds at survey
+    size; the downloads themselves read the store)."""
+    cache = get_cache()
+    n_exp = n_obs = 0
+    for name in sel.filters:
+        rows = apply_selection(cache.trend(name), sel)
+        if rows is not None and len(rows):
+            n_exp += len(rows)
+            n_obs += int(rows["obs_id"].nunique())
+    return n_exp, n_obs
+
+
 def selection_block(filters, statuses, date_from, date_to, obs):
     """Counts, download links and commands for the current selection."""
     sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
                            "from": date_from, "to": date_to, "obs": obs})
     search = sel.to_search()
-    n_exp = len(selected_exposures(sel))
-    n_obs = len(selected_observations(sel))
+    n_exp, n_obs = _selection_counts(sel)
     db = shlex.quote(db_label())
     export_cmd = f"relphot export --db {db} --out DIR"
     if len(sel.filters) == 1:
