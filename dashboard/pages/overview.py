@@ -121,40 +121,51 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
     if not statuses:
         problems.append("No status selected: showing all statuses.")
     cache, bands = get_cache(), get_bands()
-    frames, counted = {}, {}
-    for name in sel.filters:
-        frame = cache.trend(name)
-        counted[name] = apply_selection(frame, sel, statuses=False)
-        frames[name] = apply_selection(counted[name], sel)
+    tables = {name: cache.trend(name) for name in sel.filters}
+    versions = {name: cache.version(name) for name in sel.filters}
+    masked: dict[tuple[str, bool], object] = {}
+
+    def selected(name: str, statuses: bool = True):
+        # The masks cost tens of ms per filter at survey size: applied only
+        # when something below is not remembered already, and once.
+        if (name, statuses) not in masked:
+            base = selected(name, False) if statuses else tables[name]
+            masked[name, statuses] = apply_selection(base, sel, statuses=statuses)
+        return masked[name, statuses]
+
     xcol = "mjd_obs" if sel.x == "time" else "obs_id"
     limit = max_points()
     figures, styles = [], []
     drawn = dict(drawn or {})
     common = parse_selection({**sel.to_params(), "filter": None}).to_search()
     for name in FILTERS:
-        if name in frames:
-            signature = f"{common}|{xcol}|{limit}|{cache.version(name)}"
+        if name in tables:
+            signature = f"{common}|{xcol}|{limit}|{versions[name]}"
             if drawn.get(name) == signature:
                 figures.append(no_update)
             else:
-                frame = frames[name]
                 figures.append(cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
-                    frame, warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
-                    max_points=limit if limit is not None else len(frame) + 1)))
+                    selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
+                    max_points=limit if limit is not None else len(selected(name)) + 1)))
                 drawn[name] = signature
             styles.append({})
         else:
             figures.append(no_update)
             styles.append({"display": "none"})
-    versions = tuple(cache.version(name) for name in sel.filters)
-    hist = cache.memo(("hist", sel.to_search(), versions, bands),
-                      lambda: histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail))
-    total = sum(len(f) for f in frames.values())
-    head = html.Div([html.H3("Counts per status"),
-                     html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
-                    className="card-head")
+
+    def summary():
+        frames = {name: selected(name) for name in sel.filters}
+        total = sum(len(f) for f in frames.values())
+        head = html.Div([html.H3("Counts per status"),
+                         html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
+                        className="card-head")
+        counts = [head, counts_table({name: selected(name, False) for name in sel.filters})]
+        return counts, histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail)
+
+    no_axis = parse_selection({**sel.to_params(), "x": None}).to_search()
+    counts, hist = cache.memo(("summary", no_axis, tuple(versions.items()), bands), summary)
     url_messages = [] if _triggered() is not None else no_update
-    return ([message(p, "warning") for p in problems], [head, counts_table(counted)], *figures, *styles,
+    return ([message(p, "warning") for p in problems], counts, *figures, *styles,
             hist, sel.to_search(), url_messages, drawn)
 
 
