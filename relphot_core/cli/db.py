@@ -18,6 +18,12 @@ from ..store.engine import ENV_VAR, make_engine, mask_url
 from ..store.schema import head_revision, schema_state, upgrade
 
 
+def _add_db_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--db", metavar="URL",
+                        help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
+    return parser
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``relphot db {upgrade,current}``."""
     parser = subparsers.add_parser(
@@ -30,22 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("upgrade", _upgrade, "create the database or migrate it to this relphot's schema"),
         ("current", _current, "show the database's schema revision (changes nothing)"),
     ):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument(
-            "--db",
-            metavar="URL",
-            help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)",
-        )
-        p.set_defaults(func=func)
+        _add_db_option(sub.add_parser(name, help=text, description=text)).set_defaults(func=func)
 
     for name, func, text in (
         ("runs", _runs, "list the processing runs of an observation and filter (current one marked)"),
         ("pin", _pin, "make a run the current one of its observation, whatever runs come later"),
         ("unpin", _unpin, "make the latest run of an observation and filter the current one again"),
     ):
-        p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--db", metavar="URL",
-                       help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
+        p = _add_db_option(sub.add_parser(name, help=text, description=text))
         if name == "pin":
             p.add_argument("run_id", metavar="RUN_ID", type=int, help="run id (see `relphot db runs`)")
         else:
