@@ -119,7 +119,7 @@ def selection_block(filters, statuses, date_from, date_to, obs):
         caveats.append("the command takes one filter: run it once per filter")
     if (sel.statuses != parse_selection({}).statuses or sel.date_from or sel.date_to
             or (rng and rng[1] - rng[0] >= 50)):
-        caveats.append("`relphot export` has no status / observation-date / id-range options (its --since is "
+        caveats.append("relphot export has no status / observation-date / id-range options (its --since is "
                        "the processing time): it exports more than the zip holds")
     api = f"curl -o exposures.json '{_server_url()}api/exposures{search}'"
     zip_link = (html.A("Zip of the XML products", href=f"/download/products.zip{search}", id=pid("zip"),
