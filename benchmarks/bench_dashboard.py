@@ -52,21 +52,44 @@ app.run(host="127.0.0.1", port=int(sys.argv[2]), debug=False, threaded=True)
 """
 
 READY_JS = """
-const plots = Array.from(document.querySelectorAll('[id^="ov-trend-"] .js-plotly-plot'));
+const trend = document.querySelector('#ov-trend-graph .js-plotly-plot');
+const hist = document.querySelector('#ov-hist .js-plotly-plot');
 const counts = document.querySelector('#counts-table');
-if (!counts || plots.length < 3) { return false; }
-return plots.every(gd => gd._fullData && gd._fullData.some(t => (t.name || '').startsWith('OK')));
+const drawn = counts && trend && hist && hist._fullData && trend._fullData
+    && trend._fullData.some(t => (t.name || '').startsWith('OK'));
+// ms since the navigation started, read by the page itself
+return drawn ? performance.now() : false;
 """
 
 ARM_JS = """
-// Every filter callback redraws the histogram (the trend plots only when
-// their own selection changed); all outputs are committed in one render, so
-// the histogram's afterplot plus two animation frames is "redrawn".
+// A change redraws the trend, the histograms, or both (what did not change
+// is not sent). "Redrawn" is two animation frames after the last
+// plotly_afterplot that follows the callback's response; the poll below
+// waits for the response and a quiet period before reading it.
 window.__relphotDone = false;
-const gd = document.querySelector('#ov-hist .js-plotly-plot');
-gd.once('plotly_afterplot', () => requestAnimationFrame(() => requestAnimationFrame(() => {
-    window.__relphotDone = performance.now(); })));
+window.__relphotStart = false;
+if (!window.__relphotListening) {
+    // The user's action, timed by the page: a click on a control, or Enter in
+    // the date box (selenium's own round trip to the browser is not latency).
+    const start = e => { if (window.__relphotStart === false && (e.type === 'click' || e.key === 'Enter')) {
+        window.__relphotStart = e.timeStamp; } };
+    document.addEventListener('click', start, {capture: true});
+    document.addEventListener('keydown', start, {capture: true});
+    for (const id of ['ov-trend-graph', 'ov-hist']) {
+        document.querySelector('#' + id + ' .js-plotly-plot').on('plotly_afterplot', () =>
+            requestAnimationFrame(() => requestAnimationFrame(() => {
+                window.__relphotDone = performance.now(); })));
+    }
+    window.__relphotListening = true;
+}
 performance.clearResourceTimings();
+"""
+
+DONE_JS = """
+const responses = performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'));
+const last = Math.max(...responses.map(e => e.responseEnd));
+const done = window.__relphotDone;
+return responses.length > 0 && done !== false && done > last && performance.now() - done > 250 ? done : false;
 """
 
 SERVER_JS = """
@@ -144,12 +167,15 @@ def browser():
     return driver
 
 
-def wait(driver, script: str, timeout: float) -> bool:
+def wait(driver, script: str, timeout: float):
+    """Poll ``script`` until it returns something true, and return that
+    (False after ``timeout`` s)."""
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
         try:
-            if driver.execute_script(script):
-                return True
+            result = driver.execute_script(script)
+            if result:
+                return result
         except Exception:  # noqa: BLE001 - page still loading
             pass
         time.sleep(0.01)
@@ -157,12 +183,12 @@ def wait(driver, script: str, timeout: float) -> bool:
 
 
 def first_paint(driver, url: str, timeout: float) -> tuple[float, float]:
-    """Seconds until the overview is complete, and the browser's FCP (s)."""
+    """Seconds from the start of the navigation until the overview is
+    complete (the page's own clock), and the browser's FCP (s)."""
     driver.get("about:blank")
-    start = time.perf_counter()
     driver.get(url + "/")
     done = wait(driver, READY_JS, timeout)
-    elapsed = time.perf_counter() - start if done else float("inf")
+    elapsed = done / 1000 if done else float("inf")
     fcp = driver.execute_script(
         "const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null;")
     return elapsed, (fcp or float("nan")) / 1000
@@ -175,11 +201,13 @@ def callbacks(driver, repeats: int, timeout: float) -> tuple[list[float], list[f
 
     controls = [
         "//*[@id='ov-statuses']//label[.//span[text()='OK']]//input",    # hide / show OK exposures
+        "//*[@id='ov-trend']//label[not(contains(@class, 'selected'))]",  # another filter's trend
         "//*[@id='ov-filters']//label[contains(., 'NIR_Y')]//input",     # drop / add a filter
         "date",                                                          # a new start date
         "//*[@id='ov-reviewed']//label[contains(., 'not yet')]//input",  # only unreviewed
         "date",
         "//*[@id='ov-reviewed']//label[contains(., 'any')]//input",
+        "//*[@id='ov-trend']//label[not(contains(@class, 'selected'))]",
     ]
     wall, server = [], []
     for i in range(repeats):
@@ -192,15 +220,15 @@ def callbacks(driver, repeats: int, timeout: float) -> tuple[list[float], list[f
         else:
             element = driver.find_element(By.XPATH, control)
         driver.execute_script(ARM_JS)
-        start = time.perf_counter()
         if control == "date":
             element.send_keys(text + Keys.ENTER)
         else:
             element.click()
-        if not wait(driver, "return window.__relphotDone !== false;", timeout):
+        done = wait(driver, DONE_JS, timeout)
+        if not done:
             wall.append(float("inf"))
             continue
-        wall.append(1000 * (time.perf_counter() - start))
+        wall.append(done - driver.execute_script("return window.__relphotStart;"))
         server.extend(driver.execute_script(SERVER_JS))
         time.sleep(0.05)
     return wall, server
@@ -219,7 +247,7 @@ def measure(db: Path, mode: str, repeats: int, timeout: float) -> dict:
     try:
         cold, fcp = first_paint(driver, url, timeout)
         payload = driver.execute_script(
-            "return Array.from(document.querySelectorAll('[id^=\"ov-trend-\"] .js-plotly-plot'))"
+            "return Array.from(document.querySelectorAll('#ov-trend-graph .js-plotly-plot'))"
             ".map(gd => gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0));")
         warm, fcp_warm = first_paint(driver, url, timeout)
         wall, server = callbacks(driver, repeats, timeout) if warm != float("inf") else ([], [])

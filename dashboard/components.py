@@ -56,16 +56,27 @@ def status_badge(status: str | None) -> html.Span:
 
 def _status_counts(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], int]:
     """Exposures and distinct observations per status, and distinct
-    observations in all (integer codes: fast on survey-size frames)."""
-    codes, names = pd.factorize(df["status"].astype(object) if not isinstance(df["status"].dtype, pd.CategoricalDtype)
-                                else df["status"])
-    codes = codes.astype(np.int64)
+    observations in all (integer codes and bincounts: fast on survey-size
+    frames)."""
+    status = df["status"]
+    if not isinstance(status.dtype, pd.CategoricalDtype):
+        status = status.astype(object).astype("category")
+    codes = status.cat.codes.to_numpy().astype(np.int64)
+    names = [str(n) for n in status.cat.categories]
     obs = df["obs_id"].to_numpy(dtype=np.int64)
-    pairs = pd.unique((codes << 40) | (obs & ((1 << 40) - 1)))  # hashing: no sort
-    n_exp = np.bincount(codes[codes >= 0], minlength=len(names))
-    n_obs = np.bincount((pairs >> 40)[pairs >= 0], minlength=len(names))
-    names = [str(n) for n in names]
-    return (dict(zip(names, n_exp.tolist())), dict(zip(names, n_obs.tolist())), int(pd.unique(obs).size))
+    valid = codes >= 0
+    n_exp = np.bincount(codes[valid], minlength=len(names))
+    span = int(obs.max() - obs.min()) + 1 if obs.size else 1
+    if span * max(len(names), 1) <= 50_000_000:  # dense ids: a bincount per (status, obs)
+        offset = obs - obs.min() if obs.size else obs
+        seen = np.bincount(codes[valid] * span + offset[valid], minlength=len(names) * span)
+        n_obs = np.count_nonzero(seen.reshape(len(names), span), axis=1) if names else np.zeros(0, int)
+        total_obs = int(np.count_nonzero(np.bincount(offset))) if obs.size else 0
+    else:  # sparse ids: hashing
+        pairs = pd.unique((codes[valid] << 40) | (obs[valid] & ((1 << 40) - 1)))
+        n_obs = np.bincount(pairs >> 40, minlength=len(names))
+        total_obs = int(pd.unique(obs).size)
+    return dict(zip(names, n_exp.tolist())), dict(zip(names, n_obs.tolist())), total_obs
 
 
 def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:

@@ -37,6 +37,23 @@ TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "s
 cache keeps only these (masks then copy a third of the bytes)."""
 
 
+def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cached form of a trend table: the overview's columns only,
+    sorted by time, strings as categories and review flags as booleans, so
+    that selections are a binary search and masks of numeric arrays."""
+    frame = frame[[c for c in TREND_COLUMNS if c in frame.columns]]
+    changes = {c: frame[c].astype("category") for c in ("filter", "status", "review_decision", "reviewer")
+               if c in frame.columns}
+    for column in ("reviewed", "drift"):
+        if column in frame.columns and frame[column].dtype != bool:
+            changes[column] = frame[column].eq(True)  # None / NaN: False
+    frame = frame.assign(**changes)
+    if "mjd_obs" in frame.columns and not frame["mjd_obs"].is_monotonic_increasing:
+        frame = frame.sort_values(["mjd_obs", "exposure"] if "exposure" in frame.columns else "mjd_obs",
+                                  kind="stable", na_position="last")
+    return frame.reset_index(drop=True)
+
+
 @dataclass
 class _Entry:
     frame: pd.DataFrame
@@ -98,9 +115,7 @@ class DataCache:
         self._version = None
         version = self._data_version()  # before the read: a write during it triggers a reload
         frame = self.store.trend(filter_name)
-        frame = frame[[c for c in TREND_COLUMNS if c in frame.columns]]
-        if "status" in frame.columns:  # fast masks and group-bys on the cached table
-            frame = frame.assign(status=frame["status"].astype("category"))
+        frame = compact_table(frame)
         end = time.monotonic()
         with self._lock:
             self._entries[filter_name] = _Entry(frame, end, end - start, version, end)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 
 from relphot_core.config import FILTERS, STATUSES
@@ -33,6 +34,7 @@ class Selection:
     date_to: str | None = None
     obs: str | None = None
     x: str = "time"
+    trend: str | None = None
     messages: tuple[str, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ derived
@@ -55,6 +57,12 @@ class Selection:
         high = int(match.group(2)) if match.group(2) else low
         return (min(low, high), max(low, high))
 
+    @property
+    def trend_filter(self) -> str:
+        """The filter whose trend the overview draws (the first selected one
+        unless ``trend`` names another)."""
+        return self.trend if self.trend in self.filters else self.filters[0]
+
     def to_params(self) -> dict[str, str]:
         """The non-default parts as URL parameters."""
         params: dict[str, str] = {}
@@ -72,6 +80,8 @@ class Selection:
             params["obs"] = self.obs
         if self.x != "time":
             params["x"] = self.x
+        if self.trend_filter != self.filters[0]:
+            params["trend"] = self.trend_filter
         return params
 
     def to_search(self) -> str:
@@ -166,36 +176,55 @@ def parse_selection(params: dict | None) -> Selection:
     if x not in X_CHOICES:
         messages.append(f"'x' must be 'time' or 'obsid', not '{x[:40]}'; ignored.")
         x = "time"
+    filters = tuple(good_filters) or FILTERS
+    trend = params.get("trend")
+    trend = None if trend in (None, "") else str(trend).strip()[:40]
+    if trend is not None and trend not in filters:
+        messages.append(f"'trend' must be one of the selected filters ({', '.join(filters)}), "
+                        f"not '{trend}'; showing {filters[0]}.")
+        trend = None
     return Selection(
-        filters=tuple(good_filters) or FILTERS,
+        filters=filters,
         statuses=tuple(good_statuses) or STATUSES,
-        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x,
+        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x, trend=trend,
         messages=tuple(messages),
     )
 
 
 def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = True) -> pd.DataFrame:
     """Rows of an exposure table that the selection keeps (filters, dates,
-    statuses, review state, obs ids)."""
+    statuses, review state, obs ids).
+
+    On a table sorted by ``mjd_obs`` (the dashboard's cached tables) the
+    dates are a binary search and a slice; the other criteria are masks.
+    """
     if df is None or df.empty:
         return df
-    mask = pd.Series(True, index=df.index)
+    low, high = selection.mjd_min, selection.mjd_max
+    if (low is not None or high is not None) and df["mjd_obs"].is_monotonic_increasing:
+        mjd = df["mjd_obs"].to_numpy()
+        start = 0 if low is None else int(np.searchsorted(mjd, low, side="left"))
+        # NaN sorts last: a date bound excludes it, as the masks below would
+        stop = int(np.searchsorted(mjd, np.inf if high is None else high, side="right" if high is None else "left"))
+        df = df.iloc[start:stop]
+        low = high = None
+    mask = np.ones(len(df), dtype=bool)
     if "filter" in df and selection.filters != FILTERS:
-        mask &= df["filter"].isin(selection.filters)
+        mask &= df["filter"].isin(selection.filters).to_numpy()
     if statuses and selection.statuses != STATUSES:
-        mask &= df["status"].isin(selection.statuses)
-    if selection.mjd_min is not None:
-        mask &= df["mjd_obs"] >= selection.mjd_min
-    if selection.mjd_max is not None:
-        mask &= df["mjd_obs"] < selection.mjd_max
+        mask &= df["status"].isin(selection.statuses).to_numpy()
+    if low is not None:
+        mask &= df["mjd_obs"].to_numpy() >= low
+    if high is not None:
+        mask &= df["mjd_obs"].to_numpy() < high
     if selection.reviewed != "any" and "reviewed" in df:
-        reviewed = df["reviewed"].fillna(False).astype(bool)
+        reviewed = df["reviewed"]
+        reviewed = (reviewed if reviewed.dtype == bool else reviewed.eq(True)).to_numpy()
         mask &= reviewed if selection.reviewed == "yes" else ~reviewed
     rng = selection.obs_range
     if rng is not None:
-        mask &= df["obs_id"].between(rng[0], rng[1])
-    keep = mask.to_numpy()
-    return df if keep.all() else df[keep]
+        mask &= df["obs_id"].between(rng[0], rng[1]).to_numpy()
+    return df if mask.all() else df[mask]
 
 
 def with_updates(selection: Selection, **changes) -> Selection:

@@ -8,12 +8,19 @@ import json
 import zipfile
 
 import dash
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
-from dashboard.query import apply_selection, parse_selection
+from dashboard.components import _status_counts
+from dashboard.data import compact_table
+from dashboard.query import apply_selection, mjd_to_date, parse_selection
+from relphot_core.config import STATUSES
 from relphot_core.store import Store
 
 
@@ -59,6 +66,7 @@ def test_parse_selection_round_trip_and_messages():
     ({"obs": "<script>"}, "is not an id"),
     ({"reviewed": "maybe"}, "'reviewed' must be"),
     ({"x": "ra"}, "'x' must be"),
+    ({"filter": "NIR_J", "trend": "NIR_H"}, "'trend' must be one of the selected filters"),
 ])
 def test_parse_selection_never_raises(params, fragment):
     sel = parse_selection(params)
@@ -73,6 +81,63 @@ def test_apply_selection(app):
     assert len(apply_selection(frame, parse_selection({"status": "FAIL"}))) == 1
     assert len(apply_selection(frame, parse_selection({"obs": "1017"}))) == 4
     assert len(apply_selection(frame, parse_selection({"from": "2025-01-25", "to": "2025-01-25"}))) == 4
+
+
+def _random_table(seed: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    mjd = rng.uniform(60000, 60400, n)
+    mjd[rng.random(n) < 0.05] = np.nan
+    decision = rng.choice(np.array(["confirmed", "overruled", None], dtype=object), n, p=[0.1, 0.1, 0.8])
+    return pd.DataFrame({
+        "obs_id": rng.integers(1, 300, n), "filter": "NIR_J", "exposure": rng.integers(1, 5, n), "mjd_obs": mjd,
+        "value": rng.normal(1, 0.01, n), "status": rng.choice(["OK", "WARN", "FAIL", "NODATA"], n),
+        "review_decision": decision, "reviewed": pd.Series(decision).notna().astype(object).where(
+            rng.random(n) < 0.9, None), "drift": rng.random(n) < 0.02})
+
+
+def _reference_selection(df: pd.DataFrame, sel) -> pd.DataFrame:
+    """The selection as plain masks, row by row (the slow, obvious way)."""
+    keep = []
+    low, high, rng = sel.mjd_min, sel.mjd_max, sel.obs_range
+    for row in df.itertuples():
+        reviewed = row.reviewed is True
+        keep.append(row.status in sel.statuses
+                    and (low is None or row.mjd_obs >= low) and (high is None or row.mjd_obs < high)
+                    and (sel.reviewed == "any" or reviewed == (sel.reviewed == "yes"))
+                    and (rng is None or rng[0] <= row.obs_id <= rng[1]))
+    return df[np.array(keep, dtype=bool)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), day_from=st.one_of(st.none(), st.integers(0, 420)),
+       days=st.one_of(st.none(), st.integers(0, 200)), statuses=st.sets(st.sampled_from(STATUSES), min_size=1),
+       reviewed=st.sampled_from(["any", "yes", "no"]), obs=st.one_of(st.none(), st.just("50-150")))
+def test_apply_selection_on_cached_table_matches_plain_masks(seed, day_from, days, statuses, reviewed, obs):
+    raw = _random_table(seed, 400)
+    cached = compact_table(raw)
+    n_nan = int(raw["mjd_obs"].isna().sum())
+    assert cached["mjd_obs"].iloc[:len(cached) - n_nan].is_monotonic_increasing  # sorted, NaN last
+    assert cached["mjd_obs"].iloc[len(cached) - n_nan:].isna().all() and len(cached) == len(raw)
+    start = None if day_from is None else mjd_to_date(60000 + day_from - 10)
+    stop = None if days is None or day_from is None else mjd_to_date(60000 + day_from - 10 + days)
+    sel = parse_selection({"status": ",".join(statuses), "reviewed": reviewed, "obs": obs, "from": start,
+                           "to": stop})
+    got = apply_selection(cached, sel)
+    want = _reference_selection(raw, sel)
+    key = ["obs_id", "exposure", "mjd_obs", "value"]
+    assert sorted(map(tuple, got[key].fillna(-1).to_numpy().tolist())) == \
+        sorted(map(tuple, want[key].fillna(-1).to_numpy().tolist()))
+
+
+def test_status_counts_dense_and_sparse_ids_agree():
+    frame = _random_table(3, 2000)
+    dense = _status_counts(frame)
+    sparse = _status_counts(frame.assign(obs_id=frame["obs_id"] * 10**9))
+    assert dense == sparse
+    by_status = frame.groupby("status")["obs_id"]
+    assert dense[0] == by_status.size().to_dict()
+    assert dense[1] == by_status.nunique().to_dict()
+    assert dense[2] == frame["obs_id"].nunique()
 
 
 # ------------------------------------------------------------------ JSON API
@@ -170,19 +235,30 @@ def test_empty_store_pages(tmp_path):
 
 def test_overview_callback_counts(app):
     with app.server.test_request_context("/"):
-        out = overview.update(["NIR_J"], ["FAIL", "WARN"], "any", "", "", "", "time")
-    messages, counts, fy, fj, fh, sy, sj, sh, hist, search, _, drawn = out
+        out = overview.update(["NIR_J"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_Y")
+    messages, counts, fj, options, value, hist, search, _, drawn = out
     assert search == "?filter=NIR_J&status=WARN,FAIL"
-    assert sy == {"display": "none"} and sj == {}
+    # the tab of a filter just unticked falls back to the first selected one
+    assert options == [{"label": "NIR_J", "value": "NIR_J"}] and value == "NIR_J"
+    assert "NIR_J" in fj["layout"]["title"]["text"]
     fail = [t for t in fj["data"] if t["name"].startswith("FAIL")][0]
     assert fail["customdata"] == [BAD[0]]
     assert fail["y"]["dtype"] == "f4"  # typed arrays, as plotly.py sends them
     assert [t["type"] for t in hist["data"]] == ["bar"] and json.dumps(hist, default=str)
     assert json.dumps(fj, default=str)
-    # the same selection again: the J figure is not rebuilt
+    # another filter ticked: the J trend is not rebuilt nor sent, the counts are
     with app.server.test_request_context("/"):
-        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", drawn)
-    assert again[3] is dash.no_update and again[4] is not dash.no_update
+        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", drawn)
+    assert again[2] is dash.no_update and again[4] is dash.no_update
+    assert again[1] is not dash.no_update and again[5] is not dash.no_update
+    assert again[6] == "?filter=NIR_J,NIR_H&status=WARN,FAIL"
+    # another tab: only the trend is sent, and the URL names the tab
+    with app.server.test_request_context("/"):
+        tab = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_H",
+                              again[-1])
+    assert "NIR_H" in tab[2]["layout"]["title"]["text"]
+    assert tab[1] is dash.no_update and tab[5] is dash.no_update
+    assert tab[6] == "?filter=NIR_J,NIR_H&status=WARN,FAIL&trend=NIR_H"
 
 
 def test_click_on_light_points_finds_the_observation(app):

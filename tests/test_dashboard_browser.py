@@ -62,7 +62,12 @@ def trace_y(dash_duo, graph_id: str, prefix: str):
 
 def test_overview_flags_the_bad_exposure_and_click_opens_it(dash_duo, store):
     start(dash_duo, store)
-    graph = f"ov-trend-{FILTER}"
+    graph = "ov-trend-graph"
+    # the trend shows one filter at a time: open the tab of the bad exposure's
+    tab = dash_duo.driver.find_element(By.XPATH, f"//*[@id='ov-trend']//label[contains(., '{FILTER}')]")
+    tab.click()
+    wait_for(lambda: f"trend={FILTER}" in dash_duo.driver.current_url,
+             message="the tab in the URL")
     names = wait_for(lambda: [n for n in trace_names(dash_duo, graph) or [] if n.startswith("FAIL")],
                      message="the FAIL trace")
     assert names == ["FAIL (1)"]
@@ -98,26 +103,36 @@ def test_overview_flags_the_bad_exposure_and_click_opens_it(dash_duo, store):
 
 def test_filters_change_plot_and_url(dash_duo, store):
     start(dash_duo, store)
-    wait_for(lambda: trace_names(dash_duo, "ov-trend-NIR_Y"), message="the NIR_Y plot")
-    assert dash_duo.find_element("#ov-wrap-NIR_Y").is_displayed()
-    # untick NIR_Y: its plot goes, the URL says so
+    graph = "ov-trend-graph"
+    wait_for(lambda: trace_names(dash_duo, graph), message="the trend plot")
+    title = "return document.querySelector('#ov-trend-graph .gtitle').textContent;"
+    assert dash_duo.driver.execute_script(title).startswith("NIR_Y")
+    tabs = "return Array.from(document.querySelectorAll('#ov-trend label')).map(l => l.textContent);"
+    assert dash_duo.driver.execute_script(tabs) == ["NIR_Y", "NIR_J", "NIR_H"]
+    # untick NIR_Y: its tab goes, the trend shows NIR_J, the URL says so
     box = dash_duo.driver.find_element(By.XPATH, "//*[@id='ov-filters']//label[contains(., 'NIR_Y')]//input")
     box.click()
     wait_for(lambda: "filter=NIR_J,NIR_H" in dash_duo.driver.current_url, message="the filter in the URL")
-    wait_for(lambda: not dash_duo.find_element("#ov-wrap-NIR_Y").is_displayed(), message="NIR_Y hidden")
+    wait_for(lambda: dash_duo.driver.execute_script(tabs) == ["NIR_J", "NIR_H"], message="NIR_Y's tab gone")
+    wait_for(lambda: dash_duo.driver.execute_script(title).startswith("NIR_J"), message="the J trend")
     # untick OK: only flagged exposures remain in the J plot
     box = dash_duo.driver.find_element(By.XPATH, "//*[@id='ov-statuses']//label[.//span[text()='OK']]//input")
     box.click()
     wait_for(lambda: "status=WARN,FAIL,NODATA" in dash_duo.driver.current_url, message="the status in the URL")
-    wait_for(lambda: not any(n.startswith("OK") for n in trace_names(dash_duo, "ov-trend-NIR_J")),
+    wait_for(lambda: not any(n.startswith("OK") for n in trace_names(dash_duo, graph)),
              message="OK points gone")
-    assert any(n.startswith("FAIL") for n in trace_names(dash_duo, "ov-trend-NIR_J"))
+    assert any(n.startswith("FAIL") for n in trace_names(dash_duo, graph))
+    # another tab: the H trend, named in the URL
+    dash_duo.driver.find_element(By.XPATH, "//*[@id='ov-trend']//label[contains(., 'NIR_H')]").click()
+    wait_for(lambda: "trend=NIR_H" in dash_duo.driver.current_url, message="the tab in the URL")
+    wait_for(lambda: dash_duo.driver.execute_script(title).startswith("NIR_H"), message="the H trend")
     # the link reproduces the view
     url = dash_duo.driver.current_url
     dash_duo.driver.get(url)
-    wait_for(lambda: trace_names(dash_duo, "ov-trend-NIR_J"), message="reloaded plot")
-    assert not dash_duo.find_element("#ov-wrap-NIR_Y").is_displayed()
-    assert not any(n.startswith("OK") for n in trace_names(dash_duo, "ov-trend-NIR_J"))
+    wait_for(lambda: trace_names(dash_duo, graph), message="reloaded plot")
+    assert dash_duo.driver.execute_script(title).startswith("NIR_H")
+    assert dash_duo.driver.execute_script(tabs) == ["NIR_J", "NIR_H"]
+    assert not any(n.startswith("OK") for n in trace_names(dash_duo, graph))
     # a malformed link explains itself
     dash_duo.driver.get(dash_duo.server_url + "/?filter=NIR_Q&from=2025-99-99")
     dash_duo.wait_for_contains_text("#ov-url-messages", "Unknown filter 'NIR_Q'")

@@ -1,9 +1,14 @@
-"""Overview / trends: every exposure's factor against time or obs id per
-filter, with bands, statuses, the control chart, counts and histograms.
+"""Overview / trends: counts and histograms of the selected filters, and
+every exposure's factor against time or obs id for one filter at a time
+(tabs), with bands, statuses and the control chart.
 
-The selection lives in the URL query string (``?filter=NIR_J&status=FAIL``)
-so that a view can be shared by its link. Clicking a point opens its
-observation.
+The selection lives in the URL query string (``?filter=NIR_J&status=FAIL``,
+``&trend=NIR_H`` for the tab) so that a view can be shared by its link.
+Clicking a point opens its observation.
+
+One trend plot at a time: redrawing a survey-size trend costs plotly.js
+~100 ms in a browser without GPU, and three of them per change could not
+keep a filter change under 300 ms.
 """
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from relphot_core.config import FILTERS
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message,
                           messages, status_checklist)
 from ..data import get_bands, get_cache, max_points
-from ..figures import empty_figure
 from ..figures.trends import histogram_figure_dict, trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection
 from ..style import GRAPH_CONFIG
@@ -45,6 +49,21 @@ def _controls(sel) -> html.Div:
     ])
 
 
+def _trend_card(sel, figure) -> html.Div:
+    return html.Div([
+        html.Div([
+            html.H3("Trend of"),
+            dcc.RadioItems(id=pid("trend"), value=sel.trend_filter, inline=True, className="tabs",
+                           options=_trend_options(sel)),
+        ], className="card-head"),
+        dcc.Graph(id=pid("trend-graph"), figure=figure, config=GRAPH_CONFIG),
+    ], className="card", id=pid("trend-card"))
+
+
+def _trend_options(sel) -> list[dict]:
+    return [{"label": name, "value": name} for name in sel.filters]
+
+
 def layout(**params) -> html.Div:
     """The overview for the selection given in the URL."""
     cache = get_cache()
@@ -60,11 +79,9 @@ def layout(**params) -> html.Div:
             if span and all(v == v for v in span) else "")
     # The first view is computed here, in the page itself: one round trip
     # less than letting the filter callback fire on load.
-    (problems, counts, fig_y, fig_j, fig_h, style_y, style_j, style_h, hist, search, _url,
-     drawn) = update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs,
-                     sel.x, None)
-    figures = dict(zip(FILTERS, (fig_y, fig_j, fig_h)))
-    styles = dict(zip(FILTERS, (style_y, style_j, style_h)))
+    (problems, counts, figure, _options, _value, hist, search, _url, drawn) = update(
+        list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
+        sel.trend_filter, None)
     return html.Div([
         html.H1("Relative calibration of NISP exposures"),
         html.P([hint, "Each point is one exposure's QPRELEX (1 = consistent with the other dithers). "
@@ -74,13 +91,7 @@ def layout(**params) -> html.Div:
         _controls(sel),
         html.Div(problems, id=pid("messages")),
         html.Div(counts, id=pid("counts"), className="card"),
-        html.Div([
-            html.Div(dcc.Graph(id=pid(f"trend-{name}"),
-                               figure=figures[name] if figures[name] is not no_update else empty_figure(""),
-                               config=GRAPH_CONFIG),
-                     id=pid(f"wrap-{name}"), className="card", style=styles[name])
-            for name in FILTERS
-        ]),
+        _trend_card(sel, figure),
         html.Div(dcc.Graph(id=pid("hist"), figure=hist, config=GRAPH_CONFIG), className="card"),
         dcc.Store(id=pid("search"), data=search),
         dcc.Store(id=pid("drawn"), data=drawn),
@@ -93,7 +104,8 @@ def prewarm() -> None:
     """Draw the default view once (at start-up, after the tables are cached):
     the first visitor then gets its figures from memory."""
     sel = parse_selection({})
-    update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x, None)
+    update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
+           sel.trend_filter, None)
 
 
 def _triggered():
@@ -104,17 +116,19 @@ def _triggered():
         return None
 
 
-def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
+def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, drawn=None):
     """Recompute the outputs of the overview for the controls' values.
 
-    ``drawn`` maps each filter to the signature (selection, axis, data
-    version) of the figure the browser already shows; a figure whose
-    signature has not changed is not rebuilt nor sent again (e.g. when only
-    another filter is ticked or unticked).
+    ``drawn`` holds the signature (selection, axis, data version) of what
+    the browser already shows: the trend figure, and the counts with the
+    histograms. What has not changed is neither rebuilt nor sent again
+    (e.g. the counts when only the trend tab changes).
     """
-    sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
-                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs,
-                           "x": x})
+    filters = [f for f in FILTERS if f in (filters or [])]
+    sel = parse_selection({"filter": ",".join(filters) or None, "status": ",".join(statuses or []) or None,
+                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x,
+                           # a tab whose filter was just unticked falls back to the first one
+                           "trend": trend if trend in filters else None})
     problems = list(sel.messages)
     if not filters:
         problems.append("No filter selected: showing all filters.")
@@ -133,25 +147,19 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
             masked[name, statuses] = apply_selection(base, sel, statuses=statuses)
         return masked[name, statuses]
 
+    drawn = dict(drawn or {})
+    name = sel.trend_filter
     xcol = "mjd_obs" if sel.x == "time" else "obs_id"
     limit = max_points()
-    figures, styles = [], []
-    drawn = dict(drawn or {})
-    common = parse_selection({**sel.to_params(), "filter": None}).to_search()
-    for name in FILTERS:
-        if name in tables:
-            signature = f"{common}|{xcol}|{limit}|{versions[name]}"
-            if drawn.get(name) == signature:
-                figures.append(no_update)
-            else:
-                figures.append(cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
-                    selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
-                    max_points=limit if limit is not None else len(selected(name)) + 1)))
-                drawn[name] = signature
-            styles.append({})
-        else:
-            figures.append(no_update)
-            styles.append({"display": "none"})
+    common = parse_selection({**sel.to_params(), "filter": None, "trend": None}).to_search()
+    signature = f"{name}|{common}|{xcol}|{limit}|{versions[name]}"
+    if drawn.get("trend") == signature:
+        figure = no_update
+    else:
+        figure = cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
+            selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
+            max_points=limit if limit is not None else len(selected(name)) + 1))
+        drawn["trend"] = signature
 
     def summary():
         frames = {name: selected(name) for name in sel.filters}
@@ -162,26 +170,30 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, drawn=None):
         counts = [head, counts_table({name: selected(name, False) for name in sel.filters})]
         return counts, histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail)
 
-    no_axis = parse_selection({**sel.to_params(), "x": None}).to_search()
-    counts, hist = cache.memo(("summary", no_axis, tuple(versions.items()), bands), summary)
+    no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None}).to_search()
+    summary_signature = f"{no_axis}|{sorted(versions.items())}"
+    if drawn.get("summary") == summary_signature:
+        counts = hist = no_update
+    else:
+        counts, hist = cache.memo(("summary", summary_signature, bands), summary)
+        drawn["summary"] = summary_signature
     url_messages = [] if _triggered() is not None else no_update
-    return ([message(p, "warning") for p in problems], counts, *figures, *styles,
+    value = name if trend != name else no_update
+    return ([message(p, "warning") for p in problems], counts, figure, _trend_options(sel), value,
             hist, sel.to_search(), url_messages, drawn)
 
 
-def open_observation(*click_data):
-    """Clicking a point opens its observation page.
+def open_observation(click_data, name):
+    """Clicking a point of the trend of filter ``name`` opens its
+    observation page.
 
     Detailed points carry their obs id; on light (survey-size) traces it is
     found from the point's x: the obs id itself, or the exposure's MJD in
     the filter's table. Binned traces are not clickable."""
-    trigger = ctx.triggered_id
-    name = str(trigger or "").replace(pid("trend-"), "")
     if name not in FILTERS:
         raise PreventUpdate
-    data = click_data[FILTERS.index(name)]
     try:
-        point = data["points"][0]
+        point = click_data["points"][0]
     except (TypeError, KeyError, IndexError):
         raise PreventUpdate from None
     obs_id = obs_from_point(name, point)
@@ -213,8 +225,9 @@ def register_callbacks(app: dash.Dash) -> None:
     app.callback(
         Output(pid("messages"), "children"),
         Output(pid("counts"), "children"),
-        *[Output(pid(f"trend-{name}"), "figure") for name in FILTERS],
-        *[Output(pid(f"wrap-{name}"), "style") for name in FILTERS],
+        Output(pid("trend-graph"), "figure"),
+        Output(pid("trend"), "options"),
+        Output(pid("trend"), "value"),
         Output(pid("hist"), "figure"),
         Output(pid("search"), "data"),
         Output(pid("url-messages"), "children"),
@@ -226,12 +239,14 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(pid("to"), "value"),
         Input(pid("obs"), "value"),
         Input(pid("x"), "value"),
+        Input(pid("trend"), "value"),
         State(pid("drawn"), "data"),
         prevent_initial_call=True,
     )(update)
     app.callback(
         Output(pid("nav"), "href"),
-        *[Input(pid(f"trend-{name}"), "clickData") for name in FILTERS],
+        Input(pid("trend-graph"), "clickData"),
+        State(pid("trend"), "value"),
         prevent_initial_call=True,
     )(open_observation)
     # The selection goes into the address bar without reloading the page.
