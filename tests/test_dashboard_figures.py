@@ -91,16 +91,36 @@ def test_trend_empty_and_escaped_hover():
     assert traces_named(fig, "reviewed: confirmed")
 
 
+def _histogram_counts(fig, panel: str) -> dict[float, int]:
+    """Bin left edge -> count, read back from a panel's step traces."""
+    counts = {}
+    for trace in fig.data:
+        if trace.xaxis == panel:
+            for x, text in zip(trace.x[:-1], trace.text[:-1]):
+                counts[round(x, 6)] = int(text.rsplit(": ", 1)[1].split()[0].replace(",", ""))
+    return counts
+
+
 def test_histogram_counts_and_outliers():
     frames = {"NIR_J": pd.DataFrame({"value": [1.0, 1.001, 0.999, 1.2, np.nan]}),
               "NIR_H": pd.DataFrame({"value": [1.0] * 10})}
     fig = histogram_figure(frames, warn=WARN, fail=FAIL)
-    bars = [t for t in fig.data if t.type == "bar"]
-    assert sum(bars[0].y) == 4 and sum(bars[1].y) == 10
+    assert {t.type for t in fig.data} == {"scatter"} and {t.line.shape for t in fig.data} == {"hv"}
+    assert sum(_histogram_counts(fig, "x").values()) == 4 and sum(_histogram_counts(fig, "x2").values()) == 10
     assert any("1 beyond" in a.text for a in fig.layout.annotations)
-    # bin colours follow the status bands
-    far = [c for x, c in zip(bars[0].x, bars[0].marker.color) if abs(x - 1) > FAIL]
-    assert far and set(far) == {STATUS_COLOURS["FAIL"]}
+    # the steps of each zone are coloured like it, and the zones tile the axis
+    for trace in fig.data:
+        lo, hi = trace.x[0], trace.x[-1]
+        status = trace.name.rsplit(" ", 1)[1]
+        assert trace.line.color == STATUS_COLOURS[status]
+        far = min(abs(lo - 1), abs(hi - 1)) >= FAIL - 1e-9
+        assert (status == "FAIL") == far
+    assert len(_histogram_counts(fig, "x")) == round(6 * FAIL / 0.001)
+    # survey-size counts: log axis, empty bins below its range
+    big = {"NIR_Y": pd.DataFrame({"value": np.r_[np.ones(5000), 1.02 + np.zeros(3)]})}
+    fig = histogram_figure(big, warn=WARN, fail=FAIL)
+    assert fig.layout.yaxis.type == "log" and 10 ** fig.layout.yaxis.range[0] > 0.5
+    assert sum(_histogram_counts(fig, "x").values()) == 5003
     assert "No factors" in histogram_figure({}, warn=WARN, fail=FAIL).layout.annotations[0].text
 
 

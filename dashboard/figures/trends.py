@@ -159,10 +159,16 @@ def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> 
     return [
         dict(type="scatter", x=np.concatenate([mid, mid[::-1]]), y=np.concatenate([high, low[::-1]]),
              fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(0, 158, 115, 0.22)",
-             hoverinfo="skip", name=f"OK ({n_total}), 1-99 % envelope", legendgroup="OK"),
+             hoverinfo="skip", name=f"OK ({n_total:,}), 1-99 % envelope", legendgroup="OK"),
         dict(type="scatter", x=mid, y=centre, mode="lines", line=dict(color=colour, width=1.5),
              name="OK binned median", legendgroup="OK", hovertemplate="binned median %{y:.4f}<extra></extra>"),
     ]
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    """``#RRGGBB`` -> ``rgba(r, g, b, alpha)``."""
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
 
 
 def _decimate(n: int, limit: int) -> slice:
@@ -171,7 +177,7 @@ def _decimate(n: int, limit: int) -> slice:
 
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
                max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 400,
-               height: int = 380) -> tuple[list[dict], dict] | None:
+               height: int = 460) -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
     if df is None or len(df) == 0:
@@ -249,6 +255,9 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         yaxis={**AXIS, "title": {"text": "QPRELEX"}, "range": y_range, "tickformat": ".3f"},
         xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f"},
         clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
+        # under the plot: a survey's ten entries would run over the title
+        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0, font=dict(size=12)),
+        margin=dict(l=60, r=20, t=40, b=40),
     )
     if n_hidden:
         layout["annotations"] = [dict(
@@ -279,7 +288,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
 
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
                  filter_name: str = "", max_points: int = 3000, n_bins: int = 300,
-                 max_detailed: int = 400, max_shown: int = 400, height: int = 380) -> go.Figure:
+                 max_detailed: int = 400, max_shown: int = 400, height: int = 460) -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
     Parameters
@@ -348,12 +357,15 @@ def histogram_spec(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
     edges = np.arange(1 - lim, 1 + lim + bin_width / 2, bin_width)
     centres = 0.5 * (edges[:-1] + edges[1:])
     deviation = np.abs(centres - 1)
-    colours = np.where(deviation > fail, STATUS_COLOURS["FAIL"],
-                       np.where(deviation > warn, STATUS_COLOURS["WARN"], STATUS_COLOURS["OK"])).tolist()
+    zone = np.where(deviation > fail, 2, np.where(deviation > warn, 1, 0))
+    # contiguous runs of bins in one status zone: one filled step line each
+    breaks = np.flatnonzero(np.diff(zone)) + 1
+    runs = list(zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [zone.size]])))
+    zone_status = ("OK", "WARN", "FAIL")
     n, gap = len(frames), 0.06
     width = (1 - gap * (n - 1)) / n
     layout = layout_dict(height=height)
-    layout.update(bargap=0, margin=dict(l=60, r=20, t=40, b=48), showlegend=False)
+    layout.update(margin=dict(l=60, r=20, t=40, b=48), showlegend=False, hovermode="closest")
     traces, shapes, annotations = [], [], []
     for i, (name, df) in enumerate(frames.items(), start=1):
         suffix = "" if i == 1 else str(i)
@@ -361,16 +373,28 @@ def histogram_spec(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
         values = values[np.isfinite(values)]
         outside = int(np.sum((values < edges[0]) | (values > edges[-1])))
         counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-        traces.append(dict(type="bar", x=centres, y=counts.astype(np.int32), marker=dict(color=colours),
-                           width=bin_width * 0.95, name=name, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                           hovertemplate="QPRELEX %{x:.4f}: %{y} exposures<extra>" + esc(name) + "</extra>"))
+        log = counts.max() > 1000
+        # Empty bins of a log axis sit at 0.5, below its range (log 0 is -inf
+        # and would break the line and its fill).
+        heights = np.where(counts > 0, counts, 0.5).astype(np.float32) if log else counts.astype(np.int32)
+        for start, stop in runs:
+            status = zone_status[zone[start]]
+            texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposures"
+                     for j in range(start, stop)]
+            traces.append(dict(
+                type="scatter", mode="lines", line=dict(shape="hv", width=1, color=STATUS_COLOURS[status]),
+                fill="tozeroy", fillcolor=_rgba(STATUS_COLOURS[status], 0.7), name=f"{name} {status}",
+                x=edges[start:stop + 1], y=np.append(heights[start:stop], heights[stop - 1]),
+                text=texts + texts[-1:], hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
+                xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
         left = (i - 1) * (width + gap)
         layout[f"xaxis{suffix}"] = {**AXIS, "domain": [left, left + width], "anchor": f"y{suffix}",
                                     "range": [edges[0], edges[-1]], "title": {"text": "QPRELEX"},
                                     "tickformat": ".3f"}
         layout[f"yaxis{suffix}"] = {**AXIS, "anchor": f"x{suffix}",
                                     "title": {"text": "exposures" if i == 1 else ""},
-                                    **({"type": "log"} if counts.max() > 1000 else {})}
+                                    **({"type": "log", "range": [np.log10(0.8), np.log10(counts.max() * 1.6)]}
+                                       if log else {"rangemode": "tozero"})}
         shapes += band_shapes(warn=warn, fail=fail, orientation="v", axis=suffix)
         annotations.append(dict(text=f"{esc(name)} (N = {len(df):,})", xref="paper", yref="paper",
                                 x=left + width / 2, y=1.0, xanchor="center", yanchor="bottom", showarrow=False,
@@ -413,8 +437,10 @@ def histogram_figure(frames: dict[str, pd.DataFrame], *, warn: float, fail: floa
     Returns
     -------
     plotly.graph_objects.Figure
-        One bar trace per filter (bins coloured by the status zone they lie
-        in), log counts when a bin holds more than 1000 exposures.
+        Per filter, a filled step line for each run of bins in one status
+        zone (coloured like the zone; a few SVG paths where bars would be
+        one element per bin), log counts when a bin holds more than 1000
+        exposures. Each point's ``text`` gives its bin and count.
     """
     spec = histogram_spec(frames, warn=warn, fail=fail, bin_width=bin_width, height=height)
     if spec is None:
