@@ -5,7 +5,7 @@ exposure factors, synthesised with `relphot_core.store.synth.fill_survey`)
 is served by the dashboard; headless chromium (selenium) measures
 
 * the first paint of the overview: from the start of the navigation until
-  the counts, the trend plot and the histograms are drawn, on the page's own
+  the counts and the trend plot (with its distribution) are drawn, on the page's own
   clock (target: < 2 s), plus the browser's first-contentful-paint;
 * the latency of the filter callbacks: from the click on a control (or Enter
   in the date box), timed by the page, until what changed is redrawn (two
@@ -56,19 +56,18 @@ app.run(host="127.0.0.1", port=int(sys.argv[2]), debug=False, threaded=True)
 
 READY_JS = """
 const trend = document.querySelector('#ov-trend-graph .js-plotly-plot');
-const hist = document.querySelector('#ov-hist .js-plotly-plot');
 const counts = document.querySelector('#counts-table');
-const drawn = counts && trend && hist && hist._fullData && trend._fullData
-    && trend._fullData.some(t => (t.name || '').startsWith('OK'));
+const drawn = counts && trend && trend._fullData && trend._fullData.some(t => (t.name || '').startsWith('OK'));
 // ms since the navigation started, read by the page itself
 return drawn ? performance.now() : false;
 """
 
 ARM_JS = """
-// A change redraws the trend, the histograms, or both (what did not change
-// is not sent). "Redrawn" is two animation frames after the last
-// plotly_afterplot that follows the callback's response; the poll below
-// waits for the response and a quiet period before reading it.
+// A change redraws the trend, the counts, or both (what did not change is
+// not sent). "Redrawn" is two animation frames after the last
+// plotly_afterplot of the trend or change of the counts that follows the
+// callback's response; the poll below waits for the response and a quiet
+// period before reading it.
 window.__relphotDone = false;
 window.__relphotStart = false;
 if (!window.__relphotListening) {
@@ -78,11 +77,11 @@ if (!window.__relphotListening) {
         window.__relphotStart = e.timeStamp; } };
     document.addEventListener('click', start, {capture: true});
     document.addEventListener('keydown', start, {capture: true});
-    for (const id of ['ov-trend-graph', 'ov-hist']) {
-        document.querySelector('#' + id + ' .js-plotly-plot').on('plotly_afterplot', () =>
-            requestAnimationFrame(() => requestAnimationFrame(() => {
-                window.__relphotDone = performance.now(); })));
-    }
+    const drawn = () => requestAnimationFrame(() => requestAnimationFrame(() => {
+        window.__relphotDone = performance.now(); }));
+    document.querySelector('#ov-trend-graph .js-plotly-plot').on('plotly_afterplot', drawn);
+    new MutationObserver(drawn).observe(document.querySelector('#ov-counts'),
+                                        {childList: true, subtree: true, characterData: true});
     window.__relphotListening = true;
 }
 performance.clearResourceTimings();

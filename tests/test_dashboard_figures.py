@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, histogram_figure,
+from dashboard.figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, marginal_histogram,
                                pair_histogram_figure, pair_matrix_figure, sky_figure, trend_figure)
 from dashboard.style import STATUS_COLOURS
 from relphot_core.results import DetectorStat, ExposureFactor, MatchSample, PairStat
@@ -46,9 +46,9 @@ def test_trend_points_statuses_and_click_data():
     # the bad value and both FAIL limits are inside the y range
     low, high = fig.layout.yaxis.range
     assert low < 0.97 and high > 1 + FAIL
-    # bands: 2 WARN + 2 FAIL rectangles and the line at 1
+    # bands: 2 WARN + 2 FAIL rectangles and the line at 1, behind the trend and its distribution
     rects = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert len(rects) == 4
+    assert len(rects) == 8 and sum(s.xref == "x domain" for s in rects) == 4
     assert any(s.type == "line" and s.y0 == 1.0 == s.y1 for s in fig.layout.shapes)
     assert traces_named(fig, "running median") and traces_named(fig, "control limits")
 
@@ -91,37 +91,45 @@ def test_trend_empty_and_escaped_hover():
     assert traces_named(fig, "reviewed: confirmed")
 
 
-def _histogram_counts(fig, panel: str) -> dict[float, int]:
-    """Bin left edge -> count, read back from a panel's step traces."""
+def _histogram_counts(traces) -> dict[float, int]:
+    """Bin lower edge -> count, read back from the marginal step traces."""
     counts = {}
-    for trace in fig.data:
-        if trace.xaxis == panel:
-            for x, text in zip(trace.x[:-1], trace.text[:-1]):
-                counts[round(x, 6)] = int(text.rsplit(": ", 1)[1].split()[0].replace(",", ""))
+    for trace in traces:
+        for y, text in zip(trace["y"][:-1], trace["text"][:-1]):
+            counts[round(float(y), 6)] = int(text.rsplit(": ", 1)[1].split()[0].replace(",", ""))
     return counts
 
 
-def test_histogram_counts_and_outliers():
-    frames = {"NIR_J": pd.DataFrame({"value": [1.0, 1.001, 0.999, 1.2, np.nan]}),
-              "NIR_H": pd.DataFrame({"value": [1.0] * 10})}
-    fig = histogram_figure(frames, warn=WARN, fail=FAIL)
-    assert {t.type for t in fig.data} == {"scatter"} and {t.line.shape for t in fig.data} == {"hv"}
-    assert sum(_histogram_counts(fig, "x").values()) == 4 and sum(_histogram_counts(fig, "x2").values()) == 10
-    assert any("1 beyond" in a.text for a in fig.layout.annotations)
-    # the steps of each zone are coloured like it, and the zones tile the axis
-    for trace in fig.data:
-        lo, hi = trace.x[0], trace.x[-1]
-        status = trace.name.rsplit(" ", 1)[1]
-        assert trace.line.color == STATUS_COLOURS[status]
-        far = min(abs(lo - 1), abs(hi - 1)) >= FAIL - 1e-9
-        assert (status == "FAIL") == far
-    assert len(_histogram_counts(fig, "x")) == round(6 * FAIL / 0.001)
-    # survey-size counts: log axis, empty bins below its range
-    big = {"NIR_Y": pd.DataFrame({"value": np.r_[np.ones(5000), 1.02 + np.zeros(3)]})}
-    fig = histogram_figure(big, warn=WARN, fail=FAIL)
-    assert fig.layout.yaxis.type == "log" and 10 ** fig.layout.yaxis.range[0] > 0.5
-    assert sum(_histogram_counts(fig, "x").values()) == 5003
-    assert "No factors" in histogram_figure({}, warn=WARN, fail=FAIL).layout.annotations[0].text
+def test_marginal_histogram_counts_zones_and_outliers():
+    values = np.array([1.0, 1.001, 0.999, 1.2, np.nan])
+    traces, axis, log = marginal_histogram(values, [0.95, 1.05], warn=WARN, fail=FAIL, name="NIR_J")
+    assert not log and axis["domain"][0] > 0.8
+    assert {t["line"]["shape"] for t in traces} == {"vh"} and {t["xaxis"] for t in traces} == {"x2"}
+    counts = _histogram_counts(traces)
+    assert sum(counts.values()) == 4  # NaN skipped, 1.2 in the top bin
+    assert counts[max(counts)] == 1
+    # the steps of each zone are coloured like it, and the zones tile the range
+    for trace in traces:
+        status = trace["name"].rsplit(" ", 1)[1]
+        assert trace["line"]["color"] == STATUS_COLOURS[status]
+        low, high = float(trace["y"][0]), float(trace["y"][-1])
+        assert (status == "FAIL") == (min(abs(low - 1), abs(high - 1)) >= FAIL - 1e-3)
+    assert min(float(t["y"][0]) for t in traces) == pytest.approx(0.95)
+    assert max(float(t["y"][-1]) for t in traces) >= 1.05 - 1e-9
+    # survey-size counts: log axis, empty bins left of its range
+    big = np.r_[np.ones(5000), 1.02 + np.zeros(3)]
+    traces, axis, log = marginal_histogram(big, [0.95, 1.05], warn=WARN, fail=FAIL)
+    assert log and axis["type"] == "log" and 10 ** axis["range"][0] > 0.5
+    assert sum(_histogram_counts(traces).values()) == 5003
+
+
+def test_trend_figure_carries_its_marginal_distribution():
+    fig = trend_figure(trend_rows(), warn=WARN, fail=FAIL, filter_name="NIR_J")
+    margin = [t for t in fig.data if t.xaxis == "x2"]
+    assert margin and not any(t.showlegend for t in margin)
+    assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]
+    # the bands are drawn behind both panels
+    assert {s.xref for s in fig.layout.shapes} == {"x domain", "x2 domain"}
 
 
 def exposures():

@@ -1,5 +1,7 @@
-"""Figures of the overview: factors of every exposure against time or
-observation id, and their distribution per filter.
+"""Figures of the overview: factors of every exposure of one filter against
+time or observation id, with their distribution in a marginal histogram on
+the same QPRELEX axis (one plotly figure per filter: each figure costs the
+browser ~100 ms to redraw).
 
 Builders take the DataFrames of `relphot_core.store.Store` (``trend`` /
 ``exposure_table`` rows) and return `plotly.graph_objects.Figure`; they do no
@@ -175,6 +177,68 @@ def _decimate(n: int, limit: int) -> slice:
     return slice(None, None, max(1, int(np.ceil(n / limit))))
 
 
+MARGIN_DOMAIN = (0.87, 1.0)
+"""Horizontal extent (paper fraction) of the trend's marginal histogram."""
+
+
+def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float, fail: float,
+                       name: str = "") -> tuple[list[dict], dict, bool]:
+    """Distribution of the factors along the trend's y axis.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The factors of the selected exposures (non-finite ones are skipped).
+    y_range : list of float
+        The trend's y range: the bins cover it, values beyond are counted
+        in the outermost bins.
+    warn, fail : float
+        Status thresholds: each run of bins in one status zone is a filled
+        step line of that zone's colour.
+    name : str
+        Filter name, for the hover text.
+
+    Returns
+    -------
+    traces : list of dict
+        Step traces on ``xaxis2`` (counts) / ``yaxis`` (QPRELEX); each
+        point's ``text`` gives its bin and count.
+    xaxis2 : dict
+        The counts axis (log when a bin holds more than 1000 exposures).
+    log : bool
+        Whether the counts axis is logarithmic.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    low, high = y_range
+    width = max(0.0005, (high - low) / 160)
+    edges = low + width * np.arange(int(np.ceil((high - low) / width)) + 1)
+    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+    deviation = np.abs(0.5 * (edges[:-1] + edges[1:]) - 1)
+    zone = np.where(deviation > fail, 2, np.where(deviation > warn, 1, 0))
+    breaks = np.flatnonzero(np.diff(zone)) + 1
+    log = counts.size > 0 and counts.max() > 1000
+    # Empty bins of a log axis sit at 0.5, left of its range (log 0 is -inf
+    # and would break the line and its fill).
+    lengths = np.where(counts > 0, counts, 0.5).astype(np.float32) if log else counts.astype(np.int32)
+    traces = []
+    for start, stop in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [zone.size]])):
+        status = ("OK", "WARN", "FAIL")[zone[start]]
+        texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposures"
+                 for j in range(start, stop)]
+        traces.append(dict(
+            type="scatter", mode="lines", line=dict(shape="vh", width=1, color=STATUS_COLOURS[status]),
+            fill="tozerox", fillcolor=_rgba(STATUS_COLOURS[status], 0.7), name=f"distribution {status}",
+            showlegend=False, x=np.append(lengths[start:stop], lengths[stop - 1]), y=edges[start:stop + 1],
+            text=texts + texts[-1:], hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
+            xaxis="x2", yaxis="y"))
+    top = float(counts.max()) if counts.size and counts.max() > 0 else 1.0
+    axis = {**AXIS, "domain": list(MARGIN_DOMAIN), "anchor": "y", "title": {"text": "exposures"},
+            "nticks": 3, **({"type": "log", "range": [np.log10(0.8), np.log10(top * 1.6)]} if log
+                            else {"range": [0, top * 1.08]})}
+    return traces, axis, bool(log)
+
+
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
                max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 400,
                height: int = 460) -> tuple[list[dict], dict] | None:
@@ -248,12 +312,18 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
                                symbol="circle-open" if name == "drift alarm" else "square-open",
                                size=15 if detailed else 11, y=y, errors=None, detailed=detailed, label=name,
                                line_width=2 if detailed else 1.2))
+    selected = values[codes != STATUS_ORDER.index("NODATA")]
+    histogram, xaxis2, _ = marginal_histogram(selected, y_range, warn=warn, fail=fail, name=filter_name)
+    traces.extend(histogram)
+    bands = band_shapes(warn=warn, fail=fail)
     title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
     layout = layout_dict(title=title, height=height)
     layout.update(
-        shapes=band_shapes(warn=warn, fail=fail),
+        shapes=bands + [dict(shape, xref="x2 domain") for shape in bands],
         yaxis={**AXIS, "title": {"text": "QPRELEX"}, "range": y_range, "tickformat": ".3f"},
-        xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f"},
+        xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f",
+               "domain": [0.0, MARGIN_DOMAIN[0] - 0.02]},
+        xaxis2=xaxis2,
         clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
         # under the plot: a survey's ten entries would run over the title
         legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0, font=dict(size=12)),
@@ -317,6 +387,8 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     -------
     plotly.graph_objects.Figure
         Detailed point traces carry ``customdata = obs_id`` for click-through.
+        On the right, on ``xaxis2``, the distribution of the factors of
+        ``df`` (see `marginal_histogram`), with the same bands.
     """
     spec = trend_spec(df, warn=warn, fail=fail, x=x, filter_name=filter_name, max_points=max_points,
                       n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height)
@@ -344,108 +416,6 @@ def trend_figure_dict(df: pd.DataFrame, **options) -> dict:
         if error is not None and isinstance(error.get("array"), np.ndarray):
             error["array"] = typed_array(error["array"].astype(np.float32))
     return {"data": traces, "layout": layout}
-
-
-def histogram_spec(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
-                   bin_width: float = 0.001, height: int = 300) -> dict | None:
-    """`histogram_figure` as a plain dict (numpy-built, no plotly.py
-    validation), or None when there is nothing to histogram."""
-    frames = {k: v for k, v in frames.items() if v is not None and len(v)}
-    if not frames:
-        return None
-    lim = 3 * fail
-    edges = np.arange(1 - lim, 1 + lim + bin_width / 2, bin_width)
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    deviation = np.abs(centres - 1)
-    zone = np.where(deviation > fail, 2, np.where(deviation > warn, 1, 0))
-    # contiguous runs of bins in one status zone: one filled step line each
-    breaks = np.flatnonzero(np.diff(zone)) + 1
-    runs = list(zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [zone.size]])))
-    zone_status = ("OK", "WARN", "FAIL")
-    n, gap = len(frames), 0.06
-    width = (1 - gap * (n - 1)) / n
-    layout = layout_dict(height=height)
-    layout.update(margin=dict(l=60, r=20, t=40, b=48), showlegend=False, hovermode="closest")
-    traces, shapes, annotations = [], [], []
-    for i, (name, df) in enumerate(frames.items(), start=1):
-        suffix = "" if i == 1 else str(i)
-        values = to_float_array(df["value"])
-        values = values[np.isfinite(values)]
-        outside = int(np.sum((values < edges[0]) | (values > edges[-1])))
-        counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-        log = counts.max() > 1000
-        # Empty bins of a log axis sit at 0.5, below its range (log 0 is -inf
-        # and would break the line and its fill).
-        heights = np.where(counts > 0, counts, 0.5).astype(np.float32) if log else counts.astype(np.int32)
-        for start, stop in runs:
-            status = zone_status[zone[start]]
-            texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposures"
-                     for j in range(start, stop)]
-            traces.append(dict(
-                type="scatter", mode="lines", line=dict(shape="hv", width=1, color=STATUS_COLOURS[status]),
-                fill="tozeroy", fillcolor=_rgba(STATUS_COLOURS[status], 0.7), name=f"{name} {status}",
-                x=edges[start:stop + 1], y=np.append(heights[start:stop], heights[stop - 1]),
-                text=texts + texts[-1:], hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
-                xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
-        left = (i - 1) * (width + gap)
-        layout[f"xaxis{suffix}"] = {**AXIS, "domain": [left, left + width], "anchor": f"y{suffix}",
-                                    "range": [edges[0], edges[-1]], "title": {"text": "QPRELEX"},
-                                    "tickformat": ".3f"}
-        layout[f"yaxis{suffix}"] = {**AXIS, "anchor": f"x{suffix}",
-                                    "title": {"text": "exposures" if i == 1 else ""},
-                                    **({"type": "log", "range": [np.log10(0.8), np.log10(counts.max() * 1.6)]}
-                                       if log else {"rangemode": "tozero"})}
-        shapes += band_shapes(warn=warn, fail=fail, orientation="v", axis=suffix)
-        annotations.append(dict(text=f"{esc(name)} (N = {len(df):,})", xref="paper", yref="paper",
-                                x=left + width / 2, y=1.0, xanchor="center", yanchor="bottom", showarrow=False,
-                                font=dict(size=14)))
-        if outside:
-            annotations.append(dict(text=f"{outside} beyond ±{lim:.3f}", xref=f"x{suffix} domain",
-                                    yref=f"y{suffix} domain", x=0.98, y=0.95, showarrow=False,
-                                    xanchor="right", font=dict(size=11, color="#52606d")))
-    layout.update(shapes=shapes, annotations=annotations)
-    return {"data": traces, "layout": layout}
-
-
-def histogram_figure_dict(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
-                          bin_width: float = 0.001, height: int = 300) -> dict:
-    """`histogram_figure` as a plain dict with typed arrays, for Dash callbacks."""
-    spec = histogram_spec(frames, warn=warn, fail=fail, bin_width=bin_width, height=height)
-    if spec is None:
-        return empty_figure("No factors to histogram.", height=height).to_plotly_json()
-    for trace in spec["data"]:
-        trace["x"], trace["y"] = typed_array(trace["x"]), typed_array(trace["y"])
-    return spec
-
-
-def histogram_figure(frames: dict[str, pd.DataFrame], *, warn: float, fail: float,
-                     bin_width: float = 0.001, height: int = 300) -> go.Figure:
-    """Distribution of the factors, one panel per filter, with the bands.
-
-    Parameters
-    ----------
-    frames : dict of str to DataFrame
-        Rows with a ``value`` column, keyed by filter name.
-    warn, fail : float
-        Thresholds drawn as bands.
-    bin_width : float
-        Width of the bins (factor units). Values beyond +-3 fail are counted
-        in the outermost bins, and the count beyond is written on the panel.
-    height : int
-        Figure height in pixels.
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-        Per filter, a filled step line for each run of bins in one status
-        zone (coloured like the zone; a few SVG paths where bars would be
-        one element per bin), log counts when a bin holds more than 1000
-        exposures. Each point's ``text`` gives its bin and count.
-    """
-    spec = histogram_spec(frames, warn=warn, fail=fail, bin_width=bin_width, height=height)
-    if spec is None:
-        return empty_figure("No factors to histogram.", height=height)
-    return go.Figure(spec)
 
 
 def filter_label(name: str) -> str:

@@ -1,6 +1,6 @@
-"""Overview / trends: counts and histograms of the selected filters, and
-every exposure's factor against time or obs id for one filter at a time
-(tabs), with bands, statuses and the control chart.
+"""Overview / trends: counts of the selected filters, and every exposure's
+factor against time or obs id for one filter at a time (tabs), with bands,
+statuses, the control chart and the distribution of the factors.
 
 The selection lives in the URL query string (``?filter=NIR_J&status=FAIL``,
 ``&trend=NIR_H`` for the tab) so that a view can be shared by its link.
@@ -21,7 +21,7 @@ from relphot_core.config import FILTERS
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message,
                           messages, status_checklist)
 from ..data import get_bands, get_cache, max_points
-from ..figures.trends import histogram_figure_dict, trend_figure_dict
+from ..figures.trends import trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection
 from ..style import GRAPH_CONFIG
 
@@ -79,20 +79,20 @@ def layout(**params) -> html.Div:
             if span and all(v == v for v in span) else "")
     # The first view is computed here, in the page itself: one round trip
     # less than letting the filter callback fire on load.
-    (problems, counts, figure, _options, _value, hist, search, _url, drawn) = update(
+    (problems, counts, figure, _options, _value, search, _url, drawn) = update(
         list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
         sel.trend_filter, None)
     return html.Div([
         html.H1("Relative calibration of NISP exposures"),
         html.P([hint, "Each point is one exposure's QPRELEX (1 = consistent with the other dithers). "
-                "Shaded: WARN (amber) and FAIL (vermillion) zones. Click a point to open its observation."],
+                "Shaded: WARN (amber) and FAIL (vermillion) zones; on the right, the distribution of the "
+                "selected factors. Click a point to open its observation."],
                className="lead"),
         messages(sel.messages, id_=pid("url-messages")),
         _controls(sel),
         html.Div(problems, id=pid("messages")),
         html.Div(counts, id=pid("counts"), className="card"),
         _trend_card(sel, figure),
-        html.Div(dcc.Graph(id=pid("hist"), figure=hist, config=GRAPH_CONFIG), className="card"),
         dcc.Store(id=pid("search"), data=search),
         dcc.Store(id=pid("drawn"), data=drawn),
         dcc.Location(id=pid("nav"), refresh="callback-nav"),
@@ -120,8 +120,8 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     """Recompute the outputs of the overview for the controls' values.
 
     ``drawn`` holds the signature (selection, axis, data version) of what
-    the browser already shows: the trend figure, and the counts with the
-    histograms. What has not changed is neither rebuilt nor sent again
+    the browser already shows: the trend figure and the counts. What has
+    not changed is neither rebuilt nor sent again
     (e.g. the counts when only the trend tab changes).
     """
     filters = [f for f in FILTERS if f in (filters or [])]
@@ -162,25 +162,23 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
         drawn["trend"] = signature
 
     def summary():
-        frames = {name: selected(name) for name in sel.filters}
-        total = sum(len(f) for f in frames.values())
+        total = sum(len(selected(name)) for name in sel.filters)
         head = html.Div([html.H3("Counts per status"),
                          html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
                         className="card-head")
-        counts = [head, counts_table({name: selected(name, False) for name in sel.filters})]
-        return counts, histogram_figure_dict(frames, warn=bands.warn, fail=bands.fail)
+        return [head, counts_table({name: selected(name, False) for name in sel.filters})]
 
     no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None}).to_search()
     summary_signature = f"{no_axis}|{sorted(versions.items())}"
     if drawn.get("summary") == summary_signature:
-        counts = hist = no_update
+        counts = no_update
     else:
-        counts, hist = cache.memo(("summary", summary_signature, bands), summary)
+        counts = cache.memo(("counts", summary_signature), summary)
         drawn["summary"] = summary_signature
     url_messages = [] if _triggered() is not None else no_update
     value = name if trend != name else no_update
     return ([message(p, "warning") for p in problems], counts, figure, _trend_options(sel), value,
-            hist, sel.to_search(), url_messages, drawn)
+            sel.to_search(), url_messages, drawn)
 
 
 def open_observation(click_data, name):
@@ -228,7 +226,6 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(pid("trend-graph"), "figure"),
         Output(pid("trend"), "options"),
         Output(pid("trend"), "value"),
-        Output(pid("hist"), "figure"),
         Output(pid("search"), "data"),
         Output(pid("url-messages"), "children"),
         Output(pid("drawn"), "data"),
