@@ -141,9 +141,17 @@ def _true(value: Any) -> bool:
     return bool(value) and not (isinstance(value, float) and value != value)
 
 
+def mjd_to_iso(mjd: np.ndarray) -> list[str]:
+    """MJD (UTC) -> ``YYYY-MM-DDTHH:MM:SS`` ("" where not finite)."""
+    stamps = pd.Timestamp("1858-11-17") + pd.to_timedelta(np.round(mjd * 86400.0), unit="s")
+    return ["" if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%S") for t in stamps]
+
+
 def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
     """DataTable records of exposure rows (values formatted, review as text)."""
     records = []
+    if "date_obs" not in df.columns and "mjd_obs" in df.columns:  # the cached tables keep the MJD only
+        df = df.assign(date_obs=mjd_to_iso(df["mjd_obs"].to_numpy(dtype=float)))
     for row in df.to_dict("records"):
         obs_id, filt = int(row["obs_id"]), str(row["filter"])
         records.append({

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from flask import current_app
 
@@ -31,10 +32,15 @@ DB_LABEL_KEY = "RELPHOT_DB_LABEL"
 MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 
 
-TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "review_decision",
-                 "reviewer", "reviewed", "drift", "running_median", "control_low", "control_high")
-"""The columns of the store's trend table that the overview uses: the
-cache keeps only these (masks then copy a third of the bytes)."""
+TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "reason", "n_pairs",
+                 "review_decision", "reviewer", "reviewed", "drift", "running_median", "control_low",
+                 "control_high")
+"""The columns of the store's trend table that the overview and the triage
+queue use: the cache keeps only these (masks then copy fewer bytes)."""
+
+PATCH_MEMORY = 600.0
+"""Seconds a review applied to the cached tables is remembered, to apply it
+again to a table whose reload started before it was written."""
 
 
 def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -42,8 +48,8 @@ def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
     sorted by time, strings as categories and review flags as booleans, so
     that selections are a binary search and masks of numeric arrays."""
     frame = frame[[c for c in TREND_COLUMNS if c in frame.columns]]
-    changes = {c: frame[c].astype("category") for c in ("filter", "status", "review_decision", "reviewer")
-               if c in frame.columns}
+    changes = {c: frame[c].astype("category") for c in ("filter", "status", "reason", "review_decision",
+                                                         "reviewer") if c in frame.columns}
     for column in ("reviewed", "drift"):
         if column in frame.columns and frame[column].dtype != bool:
             changes[column] = frame[column].eq(True)  # None / NaN: False
@@ -52,6 +58,28 @@ def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.sort_values(["mjd_obs", "exposure"] if "exposure" in frame.columns else "mjd_obs",
                                   kind="stable", na_position="last")
     return frame.reset_index(drop=True)
+
+
+def with_review(frame: pd.DataFrame, keys: set[tuple[int, int]] | None, obs_ids: set[int],
+                decision: str, reviewer: str) -> pd.DataFrame:
+    """A copy of a cached table where the exposures ``keys`` ((obs_id,
+    dither) pairs) and every exposure of ``obs_ids`` carry a new review."""
+    obs = frame["obs_id"].to_numpy()
+    hit = np.isin(obs, np.fromiter(obs_ids, dtype=np.int64, count=len(obs_ids)))
+    if keys:  # (obs_id, dither) as one integer: dithers are < 1000
+        wanted = np.fromiter((o * 1000 + d for o, d in keys), dtype=np.int64, count=len(keys))
+        hit |= np.isin(obs.astype(np.int64) * 1000 + frame["exposure"].to_numpy(), wanted)
+    if not hit.any():
+        return frame
+    frame = frame.copy()
+    for column, value in (("review_decision", decision), ("reviewer", reviewer)):
+        if column in frame.columns:
+            values = np.array(frame[column].astype(object), dtype=object)
+            values[hit] = value
+            frame[column] = pd.Categorical(values)
+    if "reviewed" in frame.columns:
+        frame.loc[hit, "reviewed"] = True
+    return frame
 
 
 @dataclass
@@ -94,6 +122,7 @@ class DataCache:
         self._empty: tuple[float, bool] | None = None
         self._version: tuple[float, str] | None = None
         self._memo: OrderedDict[Hashable, object] = OrderedDict()
+        self._reviews: list[tuple[float, str, set, set, str, str]] = []
         self.warmed = threading.Event()
         """Set once the start-up warm-up has finished."""
 
@@ -114,10 +143,13 @@ class DataCache:
         start = time.monotonic()
         self._version = None
         version = self._data_version()  # before the read: a write during it triggers a reload
-        frame = self.store.trend(filter_name)
-        frame = compact_table(frame)
+        frame = compact_table(self.store.trend(filter_name))
         end = time.monotonic()
         with self._lock:
+            # reviews written through this process while the table was read
+            for when, name, keys, obs_ids, decision, reviewer in self._reviews:
+                if name == filter_name and when >= start:
+                    frame = with_review(frame, keys, obs_ids, decision, reviewer)
             self._entries[filter_name] = _Entry(frame, end, end - start, version, end)
         return frame
 
@@ -184,6 +216,21 @@ class DataCache:
         self._empty = (now, empty)
         return empty
 
+    def apply_review(self, filter_name: str, keys: set[tuple[int, int]], obs_ids: set[int], decision: str,
+                     reviewer: str) -> None:
+        """Show a review just written through this process in the cached
+        table of its filter at once (a survey-size table reloads in the
+        background, seconds later), and mark the tables stale."""
+        now = time.monotonic()
+        with self._lock:
+            self._reviews = [r for r in self._reviews if now - r[0] < PATCH_MEMORY]
+            self._reviews.append((now, filter_name, set(keys), set(obs_ids), decision, reviewer))
+            entry = self._entries.get(filter_name)
+            if entry is not None:
+                entry.frame = with_review(entry.frame, keys, obs_ids, decision, reviewer)
+                entry.loaded = now  # a new version: figures drawn from the old one are redrawn
+        self.invalidate()
+
     def invalidate(self) -> None:
         """Mark everything stale (after a write through this process)."""
         with self._lock:
@@ -243,12 +290,20 @@ def add_review(obs_id: int, filter_name: str, exposures: list[int] | None, decis
                reviewer: str, comment: str) -> int:
     """Store one review (one exposure, several, or the whole observation)."""
     count = get_store().add_review(obs_id, filter_name, exposures, decision, reviewer, comment)
-    get_cache().invalidate()
+    if exposures is None:
+        get_cache().apply_review(filter_name, set(), {int(obs_id)}, decision, reviewer)
+    else:
+        get_cache().apply_review(filter_name, {(int(obs_id), int(d)) for d in exposures}, set(), decision,
+                                 reviewer)
     return count
 
 
 def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str) -> int:
     """Store the same decision for many exposures at once."""
     count = get_store().add_reviews(keys, decision, reviewer, comment)
-    get_cache().invalidate()
+    by_filter: dict[str, set[tuple[int, int]]] = {}
+    for obs_id, filter_name, dither in keys:
+        by_filter.setdefault(str(filter_name), set()).add((int(obs_id), int(dither)))
+    for filter_name, pairs in by_filter.items():
+        get_cache().apply_review(filter_name, pairs, set(), decision, reviewer)
     return count

@@ -1,6 +1,7 @@
 """The dashboard's per-filter table cache (`dashboard.data.DataCache`)."""
 from __future__ import annotations
 
+import threading
 import time
 
 import pandas as pd
@@ -51,6 +52,69 @@ def test_a_write_through_this_process_is_seen_at_once():
     cache.trend("NIR_J")
     cache.invalidate()
     assert cache.trend("NIR_J")["value"].iloc[0] == 2
+
+
+class SlowReviewedStore:
+    """A survey-size stand-in: reads are slow (reloads go to the background)
+    and show the reviews written so far."""
+
+    def __init__(self) -> None:
+        self.reviewed: set[tuple[int, int]] = set()
+        self.version = 0
+        self.reading = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def trend(self, filter_name: str) -> pd.DataFrame:
+        self.reading.set()
+        snapshot = set(self.reviewed)  # what a read started now sees
+        self.release.wait(5)
+        keys = [(obs, dither) for obs in (1, 2) for dither in (1, 2, 3, 4)]
+        return pd.DataFrame({
+            "obs_id": [k[0] for k in keys], "filter": filter_name, "exposure": [k[1] for k in keys],
+            "mjd_obs": [60000.0 + k[0] + k[1] / 100 for k in keys], "status": "FAIL",
+            "review_decision": [("confirmed" if k in snapshot else None) for k in keys],
+            "reviewer": [("Ada" if k in snapshot else None) for k in keys],
+            "reviewed": [k in snapshot for k in keys]})
+
+    def data_version(self) -> str:
+        return str(self.version)
+
+    def review(self, keys) -> None:
+        self.reviewed |= set(keys)
+        self.version += 1
+
+
+def test_a_review_shows_at_once_even_while_a_slow_reload_runs():
+    store = SlowReviewedStore()
+    cache = DataCache(store, ttl=60, sync_limit=0.0)  # every reload in the background
+    assert not cache.trend("NIR_J")["reviewed"].any()
+    version = cache.version("NIR_J")
+    # a reload starts (before the review is written) and is held
+    store.release.clear()
+    store.reading.clear()
+    cache.invalidate()
+    cache.trend("NIR_J")
+    assert store.reading.wait(5)
+    store.review([(2, 3)])
+    cache.apply_review("NIR_J", {(2, 3)}, set(), "confirmed", "Ada")
+    frame = cache.trend("NIR_J")
+    row = frame[(frame["obs_id"] == 2) & (frame["exposure"] == 3)].iloc[0]
+    assert row["reviewed"] and row["review_decision"] == "confirmed" and row["reviewer"] == "Ada"
+    patched = cache.version("NIR_J")
+    assert frame["reviewed"].sum() == 1 and patched > version
+    # the reload read before the review ends: the review is applied to it again
+    store.release.set()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and cache.version("NIR_J") == patched:
+        time.sleep(0.01)
+    assert cache.version("NIR_J") > patched  # the reloaded table is in
+    frame = cache.trend("NIR_J")
+    assert frame.loc[(frame["obs_id"] == 2) & (frame["exposure"] == 3), "reviewed"].all()
+    # a whole observation
+    cache.apply_review("NIR_J", set(), {1}, "overruled", "Bo")
+    frame = cache.trend("NIR_J")
+    assert frame["reviewed"].sum() == 5 and set(frame.loc[frame["obs_id"] == 1, "reviewer"]) == {"Bo"}
 
 
 def test_memo_builds_once_per_key_and_forgets_the_oldest():

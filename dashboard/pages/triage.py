@@ -3,13 +3,16 @@ has reviewed yet, sortable and filterable, reviewed in bulk."""
 from __future__ import annotations
 
 import dash
+import numpy as np
+import pandas as pd
 from dash import Input, Output, State, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
+from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 
 from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
-from ..data import add_reviews, get_cache, get_store
+from ..data import add_reviews, get_cache
 
 PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
 LIMIT = 5000
@@ -24,22 +27,41 @@ def pid(name: str) -> str:
     return f"triage-{name}"
 
 
-def _queue():
-    from relphot_core.store import ExposureQuery
+FLAGGED = ("WARN", "FAIL", "NODATA")
+STATUS_RANK = {"FAIL": 0, "WARN": 1, "NODATA": 2}
 
-    queue = get_store().triage_queue(ExposureQuery(limit=LIMIT))
-    if queue is not None and not queue.empty:
-        order = {"FAIL": 0, "WARN": 1, "NODATA": 2}
-        queue = queue.assign(_o=queue["status"].map(order).fillna(3)).sort_values(
-            ["_o", "obs_id", "filter", "exposure"], kind="stable").drop(columns="_o")
-    return queue
+
+def _queue() -> tuple[pd.DataFrame, int]:
+    """The first `LIMIT` flagged, unreviewed exposures, worst first, and how
+    many there are in all.
+
+    Read from the per-filter tables the overview caches (the store's own
+    `triage_queue` rescans the survey: seconds), to which the reviews
+    written here are applied at once."""
+    cache = get_cache()
+    parts = []
+    for name in FILTERS:
+        frame = cache.trend(name)
+        if frame is None or frame.empty:
+            continue
+        flagged = frame["status"].isin(FLAGGED).to_numpy().copy()
+        if "drift" in frame.columns:
+            flagged |= frame["drift"].to_numpy(dtype=bool)
+        parts.append(frame[flagged & ~frame["reviewed"].to_numpy(dtype=bool)])
+    if not parts:
+        return pd.DataFrame(columns=["obs_id", "filter", "exposure", "status"]), 0
+    queue = pd.concat(parts, ignore_index=True)
+    rank = queue["status"].astype(object).map(STATUS_RANK).fillna(len(STATUS_RANK)).to_numpy()
+    order = np.lexsort((queue["exposure"].to_numpy(), queue["filter"].astype(object).map(FILTERS.index).to_numpy(),
+                        queue["obs_id"].to_numpy(), rank))
+    return queue.iloc[order[:LIMIT]], len(queue)
 
 
 def _heading(n: int) -> html.Div:
     if n == 0:
         return message("Nothing to review: every flagged exposure has been reviewed.", "success",
                        id=pid("empty"))
-    more = f" (the first {LIMIT:,} are listed)" if n >= LIMIT else ""
+    more = f" (the first {LIMIT:,}, worst first, are listed)" if n > LIMIT else ""
     return html.P(f"{n:,} flagged exposure{'s' if n != 1 else ''} await review{more}.", id=pid("count"),
                   className="lead")
 
@@ -48,7 +70,7 @@ def layout(**_params) -> html.Div:
     """The queue of flagged, unreviewed exposures."""
     if get_cache().is_empty():
         return empty_store_page()
-    queue = _queue()
+    queue, total = _queue()
     return html.Div([
         html.H1("Triage queue"),
         html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA, then exposures "
@@ -56,7 +78,7 @@ def layout(**_params) -> html.Div:
                "Sort or filter the columns (type in the "
                "row under the header, e.g. FAIL in 'status'), tick exposures, then confirm or overrule their "
                "flags. Click an obs id to open the observation.", className="muted"),
-        html.Div(_heading(len(queue)), id=pid("heading")),
+        html.Div(_heading(total), id=pid("heading")),
         html.Div(className="table-tools", children=[
             html.Button("Tick all shown", id=pid("select-all"), n_clicks=0, className="btn btn-small"),
             html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
@@ -95,9 +117,9 @@ def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
         add_reviews(keys, decision, reviewer, comment)
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update, no_update, no_update
-    queue = _queue()
+    queue, total = _queue()
     return (message(f"Stored: {decision} by {reviewer} for {len(keys)} exposure(s).", "success"),
-            exposure_records(queue), [], _heading(len(queue)))
+            exposure_records(queue), [], _heading(total))
 
 
 def register_callbacks(app: dash.Dash) -> None:
