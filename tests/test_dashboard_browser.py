@@ -107,6 +107,10 @@ def test_filters_change_plot_and_url(dash_duo, store):
     wait_for(lambda: trace_names(dash_duo, graph), message="the trend plot")
     title = "return document.querySelector('#ov-trend-graph .gtitle').textContent;"
     assert dash_duo.driver.execute_script(title).startswith("NIR_Y")
+    # assets/native_parse.js undid the babel polyfill's slow parseInt / parseFloat / trim
+    assert dash_duo.driver.execute_script(
+        "return [parseInt('12px'), isNaN(parseInt('\\u180E1')), parseFloat(' 2.5e1x'), ' a '.trim(),"
+        " Number.parseInt === parseInt]") == [12, True, 25, "a", True]
     tabs = "return Array.from(document.querySelectorAll('#ov-trend label')).map(l => l.textContent);"
     assert dash_duo.driver.execute_script(tabs) == ["NIR_Y", "NIR_J", "NIR_H"]
     # untick NIR_Y: its tab goes, the trend shows NIR_J, the URL says so
