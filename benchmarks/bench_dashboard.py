@@ -12,7 +12,8 @@ is served by the dashboard; headless chromium (selenium) measures
   animation frames after the last ``plotly_afterplot``), p50 / p95 (target
   p95 < 300 ms), and the server time of the same requests (Resource Timing).
   The changes cycle through: hide / show OK, another trend tab, drop / add a
-  filter, a start date, reviewed "not yet" / "any".
+  filter, a start date, reviewed "not yet" / "any";
+* the time to open the triage queue and an observation page.
 
 Two apps run on the same store in the same run:
 
@@ -94,6 +95,16 @@ const done = window.__relphotDone;
 return responses.length > 0 && done !== false && done > last && performance.now() - done > 250 ? done : false;
 """
 
+PAGES = {
+    # page -> script returning the page's clock once its content is drawn
+    "triage queue page complete (s)": (
+        "/triage", "return document.querySelectorAll('#triage-table tbody tr').length > 5 ? performance.now() : false;"),
+    "observation page complete (s)": (
+        "/observation/{obs}?filter=NIR_J",
+        "const gds = document.querySelectorAll('.js-plotly-plot');"
+        "return gds.length >= 6 && Array.from(gds).every(gd => gd._fullData) ? performance.now() : false;"),
+}
+
 SERVER_JS = """
 const entries = performance.getEntriesByType('resource').filter(e => e.name.includes('_dash-update-component'));
 return entries.map(e => e.responseEnd - e.requestStart);
@@ -131,6 +142,14 @@ def store_trend_time(db: Path) -> float:
     elapsed = time.perf_counter() - start
     print(f"store.trend('NIR_J'): {len(frame):,} rows in {elapsed:.2f} s", file=sys.stderr)
     return elapsed
+
+
+def first_obs(db: Path) -> int:
+    """The first observation id of the store (for the observation page)."""
+    from relphot_core.store import ExposureQuery, Store
+
+    table = Store.open(f"sqlite:///{db}").observation_table(ExposureQuery(filters=("NIR_J",), limit=1))
+    return int(table["obs_id"].iloc[0])
 
 
 def serve(db: Path, mode: str):
@@ -238,6 +257,17 @@ def callbacks(driver, repeats: int, timeout: float) -> tuple[list[float], list[f
     return wall, server
 
 
+def other_pages(driver, url: str, obs_id: int, timeout: float) -> dict[str, float]:
+    """Seconds from navigation until each of `PAGES` is drawn (page clock)."""
+    times = {}
+    for label, (path, ready) in PAGES.items():
+        driver.get("about:blank")
+        driver.get(url + path.format(obs=obs_id))
+        done = wait(driver, ready, timeout)
+        times[label] = done / 1000 if done else float("inf")
+    return times
+
+
 def p95(values: list[float]) -> float:
     values = sorted(values)
     if not values:
@@ -255,13 +285,15 @@ def measure(db: Path, mode: str, repeats: int, timeout: float) -> dict:
             ".map(gd => gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0));")
         warm, fcp_warm = first_paint(driver, url, timeout)
         wall, server = callbacks(driver, repeats, timeout) if warm != float("inf") else ([], [])
+        pages = other_pages(driver, url, first_obs(db), timeout)
     finally:
         driver.quit()
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
     return {"first_paint_s": cold, "first_paint_again_s": warm, "fcp_s": fcp_warm,
             "callback_p50_ms": statistics.median(wall) if wall else float("nan"),
-            "callback_p95_ms": p95(wall), "server_p95_ms": p95(server), "points_drawn": sum(payload or [])}
+            "callback_p95_ms": p95(wall), "server_p95_ms": p95(server), "points_drawn": sum(payload or []),
+            **pages}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         ("filter callback p95 (ms), click to redraw", "callback_p95_ms", "{:.0f}", "< 300"),
         ("filter callback p95 (ms), server", "server_p95_ms", "{:.0f}", ""),
         ("points sent to the browser", "points_drawn", "{:,.0f}", ""),
+        *[(label, label, "{:.2f}", "") for label in PAGES],
     ]
     print(f"\nDashboard, {args.observations:,} observations x 3 filters x 4 exposures "
           f"({3 * 4 * args.observations:,} factors); store.trend of one filter {trend_s:.2f} s"
