@@ -10,6 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.store.queries import FLAGGED_STATUSES
 
 from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
 from ..data import add_reviews, get_cache
@@ -27,7 +28,6 @@ def pid(name: str) -> str:
     return f"triage-{name}"
 
 
-FLAGGED = ("WARN", "FAIL", "NODATA")
 STATUS_RANK = {"FAIL": 0, "WARN": 1, "NODATA": 2}
 
 
@@ -44,7 +44,7 @@ def _queue() -> tuple[pd.DataFrame, int]:
         frame = cache.trend(name)
         if frame is None or frame.empty:
             continue
-        flagged = frame["status"].isin(FLAGGED).to_numpy().copy()
+        flagged = frame["status"].isin(FLAGGED_STATUSES).to_numpy().copy()
         if "drift" in frame.columns:
             flagged |= frame["drift"].to_numpy(dtype=bool)
         parts.append(frame[flagged & ~frame["reviewed"].to_numpy(dtype=bool)])
