@@ -211,7 +211,8 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     low, high = y_range
-    width = max(0.0005, (high - low) / 160)
+    # about 2 sqrt(N) bins (20 to 160) across the axis, none narrower than 0.0005
+    width = max(0.0005, (high - low) / float(np.clip(2 * np.sqrt(values.size), 20, 160)))
     edges = low + width * np.arange(int(np.ceil((high - low) / width)) + 1)
     counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
     deviation = np.abs(0.5 * (edges[:-1] + edges[1:]) - 1)
