@@ -188,18 +188,32 @@ def browser():
     return driver
 
 
+WAIT_JS = """
+// Poll a condition inside the page (every 20 ms, between the page's own
+// tasks): polling through WebDriver would take the page's main thread and
+// the two cores many times a second, and slow down what it measures.
+const [body, timeoutMs, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const check = new Function(body);
+const start = performance.now();
+(function poll() {
+    let result = false;
+    try { result = check(); } catch (e) { result = false; }
+    if (result) { done(result); }
+    else if (performance.now() - start > timeoutMs) { done(false); }
+    else { setTimeout(poll, 20); }
+})();
+"""
+
+
 def wait(driver, script: str, timeout: float):
-    """Poll ``script`` until it returns something true, and return that
-    (False after ``timeout`` s)."""
+    """Wait until ``script`` (a function body run in the page) returns
+    something true, and return that (False after ``timeout`` s)."""
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
         try:
-            result = driver.execute_script(script)
-            if result:
-                return result
-        except Exception:  # noqa: BLE001 - page still loading
-            pass
-        time.sleep(0.01)
+            return driver.execute_async_script(WAIT_JS, script, 1000 * (end - time.perf_counter()))
+        except Exception:  # noqa: BLE001 - the page was replaced while waiting: wait in the new one
+            time.sleep(0.05)
     return False
 
 
