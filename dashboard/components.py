@@ -67,7 +67,7 @@ def _status_counts(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], in
     valid = codes >= 0
     n_exp = np.bincount(codes[valid], minlength=len(names))
     span = int(obs.max() - obs.min()) + 1 if obs.size else 1
-    if span * max(len(names), 1) <= 50_000_000:  # dense ids: a bincount per (status, obs)
+    if span <= 4 * obs.size + 4096:  # dense ids: a bincount per (status, obs), as big as the frame
         offset = obs - obs.min() if obs.size else obs
         seen = np.bincount(codes[valid] * span + offset[valid], minlength=len(names) * span)
         n_obs = np.count_nonzero(seen.reshape(len(names), span), axis=1) if names else np.zeros(0, int)
@@ -142,9 +142,13 @@ def _true(value: Any) -> bool:
 
 
 def mjd_to_iso(mjd: np.ndarray) -> list[str]:
-    """MJD (UTC) -> ``YYYY-MM-DDTHH:MM:SS`` ("" where not finite)."""
-    stamps = pd.Timestamp("1858-11-17") + pd.to_timedelta(np.round(mjd * 86400.0), unit="s")
-    return ["" if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%S") for t in stamps]
+    """MJD (UTC) -> ``YYYY-MM-DDTHH:MM:SS`` ("" where not finite or out of
+    the years 1700-2200)."""
+    mjd = np.asarray(mjd, dtype=float)
+    good = np.isfinite(mjd) & (mjd > -58000.0) & (mjd < 124000.0)
+    seconds = np.round(np.where(good, mjd, 0.0) * 86400.0)
+    stamps = pd.Timestamp("1858-11-17") + pd.to_timedelta(seconds, unit="s")
+    return [t.strftime("%Y-%m-%dT%H:%M:%S") if ok else "" for t, ok in zip(stamps, good)]
 
 
 def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:

@@ -60,15 +60,26 @@ def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+VERSION_ATTR = "relphot_version"
+"""``DataFrame.attrs`` key of a cached table's version: it travels with the
+table, so a figure is never remembered under the version of another table."""
+
+
+def table_version(frame: pd.DataFrame | None) -> float:
+    """The version of a table returned by `DataCache.trend` (0 if none):
+    figures drawn from another version must be drawn again."""
+    return 0.0 if frame is None else float(frame.attrs.get(VERSION_ATTR, 0.0))
+
+
 def with_review(frame: pd.DataFrame, keys: set[tuple[int, int]] | None, obs_ids: set[int],
                 decision: str, reviewer: str) -> pd.DataFrame:
     """A copy of a cached table where the exposures ``keys`` ((obs_id,
-    dither) pairs) and every exposure of ``obs_ids`` carry a new review."""
-    obs = frame["obs_id"].to_numpy()
-    hit = np.isin(obs, np.fromiter(obs_ids, dtype=np.int64, count=len(obs_ids)))
-    if keys:  # (obs_id, dither) as one integer: dithers are < 1000
-        wanted = np.fromiter((o * 1000 + d for o, d in keys), dtype=np.int64, count=len(keys))
-        hit |= np.isin(obs.astype(np.int64) * 1000 + frame["exposure"].to_numpy(), wanted)
+    dither) pairs) and every exposure of ``obs_ids`` carry a new review
+    (the table itself when none of them is in it)."""
+    hit = frame["obs_id"].isin(list(obs_ids)).to_numpy()
+    if keys:
+        pairs = pd.MultiIndex.from_arrays([frame["obs_id"].to_numpy(), frame["exposure"].to_numpy()])
+        hit = hit | pairs.isin(list(keys))
     if not hit.any():
         return frame
     frame = frame.copy()
@@ -144,12 +155,14 @@ class DataCache:
         self._version = None
         version = self._data_version()  # before the read: a write during it triggers a reload
         frame = compact_table(self.store.trend(filter_name))
-        end = time.monotonic()
         with self._lock:
             # reviews written through this process while the table was read
+            # (rare: applied under the lock)
             for when, name, keys, obs_ids, decision, reviewer in self._reviews:
                 if name == filter_name and when >= start:
                     frame = with_review(frame, keys, obs_ids, decision, reviewer)
+            end = time.monotonic()
+            frame.attrs[VERSION_ATTR] = end
             self._entries[filter_name] = _Entry(frame, end, end - start, version, end)
         return frame
 
@@ -160,16 +173,22 @@ class DataCache:
             with self._lock:
                 self._refreshing.discard(filter_name)
 
-    def trend(self, filter_name: str) -> pd.DataFrame:
-        """Every exposure of one filter (current runs) with the control chart."""
+    def trend(self, filter_name: str, *, fresh: bool = False) -> pd.DataFrame:
+        """Every exposure of one filter (current runs) with the control chart.
+
+        ``fresh``: ask the store for its data version now rather than after
+        the ttl (a write by another process then shows as soon as the table
+        is read again)."""
         if self.ttl <= 0:
-            return self.store.trend(filter_name)
+            frame = self.store.trend(filter_name)
+            frame.attrs[VERSION_ATTR] = time.monotonic()  # every read is a new version
+            return frame
         with self._lock:
             entry = self._entries.get(filter_name)
         if entry is None:
             return self._load(filter_name)
         now = time.monotonic()
-        if not entry.stale and now - entry.checked < self.ttl:
+        if not entry.stale and not fresh and now - entry.checked < self.ttl:
             return entry.frame
         if not entry.stale and entry.data_version is not None and self._data_version() == entry.data_version:
             entry.checked = now  # nothing written since the read: keep it (and its figures)
@@ -226,9 +245,15 @@ class DataCache:
             self._reviews = [r for r in self._reviews if now - r[0] < PATCH_MEMORY]
             self._reviews.append((now, filter_name, set(keys), set(obs_ids), decision, reviewer))
             entry = self._entries.get(filter_name)
-            if entry is not None:
-                entry.frame = with_review(entry.frame, keys, obs_ids, decision, reviewer)
-                entry.loaded = now  # a new version: figures drawn from the old one are redrawn
+            base = None if entry is None else entry.frame
+        if base is not None:
+            patched = with_review(base, keys, obs_ids, decision, reviewer)  # outside the lock: a copy
+            with self._lock:
+                # a reload that finished meanwhile applied the review itself
+                if patched is not base and self._entries.get(filter_name) is entry and entry.frame is base:
+                    loaded = time.monotonic()
+                    patched.attrs[VERSION_ATTR] = loaded
+                    entry.frame, entry.loaded = patched, loaded
         self.invalidate()
 
     def invalidate(self) -> None:

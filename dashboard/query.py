@@ -191,6 +191,13 @@ def parse_selection(params: dict | None) -> Selection:
     )
 
 
+def _sorted_nan_last(values: np.ndarray) -> bool:
+    """Whether ``values`` is non-decreasing, with any NaN at the end."""
+    finite = values.size - int(np.count_nonzero(np.isnan(values)))
+    head = values[:finite]
+    return not np.isnan(head).any() and bool(np.all(head[1:] >= head[:-1]))
+
+
 def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = True) -> pd.DataFrame:
     """Rows of an exposure table that the selection keeps (filters, dates,
     statuses, review state, obs ids).
@@ -201,8 +208,8 @@ def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = 
     if df is None or df.empty:
         return df
     low, high = selection.mjd_min, selection.mjd_max
-    if (low is not None or high is not None) and df["mjd_obs"].is_monotonic_increasing:
-        mjd = df["mjd_obs"].to_numpy()
+    if (low is not None or high is not None) and _sorted_nan_last(df["mjd_obs"].to_numpy(dtype=float)):
+        mjd = df["mjd_obs"].to_numpy(dtype=float)
         start = 0 if low is None else int(np.searchsorted(mjd, low, side="left"))
         # NaN sorts last: a date bound excludes it, as the masks below would
         stop = int(np.searchsorted(mjd, np.inf if high is None else high, side="right" if high is None else "left"))

@@ -17,9 +17,9 @@ from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
-from dashboard.components import _status_counts
+from dashboard.components import _status_counts, mjd_to_iso
 from dashboard.data import compact_table
-from dashboard.query import apply_selection, mjd_to_date, parse_selection
+from dashboard.query import _sorted_nan_last, apply_selection, mjd_to_date, parse_selection
 from relphot_core.config import STATUSES
 from relphot_core.store import Store
 
@@ -83,10 +83,10 @@ def test_apply_selection(app):
     assert len(apply_selection(frame, parse_selection({"from": "2025-01-25", "to": "2025-01-25"}))) == 4
 
 
-def _random_table(seed: int, n: int) -> pd.DataFrame:
+def _random_table(seed: int, n: int, nan_fraction: float = 0.05) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     mjd = rng.uniform(60000, 60400, n)
-    mjd[rng.random(n) < 0.05] = np.nan
+    mjd[rng.random(n) < nan_fraction] = np.nan
     decision = rng.choice(np.array(["confirmed", "overruled", None], dtype=object), n, p=[0.1, 0.1, 0.8])
     return pd.DataFrame({
         "obs_id": rng.integers(1, 300, n), "filter": "NIR_J", "exposure": rng.integers(1, 5, n), "mjd_obs": mjd,
@@ -111,10 +111,13 @@ def _reference_selection(df: pd.DataFrame, sel) -> pd.DataFrame:
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), day_from=st.one_of(st.none(), st.integers(0, 420)),
        days=st.one_of(st.none(), st.integers(0, 200)), statuses=st.sets(st.sampled_from(STATUSES), min_size=1),
-       reviewed=st.sampled_from(["any", "yes", "no"]), obs=st.one_of(st.none(), st.just("50-150")))
-def test_apply_selection_on_cached_table_matches_plain_masks(seed, day_from, days, statuses, reviewed, obs):
-    raw = _random_table(seed, 400)
+       reviewed=st.sampled_from(["any", "yes", "no"]), obs=st.one_of(st.none(), st.just("50-150")),
+       nan_fraction=st.sampled_from([0.0, 0.05]))
+def test_apply_selection_on_cached_table_matches_plain_masks(seed, day_from, days, statuses, reviewed, obs,
+                                                              nan_fraction):
+    raw = _random_table(seed, 400, nan_fraction)
     cached = compact_table(raw)
+    assert _sorted_nan_last(cached["mjd_obs"].to_numpy())  # the binary-search path is the one tested
     n_nan = int(raw["mjd_obs"].isna().sum())
     assert cached["mjd_obs"].iloc[:len(cached) - n_nan].is_monotonic_increasing  # sorted, NaN last
     assert cached["mjd_obs"].iloc[len(cached) - n_nan:].isna().all() and len(cached) == len(raw)
@@ -129,6 +132,10 @@ def test_apply_selection_on_cached_table_matches_plain_masks(seed, day_from, day
         sorted(map(tuple, want[key].fillna(-1).to_numpy().tolist()))
 
 
+def test_mjd_to_iso_never_raises():
+    assert mjd_to_iso(np.array([60000.5, np.nan, np.inf, 1e9])) == ["2023-02-25T12:00:00", "", "", ""]
+
+
 def test_status_counts_dense_and_sparse_ids_agree():
     frame = _random_table(3, 2000)
     dense = _status_counts(frame)
@@ -138,6 +145,9 @@ def test_status_counts_dense_and_sparse_ids_agree():
     assert dense[0] == by_status.size().to_dict()
     assert dense[1] == by_status.nunique().to_dict()
     assert dense[2] == frame["obs_id"].nunique()
+    # one outlying id in a small frame: counted by hashing, not a 10-million-bin bincount
+    outlier = pd.DataFrame({"obs_id": [*range(100), 9_999_999], "status": ["OK"] * 100 + ["FAIL"]})
+    assert _status_counts(outlier) == ({"FAIL": 1, "OK": 100}, {"FAIL": 1, "OK": 100}, 101)
 
 
 # ------------------------------------------------------------------ JSON API
@@ -242,7 +252,7 @@ def test_overview_callback_counts(app):
     assert options == [{"label": "NIR_J", "value": "NIR_J"}] and value == "NIR_J"
     assert "NIR_J" in fj["layout"]["title"]["text"]
     fail = [t for t in fj["data"] if t["name"].startswith("FAIL")][0]
-    assert fail["customdata"] == [BAD[0]]
+    assert fail["customdata"] == [[BAD[0], "NIR_J"]]
     assert fail["y"]["dtype"] == "f4"  # typed arrays, as plotly.py sends them
     assert any(t.get("xaxis") == "x2" for t in fj["data"])  # the marginal distribution
     assert json.dumps(fj, default=str)
@@ -257,6 +267,11 @@ def test_overview_callback_counts(app):
                               again[-1])
     assert "NIR_H" in tab[2]["layout"]["title"]["text"] and tab[1] is dash.no_update
     assert tab[5] == "?filter=NIR_J,NIR_H&status=WARN,FAIL&trend=NIR_H"
+    # no filter ticked means all of them: the chosen tab stays
+    with app.server.test_request_context("/"):
+        none = overview.update([], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J")
+    assert none[4] is dash.no_update and "NIR_J" in none[2]["layout"]["title"]["text"]
+    assert "No filter selected" in str(none[0])
 
 
 def test_click_on_light_points_finds_the_observation(app):
@@ -265,4 +280,7 @@ def test_click_on_light_points_finds_the_observation(app):
         row = frame[frame["obs_id"] == BAD[0]].iloc[0]
         assert overview.obs_from_point(BAD[1], {"x": float(row["mjd_obs"]), "y": 1.0}) == BAD[0]
         assert overview.obs_from_point(BAD[1], {"customdata": BAD[0]}) == BAD[0]
+        # a click on a point drawn before a tab change opens the point's filter, not the new tab's
+        click = {"points": [{"x": 1.0, "y": 0.97, "customdata": [BAD[0], BAD[1]]}]}
+        assert overview.open_observation(click, "NIR_H") == f"/observation/{BAD[0]}?filter={BAD[1]}"
         assert overview.obs_from_point(BAD[1], {"x": 12.5}) is None  # a binned envelope

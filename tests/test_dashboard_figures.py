@@ -39,7 +39,7 @@ def test_trend_points_statuses_and_click_data():
     fail = traces_named(fig, "FAIL")[0]
     assert list(fail.y) == [0.97]
     assert fail.marker.color == STATUS_COLOURS["FAIL"]
-    assert list(fail.customdata) == [1005]
+    assert [list(c) for c in fail.customdata] == [[1005, "NIR_J"]]
     ok = traces_named(fig, "OK")[0]
     assert len(ok.y) == 78 and ok.error_y.array is not None
     assert traces_named(fig, "WARN")[0].marker.color == STATUS_COLOURS["WARN"]
@@ -106,8 +106,8 @@ def test_marginal_histogram_counts_zones_and_outliers():
     assert not log and axis["domain"][0] > 0.8
     assert {t["line"]["shape"] for t in traces} == {"vh"} and {t["xaxis"] for t in traces} == {"x2"}
     counts = _histogram_counts(traces)
-    assert sum(counts.values()) == 4  # NaN skipped, 1.2 in the top bin
-    assert counts[max(counts)] == 1
+    assert sum(counts.values()) == 3  # NaN skipped, 1.2 beyond the bins and counted in the title
+    assert "1 beyond 1 ± 0.045" in axis["title"]["text"]
     # the steps of each zone are coloured like it, and the zones tile the range
     for trace in traces:
         status = trace["name"].rsplit(" ", 1)[1]
@@ -115,8 +115,9 @@ def test_marginal_histogram_counts_zones_and_outliers():
         low, high = float(trace["y"][0]), float(trace["y"][-1])
         width = float(trace["y"][1]) - low
         assert (status == "FAIL") == (min(abs(low - 1), abs(high - 1)) >= FAIL - width)
-    assert min(float(t["y"][0]) for t in traces) == pytest.approx(0.95)
-    assert max(float(t["y"][-1]) for t in traces) >= 1.05 - 1e-9
+    # the bins cover the axis up to 1 +- 3 fail
+    assert min(float(t["y"][0]) for t in traces) == pytest.approx(1 - 3 * FAIL)
+    assert max(float(t["y"][-1]) for t in traces) >= 1 + 3 * FAIL - 1e-9
     # survey-size counts: log axis, empty bins left of its range
     big = np.r_[np.ones(5000), 1.02 + np.zeros(3)]
     traces, axis, log = marginal_histogram(big, [0.95, 1.05], warn=WARN, fail=FAIL)

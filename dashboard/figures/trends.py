@@ -109,12 +109,13 @@ def _scatter_type(n: int) -> str:
 
 def _markers(cols: dict[str, np.ndarray], idx: np.ndarray, x: str, *, name: str, colour: str, symbol: str,
              size: float, y: np.ndarray, errors: np.ndarray | None, detailed: bool, label: str,
-             group: str | None = None, line_width: float = 1.2) -> dict:
+             group: str | None = None, line_width: float = 1.2, filter_name: str = "") -> dict:
     """A marker trace of the rows ``idx``. Detailed traces carry error bars,
-    a full hover text and ``customdata = obs_id`` (a plain list: dcc.Graph
-    reads clickData's customdata from the figure's own data, where a typed
-    array would be an encoded object); light ones obs id and value only, and
-    a click on them is resolved from x by the page."""
+    a full hover text and ``customdata = [obs_id, filter_name]`` per point
+    (plain lists: dcc.Graph reads clickData's customdata from the figure's
+    own data, where a typed array would be an encoded object); light ones
+    obs id and value only, and a click on them is resolved from x by the
+    page."""
     trace = dict(
         type=_scatter_type(len(idx)), x=cols[x][idx], y=y.astype(np.float32), mode="markers", name=name,
         # An outline only where it draws the symbol: per-point stroke styling
@@ -124,7 +125,8 @@ def _markers(cols: dict[str, np.ndarray], idx: np.ndarray, x: str, *, name: str,
         legendgroup=group or name,
     )
     if detailed:
-        trace.update(customdata=cols["obs_id"][idx].astype(np.int64).tolist(), text=_hover_text(cols, idx),
+        trace.update(customdata=[[obs, filter_name] for obs in cols["obs_id"][idx].astype(np.int64).tolist()],
+                     text=_hover_text(cols, idx),
                      hovertemplate="%{text}<extra></extra>")
         if errors is not None:
             trace["error_y"] = dict(type="data", array=errors, visible=True, thickness=1, width=0, color=colour)
@@ -190,8 +192,10 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     values : numpy.ndarray
         The factors of the selected exposures (non-finite ones are skipped).
     y_range : list of float
-        The trend's y range: the bins cover it, values beyond are counted
-        in the outermost bins.
+        The trend's y range. The bins cover it, but never more than
+        1 +- 3 ``fail`` (one far outlier would otherwise make the bins too
+        coarse to show the core); values beyond the bins are counted in the
+        axis title.
     warn, fail : float
         Status thresholds: each run of bins in one status zone is a filled
         step line of that zone's colour.
@@ -210,11 +214,13 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     """
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    low, high = y_range
-    # about 2 sqrt(N) bins (20 to 160) across the axis, none narrower than 0.0005
+    low, high = max(y_range[0], 1 - 3 * fail), min(y_range[1], 1 + 3 * fail)
+    # about 2 sqrt(N) bins (20 to 160), none narrower than 0.0005
     width = max(0.0005, (high - low) / float(np.clip(2 * np.sqrt(values.size), 20, 160)))
     edges = low + width * np.arange(int(np.ceil((high - low) / width)) + 1)
-    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+    inside = (values >= edges[0]) & (values <= edges[-1])
+    counts, _ = np.histogram(values[inside], bins=edges)
+    beyond = int(values.size - np.count_nonzero(inside))
     deviation = np.abs(0.5 * (edges[:-1] + edges[1:]) - 1)
     zone = np.where(deviation > fail, 2, np.where(deviation > warn, 1, 0))
     breaks = np.flatnonzero(np.diff(zone)) + 1
@@ -234,7 +240,8 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
             text=texts + texts[-1:], hovertemplate="%{text}<extra>" + esc(name) + "</extra>",
             xaxis="x2", yaxis="y"))
     top = float(counts.max()) if counts.size and counts.max() > 0 else 1.0
-    axis = {**AXIS, "domain": list(MARGIN_DOMAIN), "anchor": "y", "title": {"text": "exposures"},
+    title = "exposures" + (f"<br>{beyond:,} beyond 1 ± {3 * fail:.3f}" if beyond else "")
+    axis = {**AXIS, "domain": list(MARGIN_DOMAIN), "anchor": "y", "title": {"text": title, "font": {"size": 12}},
             "nticks": 3, **({"type": "log", "range": [np.log10(0.8), np.log10(top * 1.6)]} if log
                             else {"range": [0, top * 1.08]})}
     return traces, axis, bool(log)
@@ -292,7 +299,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             cols, idx, x, name=f"NODATA ({count}, no value)" if nodata else f"{status} ({count})",
             colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
             y=np.full(idx.size, y_nodata) if nodata else values[idx], errors=None if nodata else errors[idx],
-            detailed=idx.size <= max_detailed, label=status, group=status))
+            detailed=idx.size <= max_detailed, label=status, group=status, filter_name=filter_name))
     decision = cols.get("review_decision")
     # A FAIL or NODATA exposure is flagged already: the ring only marks the
     # alarms that its status does not show.
@@ -312,7 +319,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         traces.append(_markers(cols, idx, x, name=f"{name} ({idx.size})", colour=colour,
                                symbol="circle-open" if name == "drift alarm" else "square-open",
                                size=15 if detailed else 11, y=y, errors=None, detailed=detailed, label=name,
-                               line_width=2 if detailed else 1.2))
+                               line_width=2 if detailed else 1.2, filter_name=filter_name))
     selected = values[codes != STATUS_ORDER.index("NODATA")]
     histogram, xaxis2, _ = marginal_histogram(selected, y_range, warn=warn, fail=fail, name=filter_name)
     traces.extend(histogram)
@@ -387,7 +394,8 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     Returns
     -------
     plotly.graph_objects.Figure
-        Detailed point traces carry ``customdata = obs_id`` for click-through.
+        Detailed point traces carry ``customdata = [obs_id, filter_name]``
+        per point, for click-through.
         On the right, on ``xaxis2``, the distribution of the factors of
         ``df`` (see `marginal_histogram`), with the same bands.
     """

@@ -20,7 +20,7 @@ from relphot_core.config import FILTERS
 
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message,
                           messages, status_checklist)
-from ..data import get_bands, get_cache, max_points
+from ..data import get_bands, get_cache, max_points, table_version
 from ..figures.trends import trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection
 from ..style import GRAPH_CONFIG
@@ -128,7 +128,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     sel = parse_selection({"filter": ",".join(filters) or None, "status": ",".join(statuses or []) or None,
                            "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x,
                            # a tab whose filter was just unticked falls back to the first one
-                           "trend": trend if trend in filters else None})
+                           "trend": trend if trend in (filters or FILTERS) else None})
     problems = list(sel.messages)
     if not filters:
         problems.append("No filter selected: showing all filters.")
@@ -136,7 +136,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
         problems.append("No status selected: showing all statuses.")
     cache, bands = get_cache(), get_bands()
     tables = {name: cache.trend(name) for name in sel.filters}
-    versions = {name: cache.version(name) for name in sel.filters}
+    versions = {name: table_version(tables[name]) for name in sel.filters}  # read with the table
     masked: dict[tuple[str, bool], object] = {}
 
     def selected(name: str, statuses: bool = True):
@@ -182,18 +182,22 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
 
 
 def open_observation(click_data, name):
-    """Clicking a point of the trend of filter ``name`` opens its
-    observation page.
+    """Clicking a point of the trend opens its observation page.
 
-    Detailed points carry their obs id; on light (survey-size) traces it is
-    found from the point's x: the obs id itself, or the exposure's MJD in
-    the filter's table. Binned traces are not clickable."""
-    if name not in FILTERS:
-        raise PreventUpdate
+    Detailed points carry their obs id and filter (the tab ``name`` may
+    already show another filter while the figure is on its way); on light
+    (survey-size) traces the obs id is found from the point's x in the
+    table of the tab's filter: the obs id itself, or the exposure's MJD.
+    Binned traces are not clickable."""
     try:
         point = click_data["points"][0]
     except (TypeError, KeyError, IndexError):
         raise PreventUpdate from None
+    data = point.get("customdata")
+    if isinstance(data, (list, tuple)) and len(data) > 1 and data[1] in FILTERS:
+        name = data[1]
+    if name not in FILTERS:
+        raise PreventUpdate
     obs_id = obs_from_point(name, point)
     if obs_id is None:
         raise PreventUpdate

@@ -37,11 +37,14 @@ def _queue() -> tuple[pd.DataFrame, int]:
 
     Read from the per-filter tables the overview caches (the store's own
     `triage_queue` rescans the survey: seconds), to which the reviews
-    written here are applied at once."""
+    written here are applied at once. Reviews written by another process
+    (another worker, the command line) show once the table is read again:
+    at once for a small store, a few seconds later at survey size, when it
+    is reloaded in the background."""
     cache = get_cache()
     parts = []
     for name in FILTERS:
-        frame = cache.trend(name)
+        frame = cache.trend(name, fresh=True)  # reviews from other processes too
         if frame is None or frame.empty:
             continue
         flagged = frame["status"].isin(FLAGGED_STATUSES).to_numpy().copy()
