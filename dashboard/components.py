@@ -16,6 +16,7 @@ from dash import dash_table, dcc, html
 
 from relphot_core.config import FILTERS, STATUSES
 
+from .query import mjd_to_iso
 from .style import STATUS_COLOURS, STATUS_TEXT_COLOURS, table_status_styles
 
 MAX_REVIEWER = 80
@@ -139,16 +140,6 @@ EXPOSURE_COLUMNS = [
 def _true(value: Any) -> bool:
     """A flag column's value as a bool (missing or NaN is False)."""
     return bool(value) and not (isinstance(value, float) and value != value)
-
-
-def mjd_to_iso(mjd: np.ndarray) -> list[str]:
-    """MJD (UTC) -> ``YYYY-MM-DDTHH:MM:SS`` ("" where not finite or out of
-    the years 1700-2200)."""
-    mjd = np.asarray(mjd, dtype=float)
-    good = np.isfinite(mjd) & (mjd > -58000.0) & (mjd < 124000.0)
-    seconds = np.round(np.where(good, mjd, 0.0) * 86400.0)
-    stamps = pd.Timestamp("1858-11-17") + pd.to_timedelta(seconds, unit="s")
-    return [t.strftime("%Y-%m-%dT%H:%M:%S") if ok else "" for t, ok in zip(stamps, good)]
 
 
 def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:

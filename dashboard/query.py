@@ -106,6 +106,16 @@ def mjd_to_date(mjd: float) -> str:
     return (pd.Timestamp(MJD_EPOCH) + pd.Timedelta(days=float(mjd))).strftime("%Y-%m-%d")
 
 
+def mjd_to_iso(mjd: np.ndarray) -> list[str]:
+    """MJD (UTC) -> ``YYYY-MM-DDTHH:MM:SS`` ("" where not finite or out of
+    the years 1700-2200)."""
+    mjd = np.asarray(mjd, dtype=float)
+    good = np.isfinite(mjd) & (mjd > -58000.0) & (mjd < 124000.0)
+    seconds = np.round(np.where(good, mjd, 0.0) * 86400.0)
+    stamps = pd.Timestamp(MJD_EPOCH) + pd.to_timedelta(seconds, unit="s")
+    return [t.strftime("%Y-%m-%dT%H:%M:%S") if ok else "" for t, ok in zip(stamps, good)]
+
+
 def _split(value: object) -> list[str]:
     if value is None:
         return []

@@ -17,9 +17,9 @@ from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
-from dashboard.components import _status_counts, mjd_to_iso
+from dashboard.components import _status_counts
 from dashboard.data import compact_table
-from dashboard.query import _sorted_nan_last, apply_selection, mjd_to_date, parse_selection
+from dashboard.query import _sorted_nan_last, apply_selection, mjd_to_date, mjd_to_iso, parse_selection
 from relphot_core.config import STATUSES
 from relphot_core.store import Store
 
