@@ -6,9 +6,9 @@ are what the overview redraws on every filter change; at survey size one
 costs the store a second or more, so they are cached per process (see
 `DataCache`: checked against the store's data version after ``ttl``
 seconds, re-read when something was written, in the background when the
-read is expensive). Filtering them by
-date, status, review state or obs id is then a pandas mask, well under the
-callback budget. Consequence: at survey size the overview can lag a write
+read is expensive). Selecting from them by
+date (a binary search: they are kept sorted by time), status, review state
+or obs id (masks) then takes milliseconds. Consequence: at survey size the overview can lag a write
 made elsewhere by up to ``ttl`` plus one store read.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import Config, Thresholds
+
+from .query import sorted_nan_last
 
 STORE_KEY = "RELPHOT_STORE"
 CACHE_KEY = "RELPHOT_CACHE"
@@ -54,7 +56,7 @@ def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
         if column in frame.columns and frame[column].dtype != bool:
             changes[column] = frame[column].eq(True)  # None / NaN: False
     frame = frame.assign(**changes)
-    if "mjd_obs" in frame.columns and not frame["mjd_obs"].is_monotonic_increasing:
+    if "mjd_obs" in frame.columns and not sorted_nan_last(frame["mjd_obs"].to_numpy(dtype=float)):
         frame = frame.sort_values(["mjd_obs", "exposure"] if "exposure" in frame.columns else "mjd_obs",
                                   kind="stable", na_position="last")
     return frame.reset_index(drop=True)

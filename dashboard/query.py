@@ -201,7 +201,7 @@ def parse_selection(params: dict | None) -> Selection:
     )
 
 
-def _sorted_nan_last(values: np.ndarray) -> bool:
+def sorted_nan_last(values: np.ndarray) -> bool:
     """Whether ``values`` is non-decreasing, with any NaN at the end."""
     finite = values.size - int(np.count_nonzero(np.isnan(values)))
     head = values[:finite]
@@ -218,7 +218,7 @@ def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = 
     if df is None or df.empty:
         return df
     low, high = selection.mjd_min, selection.mjd_max
-    if (low is not None or high is not None) and _sorted_nan_last(df["mjd_obs"].to_numpy(dtype=float)):
+    if (low is not None or high is not None) and sorted_nan_last(df["mjd_obs"].to_numpy(dtype=float)):
         mjd = df["mjd_obs"].to_numpy(dtype=float)
         start = 0 if low is None else int(np.searchsorted(mjd, low, side="left"))
         # NaN sorts last: a date bound excludes it, as the masks below would

@@ -19,7 +19,7 @@ from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
 from dashboard.components import _status_counts
 from dashboard.data import compact_table
-from dashboard.query import _sorted_nan_last, apply_selection, mjd_to_date, mjd_to_iso, parse_selection
+from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection, sorted_nan_last
 from relphot_core.config import STATUSES
 from relphot_core.store import Store
 
@@ -117,7 +117,7 @@ def test_apply_selection_on_cached_table_matches_plain_masks(seed, day_from, day
                                                               nan_fraction):
     raw = _random_table(seed, 400, nan_fraction)
     cached = compact_table(raw)
-    assert _sorted_nan_last(cached["mjd_obs"].to_numpy())  # the binary-search path is the one tested
+    assert sorted_nan_last(cached["mjd_obs"].to_numpy())  # the binary-search path is the one tested
     n_nan = int(raw["mjd_obs"].isna().sum())
     assert cached["mjd_obs"].iloc[:len(cached) - n_nan].is_monotonic_increasing  # sorted, NaN last
     assert cached["mjd_obs"].iloc[len(cached) - n_nan:].isna().all() and len(cached) == len(raw)

@@ -140,8 +140,8 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     masked: dict[tuple[str, bool], object] = {}
 
     def selected(name: str, statuses: bool = True):
-        # The masks cost tens of ms per filter at survey size: applied only
-        # when something below is not remembered already, and once.
+        # Applied only when something below is not remembered already, and
+        # once per filter (a few ms each at survey size).
         if (name, statuses) not in masked:
             base = selected(name, False) if statuses else tables[name]
             masked[name, statuses] = apply_selection(base, sel, statuses=statuses)

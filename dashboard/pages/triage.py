@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
-from relphot_core.store.queries import FLAGGED_STATUSES
+from relphot_core.store.queries import awaits_review
 
 from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
 from ..data import add_reviews, get_cache
@@ -47,10 +47,7 @@ def _queue() -> tuple[pd.DataFrame, int]:
         frame = cache.trend(name, fresh=True)  # reviews from other processes too
         if frame is None or frame.empty:
             continue
-        flagged = frame["status"].isin(FLAGGED_STATUSES).to_numpy().copy()
-        if "drift" in frame.columns:
-            flagged |= frame["drift"].to_numpy(dtype=bool)
-        parts.append(frame[flagged & ~frame["reviewed"].to_numpy(dtype=bool)])
+        parts.append(frame[awaits_review(frame)])
     if not parts:
         return pd.DataFrame(columns=["obs_id", "filter", "exposure", "status"]), 0
     queue = pd.concat(parts, ignore_index=True)

@@ -480,10 +480,7 @@ class Store:
             )
             for band in filters:
                 light = queries.add_control_chart(queries.series(conn, band))
-                flagged = light["status"].isin(queries.FLAGGED_STATUSES)
-                if "drift" in light:
-                    flagged |= light["drift"]
-                chosen = light[flagged & ~light["reviewed"]]
+                chosen = light[queries.awaits_review(light)]
                 rows = queries.exposure_table(
                     conn, ExposureQuery(), observation_ids=chosen["observation_pk"].tolist()
                 )

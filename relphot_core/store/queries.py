@@ -30,6 +30,16 @@ V = Review.__table__
 FLAGGED_STATUSES: tuple[str, ...] = ("WARN", "FAIL", "NODATA")
 
 
+def awaits_review(df: pd.DataFrame) -> np.ndarray:
+    """Which rows of an exposure table (with the control chart's ``drift``
+    when present) belong in the triage queue: flagged (WARN, FAIL, NODATA)
+    or drifting, and not reviewed at their current status."""
+    waiting = df["status"].isin(FLAGGED_STATUSES).to_numpy(dtype=bool).copy()
+    if "drift" in df.columns:
+        waiting |= df["drift"].to_numpy(dtype=bool)
+    return waiting & ~df["reviewed"].to_numpy(dtype=bool)
+
+
 @dataclass(frozen=True)
 class ExposureQuery:
     """Which exposures (or observations) a read returns. None = no constraint.
