@@ -125,6 +125,17 @@ def test_marginal_histogram_counts_zones_and_outliers():
     assert sum(_histogram_counts(traces).values()) == 5003
 
 
+def test_marginal_histogram_resolves_a_narrow_core():
+    # 200 factors within ~0.001 of 1 and three outliers: 2 sqrt(N) bins would
+    # put the whole core into one or two bins; the Freedman-Diaconis width does not
+    core = 1 + 0.0005 * np.random.default_rng(3).standard_normal(200)
+    traces, _, _ = marginal_histogram(np.r_[core, 1.03, 1.03, 0.96], [0.95, 1.05], warn=WARN, fail=FAIL)
+    counts = _histogram_counts(traces)
+    assert sum(counts.values()) == 203
+    assert sum(count > 0 for count in counts.values()) >= 5
+    assert len(counts) <= 160
+
+
 def test_trend_figure_carries_its_marginal_distribution():
     fig = trend_figure(trend_rows(), warn=WARN, fail=FAIL, filter_name="NIR_J")
     margin = [t for t in fig.data if t.xaxis == "x2"]

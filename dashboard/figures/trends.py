@@ -179,8 +179,26 @@ def _decimate(n: int, limit: int) -> slice:
     return slice(None, None, max(1, int(np.ceil(n / limit))))
 
 
+LEGEND_MARGIN = 112
+"""Bottom margin (px) of the trend: x tick labels, x title and a legend of
+two rows."""
+
 MARGIN_DOMAIN = (0.87, 1.0)
 """Horizontal extent (paper fraction) of the trend's marginal histogram."""
+
+
+def _bin_count(values: np.ndarray, span: float) -> int:
+    """Bins over ``span``: the finer of 2 sqrt(N) and the Freedman-Diaconis
+    width (which follows a narrow core among a few outliers), 20 to 160."""
+    n = values.size
+    if n >= 6400:  # 2 sqrt(N) is at the cap already
+        return 160
+    bins = 2 * np.sqrt(n)
+    if n >= 8:
+        q25, q75 = np.percentile(values, [25, 75])
+        if q75 > q25:
+            bins = max(bins, span / (2 * (q75 - q25) / np.cbrt(n)))
+    return int(np.clip(bins, 20, 160))
 
 
 def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float, fail: float,
@@ -192,7 +210,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     values : numpy.ndarray
         The factors of the selected exposures (non-finite ones are skipped).
     y_range : list of float
-        The trend's y range. The bins cover it, but never more than
+        The trend's y range. The bins (see `_bin_count`) cover it, but never more than
         1 +- 3 ``fail`` (one far outlier would otherwise make the bins too
         coarse to show the core); values beyond the bins are counted in the
         axis title.
@@ -215,8 +233,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     low, high = max(y_range[0], 1 - 3 * fail), min(y_range[1], 1 + 3 * fail)
-    # about 2 sqrt(N) bins (20 to 160), none narrower than 0.0005
-    width = max(0.0005, (high - low) / float(np.clip(2 * np.sqrt(values.size), 20, 160)))
+    width = (high - low) / _bin_count(values[(values >= low) & (values <= high)], high - low)
     edges = low + width * np.arange(int(np.ceil((high - low) / width)) + 1)
     inside = (values >= edges[0]) & (values <= edges[-1])
     counts, _ = np.histogram(values[inside], bins=edges)
@@ -326,16 +343,21 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     bands = band_shapes(warn=warn, fail=fail)
     title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
     layout = layout_dict(title=title, height=height)
+    # Fixed margins, no automargin: measuring tick labels and pushing the
+    # margins cost plotly.js ~10 ms of each redraw (the y labels are .3f,
+    # the x labels one line; the legend sits at the figure's bottom).
     layout.update(
         shapes=bands + [dict(shape, xref="x2 domain") for shape in bands],
-        yaxis={**AXIS, "title": {"text": "QPRELEX"}, "range": y_range, "tickformat": ".3f"},
+        yaxis={**AXIS, "title": {"text": "QPRELEX"}, "range": y_range, "tickformat": ".3f",
+               "automargin": False},
         xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f",
-               "domain": [0.0, MARGIN_DOMAIN[0] - 0.02]},
-        xaxis2=xaxis2,
+               "domain": [0.0, MARGIN_DOMAIN[0] - 0.02], "automargin": False},
+        xaxis2={**xaxis2, "automargin": False},
         clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
         # under the plot: a survey's ten entries would run over the title
-        legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0, font=dict(size=12)),
-        margin=dict(l=60, r=20, t=40, b=40),
+        legend=dict(orientation="h", yref="container", yanchor="bottom", y=0.0, xanchor="left", x=0.0,
+                    font=dict(size=12)),
+        margin=dict(l=76, r=16, t=40, b=LEGEND_MARGIN),
     )
     if n_hidden:
         layout["annotations"] = [dict(
