@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dashboard.figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, marginal_histogram,
                                pair_histogram_figure, pair_matrix_figure, sky_figure, trend_figure)
@@ -231,3 +233,28 @@ def test_exposure_records_without_review_have_empty_review_columns():
     assert plain["review"] == "" and plain["review_comment"] == ""
     assert reviewed["review"].startswith("confirmed by <b>eve</b>")  # DataTable shows text, never HTML
     assert reviewed["review_comment"] == "<script>x</script>"
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3000), n_bins=st.integers(1, 300), seed=st.integers(0, 2**31))
+def test_binned_trace_matches_a_loop_over_bins(n, n_bins, seed):
+    from dashboard.figures.trends import _binned_trace
+
+    rng = np.random.default_rng(seed)
+    xs = np.sort(60000 + 900 * rng.random(n))
+    ys = 1 + 0.004 * rng.standard_normal(n)
+    envelope, median = _binned_trace(xs, ys, n_bins, n)
+    width = (xs.max() + 1e-9 - xs.min()) / n_bins
+    index = np.clip(((xs - xs.min()) / width).astype(int), 0, n_bins - 1)
+    expected = {q: [] for q in (0.01, 0.5, 0.99)}
+    centres = []
+    for b in np.unique(index):
+        values = np.sort(ys[index == b])
+        for q in expected:
+            expected[q].append(values[int(np.floor(q * (values.size - 1)))])
+        centres.append(xs[index == b].mean())
+    k = len(centres)
+    np.testing.assert_allclose(median["y"], expected[0.5], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(median["x"], centres, rtol=1e-12)
+    np.testing.assert_allclose(envelope["y"][:k], expected[0.99], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(envelope["y"][k:], expected[0.01][::-1], rtol=0, atol=1e-12)

@@ -14,6 +14,7 @@ binned median with its 1-99 % envelope beyond that. Traces are SVG: see
 from __future__ import annotations
 
 import base64
+import functools
 
 import numpy as np
 import pandas as pd
@@ -53,9 +54,18 @@ def _status_codes(status: pd.Series) -> np.ndarray:
     return status.map({name: i for i, name in enumerate(STATUS_ORDER)}).fillna(unknown).to_numpy(dtype=np.int8)
 
 
+def _column(series: pd.Series) -> np.ndarray | pd.Categorical:
+    """A column as a numpy array, or as a `pandas.Categorical` (whose
+    indexing and comparisons work on its integer codes: 100x cheaper than an
+    array of Python strings at survey size)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.array
+    return series.to_numpy()
+
+
 def _columns(df: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
-    """The columns the trend needs as numpy arrays, sorted along x."""
-    cols = {c: df[c].to_numpy() for c in _WANTED if c in df.columns}
+    """The columns the trend needs (see `_column`), sorted along x."""
+    cols = {c: _column(df[c]) for c in _WANTED if c in df.columns}
     cols["code"] = _status_codes(df["status"])
     cols["value"] = to_float_array(cols["value"])
     cols["error"] = to_float_array(cols["error"]) if "error" in cols else np.full(len(df), np.nan)
@@ -75,22 +85,27 @@ def _columns(df: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
 
 def _hover_text(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
     """One escaped hover text per selected row (review decisions included)."""
+    escape = functools.lru_cache(maxsize=1024)(esc)  # statuses, decisions, reviewers repeat
+
+    def picked(name: str) -> list:
+        column = cols.get(name)
+        return [None] * idx.size if column is None else np.asarray(column[idx], dtype=object).tolist()
+
     texts = []
-    decisions = cols.get("review_decision")
-    reviewers = cols.get("reviewer")
-    for i in idx:
-        value, error = cols["value"][i], cols["error"][i]
+    for obs, exposure, value, error, status, decision, reviewer, drift in zip(
+            cols["obs_id"][idx].tolist(), cols["exposure"][idx].tolist(), cols["value"][idx].tolist(),
+            cols["error"][idx].tolist(), picked("status"), picked("review_decision"), picked("reviewer"),
+            cols["drift"][idx].tolist()):
         if not np.isfinite(value):
             factor = "no value"
         elif not np.isfinite(error):
             factor = f"{value:.4f}"
         else:
             factor = f"{value:.4f} ± {error:.4f}"
-        text = (f"obs {int(cols['obs_id'][i])} · dither {int(cols['exposure'][i])}<br>QPRELEX {factor}"
-                f"<br>status {esc(cols['status'][i])}")
-        if decisions is not None and isinstance(decisions[i], str):
-            text += f"<br>review: {esc(decisions[i])} by {esc(reviewers[i] if reviewers is not None else '')}"
-        if cols["drift"][i]:
+        text = f"obs {int(obs)} · dither {int(exposure)}<br>QPRELEX {factor}<br>status {escape(status)}"
+        if isinstance(decision, str):
+            text += f"<br>review: {escape(decision)} by {escape(reviewer)}"
+        if drift:
             text += "<br>control chart: drift alarm"
         texts.append(text)
     return texts
@@ -144,11 +159,13 @@ def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> 
     xs, ys = xs[finite], ys[finite]
     if xs.size == 0:
         return []
-    edges = np.linspace(xs.min(), xs.max() + 1e-9, n_bins + 1)
-    index = np.clip(np.searchsorted(edges, xs, side="right") - 1, 0, n_bins - 1)
-    # One argsort of bin + rank-preserving fraction of y (a lexsort, 3x faster).
-    span = float(ys.max() - ys.min()) or 1.0
-    ys_sorted = ys[np.argsort(index + (ys - ys.min()) / (span * (1 + 1e-9)), kind="stable")]
+    start, width = xs.min(), (xs.max() + 1e-9 - xs.min()) / n_bins
+    index = np.clip(((xs - start) / width).astype(np.int64), 0, n_bins - 1)  # equal bins: no search
+    # Sorting by bin, then y, as one sort of keys bin + fraction of y (5x
+    # faster than an argsort); y comes back from the fraction.
+    low_y, scale = float(ys.min()), (float(ys.max() - ys.min()) or 1.0) * (1 + 1e-9)
+    keys = np.sort(index + (ys - low_y) / scale)
+    ys_sorted = low_y + (keys - np.floor(keys)) * scale
     counts = np.bincount(index, minlength=n_bins)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     full = counts > 0
