@@ -224,12 +224,18 @@ def review_form(prefix: Any, *, what: str) -> html.Div:
     ])
 
 
-def check_review(reviewer: Any, comment: Any) -> tuple[str, str, str | None]:
-    """Clean reviewer and comment; the third item is an error message or None."""
+def check_review(reviewer: Any, comment: Any, decision: str = "confirmed") -> tuple[str, str, str | None]:
+    """Clean reviewer and comment; the third item is an error message or None.
+
+    Every decision needs its author; overruling a flag also needs a comment
+    (why the flag is wrong), which a later reader has no other way to know.
+    """
     reviewer = " ".join(str(reviewer or "").split())[:MAX_REVIEWER]
     comment = str(comment or "").strip()[:MAX_COMMENT]
     if not reviewer:
         return reviewer, comment, "Enter your name before reviewing: every decision is stored with its author."
+    if decision == "overruled" and not comment:
+        return reviewer, comment, "Say in the comment why the flag is wrong: overruling a flag needs a reason."
     return reviewer, comment, None
 
 

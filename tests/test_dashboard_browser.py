@@ -182,6 +182,33 @@ def test_review_needs_a_name(dash_duo, store):
     assert store.reviews().empty
 
 
+def test_only_flags_are_reviewed(dash_duo, store):
+    # an OK dither of the bad observation cannot be "confirmed"
+    start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
+    dash_duo.wait_for_element(f"#obs-section-{FILTER} .dash-spreadsheet")
+    section = f"#obs-section-{FILTER}"
+    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{section} .dash-spreadsheet tbody tr")
+    ok_dither = 1 if DITHER != 1 else 2
+    row = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")][ok_dither - 1]
+    row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
+    dash_duo.find_element(f"{section} .review-form input[type=text]").send_keys("Ada")
+    dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .btn-confirm").click()
+    dash_duo.wait_for_contains_text(f"{section} .review-result", f"Dither {ok_dither} is not flagged")
+    # "every flagged exposure" reviews the bad dither only
+    dash_duo.driver.find_element(By.XPATH, f"//*[@id='{section[1:]}']//label[contains(., 'every flagged')]").click()
+    dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .btn-confirm").click()
+    dash_duo.wait_for_contains_text(f"{section} .review-result", f"for dither {DITHER}")
+    assert list(store.reviews(obs_id=OBS, filter=FILTER)["exposure"]) == [DITHER]
+    # an observation with nothing flagged offers no review
+    trend = store.trend("NIR_Y")
+    flagged = trend.loc[(trend["status"] != "OK") | trend["drift"].astype(bool), "obs_id"]
+    calm = next(obs for obs in sorted(trend["obs_id"].unique()) if obs not in set(flagged))
+    dash_duo.driver.get(f"{dash_duo.server_url}/observation/{calm}?filter=NIR_Y")
+    dash_duo.wait_for_contains_text("#obs-nothing-to-review-NIR_Y", "nothing to review")
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, "#obs-section-NIR_Y .btn-confirm")
+    assert len(store.reviews()) == 1
+
+
 def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
     start(dash_duo, store, "/triage")
     heading = dash_duo.wait_for_element("#triage-count")
@@ -195,7 +222,14 @@ def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
     first.click()
     dash_duo.find_element("#triage-confirm").click()
     dash_duo.wait_for_contains_text("#triage-heading", f"{n - 1} flagged")
+    # overruling a flag needs a reason
+    dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody input[type=checkbox]")[0].click()
+    dash_duo.wait_for_text_to_equal("#triage-ticked", "1 ticked")
+    dash_duo.find_element("#triage-overrule").click()
+    dash_duo.wait_for_contains_text("#triage-result", "overruling a flag needs a reason")
+    assert len(store.reviews()) == 1
     dash_duo.find_element("#triage-select-all").click()
+    dash_duo.wait_for_text_to_equal("#triage-ticked", f"{n - 1} ticked")
     dash_duo.find_element("#triage-comment").send_keys("seen, all fine")
     dash_duo.find_element("#triage-overrule").click()
     dash_duo.wait_for_element("#triage-empty")

@@ -15,6 +15,7 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.store.queries import FLAGGED_STATUSES
 
 from ..components import (check_review, empty_store_page, exposure_records, exposure_table, fmt_time, message,
                           review_form, status_badge)
@@ -74,6 +75,18 @@ def exposure_frame(store, result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def flagged_dithers(result) -> list[int]:
+    """The dithers of a result with a flag to review: WARN, FAIL or NODATA,
+    or a drift alarm of their filter's control chart (kept with the cached
+    tables)."""
+    flagged = {e.exposure for e in result.exposures if e.status in FLAGGED_STATUSES}
+    table = get_cache().trend(result.filter)
+    if table is not None and not table.empty and "drift" in table:
+        rows = table[table["obs_id"].to_numpy() == result.obs_id]
+        flagged |= {int(d) for d in rows.loc[rows["drift"].to_numpy(dtype=bool), "exposure"]}
+    return sorted(flagged)
+
+
 def _pair_options(result) -> list[dict]:
     return [{"label": f"dither {p.exposure_a} − dither {p.exposure_b} ({p.n_kept} kept)",
              "value": f"{p.exposure_a}-{p.exposure_b}"} for p in result.pairs]
@@ -122,6 +135,7 @@ def _section(store, result, run_id) -> html.Div:
     first = options[0]["value"] if options else None
     pair, sample = _pair(result, first)
     statuses = [e.status for e in result.exposures]
+    flagged = flagged_dithers(result)
     summary = [html.Span([status_badge(s), f" ×{statuses.count(s)}"], className="status-count")
                for s in ("FAIL", "WARN", "NODATA", "OK") if s in statuses]
     command = f"relphot export --db {db_label()} --out DIR --obs-id {result.obs_id} --filter {f}"
@@ -137,8 +151,13 @@ def _section(store, result, run_id) -> html.Div:
             html.H4("Review"),
             dcc.RadioItems(id=pid("scope", f), value="selected", inline=True, className="radio",
                            options=[{"label": "the exposures ticked in the table", "value": "selected"},
-                                    {"label": "the whole observation (every dither)", "value": "all"}]),
+                                    {"label": "every flagged exposure of the observation (dither "
+                                     + ", ".join(map(str, flagged)) + ")", "value": "all"}]),
             review_form(lambda name: pid(f"review-{name}", f), what="these exposures"),
+        ] if flagged else [
+            html.H4("Review"),
+            html.P("No exposure of this observation is flagged (no WARN, FAIL, NODATA or drift alarm): "
+                   "there is nothing to review.", className="muted", id=f"obs-nothing-to-review-{f}"),
         ]),
         html.Div(className="grid-2", children=[
             dcc.Graph(figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail),
@@ -247,25 +266,34 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
     if not ctx.triggered_id or not (n_confirm or n_overrule):
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id["type"].endswith("confirm") else "overruled"
-    reviewer, comment, problem = check_review(reviewer, comment)
+    reviewer, comment, problem = check_review(reviewer, comment, decision)
     if problem:
         return message(problem, "error"), no_update
     store = get_store()
     result = store.load_result(int(key["obs_id"]), key["filter"], run_id=key.get("run"))
     dithers = [e.exposure for e in result.exposures]
+    flagged = flagged_dithers(result)
     if scope == "all":
-        exposures = None
+        exposures = flagged
+        if not exposures:
+            return message("No exposure of this observation is flagged: there is no flag to confirm or overrule.",
+                           "error"), no_update
     else:
         rows = [i for i in (selected_rows or []) if 0 <= i < len(dithers)]
         if not rows:
-            return message("Tick one or more exposures in the table first, or choose 'the whole observation'.",
+            return message("Tick one or more exposures in the table first, or choose every flagged exposure.",
                            "error"), no_update
         exposures = [dithers[i] for i in rows]
+        unflagged = [d for d in exposures if d not in flagged]
+        if unflagged:
+            return message(f"Dither {', '.join(map(str, unflagged))} {'is' if len(unflagged) == 1 else 'are'} "
+                           "not flagged (OK, no drift alarm): only a flag can be confirmed or overruled.",
+                           "error"), no_update
     try:
         add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
-    what = "every exposure" if exposures is None else "dither " + ", ".join(str(d) for d in exposures)
+    what = "dither " + ", ".join(str(d) for d in exposures)
     records = exposure_records(exposure_frame(store, result), link=False)
     return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), records
 

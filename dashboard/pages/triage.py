@@ -80,8 +80,13 @@ def layout(**_params) -> html.Div:
                "flags. Click an obs id to open the observation.", className="muted"),
         html.Div(_heading(total), id=pid("heading")),
         html.Div(className="table-tools", children=[
-            html.Button("Tick all shown", id=pid("select-all"), n_clicks=0, className="btn btn-small"),
+            html.Button("Tick this page", id=pid("select-all"), n_clicks=0, className="btn btn-small",
+                        title="Tick the rows of the page shown (after the column filters)"),
+            html.Button("Tick every filtered row", id=pid("select-filtered"), n_clicks=0,
+                        className="btn btn-small",
+                        title="Tick every row that passes the column filters, on all pages"),
             html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
+            html.Span("0 ticked", id=pid("ticked"), className="muted ticked-count"),
         ]),
         exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20),
         html.Div(className="review-box card", children=[
@@ -91,14 +96,20 @@ def layout(**_params) -> html.Div:
     ])
 
 
-def select(_all, _none, derived_rows, data):
-    """Tick every row that passes the table's filter (or none)."""
-    if ctx.triggered_id == pid("select-none"):
+def select(_page, _filtered, _none, page_rows, filtered_rows, data):
+    """Tick the rows of the page shown, every row passing the column filters
+    (all pages), or none."""
+    if ctx.triggered_id == pid("select-none") or not data:
         return []
-    if not data:
-        return []
-    visible = {row["id"] for row in (derived_rows or data)}
-    return [i for i, row in enumerate(data) if row["id"] in visible]
+    wanted = page_rows if ctx.triggered_id == pid("select-all") else filtered_rows
+    ids = {row["id"] for row in (wanted if wanted is not None else data)}
+    return [i for i, row in enumerate(data) if row["id"] in ids]
+
+
+def ticked(selected_rows) -> str:
+    """How many exposures the review buttons would act on."""
+    n = len(selected_rows or [])
+    return f"{n:,} ticked"
 
 
 def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
@@ -106,7 +117,7 @@ def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
     if not ctx.triggered_id or not (n_confirm or n_overrule):
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
-    reviewer, comment, problem = check_review(reviewer, comment)
+    reviewer, comment, problem = check_review(reviewer, comment, decision)
     if problem:
         return message(problem, "error"), no_update, no_update, no_update
     rows = [data[i] for i in (selected_rows or []) if 0 <= i < len(data or [])]
@@ -127,11 +138,14 @@ def register_callbacks(app: dash.Dash) -> None:
     app.callback(
         Output(pid("table"), "selected_rows"),
         Input(pid("select-all"), "n_clicks"),
+        Input(pid("select-filtered"), "n_clicks"),
         Input(pid("select-none"), "n_clicks"),
+        State(pid("table"), "derived_viewport_data"),
         State(pid("table"), "derived_virtual_data"),
         State(pid("table"), "data"),
         prevent_initial_call=True,
     )(select)
+    app.callback(Output(pid("ticked"), "children"), Input(pid("table"), "selected_rows"))(ticked)
     app.callback(
         Output(pid("result"), "children"),
         Output(pid("table"), "data"),
