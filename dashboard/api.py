@@ -41,7 +41,7 @@ MAX_ZIP = 2000
 
 
 def _jsonable(value):
-    if value is None:
+    if value is None or value is pd.NaT:  # NaT is a datetime too: test it first
         return None
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -57,8 +57,6 @@ def _jsonable(value):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if value is pd.NaT:
-        return None
     return value
 
 

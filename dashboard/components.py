@@ -7,6 +7,7 @@ React); nothing here renders raw HTML.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -80,13 +81,18 @@ def _status_counts(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], in
     return dict(zip(names, n_exp.tolist())), dict(zip(names, n_obs.tolist())), total_obs
 
 
-def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:
+def counts_table(frames: dict[str, pd.DataFrame], shown: tuple[str, ...] | list[str] = STATUSES) -> html.Table:
     """Exposures and observations per status and per filter.
 
-    ``frames`` maps a filter to its (selected) exposure rows.
+    ``frames`` maps a filter to its (selected) exposure rows, every status
+    included; the columns of statuses not in ``shown`` (not drawn in the
+    trend) are greyed.
     """
-    header = html.Tr([html.Th("filter")] + [html.Th(status_badge(s)) for s in STATUSES]
-                     + [html.Th("total")])
+    def off(status: str) -> str:
+        return "" if status in shown else " count-off"
+
+    header = html.Tr([html.Th("filter")] + [html.Th(status_badge(s), className=off(s).strip() or None)
+                                            for s in STATUSES] + [html.Th("total")])
     rows = [header]
     for name, df in frames.items():
         cells = [html.Td(html.Strong(name))]
@@ -96,7 +102,7 @@ def counts_table(frames: dict[str, pd.DataFrame]) -> html.Table:
             n_exp, n_obs = n_exp_by.get(status, 0), n_obs_by.get(status, 0)
             cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
                                   html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
-                                 className="count" + (" count-zero" if n_exp == 0 else "")))
+                                 className="count" + (" count-zero" if n_exp == 0 else "") + off(status)))
         cells.append(html.Td([html.Span(f"{0 if empty else len(df):,}", className="count-main"),
                               html.Span(f" exp · {total_obs:,} obs", className="count-sub")]))
         rows.append(html.Tr(cells))
@@ -142,8 +148,39 @@ def _true(value: Any) -> bool:
     return bool(value) and not (isinstance(value, float) and value != value)
 
 
-def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
-    """DataTable records of exposure rows (values formatted, review as text)."""
+def _offset(value: Any) -> float | None:
+    """|QPRELEX - 1| rounded for display, as a number (sorts and filters as one)."""
+    try:
+        number = abs(float(value) - 1.0)
+    except (TypeError, ValueError):
+        return None
+    return round(number, 4) if math.isfinite(number) else None
+
+
+def flag_reason(status: Any, value: Any, error: Any, bands: Any) -> str:
+    """Why a factor is WARN or FAIL, from the thresholds ``bands``
+    (`relphot_core.config.Thresholds`): e.g. ``|QPRELEX − 1| = 0.0258 >
+    FAIL limit 0.015``. Empty for other statuses (NODATA has its stored
+    reason) or without bands."""
+    if bands is None or status not in ("WARN", "FAIL"):
+        return ""
+    try:
+        offset = abs(float(value) - 1.0)
+    except (TypeError, ValueError):
+        return ""
+    limit = bands.fail if status == "FAIL" else bands.warn
+    text = f"|QPRELEX − 1| = {offset:.4f} > {status} limit {limit:g}"
+    try:
+        sigmas = offset / float(error)
+    except (TypeError, ValueError, ZeroDivisionError):
+        sigmas = math.nan
+    return text + (f" ({sigmas:.0f} σ)" if math.isfinite(sigmas) else "")
+
+
+def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) -> list[dict]:
+    """DataTable records of exposure rows (values formatted, review as text;
+    with ``bands``, the thresholds, a WARN or FAIL row says why in its
+    reason)."""
     records = []
     if "date_obs" not in df.columns and "mjd_obs" in df.columns:  # the cached tables keep the MJD only
         df = df.assign(date_obs=mjd_to_iso(df["mjd_obs"].to_numpy(dtype=float)))
@@ -157,9 +194,11 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
             "exposure": int(row["exposure"]),
             "date": str(row.get("date_obs") or "")[:19].replace("T", " "),
             "value": fmt_float(row.get("value")),
+            "offset": _offset(row.get("value")),
             "error": fmt_float(row.get("error")),
             "status": str(row.get("status") or "NODATA"),
-            "reason": str(row.get("reason") or ""),
+            "reason": str(row.get("reason") or "") or flag_reason(row.get("status"), row.get("value"),
+                                                                  row.get("error"), bands),
             "chart": "outside the control limits" if _true(row.get("drift")) else "",
             "n_pairs": int(row.get("n_pairs") or 0),
             "n_matched": int(row.get("n_matched") or 0),
@@ -171,14 +210,16 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True) -> list[dict]:
 
 
 def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = True, selectable: bool = False,
-                   page_size: int = 25, native: bool = True) -> dash_table.DataTable:
+                   page_size: int = 25, native: bool = True, bands: Any = None) -> dash_table.DataTable:
     """A sortable, filterable table of exposures with status colours."""
     columns = columns or EXPOSURE_COLUMNS
     return dash_table.DataTable(
         id=id_,
-        data=exposure_records(df, link=link),
-        columns=[{"id": key, "name": name, **({"presentation": "markdown"} if key == "obs_id" and link else {})}
+        data=exposure_records(df, link=link, bands=bands),
+        columns=[{"id": key, "name": name, **({"presentation": "markdown"} if key == "obs_id" and link else {}),
+                  **({"type": "numeric", "format": {"specifier": ".4f"}} if key == "offset" else {})}
                  for key, name in columns],
+        filter_options={"case": "insensitive", "placeholder_text": "filter…"},
         markdown_options={"html": False, "link_target": "_self"},
         row_selectable="multi" if selectable else False,
         selected_rows=[],
@@ -222,6 +263,19 @@ def review_form(prefix: Any, *, what: str) -> html.Div:
         ]),
         html.Div(id=prefix("result"), className="review-result"),
     ])
+
+
+def command_block(command: str, **props: Any) -> html.Pre:
+    """A shell command to copy, wrapped between its options only: each
+    ``--option value`` is kept on one line (browsers would break after a
+    hyphen); the copied text is the command as given."""
+    parts = re.split(r" (?=--)", command)
+    children = []
+    for i, part in enumerate(parts):
+        children.append(html.Span(part, className="nowrap"))
+        if i < len(parts) - 1:
+            children.append(" ")
+    return html.Pre(children, className="command", **props)
 
 
 def check_review(reviewer: Any, comment: Any, decision: str = "confirmed") -> tuple[str, str, str | None]:

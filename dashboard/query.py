@@ -108,10 +108,12 @@ def mjd_to_date(mjd: float) -> str:
 
 def mjd_to_iso(mjd: np.ndarray) -> list[str]:
     """MJD (UTC) -> ``YYYY-MM-DDTHH:MM:SS`` ("" where not finite or out of
-    the years 1700-2200)."""
+    the years 1700-2200). Seconds are truncated, as where DATE-OBS is cut
+    to the second (a float MJD within 1 ms below a whole second counts as
+    that second)."""
     mjd = np.asarray(mjd, dtype=float)
     good = np.isfinite(mjd) & (mjd > -58000.0) & (mjd < 124000.0)
-    seconds = np.round(np.where(good, mjd, 0.0) * 86400.0)
+    seconds = np.floor(np.where(good, mjd, 0.0) * 86400.0 + 1e-3)
     stamps = pd.Timestamp(MJD_EPOCH) + pd.to_timedelta(seconds, unit="s")
     return [t.strftime("%Y-%m-%dT%H:%M:%S") if ok else "" for t, ok in zip(stamps, good)]
 

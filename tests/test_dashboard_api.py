@@ -160,6 +160,7 @@ def test_api_observations_and_exposures(client):
     assert exps["count"] == 4
     bad = [e for e in exps["exposures"] if e["exposure"] == BAD[2]][0]
     assert bad["status"] == "FAIL" and bad["value"] == pytest.approx(0.97)
+    assert "reviewed_at" in bad and bad["reviewed_at"] is None  # not reviewed: null, never "NaT"
     nodata = client.get(f"/api/exposures?filter={NODATA[1]}&status=NODATA").get_json()["exposures"]
     assert nodata[0]["value"] is None  # never a made-up 1.0
     assert client.get("/api/exposures?limit=5").get_json()["count"] == 5
@@ -284,3 +285,14 @@ def test_click_on_light_points_finds_the_observation(app):
         click = {"points": [{"x": 1.0, "y": 0.97, "customdata": [BAD[0], BAD[1]]}]}
         assert overview.open_observation(click, "NIR_H") == f"/observation/{BAD[0]}?filter={BAD[1]}"
         assert overview.obs_from_point(BAD[1], {"x": 12.5}) is None  # a binned envelope
+
+
+def test_flag_reason_says_why_an_exposure_is_flagged():
+    from dashboard.components import flag_reason
+    from relphot_core.config import Thresholds
+
+    bands = Thresholds(warn=0.005, fail=0.015)
+    assert flag_reason("FAIL", 0.9742, 0.0006, bands) == "|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)"
+    assert flag_reason("WARN", 1.008, None, bands) == "|QPRELEX − 1| = 0.0080 > WARN limit 0.005"
+    assert flag_reason("OK", 1.001, 0.001, bands) == flag_reason("FAIL", 0.97, 0.001, None) == ""
+    assert flag_reason("NODATA", None, None, bands) == ""

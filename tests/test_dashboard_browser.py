@@ -215,7 +215,7 @@ def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
     n = int(heading.text.split()[0])
     assert n >= 3  # the FAIL, the WARN and the NODATA exposures at least
     table = dash_duo.find_element("#triage-table")
-    assert f"{OBS}" in table.text and "FAIL" in table.text
+    assert f"{OBS}" in table.text and "FAIL" in table.text and "> FAIL limit" in table.text
     reviewer = dash_duo.find_element("#triage-reviewer")
     reviewer.send_keys("Grace")
     first = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody input[type=checkbox]")[0]

@@ -55,6 +55,20 @@ def test_trend_points_statuses_and_click_data():
     assert traces_named(fig, "running median") and traces_named(fig, "control limits")
 
 
+def test_control_chart_follows_the_whole_series_not_the_selected_points():
+    df = trend_rows(bad={(5, 3): (0.97, "FAIL"), (15, 2): (0.975, "FAIL")})
+    df["running_median"] = 1.0 + 0.0001 * (df["obs_id"] - 1000)
+    df["control_low"], df["control_high"] = df["running_median"] - 0.004, df["running_median"] + 0.004
+    only_fail = df[df["status"] == "FAIL"]
+    alone = trend_figure(only_fail, warn=WARN, fail=FAIL)
+    assert len(traces_named(alone, "running median")[0].x) == 2  # joins the two selected points
+    fig = trend_figure(only_fail, warn=WARN, fail=FAIL, chart=df, x="obs_id")
+    median = traces_named(fig, "running median")[0]
+    assert len(median.x) == len(df) and list(median.x) == sorted(median.x)
+    assert len(traces_named(fig, "control limits")[0].y) == len(df)
+    np.testing.assert_allclose(traces_named(fig, "FAIL")[0].y, [0.97, 0.975], rtol=1e-6)
+
+
 def test_trend_by_obs_id_and_invalid_axis():
     df = trend_rows(n_obs=5)
     fig = trend_figure(df, warn=WARN, fail=FAIL, x="obs_id")
@@ -117,6 +131,12 @@ def test_marginal_histogram_counts_zones_and_outliers():
         low, high = float(trace["y"][0]), float(trace["y"][-1])
         width = float(trace["y"][1]) - low
         assert (status == "FAIL") == (min(abs(low - 1), abs(high - 1)) >= FAIL - width)
+    # no bin straddles a threshold: every edge of a zone's steps lies in that zone
+    for trace in traces:
+        offsets = np.abs(np.asarray(trace["y"], dtype=float) - 1)
+        status = trace["name"].rsplit(" ", 1)[1]
+        lowest, highest = {"OK": (0, WARN), "WARN": (WARN, FAIL), "FAIL": (FAIL, np.inf)}[status]
+        assert ((offsets >= lowest - 1e-12) & (offsets <= highest + 1e-12)).all(), status
     # the bins cover the axis up to 1 +- 3 fail
     assert min(float(t["y"][0]) for t in traces) == pytest.approx(1 - 3 * FAIL)
     assert max(float(t["y"][-1]) for t in traces) >= 1 + 3 * FAIL - 1e-9
@@ -170,6 +190,9 @@ def test_pair_matrix_is_antisymmetric_and_marks_invalid_pairs():
     assert z[1, 2] == pytest.approx(-4.0) and z[2, 1] == pytest.approx(4.0)
     assert np.isnan(z[0, 2]) and "n/a" in fig.data[0].text[0][2]
     assert "No pair" in pair_matrix_figure([], [1]).layout.annotations[0].text
+    # a fixed colour scale (the same on every observation) saturates beyond it
+    assert pair_matrix_figure(pairs, [1, 2, 3], limit=32.0).data[0].zmax == 32.0
+    assert fig.data[0].zmax == pytest.approx(10.0)  # default: the largest |value|
 
 
 def sample():
@@ -193,6 +216,11 @@ def test_pair_histogram_dm_mag_and_sky():
     assert len(fig.data[0].x) + len(fig.data[1].x) == 200
     fig = sky_figure(s, pair)
     assert list(fig.data[0].marker.color) == pytest.approx(list(1000 * s.dm[s.kept]))
+    assert "sample" not in fig.layout.title.text  # all 200 matches are drawn
+    # a stored subsample says so: its counts differ from the pair's
+    bigger = PairStat(1, 2, 0.01, 0.001, 0.02, 1569, 1329, 240, clip_low=-0.05, clip_high=0.07, valid=True)
+    for build in (pair_histogram_figure, dm_mag_figure, sky_figure):
+        assert "a sample of 200 of the pair's 1,569 matches" in build(s, bigger).layout.title.text
     assert fig.layout.xaxis.autorange == "reversed"  # east to the left
     assert "No matched" in sky_figure(None).layout.annotations[0].text
 

@@ -22,8 +22,20 @@ DIVERGING = "RdBu_r"
 
 
 def _legend_below(fig: go.Figure) -> None:
-    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"),
+    # at the figure's bottom edge, under the x title (a paper-relative
+    # position would meet the title on short plots)
+    fig.update_layout(legend=dict(orientation="h", x=0, xanchor="left", yref="container", y=0, yanchor="bottom"),
                       margin=dict(b=90))
+
+
+def _pair_layout(fig: go.Figure, title: str, sample: MatchSample, pair: PairStat | None, height: int) -> None:
+    """Layout of a per-pair plot: title (and the sample note on a second
+    line, with room for it), legend below."""
+    note = sample_note(sample, pair)
+    base_layout(fig, title=title + note, height=height)
+    if note:
+        fig.update_layout(margin=dict(t=64))
+    _legend_below(fig)
 
 
 def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, fail: float,
@@ -60,11 +72,22 @@ def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, 
     return fig
 
 
-def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, height: int = 340) -> go.Figure:
+def colour_limit(values: np.ndarray, limit: float | None) -> float:
+    """Half range (mmag) of a diverging colour scale: ``limit`` when given
+    (the same on every page, so observations compare by eye), else the
+    largest |value|, at least 5."""
+    if limit is not None and limit > 0:
+        return float(limit)
+    return max(5.0, float(np.nanmax(np.abs(values)))) if np.isfinite(values).any() else 5.0
+
+
+def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, height: int = 340,
+                       limit: float | None = None) -> go.Figure:
     """Heat map of the clipped median m_a - m_b (mmag) of every pair.
 
     Row a, column b holds median(m_a - m_b); the matrix is antisymmetric.
-    Pairs left out (too few matches) are shown as "n/a".
+    Pairs left out (too few matches) are shown as "n/a". ``limit``: see
+    `colour_limit` (values beyond it saturate; the cells give their value).
     """
     dithers = list(dithers)
     if not pairs or len(dithers) < 2:
@@ -85,7 +108,7 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
         text[b][a] = f"{-1000 * pair.median:+.1f}<br>n={pair.n_kept}"
     for i in range(k):
         text[i][i] = "—"
-    limit = max(5.0, float(np.nanmax(np.abs(z)))) if np.isfinite(z).any() else 5.0
+    limit = colour_limit(z, limit)
     labels = [f"dither {d}" for d in dithers]
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale=DIVERGING,
@@ -95,6 +118,14 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
     fig.update_yaxes(autorange="reversed", title_text="exposure a")
     fig.update_xaxes(title_text="exposure b", side="bottom")
     return fig
+
+
+def sample_note(sample: MatchSample, pair: PairStat | None) -> str:
+    """Title suffix saying the plot shows a subsample of the pair's matches
+    (its counts then differ from the pair's statistics)."""
+    if pair is None or not pair.n_matched or sample.dm.size >= pair.n_matched:
+        return ""
+    return f"<br><sup>a sample of {sample.dm.size:,} of the pair's {pair.n_matched:,} matches</sup>"
 
 
 def pair_histogram_figure(sample: MatchSample | None, pair: PairStat | None, *, height: int = 320) -> go.Figure:
@@ -121,8 +152,7 @@ def pair_histogram_figure(sample: MatchSample | None, pair: PairStat | None, *, 
                 fig.add_vline(x=1000 * value, line=dict(color="#1f2933", width=1.4,
                                                         dash="dash" if label == "clip" else "solid"),
                               annotation_text=label, annotation_position="top")
-    base_layout(fig, title=f"dm = m{sample.exposure_a} − m{sample.exposure_b}, matched sources", height=height)
-    _legend_below(fig)
+    _pair_layout(fig, f"dm = m{sample.exposure_a} − m{sample.exposure_b} of matched sources", sample, pair, height)
     fig.update_layout(barmode="stack")
     fig.update_xaxes(title_text="dm (mmag)", range=[lo, hi])
     fig.update_yaxes(title_text="sources")
@@ -146,8 +176,7 @@ def dm_mag_figure(sample: MatchSample | None, pair: PairStat | None, *, height: 
                 fig.add_hline(y=1000 * value, line=dict(color="#1f2933", width=1, dash="dash"))
         if pair.median is not None:
             fig.add_hline(y=1000 * pair.median, line=dict(color="#1f2933", width=1.4))
-    base_layout(fig, title="dm against magnitude", height=height)
-    _legend_below(fig)
+    _pair_layout(fig, "dm against magnitude", sample, pair, height)
     fig.update_xaxes(title_text=f"magnitude in exposure {sample.exposure_a} (AB)")
     fig.update_yaxes(title_text="dm (mmag)")
     return fig
@@ -175,8 +204,7 @@ def sky_figure(sample: MatchSample | None, pair: PairStat | None = None, *, heig
                                    name="rejected", marker=dict(size=6, symbol="x-thin", color="#52606d", opacity=0.7,
                                                                 line=dict(width=1.2, color="#52606d")),
                                    hovertemplate="rejected<br>RA %{x:.5f}<br>Dec %{y:.5f}<extra></extra>"))
-    base_layout(fig, title="Sky positions, coloured by dm", height=height)
-    _legend_below(fig)
+    _pair_layout(fig, "Sky positions, coloured by dm", sample, pair, height)
     fig.update_xaxes(title_text="RA (deg)", autorange="reversed")
     fig.update_yaxes(title_text="Dec (deg)", scaleanchor="x",
                      scaleratio=1 / max(np.cos(np.radians(float(np.nanmean(sample.dec)))), 0.05))
@@ -184,9 +212,10 @@ def sky_figure(sample: MatchSample | None, pair: PairStat | None = None, *, heig
 
 
 def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int], *,
-                       height: int = 330) -> go.Figure:
+                       height: int = 330, limit: float | None = None) -> go.Figure:
     """Per-detector clipped medians (mmag) as the 4x4 NISP focal plane,
-    one panel per exposure, on one symmetric colour scale.
+    one panel per exposure, on one symmetric colour scale (``limit``: see
+    `colour_limit`).
 
     Detector ``10 * row + col``: row 1 is drawn at the top, column 1 at the left.
     """
@@ -203,7 +232,7 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
             grids[stat.exposure][row - 1, col - 1] = 1000 * stat.median
         counts[stat.exposure][row - 1, col - 1] = stat.n
     values = np.concatenate([g.ravel() for g in grids.values()])
-    limit = max(5.0, float(np.nanmax(np.abs(values)))) if np.isfinite(values).any() else 5.0
+    limit = colour_limit(values, limit)
     fig = make_subplots(rows=1, cols=len(dithers), subplot_titles=[f"dither {d}" for d in dithers],
                         horizontal_spacing=0.03)
     for i, d in enumerate(dithers, start=1):

@@ -218,6 +218,15 @@ def _bin_count(values: np.ndarray, span: float) -> int:
     return int(np.clip(bins, 20, 160))
 
 
+def _zone_edges(low: float, high: float, width: float, thresholds: list[float]) -> np.ndarray:
+    """Bin edges from ``low`` to ``high``, about ``width`` apart, with every
+    threshold inside the range an edge: no bin straddles two status zones,
+    so each bin's colour is the status of every factor in it."""
+    stops = [low] + sorted(t for t in thresholds if low < t < high) + [high]
+    parts = [np.linspace(a, b, max(1, int(round((b - a) / width))) + 1)[:-1] for a, b in zip(stops[:-1], stops[1:])]
+    return np.append(np.concatenate(parts), high)
+
+
 def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float, fail: float,
                        name: str = "") -> tuple[list[dict], dict, bool]:
     """Distribution of the factors along the trend's y axis.
@@ -251,7 +260,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     values = values[np.isfinite(values)]
     low, high = max(y_range[0], 1 - 3 * fail), min(y_range[1], 1 + 3 * fail)
     width = (high - low) / _bin_count(values[(values >= low) & (values <= high)], high - low)
-    edges = low + width * np.arange(int(np.ceil((high - low) / width)) + 1)
+    edges = _zone_edges(low, high, width, [1 - fail, 1 - warn, 1 + warn, 1 + fail])
     inside = (values >= edges[0]) & (values <= edges[-1])
     counts, _ = np.histogram(values[inside], bins=edges)
     beyond = int(values.size - np.count_nonzero(inside))
@@ -283,7 +292,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
 
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
                max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 400,
-               height: int = 460) -> tuple[list[dict], dict] | None:
+               height: int = 460, chart: pd.DataFrame | None = None) -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
     if df is None or len(df) == 0:
@@ -295,17 +304,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     y_range = factor_range(values, errors, fail=fail)
     y_nodata = y_range[0] + 0.04 * (y_range[1] - y_range[0])
     traces: list[dict] = []
-    if "running_median" in cols:
-        median = to_float_array(cols["running_median"])
-        ok = np.flatnonzero(np.isfinite(median))[_decimate(int(np.isfinite(median).sum()), 400)]
-        if ok.size:
-            traces.append(dict(type="scatter", x=cols[x][ok], y=median[ok], mode="lines", name="running median",
-                               line=dict(color=MEDIAN_COLOUR, width=1.6), hoverinfo="skip"))
-            for column, label in (("control_high", "control limits"), ("control_low", None)):
-                traces.append(dict(type="scatter", x=cols[x][ok], y=to_float_array(cols[column])[ok],
-                                   mode="lines", name=label or column, showlegend=label is not None,
-                                   legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
-                                   hoverinfo="skip"))
+    traces.extend(_control_chart(cols if chart is None else _chart_columns(chart, x), x))
     special = cols["drift"] | cols["reviewed"]
     ok_code = STATUS_ORDER.index("OK")
     candidates = (codes != ok_code) | special
@@ -385,6 +384,37 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     return traces, layout
 
 
+def _chart_columns(chart: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
+    """x and the control chart's columns of ``chart``, sorted along x."""
+    cols = {c: chart[c].to_numpy(dtype=float, na_value=np.nan)
+            for c in (x, "running_median", "control_low", "control_high") if c in chart.columns}
+    xs = cols.get(x)
+    if xs is not None and len(xs) > 1 and not np.all(xs[1:] >= xs[:-1]):
+        order = np.argsort(xs, kind="stable")
+        cols = {k: v[order] for k, v in cols.items()}
+    return cols
+
+
+def _control_chart(cols: dict[str, np.ndarray], x: str) -> list[dict]:
+    """The running median and its control limits as lines (at most 400
+    points each)."""
+    if "running_median" not in cols or x not in cols:
+        return []
+    median = to_float_array(cols["running_median"])
+    ok = np.flatnonzero(np.isfinite(median))[_decimate(int(np.isfinite(median).sum()), 400)]
+    if ok.size == 0:
+        return []
+    traces = [dict(type="scatter", x=cols[x][ok], y=median[ok], mode="lines", name="running median",
+                   line=dict(color=MEDIAN_COLOUR, width=1.6), hoverinfo="skip")]
+    for column, label in (("control_high", "control limits"), ("control_low", None)):
+        if column in cols:
+            traces.append(dict(type="scatter", x=cols[x][ok], y=to_float_array(cols[column])[ok],
+                               mode="lines", name=label or column, showlegend=label is not None,
+                               legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
+                               hoverinfo="skip"))
+    return traces
+
+
 def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> np.ndarray:
     """The ``limit`` candidate rows to draw one by one: reviewed first, then
     FAIL, NODATA, WARN and drift alarms, each by distance from 1."""
@@ -405,7 +435,8 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
 
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
                  filter_name: str = "", max_points: int = 3000, n_bins: int = 300,
-                 max_detailed: int = 400, max_shown: int = 400, height: int = 460) -> go.Figure:
+                 max_detailed: int = 400, max_shown: int = 400, height: int = 460,
+                 chart: pd.DataFrame | None = None) -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
     Parameters
@@ -429,6 +460,12 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     max_detailed : int
         A trace of more points than this gets no error bars and a short
         hover text, to keep survey-size plots light.
+    chart : pandas.DataFrame, optional
+        The rows whose running median and control limits are drawn (default
+        ``df``). The control chart belongs to the whole series: with only
+        some statuses or only reviewed exposures selected, pass the rows of
+        the same dates and obs ids with every status, or the lines would
+        join the few selected points.
 
     Returns
     -------
@@ -439,7 +476,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         ``df`` (see `marginal_histogram`), with the same bands.
     """
     spec = trend_spec(df, warn=warn, fail=fail, x=x, filter_name=filter_name, max_points=max_points,
-                      n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height)
+                      n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height, chart=chart)
     if spec is None:
         title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
         return empty_figure(f"No exposures of {filter_name or 'this filter'} match the filters.",

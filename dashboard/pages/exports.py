@@ -12,7 +12,7 @@ from dash import Input, Output, ctx, dcc, html, no_update
 from relphot_core.config import FILTERS
 
 from ..api import MAX_ZIP
-from ..components import (date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
+from ..components import (command_block, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
                           status_checklist)
 from ..data import db_label, get_cache
 from ..query import apply_selection, parse_selection
@@ -83,7 +83,7 @@ def one_observation(obs_text, filter_name):
         html.A(f"Download the XML product of {int(text)} {filter_name}", href=href, className="btn btn-link",
                id=pid("one-link"), download=""),
         html.Span(" (404 if the store has no such observation)", className="muted"),
-        html.Pre(cmd, className="command"),
+        command_block(cmd),
     ])
 
 
@@ -139,9 +139,9 @@ def selection_block(filters, statuses, date_from, date_to, obs):
                    className="btn btn-link", download=""),
         ]),
         html.H4("Equivalent commands"),
-        html.Pre(export_cmd, className="command"),
+        command_block(export_cmd),
         html.P("; ".join(caveats), className="muted") if caveats else None,
-        html.Pre(api, className="command"),
+        command_block(api),
     ]), search
 
 

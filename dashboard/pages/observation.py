@@ -8,6 +8,8 @@ and its parameters, and the product download.
 """
 from __future__ import annotations
 
+import math
+
 import dash
 import pandas as pd
 from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
@@ -17,8 +19,8 @@ from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.store.queries import FLAGGED_STATUSES
 
-from ..components import (check_review, empty_store_page, exposure_records, exposure_table, fmt_time, message,
-                          review_form, status_badge)
+from ..components import (check_review, command_block, empty_store_page, exposure_records, exposure_table,
+                          fmt_time, message, review_form, status_badge)
 from ..data import add_review, db_label, get_bands, get_cache, get_store
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
@@ -136,6 +138,8 @@ def _section(store, result, run_id) -> html.Div:
     pair, sample = _pair(result, first)
     statuses = [e.status for e in result.exposures]
     flagged = flagged_dithers(result)
+    # one colour scale on every observation: 1.5 x the FAIL level, in mmag
+    scale = 1.5 * 2500 * math.log10(1 + bands.fail)
     summary = [html.Span([status_badge(s), f" ×{statuses.count(s)}"], className="status-count")
                for s in ("FAIL", "WARN", "NODATA", "OK") if s in statuses]
     command = f"relphot export --db {db_label()} --out DIR --obs-id {result.obs_id} --filter {f}"
@@ -146,7 +150,8 @@ def _section(store, result, run_id) -> html.Div:
                       + (f" · showing run {run_id}" if run_id else ""), className="muted"),
         ]),
         dcc.Store(id=pid("key", f), data={"obs_id": result.obs_id, "filter": f, "run": run_id}),
-        exposure_table(pid("table", f), df, columns=COLUMNS, link=False, selectable=True, native=False),
+        exposure_table(pid("table", f), df, columns=COLUMNS, link=False, selectable=True, native=False,
+                       bands=bands),
         html.Div(className="review-box", children=[
             html.H4("Review"),
             dcc.RadioItems(id=pid("scope", f), value="selected", inline=True, className="radio",
@@ -162,7 +167,7 @@ def _section(store, result, run_id) -> html.Div:
         html.Div(className="grid-2", children=[
             dcc.Graph(figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail),
                       config=GRAPH_CONFIG),
-            dcc.Graph(figure=pair_matrix_figure(result.pairs, dithers), config=GRAPH_CONFIG),
+            dcc.Graph(figure=pair_matrix_figure(result.pairs, dithers, limit=scale), config=GRAPH_CONFIG),
         ]),
         html.Div(className="pair-select", children=[
             html.Label("Pair: "),
@@ -174,7 +179,7 @@ def _section(store, result, run_id) -> html.Div:
             dcc.Graph(id=pid("dmmag", f), figure=dm_mag_figure(sample, pair), config=GRAPH_CONFIG),
             dcc.Graph(id=pid("sky", f), figure=sky_figure(sample, pair), config=GRAPH_CONFIG),
         ]),
-        dcc.Graph(figure=focal_plane_figure(result.detectors, dithers), config=GRAPH_CONFIG),
+        dcc.Graph(figure=focal_plane_figure(result.detectors, dithers, limit=scale), config=GRAPH_CONFIG),
         html.Div(className="grid-2", children=[
             _run_block(store, result, run_id),
             html.Div(className="export-block", children=[
@@ -182,7 +187,7 @@ def _section(store, result, run_id) -> html.Div:
                 html.A("Download the validated XML product", className="btn btn-link",
                        id=f"obs-download-{f}", href=f"/download/product/{result.obs_id}/{f}.xml"
                        + (f"?run={run_id}" if run_id else ""), target="_blank", download=""),
-                html.P("Equivalent command:", className="muted"), html.Pre(command, className="command"),
+                html.P("Equivalent command:", className="muted"), command_block(command),
             ]),
         ]),
     ])
@@ -294,7 +299,7 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
     what = "dither " + ", ".join(str(d) for d in exposures)
-    records = exposure_records(exposure_frame(store, result), link=False)
+    records = exposure_records(exposure_frame(store, result), link=False, bands=get_bands())
     return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), records
 
 

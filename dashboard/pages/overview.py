@@ -16,13 +16,13 @@ import dash
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
-from relphot_core.config import FILTERS
+from relphot_core.config import FILTERS, STATUSES
 
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message,
                           messages, status_checklist)
 from ..data import get_bands, get_cache, max_points, table_version
 from ..figures.trends import trend_figure_dict
-from ..query import apply_selection, mjd_to_date, parse_selection
+from ..query import apply_selection, mjd_to_date, parse_selection, with_updates
 from ..style import GRAPH_CONFIG
 
 PAGE = dict(path="/", name="Overview", title="relphot QC — overview", order=0)
@@ -147,6 +147,13 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
             masked[name, statuses] = apply_selection(base, sel, statuses=statuses)
         return masked[name, statuses]
 
+    def chart_rows(name: str):
+        # the control chart of the whole series over the selected dates and
+        # obs ids, whatever the statuses and review state selected
+        if sel.statuses == STATUSES and sel.reviewed == "any":
+            return None
+        return apply_selection(tables[name], with_updates(sel, reviewed="any"), statuses=False)
+
     drawn = dict(drawn or {})
     name = sel.trend_filter
     xcol = "mjd_obs" if sel.x == "time" else "obs_id"
@@ -158,15 +165,17 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     else:
         figure = cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
             selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
-            max_points=limit if limit is not None else len(selected(name)) + 1))
+            max_points=limit if limit is not None else len(selected(name)) + 1, chart=chart_rows(name)))
         drawn["trend"] = signature
 
     def summary():
         total = sum(len(selected(name)) for name in sel.filters)
+        hidden = [s for s in STATUSES if s not in sel.statuses]
+        note = f" · {' and '.join(hidden)} not selected (greyed)" if hidden else ""
         head = html.Div([html.H3("Counts per status"),
-                         html.Span(f"{total:,} exposures selected", className="muted", id=pid("n-selected"))],
+                         html.Span(f"{total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],
                         className="card-head")
-        return [head, counts_table({name: selected(name, False) for name in sel.filters})]
+        return [head, counts_table({name: selected(name, False) for name in sel.filters}, sel.statuses)]
 
     no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None}).to_search()
     summary_signature = f"{no_axis}|{sorted(versions.items())}"

@@ -13,13 +13,14 @@ from relphot_core.errors import RelphotError
 from relphot_core.store.queries import awaits_review
 
 from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
-from ..data import add_reviews, get_cache
+from ..data import add_reviews, get_bands, get_cache
 
 PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
 LIMIT = 5000
 
 COLUMNS = [("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
-           ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"), ("chart", "control chart"),
+           ("value", "QPRELEX"), ("offset", "|QPRELEX − 1|"), ("error", "QPRELEXE"), ("status", "status"),
+           ("chart", "control chart"),
            ("reason", "reason"), ("n_pairs", "pairs")]
 
 
@@ -52,8 +53,10 @@ def _queue() -> tuple[pd.DataFrame, int]:
         return pd.DataFrame(columns=["obs_id", "filter", "exposure", "status"]), 0
     queue = pd.concat(parts, ignore_index=True)
     rank = queue["status"].astype(object).map(STATUS_RANK).fillna(len(STATUS_RANK)).to_numpy()
+    offset = np.abs(queue["value"].to_numpy(dtype=float) - 1.0)
+    # by status, then farthest from 1 first, then obs id, filter, dither
     order = np.lexsort((queue["exposure"].to_numpy(), queue["filter"].astype(object).map(FILTERS.index).to_numpy(),
-                        queue["obs_id"].to_numpy(), rank))
+                        queue["obs_id"].to_numpy(), -np.nan_to_num(offset, nan=0.0), rank))
     return queue.iloc[order[:LIMIT]], len(queue)
 
 
@@ -73,11 +76,12 @@ def layout(**_params) -> html.Div:
     queue, total = _queue()
     return html.Div([
         html.H1("Triage queue"),
-        html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA, then exposures "
+        html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA (each farthest "
+               "from 1 first), then exposures "
                "outside the control limits of their filter's running median (an OK status can still drift). "
-               "Sort or filter the columns (type in the "
-               "row under the header, e.g. FAIL in 'status'), tick exposures, then confirm or overrule their "
-               "flags. Click an obs id to open the observation.", className="muted"),
+               "Sort or filter the columns (type in the row under the header, e.g. fail in 'status', or "
+               ">0.02 in '|QPRELEX − 1|'), tick exposures, then confirm or overrule their flags. Click an "
+               "obs id to open the observation.", className="muted"),
         html.Div(_heading(total), id=pid("heading")),
         html.Div(className="table-tools", children=[
             html.Button("Tick this page", id=pid("select-all"), n_clicks=0, className="btn btn-small",
@@ -88,7 +92,7 @@ def layout(**_params) -> html.Div:
             html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
             html.Span("0 ticked", id=pid("ticked"), className="muted ticked-count"),
         ]),
-        exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20),
+        exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20, bands=get_bands()),
         html.Div(className="review-box card", children=[
             html.H4("Review the ticked exposures"),
             review_form(pid, what="the ticked exposures"),
@@ -130,7 +134,7 @@ def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
         return message(f"Not stored: {exc}", "error"), no_update, no_update, no_update
     queue, total = _queue()
     return (message(f"Stored: {decision} by {reviewer} for {len(keys)} exposure(s).", "success"),
-            exposure_records(queue), [], _heading(total))
+            exposure_records(queue, bands=get_bands()), [], _heading(total))
 
 
 def register_callbacks(app: dash.Dash) -> None:
