@@ -181,9 +181,13 @@ def parse_selection(params: dict | None) -> Selection:
         date_from = date_to = None
     obs = params.get("obs")
     obs = None if obs in (None, "") else str(obs).strip()[:40]
-    if obs and _OBS_RE.match(obs) is None:
+    match = _OBS_RE.match(obs) if obs else None
+    if obs and match is None:
         messages.append(f"Observation search '{obs}' is not an id (123) or a range (100-200); ignored.")
         obs = None
+    elif match is not None and match.group(2) and int(match.group(2)) < int(match.group(1)):
+        obs = f"{match.group(2)}-{match.group(1)}"
+        messages.append(f"Observation range read as {obs} (lowest id first).")
     x = str(params.get("x") or "time").strip().lower()
     if x not in X_CHOICES:
         messages.append(f"'x' must be 'time' or 'obsid', not '{x[:40]}'; ignored.")

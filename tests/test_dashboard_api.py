@@ -296,3 +296,10 @@ def test_flag_reason_says_why_an_exposure_is_flagged():
     assert flag_reason("WARN", 1.008, None, bands) == "|QPRELEX − 1| = 0.0080 > WARN limit 0.005"
     assert flag_reason("OK", 1.001, 0.001, bands) == flag_reason("FAIL", 0.97, 0.001, None) == ""
     assert flag_reason("NODATA", None, None, bands) == ""
+
+
+def test_reversed_obs_range_is_read_lowest_first_and_said():
+    sel = parse_selection({"obs": "1100-1050"})
+    assert sel.obs == "1050-1100" and sel.obs_range == (1050, 1100)
+    assert any("lowest id first" in m for m in sel.messages)
+    assert not parse_selection({"obs": "1050-1100"}).messages

@@ -48,7 +48,7 @@ def layout(**params) -> html.Div:
                           dcc.Input(id=pid("one-obs"), type="text", placeholder="e.g. 1001", debounce=False,
                                     className="input-obs")], className="control"),
                 html.Div([html.Label("Filter"),
-                          dcc.Dropdown(id=pid("one-filter"), options=list(FILTERS), value=FILTERS[1],
+                          dcc.Dropdown(id=pid("one-filter"), options=list(FILTERS), value=FILTERS[0],
                                        clearable=False, className="dropdown-small")], className="control"),
             ]),
             html.Div(id=pid("one-result")),

@@ -243,8 +243,10 @@ def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa:
     ])
     first = results[0]
     span = ""
-    if first.mjd_start is not None:
-        span = f"MJD {first.mjd_start:.5f} – {first.mjd_end or first.mjd_start:.5f}"
+    starts = [r.mjd_start for r in results if r.mjd_start is not None]
+    if starts:  # over every filter shown
+        ends = [r.mjd_end if r.mjd_end is not None else r.mjd_start for r in results if r.mjd_start is not None]
+        span = f"MJD {min(starts):.5f} – {max(ends):.5f}"
     pointing = ""
     if first.ra_pointing is not None and first.dec_pointing is not None:
         pointing = f" · pointing RA {first.ra_pointing:.4f}°, Dec {first.dec_pointing:.4f}°"
