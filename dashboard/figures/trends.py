@@ -67,8 +67,8 @@ def _columns(df: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
     """The columns the trend needs (see `_column`), sorted along x."""
     cols = {c: _column(df[c]) for c in _WANTED if c in df.columns}
     cols["code"] = _status_codes(df["status"])
-    cols["value"] = to_float_array(cols["value"])
-    cols["error"] = to_float_array(cols["error"]) if "error" in cols else np.full(len(df), np.nan)
+    cols["value"] = _floats(cols["value"])
+    cols["error"] = _floats(cols["error"]) if "error" in cols else np.full(len(df), np.nan)
     drift = cols.get("drift")
     if drift is None:
         cols["drift"] = np.zeros(len(df), dtype=bool)
@@ -395,20 +395,26 @@ def _chart_columns(chart: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
     return cols
 
 
+def _floats(values: np.ndarray) -> np.ndarray:
+    """A float array as is; other arrays (None for missing) converted."""
+    return values if getattr(values, "dtype", None) is not None and values.dtype.kind == "f" else to_float_array(values)
+
+
 def _control_chart(cols: dict[str, np.ndarray], x: str) -> list[dict]:
     """The running median and its control limits as lines (at most 400
     points each)."""
     if "running_median" not in cols or x not in cols:
         return []
-    median = to_float_array(cols["running_median"])
-    ok = np.flatnonzero(np.isfinite(median))[_decimate(int(np.isfinite(median).sum()), 400)]
+    median = _floats(cols["running_median"])
+    finite = np.isfinite(median)
+    ok = np.flatnonzero(finite)[_decimate(int(finite.sum()), 400)]
     if ok.size == 0:
         return []
     traces = [dict(type="scatter", x=cols[x][ok], y=median[ok], mode="lines", name="running median",
                    line=dict(color=MEDIAN_COLOUR, width=1.6), hoverinfo="skip")]
     for column, label in (("control_high", "control limits"), ("control_low", None)):
         if column in cols:
-            traces.append(dict(type="scatter", x=cols[x][ok], y=to_float_array(cols[column])[ok],
+            traces.append(dict(type="scatter", x=cols[x][ok], y=_floats(cols[column][ok]),
                                mode="lines", name=label or column, showlegend=label is not None,
                                legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
                                hoverinfo="skip"))
