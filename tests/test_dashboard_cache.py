@@ -139,3 +139,19 @@ def test_warm_loads_every_filter_then_runs_the_follow_up():
     done = []
     cache.warm(("NIR_Y", "NIR_J"), then=lambda: done.append(cache.trend("NIR_J")))
     assert store.trend_reads == 2 and len(done) == 1 and cache.warmed.is_set()
+
+
+def test_warm_freezes_what_it_loaded_and_a_background_reload_refreezes():
+    import gc
+
+    store = CountingStore()
+    store.is_empty = lambda: False
+    cache = DataCache(store, ttl=0.01)
+    try:
+        drawn = []
+        cache.warm(["NIR_J"], then=lambda: drawn.append(True))
+        assert drawn == [True] and cache.warmed.is_set() and gc.get_freeze_count() > 0
+        cache._background("NIR_J")  # what a reload after a write elsewhere runs
+        assert store.trend_reads == 2 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
