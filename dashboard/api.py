@@ -164,6 +164,34 @@ def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+def observation_exists(obs_id: int, filter_name: str | None = None) -> bool:
+    """Whether the store has the observation (in ``filter_name``, or in any
+    filter when it is None or not a filter)."""
+    store = get_store()
+    names = [filter_name] if filter_name in FILTERS else list(FILTERS)
+    return any(not store.runs(obs_id, name).empty for name in names)
+
+
+def register_status_codes(server: Flask, page_paths: set[str]) -> None:
+    """Serve the page of an unknown address or observation with HTTP 404.
+
+    Dash answers every address with its one HTML page, which then shows
+    "not found"; the status is for scripts and link checkers."""
+    @server.after_request
+    def not_found_status(response):
+        if request.method != "GET" or response.status_code != 200 or response.mimetype != "text/html":
+            return response
+        path = request.path.rstrip("/") or "/"
+        if path.startswith("/observation/"):
+            obs_id = path[len("/observation/"):]
+            if not (obs_id.isdigit() and len(obs_id) < 16
+                    and observation_exists(int(obs_id), request.args.get("filter"))):
+                response.status_code = 404
+        elif path not in page_paths:
+            response.status_code = 404
+        return response
+
+
 def register(server: Flask) -> None:
     """Add the JSON API and the download routes to the Flask server."""
 

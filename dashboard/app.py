@@ -114,6 +114,8 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
                     className="footer"),
     ])
     api.register(app.server)
+    api.register_status_codes(app.server, {module.PAGE["path"] for module in PAGES if "path" in module.PAGE}
+                              - {"/404"})
     if warm and cache_ttl > 0:
         def draw_default_view() -> None:
             with app.server.app_context():
