@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import zipfile
 from dataclasses import asdict
 from datetime import date, datetime
@@ -38,6 +39,13 @@ from .query import Selection, apply_selection, parse_selection
 
 MAX_ROWS = 500_000
 MAX_ZIP = 2000
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a whole number that `int` reads and a database
+    stores: 1 to 15 ASCII digits (``"²".isdigit()`` is True, but not a
+    number ``int`` can read)."""
+    return re.fullmatch(r"[0-9]{1,15}", text) is not None
 
 
 def _jsonable(value):
@@ -81,7 +89,7 @@ def _selection() -> tuple[Selection, int | None, str | None]:
     limit = request.args.get("limit")
     if limit in (None, ""):
         return sel, None, None
-    if not str(limit).isdigit() or int(limit) < 1:
+    if not is_number(str(limit)) or int(limit) < 1:
         return sel, None, f"'limit' must be a positive whole number, not '{str(limit)[:40]}'."
     return sel, int(limit), None
 
@@ -164,28 +172,45 @@ def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def observation_exists(obs_id: int, filter_name: str | None = None) -> bool:
+_OBS_PATH = re.compile(r"/observation/([0-9]{1,15})")
+
+
+def observation_exists(obs_id: int, filter_name: str | None = None, run: str | None = None) -> bool:
     """Whether the store has the observation (in ``filter_name``, or in any
-    filter when it is None or not a filter)."""
+    filter when it is None or not a filter; with the run ``run`` when it is
+    a run number and the filter is given)."""
     store = get_store()
     names = [filter_name] if filter_name in FILTERS else list(FILTERS)
-    return any(not store.runs(obs_id, name).empty for name in names)
+    for name in names:
+        runs = store.runs(obs_id, name)
+        if runs.empty:
+            continue
+        if run is None or len(names) > 1 or not is_number(run):
+            return True
+        return int(run) in set(runs["run_id"].tolist())
+    return False
 
 
 def register_status_codes(server: Flask, page_paths: set[str]) -> None:
     """Serve the page of an unknown address or observation with HTTP 404.
 
     Dash answers every address with its one HTML page, which then shows
-    "not found"; the status is for scripts and link checkers."""
+    "not found"; the status is for scripts and link checkers (GET and
+    HEAD). When the store cannot be asked, the page keeps its 200: the
+    page itself reports the problem."""
     @server.after_request
     def not_found_status(response):
-        if request.method != "GET" or response.status_code != 200 or response.mimetype != "text/html":
+        if request.method not in ("GET", "HEAD") or response.status_code != 200 or response.mimetype != "text/html":
             return response
         path = request.path.rstrip("/") or "/"
         if path.startswith("/observation/"):
-            obs_id = path[len("/observation/"):]
-            if not (obs_id.isdigit() and len(obs_id) < 16
-                    and observation_exists(int(obs_id), request.args.get("filter"))):
+            match = _OBS_PATH.fullmatch(path)
+            try:
+                missing = match is None or not observation_exists(
+                    int(match.group(1)), request.args.get("filter"), request.args.get("run"))
+            except Exception:  # noqa: BLE001 - a status code is not worth a failed page
+                missing = False
+            if missing:
                 response.status_code = 404
         elif path not in page_paths:
             response.status_code = 404
@@ -219,7 +244,7 @@ def register(server: Flask) -> None:
 
     @server.route("/api/observation/<obs_id>")
     def api_observation(obs_id: str):
-        if not obs_id.isdigit():
+        if not is_number(obs_id):
             return _error(f"'{obs_id[:40]}' is not an observation id (a whole number).")
         name = request.args.get("filter")
         if name not in (None, "") and name not in FILTERS:
@@ -234,7 +259,7 @@ def register(server: Flask) -> None:
         from relphot_core.products import product_bytes, product_filename
 
         run = request.args.get("run")
-        if not obs_id.isdigit() or name not in FILTERS or (run not in (None, "") and not str(run).isdigit()):
+        if not is_number(obs_id) or name not in FILTERS or (run not in (None, "") and not is_number(str(run))):
             return _error("use /download/product/<obs id>/<NIR_Y|NIR_J|NIR_H>.xml[?run=ID]")
         try:
             result = get_store().load_result(int(obs_id), name, run_id=int(run) if run else None)

@@ -161,7 +161,8 @@ def flag_reason(status: Any, value: Any, error: Any, bands: Any) -> str:
     """Why a factor is WARN or FAIL, from the thresholds ``bands``
     (`relphot_core.config.Thresholds`): e.g. ``|QPRELEX − 1| = 0.0258 >
     FAIL limit 0.015``. Empty for other statuses (NODATA has its stored
-    reason) or without bands."""
+    reason), without bands, or when the value does not pass the threshold
+    (a run computed with other thresholds than the dashboard's)."""
     if bands is None or status not in ("WARN", "FAIL"):
         return ""
     try:
@@ -169,9 +170,11 @@ def flag_reason(status: Any, value: Any, error: Any, bands: Any) -> str:
     except (TypeError, ValueError):
         return ""
     limit = bands.fail if status == "FAIL" else bands.warn
+    if not math.isfinite(offset) or offset <= limit:
+        return ""
     text = f"|QPRELEX − 1| = {offset:.4f} > {status} limit {limit:g}"
     try:
-        sigmas = offset / float(error)
+        sigmas = offset / abs(float(error))
     except (TypeError, ValueError, ZeroDivisionError):
         sigmas = math.nan
     return text + (f" ({sigmas:.0f} σ)" if math.isfinite(sigmas) else "")

@@ -173,11 +173,9 @@ class DataCache:
         try:
             self._load(filter_name)
             if gc.get_freeze_count():
-                # the replaced table was frozen (see `warm`): thaw, so that
-                # what it leaves in reference cycles is collected, and
-                # freeze again (one full collection per reload)
-                gc.unfreeze()
-                gc.collect()
+                # freeze the new table too (see `warm`). No collection: that
+                # would pause every thread ~0.2 s, and a replaced table
+                # leaves no reference cycle behind (measured).
                 gc.freeze()
         finally:
             with self._lock:

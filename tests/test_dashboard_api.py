@@ -296,6 +296,9 @@ def test_flag_reason_says_why_an_exposure_is_flagged():
     assert flag_reason("WARN", 1.008, None, bands) == "|QPRELEX − 1| = 0.0080 > WARN limit 0.005"
     assert flag_reason("OK", 1.001, 0.001, bands) == flag_reason("FAIL", 0.97, 0.001, None) == ""
     assert flag_reason("NODATA", None, None, bands) == ""
+    assert flag_reason("FAIL", 1.01, 0.001, bands) == ""  # a run with other thresholds: no wrong claim
+    assert flag_reason("FAIL", float("nan"), 0.001, bands) == ""
+    assert flag_reason("FAIL", 0.98, -0.001, bands).endswith("(20 σ)")
 
 
 def test_reversed_obs_range_is_read_lowest_first_and_said():
@@ -303,3 +306,27 @@ def test_reversed_obs_range_is_read_lowest_first_and_said():
     assert sel.obs == "1050-1100" and sel.obs_range == (1050, 1100)
     assert any("lowest id first" in m for m in sel.messages)
     assert not parse_selection({"obs": "1050-1100"}).messages
+
+
+def test_mjd_to_iso_truncates_to_the_second_like_date_obs():
+    # DATE-OBS 2025-02-08T13:56:03.503 shows as 13:56:03 on every page
+    mjd = 60714.0 + (13 * 3600 + 56 * 60 + 3.503) / 86400
+    assert mjd_to_iso(np.array([mjd])) == ["2025-02-08T13:56:03"]
+    # a whole second stored as a float a hair below it is still that second
+    assert mjd_to_iso(np.array([60714.0 + 50403 / 86400 - 1e-11])) == ["2025-02-08T14:00:03"]
+
+
+@pytest.mark.parametrize("path, method, status", [
+    ("/observation/99999", "GET", 404),
+    ("/observation/99999", "HEAD", 404),
+    ("/observation/%C2%B2", "GET", 404),          # a Unicode digit is not an id (and no 500)
+    (f"/observation/{BAD[0]}", "GET", 200),
+    (f"/observation/{BAD[0]}?filter={BAD[1]}&run=999999", "GET", 404),
+    ("/nowhere", "HEAD", 404),
+    ("/triage", "GET", 200),
+    ("/_dash-layout", "GET", 200),
+    ("/api/observation/%C2%B2", "GET", 400),
+])
+def test_unknown_addresses_get_404_and_never_500(client, path, method, status):
+    response = client.open(path, method=method)
+    assert response.status_code == status

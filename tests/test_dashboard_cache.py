@@ -1,6 +1,7 @@
 """The dashboard's per-filter table cache (`dashboard.data.DataCache`)."""
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -137,21 +138,24 @@ def test_warm_loads_every_filter_then_runs_the_follow_up():
     store.is_empty = lambda: False
     cache = DataCache(store)
     done = []
-    cache.warm(("NIR_Y", "NIR_J"), then=lambda: done.append(cache.trend("NIR_J")))
+    try:
+        cache.warm(("NIR_Y", "NIR_J"), then=lambda: done.append(cache.trend("NIR_J")))
+    finally:
+        gc.unfreeze()  # warm freezes the process's objects: not the test run's
     assert store.trend_reads == 2 and len(done) == 1 and cache.warmed.is_set()
 
 
 def test_warm_freezes_what_it_loaded_and_a_background_reload_refreezes():
-    import gc
-
     store = CountingStore()
     store.is_empty = lambda: False
     cache = DataCache(store, ttl=0.01)
     try:
         drawn = []
+        gc.unfreeze()
         cache.warm(["NIR_J"], then=lambda: drawn.append(True))
         assert drawn == [True] and cache.warmed.is_set() and gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
         cache._background("NIR_J")  # what a reload after a write elsewhere runs
-        assert store.trend_reads == 2 and gc.get_freeze_count() > 0
+        assert store.trend_reads == 2 and gc.get_freeze_count() > frozen  # the new table is frozen too
     finally:
         gc.unfreeze()

@@ -219,11 +219,14 @@ def _bin_count(values: np.ndarray, span: float) -> int:
 
 
 def _zone_edges(low: float, high: float, width: float, thresholds: list[float]) -> np.ndarray:
-    """Bin edges from ``low`` to ``high``, about ``width`` apart, with every
-    threshold inside the range an edge: no bin straddles two status zones,
-    so each bin's colour is the status of every factor in it."""
+    """Bin edges from ``low`` to ``high``, at most ``width`` apart, with
+    every threshold inside the range an edge: no bin straddles two zones of
+    |QPRELEX - 1|. (A bin of the WARN zone may still hold OK factors: WARN
+    also asks for ``warn_nsigma`` errors from 1; and a factor exactly on a
+    threshold counts in the bin above it.)"""
     stops = [low] + sorted(t for t in thresholds if low < t < high) + [high]
-    parts = [np.linspace(a, b, max(1, int(round((b - a) / width))) + 1)[:-1] for a, b in zip(stops[:-1], stops[1:])]
+    parts = [np.linspace(a, b, max(1, int(np.ceil((b - a) / width - 1e-9))) + 1)[:-1]
+             for a, b in zip(stops[:-1], stops[1:])]
     return np.append(np.concatenate(parts), high)
 
 

@@ -11,7 +11,7 @@ from dash import Input, Output, ctx, dcc, html, no_update
 
 from relphot_core.config import FILTERS
 
-from ..api import MAX_ZIP
+from ..api import MAX_ZIP, is_number
 from ..components import (command_block, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
                           status_checklist)
 from ..data import db_label, get_cache
@@ -73,7 +73,7 @@ def one_observation(obs_text, filter_name):
     text = str(obs_text or "").strip()
     if not text:
         return html.P("Type an observation id.", className="muted")
-    if not text.isdigit() or len(text) > 12:
+    if not is_number(text) or len(text) > 12:
         return message(f"'{text[:40]}' is not an observation id (a whole number).", "error")
     if filter_name not in FILTERS:
         return message("Choose a filter.", "error")

@@ -21,6 +21,7 @@ from relphot_core.store.queries import FLAGGED_STATUSES
 
 from ..components import (check_review, command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, review_form, status_badge)
+from ..api import is_number
 from ..data import add_review, db_label, get_bands, get_cache, get_store
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
@@ -77,15 +78,20 @@ def exposure_frame(store, result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def flagged_dithers(result) -> list[int]:
+def flagged_dithers(result, run_id: int | None = None) -> list[int]:
     """The dithers of a result with a flag to review: WARN, FAIL or NODATA,
-    or a drift alarm of their filter's control chart (kept with the cached
-    tables)."""
+    or a drift alarm of their filter's control chart.
+
+    The drift alarms come from the server's cached table of the filter
+    (current runs): not for an earlier run (``run_id``), and not without a
+    cache (``cache_ttl=0``: a survey-size read per page view)."""
     flagged = {e.exposure for e in result.exposures if e.status in FLAGGED_STATUSES}
-    table = get_cache().trend(result.filter)
-    if table is not None and not table.empty and "drift" in table:
-        rows = table[table["obs_id"].to_numpy() == result.obs_id]
-        flagged |= {int(d) for d in rows.loc[rows["drift"].to_numpy(dtype=bool), "exposure"]}
+    cache = get_cache()
+    if run_id is None and cache.ttl > 0:
+        table = cache.trend(result.filter)
+        if table is not None and not table.empty and "drift" in table:
+            rows = table[table["obs_id"].to_numpy() == result.obs_id]
+            flagged |= {int(d) for d in rows.loc[rows["drift"].to_numpy(dtype=bool), "exposure"]}
     return sorted(flagged)
 
 
@@ -137,7 +143,7 @@ def _section(store, result, run_id) -> html.Div:
     first = options[0]["value"] if options else None
     pair, sample = _pair(result, first)
     statuses = [e.status for e in result.exposures]
-    flagged = flagged_dithers(result)
+    flagged = flagged_dithers(result, run_id)
     # one colour scale on every observation: 1.5 x the FAIL level, in mmag
     scale = 1.5 * 2500 * math.log10(1 + bands.fail)
     summary = [html.Span([status_badge(s), f" ×{statuses.count(s)}"], className="status-count")
@@ -199,7 +205,7 @@ def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa:
     if get_cache().is_empty():
         return empty_store_page()
     text = str(obs_id or "")[:40]
-    if not text.isdigit():
+    if not is_number(text):
         return not_found(f"'{text}' is not an observation id: ids are whole numbers, e.g. /observation/1001.")
     obs = int(text)
     problems = []
@@ -212,7 +218,7 @@ def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa:
                             "showing every filter.")
     run_id = None
     if run not in (None, ""):
-        if str(run).isdigit() and len(filters) == 1:
+        if is_number(str(run)) and len(filters) == 1:
             run_id = int(str(run))
         else:
             problems.append(f"'run' must be a run number together with one filter, not '{str(run)[:40]}'; "
@@ -279,7 +285,7 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
     store = get_store()
     result = store.load_result(int(key["obs_id"]), key["filter"], run_id=key.get("run"))
     dithers = [e.exposure for e in result.exposures]
-    flagged = flagged_dithers(result)
+    flagged = flagged_dithers(result, key.get("run"))
     if scope == "all":
         exposures = flagged
         if not exposures:

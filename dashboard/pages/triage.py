@@ -106,7 +106,7 @@ def select(_page, _filtered, _none, page_rows, filtered_rows, data):
     if ctx.triggered_id == pid("select-none") or not data:
         return []
     wanted = page_rows if ctx.triggered_id == pid("select-all") else filtered_rows
-    ids = {row["id"] for row in (wanted if wanted is not None else data)}
+    ids = {row["id"] for row in (wanted or [])}  # unknown rows: tick none rather than all
     return [i for i, row in enumerate(data) if row["id"] in ids]
 
 
