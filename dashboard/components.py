@@ -318,6 +318,13 @@ def filter_checklist(id_: str, value) -> dcc.Checklist:
                          inline=True, className="checklist")
 
 
+def reviewed_radio(id_: str, value: str) -> dcc.RadioItems:
+    """Any / reviewed / not yet reviewed (a selection's ``reviewed``)."""
+    return dcc.RadioItems(id=id_, value=value, inline=True, className="radio",
+                          options=[{"label": "any", "value": "any"}, {"label": "yes", "value": "yes"},
+                                   {"label": "not yet", "value": "no"}])
+
+
 def status_checklist(id_: str, value) -> dcc.Checklist:
     return dcc.Checklist(
         id=id_, value=list(value), inline=True, className="checklist",

@@ -20,7 +20,7 @@ from dashboard.pages import exports, observation, overview, reviews, triage
 from dashboard.components import _status_counts
 from dashboard.data import compact_table
 from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection, sorted_nan_last
-from relphot_core.config import STATUSES
+from relphot_core.config import FILTERS, STATUSES
 from relphot_core.store import Store
 
 
@@ -232,6 +232,13 @@ def test_layouts_render_and_explain(app):
         assert "await review" in text_of(triage.layout())
         assert "No review yet" in text_of(reviews.layout())
         assert "One observation" in text_of(exports.layout())
+        # the export selection follows the review state too
+        everything, search = exports.selection_block(list(FILTERS), None, None, None, None, "any")
+        assert " ".join(text_of(everything).split()).startswith(f"{3 * N_OBS * 4:,} exposures")
+        assert "reviewed" not in search
+        nothing, search = exports.selection_block(list(FILTERS), None, None, None, None, "yes")
+        assert " ".join(text_of(nothing).split()).startswith("0 exposures") and "reviewed=yes" in search
+        assert "no status / review / observation-date" in text_of(nothing)
 
 
 def test_empty_store_pages(tmp_path):

@@ -137,6 +137,14 @@ def test_filters_change_plot_and_url(dash_duo, store):
     assert dash_duo.driver.execute_script(title).startswith("NIR_H")
     assert dash_duo.driver.execute_script(tabs) == ["NIR_J", "NIR_H"]
     assert not any(n.startswith("OK") for n in trace_names(dash_duo, graph))
+    # the navbar's Overview and Exports links carry the selection
+    search = url.split("?", 1)[1]
+    wait_for(lambda: dash_duo.find_element("#nav-exports").get_attribute("href").endswith("/exports?" + search),
+             message="the exports link with the selection")
+    assert dash_duo.find_element("#nav-overview").get_attribute("href").endswith("/?" + search)
+    dash_duo.find_element("#nav-exports").click()
+    wait_for(lambda: "exposures in" in dash_duo.find_element("#exp-count").text, message="the exports page")
+    assert dash_duo.find_element("#exp-statuses input[value=OK]").is_selected() is False
     # a malformed link explains itself
     dash_duo.driver.get(dash_duo.server_url + "/?filter=NIR_Q&from=2025-99-99")
     dash_duo.wait_for_contains_text("#ov-url-messages", "Unknown filter 'NIR_Q'")

@@ -13,7 +13,7 @@ from relphot_core.config import FILTERS
 
 from ..api import MAX_ZIP, is_number
 from ..components import (command_block, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
-                          status_checklist)
+                          reviewed_radio, status_checklist)
 from ..data import db_label, get_cache
 from ..query import apply_selection, parse_selection
 
@@ -59,6 +59,8 @@ def layout(**params) -> html.Div:
                 html.Div([html.Label("Filters"), filter_checklist(pid("filters"), sel.filters)], className="control"),
                 html.Div([html.Label("Status"), status_checklist(pid("statuses"), sel.statuses)],
                          className="control"),
+                html.Div([html.Label("Reviewed"), reviewed_radio(pid("reviewed"), sel.reviewed)],
+                         className="control"),
                 *date_and_obs_controls(pid, sel),
             ]),
             html.Div(id=pid("selection")),
@@ -101,10 +103,10 @@ def _selection_counts(sel) -> tuple[int, int]:
     return n_exp, n_obs
 
 
-def selection_block(filters, statuses, date_from, date_to, obs):
+def selection_block(filters, statuses, date_from, date_to, obs, reviewed="any"):
     """Counts, download links and commands for the current selection."""
     sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
-                           "from": date_from, "to": date_to, "obs": obs})
+                           "from": date_from, "to": date_to, "obs": obs, "reviewed": reviewed})
     search = sel.to_search()
     n_exp, n_obs = _selection_counts(sel)
     db = shlex.quote(db_label())
@@ -117,10 +119,10 @@ def selection_block(filters, statuses, date_from, date_to, obs):
     caveats = []
     if len(sel.filters) == 2:
         caveats.append("the command takes one filter: run it once per filter")
-    if (sel.statuses != parse_selection({}).statuses or sel.date_from or sel.date_to
+    if (sel.statuses != parse_selection({}).statuses or sel.date_from or sel.date_to or sel.reviewed != "any"
             or (rng and rng[1] - rng[0] >= 50)):
-        caveats.append("relphot export has no status / observation-date / id-range options (its --since is "
-                       "the processing time): it exports more than the zip holds")
+        caveats.append("relphot export has no status / review / observation-date / id-range options (its "
+                       "--since is the processing time): it exports more than the zip holds")
     api = f"curl -o exposures.json '{_server_url()}api/exposures{search}'"
     zip_link = (html.A("Zip of the XML products", href=f"/download/products.zip{search}", id=pid("zip"),
                        className="btn btn-link", download="")
@@ -150,13 +152,13 @@ def register_callbacks(app: dash.Dash) -> None:
     app.callback(Output(pid("one-result"), "children"),
                  Input(pid("one-obs"), "value"), Input(pid("one-filter"), "value"))(one_observation)
 
-    def _selection(filters, statuses, date_from, date_to, obs):
-        block, search = selection_block(filters, statuses, date_from, date_to, obs)
+    def _selection(filters, statuses, date_from, date_to, obs, reviewed):
+        block, search = selection_block(filters, statuses, date_from, date_to, obs, reviewed)
         return block, (search if ctx.triggered_id else no_update)
 
     app.callback(Output(pid("selection"), "children"), Output(pid("search"), "data"),
                  Input(pid("filters"), "value"), Input(pid("statuses"), "value"), Input(pid("from"), "value"),
-                 Input(pid("to"), "value"), Input(pid("obs"), "value"))(_selection)
+                 Input(pid("to"), "value"), Input(pid("obs"), "value"), Input(pid("reviewed"), "value"))(_selection)
     app.clientside_callback(
         """
         function(search) {

@@ -18,8 +18,8 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from relphot_core.config import FILTERS, STATUSES
 
-from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message,
-                          messages, status_checklist)
+from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
+                          reviewed_radio, status_checklist)
 from ..data import get_bands, get_cache, max_points, table_version
 from ..figures.trends import trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection, with_updates
@@ -37,10 +37,7 @@ def _controls(sel) -> html.Div:
     return html.Div(className="controls", children=[
         html.Div([html.Label("Filters"), filter_checklist(pid("filters"), sel.filters)], className="control"),
         html.Div([html.Label("Status"), status_checklist(pid("statuses"), sel.statuses)], className="control"),
-        html.Div([html.Label("Reviewed"), dcc.RadioItems(
-            id=pid("reviewed"), value=sel.reviewed, inline=True, className="radio",
-            options=[{"label": "any", "value": "any"}, {"label": "yes", "value": "yes"},
-                     {"label": "not yet", "value": "no"}])], className="control"),
+        html.Div([html.Label("Reviewed"), reviewed_radio(pid("reviewed"), sel.reviewed)], className="control"),
         *date_and_obs_controls(pid, sel),
         html.Div([html.Label("Plot against"), dcc.RadioItems(
             id=pid("x"), value=sel.x, inline=True, className="radio",
@@ -288,5 +285,19 @@ def register_callbacks(app: dash.Dash) -> None:
         }
         """,
         Output(pid("dummy"), "children"),
+        Input(pid("search"), "data"),
+    )
+    # The navbar's Overview and Exports links keep the selection: back to the
+    # same view from an observation, or export what is on the screen.
+    app.clientside_callback(
+        """
+        function(search) {
+            if (typeof search !== 'string') { return [window.dash_clientside.no_update,
+                                                      window.dash_clientside.no_update]; }
+            return ['/' + search, '/exports' + search];
+        }
+        """,
+        Output("nav-overview", "href"),
+        Output("nav-exports", "href"),
         Input(pid("search"), "data"),
     )
