@@ -164,8 +164,11 @@ def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> 
     # Sorting by bin, then y, as one sort of keys bin + fraction of y (5x
     # faster than an argsort); y comes back from the fraction.
     low_y, scale = float(ys.min()), (float(ys.max() - ys.min()) or 1.0) * (1 + 1e-9)
-    keys = np.sort(index + (ys - low_y) / scale)
-    ys_sorted = low_y + (keys - np.floor(keys)) * scale
+    if np.isfinite(scale) and scale < 1e3:  # key precision ~1e-16 x scale: exact for factors
+        keys = np.sort(index + (ys - low_y) / scale)
+        ys_sorted = low_y + (keys - np.floor(keys)) * scale
+    else:  # absurd values among the OK ones: the exact, slower sort
+        ys_sorted = ys[np.lexsort((ys, index))]
     counts = np.bincount(index, minlength=n_bins)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     full = counts > 0
