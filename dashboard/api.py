@@ -172,9 +172,6 @@ def _attachment(data: bytes, filename: str, mimetype: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-_OBS_PATH = re.compile(r"/observation/([0-9]{1,15})")
-
-
 def observation_exists(obs_id: int, filter_name: str | None = None, run: str | None = None) -> bool:
     """Whether the store has the observation (in ``filter_name``, or in any
     filter when it is None or not a filter; with the run ``run`` when it is
@@ -204,10 +201,10 @@ def register_status_codes(server: Flask, page_paths: set[str]) -> None:
             return response
         path = request.path.rstrip("/") or "/"
         if path.startswith("/observation/"):
-            match = _OBS_PATH.fullmatch(path)
+            obs_id = path[len("/observation/"):]
             try:
-                missing = match is None or not observation_exists(
-                    int(match.group(1)), request.args.get("filter"), request.args.get("run"))
+                missing = not is_number(obs_id) or not observation_exists(
+                    int(obs_id), request.args.get("filter"), request.args.get("run"))
             except Exception:  # noqa: BLE001 - a status code is not worth a failed page
                 missing = False
             if missing:
