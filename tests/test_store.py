@@ -506,7 +506,9 @@ def test_older_schema_is_migrated_keeping_data(store_url, capsys):
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT obs_id FROM observation")).scalar() == 77
             indexes = {ix["name"] for ix in inspect(conn).get_indexes("observation")}
+            run_indexes = {ix["name"] for ix in inspect(conn).get_indexes("processing_run")}
         assert "ix_observation_current_run" in indexes
+        assert "ix_run_pinned" in run_indexes
         store.save_result(make_result(77, "NIR_Y"))
         assert store.observation_table()["obs_id"].tolist() == [77]
 
