@@ -249,6 +249,40 @@ def test_trend_caps_individual_points_at_survey_size_worst_first():
     assert "worst of 4,001" in fig.layout.annotations[0].text
 
 
+def test_trend_cap_keeps_every_kind_of_flag():
+    # thousands of WARN, a few hundred FAIL, a handful of drift alarms and
+    # reviewed OK exposures: each kind keeps its share of the points drawn
+    bad = {(i, 1): (1.008 + i * 1e-6, "WARN") for i in range(3000)}
+    bad.update({(i, 2): (0.95 - i * 1e-5, "FAIL") for i in range(300)})
+    df = trend_rows(n_obs=3000, bad=bad)
+    drift = (df["status"] == "OK") & (df["exposure"] == 3) & (df["obs_id"] < 1006)
+    reviewed = (df["status"] == "OK") & (df["exposure"] == 4) & (df["obs_id"] < 1020)
+    df.loc[drift, "drift"] = True
+    df.loc[reviewed, ["reviewed", "review_decision", "reviewer"]] = [True, "overruled", "eve"]
+    fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=100)
+    assert len(traces_named(fig, "drift alarm")[0].x) == 6  # all: fewer than an even share
+    assert len(traces_named(fig, "reviewed: overruled")[0].x) == 20
+    fail, warn = traces_named(fig, "FAIL")[0], traces_named(fig, "WARN")[0]
+    assert (len(fail.y), len(warn.y)) == (37, 37) and "37 worst of 300" in fail.name
+    assert max(fail.y) <= 0.95 - 263e-5 + 1e-12  # the farthest from 1 of each kind
+    assert min(warn.y) >= 1.008 + 2963e-6 - 1e-12
+    assert "the 100 worst of 3,326" in fig.layout.annotations[0].text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 500), min_size=1, max_size=6), st.integers(0, 1000))
+def test_fair_shares_split_the_limit_evenly(sizes, limit):
+    from dashboard.figures.trends import _fair_shares
+
+    shares = _fair_shares(np.array(sizes), limit)
+    assert (shares >= 0).all() and (shares <= sizes).all()
+    assert shares.sum() == min(limit, sum(sizes))
+    # a group cut short got at least as much as any other group, less one
+    cut = shares < np.array(sizes)
+    if cut.any():
+        assert shares[cut].min() >= shares.max() - 1
+
+
 def test_exposure_records_without_review_have_empty_review_columns():
     from dashboard.components import exposure_records
 

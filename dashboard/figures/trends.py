@@ -297,7 +297,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
 
 
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
-               max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 400,
+               max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 250,
                height: int = 460, chart: pd.DataFrame | None = None) -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
@@ -427,27 +427,66 @@ def _control_chart(cols: dict[str, np.ndarray], x: str) -> list[dict]:
     return traces
 
 
+def _fair_shares(sizes: np.ndarray, limit: int) -> np.ndarray:
+    """How many of each group to keep: at most ``limit`` in all, shared as
+    evenly as the groups allow (a small group keeps all its members and
+    leaves the rest of its share to the larger ones)."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if sizes.sum() <= limit:
+        return sizes
+    # water-filling: the smallest groups, while they fit in an even split
+    # of what is left, are kept whole; the others get that split
+    left, level = limit, 0
+    for taken, size in enumerate(np.sort(sizes)):
+        others = sizes.size - taken
+        if size * others > left:
+            level = left // others
+            break
+        left -= size
+    shares = np.minimum(sizes, level)
+    extra = limit - int(shares.sum())
+    for index in np.argsort(-sizes, kind="stable")[:extra]:
+        shares[index] += 1
+    return shares
+
+
+WORST_GROUPS = ("FAIL", "NODATA", "WARN", "drift alarm", "reviewed")
+"""The kinds of exposure drawn one by one, ranked in this order."""
+
+
 def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> np.ndarray:
-    """The ``limit`` candidate rows to draw one by one: reviewed first, then
-    FAIL, NODATA, WARN and drift alarms, each by distance from 1."""
+    """The ``limit`` candidate rows to draw one by one.
+
+    The candidates are FAIL, NODATA and WARN exposures, then drift alarms
+    and reviewed ones of the other statuses (`WORST_GROUPS`). Beyond the
+    limit each group keeps a fair share (`_fair_shares`), its members
+    farthest from 1 first: every kind of flag stays on the plot, however
+    many of another kind there are (thousands of WARN at survey size, or
+    reviews accumulating over a survey, do not crowd out the rare drift
+    alarm or FAIL)."""
     if candidates.sum() <= limit:
         return candidates
-    rank = np.full(candidates.size, 9, dtype=np.int8)
-    for position, status in enumerate(("FAIL", "NODATA", "WARN"), start=1):
-        rank[cols["code"] == STATUS_ORDER.index(status)] = position
-    rank[cols["drift"] & (rank == 9)] = 4
-    rank[cols["reviewed"]] = 0
+    group = np.full(candidates.size, len(WORST_GROUPS), dtype=np.int8)
+    for position, status in enumerate(WORST_GROUPS[:3]):
+        group[cols["code"] == STATUS_ORDER.index(status)] = position
+    group[cols["drift"] & (group == len(WORST_GROUPS))] = 3
+    group[cols["reviewed"] & (group == len(WORST_GROUPS))] = 4
+    group[~candidates] = len(WORST_GROUPS)
     deviation = np.nan_to_num(np.abs(cols["value"] - 1.0), nan=np.inf)
     idx = np.flatnonzero(candidates)
-    order = idx[np.lexsort((-deviation[idx], rank[idx]))][:limit]
+    order = idx[np.lexsort((-deviation[idx], group[idx]))]  # by group, worst first within each
+    sizes = np.bincount(group[idx], minlength=len(WORST_GROUPS))[:len(WORST_GROUPS)]
+    shares = _fair_shares(sizes, limit)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     shown = np.zeros(candidates.size, dtype=bool)
-    shown[order] = True
+    for start, share in zip(starts, shares):
+        shown[order[start:start + share]] = True
     return shown
 
 
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
                  filter_name: str = "", max_points: int = 3000, n_bins: int = 300,
-                 max_detailed: int = 400, max_shown: int = 400, height: int = 460,
+                 max_detailed: int = 400, max_shown: int = 250, height: int = 460,
                  chart: pd.DataFrame | None = None) -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
@@ -466,9 +505,10 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         median and 1-99 % envelope. Flagged, drifting and reviewed
         exposures are drawn one by one...
     max_shown : int
-        ...up to this many: beyond, the worst are drawn (reviewed, FAIL,
-        NODATA, WARN, drift; each by |QPRELEX - 1|) and a note on the plot
-        says how many are left out.
+        ...up to this many (each costs the browser ~0.2 ms per redraw):
+        beyond, FAIL, NODATA, WARN, drift alarms and reviewed exposures
+        share them evenly, the farthest from 1 of each kind first (see
+        `_worst`), and a note on the plot says how many are left out.
     max_detailed : int
         A trace of more points than this gets no error bars and a short
         hover text, to keep survey-size plots light.
