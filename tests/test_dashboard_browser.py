@@ -98,6 +98,8 @@ def test_overview_flags_the_bad_exposure_and_click_opens_it(dash_duo, store):
     scripts = dash_duo.driver.execute_script(
         "return performance.getEntriesByType('resource').map(r => r.name).filter(n => n.includes('plotly'));")
     assert any("plotly-cartesian" in s for s in scripts) and not any("plotly.min.js" in s for s in scripts)
+    fetched = dash_duo.driver.execute_script("return performance.getEntriesByType('resource').map(r => r.name);")
+    assert not any("polyfill" in name for name in fetched)  # see RelphotDash
     assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
 
 
@@ -107,7 +109,9 @@ def test_filters_change_plot_and_url(dash_duo, store):
     wait_for(lambda: trace_names(dash_duo, graph), message="the trend plot")
     title = "return document.querySelector('#ov-trend-graph .gtitle').textContent;"
     assert dash_duo.driver.execute_script(title).startswith("NIR_Y")
-    # assets/native_parse.js undid the babel polyfill's slow parseInt / parseFloat / trim
+    # no babel polyfill (RelphotDash): the browser's own parseInt / parseFloat / trim, and the
+    # regenerator runtime the Dash bundles need
+    assert dash_duo.driver.execute_script("return typeof regeneratorRuntime.mark") == "function"
     assert dash_duo.driver.execute_script(
         "return [parseInt('12px'), isNaN(parseInt('\\u180E1')), parseFloat(' 2.5e1x'), ' a '.trim(),"
         " Number.parseInt === parseInt]") == [12, True, 25, "a", True]
