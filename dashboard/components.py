@@ -16,6 +16,7 @@ import pandas as pd
 from dash import dash_table, dcc, html
 
 from relphot_core.config import FILTERS, STATUSES
+from relphot_core.flags import flag_reason
 
 from .query import mjd_to_iso
 from .style import STATUS_COLOURS, STATUS_TEXT_COLOURS, table_status_styles
@@ -155,29 +156,6 @@ def _offset(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return round(number, 4) if math.isfinite(number) else None
-
-
-def flag_reason(status: Any, value: Any, error: Any, bands: Any) -> str:
-    """Why a factor is WARN or FAIL, from the thresholds ``bands``
-    (`relphot_core.config.Thresholds`): e.g. ``|QPRELEX − 1| = 0.0258 >
-    FAIL limit 0.015``. Empty for other statuses (NODATA has its stored
-    reason), without bands, or when the value does not pass the threshold
-    (a run computed with other thresholds than the dashboard's)."""
-    if bands is None or status not in ("WARN", "FAIL"):
-        return ""
-    try:
-        offset = abs(float(value) - 1.0)
-    except (TypeError, ValueError):
-        return ""
-    limit = bands.fail if status == "FAIL" else bands.warn
-    if not math.isfinite(offset) or offset <= limit:
-        return ""
-    text = f"|QPRELEX − 1| = {offset:.4f} > {status} limit {limit:g}"
-    try:
-        sigmas = offset / abs(float(error))
-    except (TypeError, ValueError, ZeroDivisionError):
-        sigmas = math.nan
-    return text + (f" ({sigmas:.0f} σ)" if math.isfinite(sigmas) else "")
 
 
 def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) -> list[dict]:

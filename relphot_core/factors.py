@@ -38,7 +38,7 @@ from . import __version__
 from .catalogs import ExposureCatalog
 from .config import Config
 from .errors import GroupingError
-from .flags import exposure_status
+from .flags import exposure_status, flag_reason
 from .matching import build_tree, match_mutual
 from .results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
 from .stats import clipped_median, clipped_medians_by_group, median_variance_factor
@@ -381,6 +381,7 @@ def compute_observation(
                                config.thresholds)
     for item, status in zip(exposures, statuses):
         item.status = str(status)
+        item.reason = item.reason or flag_reason(item.status, item.value, item.error, config.thresholds)
 
     starts = [c.mjd_obs for c in ordered if c.mjd_obs is not None]
     ends = [c.mjd_obs + (c.exptime or 0.0) / 86400.0 for c in ordered if c.mjd_obs is not None]

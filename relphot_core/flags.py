@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+from typing import Any
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -51,6 +54,48 @@ def exposure_status(
     status[deviation > thresholds.fail] = "FAIL"
     status[~np.isfinite(value)] = "NODATA"
     return status
+
+
+def flag_reason(status: Any, value: Any, error: Any, thresholds: Thresholds | None) -> str:
+    """Why a factor is ``WARN`` or ``FAIL``, in words.
+
+    Parameters
+    ----------
+    status : str
+        The factor's status.
+    value, error : float or None
+        QPRELEX and QPRELEXE.
+    thresholds : Thresholds or None
+        The thresholds the status was given with.
+
+    Returns
+    -------
+    str
+        e.g. ``|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)``. Empty for
+        the other statuses (a ``NODATA`` factor has its own reason), without
+        thresholds, and when the value does not pass the threshold (a status
+        given with other thresholds: no wrong claim).
+
+    Examples
+    --------
+    >>> flag_reason("FAIL", 0.9742, 0.0006, Thresholds(warn=0.005, fail=0.015))
+    '|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)'
+    """
+    if thresholds is None or status not in ("WARN", "FAIL"):
+        return ""
+    try:
+        offset = abs(float(value) - 1.0)
+    except (TypeError, ValueError):
+        return ""
+    limit = thresholds.fail if status == "FAIL" else thresholds.warn
+    if not math.isfinite(offset) or offset <= limit:
+        return ""
+    text = f"|QPRELEX − 1| = {offset:.4f} > {status} limit {limit:g}"
+    try:
+        sigmas = offset / abs(float(error))
+    except (TypeError, ValueError, ZeroDivisionError):
+        sigmas = math.nan
+    return text + (f" ({sigmas:.0f} σ)" if math.isfinite(sigmas) else "")
 
 
 @dataclass(frozen=True)

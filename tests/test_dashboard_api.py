@@ -294,20 +294,6 @@ def test_click_on_light_points_finds_the_observation(app):
         assert overview.obs_from_point(BAD[1], {"x": 12.5}) is None  # a binned envelope
 
 
-def test_flag_reason_says_why_an_exposure_is_flagged():
-    from dashboard.components import flag_reason
-    from relphot_core.config import Thresholds
-
-    bands = Thresholds(warn=0.005, fail=0.015)
-    assert flag_reason("FAIL", 0.9742, 0.0006, bands) == "|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)"
-    assert flag_reason("WARN", 1.008, None, bands) == "|QPRELEX − 1| = 0.0080 > WARN limit 0.005"
-    assert flag_reason("OK", 1.001, 0.001, bands) == flag_reason("FAIL", 0.97, 0.001, None) == ""
-    assert flag_reason("NODATA", None, None, bands) == ""
-    assert flag_reason("FAIL", 1.01, 0.001, bands) == ""  # a run with other thresholds: no wrong claim
-    assert flag_reason("FAIL", float("nan"), 0.001, bands) == ""
-    assert flag_reason("FAIL", 0.98, -0.001, bands).endswith("(20 σ)")
-
-
 def test_reversed_obs_range_is_read_lowest_first_and_said():
     sel = parse_selection({"obs": "1100-1050"})
     assert sel.obs == "1050-1100" and sel.obs_range == (1050, 1100)

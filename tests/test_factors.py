@@ -25,9 +25,12 @@ def test_one_faint_exposure_fails_and_the_others_stay_at_one():
     values = _values(result)
     assert values[2] == pytest.approx(0.97, abs=0.002)
     assert result.exposure(2).status == "FAIL"
+    # the reason travels with the factor (store, products, exports)
+    assert result.exposure(2).reason.startswith("|QPRELEX − 1| = 0.03") and "> FAIL limit 0.015" in \
+        result.exposure(2).reason
     for d in (1, 3, 4):
         assert values[d] == pytest.approx(1.0, abs=0.002)
-        assert result.exposure(d).status == "OK"
+        assert result.exposure(d).status == "OK" and result.exposure(d).reason == ""
 
 
 def test_pooling_would_leak_but_median_of_pair_medians_does_not():
