@@ -246,7 +246,7 @@ def test_trend_caps_individual_points_at_survey_size_worst_first():
     assert len(warn.y) == 499 and "worst of 4,000" in warn.name
     assert min(warn.y) > 1.008 + 3400e-5  # the largest deviations were kept
     assert list(traces_named(fig, "FAIL")[0].y) == [0.95]  # FAIL before WARN
-    assert "worst of 4,001" in fig.layout.annotations[0].text
+    assert "worst of 4,001" in fig.layout.title.subtitle.text
 
 
 def test_trend_cap_keeps_every_kind_of_flag():
@@ -266,7 +266,20 @@ def test_trend_cap_keeps_every_kind_of_flag():
     assert (len(fail.y), len(warn.y)) == (37, 37) and "37 worst of 300" in fail.name
     assert max(fail.y) <= 0.95 - 263e-5 + 1e-12  # the farthest from 1 of each kind
     assert min(warn.y) >= 1.008 + 2963e-6 - 1e-12
-    assert "the 100 worst of 3,326" in fig.layout.annotations[0].text
+    assert "the 100 worst of 3,326" in fig.layout.title.subtitle.text
+    # one legend entry per kind: a horizontal legend stacks a group's entries over the x axis
+    shown = [t.legendgroup for t in fig.data if t.showlegend is not False and t.legendgroup]
+    assert len(shown) == len(set(shown)) and "OK" in shown
+
+
+def test_trend_cap_spreads_nodata_along_the_series():
+    # no value, no "worst": the NODATA drawn cover the whole series, not its start
+    bad = {(i, 1): (None, "NODATA") for i in range(1000)}
+    bad.update({(i, 2): (0.95, "FAIL") for i in range(1000)})
+    fig = trend_figure(trend_rows(n_obs=1000, bad=bad), warn=WARN, fail=FAIL, max_shown=20)
+    nodata = traces_named(fig, "NODATA")[0]
+    assert len(nodata.x) == 10 and "10 of 1,000" in nodata.name
+    assert min(nodata.x) < 60010 and max(nodata.x) > 60990
 
 
 @settings(max_examples=200, deadline=None)

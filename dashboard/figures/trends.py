@@ -183,7 +183,7 @@ def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> 
     return [
         dict(type="scatter", x=np.concatenate([mid, mid[::-1]]), y=np.concatenate([high, low[::-1]]),
              fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(0, 158, 115, 0.22)",
-             hoverinfo="skip", name=f"OK ({n_total:,}), 1-99 % envelope", legendgroup="OK"),
+             hoverinfo="skip", name=f"OK ({n_total:,}): binned median, 1-99 % envelope", legendgroup="OK"),
         dict(type="scatter", x=mid, y=centre, mode="lines", line=dict(color=colour, width=1.5),
              name="OK binned median", legendgroup="OK", hovertemplate="binned median %{y:.4f}<extra></extra>"),
     ]
@@ -333,7 +333,10 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         if idx.size == 0:
             continue
         nodata = status == "NODATA"
-        count = f"{idx.size}" if idx.size == total or status == "OK" else f"{idx.size:,} worst of {total:,}"
+        if idx.size == total or status == "OK":
+            count = f"{idx.size:,}"
+        else:
+            count = f"{idx.size:,} of {total:,}" if nodata else f"{idx.size:,} worst of {total:,}"
         traces.append(_markers(
             cols, idx, x, name=f"NODATA ({count}, no value)" if nodata else f"{status} ({count})",
             colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
@@ -382,12 +385,29 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         margin=dict(l=76, r=16, t=40, b=LEGEND_MARGIN),
     )
     if n_hidden:
-        layout["annotations"] = [dict(
-            text=f"Drawn: the {int(shown.sum()):,} worst of {int(candidates.sum()):,} flagged exposures. "
-                 "Narrow the dates, obs ids or statuses to see every one.",
-            xref="paper", yref="paper", x=0.0, y=0.0, xanchor="left", yanchor="bottom", showarrow=False,
-            font=dict(size=11, color="#52606d"), bgcolor="rgba(255,255,255,0.8)")]
+        # under the title, off the plot (where it would hide the NODATA row)
+        layout["title"]["subtitle"] = dict(
+            text=f"Drawn one by one: the {int(shown.sum()):,} worst of {int(candidates.sum()):,} flagged "
+                 "exposures, each kind its share. Narrow the dates, obs ids or statuses to see every one.",
+            font=dict(size=11, color="#52606d"))
+        layout["margin"]["t"] = 58
+    _one_legend_entry_per_group(traces)
     return traces, layout
+
+
+def _one_legend_entry_per_group(traces: list[dict]) -> None:
+    """Keep the legend entry of the first trace of each legend group only
+    (in place). A horizontal legend stacks a group's entries in a column:
+    the OK envelope, binned median and individually drawn OK points made a
+    legend of four rows, over the x axis."""
+    seen: set[str] = set()
+    for trace in traces:
+        group = trace.get("legendgroup")
+        if group is None or trace.get("showlegend") is False:
+            continue
+        if group in seen:
+            trace["showlegend"] = False
+        seen.add(group)
 
 
 def _chart_columns(chart: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
@@ -460,7 +480,8 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
     The candidates are FAIL, NODATA and WARN exposures, then drift alarms
     and reviewed ones of the other statuses (`WORST_GROUPS`). Beyond the
     limit each group keeps a fair share (`_fair_shares`), its members
-    farthest from 1 first: every kind of flag stays on the plot, however
+    farthest from 1 first (NODATA ones, without a value, spread along the
+    series): every kind of flag stays on the plot, however
     many of another kind there are (thousands of WARN at survey size, or
     reviews accumulating over a survey, do not crowd out the rare drift
     alarm or FAIL)."""
@@ -479,8 +500,15 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
     shares = _fair_shares(sizes, limit)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     shown = np.zeros(candidates.size, dtype=bool)
-    for start, share in zip(starts, shares):
-        shown[order[start:start + share]] = True
+    nodata = WORST_GROUPS.index("NODATA")
+    for position, (start, size, share) in enumerate(zip(starts, sizes, shares)):
+        if position == nodata and share < size:
+            # no value, no "worst": spread over the series instead (the
+            # rows are in x order within the group)
+            members = np.sort(order[start:start + size])
+            shown[members[np.linspace(0, size - 1, share).round().astype(np.int64)]] = True
+        else:
+            shown[order[start:start + share]] = True
     return shown
 
 
