@@ -57,16 +57,41 @@ def status_badge(status: str | None) -> html.Span:
     return html.Span(status, className=f"badge status-{status if status in STATUS_COLOURS else 'NODATA'}")
 
 
-def _status_counts(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], int]:
-    """Exposures and distinct observations per status, and distinct
-    observations in all (integer codes and bincounts: fast on survey-size
-    frames)."""
+StatusCounts = tuple[dict[str, int], dict[str, int], int]
+"""Exposures per status, distinct observations per status, distinct
+observations in all."""
+
+
+def status_counts(df: pd.DataFrame) -> StatusCounts:
+    """`count_statuses` of a frame's ``status`` and ``obs_id`` columns."""
     status = df["status"]
     if not isinstance(status.dtype, pd.CategoricalDtype):
         status = status.astype(object).astype("category")
-    codes = status.cat.codes.to_numpy().astype(np.int64)
-    names = [str(n) for n in status.cat.categories]
-    obs = df["obs_id"].to_numpy(dtype=np.int64)
+    return count_statuses(status.cat.codes.to_numpy(), [str(n) for n in status.cat.categories],
+                          df["obs_id"].to_numpy(dtype=np.int64))
+
+
+def count_statuses(codes: np.ndarray, names: list[str], obs: np.ndarray) -> StatusCounts:
+    """Exposures and distinct observations per status, and distinct
+    observations in all.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of int
+        Each exposure's status, as an index into ``names`` (-1: none).
+    names : list of str
+        The statuses.
+    obs : numpy.ndarray of int
+        Each exposure's obs id.
+
+    Returns
+    -------
+    tuple
+        ``({status: exposures}, {status: observations}, observations)``
+        (integer codes and bincounts: fast on survey-size arrays).
+    """
+    codes = np.asarray(codes).astype(np.int64)
+    obs = np.asarray(obs, dtype=np.int64)
     valid = codes >= 0
     n_exp = np.bincount(codes[valid], minlength=len(names))
     span = int(obs.max() - obs.min()) + 1 if obs.size else 1
@@ -82,12 +107,14 @@ def _status_counts(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int], in
     return dict(zip(names, n_exp.tolist())), dict(zip(names, n_obs.tolist())), total_obs
 
 
-def counts_table(frames: dict[str, pd.DataFrame], shown: tuple[str, ...] | list[str] = STATUSES) -> html.Table:
+def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
+                 shown: tuple[str, ...] | list[str] = STATUSES) -> html.Table:
     """Exposures and observations per status and per filter.
 
     ``frames`` maps a filter to its (selected) exposure rows, every status
-    included; the columns of statuses not in ``shown`` (not drawn in the
-    trend) are greyed.
+    included, or to their counts already made (`count_statuses`); the
+    columns of statuses not in ``shown`` (not drawn in the trend) are
+    greyed.
     """
     def off(status: str) -> str:
         return "" if status in shown else " count-off"
@@ -97,14 +124,18 @@ def counts_table(frames: dict[str, pd.DataFrame], shown: tuple[str, ...] | list[
     rows = [header]
     for name, df in frames.items():
         cells = [html.Td(html.Strong(name))]
-        empty = df is None or df.empty
-        n_exp_by, n_obs_by, total_obs = _status_counts(df) if not empty else ({}, {}, 0)
+        if isinstance(df, tuple):
+            n_exp_by, n_obs_by, total_obs = df
+        else:
+            empty = df is None or df.empty
+            n_exp_by, n_obs_by, total_obs = status_counts(df) if not empty else ({}, {}, 0)
+        n_rows = sum(n_exp_by.values())
         for status in STATUSES:
             n_exp, n_obs = n_exp_by.get(status, 0), n_obs_by.get(status, 0)
             cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
                                   html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
                                  className="count" + (" count-zero" if n_exp == 0 else "") + off(status)))
-        cells.append(html.Td([html.Span(f"{0 if empty else len(df):,}", className="count-main"),
+        cells.append(html.Td([html.Span(f"{n_rows:,}", className="count-main"),
                               html.Span(f" exp · {total_obs:,} obs", className="count-sub")]))
         rows.append(html.Tr(cells))
     return html.Table(rows, className="counts-table", id="counts-table")

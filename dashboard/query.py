@@ -224,40 +224,61 @@ def _isin(column: pd.Series, wanted: tuple[str, ...]) -> np.ndarray:
     return column.isin(wanted).to_numpy()
 
 
-def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = True) -> pd.DataFrame:
-    """Rows of an exposure table that the selection keeps (filters, dates,
-    statuses, review state, obs ids).
+def selected_rows(df: pd.DataFrame, selection: Selection, *,
+                  statuses: bool = True) -> tuple[int, int, np.ndarray | None]:
+    """The rows of an exposure table that the selection keeps (filters,
+    dates, statuses, review state, obs ids), as ``(start, stop, mask)``:
+    rows ``start:stop``, of which those where ``mask`` is true (None: all).
 
     On a table sorted by ``mjd_obs`` (the dashboard's cached tables) the
-    dates are a binary search and a slice; the other criteria are masks.
+    dates are a binary search and the slice; the other criteria are masks.
+    Callers that need a few columns take them from these positions without
+    copying the table (see `apply_selection` for the rows as a frame).
     """
+    start, stop = 0, len(df)
     if df is None or df.empty:
-        return df
+        return start, stop, None
     low, high = selection.mjd_min, selection.mjd_max
     if (low is not None or high is not None) and sorted_nan_last(df["mjd_obs"].to_numpy(dtype=float)):
         mjd = df["mjd_obs"].to_numpy(dtype=float)
         start = 0 if low is None else int(np.searchsorted(mjd, low, side="left"))
         # NaN sorts last: a date bound excludes it, as the masks below would
         stop = int(np.searchsorted(mjd, np.inf if high is None else high, side="right" if high is None else "left"))
-        df = df.iloc[start:stop]
+        stop = max(start, stop)
         low = high = None
-    mask = np.ones(len(df), dtype=bool)
-    if "filter" in df and selection.filters != FILTERS:
-        mask &= _isin(df["filter"], selection.filters)
+    part = df.iloc[start:stop] if (start, stop) != (0, len(df)) else df
+    mask = None
+
+    def keep(condition: np.ndarray) -> None:
+        nonlocal mask
+        mask = condition if mask is None else mask & condition
+
+    if "filter" in part and selection.filters != FILTERS:
+        keep(_isin(part["filter"], selection.filters))
     if statuses and selection.statuses != STATUSES:
-        mask &= _isin(df["status"], selection.statuses)
+        keep(_isin(part["status"], selection.statuses))
     if low is not None:
-        mask &= df["mjd_obs"].to_numpy() >= low
+        keep(part["mjd_obs"].to_numpy() >= low)
     if high is not None:
-        mask &= df["mjd_obs"].to_numpy() < high
-    if selection.reviewed != "any" and "reviewed" in df:
-        reviewed = df["reviewed"]
+        keep(part["mjd_obs"].to_numpy() < high)
+    if selection.reviewed != "any" and "reviewed" in part:
+        reviewed = part["reviewed"]
         reviewed = (reviewed if reviewed.dtype == bool else reviewed.eq(True)).to_numpy()
-        mask &= reviewed if selection.reviewed == "yes" else ~reviewed
+        keep(reviewed if selection.reviewed == "yes" else ~reviewed)
     rng = selection.obs_range
     if rng is not None:
-        mask &= df["obs_id"].between(rng[0], rng[1]).to_numpy()
-    return df if mask.all() else df[mask]
+        keep(part["obs_id"].between(rng[0], rng[1]).to_numpy())
+    return start, stop, mask
+
+
+def apply_selection(df: pd.DataFrame, selection: Selection, *, statuses: bool = True) -> pd.DataFrame:
+    """Rows of an exposure table that the selection keeps, as a frame (the
+    table itself when it keeps every row). See `selected_rows`."""
+    if df is None or df.empty:
+        return df
+    start, stop, mask = selected_rows(df, selection, statuses=statuses)
+    part = df.iloc[start:stop] if (start, stop) != (0, len(df)) else df
+    return part if mask is None or mask.all() else part[mask]
 
 
 def with_updates(selection: Selection, **changes) -> Selection:

@@ -17,7 +17,7 @@ from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
-from dashboard.components import _status_counts
+from dashboard.components import status_counts
 from dashboard.data import compact_table
 from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection, sorted_nan_last
 from relphot_core.config import FILTERS, STATUSES
@@ -138,8 +138,8 @@ def test_mjd_to_iso_never_raises():
 
 def test_status_counts_dense_and_sparse_ids_agree():
     frame = _random_table(3, 2000)
-    dense = _status_counts(frame)
-    sparse = _status_counts(frame.assign(obs_id=frame["obs_id"] * 10**9))
+    dense = status_counts(frame)
+    sparse = status_counts(frame.assign(obs_id=frame["obs_id"] * 10**9))
     assert dense == sparse
     by_status = frame.groupby("status")["obs_id"]
     assert dense[0] == by_status.size().to_dict()
@@ -147,7 +147,7 @@ def test_status_counts_dense_and_sparse_ids_agree():
     assert dense[2] == frame["obs_id"].nunique()
     # one outlying id in a small frame: counted by hashing, not a 10-million-bin bincount
     outlier = pd.DataFrame({"obs_id": [*range(100), 9_999_999], "status": ["OK"] * 100 + ["FAIL"]})
-    assert _status_counts(outlier) == ({"FAIL": 1, "OK": 100}, {"FAIL": 1, "OK": 100}, 101)
+    assert status_counts(outlier) == ({"FAIL": 1, "OK": 100}, {"FAIL": 1, "OK": 100}, 101)
 
 
 # ------------------------------------------------------------------ JSON API
@@ -280,6 +280,32 @@ def test_overview_callback_counts(app):
         none = overview.update([], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J")
     assert none[4] is dash.no_update and "NIR_J" in none[2]["layout"]["title"]["text"]
     assert "No filter selected" in str(none[0])
+
+
+@pytest.mark.parametrize("params", [
+    {"statuses": ["FAIL", "WARN"], "reviewed": "any", "date_from": "", "obs": ""},
+    {"statuses": list(STATUSES), "reviewed": "no", "date_from": "2025-01-26", "obs": ""},
+    {"statuses": ["OK"], "reviewed": "any", "date_from": "", "obs": "1005-1030"},
+])
+def test_overview_counts_match_plain_counting_cached_or_not(app, params):
+    # the counts are made from the selected rows' codes (no copy of the
+    # table): the same with the cached (categorical) tables and without
+    store = app.server.config["RELPHOT_STORE"]
+    uncached = create_app(store, cache_ttl=0, warm=False)
+    args = (list(FILTERS), params["statuses"], params["reviewed"], params["date_from"], "", params["obs"], "time",
+            "NIR_J")
+    tables = []
+    for each in (app, uncached):
+        with each.server.test_request_context("/"):
+            tables.append(text_of(overview.update(*args)[1]))
+    assert tables[0] == tables[1]
+    sel = parse_selection({"status": ",".join(params["statuses"]), "reviewed": params["reviewed"],
+                           "from": params["date_from"] or None, "obs": params["obs"] or None})
+    for name in FILTERS:
+        rows = apply_selection(store.trend(name), sel, statuses=False)
+        cells = [rows[rows["status"] == status] for status in STATUSES] + [rows]
+        row = " ".join(f"{len(cell):,}  exp · {cell['obs_id'].nunique():,} obs" for cell in cells)
+        assert f"{name} {row}" in tables[0]
 
 
 def test_click_on_light_points_finds_the_observation(app):
