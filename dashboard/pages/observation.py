@@ -185,7 +185,9 @@ def _section(store, result, run_id) -> html.Div:
             dcc.Graph(id=pid("dmmag", f), figure=dm_mag_figure(sample, pair), config=GRAPH_CONFIG),
             dcc.Graph(id=pid("sky", f), figure=sky_figure(sample, pair), config=GRAPH_CONFIG),
         ]),
-        dcc.Graph(figure=focal_plane_figure(result.detectors, dithers, limit=scale), config=GRAPH_CONFIG),
+        # four 4x4 panels stay legible: below ~900 px the card scrolls sideways
+        html.Div(dcc.Graph(figure=focal_plane_figure(result.detectors, dithers, limit=scale), config=GRAPH_CONFIG,
+                           className="focal-plane-graph"), className="focal-plane"),
         html.Div(className="grid-2", children=[
             _run_block(store, result, run_id),
             html.Div(className="export-block", children=[
