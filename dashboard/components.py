@@ -93,6 +93,8 @@ def count_statuses(codes: np.ndarray, names: list[str], obs: np.ndarray) -> Stat
     codes = np.asarray(codes).astype(np.int64)
     obs = np.asarray(obs, dtype=np.int64)
     valid = codes >= 0
+    if not valid.all():  # rows without a status are not counted at all
+        codes, obs, valid = codes[valid], obs[valid], valid[valid]
     n_exp = np.bincount(codes[valid], minlength=len(names))
     span = int(obs.max() - obs.min()) + 1 if obs.size else 1
     if span <= 4 * obs.size + 4096:  # dense ids: a bincount per (status, obs), as big as the frame

@@ -235,9 +235,9 @@ def selected_rows(df: pd.DataFrame, selection: Selection, *,
     Callers that need a few columns take them from these positions without
     copying the table (see `apply_selection` for the rows as a frame).
     """
-    start, stop = 0, len(df)
     if df is None or df.empty:
-        return start, stop, None
+        return 0, 0 if df is None else len(df), None
+    start, stop = 0, len(df)
     low, high = selection.mjd_min, selection.mjd_max
     if (low is not None or high is not None) and sorted_nan_last(df["mjd_obs"].to_numpy(dtype=float)):
         mjd = df["mjd_obs"].to_numpy(dtype=float)

@@ -272,6 +272,20 @@ def test_trend_cap_keeps_every_kind_of_flag():
     assert len(shown) == len(set(shown)) and "OK" in shown
 
 
+def test_trend_cap_keeps_drift_alarms_on_warn_exposures():
+    # a drift alarm on a mild WARN is still drawn (with its ring) among thousands of worse WARN
+    bad = {(i, 1): (1.006 + i * 1e-6, "WARN") for i in range(3000)}
+    df = trend_rows(n_obs=3000, bad=bad)
+    mild = (df["status"] == "WARN") & (df["obs_id"] < 1005)
+    ok_drift = (df["status"] == "OK") & (df["exposure"] == 2) & (df["obs_id"] < 1003)
+    df.loc[mild | ok_drift, "drift"] = True
+    fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=250)
+    ring = traces_named(fig, "drift alarm")[0]
+    assert sorted(ring.x) == sorted(df.loc[mild | ok_drift, "mjd_obs"])
+    # every OK exposure counted in the legend, the binned ones and the 3 drawn one by one
+    assert traces_named(fig, "OK")[0].name.startswith("OK (9,000)")
+
+
 def test_trend_cap_spreads_nodata_along_the_series():
     # no value, no "worst": the NODATA drawn cover the whole series, not its start
     bad = {(i, 1): (None, "NODATA") for i in range(1000)}

@@ -464,6 +464,24 @@ def test_default_url_from_environment_and_cwd(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------ CLI
+def test_data_version_reads_pinned_runs_through_their_partial_index(tmp_path):
+    # SQLite uses a partial index only when the query's term is the index's
+    # own: the statement data_version runs must name ix_run_pinned in its plan
+    from sqlalchemy import event
+
+    with Store.open(f"sqlite:///{tmp_path / 'plan.db'}") as store:
+        store.save_result(make_result(5, "NIR_J"))
+        seen = []
+        event.listen(store.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, parameters, context, many: seen.append((statement, parameters)))
+        store.data_version()
+        statement, parameters = next((s, p) for s, p in seen if "pinned" in s)
+        with store.engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                                         parameters))
+    assert "ix_run_pinned" in plan and "SCAN processing_run\n" not in plan + "\n"
+
+
 def test_cli_db_upgrade_and_current(tmp_path, capsys):
     from relphot_core.store.schema import head_revision
 

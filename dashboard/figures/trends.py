@@ -323,7 +323,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         total = int(mask.sum())
         if status == "OK" and total > max_points:
             plain = mask & ~shown
-            traces.extend(_binned_trace(cols[x][plain], values[plain], n_bins, int(plain.sum())))
+            traces.extend(_binned_trace(cols[x][plain], values[plain], n_bins, total))
             mask = mask & shown
             if not mask.any():
                 continue
@@ -490,7 +490,10 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
     group = np.full(candidates.size, len(WORST_GROUPS), dtype=np.int8)
     for position, status in enumerate(WORST_GROUPS[:3]):
         group[cols["code"] == STATUS_ORDER.index(status)] = position
-    group[cols["drift"] & (group == len(WORST_GROUPS))] = 3
+    # a drift alarm on an OK or WARN exposure is its own kind (its ring is
+    # what flags it); on a FAIL or NODATA one the status says more
+    quiet = np.isin(cols["code"], [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
+    group[cols["drift"] & quiet] = 3
     group[cols["reviewed"] & (group == len(WORST_GROUPS))] = 4
     group[~candidates] = len(WORST_GROUPS)
     deviation = np.nan_to_num(np.abs(cols["value"] - 1.0), nan=np.inf)

@@ -128,7 +128,9 @@ class ProcessingRun(Base):
         Index("ix_run_observation_created", "observation_id", "created"),
         # partial: the few pinned runs, read by `Store.data_version` (which
         # otherwise scans every run, ~60 ms at survey size, on every check)
-        Index("ix_run_pinned", "id", sqlite_where=text("pinned"), postgresql_where=text("pinned")),
+        # (each dialect's condition as SQLAlchemy writes ``R.c.pinned`` there:
+        # SQLite uses a partial index only for the very same term)
+        Index("ix_run_pinned", "id", sqlite_where=text("pinned = 1"), postgresql_where=text("pinned")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

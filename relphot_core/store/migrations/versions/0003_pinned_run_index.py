@@ -20,7 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_run_pinned", "processing_run", ["id"],
-                    sqlite_where=sa.text("pinned"), postgresql_where=sa.text("pinned"))
+                    sqlite_where=sa.text("pinned = 1"), postgresql_where=sa.text("pinned"))
 
 
 def downgrade() -> None:
