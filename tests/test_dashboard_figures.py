@@ -82,7 +82,7 @@ def test_trend_nodata_is_never_drawn_at_one():
     fig = trend_figure(df, warn=WARN, fail=FAIL)
     nodata = traces_named(fig, "NODATA")[0]
     assert nodata.y[0] < 1 - FAIL  # parked at the bottom of the plot, labelled "no value"
-    assert "no value" in nodata.name
+    assert "no value" in nodata.text[0]
 
 
 def test_trend_aggregates_many_ok_points_but_keeps_every_flag():
@@ -243,10 +243,10 @@ def test_trend_caps_individual_points_at_survey_size_worst_first():
     df = trend_rows(n_obs=4000, bad=bad)
     fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=500)
     warn = traces_named(fig, "WARN")[0]
-    assert len(warn.y) == 499 and "worst of 4,000" in warn.name
+    assert len(warn.y) == 499 and "499 of 4,000" in warn.name
     assert min(warn.y) > 1.008 + 3400e-5  # the largest deviations were kept
     assert list(traces_named(fig, "FAIL")[0].y) == [0.95]  # FAIL before WARN
-    assert "worst of 4,001" in fig.layout.title.subtitle.text
+    assert "Drawn: 500 of 4,001 flagged" in fig.layout.title.subtitle.text
 
 
 def test_trend_cap_keeps_every_kind_of_flag():
@@ -263,10 +263,10 @@ def test_trend_cap_keeps_every_kind_of_flag():
     assert len(traces_named(fig, "drift alarm")[0].x) == 6  # all: fewer than an even share
     assert len(traces_named(fig, "reviewed: overruled")[0].x) == 20
     fail, warn = traces_named(fig, "FAIL")[0], traces_named(fig, "WARN")[0]
-    assert (len(fail.y), len(warn.y)) == (37, 37) and "37 worst of 300" in fail.name
+    assert (len(fail.y), len(warn.y)) == (37, 37) and "37 of 300" in fail.name
     assert max(fail.y) <= 0.95 - 263e-5 + 1e-12  # the farthest from 1 of each kind
     assert min(warn.y) >= 1.008 + 2963e-6 - 1e-12
-    assert "the 100 worst of 3,326" in fig.layout.title.subtitle.text
+    assert "Drawn: 100 of 3,326 flagged" in fig.layout.title.subtitle.text
     # one legend entry per kind: a horizontal legend stacks a group's entries over the x axis
     shown = [t.legendgroup for t in fig.data if t.showlegend is not False and t.legendgroup]
     assert len(shown) == len(set(shown)) and "OK" in shown
