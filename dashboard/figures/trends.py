@@ -344,11 +344,8 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             y=np.full(idx.size, y_nodata) if nodata else values[idx], errors=None if nodata else errors[idx],
             detailed=idx.size <= max_detailed, label=status, group=status, filter_name=filter_name))
     decision = cols.get("review_decision")
-    # A FAIL or NODATA exposure is flagged already: the ring only marks the
-    # alarms that its status does not show.
-    quiet = np.isin(codes, [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
     for mask, name, colour in (
-        (cols["drift"] & quiet, "drift alarm", DRIFT_COLOUR),
+        (_ringed_drift(cols), "drift alarm", DRIFT_COLOUR),
         (cols["reviewed"] & (decision == "confirmed") if decision is not None else None, "reviewed: confirmed",
          REVIEW_COLOURS["confirmed"]),
         (cols["reviewed"] & (decision == "overruled") if decision is not None else None, "reviewed: overruled",
@@ -475,6 +472,14 @@ def _fair_shares(sizes: np.ndarray, limit: int) -> np.ndarray:
     return shares
 
 
+def _ringed_drift(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Drift alarms drawn as rings: on OK or WARN exposures. A FAIL or
+    NODATA exposure is flagged already; on an OK or WARN one the ring is
+    what flags it (and makes it a kind of its own in `_worst`)."""
+    quiet = np.isin(cols["code"], [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
+    return cols["drift"] & quiet
+
+
 WORST_GROUPS = ("FAIL", "NODATA", "WARN", "drift alarm", "reviewed")
 """The kinds of exposure drawn one by one, ranked in this order."""
 
@@ -482,8 +487,9 @@ WORST_GROUPS = ("FAIL", "NODATA", "WARN", "drift alarm", "reviewed")
 def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> np.ndarray:
     """The ``limit`` candidate rows to draw one by one.
 
-    The candidates are FAIL, NODATA and WARN exposures, then drift alarms
-    and reviewed ones of the other statuses (`WORST_GROUPS`). Beyond the
+    The candidates are FAIL, NODATA and WARN exposures, drift alarms
+    (`_ringed_drift`, WARN ones included) and reviewed exposures of the
+    other statuses (`WORST_GROUPS`). Beyond the
     limit each group keeps a fair share (`_fair_shares`), its members
     farthest from 1 first (NODATA ones, without a value, spread along the
     series): every kind of flag stays on the plot, however
@@ -495,10 +501,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
     group = np.full(candidates.size, len(WORST_GROUPS), dtype=np.int8)
     for position, status in enumerate(WORST_GROUPS[:3]):
         group[cols["code"] == STATUS_ORDER.index(status)] = position
-    # a drift alarm on an OK or WARN exposure is its own kind (its ring is
-    # what flags it); on a FAIL or NODATA one the status says more
-    quiet = np.isin(cols["code"], [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
-    group[cols["drift"] & quiet] = 3
+    group[_ringed_drift(cols)] = 3
     group[cols["reviewed"] & (group == len(WORST_GROUPS))] = 4
     group[~candidates] = len(WORST_GROUPS)
     deviation = np.nan_to_num(np.abs(cols["value"] - 1.0), nan=np.inf)
