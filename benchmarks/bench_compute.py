@@ -12,14 +12,25 @@ same run:
   build and query per pair;
 - the straightforward baseline: astropy ``Table.read`` per HDU,
   ``SkyCoord.match_to_catalog_sky`` per pair, ``sigma_clipped_stats`` per
-  pair.
+  pair;
+- when ``scamp`` is on PATH, the peer: the whole process of
+  ``relphot compute FILES --json out.json -q`` and of SCAMP solving the
+  photometry of the same catalogues (`relphot_core.simulate.scamp`), each
+  as a subprocess, ``--peer-runs`` runs each interleaved, medians; and the
+  agreement of QPRELEX with 1 / FLXSCALE (each normalised to a mean of 1).
 
-Run: ``python benchmarks/bench_compute.py [--repeat 3] [--sources 3500]``.
-Prints a table; the best of ``--repeat`` runs is reported.
+Run: ``python benchmarks/bench_compute.py [--repeat 3] [--sources 3500]
+[--peer-runs 5] [--peer-only]``. Prints tables; in-process steps report the
+best of ``--repeat`` runs.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from itertools import combinations
@@ -39,6 +50,8 @@ from relphot_core.config import Config
 from relphot_core.factors import compute_observation
 from relphot_core.matching import chord_length, unit_vectors
 from relphot_core.simulate import simulate_observation, write_observation
+from relphot_core.simulate.scamp import (read_flxscale, relative_factors, scamp_command, scamp_executable,
+                                         write_reference)
 
 COLUMNS = ["ALPHA_J2000", "DELTA_J2000", "FLUX_AUTO", "FLUXERR_AUTO", "FLAGS"]
 
@@ -110,10 +123,58 @@ def baseline(paths, config: Config):
     return medians
 
 
+def _timed(command: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def peer(paths: list[Path], tmp: Path, runs: int) -> None:
+    """Whole-process wall time of ``relphot compute`` and of SCAMP, interleaved; agreement of the factors."""
+    scamp = scamp_executable()
+    if scamp is None:
+        print("SCAMP peer: skipped (no `scamp` on PATH; Debian package `scamp`)")
+        return
+    version = subprocess.run([scamp, "-v"], capture_output=True, text=True).stdout.strip()
+    relphot = shutil.which("relphot", path=str(Path(sys.executable).parent)) or "relphot"
+    out = tmp / "factors.json"
+    reference = write_reference(paths[0], tmp / "reference.cat")  # setup, not timed
+    commands = {
+        "relphot compute (whole process)": [relphot, "compute", *map(str, paths), "--json", str(out), "-q"],
+        f"scamp {version.split()[2] if len(version.split()) > 2 else ''} photometry (whole process)":
+            scamp_command(paths, reference),
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for name, command in commands.items():  # warm-up: page cache, .pyc files
+        _timed(command, tmp)
+    for _ in range(runs):
+        for name, command in commands.items():
+            times[name].append(_timed(command, tmp))
+    (ours, t_ours), (theirs, t_theirs) = times.items()
+    rows = json.loads(out.read_text())
+    qprelex = np.array([r["value"] for r in sorted(rows, key=lambda r: r["exposure"])])
+    qprelex = qprelex / qprelex.mean()
+    scale = relative_factors([read_flxscale(p).mean() for p in paths])
+    delta_mmag = 2500.0 * np.abs(np.log10(qprelex / scale))
+    print(f"\nWhole process, same {len(paths)} catalogues, median (min..max) of {runs} interleaved runs "
+          f"after one warm-up ({version}):")
+    print(f"  {'':44s} {'median':>8s} {'min':>7s} {'max':>7s}")
+    for name, values in times.items():
+        print(f"  {name:44s} {statistics.median(values):7.3f}s {min(values):6.3f}s {max(values):6.3f}s")
+    ratio = statistics.median(t_theirs) / statistics.median(t_ours)
+    print(f"  {'scamp / relphot':44s} {ratio:7.2f}x")
+    print("  (SCAMP's astrometric reference catalogue, built from D1's clean sources, is setup: not timed)")
+    print(f"  QPRELEX (mean 1):      {' '.join(f'{v:.5f}' for v in qprelex)}")
+    print(f"  1/FLXSCALE (mean 1):   {' '.join(f'{v:.5f}' for v in scale)}")
+    print(f"  largest difference:    {delta_mmag.max():.2f} mmag")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sources", type=float, default=3500.0, help="S/N>=10 sources per detector")
+    parser.add_argument("--peer-runs", type=int, default=5, help="runs of each whole process (SCAMP peer)")
+    parser.add_argument("--peer-only", action="store_true", help="only the whole-process comparison with SCAMP")
     args = parser.parse_args()
     config = Config()
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,6 +182,10 @@ def main() -> None:
                                    exposure_offsets={2: 0.033})
         paths = write_observation(sim, Path(tmp), fmt="ldac")
         n_rows = sum(fitsio.FITS(str(p))[2].get_nrows() * 16 for p in paths)
+        if args.peer_only:
+            print(f"Observation: 4 exposures x 16 detectors, {n_rows:,} catalogue rows")
+            peer(paths, Path(tmp), args.peer_runs)
+            return
 
         # Reader candidates: same sources from each.
         t_fitsio, a = best_of(args.repeat, lambda: read_fitsio_columns(paths))
@@ -153,6 +218,8 @@ def main() -> None:
     worst = max(abs(check[k] - v) for k, v in base.items())
     print(f"\nQPRELEX of the 3%-faint exposure: {result.exposure(2).value:.5f}; "
           f"largest pair-median difference relphot vs baseline: {worst:.2e} mag")
+    with tempfile.TemporaryDirectory() as tmp:
+        peer(write_observation(sim, Path(tmp), fmt="ldac"), Path(tmp), args.peer_runs)
 
 
 if __name__ == "__main__":

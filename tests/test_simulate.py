@@ -29,7 +29,8 @@ from relphot_core.simulate import geometry as geo
 COLUMNS = list(CATALOG_DTYPE.names)
 FORMATS = {"NUMBER": "J", "ALPHA_J2000": "D", "DELTA_J2000": "D", "X_IMAGE": "E", "Y_IMAGE": "E",
            "FLUX_AUTO": "E", "FLUXERR_AUTO": "E", "MAG_AUTO": "E", "MAGERR_AUTO": "E", "FLAGS": "I",
-           "CLASS_STAR": "E"}
+           "CLASS_STAR": "E", "XWIN_IMAGE": "D", "YWIN_IMAGE": "D", "ERRAWIN_IMAGE": "E", "ERRBWIN_IMAGE": "E",
+           "ERRTHETAWIN_IMAGE": "E", "ERRA_WORLD": "E", "ERRB_WORLD": "E", "ERRTHETA_WORLD": "E"}
 PRIMARY_TYPES = {"OBS_ID": int, "FILTER": str, "DITHOBS": int, "EXPNUM": int, "PTGID": int, "TOTEXP": int,
                  "MJD-OBS": float, "DATE-OBS": str, "EXPTIME": float, "RA_PNT": float, "DEC_PNT": float,
                  "PA_PNT": float, "TELESCOP": str, "INSTRUME": str}

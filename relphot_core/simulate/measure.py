@@ -18,8 +18,13 @@ CATALOG_DTYPE = np.dtype([
     ("NUMBER", ">i4"), ("ALPHA_J2000", ">f8"), ("DELTA_J2000", ">f8"),
     ("X_IMAGE", ">f4"), ("Y_IMAGE", ">f4"), ("FLUX_AUTO", ">f4"), ("FLUXERR_AUTO", ">f4"),
     ("MAG_AUTO", ">f4"), ("MAGERR_AUTO", ">f4"), ("FLAGS", ">i2"), ("CLASS_STAR", ">f4"),
+    ("XWIN_IMAGE", ">f8"), ("YWIN_IMAGE", ">f8"),
+    ("ERRAWIN_IMAGE", ">f4"), ("ERRBWIN_IMAGE", ">f4"), ("ERRTHETAWIN_IMAGE", ">f4"),
+    ("ERRA_WORLD", ">f4"), ("ERRB_WORLD", ">f4"), ("ERRTHETA_WORLD", ">f4"),
 ])
-"""Catalogue columns (SExtractor names and FITS types J, D, D, E, E, E, E, E, E, I, E)."""
+"""Catalogue columns (SExtractor names and FITS types J, D, D, E, E, E, E, E, E, I, E, then
+D, D, E, E, E, E, E, E): the windowed centroid and its error ellipse (pixels, and
+degrees on the sky; circular, angle 0) are what SCAMP reads besides the fluxes."""
 TRUTH_DTYPE = np.dtype([
     ("SOURCE_ID", "i8"), ("TRUE_FLUX", "f8"), ("IS_STAR", "?"), ("IS_VARIABLE", "?"),
 ])
@@ -117,10 +122,12 @@ def measure_exposure(
         s_flux = noise.flux(rng.uniform(19.0, 25.0, n)) + noise.sky_sigma * rng.standard_normal(n)
         s_flux = np.where(rng.random(n) < 0.1, -0.3 * np.abs(s_flux), s_flux)
         s_err = noise.sigma(s_flux, np.ones(n, dtype=bool), floor=False)
+        s_pos = np.clip(0.8 / np.maximum(np.abs(s_flux / s_err), 1.0), 0.003, 0.3)
         s_u, s_v = geo.pixel_to_focal(s_det, s_x, s_y)
         det = np.concatenate((det, s_det))
         um, vm = np.concatenate((um, s_u)), np.concatenate((vm, s_v))
         x, y = np.concatenate((x, s_x)), np.concatenate((y, s_y))
+        pos_sigma = np.concatenate((pos_sigma, s_pos))
         flux, fluxerr = np.concatenate((flux, s_flux)), np.concatenate((fluxerr, s_err))
         flags = np.concatenate((flags, np.zeros(n, dtype=flags.dtype)))
         class_star = np.concatenate((class_star, rng.uniform(0.6, 1.0, n)))
@@ -139,12 +146,18 @@ def measure_exposure(
     mag = np.where(positive, noise.zero_point - 2.5 * np.log10(safe), 99.0)
     magerr = np.where(positive, 2.5 / math.log(10.0) * fluxerr / safe, 99.0)
 
+    pos_err_pix = pos_sigma / geo.PIXEL_SCALE
+    pos_err_deg = pos_sigma / 3600.0
+    zero = np.zeros(x.size)
+
     order = np.lexsort((y, det))
     det = det[order]
     bounds = np.searchsorted(det, present, side="left"), np.searchsorted(det, present, side="right")
     columns = {"ALPHA_J2000": alpha, "DELTA_J2000": delta, "X_IMAGE": x, "Y_IMAGE": y, "FLUX_AUTO": flux,
                "FLUXERR_AUTO": fluxerr, "MAG_AUTO": mag, "MAGERR_AUTO": magerr, "FLAGS": flags,
-               "CLASS_STAR": class_star}
+               "CLASS_STAR": class_star, "XWIN_IMAGE": x, "YWIN_IMAGE": y,
+               "ERRAWIN_IMAGE": pos_err_pix, "ERRBWIN_IMAGE": pos_err_pix, "ERRTHETAWIN_IMAGE": zero,
+               "ERRA_WORLD": pos_err_deg, "ERRB_WORLD": pos_err_deg, "ERRTHETA_WORLD": zero}
     truth_columns = {"SOURCE_ID": source_id, "TRUE_FLUX": flux_true, "IS_STAR": is_star, "IS_VARIABLE": is_variable}
     catalogs: dict[int, np.ndarray] = {}
     truths: dict[int, np.ndarray] = {}
