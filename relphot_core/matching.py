@@ -1,17 +1,28 @@
 """One-to-one sky matching of two source lists.
 
 Positions become unit vectors on the sphere, so the match is the same at
-RA = 0/360 and at the poles as anywhere else; a KD-tree (scipy's
-``cKDTree``) finds nearest neighbours within the chord of the matching
-radius. A match is kept only when each source is the other's nearest
-neighbour (mutual nearest neighbours), which makes it one-to-one.
+RA = 0/360 and at the poles as anywhere else. A match is kept only when each
+source is the other's nearest neighbour within the chord of the matching
+radius (mutual nearest neighbours), which makes it one-to-one.
+
+The neighbours come from a grid of square cells, two chords wide, on the
+unit vectors projected onto the coordinate plane most nearly tangent to the
+sources (dropping a coordinate never lengthens a distance, so no close pair
+is missed anywhere on the sky): every source within one chord of a point
+lies in the 2 x 2 cells around it. Each list's cell keys are sorted once;
+per pair, four sorted look-ups find the candidates, measured then in 3-d.
+Plain numpy, no scipy import (~0.15 s per process), and on a full-density
+observation (4 x 54,000 sources) about twice as fast as building scipy's
+``cKDTree`` and querying it both ways. The pairs are those of the KD-tree's
+mutual nearest neighbours (property-tested against ``cKDTree``); exact ties
+in distance go to the lower row.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 
 def unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
@@ -38,29 +49,143 @@ def chord_length(radius_arcsec: float) -> float:
     return 2.0 * math.sin(math.radians(radius_arcsec / 3600.0) / 2.0)
 
 
-def build_tree(ra_deg: np.ndarray, dec_deg: np.ndarray) -> cKDTree:
-    """A KD-tree of unit vectors, reusable across the pairs of an exposure."""
-    return cKDTree(unit_vectors(ra_deg, dec_deg), balanced_tree=False, compact_nodes=False)
+@dataclass(frozen=True)
+class _Grid:
+    side: int  # cells per axis: the key of cell (i, j) is i * side + j
+    order: np.ndarray  # rows sorted by cell key
+    keys: np.ndarray  # their cell keys, sorted
+    low_order: np.ndarray  # rows sorted by the key of their neighbourhood's lower corner cell
+    low_keys: np.ndarray  # those keys, sorted
+
+
+@dataclass(frozen=True)
+class SkyIndex:
+    """Unit vectors of a source list, with its cell grids built on first use
+    (reusable across the pairs of an exposure, like a KD-tree)."""
+
+    data: np.ndarray
+    """Unit vectors, shape ``(n, 3)``."""
+    _grids: dict[tuple[float, int], _Grid] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n(self) -> int:
+        """Number of sources."""
+        return int(self.data.shape[0])
+
+    def grid(self, chord: float, axis: int) -> _Grid:
+        """Square cells two chords wide on the unit vectors without coordinate ``axis`` (cached)."""
+        grid = self._grids.get((chord, axis))
+        if grid is None:
+            cell = max(2.0 * chord, 2.0**-29)  # wider is as correct; keys stay within int64
+            side = int(2.0 / cell) + 3
+            plane = np.delete(self.data, axis, axis=1) + 1.0
+            cells = np.floor(plane / cell).astype(np.int64)
+            keys = cells[:, 0] * side + cells[:, 1]
+            # The box of half-width `chord` around a point lies in the cell of
+            # its lower corner and the next one along each axis.
+            corner = np.floor((plane - chord) / cell).astype(np.int64)
+            low = corner[:, 0] * side + corner[:, 1]
+            order, low_order = np.argsort(keys), np.argsort(low)
+            grid = _Grid(side, order, keys[order], low_order, low[low_order])
+            self._grids[(chord, axis)] = grid
+        return grid
+
+
+def build_tree(ra_deg: np.ndarray, dec_deg: np.ndarray) -> SkyIndex:
+    """The matching index of a source list (unit vectors; cell grids built on demand).
+
+    Parameters
+    ----------
+    ra_deg, dec_deg : array_like
+        Positions in degrees.
+
+    Returns
+    -------
+    SkyIndex
+    """
+    return SkyIndex(unit_vectors(ra_deg, dec_deg).reshape(-1, 3))
+
+
+def pairs_within(index_a: SkyIndex, index_b: SkyIndex, chord: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of sources of a and b closer than ``chord`` (unit-vector distance).
+
+    The unit vectors are projected onto the coordinate plane most nearly
+    tangent to list a (dropping one coordinate never lengthens a distance,
+    so no close pair is missed anywhere on the sky); the candidates found
+    in the 2 x 2 cells around each source are then measured in 3-d.
+
+    Returns
+    -------
+    rows_a, rows_b : numpy.ndarray of int
+        The pairs, in no particular order.
+    distance : numpy.ndarray
+        Their chord distances.
+    """
+    empty = np.empty(0, dtype=np.intp)
+    if index_a.n == 0 or index_b.n == 0:
+        return empty, empty, np.empty(0)
+    axis = int(np.argmax(np.abs(index_a.data.sum(axis=0))))
+    grid_a, grid_b = index_a.grid(chord, axis), index_b.grid(chord, axis)
+    parts_a, parts_b = [], []
+    for step in (0, grid_a.side):
+        # Cells (i, j) and (i, j + 1) are neighbours in key order: one range.
+        lo = np.searchsorted(grid_b.keys, grid_a.low_keys + step, side="left")
+        hi = np.searchsorted(grid_b.keys, grid_a.low_keys + (step + 1), side="right")
+        count = hi - lo
+        found = np.flatnonzero(count)
+        if found.size == 0:
+            continue
+        count, lo = count[found], lo[found]
+        if int(count.max()) == 1:
+            parts_a.append(grid_a.low_order[found])
+            parts_b.append(grid_b.order[lo])
+            continue
+        total = int(count.sum())
+        offsets = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        parts_a.append(np.repeat(grid_a.low_order[found], count))
+        parts_b.append(grid_b.order[np.repeat(lo, count) + offsets])
+    if not parts_a:
+        return empty, empty, np.empty(0)
+    rows_a, rows_b = np.concatenate(parts_a), np.concatenate(parts_b)
+    delta = index_a.data[rows_a] - index_b.data[rows_b]
+    squared = np.einsum("ij,ij->i", delta, delta)
+    close = np.flatnonzero(squared < chord * chord)
+    return rows_a[close], rows_b[close], np.sqrt(squared[close])
+
+
+def _nearest_of_each(rows: np.ndarray, other: np.ndarray, distance: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the pairs that are the nearest (ties: lowest ``other`` row) of their ``rows`` source."""
+    best = np.zeros(rows.size, dtype=bool)
+    count = np.bincount(rows, minlength=n)
+    single = count[rows] == 1
+    best[single] = True
+    shared = np.flatnonzero(~single)
+    if shared.size:
+        order = shared[np.lexsort((other[shared], distance[shared], rows[shared]))]
+        first = np.r_[True, rows[order][1:] != rows[order][:-1]]
+        best[order[first]] = True
+    return best
 
 
 def match_mutual(
-    tree_a: cKDTree,
-    tree_b: cKDTree,
+    tree_a: SkyIndex,
+    tree_b: SkyIndex,
     radius_arcsec: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mutual nearest neighbours of two source lists within a radius.
 
     Parameters
     ----------
-    tree_a, tree_b : scipy.spatial.cKDTree
-        Trees of unit vectors from `build_tree`.
+    tree_a, tree_b : SkyIndex
+        Indexes of unit vectors from `build_tree`.
     radius_arcsec : float, optional
         Maximum separation.
 
     Returns
     -------
     index_a, index_b : numpy.ndarray of int
-        Matched rows of list a and of list b (same length, one-to-one).
+        Matched rows of list a and of list b (same length, one-to-one),
+        sorted by row of a.
     separation_arcsec : numpy.ndarray
         Their separations.
 
@@ -73,18 +198,13 @@ def match_mutual(
     ([0], [0])
     """
     chord = chord_length(radius_arcsec)
-    n_a, n_b = tree_a.n, tree_b.n
-    empty = np.empty(0, dtype=np.intp)
-    if n_a == 0 or n_b == 0:
-        return empty, empty, np.empty(0)
-    dist_ab, nearest_b = tree_b.query(tree_a.data, k=1, distance_upper_bound=chord)
-    # Unmatched queries come back with index == n (the tree size).
-    index_a = np.flatnonzero(nearest_b < n_b)
-    index_b = nearest_b[index_a]
-    # Only the claimed sources of b need their own nearest neighbour in a.
-    claimed, inverse = np.unique(index_b, return_inverse=True)
-    _, nearest_a = tree_a.query(tree_b.data[claimed], k=1, distance_upper_bound=chord)
-    mutual = nearest_a[inverse] == index_a
-    index_a, index_b = index_a[mutual], index_b[mutual]
-    separation = 2.0 * np.degrees(np.arcsin(np.minimum(dist_ab[index_a] / 2.0, 1.0))) * 3600.0
-    return index_a, index_b, separation
+    rows_a, rows_b, distance = pairs_within(tree_a, tree_b, chord)
+    mutual = (_nearest_of_each(rows_a, rows_b, distance, tree_a.n)
+              & _nearest_of_each(rows_b, rows_a, distance, tree_b.n))
+    # One-to-one: scatter by row of a to return the pairs in that order.
+    pair_of = np.full(tree_a.n, -1, dtype=np.intp)
+    pair_of[rows_a[mutual]] = np.flatnonzero(mutual)
+    index_a = np.flatnonzero(pair_of >= 0)
+    keep = pair_of[index_a]
+    separation = 2.0 * np.degrees(np.arcsin(np.minimum(distance[keep] / 2.0, 1.0))) * 3600.0
+    return index_a, rows_b[keep].astype(np.intp), separation
