@@ -1,6 +1,8 @@
-"""QC statuses of exposure factors and the drift control chart.
+"""QC statuses of exposure factors and detectors, and the drift control chart.
 
-Pure functions; the thresholds come from `relphot_core.config.Thresholds`.
+Pure functions; the thresholds come from `relphot_core.config.Thresholds`
+(exposures) and `relphot_core.config.Detectors` (detectors). The control
+charts with a known false-alarm rate are in `relphot_core.control`.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .config import Thresholds
+from .config import STATUSES, Detectors, Thresholds
 from .stats import MAD_TO_SIGMA
 
 
@@ -195,3 +197,215 @@ def control_chart(
         outlier = np.isfinite(values) & enough & ((values < low) | (values > high))
         drift = enough & (np.abs(center - 1.0) > drift_limit)
     return ControlChart(center, low, high, outlier, drift)
+
+
+def _flux_deviation(offset: np.ndarray) -> np.ndarray:
+    """``|10**(-0.4 m) - 1|``: the flux fraction a magnitude offset amounts to."""
+    return np.abs(10.0 ** (-0.4 * offset) - 1.0)
+
+
+def _limit_mmag(fraction: float, sign: float) -> float:
+    """The offset (mmag, absolute) at which ``|10**(-0.4 m) - 1| = fraction``
+    on the side of ``sign`` (+ fainter, - brighter)."""
+    factor = 1.0 - fraction if sign >= 0 else 1.0 + fraction
+    return abs(-2.5 * math.log10(factor)) * 1000.0
+
+
+def detector_status(
+    offset: np.ndarray,
+    error: np.ndarray,
+    n: np.ndarray,
+    thresholds: Detectors = Detectors(),
+) -> np.ndarray:
+    """Status of each (exposure, detector) offset: ``OK``, ``WARN``, ``FAIL`` or ``NODATA``.
+
+    The limits are flux fractions, as for the exposures, and a detector is
+    flagged only when its offset is also significant, so that a detector
+    with few sources (a large error) is not flagged by noise:
+
+    - ``NODATA``: offset or error missing (NaN, or a non-positive error), or
+      ``n < thresholds.min_sources``;
+    - ``FAIL``: ``|10**(-0.4 offset) - 1| > thresholds.fail`` and
+      ``|offset| > thresholds.nsigma * error``;
+    - ``WARN``: the same with ``thresholds.warn``;
+    - ``OK`` otherwise.
+
+    Parameters
+    ----------
+    offset : array_like
+        Magnitude offsets (`DetectorStat.median`, mag, positive = fainter);
+        NaN where missing.
+    error : array_like
+        Their 1-sigma errors (mag).
+    n : array_like
+        Sources behind each offset (`DetectorStat.n`).
+    thresholds : Detectors, optional
+
+    Returns
+    -------
+    numpy.ndarray of str
+        Same shape as ``offset``; empty for empty input.
+
+    Examples
+    --------
+    >>> detector_status([0.0, 0.0215, 0.0215, 0.008, 0.05], [0.002, 0.002, 0.03, 0.001, np.nan],
+    ...                 [300, 300, 12, 300, 300]).tolist()
+    ['OK', 'FAIL', 'OK', 'WARN', 'NODATA']
+    """
+    offset = np.atleast_1d(np.asarray(offset, dtype=float))
+    error = np.atleast_1d(np.asarray(error, dtype=float))
+    n = np.atleast_1d(np.asarray(n, dtype=float))
+    deviation = _flux_deviation(offset)
+    with np.errstate(invalid="ignore"):
+        missing = ~np.isfinite(offset) | ~(error > 0) | ~np.isfinite(error) | ~(n >= thresholds.min_sources)
+        significant = np.abs(offset) > thresholds.nsigma * error
+    status = np.full(offset.shape, "OK", dtype="<U6")
+    status[(deviation > thresholds.warn) & significant] = "WARN"
+    status[(deviation > thresholds.fail) & significant] = "FAIL"
+    status[missing] = "NODATA"
+    return status
+
+
+def detector_reason(
+    detector: Any,
+    status: str,
+    offset: Any,
+    error: Any,
+    n: Any = None,
+    thresholds: Detectors | None = Detectors(),
+) -> str:
+    """Why a detector is ``WARN``, ``FAIL`` or ``NODATA``, in words.
+
+    Parameters
+    ----------
+    detector : int
+        Detector number (11..44).
+    status : str
+        Its status (from `detector_status`).
+    offset, error : float or None
+        Its offset and error in mag (positive = fainter).
+    n : int, optional
+        Its number of sources (for the ``NODATA`` reason).
+    thresholds : Detectors or None, optional
+        The thresholds the status was given with.
+
+    Returns
+    -------
+    str
+        e.g. ``detector 23: +49.8 ± 2.1 mmag (24 σ) > FAIL limit 16.4 mmag``:
+        offset in mmag with an explicit sign (+ = fainter), the limit on the
+        side of the offset. Empty for ``OK``, without thresholds, and when
+        the offset does not pass the limit (a status given with other
+        thresholds: no wrong claim).
+
+    Examples
+    --------
+    >>> detector_reason(23, "FAIL", 0.0498, 0.0021)
+    'detector 23: +49.8 ± 2.1 mmag (24 σ) > FAIL limit 16.4 mmag'
+    >>> detector_reason(31, "NODATA", None, None, n=4)
+    'detector 31: no offset (4 sources < 10)'
+    """
+    if thresholds is None or status not in ("WARN", "FAIL", "NODATA"):
+        return ""
+    try:
+        value = float(offset)
+    except (TypeError, ValueError):
+        value = math.nan
+    try:
+        sigma = float(error)
+    except (TypeError, ValueError):
+        sigma = math.nan
+    if status == "NODATA":
+        if n is not None and n < thresholds.min_sources:
+            return f"detector {detector}: no offset ({int(n)} sources < {thresholds.min_sources})"
+        return f"detector {detector}: no offset"
+    limit = thresholds.fail if status == "FAIL" else thresholds.warn
+    if not math.isfinite(value) or _flux_deviation(np.float64(value)) <= limit:
+        return ""
+    text = f"detector {detector}: {1000 * value:+.1f}"
+    if math.isfinite(sigma) and sigma > 0:
+        text += f" ± {1000 * sigma:.1f} mmag ({abs(value) / sigma:.0f} σ)"
+    else:
+        text += " mmag"
+    return text + f" > {status} limit {_limit_mmag(limit, value):.1f} mmag"
+
+
+@dataclass(frozen=True)
+class DetectorFlag:
+    """The exposure-level summary of its detectors' statuses.
+
+    Attributes
+    ----------
+    kind : str
+        The worst status among the detectors with data: ``FAIL``, ``WARN`` or
+        ``OK``; ``NODATA`` when no detector has data (or there is none).
+    reason : str
+        e.g. ``2 of 16 detectors flagged (1 FAIL, 1 WARN); worst detector
+        23: +49.8 ± 2.1 mmag (24 σ) > FAIL limit 16.4 mmag``; empty for OK.
+    worst : int or None
+        The worst detector (highest status, then largest significance).
+    n_fail, n_warn, n_nodata : int
+        Detectors of each status.
+    """
+
+    kind: str
+    reason: str
+    worst: int | None
+    n_fail: int
+    n_warn: int
+    n_nodata: int
+
+
+def exposure_detector_flag(
+    detectors: np.ndarray,
+    offset: np.ndarray,
+    error: np.ndarray,
+    n: np.ndarray,
+    thresholds: Detectors = Detectors(),
+) -> DetectorFlag:
+    """The "detector flag" of one exposure from its detectors' offsets.
+
+    Parameters
+    ----------
+    detectors : array_like of int
+        Detector numbers of the exposure.
+    offset, error, n : array_like
+        Their offsets (mag, positive = fainter), errors (mag) and source
+        counts, as for `detector_status`.
+    thresholds : Detectors, optional
+
+    Returns
+    -------
+    DetectorFlag
+
+    Examples
+    --------
+    >>> flag = exposure_detector_flag([11, 23, 34], [0.001, 0.0498, 0.007], [0.002, 0.0021, 0.001], [300, 280, 310])
+    >>> flag.kind, flag.worst, flag.n_fail, flag.n_warn
+    ('FAIL', 23, 1, 1)
+    >>> flag.reason
+    '2 of 3 detectors flagged (1 FAIL, 1 WARN); worst detector 23: +49.8 ± 2.1 mmag (24 σ) > FAIL limit 16.4 mmag'
+    >>> exposure_detector_flag([], [], [], []).kind
+    'NODATA'
+    """
+    detectors = np.atleast_1d(np.asarray(detectors))
+    offset = np.atleast_1d(np.asarray(offset, dtype=float))
+    error = np.atleast_1d(np.asarray(error, dtype=float))
+    n = np.atleast_1d(np.asarray(n, dtype=float))
+    status = detector_status(offset, error, n, thresholds)
+    n_fail, n_warn = int((status == "FAIL").sum()), int((status == "WARN").sum())
+    n_nodata = int((status == "NODATA").sum())
+    if n_nodata == status.size:
+        return DetectorFlag("NODATA", "no detector offset" if status.size == 0 else
+                            f"no detector offset ({status.size} detectors without data)", None, 0, 0, n_nodata)
+    if n_fail + n_warn == 0:
+        return DetectorFlag("OK", "", None, 0, 0, n_nodata)
+    rank = np.array([STATUSES.index(s) if s != "NODATA" else -1 for s in status])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        significance = np.nan_to_num(np.abs(offset) / error, nan=0.0, posinf=0.0)
+    worst = int(np.lexsort((significance, rank))[-1])
+    kind = str(status[worst])
+    counts = ", ".join(f"{count} {name}" for count, name in ((n_fail, "FAIL"), (n_warn, "WARN")) if count)
+    reason = (f"{n_fail + n_warn} of {status.size} detectors flagged ({counts}); worst "
+              + detector_reason(detectors[worst].item(), kind, offset[worst], error[worst], n[worst], thresholds))
+    return DetectorFlag(kind, reason, detectors[worst].item(), n_fail, n_warn, n_nodata)
