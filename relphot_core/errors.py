@@ -47,3 +47,7 @@ class ApplyError(RelphotError):
 
 class StoreError(RelphotError):
     """The database cannot be opened, migrated or written."""
+
+
+class MixedKeywordsError(CatalogError):
+    """A catalogue's headers disagree on its identity (observation, filter, dither)."""

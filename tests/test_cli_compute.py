@@ -106,7 +106,8 @@ def test_missing_exposure_and_partial_overlap(tmp_path, capsys):
     assert rows[2]["status"] == "OK" and rows[2]["n_matched"] < rows[0]["n_matched"]
 
 
-# --- bad input: one line naming the file and the problem, exit 2 ------------
+# --- bad input: one line naming the file and the problem; the other sets go on,
+# exit 1 (--strict: nothing stored, exit 2) ----------------------------------
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
@@ -115,47 +116,61 @@ def small(tmp_path_factory):
 
 
 def _error_lines(capsys, *args):
+    """Exit code, the error lines, and the closing count line (if any)."""
     code = main(["compute", "-q", *map(str, args)])
-    err = capsys.readouterr().err.strip().splitlines()
-    return code, err
+    lines = capsys.readouterr().err.strip().splitlines()
+    errors = [line for line in lines if line.startswith("relphot compute: error: ")]
+    return code, errors, [line for line in lines if "failure(s)" in line]
 
 
 def test_error_not_fits(small, tmp_path, capsys):
     bad = tmp_path / "junk.fits"
     bad.write_text("hello")
-    code, err = _error_lines(capsys, bad, *small)
-    assert code == 2
-    assert err == [f"relphot compute: error: {bad}: not a readable FITS file "
-                   "(FITSIO status = 108: error reading from FITS file)"]
+    code, err, count = _error_lines(capsys, bad, *small)
+    assert code == 1
+    assert err == [f"relphot compute: error: {bad}: not a FITS file (no SIMPLE card at the start)"]
+    assert count == ["relphot compute: 1 failure(s): 1 unreadable catalogue"]
+    code, err, _ = _error_lines(capsys, bad, *small, "--strict")
+    assert code == 2 and err == [f"relphot compute: error: {bad}: not a FITS file (no SIMPLE card at the start)"]
 
 
 def test_error_truncated(small, tmp_path, capsys):
     cut = tmp_path / "cut.fits"
     cut.write_bytes(small[0].read_bytes()[:-3000])
-    code, err = _error_lines(capsys, cut, *small[1:])
-    assert code == 2 and len(err) == 1
+    code, err, _ = _error_lines(capsys, cut, *small[1:])
+    assert code == 1 and len(err) == 1
     assert err[0].startswith(f"relphot compute: error: {cut}: file truncated: HDU ")
+    assert err[0].endswith("(observation 12 NIR_J)")
 
 
 def test_error_missing_column(small, capsys):
-    code, err = _error_lines(capsys, *small, "--flux-column", "FLUX_APER")
-    assert code == 2 and len(err) == 4  # one line per catalogue
-    assert err[0] == f"relphot compute: error: {small[0]}: HDU LDAC_OBJECTS lacks column(s) FLUX_APER"
+    code, err, _ = _error_lines(capsys, *small, "--flux-column", "FLUX_APER")
+    assert code == 1 and len(err) == 1  # the set fails at its first catalogue
+    assert err[0] == (f"relphot compute: error: {small[0]}: HDU LDAC_OBJECTS lacks column(s) FLUX_APER "
+                      "(observation 12 NIR_J)")
 
 
-def test_error_same_dither_twice(small, capsys):
-    code, err = _error_lines(capsys, small[0], small[0])
-    assert code == 2
-    assert err == [f"relphot compute: error: {small[0]}: claims dither 1 of observation 12 NIR_J, "
-                   f"already given by {small[0]}"]
+def test_error_same_dither_twice(small, tmp_path, capsys):
+    copy = tmp_path / "copy_of_dither_1.cat.fits"
+    copy.write_bytes(small[0].read_bytes())
+    code, err, _ = _error_lines(capsys, small[0], copy, *small[1:])
+    assert code == 1
+    first, second = sorted([str(small[0]), str(copy)])
+    assert err == [f"relphot compute: error: {second}: claims dither 1 of observation 12 NIR_J, "
+                   f"already given by {first}; the set is not computed (observation 12 NIR_J)"]
+    # the same file named twice is read once
+    code, _, _ = _error_lines(capsys, small[0], *small)
+    assert code == 0
 
 
 def test_error_mixed_filters(small, tmp_path, capsys):
     other = write_observation(simulate_observation(12, "NIR_H", sources_per_detector=100, seed=5), tmp_path)
-    code, err = _error_lines(capsys, *small[:3], other[3])
-    assert code == 2
-    assert err == [f"relphot compute: error: {other[3]}: is the only exposure of observation 12 NIR_H given; "
-                   "were catalogues of different observations or filters mixed? at least 2 exposures are needed"]
+    code, err, _ = _error_lines(capsys, *small[:3], other[3])
+    assert code == 1
+    assert err == [f"relphot compute: error: {other[3]}: is the only exposure of observation 12 NIR_H given: "
+                   "stored as NODATA (were the other dithers' catalogues left out?) (observation 12 NIR_H)"]
+    code, err, _ = _error_lines(capsys, *small[:3], other[3], "--strict")
+    assert code == 2 and len(err) == 1
 
 
 def test_bad_fluxes_and_empty_catalogue_give_nodata_not_a_value(small, tmp_path, capsys):
@@ -189,15 +204,17 @@ def test_exposures_that_do_not_overlap(tmp_path, capsys):
 def test_bad_configuration_file(small, tmp_path, capsys):
     config = tmp_path / "bad.toml"
     config.write_text("[thresholds]\nfial = 0.02\n")
-    code, err = _error_lines(capsys, *small, "--config", config)
+    code, err, _ = _error_lines(capsys, *small, "--config", config)
     assert code == 2 and err == [f"relphot compute: error: {config}: unknown option thresholds.fial"]
 
 
 def test_console_script_runs_and_fails_cleanly(tmp_path):
     done = subprocess.run([sys.executable, "-m", "relphot_core.cli", "compute", str(tmp_path / "none.fits")],
                           capture_output=True, text=True)
-    assert done.returncode == 2
-    assert done.stderr.strip() == f"relphot compute: error: {tmp_path / 'none.fits'}: no such file"
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.strip().splitlines() if "scanned" not in line]
+    assert lines == [f"relphot compute: error: {tmp_path / 'none.fits'}: no such file",
+                                                "relphot compute: 1 failure(s): 1 unreadable catalogue"]
     assert "Traceback" not in done.stderr
 
 

@@ -1,23 +1,30 @@
-"""``relphot compute``: catalogues -> QPRELEX factors, into JSON and/or the store."""
+"""``relphot compute``: catalogues -> QPRELEX factors, into the store and/or JSON.
+
+Survey-scale: inputs are files, directories and list files; the sets are
+formed from the headers, computed one at a time per worker (local
+processes or a Dask cluster) and stored as they complete; unchanged sets
+are skipped; a set that cannot be computed is reported and recorded, and
+the others go on (`relphot_core.pipeline`).
+
+Only the parser is built at import: the store, scipy and Dask are imported
+when a computation runs.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from functools import partial
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from tqdm import tqdm
-
-from ..catalogs import ExposureCatalog, group_exposures, read_catalog
-from ..config import FILTERS, Config
-from ..errors import CatalogError, GroupingError, RelphotError
-from ..results import ObservationResult
+from ..config import FILTERS
+from ..errors import RelphotError
 from .common import add_config_options, atomic_write_text, config_from_args
+
+SUMMARY_ROWS = 200
+"""Beyond this many exposures the summary gives counts, not every row."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,17 +33,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compute",
         help="compute QPRELEX/QPRELEXE of the exposures of source catalogues",
         description="Read source catalogues (FITS_LDAC or plain FITS tables), group them into "
-                    "(observation, filter) sets of dithered exposures, and compute each exposure's "
-                    "relative flux factor QPRELEX with its error QPRELEXE and a QC status.",
+                    "(observation, filter) sets of dithered exposures from their headers, and compute "
+                    "each exposure's relative flux factor QPRELEX with its error QPRELEXE and a QC status. "
+                    "Each set is computed and stored as it completes; with --db, sets whose files and "
+                    "parameters are unchanged are skipped. A set that cannot be computed is reported "
+                    "(and recorded in the store) and the others go on: exit status 1 if some failed, "
+                    "2 for usage errors.",
     )
-    parser.add_argument("catalogs", nargs="+", metavar="CATALOGUE", type=Path, help="source catalogue FITS files")
-    parser.add_argument("--json", metavar="PATH", help="write the factors as JSON to PATH ('-' for stdout)")
+    parser.add_argument("catalogs", nargs="*", metavar="PATH", type=Path,
+                        help="source catalogue FITS files, or directories searched recursively for them")
+    parser.add_argument("--from-file", metavar="LIST", action="append", default=[],
+                        help="read more paths from LIST, one a line ('-' for standard input); repeatable")
+    parser.add_argument("--pattern", metavar="GLOB", action="append", default=None,
+                        help="file names taken as catalogues in directories (repeatable; default "
+                             "*.cat.fits *.ldac.fits *_cat.fits *.cat *.ldac)")
+    parser.add_argument("--json", metavar="PATH", help="write the factors of the computed sets as JSON to PATH "
+                                                       "('-' for stdout)")
     parser.add_argument("--db", metavar="URL", help="store the runs in this database (SQLAlchemy URL or SQLite path)")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute sets whose files and parameters are unchanged (default: skip them)")
+    parser.add_argument("--strict", action="store_true",
+                        help="all or nothing: any bad catalogue or set stops the batch and nothing is stored "
+                             "(exit 2)")
     parser.add_argument("--obs-id", type=int, help="override the observation id of every catalogue")
     parser.add_argument("--band", choices=FILTERS, help="override the filter of every catalogue")
     parser.add_argument("--dither", type=int, help="override the dither number (one catalogue only)")
-    parser.add_argument("--jobs", "-j", type=int, default=None,
-                        help="worker processes (default: number of cores when there are several observations)")
+    engine = parser.add_argument_group("engine (default: local worker processes)")
+    engine.add_argument("--jobs", "-j", type=int, default=None,
+                        help="local worker processes (default: the cores when there are several sets)")
+    engine.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the sets on Dask: 'local' for a LocalCluster started here, or a scheduler "
+                             "address such as tcp://host:8786 (needs pip install 'relphot[dask]')")
+    engine.add_argument("--workers", type=int, default=None,
+                        help="worker processes of --scheduler local (default: the cores)")
+    engine.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="give up when the Dask scheduler does not answer within this time (default 10)")
     parser.add_argument("--no-samples", action="store_true",
                         help="do not keep matched-source subsamples for the dashboard plots")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary table")
@@ -44,111 +75,224 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _read(path: Path, config: Config, overrides: dict[str, Any]) -> ExposureCatalog | CatalogError:
-    try:
-        return read_catalog(path, columns=config.columns, keywords=config.keywords, overrides=overrides)
-    except CatalogError as exc:
-        return exc
+def compute_catalogs(*args: Any, **kwargs: Any) -> Any:
+    """`relphot_core.pipeline.compute_catalogs` (kept here for callers of
+    the command-line module)."""
+    from ..pipeline import compute_catalogs as compute
+
+    return compute(*args, **kwargs)
 
 
-def _compute(catalogs: list[ExposureCatalog], config: Config, keep_samples: bool) -> ObservationResult:
-    from ..factors import compute_observation  # scipy: imported by `compute` only, not by every command
-
-    return compute_observation(catalogs, config, keep_samples=keep_samples)
+def _err(message: str) -> None:
+    print(f"relphot compute: {message}", file=sys.stderr)
 
 
-def _map(function: Any, items: Sequence[Any], jobs: int, label: str, quiet: bool) -> list[Any]:
-    bar = dict(total=len(items), desc=label, unit="", disable=quiet or len(items) < 2, file=sys.stderr)
-    if jobs <= 1 or len(items) < 2:
-        return [function(item) for item in tqdm(items, **bar)]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(tqdm(pool.map(function, items, chunksize=max(1, len(items) // (8 * jobs))), **bar))
+class _JsonRows:
+    """A JSON array written row by row to a temporary file, renamed at the
+    end: memory stays flat and a killed batch leaves no partial file."""
+
+    def __init__(self, target: str | None) -> None:
+        self.target = target
+        self.count = 0
+        self._stream: IO[str] | None = None
+        self._rows: list[dict[str, Any]] = []
+        if target and target != "-":
+            import tempfile
+
+            path = Path(target)
+            try:
+                fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+            except OSError as exc:
+                raise RelphotError(target, f"cannot write ({exc.strerror})") from None
+            self._stream = os.fdopen(fd, "w", encoding="utf-8")
+            self._stream.write("[")
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if not self.target:
+            return
+        if self._stream is None:
+            self._rows.extend(rows)
+            return
+        for row in rows:
+            self._stream.write(("\n" if self.count == 0 else ",\n") + json.dumps(row))
+            self.count += 1
+
+    def finish(self) -> None:
+        if not self.target:
+            return
+        if self._stream is None:
+            self._rows.sort(key=lambda r: (r["obs_id"], r["filter"], r["exposure"]))
+            json.dump(self._rows, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+            return
+        self._stream.write("\n]\n")
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self._stream.close()
+        os.replace(self._tmp, self.target)
+
+    def abandon(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            Path(self._tmp).unlink(missing_ok=True)
 
 
-def compute_catalogs(
-    paths: Sequence[Path],
-    config: Config,
-    *,
-    overrides: dict[str, Any] | None = None,
-    jobs: int = 1,
-    keep_samples: bool = True,
-    quiet: bool = True,
-) -> list[ObservationResult]:
-    """Read, group and compute; all catalogues are checked before any result.
-
-    Raises
-    ------
-    RelphotError
-        `CatalogError` listing every unreadable catalogue (one per line), or
-        `GroupingError` for duplicated dithers and lone exposures.
-    """
-    overrides = overrides or {}
-    read = _map(partial(_read, config=config, overrides=overrides), list(paths), jobs, "reading", quiet)
-    errors = [item for item in read if isinstance(item, CatalogError)]
-    if errors:
-        raise _MultipleErrors(errors)
-    groups = group_exposures(read)  # type: ignore[arg-type]
-    for (obs_id, band), members in groups.items():
-        if len(members) < 2:
-            raise GroupingError(members[0].file, f"is the only exposure of observation {obs_id} {band} given; "
-                                                 "were catalogues of different observations or filters mixed? "
-                                                 "at least 2 exposures are needed")
-    work = partial(_compute, config=config, keep_samples=keep_samples)
-    return _map(work, list(groups.values()), jobs, "computing", quiet)
-
-
-class _MultipleErrors(RelphotError):
-    def __init__(self, errors: list[RelphotError]) -> None:
-        self.errors = errors
-        super().__init__(None, "\n".join(str(e) for e in errors))
-
-
-def _summary(results: Iterable[ObservationResult]) -> str:
+def _summary(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'OBS_ID':>8} {'FILTER':6} {'DITH':>4} {'QPRELEX':>9} {'QPRELEXE':>9} {'STATUS':6} "
              f"{'PAIRS':>5} {'MATCHED':>8}  NOTE"]
-    for result in results:
-        for e in result.exposures:
-            value = f"{e.value:9.5f}" if e.value is not None else f"{'-':>9}"
-            error = f"{e.error:9.5f}" if e.error is not None else f"{'-':>9}"
-            lines.append(f"{result.obs_id:>8} {result.filter:6} {e.exposure:>4} {value} {error} {e.status:6} "
-                         f"{e.n_pairs:>5} {e.n_matched:>8}  {e.reason}")
+    for e in sorted(rows, key=lambda r: (r["obs_id"], r["filter"], r["exposure"])):
+        value = f"{e['value']:9.5f}" if e["value"] is not None else f"{'-':>9}"
+        error = f"{e['error']:9.5f}" if e["error"] is not None else f"{'-':>9}"
+        lines.append(f"{e['obs_id']:>8} {e['filter']:6} {e['exposure']:>4} {value} {error} {e['status']:6} "
+                     f"{e['n_pairs']:>5} {e['n_matched']:>8}  {e['reason']}")
     return "\n".join(lines)
+
+
+def _engine(args: argparse.Namespace, n_sets: int) -> Any:
+    from ..pipeline import DaskEngine, LocalEngine
+
+    if args.scheduler:
+        engine = DaskEngine(args.scheduler, workers=args.workers, connect_timeout=args.connect_timeout)
+        if not args.quiet:
+            _err(f"Dask dashboard: {engine.dashboard_link}")
+        return engine
+    cores = os.cpu_count() or 1
+    jobs = args.jobs if args.jobs is not None else (cores if n_sets > 2 else 1)
+    return LocalEngine(workers=max(1, min(jobs, max(n_sets, 1))))
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``relphot compute``."""
-    config = config_from_args(args)
-    if args.dither is not None and len(args.catalogs) != 1:
-        raise RelphotError(None, "--dither overrides one catalogue's dither number; give exactly one catalogue")
-    overrides = {"obs_id": args.obs_id, "filter": args.band, "dither": args.dither}
-    n_cores = os.cpu_count() or 1
-    jobs = args.jobs if args.jobs is not None else (n_cores if len(args.catalogs) > 8 else 1)
-    try:
-        results = compute_catalogs(args.catalogs, config, overrides=overrides, jobs=max(jobs, 1),
-                                   keep_samples=not args.no_samples, quiet=args.quiet or not sys.stderr.isatty())
-    except _MultipleErrors as exc:
-        for error in exc.errors:
-            print(f"relphot compute: error: {error}", file=sys.stderr)
-        return 2
+    from functools import partial
 
-    rows = [row for result in results for row in result.to_rows()]
+    from ..inputs import CATALOG_PATTERNS
+    from ..pipeline import plan_batch, process_set
+
+    config = config_from_args(args)
+    if not args.catalogs and not args.from_file:
+        raise RelphotError(None, "no catalogue given: name files, directories or --from-file LIST")
+    if args.workers is not None and args.scheduler != "local":
+        raise RelphotError(None, "--workers sets the size of --scheduler local; use --jobs for local processes")
+    overrides = {"obs_id": args.obs_id, "filter": args.band, "dither": args.dither}
+    patterns = tuple(args.pattern) if args.pattern else CATALOG_PATTERNS
+
+    store = None
+    params = ""
     if args.db:
-        from ..store import Store  # imported here: the store is optional for compute
+        from ..store import Store
+        from ..store.writes import params_digest
 
         store = Store.open(args.db)
-        stored = store.save_results(results)  # each result all-or-nothing
-        new = sum(run_id is not None for run_id in stored)
-        print(f"relphot compute: stored {new} new run(s), {len(stored) - new} identical run(s) already "
-              f"in the store", file=sys.stderr)
-    if args.json == "-":
-        json.dump(rows, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    elif args.json:
-        atomic_write_text(Path(args.json), json.dumps(rows, indent=1) + "\n")
+        params = params_digest(config.parameters())
+    try:
+        recorded = store.recorded_inputs(params) if store is not None and not args.force else {}
+        plan = plan_batch(args.catalogs, config, list_files=args.from_file, patterns=patterns,
+                          overrides=overrides, recorded=recorded)
+        if not args.quiet:
+            _err(f"{plan.n_files} catalogue(s) scanned in {plan.scan_seconds:.2f} s ({plan.scan_rate:,.0f} files/s): "
+                 f"{len(plan.to_compute) + len(plan.unchanged)} set(s), {len(plan.to_compute)} to compute, "
+                 f"{len(plan.unchanged)} unchanged (skipped)")
+        if args.strict and plan.failures:
+            for failure in plan.failures:
+                _err(f"error: {failure.message()}")
+            _err("--strict: nothing computed, nothing stored")
+            return 2
+        if store is not None:
+            if plan.touched:
+                store.touch_inputs(params, plan.touched)
+            for failure in plan.failures:
+                store.record_failure(failure, params)
+        for failure in plan.failures:
+            _err(f"error: {failure.message()}")
+        return _execute(args, plan, store, params, partial(process_set, config=config,
+                        overrides={k: v for k, v in overrides.items() if v is not None},
+                        keep_samples=not args.no_samples))
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any) -> int:
+    from tqdm import tqdm
+
+    failures = list(plan.failures)
+    counts: Counter[str] = Counter()
+    rows_shown: list[dict[str, Any]] = []
+    new_runs = same_runs = 0
+    strict_items: list[tuple[Any, Any]] = []
+    output = _JsonRows(args.json)
+    engine = _engine(args, len(plan.to_compute)) if plan.to_compute else None
+    try:
+        if engine is not None and hasattr(engine, "check_paths"):
+            engine.check_paths([s.files[0].path for s in plan.to_compute[:1]])
+        bar = tqdm(total=len(plan.to_compute), desc="sets", unit="set", file=sys.stderr,
+                   disable=args.quiet or not sys.stderr.isatty() or len(plan.to_compute) < 2)
+        outcomes = engine.run(work, plan.to_compute) if engine is not None else iter(())
+        for outcome in outcomes:
+            bar.update(1)
+            failures.extend(outcome.failures)
+            if args.strict:
+                if outcome.result is not None:
+                    strict_items.append((outcome.result, outcome.files))
+                continue
+            if outcome.result is not None:
+                # stored before its failures are recorded: saving a set resolves the set's open failures
+                if store is not None:
+                    run_id = store.save_set(outcome.result, outcome.files, params)
+                    new_runs += run_id is not None
+                    same_runs += run_id is None
+                rows = outcome.result.to_rows()
+                counts.update(row["status"] for row in rows)
+                output.add(rows)
+                if len(rows_shown) < SUMMARY_ROWS:
+                    rows_shown.extend(rows)
+            for failure in outcome.failures:
+                tqdm.write(f"relphot compute: error: {failure.message()}", file=sys.stderr)
+                if store is not None:
+                    store.record_failure(failure, params)
+        bar.close()
+        if args.strict:
+            if failures:
+                for failure in failures:
+                    _err(f"error: {failure.message()}")
+                _err("--strict: nothing stored")
+                output.abandon()
+                return 2
+            if store is not None and strict_items:
+                run_ids = store.save_sets(strict_items, params)
+                new_runs = sum(r is not None for r in run_ids)
+                same_runs = len(run_ids) - new_runs
+            for result, _ in strict_items:
+                rows = result.to_rows()
+                counts.update(row["status"] for row in rows)
+                output.add(rows)
+                if len(rows_shown) < SUMMARY_ROWS:
+                    rows_shown.extend(rows)
+        output.finish()
+    except BaseException:
+        output.abandon()
+        raise
+    finally:
+        if engine is not None and hasattr(engine, "close"):
+            engine.close()
+
+    if store is not None:
+        _err(f"stored {new_runs} new run(s), {same_runs} identical run(s) already in the store, "
+             f"{len(plan.unchanged)} unchanged set(s) skipped")
     if not args.quiet:
-        print(_summary(results), file=sys.stderr if args.json == "-" else sys.stdout)
-    for result in results:
-        for e in result.exposures:
-            if e.status == "NODATA":
-                print(f"relphot compute: warning: {e.file}: NODATA: {e.reason}", file=sys.stderr)
+        target = sys.stderr if args.json == "-" else sys.stdout
+        if sum(counts.values()) <= SUMMARY_ROWS:
+            if rows_shown:
+                print(_summary(rows_shown), file=target)
+        else:
+            print("exposures: " + ", ".join(f"{counts[s]} {s}" for s in ("OK", "WARN", "FAIL", "NODATA")),
+                  file=target)
+    for row in rows_shown:
+        if row["status"] == "NODATA":
+            _err(f"warning: {row['file']}: NODATA: {row['reason']}")
+    if failures:
+        kinds = Counter(f.kind for f in failures)
+        _err(f"{len(failures)} failure(s): " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+             + (" (recorded in the store)" if store is not None else ""))
+        return 1
     return 0

@@ -17,6 +17,15 @@ processing_run
 exposure_factor, pair_stat, detector_stat, match_sample
     What a run computed. Pairs, detectors and samples name exposures by their
     dither number within the run's observation.
+input_file
+    The catalogues an (observation, filter) set was last processed from,
+    per parameter set: path, size, modification time and SHA-256. A batch
+    skips a set whose files and parameters are unchanged without reading
+    its tables.
+processing_failure
+    A set (or a catalogue) that could not be computed: when, which files,
+    why. A QC fact, shown in the triage queue and the JSON API; resolved
+    when a later batch processes it.
 review
     A reviewer's decision on one exposure (a review of a whole observation is
     expanded to one row per exposure). Reviews hang on the exposure, not on
@@ -30,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -231,3 +241,53 @@ class Review(Base):
     """The run that was current when the review was made."""
     status: Mapped[str | None] = mapped_column(String(8))
     """The exposure's status in that run (what the reviewer confirmed or overruled)."""
+
+
+class InputFile(Base):
+    __tablename__ = "input_file"
+    __table_args__ = (
+        UniqueConstraint("observation_id", "params_digest", "path", name="uq_input_obs_params_path"),
+        Index("ix_input_params_path", "params_digest", "path"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observation.id"))
+    params_digest: Mapped[str] = mapped_column(String(64))
+    """`relphot_core.store.writes.params_digest` of the parameters the set was computed with."""
+    path: Mapped[str] = mapped_column(Text)
+    """Absolute path of the catalogue."""
+    dither: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("processing_run.id"))
+    """The run these files gave (an identical earlier run when nothing new was stored)."""
+    recorded: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProcessingFailure(Base):
+    __tablename__ = "processing_failure"
+    __table_args__ = (
+        Index("ix_failure_open", "resolved"),
+        Index("ix_failure_obs", "obs_id", "filter"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    obs_id: Mapped[int | None] = mapped_column(BigInteger)
+    """None when the catalogue's header could not be read."""
+    filter: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    """`relphot_core.pipeline.FAILURE_KINDS`: unreadable catalogue, duplicated dither, ..."""
+    path: Mapped[str] = mapped_column(Text)
+    """The file the reason is about."""
+    files: Mapped[list[str]] = mapped_column(JSON)
+    """Every file of the set."""
+    reason: Mapped[str] = mapped_column(Text)
+    params_digest: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    """When the failure was first seen."""
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    """Batches that met the same failure (same path, kind and reason)."""
+    resolved: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When a later batch processed the set (or the file) successfully."""
