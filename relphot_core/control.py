@@ -76,6 +76,11 @@ Vectorised: the CUSUM recursion has the closed form
 once with a running minimum over the last ``cusum_window + 1`` values
 (`scipy.ndimage.minimum_filter1d`) after shifting each segment below the
 previous ones, so no window crosses a segment or series boundary.
+Measured (2 cores): one series of 40,000 points 5 ms; 12 (filter, dither)
+series of 40,000 points in one call 0.17 s; 7.7 million detector rows in
+48 (filter, detector) series 3.3 s when the rows come sorted by series
+(then time), 9.6 s interleaved (the stable sort and the way back cost the
+difference): query them ``ORDER BY filter, detector, mjd``.
 """
 from __future__ import annotations
 
