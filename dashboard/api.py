@@ -6,7 +6,8 @@ JSON (for scripts)::
     GET /api/observations?filter=NIR_J&status=FAIL&from=2026-01-01&to=2026-02-01&obs=100-200&limit=100
     GET /api/exposures?<same parameters>
     GET /api/observation/<obs_id>[?filter=NIR_J]
-    GET /api/health                                   {"status": "ok", "cache_warm": true}
+    GET /api/failures[?all=1&obs=1043&filter=NIR_J]   sets that could not be computed (open ones by default)
+    GET /api/health                                   {"status": "ok", "cache_warm": true, "open_failures": 0}
 
 Downloads (the exports page links to them)::
 
@@ -221,7 +222,20 @@ def register(server: Flask) -> None:
     def api_health():
         from .data import get_cache
 
-        return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set()})
+        return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set(),
+                      "open_failures": int(len(get_store().failures()))})
+
+    @server.route("/api/failures")
+    def api_failures():
+        obs, name, every = request.args.get("obs"), request.args.get("filter"), request.args.get("all", "")
+        if obs not in (None, "") and not is_number(obs):
+            return _error(f"'obs' must be an observation id (a whole number), not '{obs[:40]}'.")
+        if name not in (None, "") and name not in FILTERS:
+            return _error(f"unknown filter '{name[:40]}' (choose among {', '.join(FILTERS)}).")
+        if every not in ("", "0", "1"):
+            return _error("'all' must be 0 or 1.")
+        df = get_store().failures(open_only=every != "1", obs_id=int(obs) if obs else None, filter=name or None)
+        return _json({"count": len(df), "failures": frame_records(df)})
 
     @server.route("/api/observations")
     def api_observations():

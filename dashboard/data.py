@@ -323,6 +323,13 @@ def max_points() -> int | None:
     return current_app.config.get(MAX_POINTS_KEY, 3000)
 
 
+def open_failures(limit: int = 200) -> tuple[pd.DataFrame, int]:
+    """The processing failures not yet resolved, newest first (at most
+    ``limit``), and how many there are. A small table, read on each call."""
+    frame = get_store().failures()
+    return frame.head(limit), len(frame)
+
+
 def db_label() -> str:
     """The store URL to show in ``relphot`` commands (password masked)."""
     return current_app.config.get(DB_LABEL_KEY) or "relphot.db"

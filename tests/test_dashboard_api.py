@@ -349,3 +349,36 @@ def test_mjd_to_iso_truncates_to_the_second_like_date_obs():
 def test_unknown_addresses_get_404_and_never_500(client, path, method, status):
     response = client.open(path, method=method)
     assert response.status_code == status
+
+
+# ------------------------------------------------------- processing failures
+def test_failures_in_the_api_the_triage_queue_and_the_observation_page(tmp_path):
+    from relphot_core.inputs import SetFailure
+
+    store = fill_small_store(f"sqlite:///{tmp_path / 'failures.db'}")
+    obs, band, _ = BAD
+    store.record_failure(SetFailure(kind="unreadable catalogue", path="/data/cats/obs_D2.cat.fits",
+                                    reason="file truncated: HDU 31 ends beyond the end of the file",
+                                    obs_id=obs, filter=band, files=("/data/cats/obs_D1.cat.fits",
+                                                                    "/data/cats/obs_D2.cat.fits")), "p")
+    store.record_failure(SetFailure(kind="unreadable catalogue", path="/data/cats/junk.cat.fits",
+                                    reason="not a FITS file (no SIMPLE card at the start)"), "p")
+    app = create_app(store, db_label="failures.db", warm=False)
+    client = app.server.test_client()
+    body = client.get("/api/failures").get_json()
+    assert body["count"] == 2
+    first = next(f for f in body["failures"] if f["obs_id"] == obs)
+    assert first["filter"] == band and first["kind"] == "unreadable catalogue"
+    assert first["files"] == ["/data/cats/obs_D1.cat.fits", "/data/cats/obs_D2.cat.fits"]
+    assert first["resolved"] is None and first["attempts"] == 1 and first["created"].startswith("20")
+    assert client.get(f"/api/failures?obs={obs}&filter={band}").get_json()["count"] == 1
+    assert client.get("/api/failures?obs=x").status_code == 400
+    assert client.get("/api/failures?filter=NIR_Q").status_code == 400
+    assert client.get("/api/health").get_json()["open_failures"] == 2
+    with app.server.test_request_context("/"):
+        page = text_of(triage.layout())
+        assert "2 sets could not be computed" in page
+        assert "obs_D2.cat.fits" in page and "no SIMPLE card" in page
+        detail = text_of(observation.layout(obs_id=str(obs), filter=band))
+        assert "Processing failure (unreadable catalogue" in detail and "HDU 31 ends beyond" in detail
+        assert "Processing failure" not in text_of(observation.layout(obs_id=str(obs), filter="NIR_Y"))

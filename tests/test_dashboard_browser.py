@@ -290,3 +290,20 @@ def test_empty_store_shows_its_empty_page(dash_duo, tmp_path):
     assert "relphot demo" in dash_duo.find_element("#empty-store").text
     dash_duo.driver.get(dash_duo.server_url + "/triage")
     dash_duo.wait_for_element("#empty-store")
+
+
+def test_processing_failures_head_the_triage_queue(dash_duo, store):
+    from relphot_core.inputs import SetFailure
+
+    store.record_failure(SetFailure(kind="lone exposure", path="/data/1099_NIR_H_D3.cat.fits", obs_id=OBS,
+                                    filter=FILTER, reason="is the only exposure of observation given"), "p")
+    start(dash_duo, store, "/triage")
+    box = dash_duo.wait_for_element("#triage-failures")
+    assert "1 set could not be computed" in box.text.lower()
+    link = dash_duo.find_element("#triage-failures a")
+    assert link.text == str(OBS)
+    assert "1099_NIR_H_D3.cat.fits" in dash_duo.find_element("#triage-failures").text
+    link.click()
+    dash_duo.wait_for_contains_text("#obs-title", f"Observation {OBS}")
+    dash_duo.wait_for_contains_text("._dash-app-content, #_pages_content, body", "Processing failure (lone exposure")
+    assert dash_duo.get_logs() == []

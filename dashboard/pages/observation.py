@@ -264,6 +264,10 @@ def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa:
         html.P(span + pointing, className="lead"),
         nav,
         html.Div([message(p, "warning") for p in problems]),
+        html.Div([message(f"Processing failure ({row.kind}, last seen {fmt_time(row.last_seen)}): "
+                          f"{row.path}: {row.reason}", "error")
+                  for name in filters
+                  for row in store.failures(obs_id=obs, filter=name).itertuples(index=False)]),
     ] + [_section(store, result, run_id) for result in results])
 
 

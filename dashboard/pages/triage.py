@@ -2,18 +2,28 @@
 has reviewed yet, sortable and filterable, reviewed in bulk."""
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import dash
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.store.queries import awaits_review
 
-from ..components import check_review, empty_store_page, exposure_records, exposure_table, message, review_form
-from ..data import add_reviews, get_bands, get_cache
+from ..components import (
+    check_review,
+    empty_store_page,
+    exposure_records,
+    exposure_table,
+    fmt_time,
+    message,
+    review_form,
+)
+from ..data import add_reviews, get_bands, get_cache, open_failures
 
 PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
 LIMIT = 5000
@@ -69,13 +79,40 @@ def _heading(n: int) -> html.Div:
                   className="lead")
 
 
+def failures_section(failures: pd.DataFrame, total: int) -> html.Div | None:
+    """Sets that could not be computed: when, which file, why (None if none)."""
+    if total == 0:
+        return None
+    rows = [html.Tr([html.Th(name) for name in ("last seen", "obs id", "filter", "kind", "file", "reason",
+                                                "batches")])]
+    for item in failures.itertuples(index=False):
+        obs = item.obs_id
+        obs_cell = (dcc.Link(str(obs), href=f"/observation/{obs}?filter={item.filter}")
+                    if obs is not None and not pd.isna(obs) else "—")
+        rows.append(html.Tr([
+            html.Td(fmt_time(item.last_seen)), html.Td(obs_cell), html.Td(item.filter or "—"),
+            html.Td(item.kind), html.Td(PurePath(item.path).name, title=item.path, className="path"),
+            html.Td(item.reason, className="reason"), html.Td(str(item.attempts)),
+        ]))
+    more = f" (the {len(failures):,} latest are listed)" if total > len(failures) else ""
+    return html.Div(className="card failures", id=pid("failures"), children=[
+        html.H4(f"{total:,} set{'s' if total != 1 else ''} could not be computed{more}"),
+        html.P(["A processing failure is a QC fact: these observations have no factor from the files named. "
+                "Fix the input and run the same ", html.Code("relphot compute"), " again: a set computed later "
+                "resolves its failure."], className="muted"),
+        html.Table(rows, className="failures-table"),
+    ])
+
+
 def layout(**_params) -> html.Div:
-    """The queue of flagged, unreviewed exposures."""
-    if get_cache().is_empty():
+    """The queue of flagged, unreviewed exposures, and the sets that failed."""
+    failures, n_failures = open_failures()
+    if get_cache().is_empty() and n_failures == 0:
         return empty_store_page()
     queue, total = _queue()
     return html.Div([
         html.H1("Triage queue"),
+        failures_section(failures, n_failures),
         html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA (each farthest "
                "from 1 first), then exposures "
                "outside the control limits of their filter's running median (an OK status can still drift). "
