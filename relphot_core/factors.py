@@ -41,7 +41,7 @@ from .errors import GroupingError
 from .flags import exposure_status, flag_reason
 from .matching import build_tree, match_mutual
 from .results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
-from .stats import clipped_median, clipped_medians_by_group, median_variance_factor
+from .stats import ClippedStats, clip_sorted, clipped_median_order, median_variance_factor
 
 LN10_04 = 0.4 * math.log(10.0)
 PAIR_MEDIAN_CORRELATION = 1.0 / 3.0
@@ -97,13 +97,14 @@ class _PairData:
     kept: np.ndarray
     rows_a: np.ndarray
     rows_b: np.ndarray
+    order: np.ndarray  # indices of the finite dm, by increasing value
 
 
 def _pair(a: _Selected, b: _Selected, trees: dict, config: Config) -> _PairData:
     ia, ib, _ = match_mutual(trees[a.catalog.dither], trees[b.catalog.dither], config.matching.radius_arcsec)
     rows_a, rows_b = a.index[ia], b.index[ib]
     dm = -2.5 * np.log10(a.catalog.flux[rows_a] / b.catalog.flux[rows_b])
-    clip = clipped_median(dm, sigma=config.clipping.sigma, max_iters=config.clipping.max_iters)
+    clip, order = clipped_median_order(dm, sigma=config.clipping.sigma, max_iters=config.clipping.max_iters)
 
     def finite(x: float) -> float | None:
         return x if math.isfinite(x) else None
@@ -121,7 +122,7 @@ def _pair(a: _Selected, b: _Selected, trees: dict, config: Config) -> _PairData:
         clip_high=finite(clip.high),
         valid=clip.n_kept >= config.factors.min_pair_matches and math.isfinite(clip.error),
     )
-    return _PairData(stat, dm, clip.kept, rows_a, rows_b)
+    return _PairData(stat, dm, clip.kept, rows_a, rows_b, order)
 
 
 def exposure_offsets_median(
@@ -233,27 +234,31 @@ def _detector_stats(
     of another exposure, only shift one of that detector's partner medians,
     which the median over partners ignores (as for exposures).
     """
-    dm_parts, label_parts = [], []
+    # Each (exposure, detector, partner) group is one side of one pair: the
+    # pair's dm, sorted once, then stably by detector (a radix sort), gives
+    # every group's values already sorted for the clipping.
+    by_detector: dict[tuple[int, int], list[tuple[int, ClippedStats]]] = {}
     for pair in pairs:
         if not pair.stat.valid:
             continue
         a, b = pair.stat.exposure_a, pair.stat.exposure_b
         for dither, partner, sign, rows in ((a, b, 1.0, pair.rows_a), (b, a, -1.0, pair.rows_b)):
-            if dither not in offsets:
+            if dither not in offsets or pair.order.size == 0:
                 continue
-            detector = selected[dither].catalog.detector[rows].astype(np.int64)
-            dm_parts.append(sign * (pair.dm - pair.stat.median))
-            label_parts.append((dither * 1000 + detector) * 1000 + partner)
-    if not dm_parts:
-        return []
-    stats = clipped_medians_by_group(np.concatenate(dm_parts), np.concatenate(label_parts),
-                                     sigma=config.clipping.sigma, max_iters=config.clipping.max_iters)
-    by_detector: dict[tuple[int, int], list] = {}
-    for label, stat in stats.items():
-        if stat.n_kept >= 2 and math.isfinite(stat.error):
-            by_detector.setdefault((label // 1_000_000, (label // 1000) % 1000), []).append(stat)
+            order = pair.order if sign > 0 else pair.order[::-1]  # values increasing either way
+            values = sign * (pair.dm[order] - pair.stat.median)
+            detector = selected[dither].catalog.detector[rows[order]]
+            by_det = np.argsort(detector, kind="stable")
+            values, detector = values[by_det], detector[by_det]
+            bounds = np.flatnonzero(detector[1:] != detector[:-1]) + 1
+            for first, end in zip(np.r_[0, bounds].tolist(), np.r_[bounds, detector.size].tolist()):
+                stat = clip_sorted(values[first:end], sigma=config.clipping.sigma,
+                                   max_iters=config.clipping.max_iters)[0]
+                if stat.n_kept >= 2 and math.isfinite(stat.error):
+                    by_detector.setdefault((dither, int(detector[first])), []).append((partner, stat))
     out = []
-    for (dither, detector), partner_stats in sorted(by_detector.items()):
+    for (dither, detector), by_partner in sorted(by_detector.items()):
+        partner_stats = [stat for _, stat in sorted(by_partner, key=lambda item: item[0])]
         medians = [s.median for s in partner_stats]
         variance = float(np.mean([s.error**2 for s in partner_stats]))
         factor = PAIR_MEDIAN_CORRELATION + (1 - PAIR_MEDIAN_CORRELATION) * median_variance_factor(len(medians))

@@ -167,12 +167,50 @@ def clipped_median(
     >>> round(stats.median, 3), stats.n_rejected
     (0.001, 2)
     """
+    return clipped_median_order(values, sigma=sigma, max_iters=max_iters)[0]
+
+
+def clipped_median_order(
+    values: np.ndarray,
+    *,
+    sigma: float = 3.0,
+    max_iters: int | None = 20,
+) -> tuple[ClippedStats, np.ndarray]:
+    """`clipped_median`, and the order that sorts the sample's finite values.
+
+    Returns
+    -------
+    stats : ClippedStats
+    order : numpy.ndarray of int
+        Indices of the finite values, by increasing value (stable), for
+        callers that clip subsets of the same sample (`clip_sorted`).
+    """
     values = np.asarray(values, dtype=float).ravel()
     finite = np.flatnonzero(np.isfinite(values))
     order = finite[np.argsort(values[finite], kind="stable")]
     stats, start, stop = _clip_sorted(values[order], sigma, max_iters, values.size)
     stats.kept[order[start:stop]] = True
-    return stats
+    return stats, order
+
+
+def clip_sorted(
+    ordered: np.ndarray,
+    *,
+    sigma: float = 3.0,
+    max_iters: int | None = 20,
+) -> tuple[ClippedStats, int, int]:
+    """`clipped_median` of values already sorted (finite, increasing).
+
+    Returns
+    -------
+    stats : ClippedStats
+        As `clipped_median` gives for these values in this order.
+    start, stop : int
+        The kept values are ``ordered[start:stop]``.
+    """
+    stats, start, stop = _clip_sorted(ordered, sigma, max_iters, ordered.size)
+    stats.kept[start:stop] = True
+    return stats, start, stop
 
 
 def _sorted_median(ordered: np.ndarray) -> float:
@@ -181,16 +219,55 @@ def _sorted_median(ordered: np.ndarray) -> float:
     return float(ordered[middle]) if n % 2 else float((ordered[middle - 1] + ordered[middle]) / 2.0)
 
 
+_SELECT_BY_SEARCH = 800
+"""Above this many values the MAD of a sorted run is found by binary search
+(O(log n) Python steps) rather than by np.partition (O(n))."""
+
+
 def _median_abs_deviation(run: np.ndarray, centre: float) -> float:
-    """``np.median(np.abs(run - centre))`` without np.median's per-call
-    overhead (the same partition, hence the same value, bit for bit)."""
-    deviations = np.abs(run - centre)
-    n = deviations.size
+    """``np.median(np.abs(run - centre))`` of a sorted ``run``, bit for bit.
+
+    The deviations below ``centre`` (``centre - x``, which equals
+    ``|x - centre|`` exactly in floating point) and above it are two sorted
+    sequences: the order statistics of their union come from a binary
+    search for long runs, from the same partition as np.median otherwise.
+    """
+    n = run.size
     middle = n // 2
+    if n > _SELECT_BY_SEARCH:
+        split = int(np.searchsorted(run, centre))
+        if n % 2:
+            return float(_kth_deviation(run, centre, split, middle))
+        return float((_kth_deviation(run, centre, split, middle - 1)
+                      + _kth_deviation(run, centre, split, middle)) / 2.0)
+    deviations = np.abs(run - centre)
     if n % 2:
         return float(np.partition(deviations, middle)[middle])
     parted = np.partition(deviations, (middle - 1, middle))
     return float((parted[middle - 1] + parted[middle]) / 2.0)
+
+
+def _kth_deviation(run: np.ndarray, centre: float, split: int, k: int) -> np.float64:
+    """k-th smallest (0-based) of ``|run - centre|`` for a sorted run whose
+    first ``split`` values are below ``centre``: of the k + 1 smallest, i
+    come from below (``centre - run[split - 1 - ...]``), k + 1 - i from above
+    (``run[split + ...] - centre``); i is the smallest count for which the
+    next value from below is not smaller than the last one taken from above."""
+    below, above = split, run.size - split
+    lo, hi = max(0, k + 1 - above), min(k + 1, below)
+    while lo < hi:
+        i = (lo + hi) // 2
+        # f(i): the (k + 1 - i)-th value from above <= the (i + 1)-th from below.
+        if run[split + k - i] - centre <= centre - run[split - 1 - i]:
+            hi = i
+        else:
+            lo = i + 1
+    i, t = lo, k + 1 - lo
+    if i == 0:
+        return run[split + t - 1] - centre
+    if t == 0:
+        return centre - run[split - i]
+    return max(centre - run[split - i], run[split + t - 1] - centre)
 
 
 def _clip_sorted(
