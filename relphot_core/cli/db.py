@@ -14,8 +14,11 @@ from pathlib import Path
 
 from ..config import FILTERS
 from ..errors import StoreError
-from ..store.engine import ENV_VAR, make_engine, mask_url
-from ..store.schema import head_revision, schema_state, upgrade
+
+# The store (SQLAlchemy, Alembic) is imported by the actions, not to build
+# the command line's parser.
+ENV_VAR = "RELPHOT_DB"
+"""`relphot_core.store.engine.ENV_VAR`, repeated (tested to stay equal)."""
 
 
 def _add_db_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -53,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    from ..store.engine import make_engine, mask_url
+    from ..store.schema import schema_state, upgrade
+
     engine = make_engine(args.db)
     try:
         before = schema_state(engine)
@@ -68,6 +74,9 @@ def _upgrade(args: argparse.Namespace) -> int:
 
 
 def _current(args: argparse.Namespace) -> int:
+    from ..store.engine import make_engine, mask_url
+    from ..store.schema import head_revision, schema_state
+
     engine = make_engine(args.db)
     database = engine.url.database
     if engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):

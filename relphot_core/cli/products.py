@@ -13,7 +13,11 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from ..errors import ApplyError, ProductError, RelphotError, StoreError
-from ..products import PURPOSES, read_product, write_product
+
+# lxml and the product schema are imported by the commands, not to build the parser.
+PURPOSES: tuple[str, ...] = ("UNKNOWN", "PRODUCTION", "DATA_RELEASE", "REPROCESSING", "TEST",
+                             "INTERMEDIATE_DATA_RELEASE", "VALIDATION", "ON_THE_FLY", "QUICK_RELEASE")
+"""`relphot_core.products.PURPOSES`, repeated (tested to stay equal)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,6 +80,8 @@ def _progress(iterable, **kwargs):
 
 def run_validate(args: argparse.Namespace) -> int:
     """``relphot validate FILE...``."""
+    from ..products import read_product
+
     bad = 0
     for path in args.files:
         try:
@@ -91,6 +97,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """``relphot export --db URL --out DIR [...]``."""
     from ..store import Store
+    from ..products import write_product
 
     try:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -115,6 +122,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     """``relphot import FILE... --db URL``: validate all, then store the valid ones."""
+    from ..products import read_product
+
     good = []
     refused = 0
     for path in args.files:
@@ -144,6 +153,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_apply(args: argparse.Namespace) -> int:
     """``relphot apply PRODUCT.xml EXPOSURE.fits... [--dry-run]``."""
     from ..apply import apply_product
+    from ..products import read_product
 
     product = read_product(args.product)  # an invalid product stops everything (exit 2)
     refused = 0

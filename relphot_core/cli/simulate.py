@@ -5,7 +5,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from tqdm import tqdm
+
 
 from ..config import DETECTORS, FILTERS
 from ..errors import ConfigError
@@ -132,6 +132,8 @@ def parse_partial(value: str) -> tuple[int, float | list[int]]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``relphot simulate``."""
+    from tqdm import tqdm
+
     from ..simulate import simulate_observation, simulate_season, write_observation
 
     filters = [f.strip() for f in args.filters.split(",") if f.strip()]

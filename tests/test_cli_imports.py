@@ -1,0 +1,27 @@
+"""The command line stays light: building the parser imports no heavy
+library, and the constants repeated to that end stay equal to their source."""
+import subprocess
+import sys
+
+HEAVY = ("sqlalchemy", "alembic", "lxml", "scipy", "astropy", "pandas", "dash", "fitsio", "tqdm")
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return {name.split(".")[0] for name in out}
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    loaded = _modules_after("from relphot_core.cli import build_parser\nbuild_parser()")
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_repeated_constants_stay_equal():
+    from relphot_core.cli.db import ENV_VAR
+    from relphot_core.cli.products import PURPOSES
+    from relphot_core.products import PURPOSES as PRODUCT_PURPOSES
+    from relphot_core.store.engine import ENV_VAR as STORE_ENV_VAR
+
+    assert ENV_VAR == STORE_ENV_VAR
+    assert PURPOSES == PRODUCT_PURPOSES
