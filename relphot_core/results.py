@@ -51,8 +51,14 @@ class DetectorStat:
     exposure: int
     detector: int
     median: float | None
+    """Offset of the detector's sources against the other exposures (mag,
+    positive = fainter), the exposure's own offset included."""
     error: float | None
     n: int
+    status: str = ""
+    """OK, WARN, FAIL or NODATA of the detector against its own exposure
+    (``median - mag_offset``; `relphot_core.flags.detector_status`); empty
+    for runs stored before detector statuses."""
 
 
 @dataclass
@@ -120,6 +126,21 @@ class ExposureFactor:
     date_obs: str | None = None
     exptime: float | None = None
     file: str | None = None
+    global_value: float | None = None
+    """The global robust solution's factor (one zero point per exposure fitted
+    to all pairs), computed beside the product's value for every run."""
+    global_error: float | None = None
+    crosscheck: str = ""
+    """Why the product's value and the global solution disagree beyond their
+    errors; empty when they agree."""
+    collateral: str = ""
+    """For a WARN or FAIL exposure whose flag comes from flagged partners:
+    what its value is without them; empty otherwise."""
+    detector_flag: str = ""
+    """The worst status of the exposure's detectors against the exposure
+    (OK, WARN, FAIL; NODATA when no detector has data; empty: not computed)."""
+    detector_reason: str = ""
+    """Which detectors are flagged, e.g. ``detector 23: +49.8 ± 2.1 mmag (24 σ) > FAIL limit 16.4 mmag``."""
 
 
 @dataclass
@@ -159,6 +180,8 @@ class ObservationResult:
             row["value"] = _finite_or_none(item.value)
             row["error"] = _finite_or_none(item.error)
             row["mag_offset"] = _finite_or_none(item.mag_offset)
+            row["global_value"] = _finite_or_none(item.global_value)
+            row["global_error"] = _finite_or_none(item.global_error)
             row = {"obs_id": self.obs_id, "filter": self.filter, "method": self.method, **row}
             rows.append(row)
         return rows

@@ -253,7 +253,8 @@ def test_exposure_table_columns_and_filters(small_survey):
     assert list(table.columns) == [
         "obs_id", "filter", "exposure", "mjd_obs", "date_obs", "value", "error", "status", "reason",
         "n_pairs", "n_matched", "run_id", "method", "review_decision", "reviewer", "review_comment",
-        "reviewed_at", "reviewed"]
+        "reviewed_at", "reviewed", "global_value", "crosscheck", "collateral", "detector_flag",
+        "detector_reason"]
     assert len(table) == 19
     assert table["reviewed"].dtype == bool and not table["reviewed"].any()
     assert math.isnan(table[(table.obs_id == 103) & (table.exposure == 3)]["value"].iloc[0])

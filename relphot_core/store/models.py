@@ -177,6 +177,16 @@ class ExposureFactorRow(Base):
     n_matched: Mapped[int] = mapped_column(Integer, default=0)
     n_kept: Mapped[int] = mapped_column(Integer, default=0)
     n_sources: Mapped[int] = mapped_column(Integer, default=0)
+    global_value: Mapped[float | None] = mapped_column(Float)
+    """The global robust solution's factor, beside the product's value."""
+    global_error: Mapped[float | None] = mapped_column(Float)
+    crosscheck: Mapped[str] = mapped_column(Text, default="")
+    """Why the value and the global solution disagree beyond their errors (empty: they agree)."""
+    collateral: Mapped[str] = mapped_column(Text, default="")
+    """Why a WARN/FAIL comes from flagged partners (empty: its own)."""
+    detector_flag: Mapped[str | None] = mapped_column(String(8))
+    """Worst detector status against the exposure (None: not computed)."""
+    detector_reason: Mapped[str] = mapped_column(Text, default="")
 
 
 class PairStatRow(Base):
@@ -209,6 +219,8 @@ class DetectorStatRow(Base):
     median: Mapped[float | None] = mapped_column(Float)
     error: Mapped[float | None] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(8))
+    """Against its own exposure: OK, WARN, FAIL, NODATA (None: not computed)."""
 
 
 class MatchSampleRow(Base):

@@ -89,6 +89,11 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "review_comment": "object",
     "reviewed_at": "datetime",
     "reviewed": "bool",
+    "global_value": "float64",
+    "crosscheck": "object",
+    "collateral": "object",
+    "detector_flag": "object",
+    "detector_reason": "object",
 }
 
 OBSERVATION_COLUMNS: dict[str, str] = {
@@ -221,6 +226,11 @@ def _exposure_table(
             V.c.comment.label("review_comment"),
             V.c.created.label("reviewed_at"),
             _reviewed_expr().label("reviewed"),
+            F.c.global_value,
+            F.c.crosscheck,
+            F.c.collateral,
+            F.c.detector_flag,
+            F.c.detector_reason,
         )
     )
     stmt = _exposure_where(stmt, query)

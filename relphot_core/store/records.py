@@ -33,6 +33,12 @@ def _exposure_factor(row: Any) -> ExposureFactor:
         date_obs=row.date_obs,
         exptime=row.exptime,
         file=row.file,
+        global_value=row.global_value,
+        global_error=row.global_error,
+        crosscheck=row.crosscheck or "",
+        collateral=row.collateral or "",
+        detector_flag=row.detector_flag or "",
+        detector_reason=row.detector_reason or "",
     )
 
 
@@ -88,7 +94,8 @@ def build_result(conn: Connection, obs: Any, run: Any) -> ObservationResult:
         for row in conn.execute(select(P).where(P.c.run_id == run.id).order_by(P.c.id))
     ]
     detectors = [
-        DetectorStat(exposure=row.exposure, detector=row.detector, median=row.median, error=row.error, n=row.n)
+        DetectorStat(exposure=row.exposure, detector=row.detector, median=row.median, error=row.error, n=row.n,
+                     status=row.status or "")
         for row in conn.execute(select(D).where(D.c.run_id == run.id).order_by(D.c.id))
     ]
     samples = [

@@ -332,6 +332,12 @@ def save_batch(
                     "n_matched": int(item.n_matched),
                     "n_kept": int(item.n_kept),
                     "n_sources": int(item.n_sources),
+                    "global_value": _num(item.global_value),
+                    "global_error": _num(item.global_error),
+                    "crosscheck": item.crosscheck or "",
+                    "collateral": item.collateral or "",
+                    "detector_flag": item.detector_flag or None,
+                    "detector_reason": item.detector_reason or "",
                 }
             )
         for pair in r.pairs:
@@ -360,6 +366,7 @@ def save_batch(
                     "median": _num(det.median),
                     "error": _num(det.error),
                     "n": int(det.n),
+                    "status": det.status or None,
                 }
             )
         for sample in r.samples:
