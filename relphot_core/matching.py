@@ -20,7 +20,7 @@ in distance go to the lower row.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,19 +58,40 @@ class _Grid:
     low_keys: np.ndarray  # those keys, sorted
 
 
-@dataclass(frozen=True)
 class SkyIndex:
     """Unit vectors of a source list, with its cell grids built on first use
-    (reusable across the pairs of an exposure, like a KD-tree)."""
+    (reusable across the pairs of an exposure, like a KD-tree).
 
-    data: np.ndarray
-    """Unit vectors, shape ``(n, 3)``."""
-    _grids: dict[tuple[float, int], _Grid] = field(default_factory=dict, repr=False, compare=False)
+    Parameters
+    ----------
+    x, y, z : numpy.ndarray
+        Components of the unit vectors (kept apart: gathering 1-d arrays
+        is several times faster than gathering rows of an (n, 3) array).
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
+        self.xyz = (np.ascontiguousarray(x, dtype=float), np.ascontiguousarray(y, dtype=float),
+                    np.ascontiguousarray(z, dtype=float))
+        self._grids: dict[tuple[float, int], _Grid] = {}
+        self._axis: int | None = None
 
     @property
     def n(self) -> int:
         """Number of sources."""
-        return int(self.data.shape[0])
+        return int(self.xyz[0].size)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The unit vectors as an ``(n, 3)`` array."""
+        return np.column_stack(self.xyz)
+
+    @property
+    def axis(self) -> int:
+        """The coordinate closest to the sources' mean direction (the plane
+        without it is the one most nearly tangent to them)."""
+        if self._axis is None:
+            self._axis = int(np.argmax([abs(float(c.sum())) for c in self.xyz]))
+        return self._axis
 
     def grid(self, chord: float, axis: int) -> _Grid:
         """Square cells two chords wide on the unit vectors without coordinate ``axis`` (cached)."""
@@ -78,13 +99,12 @@ class SkyIndex:
         if grid is None:
             cell = max(2.0 * chord, 2.0**-29)  # wider is as correct; keys stay within int64
             side = int(2.0 / cell) + 3
-            plane = np.delete(self.data, axis, axis=1) + 1.0
-            cells = np.floor(plane / cell).astype(np.int64)
-            keys = cells[:, 0] * side + cells[:, 1]
+            u, v = (c + 1.0 for i, c in enumerate(self.xyz) if i != axis)
+            keys = np.floor(u / cell).astype(np.int64) * side + np.floor(v / cell).astype(np.int64)
             # The box of half-width `chord` around a point lies in the cell of
             # its lower corner and the next one along each axis.
-            corner = np.floor((plane - chord) / cell).astype(np.int64)
-            low = corner[:, 0] * side + corner[:, 1]
+            low = (np.floor((u - chord) / cell).astype(np.int64) * side
+                   + np.floor((v - chord) / cell).astype(np.int64))
             order, low_order = np.argsort(keys), np.argsort(low)
             grid = _Grid(side, order, keys[order], low_order, low[low_order])
             self._grids[(chord, axis)] = grid
@@ -103,7 +123,10 @@ def build_tree(ra_deg: np.ndarray, dec_deg: np.ndarray) -> SkyIndex:
     -------
     SkyIndex
     """
-    return SkyIndex(unit_vectors(ra_deg, dec_deg).reshape(-1, 3))
+    ra = np.radians(np.asarray(ra_deg, dtype=float)).ravel()
+    dec = np.radians(np.asarray(dec_deg, dtype=float)).ravel()
+    cos_dec = np.cos(dec)
+    return SkyIndex(cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec))
 
 
 def pairs_within(index_a: SkyIndex, index_b: SkyIndex, chord: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,7 +147,7 @@ def pairs_within(index_a: SkyIndex, index_b: SkyIndex, chord: float) -> tuple[np
     empty = np.empty(0, dtype=np.intp)
     if index_a.n == 0 or index_b.n == 0:
         return empty, empty, np.empty(0)
-    axis = int(np.argmax(np.abs(index_a.data.sum(axis=0))))
+    axis = index_a.axis
     grid_a, grid_b = index_a.grid(chord, axis), index_b.grid(chord, axis)
     parts_a, parts_b = [], []
     for step in (0, grid_a.side):
@@ -147,8 +170,10 @@ def pairs_within(index_a: SkyIndex, index_b: SkyIndex, chord: float) -> tuple[np
     if not parts_a:
         return empty, empty, np.empty(0)
     rows_a, rows_b = np.concatenate(parts_a), np.concatenate(parts_b)
-    delta = index_a.data[rows_a] - index_b.data[rows_b]
-    squared = np.einsum("ij,ij->i", delta, delta)
+    squared = np.zeros(rows_a.size)
+    for a, b in zip(index_a.xyz, index_b.xyz):
+        delta = a[rows_a] - b[rows_b]
+        squared += delta * delta
     close = np.flatnonzero(squared < chord * chord)
     return rows_a[close], rows_b[close], np.sqrt(squared[close])
 

@@ -38,7 +38,7 @@ def test_clip_helpers_agree_with_clipped_median():
     reference = clipped_median(values)
     with_order, order = clipped_median_order(values)
     finite = np.flatnonzero(np.isfinite(values))
-    assert np.array_equal(order, finite[np.argsort(values[finite], kind="stable")])
+    assert np.array_equal(np.sort(order), finite) and np.all(np.diff(values[order]) >= 0)
     ordered = values[order]
     sorted_stats, start, stop = clip_sorted(ordered)
     for s in (with_order, sorted_stats):
@@ -47,3 +47,31 @@ def test_clip_helpers_agree_with_clipped_median():
     assert np.array_equal(with_order.kept, reference.kept)
     assert np.array_equal(ordered[sorted_stats.kept], np.sort(values[reference.kept]))
     assert stop - start == reference.n_kept
+
+
+def _segments(rng):
+    parts, bounds, start = [], [], 0
+    for size in [0, 1, 2, 3, 5, 29, 30, 31, 64, 799, 800, 801, 2400, 5001] + rng.integers(0, 300, 40).tolist():
+        kind = rng.integers(0, 4)
+        x = (rng.standard_t(2, size) * 0.02 if kind == 0 else np.round(rng.normal(0, 1, size), 1) if kind == 1
+             else np.r_[rng.normal(0, 0.01, size - size // 5), rng.uniform(-1, 1, size // 5)] if kind == 2
+             else np.full(size, 0.25))
+        parts.append(np.sort(x))
+        bounds.append((start, start + size))
+        start += size
+    return np.concatenate(parts), np.array(bounds)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1.5, 2.0, 3.0, 5.0]), st.sampled_from([None, 1, 2, 5, 20]))
+def test_segments_clip_like_one_call_each(seed, sigma, max_iters):
+    rng = np.random.default_rng(seed)
+    values, bounds = _segments(rng)
+    order = rng.permutation(len(bounds))  # segments in any order
+    got = stats.clip_sorted_segments(values, bounds[order, 0], bounds[order, 1], sigma=sigma, max_iters=max_iters)
+    for (first, end), result in zip(bounds[order], got):
+        expected, _, _ = clip_sorted(values[first:end], sigma=sigma, max_iters=max_iters)
+        for name in ("median", "error", "sigma", "n_kept", "n_rejected", "low", "high"):
+            a, b = getattr(result, name), getattr(expected, name)
+            assert a == b or (a != a and b != b), (name, end - first, a, b)
+        assert np.array_equal(result.kept, expected.kept)
