@@ -30,7 +30,7 @@ COLUMNS = list(CATALOG_DTYPE.names)
 FORMATS = {"NUMBER": "J", "ALPHA_J2000": "D", "DELTA_J2000": "D", "X_IMAGE": "E", "Y_IMAGE": "E",
            "FLUX_AUTO": "E", "FLUXERR_AUTO": "E", "MAG_AUTO": "E", "MAGERR_AUTO": "E", "FLAGS": "I",
            "CLASS_STAR": "E", "XWIN_IMAGE": "D", "YWIN_IMAGE": "D", "ERRAWIN_IMAGE": "E", "ERRBWIN_IMAGE": "E",
-           "ERRTHETAWIN_IMAGE": "E", "ERRA_WORLD": "E", "ERRB_WORLD": "E", "ERRTHETA_WORLD": "E"}
+           "ERRTHETAWIN_IMAGE": "E"}
 PRIMARY_TYPES = {"OBS_ID": int, "FILTER": str, "DITHOBS": int, "EXPNUM": int, "PTGID": int, "TOTEXP": int,
                  "MJD-OBS": float, "DATE-OBS": str, "EXPTIME": float, "RA_PNT": float, "DEC_PNT": float,
                  "PA_PNT": float, "TELESCOP": str, "INSTRUME": str}

@@ -20,11 +20,10 @@ CATALOG_DTYPE = np.dtype([
     ("MAG_AUTO", ">f4"), ("MAGERR_AUTO", ">f4"), ("FLAGS", ">i2"), ("CLASS_STAR", ">f4"),
     ("XWIN_IMAGE", ">f8"), ("YWIN_IMAGE", ">f8"),
     ("ERRAWIN_IMAGE", ">f4"), ("ERRBWIN_IMAGE", ">f4"), ("ERRTHETAWIN_IMAGE", ">f4"),
-    ("ERRA_WORLD", ">f4"), ("ERRB_WORLD", ">f4"), ("ERRTHETA_WORLD", ">f4"),
 ])
 """Catalogue columns (SExtractor names and FITS types J, D, D, E, E, E, E, E, E, I, E, then
-D, D, E, E, E, E, E, E): the windowed centroid and its error ellipse (pixels, and
-degrees on the sky; circular, angle 0) are what SCAMP reads besides the fluxes."""
+D, D, E, E, E): the windowed centroid and its error ellipse (pixels; circular, angle 0)
+are what SCAMP reads besides the fluxes and the WCS of each LDAC_IMHEAD."""
 TRUTH_DTYPE = np.dtype([
     ("SOURCE_ID", "i8"), ("TRUE_FLUX", "f8"), ("IS_STAR", "?"), ("IS_VARIABLE", "?"),
 ])
@@ -147,7 +146,6 @@ def measure_exposure(
     magerr = np.where(positive, 2.5 / math.log(10.0) * fluxerr / safe, 99.0)
 
     pos_err_pix = pos_sigma / geo.PIXEL_SCALE
-    pos_err_deg = pos_sigma / 3600.0
     zero = np.zeros(x.size)
 
     order = np.lexsort((y, det))
@@ -156,8 +154,7 @@ def measure_exposure(
     columns = {"ALPHA_J2000": alpha, "DELTA_J2000": delta, "X_IMAGE": x, "Y_IMAGE": y, "FLUX_AUTO": flux,
                "FLUXERR_AUTO": fluxerr, "MAG_AUTO": mag, "MAGERR_AUTO": magerr, "FLAGS": flags,
                "CLASS_STAR": class_star, "XWIN_IMAGE": x, "YWIN_IMAGE": y,
-               "ERRAWIN_IMAGE": pos_err_pix, "ERRBWIN_IMAGE": pos_err_pix, "ERRTHETAWIN_IMAGE": zero,
-               "ERRA_WORLD": pos_err_deg, "ERRB_WORLD": pos_err_deg, "ERRTHETA_WORLD": zero}
+               "ERRAWIN_IMAGE": pos_err_pix, "ERRBWIN_IMAGE": pos_err_pix, "ERRTHETAWIN_IMAGE": zero}
     truth_columns = {"SOURCE_ID": source_id, "TRUE_FLUX": flux_true, "IS_STAR": is_star, "IS_VARIABLE": is_variable}
     catalogs: dict[int, np.ndarray] = {}
     truths: dict[int, np.ndarray] = {}

@@ -23,6 +23,8 @@ from pathlib import Path
 import fitsio
 import numpy as np
 
+from .geometry import PIXEL_SCALE
+
 SCAMP_OPTIONS: dict[str, str] = {
     "ASTREF_CATALOG": "FILE",
     "ASTREFCENT_KEYS": "ALPHA_J2000,DELTA_J2000",
@@ -47,8 +49,8 @@ SCAMP_OPTIONS: dict[str, str] = {
 }
 """Command-line configuration of SCAMP (``-KEY value``), probed on 2.10."""
 
-_REFERENCE_COLUMNS = ("ALPHA_J2000", "DELTA_J2000", "ERRA_WORLD", "ERRB_WORLD", "ERRTHETA_WORLD",
-                      "MAG_AUTO", "MAGERR_AUTO")
+_READ_COLUMNS = ["ALPHA_J2000", "DELTA_J2000", "ERRAWIN_IMAGE", "ERRBWIN_IMAGE", "ERRTHETAWIN_IMAGE", "MAG_AUTO",
+                 "MAGERR_AUTO", "FLUX_AUTO", "FLUXERR_AUTO", "FLAGS"]
 _FLXSCALE = re.compile(r"^FLXSCALE=\s*([-+0-9.EeDd]+)", re.MULTILINE)
 
 
@@ -78,14 +80,21 @@ def write_reference(catalog: str | Path, path: str | Path, *, min_snr: float = 1
     with fitsio.FITS(str(catalog)) as f:
         for hdu in f[1:]:
             if hdu.get_extname() == "LDAC_OBJECTS":
-                data = hdu.read(columns=[*_REFERENCE_COLUMNS, "FLUX_AUTO", "FLUXERR_AUTO", "FLAGS"])
+                data = hdu.read(columns=_READ_COLUMNS)
                 keep = (data["FLAGS"] == 0) & (data["FLUX_AUTO"] > 0) & (
                     data["FLUX_AUTO"] >= min_snr * data["FLUXERR_AUTO"])
-                parts.append(data[list(_REFERENCE_COLUMNS)][keep])
+                parts.append(data[keep])
     sources = np.concatenate(parts)
-    out = np.empty(sources.size, dtype=[(name, sources.dtype[name]) for name in _REFERENCE_COLUMNS])
-    for name in _REFERENCE_COLUMNS:
+    out = np.empty(sources.size, dtype=[("ALPHA_J2000", ">f8"), ("DELTA_J2000", ">f8"), ("ERRA_WORLD", ">f4"),
+                                        ("ERRB_WORLD", ">f4"), ("ERRTHETA_WORLD", ">f4"), ("MAG_AUTO", ">f4"),
+                                        ("MAGERR_AUTO", ">f4")])
+    for name in ("ALPHA_J2000", "DELTA_J2000", "MAG_AUTO", "MAGERR_AUTO"):
         out[name] = sources[name]
+    # The simulated detectors' pixels are square and unrotated against the
+    # focal plane: the error ellipse on the sky is the pixel one, scaled.
+    out["ERRA_WORLD"] = sources["ERRAWIN_IMAGE"] * PIXEL_SCALE / 3600.0
+    out["ERRB_WORLD"] = sources["ERRBWIN_IMAGE"] * PIXEL_SCALE / 3600.0
+    out["ERRTHETA_WORLD"] = sources["ERRTHETAWIN_IMAGE"]
     text = "".join(card.ljust(80) for card in ("SIMPLE  =                    T", "NAXIS   =                    0",
                                                "END"))
     imhead = np.zeros(1, dtype=[("Field Header Card", f"S{len(text)}")])
