@@ -213,7 +213,7 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
             "status": str(row.get("status") or "NODATA"),
             "reason": str(row.get("reason") or "") or flag_reason(row.get("status"), row.get("value"),
                                                                   row.get("error"), bands),
-            "chart": "outside the control limits" if _true(row.get("drift")) else "",
+            "chart": str(row.get("flag_reason") or "") if _true(row.get("flag")) else "",
             "n_pairs": int(row.get("n_pairs") or 0),
             "n_matched": int(row.get("n_matched") or 0),
             "review": review_text(row),

@@ -323,6 +323,7 @@ def control_rules(
     groups: np.ndarray | None = None,
     *,
     center: float | None = None,
+    scale: float | None = None,
     outlier_nsigma: float = 4.0,
     cusum_k: float = 0.5,
     cusum_h: float = 9.0,
@@ -353,6 +354,12 @@ def control_rules(
     center : float, optional
         Known in-control level (e.g. 0 for ``QPRELEX - 1``); default: the
         median of the reference window of each series.
+    scale : float, optional
+        Known in-control width: with ``errors``, the factor on the errors
+        (1 for calibrated errors; e.g. the robust width of the pulls of
+        every dither of a filter, which one drifting dither cannot
+        inflate), else in value units. Default: estimated from each
+        series' reference window.
     outlier_nsigma : float, optional
         Control limits in sigma for single points (and the winsorising of
         the CUSUM input). Per-point false-alarm rate ``2 Phi(-nsigma)``.
@@ -448,8 +455,14 @@ def control_rules(
     reference = x[in_reference]
     ref_error = None if err is None else err[in_reference]
     level, spread = _reference_level(reference, ref_error, ref_series, n_series, center)
+    if scale is not None:
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError("scale must be finite and > 0")
+        spread = np.where(np.isfinite(spread) | (np.bincount(ref_series, minlength=n_series) >= 1),
+                          float(scale), np.nan)
     residual = x - level[series]
-    spread[per_series < min_reference_points] = np.nan
+    if scale is None or center is None:  # both known: no reference window needed
+        spread[per_series < min_reference_points] = np.nan
     scale = spread[series] if err is None else spread[series] * err
     scale = np.maximum(scale, min_sigma)  # NaN stays NaN
     usable = finite & np.isfinite(scale)

@@ -92,7 +92,7 @@ def _random_table(seed: int, n: int, nan_fraction: float = 0.05) -> pd.DataFrame
         "obs_id": rng.integers(1, 300, n), "filter": "NIR_J", "exposure": rng.integers(1, 5, n), "mjd_obs": mjd,
         "value": rng.normal(1, 0.01, n), "status": rng.choice(["OK", "WARN", "FAIL", "NODATA"], n),
         "review_decision": decision, "reviewed": pd.Series(decision).notna().astype(object).where(
-            rng.random(n) < 0.9, None), "drift": rng.random(n) < 0.02})
+            rng.random(n) < 0.9, None), "flag": rng.random(n) < 0.02})
 
 
 def _reference_selection(df: pd.DataFrame, sel) -> pd.DataFrame:

@@ -213,7 +213,7 @@ def test_only_flags_are_reviewed(dash_duo, store):
     assert list(store.reviews(obs_id=OBS, filter=FILTER)["exposure"]) == [DITHER]
     # an observation with nothing flagged offers no review
     trend = store.trend("NIR_Y")
-    flagged = trend.loc[(trend["status"] != "OK") | trend["drift"].astype(bool), "obs_id"]
+    flagged = trend.loc[(trend["status"] != "OK") | trend["alarmed"].astype(bool), "obs_id"]
     calm = next(obs for obs in sorted(trend["obs_id"].unique()) if obs not in set(flagged))
     dash_duo.driver.get(f"{dash_duo.server_url}/observation/{calm}?filter=NIR_Y")
     dash_duo.wait_for_contains_text("#obs-nothing-to-review-NIR_Y", "nothing to review")

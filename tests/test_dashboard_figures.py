@@ -27,7 +27,7 @@ def trend_rows(n_obs: int = 20, bad: dict | None = None, seed: int = 1) -> pd.Da
             rows.append(dict(obs_id=1000 + i, filter="NIR_J", exposure=dither, mjd_obs=60000 + i + dither / 100,
                              value=value, error=0.001 if value is not None else np.nan, status=status,
                              review_decision=None, reviewer=None, reviewed=False,
-                             running_median=1.0, control_low=0.997, control_high=1.003, drift=False))
+                             running_median=1.0, control_low=0.997, control_high=1.003, flag=False))
     return pd.DataFrame(rows)
 
 
@@ -257,10 +257,10 @@ def test_trend_cap_keeps_every_kind_of_flag():
     df = trend_rows(n_obs=3000, bad=bad)
     drift = (df["status"] == "OK") & (df["exposure"] == 3) & (df["obs_id"] < 1006)
     reviewed = (df["status"] == "OK") & (df["exposure"] == 4) & (df["obs_id"] < 1020)
-    df.loc[drift, "drift"] = True
+    df.loc[drift, "flag"] = True
     df.loc[reviewed, ["reviewed", "review_decision", "reviewer"]] = [True, "overruled", "eve"]
     fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=100)
-    assert len(traces_named(fig, "drift alarm")[0].x) == 6  # all: fewer than an even share
+    assert len(traces_named(fig, "other flag")[0].x) == 6  # all: fewer than an even share
     assert len(traces_named(fig, "reviewed: overruled")[0].x) == 20
     fail, warn = traces_named(fig, "FAIL")[0], traces_named(fig, "WARN")[0]
     assert (len(fail.y), len(warn.y)) == (37, 37) and "37 of 300" in fail.name
@@ -278,9 +278,9 @@ def test_trend_cap_keeps_drift_alarms_on_warn_exposures():
     df = trend_rows(n_obs=3000, bad=bad)
     mild = (df["status"] == "WARN") & (df["obs_id"] < 1005)
     ok_drift = (df["status"] == "OK") & (df["exposure"] == 2) & (df["obs_id"] < 1003)
-    df.loc[mild | ok_drift, "drift"] = True
+    df.loc[mild | ok_drift, "flag"] = True
     fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=250)
-    ring = traces_named(fig, "drift alarm")[0]
+    ring = traces_named(fig, "other flag")[0]
     assert sorted(ring.x) == sorted(df.loc[mild | ok_drift, "mjd_obs"])
     # every OK exposure counted in the legend, the binned ones and the 3 drawn one by one
     assert traces_named(fig, "OK")[0].name.startswith("OK (9,000)")

@@ -307,18 +307,20 @@ def test_trend_and_triage_queue(store):
     store.save_results(results)
     trend = store.trend("NIR_J")
     assert trend["mjd_obs"].is_monotonic_increasing and len(trend) == 164
-    for column in ("running_median", "control_low", "control_high", "drift"):
+    for column in ("running_median", "control_low", "control_high", "alarm", "alarm_reason", "alarmed"):
         assert column in trend
-    assert trend["drift"].dtype == bool
-    drifting = trend[trend["drift"]]
-    assert drifting[["obs_id", "exposure"]].values.tolist() == [[41, 4]]
+    assert trend["alarmed"].dtype == bool
+    alarmed = trend[trend["alarmed"]]
+    assert alarmed[["obs_id", "exposure"]].values.tolist() == [[41, 4]]
+    assert alarmed["alarm"].tolist() == ["outside control limits"]
+    assert alarmed["alarm_reason"].iloc[0].startswith("outside control limits: QPRELEX 1.0040 is +")
     assert trend[trend["obs_id"] == 41]["status"].tolist() == ["OK"] * 4
     queue = store.triage_queue()
     assert queue[["obs_id", "exposure"]].values.tolist() == [[41, 4]]
     store.add_reviews([(41, "NIR_J", 4)], "overruled", "erin", "seeing")
     assert store.triage_queue().empty
     only = store.trend("NIR_J", ExposureQuery(search="41"))
-    assert set(only["obs_id"]) == {41} and bool(only["drift"].iloc[3])
+    assert set(only["obs_id"]) == {41} and bool(only["alarmed"].iloc[3])
 
 
 def test_reviews_validation_and_bulk(small_survey):

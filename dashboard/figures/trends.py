@@ -28,7 +28,7 @@ X_LABELS = {"mjd_obs": "MJD of the exposure", "obs_id": "Observation id"}
 
 
 _WANTED = ("obs_id", "exposure", "mjd_obs", "value", "error", "status", "review_decision", "reviewer",
-           "drift", "running_median", "control_low", "control_high")
+           "flag", "flag_reason", "running_median", "control_low", "control_high")
 
 
 def typed_array(values: np.ndarray) -> dict | list:
@@ -69,11 +69,11 @@ def _columns(df: pd.DataFrame, x: str) -> dict[str, np.ndarray]:
     cols["code"] = _status_codes(df["status"])
     cols["value"] = _floats(cols["value"])
     cols["error"] = _floats(cols["error"]) if "error" in cols else np.full(len(df), np.nan)
-    drift = cols.get("drift")
-    if drift is None:
-        cols["drift"] = np.zeros(len(df), dtype=bool)
-    elif drift.dtype != bool:
-        cols["drift"] = np.where(pd.isna(drift), False, drift).astype(bool)
+    flag = cols.get("flag")
+    if flag is None:
+        cols["flag"] = np.zeros(len(df), dtype=bool)
+    elif flag.dtype != bool:
+        cols["flag"] = np.where(pd.isna(flag), False, flag).astype(bool)
     decision = cols.get("review_decision")
     cols["reviewed"] = ~pd.isna(decision) if decision is not None else np.zeros(len(df), dtype=bool)
     xs = cols[x]
@@ -92,10 +92,10 @@ def _hover_text(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
         return [None] * idx.size if column is None else np.asarray(column[idx], dtype=object).tolist()
 
     texts = []
-    for obs, exposure, value, error, status, decision, reviewer, drift in zip(
+    for obs, exposure, value, error, status, decision, reviewer, flag in zip(
             cols["obs_id"][idx].tolist(), cols["exposure"][idx].tolist(), cols["value"][idx].tolist(),
             cols["error"][idx].tolist(), picked("status"), picked("review_decision"), picked("reviewer"),
-            cols["drift"][idx].tolist()):
+            picked("flag_reason")):
         if not np.isfinite(value):
             factor = "no value"
         elif not np.isfinite(error):
@@ -105,8 +105,8 @@ def _hover_text(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
         text = f"obs {int(obs)} · dither {int(exposure)}<br>QPRELEX {factor}<br>status {escape(status)}"
         if isinstance(decision, str):
             text += f"<br>review: {escape(decision)} by {escape(reviewer)}"
-        if drift:
-            text += "<br>control chart: drift alarm"
+        if isinstance(flag, str) and flag:
+            text += "<br>" + "<br>".join(escape(part) for part in flag.split("\n"))
         texts.append(text)
     return texts
 
@@ -312,7 +312,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     y_nodata = y_range[0] + 0.04 * (y_range[1] - y_range[0])
     traces: list[dict] = []
     traces.extend(_control_chart(cols if chart is None else _chart_columns(chart, x), x))
-    special = cols["drift"] | cols["reviewed"]
+    special = cols["flag"] | cols["reviewed"]
     ok_code = STATUS_ORDER.index("OK")
     candidates = (codes != ok_code) | special
     shown = _worst(cols, candidates, max_shown)
@@ -345,7 +345,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             detailed=idx.size <= max_detailed, label=status, group=status, filter_name=filter_name))
     decision = cols.get("review_decision")
     for mask, name, colour in (
-        (_ringed_drift(cols), "drift alarm", DRIFT_COLOUR),
+        (_ringed(cols), FLAG_LABEL, DRIFT_COLOUR),
         (cols["reviewed"] & (decision == "confirmed") if decision is not None else None, "reviewed: confirmed",
          REVIEW_COLOURS["confirmed"]),
         (cols["reviewed"] & (decision == "overruled") if decision is not None else None, "reviewed: overruled",
@@ -357,7 +357,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         detailed = idx.size <= max_detailed
         y = np.where(np.isfinite(values[idx]), values[idx], y_nodata)
         traces.append(_markers(cols, idx, x, name=f"{name} ({idx.size})", colour=colour,
-                               symbol="circle-open" if name == "drift alarm" else "square-open",
+                               symbol="circle-open" if name == FLAG_LABEL else "square-open",
                                size=15 if detailed else 11, y=y, errors=None, detailed=detailed, label=name,
                                line_width=2 if detailed else 1.2, filter_name=filter_name))
     selected = values[codes != STATUS_ORDER.index("NODATA")]
@@ -472,23 +472,29 @@ def _fair_shares(sizes: np.ndarray, limit: int) -> np.ndarray:
     return shares
 
 
-def _ringed_drift(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Drift alarms drawn as rings: on OK or WARN exposures. A FAIL or
-    NODATA exposure is flagged already; on an OK or WARN one the ring is
-    what flags it (and makes it a kind of its own in `_worst`)."""
+FLAG_LABEL = "other flag"
+"""The legend's name of the rings: a control-chart alarm, a flagged
+detector or a disagreement with the global solution (the hover says which)."""
+
+
+def _ringed(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Flags beyond the status drawn as rings (``flag``: a control-chart
+    alarm, a flagged detector, a cross-check), on OK or WARN exposures. A
+    FAIL or NODATA exposure is flagged already; on an OK or WARN one the
+    ring is what flags it (and makes it a kind of its own in `_worst`)."""
     quiet = np.isin(cols["code"], [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
-    return cols["drift"] & quiet
+    return cols["flag"] & quiet
 
 
-WORST_GROUPS = ("FAIL", "NODATA", "WARN", "drift alarm", "reviewed")
+WORST_GROUPS = ("FAIL", "NODATA", "WARN", FLAG_LABEL, "reviewed")
 """The kinds of exposure drawn one by one, ranked in this order."""
 
 
 def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> np.ndarray:
     """The ``limit`` candidate rows to draw one by one.
 
-    The candidates are FAIL, NODATA and WARN exposures, drift alarms
-    (`_ringed_drift`, WARN ones included) and reviewed exposures of the
+    The candidates are FAIL, NODATA and WARN exposures, other flags
+    (`_ringed`, WARN ones included) and reviewed exposures of the
     other statuses (`WORST_GROUPS`). Beyond the
     limit each group keeps a fair share (`_fair_shares`), its members
     farthest from 1 first (NODATA ones, without a value, spread along the
@@ -501,7 +507,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
     group = np.full(candidates.size, len(WORST_GROUPS), dtype=np.int8)
     for position, status in enumerate(WORST_GROUPS[:3]):
         group[cols["code"] == STATUS_ORDER.index(status)] = position
-    group[_ringed_drift(cols)] = 3
+    group[_ringed(cols)] = 3
     group[cols["reviewed"] & (group == len(WORST_GROUPS))] = 4
     group[~candidates] = len(WORST_GROUPS)
     deviation = np.nan_to_num(np.abs(cols["value"] - 1.0), nan=np.inf)
@@ -545,7 +551,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         exposures are drawn one by one...
     max_shown : int
         ...up to this many (each costs the browser ~0.2 ms per redraw):
-        beyond, FAIL, NODATA, WARN, drift alarms and reviewed exposures
+        beyond, FAIL, NODATA, WARN, other flags and reviewed exposures
         share them evenly, the farthest from 1 of each kind first (see
         `_worst`), and a note on the plot says how many are left out.
     max_detailed : int

@@ -80,18 +80,20 @@ def exposure_frame(store, result) -> pd.DataFrame:
 
 def flagged_dithers(result, run_id: int | None = None) -> list[int]:
     """The dithers of a result with a flag to review: WARN, FAIL or NODATA,
-    or a drift alarm of their filter's control chart.
+    a flagged detector, a disagreement with the global solution, or an
+    alarm of their dither position's control chart.
 
-    The drift alarms come from the server's cached table of the filter
-    (current runs): not for an earlier run (``run_id``), and not without a
-    cache (``cache_ttl=0``: a survey-size read per page view)."""
-    flagged = {e.exposure for e in result.exposures if e.status in FLAGGED_STATUSES}
+    The control-chart alarms come from the server's cached table of the
+    filter (current runs): not for an earlier run (``run_id``), and not
+    without a cache (``cache_ttl=0``: a survey-size read per page view)."""
+    flagged = {e.exposure for e in result.exposures
+               if e.status in FLAGGED_STATUSES or e.detector_flag in ("WARN", "FAIL") or e.crosscheck}
     cache = get_cache()
     if run_id is None and cache.ttl > 0:
         table = cache.trend(result.filter)
-        if table is not None and not table.empty and "drift" in table:
+        if table is not None and not table.empty and "flag" in table:
             rows = table[table["obs_id"].to_numpy() == result.obs_id]
-            flagged |= {int(d) for d in rows.loc[rows["drift"].to_numpy(dtype=bool), "exposure"]}
+            flagged |= {int(d) for d in rows.loc[rows["flag"].to_numpy(dtype=bool), "exposure"]}
     return sorted(flagged)
 
 
@@ -167,7 +169,7 @@ def _section(store, result, run_id) -> html.Div:
             review_form(lambda name: pid(f"review-{name}", f), what="these exposures"),
         ] if flagged else [
             html.H4("Review"),
-            html.P("No exposure of this observation is flagged (no WARN, FAIL, NODATA or drift alarm): "
+            html.P("No exposure of this observation is flagged (no WARN, FAIL, NODATA or control alarm, detector or cross-check flag): "
                    "there is nothing to review.", className="muted", id=f"obs-nothing-to-review-{f}"),
         ]),
         html.Div(className="grid-2", children=[
@@ -306,7 +308,7 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
         unflagged = [d for d in exposures if d not in flagged]
         if unflagged:
             return message(f"Dither {', '.join(map(str, unflagged))} {'is' if len(unflagged) == 1 else 'are'} "
-                           "not flagged (OK, no drift alarm): only a flag can be confirmed or overruled.",
+                           "not flagged (OK, no control alarm, detector or cross-check flag): only a flag can be confirmed or overruled.",
                            "error"), no_update
     try:
         add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)

@@ -30,14 +30,25 @@ V = Review.__table__
 FLAGGED_STATUSES: tuple[str, ...] = ("WARN", "FAIL", "NODATA")
 
 
+def is_flagged(df: pd.DataFrame) -> np.ndarray:
+    """Which rows of an exposure table carry a flag: a WARN, FAIL or NODATA
+    status, a flagged detector (``detector_flag`` WARN or FAIL), a
+    disagreement with the global solution (``crosscheck``), or a
+    control-chart alarm (``alarmed``), for the columns present."""
+    flagged = df["status"].isin(FLAGGED_STATUSES).to_numpy(dtype=bool).copy()
+    if "detector_flag" in df.columns:
+        flagged |= df["detector_flag"].isin(("WARN", "FAIL")).to_numpy(dtype=bool)
+    if "crosscheck" in df.columns:
+        flagged |= (df["crosscheck"].fillna("").astype(str) != "").to_numpy(dtype=bool)
+    if "alarmed" in df.columns:
+        flagged |= df["alarmed"].to_numpy(dtype=bool)
+    return flagged
+
+
 def awaits_review(df: pd.DataFrame) -> np.ndarray:
-    """Which rows of an exposure table (with the control chart's ``drift``
-    when present) belong in the triage queue: flagged (WARN, FAIL, NODATA)
-    or drifting, and not reviewed at their current status."""
-    waiting = df["status"].isin(FLAGGED_STATUSES).to_numpy(dtype=bool).copy()
-    if "drift" in df.columns:
-        waiting |= df["drift"].to_numpy(dtype=bool)
-    return waiting & ~df["reviewed"].to_numpy(dtype=bool)
+    """Which rows of an exposure table belong in the triage queue: flagged
+    (`is_flagged`) and not reviewed at their current status."""
+    return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -252,12 +263,14 @@ def series(conn: Connection, filter: str) -> pd.DataFrame:
     mjd_obs, value, status, reviewed, observation_pk), ordered by mjd_obs: what
     the control chart and the triage need."""
     stmt = _current_from(
-        select(O.c.obs_id, O.c.filter, E.c.dither, E.c.mjd_obs, F.c.value, F.c.status, _reviewed_expr(), O.c.id)
+        select(O.c.obs_id, O.c.filter, E.c.dither, E.c.mjd_obs, F.c.value, F.c.error, F.c.status, _reviewed_expr(),
+               O.c.id, F.c.detector_flag, F.c.crosscheck)
     ).where(O.c.filter == filter).order_by(E.c.mjd_obs, O.c.obs_id, E.c.dither)
     return frame(
         fetch(conn, stmt),
         {"obs_id": "int64", "filter": "object", "exposure": "int64", "mjd_obs": "float64", "value": "float64",
-         "status": "object", "reviewed": "bool", "observation_pk": "int64"},
+         "error": "float64", "status": "object", "reviewed": "bool", "observation_pk": "int64",
+         "detector_flag": "object", "crosscheck": "object"},
     )
 
 
@@ -356,41 +369,49 @@ def mask(df: pd.DataFrame, query: ExposureQuery) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None) -> pd.DataFrame:
-    """Add the control chart to an mjd-ordered exposure table.
+def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None,
+                      control: Any = None) -> pd.DataFrame:
+    """Add the control charts to one filter's mjd-ordered exposure table.
 
-    Columns added: running_median, control_low, control_high (the chart's
-    center and band), drift (the value lies outside the band: DESIGN.md
-    section 3's drift detector) and series_drift (the running median itself
-    is off from 1). Computed over the finite values; NODATA rows get NaN and
-    False. Without `relphot_core.flags.control_chart`, ``df`` is returned
-    unchanged."""
-    try:
-        from ..flags import control_chart
-    except ImportError:
-        return df
-    from ..config import Thresholds
+    Columns added:
+
+    - ``running_median``, ``control_low``, ``control_high``: the filter's
+      trailing running median and its band (what the trend draws);
+    - ``alarm``: ``""``, ``"outside control limits"`` or ``"drift"``, from
+      the control rules of the exposure's own dither position
+      (`relphot_core.qc.dither_alarms`: known in-control level, false-alarm
+      rates ~1e-4 per point); ``alarm_reason`` says what, e.g. ``drift of
+      dither 4 since 2025-02-03 (obs 1040): -1.21 % (-9.8 σ)``;
+      ``drift_since`` its start (MJD); ``alarmed`` is ``alarm != ""``.
+
+    NODATA rows get NaN, ``""`` and False. ``control`` is a
+    `relphot_core.config.Control` (default: the defaults)."""
+    from ..config import Control, Thresholds
+    from ..flags import control_chart
+    from ..qc import dither_alarms
 
     defaults = Thresholds()
     window = int(window or defaults.drift_window)
     nsigma = float(nsigma or defaults.drift_nsigma)
     df = df.copy()
-    for name in ("running_median", "control_low", "control_high"):
+    for name in ("running_median", "control_low", "control_high", "drift_since"):
         df[name] = float("nan")
-    df["drift"] = False
-    df["series_drift"] = False
     values = df["value"].to_numpy(dtype=float)
-    finite = pd.notna(values) & (values == values)
+    finite = np.isfinite(values)
     if finite.any():
         chart = control_chart(values[finite], window=window, nsigma=nsigma)
         df.loc[finite, "running_median"] = chart.center
         df.loc[finite, "control_low"] = chart.low
         df.loc[finite, "control_high"] = chart.high
-        df.loc[finite, "drift"] = chart.outlier
-        df.loc[finite, "series_drift"] = chart.drift
-    df["drift"] = df["drift"].astype(bool)
-    df["series_drift"] = df["series_drift"].astype(bool)
+    errors = df["error"].to_numpy(dtype=float) if "error" in df else np.full(len(df), np.nan)
+    found = dither_alarms(df["obs_id"].to_numpy(), df["exposure"].to_numpy(), df["mjd_obs"].to_numpy(dtype=float),
+                          values, errors, control or Control())
+    df["alarm"] = found.alarm
+    df["alarm_reason"] = found.reason
+    df["drift_since"] = found.drift_since
+    df["alarmed"] = found.alarm != ""
     return df
 
 
-CHART_COLUMNS: tuple[str, ...] = ("running_median", "control_low", "control_high", "drift", "series_drift")
+CHART_COLUMNS: tuple[str, ...] = ("running_median", "control_low", "control_high", "alarm", "alarm_reason",
+                                   "drift_since", "alarmed")
