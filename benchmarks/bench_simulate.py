@@ -1,7 +1,8 @@
 """Benchmark of the simulator at full density: simulate, then write the four
-exposures (4 x 16 detectors, ~6000 detections each) with relphot's fitsio
-writer and with a straightforward astropy.io.fits writer (the baseline),
-measured in the same run.
+exposures (4 x 16 detectors, ~6000 detections each) with relphot's writer
+(header cards and the big-endian rows written directly; fitsio's
+column-by-column writes took 0.44-0.68 s) and with a straightforward
+astropy.io.fits writer (the baseline), measured in the same run.
 
     /work/venv/bin/python benchmarks/bench_simulate.py [--repeat 3] [--sources-per-detector 3500]
 """
@@ -61,7 +62,7 @@ def main() -> None:
           f"({n / 64:.0f} per detector), best of {args.repeat}")
     print(f"{'step':36} {'time (s)':>9} {'vs baseline':>12}")
     print(f"{'simulate (vectorised)':36} {t_sim:9.3f} {'':>12}")
-    print(f"{'write FITS_LDAC, fitsio (relphot)':36} {t_fitsio:9.3f} {t_astropy / t_fitsio:11.1f}x")
+    print(f"{'write FITS_LDAC, direct (relphot)':36} {t_fitsio:9.3f} {t_astropy / t_fitsio:11.1f}x")
     print(f"{'write FITS_LDAC, astropy (baseline)':36} {t_astropy:9.3f} {1.0:11.1f}x")
     print(f"{'simulate + write':36} {t_sim + t_fitsio:9.3f}")
 
