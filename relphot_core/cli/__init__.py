@@ -8,6 +8,8 @@ function ``(args) -> int`` (the exit status). Errors derived from
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -44,8 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_EXIT_HOOK: list[bool] = []
+
+
+def _freeze_at_exit() -> None:
+    """At interpreter exit, move every object out of the garbage collector's
+    reach first: the collections of the shutdown then skip them (~20 ms of a
+    0.4 s `relphot compute`). Registered before anything else registers an
+    exit handler, so it runs last; nothing is lost: an object alive at exit
+    is not guaranteed a finaliser anyway, and files are closed explicitly."""
+    if not _EXIT_HOOK:
+        atexit.register(gc.freeze)
+        _EXIT_HOOK.append(True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``relphot`` console script."""
+    _freeze_at_exit()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
