@@ -205,9 +205,9 @@ def main() -> None:
     print(f"Observation: 4 exposures x 16 detectors, {n_rows:,} catalogue rows "
           f"(~{args.sources:.0f} S/N>=10 sources per detector), best of {args.repeat}\n")
     print("Reader candidates (4 catalogues, 5 columns, identical output checked):")
-    print(f"  {'fitsio (relphot off the direct path)':34s} {t_fitsio:8.3f} s")
-    print(f"  {'astropy.io.fits':34s} {t_astropy:8.3f} s   {t_astropy / t_fitsio:5.1f}x fitsio")
-    print(f"  {'astropy Table.read per HDU':34s} {t_table:8.3f} s   {t_table / t_fitsio:5.1f}x fitsio\n")
+    print(f"  {'fitsio (relphot off the direct path)':38s} {t_fitsio:8.3f} s")
+    print(f"  {'astropy.io.fits':38s} {t_astropy:8.3f} s   {t_astropy / t_fitsio:5.1f}x fitsio")
+    print(f"  {'astropy Table.read per HDU':38s} {t_table:8.3f} s   {t_table / t_fitsio:5.1f}x fitsio\n")
     print(f"{'step':44s} {'time':>9s} {'ratio':>8s}")
     print(f"{'relphot read (read_catalog x4)':44s} {t_read:8.3f}s")
     print(f"{'relphot compute (6 pairs, detectors, flags)':44s} {t_compute:8.3f}s")
