@@ -109,20 +109,36 @@ def count_statuses(codes: np.ndarray, names: list[str], obs: np.ndarray) -> Stat
     return dict(zip(names, n_exp.tolist())), dict(zip(names, n_obs.tolist())), total_obs
 
 
+def flag_counts(flag: np.ndarray, obs: np.ndarray) -> tuple[int, int]:
+    """Exposures with a flag beyond their status (``flag``: a control-chart
+    alarm, a flagged detector, a cross-check) and their distinct observations."""
+    flag = np.asarray(flag, dtype=bool)
+    return int(flag.sum()), int(pd.unique(np.asarray(obs)[flag]).size)
+
+
+OTHER_FLAGS = "other flags"
+"""The counts column of flags beyond the status."""
+
+
 def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
-                 shown: tuple[str, ...] | list[str] = STATUSES) -> html.Table:
+                 shown: tuple[str, ...] | list[str] = STATUSES,
+                 flags: dict[str, tuple[int, int]] | None = None) -> html.Table:
     """Exposures and observations per status and per filter.
 
     ``frames`` maps a filter to its (selected) exposure rows, every status
     included, or to their counts already made (`count_statuses`); the
     columns of statuses not in ``shown`` (not drawn in the trend) are
-    greyed.
+    greyed. ``flags`` (filter -> `flag_counts`) adds a column of the
+    exposures with other flags (any status: they are also counted in
+    theirs).
     """
     def off(status: str) -> str:
         return "" if status in shown else " count-off"
 
+    extra = [html.Th(OTHER_FLAGS, title="control-chart alarms, flagged detectors, disagreements with the "
+                                         "global solution (any status)")] if flags is not None else []
     header = html.Tr([html.Th("filter")] + [html.Th(status_badge(s), className=off(s).strip() or None)
-                                            for s in STATUSES] + [html.Th("total")])
+                                            for s in STATUSES] + extra + [html.Th("total")])
     rows = [header]
     for name, df in frames.items():
         cells = [html.Td(html.Strong(name))]
@@ -137,6 +153,11 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
             cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
                                   html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
                                  className="count" + (" count-zero" if n_exp == 0 else "") + off(status)))
+        if flags is not None:
+            n_exp, n_obs = flags.get(name, (0, 0))
+            cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
+                                  html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
+                                 className="count count-flag" + (" count-zero" if n_exp == 0 else "")))
         cells.append(html.Td([html.Span(f"{n_rows:,}", className="count-main"),
                               html.Span(f" exp · {total_obs:,} obs", className="count-sub")]))
         rows.append(html.Tr(cells))

@@ -38,7 +38,7 @@ MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "reason", "n_pairs",
                  "review_decision", "reviewer", "reviewed", "running_median", "control_low", "control_high",
                  "alarm", "alarm_reason", "detector_flag", "detector_reason", "crosscheck", "collateral",
-                 "global_value", "flag", "flag_reason")
+                 "global_value", "alarmed", "flag", "flag_reason")
 """The columns of the store's trend table that the overview and the triage
 queue use: the cache keeps only these (masks then copy fewer bytes)."""
 
@@ -85,7 +85,7 @@ def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
                                                          "reviewer", "alarm", "alarm_reason", "detector_flag",
                                                          "detector_reason", "crosscheck", "collateral",
                                                          "flag_reason") if c in frame.columns}
-    for column in ("reviewed", "flag"):
+    for column in ("reviewed", "flag", "alarmed"):
         if column in frame.columns and frame[column].dtype != bool:
             changes[column] = frame[column].eq(True)  # None / NaN: False
     frame = frame.assign(**changes)

@@ -119,6 +119,17 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Crosscheck:
+    """When the product's factor and the global solution's disagree
+    (`relphot_core.crosscheck.crosscheck_reasons`)."""
+
+    nsigma: float = 3.0
+    """Disagreement needs a difference beyond this many combined errors (sigma)."""
+    min_difference: float = 0.002
+    """... and beyond this flux fraction (0.2 %), so that dense fields do not flag sub-mmag noise."""
+
+
+@dataclass(frozen=True)
 class Detectors:
     """Status thresholds of the per-(exposure, detector) magnitude offsets
     (`relphot_core.flags.detector_status`).
@@ -198,6 +209,11 @@ class Keywords:
     detector: str = "DETECTOR"
 
 
+READ_TIME_SECTIONS: frozenset[str] = frozenset({"control"})
+"""Sections used when the store is read (control charts across
+observations), not by a run: left out of a run's parameters and digest."""
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole processing configuration."""
@@ -208,6 +224,7 @@ class Config:
     factors: Factors = field(default_factory=Factors)
     thresholds: Thresholds = field(default_factory=Thresholds)
     detectors: Detectors = field(default_factory=Detectors)
+    crosscheck: Crosscheck = field(default_factory=Crosscheck)
     control: Control = field(default_factory=Control)
     columns: Columns = field(default_factory=Columns)
     keywords: Keywords = field(default_factory=Keywords)
@@ -225,6 +242,8 @@ class Config:
         """Flatten to ``{"section.field": "value"}`` for runs and products."""
         flat: dict[str, str] = {}
         for section in dataclasses.fields(self):
+            if section.name in READ_TIME_SECTIONS:
+                continue
             values = getattr(self, section.name)
             for item in dataclasses.fields(values):
                 flat[f"{section.name}.{item.name}"] = str(getattr(values, item.name))
@@ -245,6 +264,8 @@ class Config:
             (self.selection.min_snr >= 0, "selection.min_snr must be >= 0"),
             (0 < self.detectors.warn <= self.detectors.fail < 1, "need 0 < detectors.warn <= detectors.fail < 1"),
             (self.detectors.nsigma >= 0, "detectors.nsigma must be >= 0"),
+            (self.crosscheck.nsigma > 0, "crosscheck.nsigma must be > 0"),
+            (0 <= self.crosscheck.min_difference < 1, "need 0 <= crosscheck.min_difference < 1"),
             (self.detectors.min_sources >= 1, "detectors.min_sources must be >= 1"),
             (self.control.outlier_nsigma > 0, "control.outlier_nsigma must be > 0"),
             (self.control.cusum_k >= 0, "control.cusum_k must be >= 0"),

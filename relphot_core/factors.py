@@ -411,7 +411,7 @@ def compute_observation(
 
     starts = [c.mjd_obs for c in ordered if c.mjd_obs is not None]
     ends = [c.mjd_obs + (c.exptime or 0.0) / 86400.0 for c in ordered if c.mjd_obs is not None]
-    return ObservationResult(
+    result = ObservationResult(
         obs_id=first.obs_id,
         filter=first.filter,
         method=config.factors.method,
@@ -428,6 +428,9 @@ def compute_observation(
         pa_pointing=first.pa_pointing,
         input_digest=input_digest(ordered, config),
     )
+    from .crosscheck import annotate  # global solution beside, collateral flags, detector statuses
+
+    return annotate(result, config)
 
 
 def _nodata_reason(selected: _Selected, own_pairs: list[PairStat], n_exposures: int, config: Config) -> str:

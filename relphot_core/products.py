@@ -309,6 +309,12 @@ def _add_data(root, result: ObservationResult, source: str) -> None:
         _sub(factor, "Exposure", str(item.exposure))
 
 
+def is_flagged_factor(item: ExposureFactor) -> bool:
+    """Whether an exposure factor carries a flag: a status other than OK,
+    a flagged detector, or a disagreement with the global solution."""
+    return item.status != "OK" or item.detector_flag in ("WARN", "FAIL") or bool(item.crosscheck)
+
+
 def _add_flags(root, result: ObservationResult, thresholds: Thresholds, source: str) -> None:
     try:
         fail = float(result.parameters.get("thresholds.fail", thresholds.fail))
@@ -320,12 +326,18 @@ def _add_flags(root, result: ObservationResult, thresholds: Thresholds, source: 
             "xpath": f"Data/CorrectionFactorList/CorrectionFactor[Exposure={item.exposure}]/Value",
             "minLimit": _decimal(1.0 - fail),
             "maxLimit": _decimal(1.0 + fail),
-            "flagged": "false" if item.status == "OK" else "true",
+            "flagged": "true" if is_flagged_factor(item) else "false",
             "exposure": str(item.exposure),
             "status": item.status,
         }
         if item.reason:
             attrib["reason"] = item.reason
+        if item.global_value is not None and math.isfinite(item.global_value) and item.global_value > 0:
+            attrib["globalValue"] = _decimal(item.global_value)
+        for name, value in (("crosscheck", item.crosscheck), ("collateral", item.collateral),
+                            ("detectorFlag", item.detector_flag), ("detectorReason", item.detector_reason)):
+            if value:
+                attrib[name] = value
         _sub(flags, "CorrectionFactorFlag", **attrib)
 
 
@@ -451,8 +463,14 @@ def read_product(path: str | os.PathLike) -> ObservationResult:
             error = None if text is None else float(text)
             offset = -2.5 * math.log10(value)
         reason = flag.get("reason") or (nodata.text if nodata is not None and nodata.text else "")
+        global_text = flag.get("globalValue")
         exposures.append(ExposureFactor(exposure=dither, value=value, error=error, mag_offset=offset,
-                                        status=status, reason=reason))
+                                        status=status, reason=reason,
+                                        global_value=None if global_text is None else float(global_text),
+                                        crosscheck=flag.get("crosscheck") or "",
+                                        collateral=flag.get("collateral") or "",
+                                        detector_flag=flag.get("detectorFlag") or "",
+                                        detector_reason=flag.get("detectorReason") or ""))
     parameters = {p.findtext("Key"): p.findtext("StringValue") or "" for p in root.find("Parameters")}
     own = {key[len(_PREFIX):]: parameters.pop(key) for key in list(parameters) if key.startswith(_PREFIX)}
     header = root.find("Header")

@@ -11,7 +11,8 @@ def test_defaults_are_valid_and_keep_the_old_fields():
     config = Config().validate()
     assert config.thresholds.drift_window == 60 and config.thresholds.drift_nsigma == 3.0
     assert config.detectors == Detectors() and config.control == Control()
-    assert {"detectors.fail", "control.cusum_h", "thresholds.drift_window"} <= set(config.parameters())
+    assert {"detectors.fail", "crosscheck.nsigma", "thresholds.drift_window"} <= set(config.parameters())
+    assert not any(key.startswith("control.") for key in config.parameters())  # read time, not a run's
 
 
 def test_every_new_field_has_a_docstring_in_the_source():

@@ -18,7 +18,7 @@ from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
 from dashboard.components import status_counts
-from dashboard.data import compact_table
+from dashboard.data import compact_table, with_flags
 from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection, sorted_nan_last
 from relphot_core.config import FILTERS, STATUSES
 from relphot_core.store import Store
@@ -303,7 +303,8 @@ def test_overview_counts_match_plain_counting_cached_or_not(app, params):
                            "from": params["date_from"] or None, "obs": params["obs"] or None})
     for name in FILTERS:
         rows = apply_selection(store.trend(name), sel, statuses=False)
-        cells = [rows[rows["status"] == status] for status in STATUSES] + [rows]
+        flagged = rows[with_flags(rows)["flag"].to_numpy(dtype=bool)]
+        cells = [rows[rows["status"] == status] for status in STATUSES] + [flagged, rows]
         row = " ".join(f"{len(cell):,}  exp · {cell['obs_id'].nunique():,} obs" for cell in cells)
         assert f"{name} {row}" in tables[0]
 

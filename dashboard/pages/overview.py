@@ -20,8 +20,9 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 from relphot_core.config import FILTERS, STATUSES
 
 from ..components import (count_statuses, counts_table, date_and_obs_controls, empty_store_page, filter_checklist,
+                          flag_counts,
                           message, messages, reviewed_radio, status_checklist, status_counts)
-from ..data import get_bands, get_cache, max_points, table_version
+from ..data import get_bands, get_cache, max_points, table_version, with_flags
 from ..figures.trends import trend_figure_dict
 from ..query import apply_selection, mjd_to_date, parse_selection, selected_rows, with_updates
 from ..style import GRAPH_CONFIG
@@ -188,8 +189,21 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
             codes, obs = codes[rows], obs[rows]
         return count_statuses(codes, names, obs)
 
+    def flagged(name: str) -> tuple[int, int]:
+        table = tables[name]
+        if table is None or table.empty:
+            return (0, 0)
+        if "flag" not in table.columns:  # an uncached table (cache_ttl=0)
+            table = with_flags(table)
+        start, stop, rows = selected_rows(table, sel, statuses=False)
+        flag, obs = table["flag"].to_numpy()[start:stop], table["obs_id"].to_numpy()[start:stop]
+        if rows is not None:
+            flag, obs = flag[rows], obs[rows]
+        return flag_counts(flag, obs)
+
     def summary():
         counts = {name: counted(name) for name in sel.filters}
+        flags = {name: flagged(name) for name in sel.filters}
         total = sum(n for by_status, _, _ in counts.values() for status, n in by_status.items()
                     if status in sel.statuses)
         hidden = [s for s in STATUSES if s not in sel.statuses]
@@ -197,7 +211,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
         head = html.Div([html.H3("Counts per status"),
                          html.Span(f"{total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],
                         className="card-head")
-        return [head, counts_table(counts, sel.statuses)]
+        return [head, counts_table(counts, sel.statuses, flags)]
 
     no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None}).to_search()
     summary_signature = f"{no_axis}|{sorted(versions.items())}"

@@ -30,7 +30,7 @@ LIMIT = 5000
 
 COLUMNS = [("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
            ("value", "QPRELEX"), ("offset", "|QPRELEX − 1|"), ("error", "QPRELEXE"), ("status", "status"),
-           ("chart", "control chart"),
+           ("chart", "other flags"),
            ("reason", "reason"), ("n_pairs", "pairs")]
 
 

@@ -10,6 +10,11 @@ known problems to find.
   exposure offset of 0.02-0.05 mag, either sign.
 * ``bad_detector = (detector, mag)``: that detector reads ``mag`` fainter in
   one random exposure of one random observation and filter.
+* ``nodata_exposures`` random exposures are shifted off the field (no
+  overlap with the others: NODATA); ``three_dither_sets`` random
+  (observation, filter) lose one dither and have one of the three left
+  2.5 % bright (with K = 3 the median of pair medians leaks half of it into
+  the good ones: their flags are collateral).
 * ``drift_per_day`` (mag/day): dither ``drift_dither`` of filter
   ``drift_filter`` drifts fainter linearly with time from ``mjd_start``
   (a slow zero-point drift that the control chart should catch). It adds to
@@ -38,7 +43,8 @@ def season_plan(n_observations: int, *, filters: Sequence[str] = FILTERS, n_expo
                 first_obs_id: int = 1000, mjd_start: float = 60700.0, days: float = 28.0,
                 bad_exposures: int = 3, bad_detector: tuple[int, float] | None = (23, 0.05),
                 drift_per_day: float = 0.0005, drift_filter: str = "NIR_H",
-                drift_dither: int = 4) -> list[dict[str, Any]]:
+                drift_dither: int = 4, nodata_exposures: int = 1,
+                three_dither_sets: int = 1) -> list[dict[str, Any]]:
     """The keyword arguments of `simulate_observation` for every observation
     and filter of a season (pure: no simulation, no I/O)."""
     if n_observations < 1:
@@ -60,6 +66,15 @@ def season_plan(n_observations: int, *, filters: Sequence[str] = FILTERS, n_expo
     picks = rng.choice(len(keys), size=min(bad_exposures, len(keys)), replace=False)
     bad = {keys[k]: float(rng.uniform(0.02, 0.05) * rng.choice([-1.0, 1.0])) for k in picks}
     bad_det_key = keys[int(rng.integers(len(keys)))] if bad_detector is not None else None
+    # drawn after the others: the faults above stay where they were
+    nodata = {keys[int(rng.integers(len(keys)))] for _ in range(nodata_exposures)}
+    sets = sorted({(i, f) for i, f, _ in keys})
+    three: dict[tuple[int, str], tuple[int, int]] = {}
+    if n_exposures >= 4:
+        for _ in range(three_dither_sets):
+            i, f = sets[int(rng.integers(len(sets)))]
+            gone, off = (int(d) for d in rng.choice(np.arange(1, n_exposures + 1), 2, replace=False))
+            three[(i, f)] = (gone, off)
     plan = []
     for i in range(n):
         for f in filters:
@@ -69,10 +84,21 @@ def season_plan(n_observations: int, *, filters: Sequence[str] = FILTERS, n_expo
             det_offsets = {}
             if bad_det_key is not None and bad_det_key[:2] == (i, f):
                 det_offsets[(bad_det_key[2], bad_detector[0])] = float(bad_detector[1])
+            extra: dict[str, Any] = {}
+            # an exposure that overlaps no other one: NODATA
+            shifted = {d: 1.5 for (j, ff, d) in nodata if (j, ff) == (i, f)}
+            if shifted:
+                extra["partial"] = shifted
+            if (i, f) in three:  # a dither missing, and one of the three left 2.5 % bright
+                gone, off = three[(i, f)]
+                extra["missing"] = [gone]
+                offsets[off] = offsets.get(off, 0.0) - 2.5 * math.log10(1.025)
+                if gone in shifted:
+                    del extra["partial"]
             plan.append({
                 "obs_id": first_obs_id + i, "filter_name": f, "n_exposures": n_exposures, "seed": int(seed),
                 "ra": float(ra[i]), "dec": float(dec[i]), "pa": float(pa[i]), "mjd": float(mjd[i]),
-                "exposure_offsets": offsets, "detector_offsets": det_offsets,
+                "exposure_offsets": offsets, "detector_offsets": det_offsets, **extra,
             })
     return plan
 
@@ -82,7 +108,7 @@ def simulate_season(directory: str | Path, n_observations: int = 12, *, filters:
                     first_obs_id: int = 1000, mjd_start: float = 60700.0, days: float = 28.0,
                     bad_exposures: int = 3, bad_detector: tuple[int, float] | None = (23, 0.05),
                     drift_per_day: float = 0.0005, drift_filter: str = "NIR_H", drift_dither: int = 4,
-                    fmt: str = "ldac", progress: Callable[[int], None] | None = None,
+                    nodata_exposures: int = 1, three_dither_sets: int = 1, fmt: str = "ldac", progress: Callable[[int], None] | None = None,
                     **options: Any) -> tuple[list[Path], dict[str, Any]]:
     """Simulate and write a season of observations.
 
@@ -94,7 +120,7 @@ def simulate_season(directory: str | Path, n_observations: int = 12, *, filters:
         Number of observations (each in every filter of ``filters``).
     sources_per_detector : float
         Density (S/N >= 10 sources per detector); 500 keeps a season fast.
-    bad_exposures, bad_detector, drift_per_day, drift_filter, drift_dither
+    bad_exposures, bad_detector, drift_per_day, drift_filter, drift_dither, nodata_exposures, three_dither_sets
         The injected problems (module docstring).
     fmt : {'ldac', 'plain', 'plain-single'}
     progress : callable, optional
@@ -112,7 +138,8 @@ def simulate_season(directory: str | Path, n_observations: int = 12, *, filters:
     plan = season_plan(n_observations, filters=filters, n_exposures=n_exposures, seed=seed,
                        first_obs_id=first_obs_id, mjd_start=mjd_start, days=days, bad_exposures=bad_exposures,
                        bad_detector=bad_detector, drift_per_day=drift_per_day, drift_filter=drift_filter,
-                       drift_dither=drift_dither)
+                       drift_dither=drift_dither, nodata_exposures=nodata_exposures,
+                       three_dither_sets=three_dither_sets)
     paths: list[Path] = []
     observations = []
     for kwargs in plan:
@@ -128,7 +155,7 @@ def simulate_season(directory: str | Path, n_observations: int = 12, *, filters:
             "mjd_start": mjd_start, "days": days, "bad_exposures": bad_exposures,
             "bad_detector": None if bad_detector is None else list(bad_detector),
             "drift_per_day": drift_per_day, "drift_filter": drift_filter, "drift_dither": drift_dither,
-            "format": fmt,
+            "nodata_exposures": nodata_exposures, "three_dither_sets": three_dither_sets, "format": fmt,
         },
         "observations": observations,
     }
