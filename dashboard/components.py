@@ -231,6 +231,7 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
             "value": fmt_float(row.get("value")),
             "offset": _offset(row.get("value")),
             "error": fmt_float(row.get("error")),
+            "global": fmt_float(row.get("global_value")),
             "status": str(row.get("status") or "NODATA"),
             "reason": str(row.get("reason") or "") or flag_reason(row.get("status"), row.get("value"),
                                                                   row.get("error"), bands),

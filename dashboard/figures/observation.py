@@ -223,33 +223,54 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
     if not detectors or not dithers:
         return empty_figure("No per-detector statistics for this observation.", height=height)
     grids = {d: np.full((4, 4), np.nan) for d in dithers}
+    errors = {d: np.full((4, 4), np.nan) for d in dithers}
     counts = {d: np.zeros((4, 4), dtype=int) for d in dithers}
+    statuses = {d: np.full((4, 4), "", dtype=object) for d in dithers}
     for stat in detectors:
         if stat.exposure not in grids or stat.detector not in DETECTORS:
             continue
         row, col = divmod(stat.detector, 10)
         if stat.median is not None:
             grids[stat.exposure][row - 1, col - 1] = 1000 * stat.median
+        if stat.error is not None:
+            errors[stat.exposure][row - 1, col - 1] = 1000 * stat.error
         counts[stat.exposure][row - 1, col - 1] = stat.n
+        statuses[stat.exposure][row - 1, col - 1] = stat.status or ""
     values = np.concatenate([g.ravel() for g in grids.values()])
     limit = colour_limit(values, limit)
     fig = make_subplots(rows=1, cols=len(dithers), subplot_titles=[f"dither {d}" for d in dithers],
                         horizontal_spacing=0.03)
     for i, d in enumerate(dithers, start=1):
-        text = [[f"{10 * (r + 1) + c + 1}<br>" + ("—" if not np.isfinite(grids[d][r, c])
-                                                   else f"{grids[d][r, c]:+.1f}")
-                 for c in range(4)] for r in range(4)]
+        def cell(r: int, c: int) -> str:
+            value, error, status = grids[d][r, c], errors[d][r, c], statuses[d][r, c]
+            head = f"{10 * (r + 1) + c + 1}" + (" <b>!</b>" if status in ("WARN", "FAIL") else "")
+            if not np.isfinite(value):
+                return f"{head}<br>—"
+            return f"{head}<br>{value:+.1f}" + (f"<br>±{error:.1f}" if np.isfinite(error) else "")
+
+        text = [[cell(r, c) for c in range(4)] for r in range(4)]
+        custom = np.dstack([counts[d], np.nan_to_num(errors[d], nan=-1.0),
+                            np.where(statuses[d] == "", "—", statuses[d])]).tolist()
         fig.add_trace(go.Heatmap(
             z=grids[d], x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
-            customdata=counts[d], colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+            textfont=dict(size=11), customdata=custom, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
             showscale=i == len(dithers), xgap=2, ygap=2,
             colorbar=dict(title=dict(text="mmag"), thickness=12),
-            hovertemplate="DET%{y}%{x}<br>median dm %{z:.2f} mmag<br>n = %{customdata}<extra></extra>"),
+            hovertemplate="DET%{y}%{x}<br>median dm %{z:.2f} ± %{customdata[1]:.2f} mmag<br>"
+                          "n = %{customdata[0]}<br>status %{customdata[2]}<extra></extra>"),
             row=1, col=i)
+        flagged = np.argwhere(np.isin(statuses[d], ["WARN", "FAIL"]))
+        if flagged.size:  # a frame around each flagged detector
+            fig.add_trace(go.Scatter(
+                x=(flagged[:, 1] + 1).tolist(), y=(flagged[:, 0] + 1).tolist(), mode="markers",
+                marker=dict(symbol="square-open", size=44, line=dict(width=3),
+                            color=[STATUS_COLOURS[s] for s in statuses[d][flagged[:, 0], flagged[:, 1]]]),
+                hoverinfo="skip", showlegend=False, name="flagged detector"), row=1, col=i)
         fig.update_xaxes(showticklabels=False, row=1, col=i, constrain="domain")
         fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=i,
                          scaleanchor=f"x{i if i > 1 else ''}", constrain="domain")
-    base_layout(fig, title="Per-detector median dm against the other exposures (mmag); detector 11 top left",
+    base_layout(fig, title="Per-detector median dm against the other exposures (mmag, ± error); detector 11 "
+                           "top left; flagged detectors framed (against their own exposure)",
                 height=height)
     fig.update_layout(margin=dict(t=70))
     return fig

@@ -22,7 +22,7 @@ from relphot_core.store.queries import FLAGGED_STATUSES
 from ..components import (check_review, command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, review_form, status_badge)
 from ..api import is_number
-from ..data import add_review, db_label, get_bands, get_cache, get_store
+from ..data import add_review, db_label, get_bands, get_cache, get_store, with_flags
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
 from ..style import GRAPH_CONFIG
@@ -31,8 +31,9 @@ PAGE = dict(path_template="/observation/<obs_id>", name="Observation",
             title=lambda obs_id=None, **_: f"relphot QC — observation {str(obs_id)[:20]}", order=1)
 
 COLUMNS = [("exposure", "dither"), ("date", "date (UTC)"), ("value", "QPRELEX"), ("error", "QPRELEXE"),
-           ("status", "status"), ("reason", "reason"), ("n_pairs", "pairs"), ("n_matched", "matched"),
-           ("review", "review"), ("review_comment", "review comment")]
+           ("global", "global solution"), ("status", "status"), ("reason", "reason"), ("chart", "other flags"),
+           ("n_pairs", "pairs"), ("n_matched", "matched"), ("review", "review"),
+           ("review_comment", "review comment")]
 
 
 def pid(name: str, filter_name: str | None = None):
@@ -72,10 +73,13 @@ def exposure_frame(store, result) -> pd.DataFrame:
             "obs_id": result.obs_id, "filter": result.filter, "exposure": exp.exposure,
             "date_obs": exp.date_obs, "mjd_obs": exp.mjd_obs, "value": exp.value, "error": exp.error,
             "status": exp.status, "reason": exp.reason, "n_pairs": exp.n_pairs, "n_matched": exp.n_matched,
+            "global_value": exp.global_value, "detector_flag": exp.detector_flag,
+            "detector_reason": exp.detector_reason, "crosscheck": exp.crosscheck, "collateral": exp.collateral,
             "review_decision": review.get("decision"), "reviewer": review.get("reviewer"),
             "review_comment": review.get("comment"), "reviewed_at": review.get("created"),
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return with_flags(frame) if len(frame) else frame
 
 
 def flagged_dithers(result, run_id: int | None = None) -> list[int]:
