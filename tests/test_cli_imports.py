@@ -25,3 +25,25 @@ def test_repeated_constants_stay_equal():
 
     assert ENV_VAR == STORE_ENV_VAR
     assert PURPOSES == PRODUCT_PURPOSES
+
+
+def test_command_module_map_matches_the_registrations():
+    import argparse
+    import importlib
+
+    from relphot_core.cli import COMMAND_MODULE, COMMAND_MODULES, build_parser
+
+    def commands(parser):
+        action = next(a for a in parser._actions if a.dest == "command")
+        return set(action.choices)
+
+    registered = {}
+    for module in COMMAND_MODULES:
+        subparsers = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"relphot_core.cli.{module}").register(subparsers)
+        registered.update({name: module for name in subparsers.choices})
+    assert registered == COMMAND_MODULE
+    assert commands(build_parser()) == set(COMMAND_MODULE)
+    for name, module in COMMAND_MODULE.items():
+        assert commands(build_parser(name)) == {n for n, m in COMMAND_MODULE.items() if m == module}
+    assert commands(build_parser("no-such-command")) == set(COMMAND_MODULE)

@@ -27,15 +27,31 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available sub-command."""
+COMMAND_MODULE: dict[str, str] = {
+    "simulate": "simulate", "compute": "compute", "db": "db",
+    "export": "products", "validate": "products", "import": "products", "apply": "products",
+    "serve": "serve", "demo": "serve",
+}
+"""The module of each sub-command (tested against what the modules register)."""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every available sub-command.
+
+    Parameters
+    ----------
+    command : str, optional
+        Only this sub-command's module is imported and registered (the
+        command line names it first: the other modules are not needed).
+    """
     parser = argparse.ArgumentParser(
         prog="relphot",
         description="Relative photometric calibration QC of Euclid NISP exposures.",
     )
     parser.add_argument("--version", action="version", version=f"relphot {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    modules = (COMMAND_MODULE[command],) if command in COMMAND_MODULE else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
@@ -63,7 +79,8 @@ def _freeze_at_exit() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``relphot`` console script."""
     _freeze_at_exit()
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
