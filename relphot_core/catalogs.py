@@ -311,6 +311,8 @@ def _read_ldac_direct(
         return None
     try:
         return _parse_ldac(data, columns, keywords)
+    except Exception:  # anything unforeseen: the fitsio path reads it, or words the error
+        return None
     finally:
         try:
             data.close()
