@@ -223,6 +223,7 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
         obs_id, filt = int(row["obs_id"]), str(row["filter"])
         records.append({
             "id": f"{obs_id}|{filt}|{int(row['exposure'])}",
+            "cause": str(row.get("cause") or ""),
             "obs_id": f"[{obs_id}](/observation/{obs_id}?filter={filt})" if link else obs_id,
             "obs": obs_id,
             "filter": filt,

@@ -12,6 +12,7 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.qc import causes
 from relphot_core.store.queries import awaits_review
 
 from ..components import (
@@ -28,7 +29,8 @@ from ..data import add_reviews, get_bands, get_cache, open_failures
 PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
 LIMIT = 5000
 
-COLUMNS = [("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
+COLUMNS = [("cause", "cause"), ("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"),
+           ("date", "date (UTC)"),
            ("value", "QPRELEX"), ("offset", "|QPRELEX − 1|"), ("error", "QPRELEXE"), ("status", "status"),
            ("chart", "other flags"),
            ("reason", "reason"), ("n_pairs", "pairs")]
@@ -62,12 +64,32 @@ def _queue() -> tuple[pd.DataFrame, int]:
     if not parts:
         return pd.DataFrame(columns=["obs_id", "filter", "exposure", "status"]), 0
     queue = pd.concat(parts, ignore_index=True)
+    queue["cause"] = _causes(queue)
     rank = queue["status"].astype(object).map(STATUS_RANK).fillna(len(STATUS_RANK)).to_numpy()
     offset = np.abs(queue["value"].to_numpy(dtype=float) - 1.0)
     # by status, then farthest from 1 first, then obs id, filter, dither
     order = np.lexsort((queue["exposure"].to_numpy(), queue["filter"].astype(object).map(FILTERS.index).to_numpy(),
                         queue["obs_id"].to_numpy(), -np.nan_to_num(offset, nan=0.0), rank))
     return queue.iloc[order[:LIMIT]], len(queue)
+
+
+def _causes(queue: pd.DataFrame) -> np.ndarray:
+    """`relphot_core.qc.causes` of the queue's rows (columns absent: empty)."""
+    def column(name: str, default: object = "") -> np.ndarray:
+        if name not in queue.columns:
+            return np.full(len(queue), default, dtype=object)
+        return queue[name].astype(object).where(queue[name].notna(), default).to_numpy()
+
+    return causes(column("obs_id", 0), column("filter"), column("exposure", 0), column("alarm"),
+                  column("drift_since", float("nan")), column("detector_flag"), column("detector_reason"))
+
+
+def cause_options(queue: pd.DataFrame) -> list[dict]:
+    """The causes shared by several queued exposures, most exposures first."""
+    if queue.empty or "cause" not in queue.columns:
+        return []
+    counts = queue["cause"].value_counts()
+    return [{"label": f"{cause} ({n:,} exposures)", "value": cause} for cause, n in counts.items() if n > 1]
 
 
 def _heading(n: int) -> html.Div:
@@ -114,8 +136,10 @@ def layout(**_params) -> html.Div:
         html.H1("Triage queue"),
         failures_section(failures, n_failures),
         html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA (each farthest "
-               "from 1 first), then exposures "
-               "outside the control limits of their filter's running median (an OK status can still drift). "
+               "from 1 first), then OK exposures with another flag: a control-chart alarm of their dither "
+               "position (outside control limits, or a drift), a flagged detector, or a disagreement with the "
+               "global solution. Rows sharing a cause (one drift, one detector, one observation) can be "
+               "ticked together and reviewed at once. "
                "Sort or filter the columns (type in the row under the header, e.g. fail in 'status', or "
                ">0.02 in '|QPRELEX − 1|'), tick exposures, then confirm or overrule their flags. Click an "
                "obs id to open the observation.", className="muted"),
@@ -127,6 +151,10 @@ def layout(**_params) -> html.Div:
                         className="btn btn-small",
                         title="Tick every row that passes the column filters, on all pages"),
             html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
+            dcc.Dropdown(id=pid("cause"), options=cause_options(queue), placeholder="a cause shared by several rows…",
+                         className="cause-dropdown", clearable=True),
+            html.Button("Tick this cause", id=pid("select-cause"), n_clicks=0, className="btn btn-small",
+                        title="Tick every queued exposure of the chosen cause, on all pages"),
             html.Span("0 ticked", id=pid("ticked"), className="muted ticked-count"),
         ]),
         exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20, bands=get_bands()),
@@ -137,11 +165,13 @@ def layout(**_params) -> html.Div:
     ])
 
 
-def select(_page, _filtered, _none, page_rows, filtered_rows, data):
+def select(_page, _filtered, _none, _cause, cause, page_rows, filtered_rows, data):
     """Tick the rows of the page shown, every row passing the column filters
-    (all pages), or none."""
+    (all pages), every row of a cause, or none."""
     if ctx.triggered_id == pid("select-none") or not data:
         return []
+    if ctx.triggered_id == pid("select-cause"):
+        return [i for i, row in enumerate(data) if cause and row.get("cause") == cause]
     wanted = page_rows if ctx.triggered_id == pid("select-all") else filtered_rows
     ids = {row["id"] for row in (wanted or [])}  # unknown rows: tick none rather than all
     return [i for i, row in enumerate(data) if row["id"] in ids]
@@ -160,18 +190,18 @@ def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
     decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
     reviewer, comment, problem = check_review(reviewer, comment, decision)
     if problem:
-        return message(problem, "error"), no_update, no_update, no_update
+        return message(problem, "error"), no_update, no_update, no_update, no_update
     rows = [data[i] for i in (selected_rows or []) if 0 <= i < len(data or [])]
     if not rows:
-        return message("Tick one or more exposures first.", "error"), no_update, no_update, no_update
+        return message("Tick one or more exposures first.", "error"), no_update, no_update, no_update, no_update
     keys = [(int(r["obs"]), str(r["filter"]), int(r["exposure"])) for r in rows]
     try:
         add_reviews(keys, decision, reviewer, comment)
     except (KeyError, ValueError, RelphotError) as exc:
-        return message(f"Not stored: {exc}", "error"), no_update, no_update, no_update
+        return message(f"Not stored: {exc}", "error"), no_update, no_update, no_update, no_update
     queue, total = _queue()
     return (message(f"Stored: {decision} by {reviewer} for {len(keys)} exposure(s).", "success"),
-            exposure_records(queue, bands=get_bands()), [], _heading(total))
+            exposure_records(queue, bands=get_bands()), [], _heading(total), cause_options(queue))
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -181,6 +211,8 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(pid("select-all"), "n_clicks"),
         Input(pid("select-filtered"), "n_clicks"),
         Input(pid("select-none"), "n_clicks"),
+        Input(pid("select-cause"), "n_clicks"),
+        State(pid("cause"), "value"),
         State(pid("table"), "derived_viewport_data"),
         State(pid("table"), "derived_virtual_data"),
         State(pid("table"), "data"),
@@ -192,6 +224,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(pid("table"), "data"),
         Output(pid("table"), "selected_rows", allow_duplicate=True),
         Output(pid("heading"), "children"),
+        Output(pid("cause"), "options"),
         Input(pid("confirm"), "n_clicks"),
         Input(pid("overrule"), "n_clicks"),
         State(pid("reviewer"), "value"),
