@@ -4,8 +4,9 @@ dither position), named for what they find.
 One series per dither position of a filter, in time order: ``QPRELEX - 1``
 with its error. The in-control level is known (0: the factors are relative
 within each observation) and the width is the robust width of the pulls
-``(QPRELEX - 1) / QPRELEXE`` of *every* dither of the filter, which one
-drifting dither cannot inflate. `relphot_core.control.control_rules` then
+``(QPRELEX - 1) / QPRELEXE`` over the leading reference windows of *every*
+dither of the filter (`pull_width`), which a later step or one drifting
+dither cannot inflate much. `relphot_core.control.control_rules` then
 marks single points *outside control limits* and *drifts* (a persistent
 shift, CUSUM), with false-alarm rates of about 1e-4 per point.
 
@@ -52,12 +53,29 @@ class DitherAlarms:
     """The width of the pulls used (1 for calibrated errors)."""
 
 
-def pull_width(values: np.ndarray, errors: np.ndarray) -> float:
-    """Robust width (MAD) of ``(QPRELEX - 1) / QPRELEXE`` about 0, at least
-    0.5 (NaN rows ignored; 1.0 when nothing is finite)."""
+def pull_width(values: np.ndarray, errors: np.ndarray, groups: np.ndarray | None = None,
+               reference_points: int | None = None) -> float:
+    """Robust width (MAD) of the pulls ``(QPRELEX - 1) / QPRELEXE`` about 0,
+    at least 0.5 (NaN rows ignored; 1.0 when fewer than 2 are finite).
+
+    With ``groups`` and ``reference_points``, only the first
+    ``reference_points`` finite pulls of each group (the series' leading
+    reference windows, rows in time order) count: a step or a drift later
+    in a series does not widen the limits it is judged by, and pooling the
+    groups keeps one series drifting from its start from widening them
+    much either.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         pulls = (np.asarray(values, dtype=float) - 1.0) / np.asarray(errors, dtype=float)
-    pulls = pulls[np.isfinite(pulls)]
+    finite = np.isfinite(pulls)
+    if groups is not None and reference_points is not None:
+        groups = np.asarray(groups)
+        keep = np.zeros(pulls.size, dtype=bool)
+        for label in np.unique(groups[finite]):
+            rows = np.flatnonzero(finite & (groups == label))
+            keep[rows[:reference_points]] = True
+        finite = keep
+    pulls = pulls[finite]
     if pulls.size < 2:
         return 1.0
     return max(0.5, float(MAD_TO_SIGMA * np.median(np.abs(pulls))))
@@ -94,7 +112,7 @@ def dither_alarms(
     alarm = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
     since = np.full(n, np.nan)
-    scale = pull_width(value, error)
+    scale = pull_width(value, error, dither, control.reference_points)
     if n == 0:
         return DitherAlarms(alarm, reason, since, scale)
     result = control_rules(value - 1.0, error, mjd, dither, center=0.0, scale=scale, **asdict(control))
@@ -111,9 +129,13 @@ def dither_alarms(
     drift_text: dict[int, str] = {}
     for item in result.alarms:
         if item.kind == DRIFT:
+            # the shift shown: the median over the points that raised the alarm (start..first)
+            span = np.flatnonzero((dither == item.group) & np.isfinite(value))
+            span = span[(span >= item.start) & (span <= item.first)]
+            shift = float(np.median(value[span] - 1.0)) if span.size else item.magnitude
             drift_text[item.start] = (f"drift of dither {item.group} since {mjd_to_day(mjd[item.start])} "
-                                      f"(obs {obs_id[item.start]}): {100 * item.magnitude:+.2f} % "
-                                      f"({item.sigmas:+.1f} σ)")
+                                      f"(obs {obs_id[item.start]}): {100 * shift:+.2f} % over "
+                                      f"{span.size} observation{'s' if span.size != 1 else ''} to the alarm")
     for i in np.flatnonzero(in_drift):
         start = int(result.drift_start[i])
         alarm[i] = DRIFT
