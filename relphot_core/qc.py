@@ -115,7 +115,10 @@ def dither_alarms(
     scale = pull_width(value, error, dither, control.reference_points)
     if n == 0:
         return DitherAlarms(alarm, reason, since, scale)
-    result = control_rules(value - 1.0, error, mjd, dither, center=0.0, scale=scale, **asdict(control))
+    enough = int(np.isfinite(value).sum()) >= control.min_reference_points
+    # too few points to know the width: no alarm (control_rules needs its reference window then)
+    result = control_rules(value - 1.0, error, mjd, dither, center=0.0, scale=scale if enough else None,
+                           **asdict(control))
     for item in result.alarms:
         if item.kind == OUTSIDE_LIMITS:
             i = item.first
