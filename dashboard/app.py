@@ -68,7 +68,8 @@ class RelphotDash(dash.Dash):
         return super().interpolate_index(**kwargs)
 
 
-def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | None = None,
+def create_app(store, *, config: Config | None = None, thresholds: Thresholds | None = None,
+               db_label: str | None = None,
                cache_ttl: float = 20.0, warm: bool = True, max_points: int | None = 3000,
                full_plotly: bool = False) -> dash.Dash:
     """Build the dashboard on a store.
@@ -77,8 +78,11 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
     ----------
     store : relphot_core.store.Store
         Everything the dashboard shows or writes goes through it.
+    config : relphot_core.config.Config, optional
+        The thresholds (bands) and control-chart rules the pages use
+        (default: ``Config()``).
     thresholds : relphot_core.config.Thresholds, optional
-        WARN / FAIL bands (default: ``Config().thresholds``).
+        WARN / FAIL bands (default: ``config.thresholds``).
     db_label : str, optional
         The store URL as shown to users in commands (mask passwords).
     cache_ttl : float
@@ -121,11 +125,12 @@ def create_app(store, *, thresholds: Thresholds | None = None, db_label: str | N
         # takes this window.Plotly instead of fetching the full bundle. The
         # URL keeps any path prefix the app is served under.
         app.config.external_scripts.append(app.get_asset_url(PLOTLY_CARTESIAN))
-    cache = DataCache(store, ttl=cache_ttl)
+    config = config or Config()
+    cache = DataCache(store, ttl=cache_ttl, control=config.control)
     app.server.config.update({
         STORE_KEY: store,
         CACHE_KEY: cache,
-        THRESHOLDS_KEY: thresholds or Config().thresholds,
+        THRESHOLDS_KEY: thresholds or config.thresholds,
         DB_LABEL_KEY: db_label or "relphot.db",
         MAX_POINTS_KEY: max_points,
     })

@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -158,8 +159,10 @@ class DataCache:
         Reload cost (seconds) below which reloads are synchronous.
     """
 
-    def __init__(self, store, ttl: float = 20.0, sync_limit: float = 0.3) -> None:
+    def __init__(self, store, ttl: float = 20.0, sync_limit: float = 0.3, control: Any = None) -> None:
         self.store = store
+        self.control = control
+        """The control-chart rules (`relphot_core.config.Control`; None: the defaults)."""
         self.ttl = ttl
         self.sync_limit = sync_limit
         self._lock = threading.Lock()
@@ -189,7 +192,7 @@ class DataCache:
         start = time.monotonic()
         self._version = None
         version = self._data_version()  # before the read: a write during it triggers a reload
-        frame = compact_table(self.store.trend(filter_name))
+        frame = compact_table(self.store.trend(filter_name, control=self.control))
         with self._lock:
             # reviews written through this process while the table was read
             # (rare: applied under the lock)
@@ -220,7 +223,7 @@ class DataCache:
         the ttl (a write by another process then shows as soon as the table
         is read again)."""
         if self.ttl <= 0:
-            frame = self.store.trend(filter_name)
+            frame = self.store.trend(filter_name, control=self.control)
             frame.attrs[VERSION_ATTR] = time.monotonic()  # every read is a new version
             return frame
         with self._lock:

@@ -4,18 +4,21 @@
         gunicorn --workers 4 --bind 127.0.0.1:8050 dashboard.wsgi:server
 
 The store URL comes from ``$RELPHOT_DB`` (default: ``relphot.db`` in the
-working directory).
+working directory); ``$RELPHOT_CONFIG`` names an optional TOML
+configuration (bands and control-chart rules).
 """
 from __future__ import annotations
 
 import os
 
+from relphot_core.config import load_config
 from relphot_core.store import Store
 
 from .app import create_app
 
 _url = os.environ.get("RELPHOT_DB") or None
 store = Store.open(_url)
-app = create_app(store, db_label=store.url)
+config = load_config(os.environ.get("RELPHOT_CONFIG") or None).validate()
+app = create_app(store, db_label=store.url, config=config)
 server = app.server
 """The Flask application (WSGI callable)."""

@@ -249,8 +249,9 @@ class Config:
                 flat[f"{section.name}.{item.name}"] = str(getattr(values, item.name))
         return flat
 
-    def validate(self) -> "Config":
-        """Check ranges; raise `ConfigError` on the first problem."""
+    def validate(self, source: str | Path | None = None) -> "Config":
+        """Check ranges; raise `ConfigError` on the first problem, naming
+        ``source`` (the file or the options the values came from)."""
         checks = [
             (self.matching.radius_arcsec > 0, "matching.radius_arcsec must be > 0"),
             (self.clipping.sigma > 0, "clipping.sigma must be > 0"),
@@ -279,7 +280,7 @@ class Config:
         ]
         for ok, message in checks:
             if not ok:
-                raise ConfigError(None, message)
+                raise ConfigError(source, message)
         return self
 
 
@@ -306,7 +307,7 @@ def _merge(config: Config, sections: dict[str, Any], source: str) -> Config:
                     raise ConfigError(source, f"{name}.{key} must be of type {type(default).__name__}")
             changes[key] = float(value) if isinstance(default, float) else value
         updates[name] = dataclasses.replace(current, **changes)
-    return dataclasses.replace(config, **updates).validate()
+    return dataclasses.replace(config, **updates).validate(source)
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -72,3 +72,27 @@ def test_serve_answers_on_loopback(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+
+
+def test_impossible_rule_parameters_are_refused_at_start(tmp_path, capsys):
+    config = tmp_path / "rules.toml"
+    config.write_text("[control]\ncusum_h = 0\n")
+    assert main(["serve", "--db", str(tmp_path / "x.db"), "--config", str(config), "--port", str(free_port())]) == 2
+    assert capsys.readouterr().err.strip() == f"relphot serve: error: {config}: control.cusum_h must be > 0"
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_the_dashboard_uses_the_configured_rules(tmp_path):
+    from dashboard import create_app
+    from relphot_core.config import Config
+    from relphot_core.store.synth import make_result
+
+    store = Store.open(f"sqlite:///{tmp_path / 'rules.db'}")
+    store.save_results([make_result(i, values=[1.0, 1.0, 1.0, 1.004 if i >= 60 else 1.0], mjd_start=60000.0 + i)
+                        for i in range(1, 121)])
+    for config, alarmed in ((Config(), True), (Config().replace(control={"cusum_h": 1e6, "outlier_nsigma": 1e3}),
+                                                False)):
+        app = create_app(store, config=config, warm=False)
+        with app.server.app_context():
+            table = app.server.config["RELPHOT_CACHE"].trend("NIR_J")
+        assert bool(table["alarmed"].any()) is alarmed

@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default $RELPHOT_DB or relphot.db)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument("--config", type=Path, metavar="TOML",
+                   help="configuration file: the bands ([thresholds]) and control-chart rules ([control]) shown")
     p.set_defaults(func=run_serve)
 
     p = subparsers.add_parser(
@@ -48,13 +50,14 @@ def _check_port(port: int) -> None:
         raise ConfigError("--port", f"{port} is not a TCP port (1-65535)")
 
 
-def serve(store, *, host: str = "127.0.0.1", port: int = 8050) -> None:
-    """Run the dashboard with the built-in (threaded) server, debug off."""
+def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None) -> None:
+    """Run the dashboard with the built-in (threaded) server, debug off
+    (``config``: the `relphot_core.config.Config` of its bands and rules)."""
     try:
         from dashboard import create_app
     except ImportError as exc:  # pragma: no cover - installed without the dashboard
         raise StoreError(None, f"the dashboard cannot be imported ({exc})") from None
-    app = create_app(store, db_label=store.url)
+    app = create_app(store, db_label=store.url, config=config)
     print(f"relphot dashboard on http://{host}:{port}/  (store {store.url}; Ctrl-C stops)", file=sys.stderr)
     try:
         app.run(host=host, port=port, debug=False)
@@ -66,12 +69,15 @@ def run_serve(args: argparse.Namespace) -> int:
     """``relphot serve``."""
     from ..store import Store
 
+    from ..config import load_config
+
     _check_port(args.port)
+    config = load_config(args.config).validate()  # impossible rule parameters: refused before anything starts
     store = Store.open(args.db)
     if store.is_empty():
         print(f"relphot serve: note: {store.url} is empty; the dashboard will say how to fill it "
               "(e.g. `relphot demo`).", file=sys.stderr)
-    serve(store, host=args.host, port=args.port)
+    serve(store, host=args.host, port=args.port, config=config)
     return 0
 
 
@@ -89,7 +95,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"relphot demo: store ready: {store.url}. Serve it with: relphot serve --db {store.url}",
               file=sys.stderr)
         return 0
-    serve(store, host=args.host, port=args.port)
+    serve(store, host=args.host, port=args.port, config=config)
     return 0
 
 

@@ -550,10 +550,14 @@ class Store:
             return queries.status_counts(conn, query or ExposureQuery())
 
     def trend(
-        self, filter: str, query: ExposureQuery | None = None, *, window: int | None = None, nsigma: float | None = None
+        self, filter: str, query: ExposureQuery | None = None, *, window: int | None = None, nsigma: float | None = None,
+        control: Any = None,
     ) -> pd.DataFrame:
         """The exposure table of one filter ordered by mjd_obs, with the
-        control chart: running_median, control_low, control_high, drift.
+        control charts (`relphot_core.store.queries.add_control_chart`:
+        running_median, control_low, control_high, alarm, alarm_reason,
+        drift_since, alarmed); ``control`` is the rules'
+        `relphot_core.config.Control` (default: the defaults).
 
         The chart is computed over the whole series of the filter (defaults
         from `relphot_core.config.Thresholds`), then ``query`` selects rows.
@@ -562,12 +566,12 @@ class Store:
         """
         with self._read() as conn:
             df = queries.exposure_table(conn, ExposureQuery(filters=(filter,)), order_by_mjd=True)
-        df = queries.add_control_chart(df, window=window, nsigma=nsigma)
+        df = queries.add_control_chart(df, window=window, nsigma=nsigma, control=control)
         if query is not None:
             df = queries.mask(df, replace(query, filters=None))
         return df
 
-    def triage_queue(self, query: ExposureQuery | None = None) -> pd.DataFrame:
+    def triage_queue(self, query: ExposureQuery | None = None, *, control: Any = None) -> pd.DataFrame:
         """Exposure rows (with the control-chart columns of `trend`) whose
         status is WARN/FAIL/NODATA, or that drift on the control chart, and
         that are not reviewed at their current status. Ordered by obs_id,
@@ -579,7 +583,7 @@ class Store:
                 conn.execute(select(O.c.filter).distinct().order_by(O.c.filter)).scalars()
             )
             for band in filters:
-                light = queries.add_control_chart(queries.series(conn, band))
+                light = queries.add_control_chart(queries.series(conn, band), control=control)
                 chosen = light[queries.awaits_review(light)]
                 rows = queries.exposure_table(
                     conn, ExposureQuery(), observation_ids=chosen["observation_pk"].tolist()
