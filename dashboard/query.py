@@ -20,6 +20,7 @@ MJD_EPOCH = date(1858, 11, 17)
 YEAR_MIN, YEAR_MAX = 2000, 2100
 REVIEWED_CHOICES = ("any", "yes", "no")
 X_CHOICES = ("time", "obsid")
+BY_CHOICES = ("status", "dither")
 _OBS_RE = re.compile(r"^\s*(\d{1,12})\s*(?:(?:-|\.\.)\s*(\d{1,12})\s*)?$")
 
 
@@ -35,6 +36,8 @@ class Selection:
     obs: str | None = None
     x: str = "time"
     trend: str | None = None
+    by: str = "status"
+    """How the trend tells exposures apart: by ``status`` (one pooled running median) or by ``dither``."""
     messages: tuple[str, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ derived
@@ -82,6 +85,8 @@ class Selection:
             params["x"] = self.x
         if self.trend_filter != self.filters[0]:
             params["trend"] = self.trend_filter
+        if self.by != "status":
+            params["by"] = self.by
         return params
 
     def to_search(self) -> str:
@@ -199,10 +204,14 @@ def parse_selection(params: dict | None) -> Selection:
         messages.append(f"'trend' must be one of the selected filters ({', '.join(filters)}), "
                         f"not '{trend}'; showing {filters[0]}.")
         trend = None
+    by = str(params.get("by") or "status").strip().lower()
+    if by not in BY_CHOICES:
+        messages.append(f"'by' must be 'status' or 'dither', not '{by[:40]}'; ignored.")
+        by = "status"
     return Selection(
         filters=filters,
         statuses=tuple(good_statuses) or STATUSES,
-        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x, trend=trend,
+        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x, trend=trend, by=by,
         messages=tuple(messages),
     )
 

@@ -34,6 +34,14 @@ STATUS_TEXT_COLOURS: dict[str, str] = {
 BAND_WARN = "rgba(230, 159, 0, 0.13)"
 BAND_FAIL = "rgba(213, 94, 0, 0.10)"
 DRIFT_COLOUR = "#CC79A7"      # reddish purple: control-chart alarms
+DITHER_STYLES: dict[int, tuple[str, str]] = {
+    1: ("#0072B2", "solid"),     # blue
+    2: ("#56B4E9", "dash"),      # sky blue
+    3: ("#000000", "dot"),       # black
+    4: ("#CC79A7", "dashdot"),   # reddish purple
+}
+"""Colour and dash of each dither position's running median (Okabe-Ito
+colours, told apart by the dash too); dithers beyond 4 cycle."""
 MEDIAN_COLOUR = "#0072B2"     # blue: running median and control limits
 REVIEW_COLOURS = {"confirmed": "#0072B2", "overruled": "#6a3d9a"}
 

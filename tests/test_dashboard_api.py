@@ -266,13 +266,13 @@ def test_overview_callback_counts(app):
     assert json.dumps(fj, default=str)
     # another filter ticked: the J trend is not rebuilt nor sent, the counts are
     with app.server.test_request_context("/"):
-        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", drawn)
+        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", None, drawn)
     assert again[2] is dash.no_update and again[4] is dash.no_update and again[1] is not dash.no_update
     assert again[5] == "?filter=NIR_J,NIR_H&status=WARN,FAIL"
     # another tab: only the trend is sent, and the URL names the tab
     with app.server.test_request_context("/"):
         tab = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_H",
-                              again[-1])
+                              None, again[-1])
     assert "NIR_H" in tab[2]["layout"]["title"]["text"] and tab[1] is dash.no_update
     assert tab[5] == "?filter=NIR_J,NIR_H&status=WARN,FAIL&trend=NIR_H"
     # no filter ticked means all of them: the chosen tab stays
@@ -383,3 +383,12 @@ def test_failures_in_the_api_the_triage_queue_and_the_observation_page(tmp_path)
         detail = text_of(observation.layout(obs_id=str(obs), filter=band))
         assert "Processing failure (unreadable catalogue" in detail and "HDU 31 ends beyond" in detail
         assert "Processing failure" not in text_of(observation.layout(obs_id=str(obs), filter="NIR_Y"))
+
+
+def test_trend_by_dither_draws_a_running_median_per_dither(app):
+    with app.server.test_request_context("/"):
+        out = overview.update(["NIR_J"], list(STATUSES), "any", "", "", "", "time", "NIR_J", "dither")
+    names = [trace.get("name") for trace in out[2]["data"]]
+    assert [n for n in names if n and n.endswith("median")] == [f"dither {d} median" for d in (1, 2, 3, 4)]
+    assert "running median" not in names and out[5].endswith("by=dither")
+    assert parse_selection({"by": "colour"}).messages == ("'by' must be 'status' or 'dither', not 'colour'; ignored.",)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..style import (DRIFT_COLOUR, FILTER_LABELS, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
+from ..style import (DITHER_STYLES, DRIFT_COLOUR, FILTER_LABELS, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
                      STATUS_ORDER, STATUS_SYMBOLS)
 from .common import AXIS, band_shapes, empty_figure, esc, factor_range, layout_dict, to_float_array
 
@@ -299,7 +299,8 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
 
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
                max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 250,
-               height: int = 460, chart: pd.DataFrame | None = None) -> tuple[list[dict], dict] | None:
+               height: int = 460, chart: pd.DataFrame | None = None,
+               by: str = "status") -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
     if df is None or len(df) == 0:
@@ -311,7 +312,10 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     y_range = factor_range(values, errors, fail=fail)
     y_nodata = y_range[0] + 0.04 * (y_range[1] - y_range[0])
     traces: list[dict] = []
-    traces.extend(_control_chart(cols if chart is None else _chart_columns(chart, x), x))
+    if by == "dither":  # a running median per dither position instead of the pooled one
+        traces.extend(dither_medians(cols if chart is None else _columns(chart, x), x))
+    else:
+        traces.extend(_control_chart(cols if chart is None else _chart_columns(chart, x), x))
     special = cols["flag"] | cols["reviewed"]
     ok_code = STATUS_ORDER.index("OK")
     candidates = (codes != ok_code) | special
@@ -338,6 +342,17 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             count = f"{idx.size:,}"
         else:
             count = f"{idx.size:,} of {total:,}"  # which ones: the subtitle says
+        if status == "OK" and by == "dither":  # the OK points in their dither's colour
+            dithers = cols["exposure"][idx]
+            for dither in np.unique(dithers):
+                part = idx[dithers == dither]
+                colour = DITHER_STYLES[(int(dither) - 1) % len(DITHER_STYLES) + 1][0]
+                traces.append(_markers(
+                    cols, part, x, name=f"OK dither {int(dither)} ({part.size:,})", colour=colour,
+                    symbol=STATUS_SYMBOLS[status], size=7, y=values[part], errors=errors[part],
+                    detailed=idx.size <= max_detailed, label=f"OK, dither {int(dither)}",
+                    group=f"OK dither {int(dither)}", filter_name=filter_name))
+            continue
         traces.append(_markers(
             cols, idx, x, name=f"{status} ({count})",
             colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
@@ -376,7 +391,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         xaxis={**AXIS, "title": {"text": X_LABELS[x]}, "tickformat": "d" if x == "obs_id" else ".1f",
                "domain": [0.0, MARGIN_DOMAIN[0] - 0.02], "automargin": False},
         xaxis2={**xaxis2, "automargin": False},
-        clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}",
+        clickmode="event", hovermode="closest", uirevision=f"{filter_name}-{x}-{by}",
         # under the plot (a survey's ten entries would run over the title),
         # anchored to the figure's bottom: a legend placed in paper
         # coordinates below the axis pushes the margin, which costs plotly.js
@@ -446,6 +461,32 @@ def _control_chart(cols: dict[str, np.ndarray], x: str) -> list[dict]:
                                mode="lines", name=label or column, showlegend=label is not None,
                                legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
                                hoverinfo="skip"))
+    return traces
+
+
+def dither_medians(cols: dict[str, np.ndarray], x: str, *, max_points: int = 400) -> list[dict]:
+    """A running median of QPRELEX per dither position, as lines (at most
+    ``max_points`` points each): a drifting dither shows as its own line
+    leaving 1, where the pooled median of all dithers stays put.
+
+    The window is 1/50 of the dither's exposures, 5 to 400 (a few days of
+    a survey), centred."""
+    if "exposure" not in cols or x not in cols:
+        return []
+    values = _floats(cols["value"])
+    traces = []
+    for dither in np.unique(cols["exposure"]):
+        idx = np.flatnonzero((cols["exposure"] == dither) & np.isfinite(values))
+        if idx.size < 2:
+            continue
+        window = int(np.clip(idx.size // 50, 5, 400))
+        median = pd.Series(values[idx]).rolling(window, center=True, min_periods=max(1, window // 3)).median()
+        pick = np.arange(idx.size)[_decimate(idx.size, max_points)]
+        colour, dash = DITHER_STYLES[(int(dither) - 1) % len(DITHER_STYLES) + 1]
+        traces.append(dict(type="scatter", x=cols[x][idx[pick]], y=median.to_numpy()[pick], mode="lines",
+                           name=f"dither {int(dither)} median", legendgroup=f"median dither {int(dither)}",
+                           line=dict(color=colour, width=2, dash=dash),
+                           hovertemplate=f"dither {int(dither)} running median %{{y:.4f}}<extra></extra>"))
     return traces
 
 
@@ -532,7 +573,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
                  filter_name: str = "", max_points: int = 3000, n_bins: int = 300,
                  max_detailed: int = 400, max_shown: int = 250, height: int = 460,
-                 chart: pd.DataFrame | None = None) -> go.Figure:
+                 chart: pd.DataFrame | None = None, by: str = "status") -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
     Parameters
@@ -540,7 +581,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     df : pandas.DataFrame
         ``Store.trend`` rows of one filter: obs_id, exposure, mjd_obs, value,
         error, status, and optionally review_decision, reviewer,
-        running_median, control_low, control_high, drift.
+        running_median, control_low, control_high, flag, flag_reason.
     warn, fail : float
         Status thresholds on |QPRELEX - 1|, drawn as bands.
     x : {"mjd_obs", "obs_id"}
@@ -563,6 +604,10 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         some statuses or only reviewed exposures selected, pass the rows of
         the same dates and obs ids with every status, or the lines would
         join the few selected points.
+    by : {"status", "dither"}
+        ``dither``: a running median per dither position instead of the
+        filter's pooled one, and the OK points drawn one by one in their
+        dither's colour (`dither_medians`).
 
     Returns
     -------
@@ -573,7 +618,8 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         ``df`` (see `marginal_histogram`), with the same bands.
     """
     spec = trend_spec(df, warn=warn, fail=fail, x=x, filter_name=filter_name, max_points=max_points,
-                      n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height, chart=chart)
+                      n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height, chart=chart,
+                      by=by)
     if spec is None:
         title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
         return empty_figure(f"No exposures of {filter_name or 'this filter'} match the filters.",

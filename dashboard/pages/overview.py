@@ -45,6 +45,10 @@ def _controls(sel) -> html.Div:
             id=pid("x"), value=sel.x, inline=True, className="radio",
             options=[{"label": "time", "value": "time"}, {"label": "obs id", "value": "obsid"}])],
             className="control"),
+        html.Div([html.Label("Running median"), dcc.RadioItems(
+            id=pid("by"), value=sel.by, inline=True, className="radio",
+            options=[{"label": "all dithers", "value": "status"}, {"label": "per dither", "value": "dither"}])],
+            className="control"),
     ])
 
 
@@ -80,7 +84,7 @@ def layout(**params) -> html.Div:
     # less than letting the filter callback fire on load.
     (problems, counts, figure, _options, _value, search, _url, drawn) = update(
         list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
-        sel.trend_filter, None)
+        sel.trend_filter, sel.by, None)
     return html.Div([
         html.H1("Relative calibration of NISP exposures"),
         html.P([hint, "Each point is one exposure's QPRELEX (1 = consistent with the other dithers). "
@@ -104,7 +108,7 @@ def prewarm() -> None:
     the first visitor then gets its figures from memory."""
     sel = parse_selection({})
     update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
-           sel.trend_filter, None)
+           sel.trend_filter, sel.by, None)
 
 
 def _triggered():
@@ -115,7 +119,7 @@ def _triggered():
         return None
 
 
-def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, drawn=None):
+def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, by=None, drawn=None):
     """Recompute the outputs of the overview for the controls' values.
 
     ``drawn`` holds the signature (selection, axis, data version) of what
@@ -125,7 +129,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     """
     filters = [f for f in FILTERS if f in (filters or [])]
     sel = parse_selection({"filter": ",".join(filters) or None, "status": ",".join(statuses or []) or None,
-                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x,
+                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x, "by": by,
                            # a tab whose filter was just unticked falls back to the first one
                            "trend": trend if trend in (filters or FILTERS) else None})
     problems = list(sel.messages)
@@ -158,13 +162,14 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     xcol = "mjd_obs" if sel.x == "time" else "obs_id"
     limit = max_points()
     common = parse_selection({**sel.to_params(), "filter": None, "trend": None}).to_search()
-    signature = f"{name}|{common}|{xcol}|{limit}|{versions[name]}"
+    signature = f"{name}|{common}|{xcol}|{sel.by}|{limit}|{versions[name]}"
     if drawn.get("trend") == signature:
         figure = no_update
     else:
         figure = cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
             selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
-            max_points=limit if limit is not None else len(selected(name)) + 1, chart=chart_rows(name)))
+            max_points=limit if limit is not None else len(selected(name)) + 1, chart=chart_rows(name),
+            by=sel.by))
         drawn["trend"] = signature
 
     def counted(name: str):
@@ -213,7 +218,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
                         className="card-head")
         return [head, counts_table(counts, sel.statuses, flags)]
 
-    no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None}).to_search()
+    no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None, "by": None}).to_search()
     summary_signature = f"{no_axis}|{sorted(versions.items())}"
     if drawn.get("summary") == summary_signature:
         counts = no_update
@@ -286,6 +291,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(pid("obs"), "value"),
         Input(pid("x"), "value"),
         Input(pid("trend"), "value"),
+        Input(pid("by"), "value"),
         State(pid("drawn"), "data"),
         prevent_initial_call=True,
     )(update)
