@@ -7,12 +7,8 @@ input and output at the edges (`catalogs`, `store`, `products`, `apply`,
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("relphot")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
+"""The package version (pyproject.toml reads it from here: one place)."""
 
 from .config import Config, load_config  # noqa: E402
 from .errors import (  # noqa: E402

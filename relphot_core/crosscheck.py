@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import Thresholds
+from .factors import _median_of_few
 from .flags import exposure_status
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ def collateral_reasons(
         if clean:
             values = [pair_median[(a, b)] if (a, b) in pair_median else -pair_median[(b, a)] for b in clean]
             errors = [pair_error[(a, b)] if (a, b) in pair_error else pair_error[(b, a)] for b in clean]
-            mu = float(np.median(values))
+            mu = _median_of_few(values)
             err = math.sqrt(float(np.mean(np.square(errors))))
             value = _factor(mu)
             status = str(exposure_status([value], [0.4 * math.log(10.0) * value * err], thresholds)[0])
@@ -190,7 +191,7 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
     dithers = [e.exposure for e in result.exposures]
     g_offset, g_error, _ = exposure_offsets_global(dithers, pair_median, pair_error)
     if g_offset:  # normalised as the median of pair medians is: the median exposure at 1, not the mean
-        level = float(np.median(list(g_offset.values())))
+        level = _median_of_few(list(g_offset.values()))
         g_offset = {d: value - level for d, value in g_offset.items()}
     offset: dict[int, float] = {}
     error: dict[int, float] = {}

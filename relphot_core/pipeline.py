@@ -26,8 +26,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -75,12 +73,14 @@ def process_set(
     config: Config = Config(),
     overrides: Mapping[str, Any] | None = None,
     keep_samples: bool = True,
+    fingerprint_files: bool = True,
 ) -> SetOutcome:
     """Read and compute one (observation, filter) set; never raises for bad
     input.
 
     Each file is fingerprinted (size, modification time, SHA-256) just
-    before it is read, so that what the store records is what was computed.
+    before it is read, so that what the store records is what was computed
+    (``fingerprint_files=False``: not, when nothing is recorded).
 
     Returns
     -------
@@ -99,7 +99,8 @@ def process_set(
     catalogs: list[ExposureCatalog] = []
     for file in exposure_set.files:
         try:
-            file = fingerprint(file)
+            if fingerprint_files:
+                file = fingerprint(file)
             catalog = read_catalog(file.path, columns=config.columns, keywords=config.keywords,
                                    overrides=overrides)
         except MixedKeywordsError as exc:
@@ -171,6 +172,9 @@ class LocalEngine:
             for exposure_set in sets:
                 yield work(exposure_set)
             return
+        from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+        from concurrent.futures.process import BrokenProcessPool
+
         pending = iter(sets)
         retries: list[ExposureSet] = []
         lost_once: set[tuple[int, str]] = set()
@@ -487,6 +491,8 @@ def _read_or_error(path: Path, config: Config, overrides: dict[str, Any]) -> Exp
 
 
 def _map(function: Any, items: Sequence[Any], jobs: int, label: str, quiet: bool) -> list[Any]:
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
     bar = dict(total=len(items), desc=label, unit="", disable=quiet or len(items) < 2, file=sys.stderr)

@@ -148,6 +148,30 @@ def _summary(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+class _NoBar:
+    """What `_progress` gives when no bar is shown (tqdm not even imported)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def write(self, text: str) -> None:
+        print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, *, show: bool) -> Any:
+    """A tqdm progress bar of the sets on stderr, or `_NoBar`."""
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc="sets", unit="set", file=sys.stderr)
+    bar.write = lambda text: tqdm.write(text, file=sys.stderr)  # type: ignore[method-assign]
+    return bar
+
+
 def _engine(args: argparse.Namespace, n_sets: int) -> Any:
     from ..pipeline import DaskEngine, LocalEngine
 
@@ -206,15 +230,13 @@ def run(args: argparse.Namespace) -> int:
             _err(f"error: {failure.message()}")
         return _execute(args, plan, store, params, partial(process_set, config=config,
                         overrides={k: v for k, v in overrides.items() if v is not None},
-                        keep_samples=not args.no_samples))
+                        keep_samples=not args.no_samples, fingerprint_files=store is not None))
     finally:
         if store is not None:
             store.close()
 
 
 def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any) -> int:
-    from tqdm import tqdm
-
     failures = list(plan.failures)
     counts: Counter[str] = Counter()
     rows_shown: list[dict[str, Any]] = []
@@ -225,8 +247,8 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
     try:
         if engine is not None and hasattr(engine, "check_paths"):
             engine.check_paths([s.files[0].path for s in plan.to_compute[:1]])
-        bar = tqdm(total=len(plan.to_compute), desc="sets", unit="set", file=sys.stderr,
-                   disable=args.quiet or not sys.stderr.isatty() or len(plan.to_compute) < 2)
+        bar = _progress(len(plan.to_compute), show=not args.quiet and sys.stderr.isatty()
+                        and len(plan.to_compute) >= 2)
         outcomes = engine.run(work, plan.to_compute) if engine is not None else iter(())
         for outcome in outcomes:
             bar.update(1)
@@ -247,7 +269,7 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
                 if len(rows_shown) < SUMMARY_ROWS:
                     rows_shown.extend(rows)
             for failure in outcome.failures:
-                tqdm.write(f"relphot compute: error: {failure.message()}", file=sys.stderr)
+                bar.write(f"relphot compute: error: {failure.message()}")
                 if store is not None:
                     store.record_failure(failure, params)
         bar.close()
