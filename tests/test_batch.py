@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from store_fixtures import store_url  # noqa: F401  (fixture: SQLite, and PostgreSQL when available)
 
 from relphot_core.cli import main
 from relphot_core.config import Config
@@ -331,16 +332,17 @@ def test_kill_9_half_way_then_the_same_command_finishes_the_rest(tmp_path):
     assert len(runs) == len(set(runs)) == len(sets)
 
 
-def test_two_batches_on_one_store_both_finish(tmp_path):
+def test_two_batches_on_one_store_both_finish(tmp_path, store_url):
     _write_sets(tmp_path / "cats", 6, first_obs=800)
-    db = tmp_path / "shared.db"
-    Store.open(str(db)).close()
-    processes = [subprocess.Popen(_relphot(tmp_path / "cats", "--db", db, "-j", "1"),
+    Store.open(store_url).close()
+    processes = [subprocess.Popen(_relphot(tmp_path / "cats", "--db", store_url, "-j", "1"),
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for process in processes:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
-    runs = _runs(db)
+    with Store.open(store_url) as store:
+        with store.engine.connect() as conn:
+            runs = conn.exec_driver_sql("SELECT o.obs_id, o.filter FROM processing_run r "
+                                        "JOIN observation o ON o.id = r.observation_id").fetchall()
+            assert conn.exec_driver_sql("SELECT count(*) FROM input_file").scalar() == 24
     assert len(runs) == len(set(runs)) == 6
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM input_file").fetchone()[0] == 24
