@@ -24,7 +24,9 @@ import functools
 import hashlib
 import math
 import mmap
+import os
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,17 @@ from .config import FILTERS, Columns, Keywords
 from .errors import CatalogError, GroupingError
 
 _DETECTOR_EXTNAME = re.compile(r"^DET_?(\d{2})(?:\.\w+)?$", re.IGNORECASE)
+
+MAX_OBS_ID = 2**31 - 1
+"""Largest observation id accepted (the store keeps it in a 32-bit INTEGER
+column on PostgreSQL); larger or negative ones are refused with the file."""
+MAX_DITHER = 2**31 - 1
+"""Largest dither number accepted (a 32-bit INTEGER column too)."""
+
+_COMPRESSED: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"PK\x03\x04", "zip"),
+)
 
 
 @dataclass
@@ -185,7 +198,33 @@ def _read_columns(path: Path, hdu: Any, columns: Columns, need_detector: bool) -
         raise CatalogError(path, f"cannot read table data of HDU {hdu.get_extname()} "
                                  f"(file truncated? {_fitsio_reason(exc)})") from None
     out = {name: np.asarray(data[names[name.upper()]]) for name in wanted}
+    where = f"HDU {hdu.get_extnum()}" + (f" ({hdu.get_extname()})" if hdu.get_extname() else "")
+    for name in wanted:
+        out[name] = _numeric_column(path, where, name, out[name], integer=name in (columns.flags, columns.detector))
     return out
+
+
+_KINDS = {"U": "text", "S": "text", "O": "a variable-length array", "b": "logical", "c": "complex",
+          "V": "a structure", "M": "a date", "m": "a time span"}
+
+
+def _numeric_column(path: Path, where: str, name: str, values: np.ndarray, *, integer: bool) -> np.ndarray:
+    """The column as read, or a `CatalogError` when it is not one scalar
+    number a row (text, vector, complex...)."""
+    if values.ndim != 1:
+        raise CatalogError(path, f"{where}: column {name} is a vector of {math.prod(values.shape[1:])} values a "
+                                 "row; one number a row is needed")
+    kind = values.dtype.kind
+    if kind == "b" and integer:
+        return values.astype(np.int64)
+    if kind not in "iuf":
+        raise CatalogError(path, f"{where}: column {name} is {_KINDS.get(kind, values.dtype.name)}, not a number")
+    if integer and kind == "f":
+        if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+            raise CatalogError(path, f"{where}: column {name} holds non-integer values")
+        if values.size and np.max(np.abs(values)) >= 2**62:
+            raise CatalogError(path, f"{where}: column {name} holds values beyond 64 bits")
+    return values
 
 
 def read_catalog(
@@ -219,11 +258,14 @@ def read_catalog(
     """
     path = Path(path)
     overrides = dict(overrides or {})
-    if not path.is_file():
-        raise CatalogError(path, "no such file")
+    _check_file(path)
     fast = _read_ldac_direct(path, columns, keywords)
     if fast is not None:
         return _assemble(path, *fast, columns, keywords, overrides)
+    # Off the direct path: the file's whole structure is checked first, so
+    # that a damaged file is an error naming the damage, never a file read
+    # in part (cfitsio stops at an HDU it cannot parse, silently).
+    n_hdus = _check_structure(path)
     import fitsio  # only off the direct path: ~10 ms of import saved per process
 
     try:
@@ -240,6 +282,9 @@ def read_catalog(
             raise CatalogError(path, f"damaged FITS structure ({_fitsio_reason(exc)})") from None
         if short:
             raise CatalogError(path, f"file truncated: HDU {short[0].get_extnum()} ends beyond the end of the file")
+        if len(hdus) + 1 != n_hdus:
+            raise CatalogError(path, f"damaged FITS structure: HDU {len(hdus) + 1} of HDUs 0-{n_hdus - 1} "
+                                     "cannot be read")
         parts: list[dict[str, np.ndarray]] = []
         detector_headers: list[dict[str, Any]] = []
         is_ldac = any(name == "LDAC_OBJECTS" for _, name in hdus)
@@ -281,6 +326,128 @@ def read_catalog(
             raise CatalogError(path, "no source table (expected LDAC_OBJECTS or binary table HDUs)")
     headers = [primary, *detector_headers]
     return _assemble(path, parts, headers, columns, keywords, overrides)
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what is not a regular, uncompressed, non-empty file (the words
+    of the batch header scan in `relphot_core.inputs`)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CatalogError(path, "no such file") from None
+    except OSError as exc:
+        raise CatalogError(path, f"cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CatalogError(path, "is a directory, not a catalogue")
+    if not stat.S_ISREG(info.st_mode):
+        raise CatalogError(path, "is not a regular file (a FIFO or device?), not a catalogue")
+    if info.st_size == 0:
+        raise CatalogError(path, "is empty")
+    try:
+        with open(path, "rb") as stream:
+            magic = stream.read(8)
+    except OSError as exc:
+        raise CatalogError(path, f"cannot read ({exc.strerror})") from None
+    for prefix, kind in _COMPRESSED:
+        if magic.startswith(prefix):
+            raise CatalogError(path, f"is {kind}-compressed; relphot reads uncompressed FITS catalogues "
+                                     f"(decompress it first)")
+    if not magic.startswith(b"SIMPLE  "):
+        raise CatalogError(path, "not a FITS file (no SIMPLE card at the start)")
+
+
+_BITPIX = frozenset((8, 16, 32, 64, -32, -64))
+_TFORM_FULL = re.compile(r"^\s*(\d*)(?:([LXBIJKAEDCM])|([PQ])([LXBIJKAEDCM])(?:\(\d+\))?)\s*$", re.IGNORECASE)
+_TFORM_ASCII_WIDTH = re.compile(r"^\s*\d*A(\d+)\s*$", re.IGNORECASE)
+
+
+def _check_structure(path: Path) -> int:
+    """Walk every HDU of a FITS file from its bytes and refuse any damage.
+
+    Checked: every header has its END card, every data unit lies within the
+    file, every binary table's column formats are readable and add up to its
+    row width, and nothing but padding follows the last HDU.
+
+    Returns
+    -------
+    int
+        The number of HDUs (primary included).
+
+    Raises
+    ------
+    CatalogError
+        Naming the HDU and the damage.
+    """
+    try:
+        with open(path, "rb") as stream:
+            data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as exc:
+        raise CatalogError(path, f"cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        return _walk_structure(path, data)
+    finally:
+        data.close()
+
+
+def _walk_structure(path: Path, data: Any) -> int:
+    """`_check_structure` on the file's bytes."""
+    size = len(data)
+    offset = number = 0
+    while offset < size:
+        if number and not data[offset:size].strip(b"\0 "):
+            break  # trailing blank or zero padding
+        what = "its primary header, or not FITS" if number == 0 else f"the header of HDU {number}"
+        if number and data[offset:offset + 9] != b"XTENSION=":
+            raise CatalogError(path, f"damaged FITS structure: {size - offset} bytes after HDU {number - 1} "
+                                     "are not an extension (no XTENSION card)")
+        end = data.find(b"END" + b" " * 77, offset)
+        while end != -1 and (end - offset) % 80:
+            end = data.find(b"END" + b" " * 77, end + 1)
+        if end == -1:
+            raise CatalogError(path, f"file truncated inside {what} (no END card before the end of the file)")
+        header = parse_header_cards(data[offset:end + 80].decode("ascii", "replace"))
+        start = offset + (end + 80 - offset + _BLOCK - 1) // _BLOCK * _BLOCK
+        index, number = number, number + 1  # HDU numbers from 0 (the primary), as fitsio and astropy
+        try:
+            bitpix = header["BITPIX"]
+            naxis = header["NAXIS"]
+            axes = [header[f"NAXIS{i}"] for i in range(1, naxis + 1)] if isinstance(naxis, int) else []
+            pcount, gcount = header.get("PCOUNT", 0), header.get("GCOUNT", 1)
+        except KeyError as exc:
+            raise CatalogError(path, f"damaged FITS structure: HDU {index} lacks its {exc.args[0]} keyword") from None
+        values = [naxis, pcount, gcount, *axes]
+        if bitpix not in _BITPIX or not all(type(v) is int and v >= 0 for v in values) or naxis > 999:
+            raise CatalogError(path, f"damaged FITS structure: HDU {index} has an impossible size "
+                                     f"(BITPIX {bitpix}, NAXIS {naxis}, PCOUNT {pcount}, GCOUNT {gcount})")
+        length = abs(bitpix) // 8 * gcount * (pcount + (math.prod(axes) if naxis else 0))
+        if start + length > size:
+            raise CatalogError(path, f"file truncated: HDU {index} ends beyond the end of the file "
+                                     f"(at byte {start + length} of {size})")
+        if str(header.get("XTENSION", "")).strip().upper() == "BINTABLE":
+            _check_bintable(path, index, header)
+        offset = start + (length + _BLOCK - 1) // _BLOCK * _BLOCK
+    return number
+
+
+def _check_bintable(path: Path, number: int, header: Mapping[str, Any]) -> None:
+    """Refuse a binary table whose column formats cannot be read."""
+    name = str(header.get("EXTNAME", "")).strip()
+    label = f"HDU {number}" + (f" ({name})" if name else "")
+    fields, width = header.get("TFIELDS"), header.get("NAXIS1")
+    if type(fields) is not int or not 0 <= fields <= 999 or header.get("NAXIS") != 2:
+        raise CatalogError(path, f"damaged FITS structure: {label} is a binary table with TFIELDS = {fields!r}")
+    position = 0
+    for i in range(1, fields + 1):
+        text = str(header.get(f"TFORM{i}", "")).strip()
+        match = _TFORM_FULL.match(text)
+        if match is None:
+            raise CatalogError(path, f"{label}: column {i} has an unreadable format TFORM{i} = {text!r}")
+        repeat = int(match.group(1) or 1)
+        code = (match.group(2) or match.group(3)).upper()
+        position += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
+    if position != width:
+        raise CatalogError(path, f"damaged FITS structure: {label}'s columns take {position} bytes a row, "
+                                 f"NAXIS1 says {width}")
 
 
 _BLOCK = 2880
@@ -455,14 +622,16 @@ def _assemble(
             raise CatalogError(path, f"header keyword {key} = {value!r} is not a valid {name}") from None
 
     obs_id = required("obs_id", keywords.obs_id, int)
+    if not 0 <= obs_id <= MAX_OBS_ID:
+        raise CatalogError(path, f"observation id {obs_id} is out of range (0 to {MAX_OBS_ID})")
     band = required("filter", keywords.filter, str).upper()
     if band in ("Y", "J", "H"):
         band = f"NIR_{band}"
     if band not in FILTERS:
         raise CatalogError(path, f"filter {band!r} is not one of {', '.join(FILTERS)}")
     dither = required("dither", keywords.dither, int)
-    if dither < 1:
-        raise CatalogError(path, f"dither number {dither} must be >= 1")
+    if not 1 <= dither <= MAX_DITHER:
+        raise CatalogError(path, f"dither number {dither} is out of range (1 to {MAX_DITHER})")
 
     def optional_float(key: str) -> float | None:
         value = _lookup(headers, key)

@@ -91,8 +91,9 @@ def test_configurable_columns(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"", "not a readable FITS file"),
-    (b"SIMPLE  = this is not FITS at all" * 100, "not a readable FITS file"),
+    (b"", "is empty"),
+    (b"SIMPLE  = this is not FITS at all" * 100, "truncated inside its primary header, or not FITS"),
+    (b"\x00" * 5760, "not a FITS file"),
 ])
 def test_non_fits_files(tmp_path, content, message):
     path = tmp_path / "bad.fits"
