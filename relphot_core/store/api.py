@@ -571,6 +571,16 @@ class Store:
             df = queries.mask(df, replace(query, filters=None))
         return df
 
+    def detector_table(self, filter: str) -> pd.DataFrame:
+        """One row per (observation, dither, detector) of one filter's
+        current runs: obs_id, exposure, detector, mjd_obs, offset (detector
+        median minus the exposure's mag_offset, mag), error, n, status;
+        ordered by detector then time (`relphot_core.store.detectors.detector_table`)."""
+        from . import detectors
+
+        with self._read() as conn:
+            return detectors.detector_table(conn, filter)
+
     def triage_queue(self, query: ExposureQuery | None = None, *, control: Any = None) -> pd.DataFrame:
         """Exposure rows (with the control-chart columns of `trend`) whose
         status is WARN/FAIL/NODATA, or that drift on the control chart, and
