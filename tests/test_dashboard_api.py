@@ -257,7 +257,7 @@ def test_overview_callback_counts(app):
     messages, counts, fj, options, value, search, _, drawn = out
     assert search == "?filter=NIR_J&status=WARN,FAIL"
     # the tab of a filter just unticked falls back to the first selected one
-    assert options == [{"label": "NIR_J", "value": "NIR_J"}] and value == "NIR_J"
+    assert options == [{"label": "NIR_J", "value": "NIR_J", "disabled": False}] and value == "NIR_J"
     assert "NIR_J" in fj["layout"]["title"]["text"]
     fail = [t for t in fj["data"] if t["name"].startswith("FAIL")][0]
     assert fail["customdata"] == [[BAD[0], "NIR_J"]]
@@ -392,3 +392,29 @@ def test_trend_by_dither_draws_a_running_median_per_dither(app):
     assert [n for n in names if n and n.endswith("median")] == [f"dither {d} median" for d in (1, 2, 3, 4)]
     assert "running median" not in names and out[5].endswith("by=dither")
     assert parse_selection({"by": "colour"}).messages == ("'by' must be 'status' or 'dither', not 'colour'; ignored.",)
+
+
+def test_overview_opens_on_the_filter_that_needs_attention(tmp_path):
+    from relphot_core.store.synth import make_result
+
+    store = Store.open(f"sqlite:///{tmp_path / 'j_only.db'}")
+    store.save_results([make_result(i, "NIR_J", values=[1.0, 1.0, 1.0, 0.97 if i == 3 else 1.0],
+                                    mjd_start=60000.0 + i) for i in range(1, 6)])
+    app = create_app(store, warm=False)
+    with app.server.test_request_context("/"):
+        page = overview.layout()
+        tabs = [c for c in _walk(page) if getattr(c, "id", None) == "ov-trend"][0]
+        assert tabs.value == "NIR_J"  # not the empty NIR_Y
+        assert {o["value"]: o["disabled"] for o in tabs.options} == {"NIR_Y": True, "NIR_J": False, "NIR_H": True}
+        assert [o["label"] for o in tabs.options] == ["NIR_Y (no data)", "NIR_J", "NIR_H (no data)"]
+        assert "No exposures of NIR_Y" not in text_of(page)
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for child in children:
+            yield from _walk(child)
+    elif children is not None and not isinstance(children, (str, int, float)):
+        yield from _walk(children)

@@ -18,6 +18,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from relphot_core.config import FILTERS, STATUSES
+from relphot_core.store.queries import awaits_review
 
 from ..components import (count_statuses, counts_table, date_and_obs_controls, empty_store_page, filter_checklist,
                           flag_counts,
@@ -64,7 +65,33 @@ def _trend_card(sel, figure) -> html.Div:
 
 
 def _trend_options(sel) -> list[dict]:
-    return [{"label": name, "value": name} for name in sel.filters]
+    """One tab per selected filter; a filter without data says so and cannot be chosen."""
+    cache = get_cache()
+    options = []
+    for name in sel.filters:
+        table = cache.trend(name)
+        empty = table is None or len(table) == 0
+        options.append({"label": f"{name} (no data)" if empty else name, "value": name, "disabled": empty})
+    return options
+
+
+def default_trend(sel) -> str:
+    """The tab the overview opens on when the URL names none: the selected
+    filter with the most exposures awaiting review, else the first with
+    data (never an empty one while another has data)."""
+    cache = get_cache()
+
+    def waiting(name: str) -> tuple[int, int]:
+        table = cache.trend(name)
+        if table is None or len(table) == 0:
+            return (0, 0)
+        count = cache.memo(("awaiting", name, table_version(table)),
+                           lambda: int(awaits_review(table).sum()) if "reviewed" in table.columns else 0)
+        return (int(count), 1)
+
+    scores = {name: waiting(name) for name in sel.filters}
+    best = max(sel.filters, key=lambda name: (scores[name][0], scores[name][1], -sel.filters.index(name)))
+    return best
 
 
 def layout(**params) -> html.Div:
@@ -73,6 +100,8 @@ def layout(**params) -> html.Div:
     if cache.is_empty():
         return empty_store_page()
     sel = parse_selection(params)
+    if not params.get("trend"):
+        sel = with_updates(sel, trend=default_trend(sel))
     span = []
     for name in FILTERS:
         frame = cache.trend(name)
@@ -108,7 +137,7 @@ def prewarm() -> None:
     the first visitor then gets its figures from memory."""
     sel = parse_selection({})
     update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
-           sel.trend_filter, sel.by, None)
+           default_trend(sel), sel.by, None)
 
 
 def _triggered():
