@@ -113,6 +113,20 @@ def datetime_to_timestamp(moment: datetime) -> str:
 
 
 def _parse_timestamp(text: str) -> datetime:
+    """``YYYY-MM-DDThh:mm:ss.fffZ`` -> UTC datetime; ``T24:00:00.000Z`` (which
+    xs:dateTime allows) is midnight of the next day.
+
+    Raises
+    ------
+    ValueError
+        Not such a time stamp, or beyond the year 9999.
+    """
+    day, sep, time = text.partition("T")
+    if sep and time in ("24:00:00Z", "24:00:00.000Z"):
+        try:
+            return datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc) + timedelta(days=1)
+        except OverflowError:
+            raise ValueError(f"time stamp {text!r} is beyond the year 9999") from None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
@@ -440,10 +454,43 @@ def read_product(path: str | os.PathLike) -> ObservationResult:
     """
     path = Path(path)
     root = _load(path).getroot()
+    try:
+        return _result_of(path, root)
+    except ProductError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # The schema was met, yet a value cannot be used: still one line, never a traceback.
+        raise ProductError(path, f"cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _timestamp(path: Path, element: etree._Element, name: str) -> datetime:
+    child = element.find(name)
+    try:
+        return _parse_timestamp(child.text or "")
+    except (ValueError, OverflowError) as exc:
+        raise ProductError(path, f"line {child.sourceline}: {name} {child.text!r} is not a usable time "
+                                 f"({exc})") from None
+
+
+def _positive(path: Path, element: etree._Element, text: str, what: str, *, zero: bool = False) -> float:
+    """A decimal of the product as a float, refused when it is not finite
+    and positive (or >= 0 with ``zero``) in double precision: xs:decimal has
+    no bounds, so ``0.000...01`` would underflow to 0 and ``1000...0`` overflow."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        shown = text if len(text) <= 24 else f"{text[:12]}...{text[-8:]} ({len(text)} characters)"
+        kind = "non-negative" if zero else "positive"
+        raise ProductError(path, f"line {element.sourceline}: {what} {shown} is not a {kind} finite "
+                                 f"number in double precision (it reads as {value})")
+    return value
+
+
+def _result_of(path: Path, root: etree._Element) -> ObservationResult:
+    """`read_product` on a schema-valid document."""
     data = root.find("Data")
     validity = data.find("ValidityRange")
-    start = timestamp_to_mjd(validity.findtext("TimestampStart"))
-    end = timestamp_to_mjd(validity.findtext("TimestampEnd"))
+    start = (_timestamp(path, validity, "TimestampStart") - _MJD_EPOCH) / timedelta(days=1)
+    end = (_timestamp(path, validity, "TimestampEnd") - _MJD_EPOCH) / timedelta(days=1)
     if end < start:
         raise ProductError(path, f"line {validity.sourceline}: ValidityRange ends before it starts")
     flags = {int(flag.get("exposure")): flag for flag in root.find("QualityFlags")}
@@ -458,12 +505,15 @@ def read_product(path: str | os.PathLike) -> ObservationResult:
                                      f"{'no value' if nodata is not None else 'a value'} but status {status}")
         value = error = offset = None
         if nodata is None:
-            value = float(element.findtext("Value"))
+            value = _positive(path, element.find("Value"), element.findtext("Value"), f"exposure {dither}: Value")
             text = element.findtext("Error")
-            error = None if text is None else float(text)
+            error = None if text is None else _positive(path, element.find("Error"), text,
+                                                        f"exposure {dither}: Error", zero=True)
             offset = -2.5 * math.log10(value)
         reason = flag.get("reason") or (nodata.text if nodata is not None and nodata.text else "")
         global_text = flag.get("globalValue")
+        if global_text is not None:
+            _positive(path, flag, global_text, f"exposure {dither}: globalValue")
         exposures.append(ExposureFactor(exposure=dither, value=value, error=error, mag_offset=offset,
                                         status=status, reason=reason,
                                         global_value=None if global_text is None else float(global_text),
@@ -481,7 +531,7 @@ def read_product(path: str | os.PathLike) -> ObservationResult:
         exposures=exposures,
         parameters=parameters,
         software_version=own.get("software_version") or header.findtext("SoftwareRelease"),
-        created=_parse_timestamp(header.findtext("CreationDate")),
+        created=_timestamp(path, header, "CreationDate"),
         mjd_start=start,
         mjd_end=end,
         ra_pointing=_float_or_none(own.get("ra_pointing")),

@@ -78,6 +78,12 @@ def _progress(iterable, **kwargs):
     return tqdm(iterable, file=sys.stderr, leave=False, **kwargs)
 
 
+def _unexpected(exc: BaseException) -> str:
+    """One line for an error no check foresaw (never a traceback)."""
+    text = str(exc).strip().splitlines()
+    return f"cannot be read ({type(exc).__name__}: {text[0] if text else 'no detail'})"
+
+
 def run_validate(args: argparse.Namespace) -> int:
     """``relphot validate FILE...``."""
     from ..products import read_product
@@ -89,6 +95,9 @@ def run_validate(args: argparse.Namespace) -> int:
         except ProductError as exc:
             bad += 1
             print(f"{path}: invalid: {exc.reason}")
+        except Exception as exc:  # noqa: BLE001 - every file gets its verdict, whatever the others do
+            bad += 1
+            print(f"{path}: invalid: {_unexpected(exc)}")
         else:
             print(f"{path}: valid")
     return 1 if bad else 0
@@ -132,6 +141,9 @@ def run_import(args: argparse.Namespace) -> int:
         except ProductError as exc:
             refused += 1
             print(f"{path}: refused: {exc.reason}", file=sys.stderr)
+        except Exception as exc:  # noqa: BLE001 - every file gets its verdict
+            refused += 1
+            print(f"{path}: refused: {_unexpected(exc)}", file=sys.stderr)
     if good:
         from ..store import Store
 
@@ -142,6 +154,10 @@ def run_import(args: argparse.Namespace) -> int:
                 except StoreError as exc:
                     refused += 1
                     print(f"{path}: refused: {exc.reason}", file=sys.stderr)
+                    continue
+                except (ArithmeticError, ValueError, TypeError) as exc:  # a value the database cannot hold
+                    refused += 1
+                    print(f"{path}: refused: {_unexpected(exc)} (nothing stored)", file=sys.stderr)
                     continue
                 if run_id is None:
                     print(f"{path}: already stored (identical run), skipped")
@@ -166,7 +182,11 @@ def run_apply(args: argparse.Namespace) -> int:
             continue
         except RelphotError as exc:  # pragma: no cover - defensive
             refused += 1
-            print(f"{path}: refused: {exc}", file=sys.stderr)
+            print(f"{path}: refused: {exc.reason}", file=sys.stderr)
+            continue
+        except (ArithmeticError, ValueError, TypeError, OSError) as exc:  # every file gets its verdict
+            refused += 1
+            print(f"{path}: refused: {_unexpected(exc)}", file=sys.stderr)
             continue
         verb = "would set" if args.dry_run else "set"
         print(f"{path}: {verb} {plan.describe()}")
