@@ -21,6 +21,7 @@ YEAR_MIN, YEAR_MAX = 2000, 2100
 REVIEWED_CHOICES = ("any", "yes", "no")
 X_CHOICES = ("time", "obsid")
 BY_CHOICES = ("status", "dither")
+YRANGE_CHOICES = ("robust", "all")
 _OBS_RE = re.compile(r"^\s*(\d{1,12})\s*(?:(?:-|\.\.)\s*(\d{1,12})\s*)?$")
 
 
@@ -38,6 +39,8 @@ class Selection:
     trend: str | None = None
     by: str = "status"
     """How the trend tells exposures apart: by ``status`` (one pooled running median) or by ``dither``."""
+    yrange: str = "robust"
+    """The trend's y range: ``robust`` (extreme factors pinned at the edge) or ``all`` (fit every factor)."""
     messages: tuple[str, ...] = field(default=(), compare=False)
 
     # ------------------------------------------------------------------ derived
@@ -87,6 +90,8 @@ class Selection:
             params["trend"] = self.trend_filter
         if self.by != "status":
             params["by"] = self.by
+        if self.yrange != "robust":
+            params["yrange"] = self.yrange
         return params
 
     def to_search(self) -> str:
@@ -208,10 +213,14 @@ def parse_selection(params: dict | None) -> Selection:
     if by not in BY_CHOICES:
         messages.append(f"'by' must be 'status' or 'dither', not '{by[:40]}'; ignored.")
         by = "status"
+    yrange = str(params.get("yrange") or "robust").strip().lower()
+    if yrange not in YRANGE_CHOICES:
+        messages.append(f"'yrange' must be 'robust' or 'all', not '{yrange[:40]}'; ignored.")
+        yrange = "robust"
     return Selection(
         filters=filters,
         statuses=tuple(good_statuses) or STATUSES,
-        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x, trend=trend, by=by,
+        reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x, trend=trend, by=by, yrange=yrange,
         messages=tuple(messages),
     )
 

@@ -266,13 +266,13 @@ def test_overview_callback_counts(app):
     assert json.dumps(fj, default=str)
     # another filter ticked: the J trend is not rebuilt nor sent, the counts are
     with app.server.test_request_context("/"):
-        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", None, drawn)
+        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", None, None, drawn)
     assert again[2] is dash.no_update and again[4] is dash.no_update and again[1] is not dash.no_update
     assert again[5] == "?filter=NIR_J,NIR_H&status=WARN,FAIL"
     # another tab: only the trend is sent, and the URL names the tab
     with app.server.test_request_context("/"):
         tab = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_H",
-                              None, again[-1])
+                              None, None, again[-1])
     assert "NIR_H" in tab[2]["layout"]["title"]["text"] and tab[1] is dash.no_update
     assert tab[5] == "?filter=NIR_J,NIR_H&status=WARN,FAIL&trend=NIR_H"
     # no filter ticked means all of them: the chosen tab stays
@@ -418,3 +418,20 @@ def _walk(component):
             yield from _walk(child)
     elif children is not None and not isinstance(children, (str, int, float)):
         yield from _walk(children)
+
+
+def test_an_extreme_factor_is_pinned_at_the_edge_not_squashing_the_others():
+    from dashboard.figures.trends import trend_spec
+
+    rows = pd.DataFrame({"obs_id": np.arange(1000, 1120), "exposure": 1, "mjd_obs": 60000.0 + np.arange(120),
+                         "value": np.r_[1.0 + 0.002 * np.sin(np.arange(119)), 0.60],
+                         "error": 0.001, "status": ["OK"] * 119 + ["FAIL"]})
+    traces, layout = trend_spec(rows, warn=0.005, fail=0.015)
+    low, high = layout["yaxis"]["range"]
+    assert low > 0.93 and high < 1.07  # robust: 1 +- 4 x FAIL at most
+    pinned = [t for t in traces if str(t.get("name", "")).startswith("off scale")][0]
+    assert pinned["text"] == ["0.600"] and pinned["marker"]["symbol"] == ["triangle-down"]
+    fail = [t for t in traces if str(t.get("name", "")).startswith("FAIL")][0]
+    assert low < float(fail["y"][0]) < low + 0.01 * (high - low) + 0.01
+    _, fitted = trend_spec(rows, warn=0.005, fail=0.015, fit_all=True)
+    assert fitted["yaxis"]["range"][0] < 0.6

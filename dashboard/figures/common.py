@@ -102,17 +102,36 @@ def add_bands(fig: go.Figure, *, warn: float, fail: float, orientation: str = "h
         warn=warn, fail=fail, orientation=orientation, axis=axis, unity_line=unity_line))
 
 
-def factor_range(values: np.ndarray, errors: np.ndarray | None, *, fail: float) -> list[float]:
-    """A y range that shows every value (with its error bar) and both FAIL bands."""
+ROBUST_SPAN = 4.0
+"""The robust y range reaches at most 1 +- ROBUST_SPAN x the FAIL level."""
+
+
+def factor_range(values: np.ndarray, errors: np.ndarray | None, *, fail: float,
+                 fit_all: bool = True) -> list[float]:
+    """A y range that shows both FAIL bands and the values (with their
+    error bars): every value with ``fit_all``, else only those within
+    1 +- `ROBUST_SPAN` x ``fail`` (one extreme factor then does not squash
+    the others into a line; `off_scale` tells which are beyond)."""
     values = np.asarray(values, dtype=float)
     lo, hi = 1 - 2 * fail, 1 + 2 * fail
     finite = np.isfinite(values)
     if finite.any():
         err = np.zeros_like(values) if errors is None else np.nan_to_num(np.asarray(errors, dtype=float))
-        lo = min(lo, float(np.min((values - err)[finite])))
-        hi = max(hi, float(np.max((values + err)[finite])))
+        low, high = (values - err)[finite], (values + err)[finite]
+        if not fit_all:
+            limit = ROBUST_SPAN * fail
+            low, high = np.maximum(low, 1 - limit), np.minimum(high, 1 + limit)
+        lo = min(lo, float(np.min(low)))
+        hi = max(hi, float(np.max(high)))
     pad = 0.06 * (hi - lo)
     return [lo - pad, hi + pad]
+
+
+def off_scale(values: np.ndarray, y_range: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the finite values below and above a y range."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return values < y_range[0], values > y_range[1]
 
 
 def to_float_array(series: Any) -> np.ndarray:

@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 
 from ..style import (DITHER_STYLES, DRIFT_COLOUR, FILTER_LABELS, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
                      STATUS_ORDER, STATUS_SYMBOLS)
-from .common import AXIS, band_shapes, empty_figure, esc, factor_range, layout_dict, to_float_array
+from .common import AXIS, band_shapes, empty_figure, esc, factor_range, layout_dict, off_scale, to_float_array
 
 X_LABELS = {"mjd_obs": "MJD of the exposure", "obs_id": "Observation id"}
 
@@ -300,7 +300,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
 def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs", filter_name: str = "",
                max_points: int = 3000, n_bins: int = 300, max_detailed: int = 400, max_shown: int = 250,
                height: int = 460, chart: pd.DataFrame | None = None,
-               by: str = "status") -> tuple[list[dict], dict] | None:
+               by: str = "status", fit_all: bool = False) -> tuple[list[dict], dict] | None:
     """Traces and layout of `trend_figure` as plain dicts (numpy arrays
     inside), or None when ``df`` is empty. See `trend_figure`."""
     if df is None or len(df) == 0:
@@ -309,8 +309,13 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         raise ValueError(f"x must be one of {sorted(X_LABELS)}")
     cols = _columns(df, x)
     values, errors, codes = cols["value"], cols["error"], cols["code"]
-    y_range = factor_range(values, errors, fail=fail)
+    y_range = factor_range(values, errors, fail=fail, fit_all=fit_all)
     y_nodata = y_range[0] + 0.04 * (y_range[1] - y_range[0])
+    below, above = off_scale(values, y_range)
+    span = y_range[1] - y_range[0]
+    # off-scale factors are drawn pinned just inside the edge (their hover
+    # and the labels give the value); the true values stay in `values`
+    pinned = np.where(below, y_range[0] + 0.015 * span, np.where(above, y_range[1] - 0.015 * span, values))
     traces: list[dict] = []
     if by == "dither":  # a running median per dither position instead of the pooled one
         traces.extend(dither_medians(cols if chart is None else _columns(chart, x), x))
@@ -356,7 +361,8 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         traces.append(_markers(
             cols, idx, x, name=f"{status} ({count})",
             colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
-            y=np.full(idx.size, y_nodata) if nodata else values[idx], errors=None if nodata else errors[idx],
+            y=np.full(idx.size, y_nodata) if nodata else pinned[idx],
+            errors=None if nodata else np.where(below[idx] | above[idx], np.nan, errors[idx]),
             detailed=idx.size <= max_detailed, label=status, group=status, filter_name=filter_name))
     decision = cols.get("review_decision")
     for mask, name, colour in (
@@ -370,7 +376,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             continue
         idx = np.flatnonzero(mask & shown)
         detailed = idx.size <= max_detailed
-        y = np.where(np.isfinite(values[idx]), values[idx], y_nodata)
+        y = np.where(np.isfinite(values[idx]), pinned[idx], y_nodata)
         traces.append(_markers(cols, idx, x, name=f"{name} ({idx.size})", colour=colour,
                                symbol="circle-open" if name == FLAG_LABEL else "square-open",
                                size=15 if detailed else 11, y=y, errors=None, detailed=detailed, label=name,
@@ -378,6 +384,16 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     selected = values[codes != STATUS_ORDER.index("NODATA")]
     histogram, xaxis2, _ = marginal_histogram(selected, y_range, warn=warn, fail=fail, name=filter_name)
     traces.extend(histogram)
+    outside = np.flatnonzero(below | above)
+    if outside.size:  # pinned: an arrow at the edge with the true value
+        traces.append(dict(
+            type="scatter", mode="markers+text", x=cols[x][outside][:40], y=pinned[outside][:40],
+            marker=dict(symbol=np.where(below[outside][:40], "triangle-down", "triangle-up").tolist(), size=11,
+                        color="#52606d"),
+            text=[f"{v:.3f}" for v in values[outside][:40]],
+            textposition=np.where(below[outside][:40], "top center", "bottom center").tolist(),
+            textfont=dict(size=10, color="#52606d"), name=f"off scale ({outside.size})",
+            hovertemplate="off scale: QPRELEX %{text}<extra></extra>", legendgroup="off scale"))
     bands = band_shapes(warn=warn, fail=fail)
     title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
     layout = layout_dict(title=title, height=height)
@@ -573,7 +589,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
 def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs",
                  filter_name: str = "", max_points: int = 3000, n_bins: int = 300,
                  max_detailed: int = 400, max_shown: int = 250, height: int = 460,
-                 chart: pd.DataFrame | None = None, by: str = "status") -> go.Figure:
+                 chart: pd.DataFrame | None = None, by: str = "status", fit_all: bool = False) -> go.Figure:
     """Every exposure's QPRELEX with its error bar against time or obs id.
 
     Parameters
@@ -608,6 +624,10 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
         ``dither``: a running median per dither position instead of the
         filter's pooled one, and the OK points drawn one by one in their
         dither's colour (`dither_medians`).
+    fit_all : bool
+        Fit every factor in the y range. Default: a robust range (at most
+        1 +- 4 x ``fail``), factors beyond it pinned at the edge as arrows
+        labelled with their value.
 
     Returns
     -------
@@ -619,7 +639,7 @@ def trend_figure(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_ob
     """
     spec = trend_spec(df, warn=warn, fail=fail, x=x, filter_name=filter_name, max_points=max_points,
                       n_bins=n_bins, max_detailed=max_detailed, max_shown=max_shown, height=height, chart=chart,
-                      by=by)
+                      by=by, fit_all=fit_all)
     if spec is None:
         title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
         return empty_figure(f"No exposures of {filter_name or 'this filter'} match the filters.",

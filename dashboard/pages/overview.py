@@ -50,6 +50,10 @@ def _controls(sel) -> html.Div:
             id=pid("by"), value=sel.by, inline=True, className="radio",
             options=[{"label": "all dithers", "value": "status"}, {"label": "per dither", "value": "dither"}])],
             className="control"),
+        html.Div([html.Label("QPRELEX range"), dcc.RadioItems(
+            id=pid("yrange"), value=sel.yrange, inline=True, className="radio",
+            options=[{"label": "robust", "value": "robust"}, {"label": "fit all", "value": "all"}])],
+            className="control", title="robust: factors beyond 1 ± 4 × the FAIL level are pinned at the edge"),
     ])
 
 
@@ -113,7 +117,7 @@ def layout(**params) -> html.Div:
     # less than letting the filter callback fire on load.
     (problems, counts, figure, _options, _value, search, _url, drawn) = update(
         list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
-        sel.trend_filter, sel.by, None)
+        sel.trend_filter, sel.by, sel.yrange, None)
     return html.Div([
         html.H1("Relative calibration of NISP exposures"),
         html.P([hint, "Each point is one exposure's QPRELEX (1 = consistent with the other dithers). "
@@ -137,7 +141,7 @@ def prewarm() -> None:
     the first visitor then gets its figures from memory."""
     sel = parse_selection({})
     update(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
-           default_trend(sel), sel.by, None)
+           default_trend(sel), sel.by, sel.yrange, None)
 
 
 def _triggered():
@@ -148,7 +152,8 @@ def _triggered():
         return None
 
 
-def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, by=None, drawn=None):
+def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, by=None, yrange=None,
+           drawn=None):
     """Recompute the outputs of the overview for the controls' values.
 
     ``drawn`` holds the signature (selection, axis, data version) of what
@@ -158,7 +163,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     """
     filters = [f for f in FILTERS if f in (filters or [])]
     sel = parse_selection({"filter": ",".join(filters) or None, "status": ",".join(statuses or []) or None,
-                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x, "by": by,
+                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x, "by": by, "yrange": yrange,
                            # a tab whose filter was just unticked falls back to the first one
                            "trend": trend if trend in (filters or FILTERS) else None})
     problems = list(sel.messages)
@@ -191,14 +196,14 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     xcol = "mjd_obs" if sel.x == "time" else "obs_id"
     limit = max_points()
     common = parse_selection({**sel.to_params(), "filter": None, "trend": None}).to_search()
-    signature = f"{name}|{common}|{xcol}|{sel.by}|{limit}|{versions[name]}"
+    signature = f"{name}|{common}|{xcol}|{sel.by}|{sel.yrange}|{limit}|{versions[name]}"
     if drawn.get("trend") == signature:
         figure = no_update
     else:
         figure = cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
             selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
             max_points=limit if limit is not None else len(selected(name)) + 1, chart=chart_rows(name),
-            by=sel.by))
+            by=sel.by, fit_all=sel.yrange == "all"))
         drawn["trend"] = signature
 
     def counted(name: str):
@@ -247,7 +252,8 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
                         className="card-head")
         return [head, counts_table(counts, sel.statuses, flags)]
 
-    no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None, "by": None}).to_search()
+    no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None, "by": None,
+                               "yrange": None}).to_search()
     summary_signature = f"{no_axis}|{sorted(versions.items())}"
     if drawn.get("summary") == summary_signature:
         counts = no_update
@@ -321,6 +327,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(pid("x"), "value"),
         Input(pid("trend"), "value"),
         Input(pid("by"), "value"),
+        Input(pid("yrange"), "value"),
         State(pid("drawn"), "data"),
         prevent_initial_call=True,
     )(update)
