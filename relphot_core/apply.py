@@ -27,8 +27,14 @@ Two ways of writing, chosen per file:
   checked for its expected size, given the original's permissions, and
   `os.replace`\\ d over the original. Any failure before the rename removes the
   temporary file and leaves the original untouched; a kill leaves at most a
-  stray ``.NAME.*.relphot-tmp`` file. (A replaced file is a new inode: hard
-  links to the old one keep the old content.)
+  stray ``.NAME.*.relphot-tmp`` file, which the next ``relphot apply`` to
+  that file removes (the temporary file is ``flock``\ ed while written, so
+  only one no process holds is removed). (A replaced file is a new inode:
+  hard links to the old one keep the old content.)
+
+Before anything is written the file's whole structure is checked (every
+header complete, every HDU's data within the file): a truncated or damaged
+exposure is refused, untouched.
 
 A file-level ``flock`` keeps two ``relphot apply`` runs off the same file.
 """
@@ -40,9 +46,9 @@ import hashlib
 import math
 import os
 import shutil
+import glob
 import stat
 import struct
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -53,6 +59,7 @@ from astropy.io.fits import Card, Header
 
 from . import __version__
 from .errors import ApplyError
+from .products import locked_temporary, remove_stale_temporaries
 from .results import ObservationResult
 
 BLOCK = 2880
@@ -126,6 +133,81 @@ def _read_primary_header(path: Path) -> bytes:
     except OSError as exc:
         raise ApplyError(path, f"cannot read ({exc.strerror})") from None
     raise ApplyError(path, f"not a FITS file (no END card in the first {MAX_HEADER_BLOCKS} blocks)")
+
+
+_SIZE_KEYWORDS = frozenset({b"BITPIX", b"NAXIS", b"PCOUNT", b"GCOUNT"})
+
+
+def check_structure(path: str | os.PathLike) -> int:
+    """Check that every HDU of a FITS file is whole: each header has its END
+    card and each data unit lies within the file (read header blocks only).
+
+    Returns
+    -------
+    int
+        The number of HDUs.
+
+    Raises
+    ------
+    ApplyError
+        Naming the HDU and the damage (``not touched``).
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ApplyError(path, f"cannot read ({exc.strerror})") from None
+    try:
+        size = os.fstat(fd).st_size
+        offset = index = 0
+        while offset < size:
+            first = os.pread(fd, BLOCK, offset)
+            if index and not first.startswith(b"XTENSION="):
+                if len(first) < BLOCK and not first.strip(b"\0 "):
+                    break  # padding short of a block
+                raise ApplyError(path, f"damaged FITS file: the {size - offset} bytes after HDU {index - 1} "
+                                       "are not an extension (no XTENSION card); not touched")
+            values: dict[bytes, int] = {}
+            for number in range(MAX_HEADER_BLOCKS):
+                block = first if number == 0 else os.pread(fd, BLOCK, offset)
+                if len(block) < BLOCK:
+                    raise ApplyError(path, f"file truncated inside the header of HDU {index}; not touched")
+                offset += BLOCK
+                cards = [block[i:i + CARD] for i in range(0, BLOCK, CARD)]
+                for card in cards:
+                    key = card[:8].rstrip()
+                    if (key in _SIZE_KEYWORDS or key.startswith(b"NAXIS")) and card[8:10] == b"= ":
+                        try:
+                            values[key] = int(card[10:].split(b"/", 1)[0])
+                        except ValueError:
+                            text = card.rstrip().decode("ascii", "replace")
+                            raise ApplyError(path, f"damaged FITS file: HDU {index} has {text!r}; "
+                                                   "not touched") from None
+                if any(card[:8] == b"END     " for card in cards):
+                    break
+            else:
+                raise ApplyError(path, f"HDU {index} has no END card in {MAX_HEADER_BLOCKS} blocks; not touched")
+            naxis = values.get(b"NAXIS", 0)
+            axes = [values.get(b"NAXIS%d" % i, -1) for i in range(1, naxis + 1)]
+            bitpix = values.get(b"BITPIX", 0)
+            if bitpix not in (8, 16, 32, 64, -32, -64) or min([naxis, *axes]) < 0 or naxis > 999:
+                raise ApplyError(path, f"damaged FITS file: HDU {index} has an impossible size "
+                                       f"(BITPIX {bitpix}, NAXIS {naxis}); not touched")
+            length = abs(bitpix) // 8 * values.get(b"GCOUNT", 1) * (
+                values.get(b"PCOUNT", 0) + (math.prod(axes) if naxis else 0))
+            if offset + length > size:
+                raise ApplyError(path, f"file truncated: HDU {index} ends at byte {offset + length}, beyond the end "
+                                       f"of the file ({size} bytes); not touched")
+            offset += -(-length // BLOCK) * BLOCK
+            index += 1
+        return index
+    finally:
+        os.close(fd)
+
+
+def temporary_pattern(path: str | os.PathLike) -> str:
+    """Glob of the temporary files a streamed rewrite of ``path`` makes."""
+    return f".{glob.escape(Path(path).name)}.*.relphot-tmp"
 
 
 def _parse(path: Path, raw: bytes) -> Header:
@@ -210,6 +292,7 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
     raw = _read_primary_header(path)
     header = _parse(path, raw)
     dither, factor = _check_match(path, header, product)
+    check_structure(path)
 
     end = next(i for i in range(0, len(raw), CARD) if raw[i:i + 8] == b"END     ")
     cards = [raw[i:i + CARD] for i in range(0, end, CARD)]
@@ -387,7 +470,7 @@ def _rewrite(plan: ApplyPlan, stream) -> None:
     path = plan.path
     size = os.fstat(stream.fileno()).st_size
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".relphot-tmp")
+        fd, tmp = locked_temporary(path.parent, f".{path.name}.", ".relphot-tmp")
     except OSError as exc:
         raise ApplyError(path, f"cannot create a temporary file next to it ({exc.strerror})") from None
     try:
@@ -538,6 +621,8 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
         except OSError:
             raise ApplyError(path, "file is being modified by another process") from None
         recover(path)
+        # Holding the file's lock: no other apply writes a temporary copy of it now.
+        remove_stale_temporaries(path.parent, temporary_pattern(path))
         plan = plan_apply(product, path, product_name=product_name, now=now)
         if plan.in_place:
             _write_in_place(plan, stream)

@@ -17,8 +17,11 @@ made-up 1.0.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -226,7 +229,7 @@ def write_product(result: ObservationResult, destination: str | os.PathLike, **o
     path = destination / product_filename(result) if destination.is_dir() else destination
     data = product_bytes(result, **options)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = locked_temporary(path.parent, f".{path.name}.", ".tmp")
     except OSError as exc:
         raise ProductError(path, f"cannot write product ({exc.strerror})") from None
     try:
@@ -243,6 +246,81 @@ def write_product(result: ObservationResult, destination: str | os.PathLike, **o
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+TEMPORARY_PRODUCTS = ".EUC_*.xml.*.tmp"
+"""Name pattern of `write_product`'s temporary files (see `remove_stale_temporaries`)."""
+
+
+def locked_temporary(directory: str | os.PathLike, prefix: str, suffix: str) -> tuple[int, str]:
+    """`tempfile.mkstemp` holding an exclusive ``flock`` on the new file.
+
+    The lock lives as long as the descriptor (it follows the inode through
+    `os.replace`), so `remove_stale_temporaries` can tell the temporary file
+    of a running write (locked) from one a killed process left (not).
+
+    Returns
+    -------
+    (int, str)
+        The open descriptor and the file's path.
+
+    Raises
+    ------
+    OSError
+        The file cannot be created.
+    """
+    for _ in range(5):
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(tmp, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                return fd, tmp
+        except OSError:
+            pass  # a cleaner took it between its creation and our lock: make another
+        os.close(fd)
+    raise OSError(errno.EAGAIN, "cannot create and lock a temporary file")
+
+
+def remove_stale_temporaries(directory: str | os.PathLike, pattern: str) -> list[Path]:
+    """Remove the temporary files matching ``pattern`` in ``directory`` that
+    an interrupted (killed) write left, i.e. those no process holds locked.
+
+    Only regular files are considered and only ones that can be locked at
+    once (see `locked_temporary`): a write in progress keeps its file.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed: list[Path] = []
+    try:
+        candidates = sorted(Path(directory).glob(pattern))
+    except OSError:
+        return removed
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: a write in progress
+            try:
+                if os.stat(candidate, follow_symlinks=False).st_ino != info.st_ino:
+                    continue  # renamed or replaced meanwhile
+                candidate.unlink()
+            except OSError:
+                continue
+            removed.append(candidate)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _utc(moment: datetime) -> datetime:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 
 from ..config import Config, load_config
@@ -50,11 +49,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see either the old or the whole new one."""
+    """Write a file so that readers see either the old or the whole new one.
+
+    The temporary file ``.NAME.*.tmp`` is locked while written (see
+    `relphot_core.products.locked_temporary`), so a later run can remove
+    one that a killed run left without touching one being written."""
+    from ..products import locked_temporary  # lxml is not imported to build the parser
+
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = locked_temporary(path.parent, f".{path.name}.", ".tmp")
     except OSError as exc:
         raise RelphotError(path, f"cannot write ({exc.strerror})") from None
     try:

@@ -112,6 +112,10 @@ def run_export(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
+    from ..products import TEMPORARY_PRODUCTS, remove_stale_temporaries
+
+    for stale in remove_stale_temporaries(args.out, TEMPORARY_PRODUCTS):
+        print(f"relphot export: removed {stale}, left by an interrupted export", file=sys.stderr)
     written = refused = 0
     with Store.open(args.db) as store:
         results = store.iter_results(obs_ids=args.obs_ids, filter=args.filter, since=args.since, details=False)
