@@ -109,16 +109,22 @@ def selected_exposures(sel: Selection, limit: int | None = None) -> pd.DataFrame
 
 
 def selected_observations(sel: Selection, limit: int | None = None) -> pd.DataFrame:
-    """The store's observation table for a selection."""
+    """The store's observation table for a selection: the observations
+    holding at least one *selected exposure* (status, review state, dates
+    and obs ids applied to the same exposure, as the pages count them;
+    testing them separately per observation selected observations whose
+    WARN exposure was reviewed and whose unreviewed one was OK)."""
     from relphot_core.store import ExposureQuery
 
+    exposures = selected_exposures(sel)
     kwargs = sel.store_query_kwargs()
-    rng = sel.obs_range
-    if rng is not None and rng[0] == rng[1]:
-        kwargs["search"] = str(rng[0])
+    kwargs.update(statuses=None, reviewed=None, mjd_min=None, mjd_max=None)
     df = get_store().observation_table(ExposureQuery(**kwargs))
-    if rng is not None and not df.empty:
-        df = df[df["obs_id"].between(rng[0], rng[1])]
+    if df.empty:
+        return df
+    keys = set(zip(exposures["obs_id"].astype(int), exposures["filter"].astype(str)))
+    keep = [(int(o), str(f)) in keys for o, f in zip(df["obs_id"], df["filter"])]
+    df = df[np.asarray(keep, dtype=bool)].reset_index(drop=True)
     return df if limit is None else df.head(limit)
 
 

@@ -435,3 +435,26 @@ def test_an_extreme_factor_is_pinned_at_the_edge_not_squashing_the_others():
     assert low < float(fail["y"][0]) < low + 0.01 * (high - low) + 0.01
     _, fitted = trend_spec(rows, warn=0.005, fail=0.015, fit_all=True)
     assert fitted["yaxis"]["range"][0] < 0.6
+
+
+def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
+    from relphot_core.store.synth import make_result
+
+    store = Store.open(f"sqlite:///{tmp_path / 'sel.db'}")
+    # obs 1: a WARN (reviewed below) and OKs; obs 2: a FAIL not reviewed; obs 3: all OK
+    store.save_results([make_result(1, values=[1.008, 1.0, 1.0, 1.0], mjd_start=60000.0),
+                        make_result(2, values=[0.97, 1.0, 1.0, 1.0], mjd_start=60001.0),
+                        make_result(3, values=[1.0, 1.0, 1.0, 1.0], mjd_start=60002.0)])
+    store.add_reviews([(1, "NIR_J", 1)], "confirmed", "ann", "")
+    app = create_app(store, warm=False)
+    client = app.server.test_client()
+    query = "filter=NIR_J&status=WARN,FAIL&reviewed=no"
+    exposures = client.get(f"/api/exposures?{query}").get_json()
+    observations = client.get(f"/api/observations?{query}").get_json()
+    assert exposures["count"] == 1 and observations["count"] == 1
+    assert observations["observations"][0]["obs_id"] == 2
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/download/products.zip?{query}").data))
+    assert len(archive.namelist()) == 1 and "_000002_NIR_J_" in archive.namelist()[0]
+    with app.server.test_request_context("/"):
+        text = text_of(exports.selection_block(["NIR_J"], ["WARN", "FAIL"], None, None, None, "no"))
+    assert " ".join(text.split()).startswith("1 exposures in 1 observation products selected")
