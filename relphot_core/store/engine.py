@@ -1,7 +1,9 @@
 """Database URL -> SQLAlchemy engine, with the SQLite settings relphot needs.
 
 SQLite (the default, an embedded file) is opened in WAL mode with foreign
-keys on and a busy timeout. pysqlite's implicit transactions are switched off
+keys on and a busy timeout; a file holding tables but no relphot schema
+version is left in its own journal mode, so that refusing it changes no
+byte of it. pysqlite's implicit transactions are switched off
 (``isolation_level = None``) and every transaction is begun explicitly:
 ``BEGIN IMMEDIATE`` for writes (so that two processes writing at once queue
 up instead of losing updates or failing with "database is locked") and a
@@ -76,10 +78,21 @@ def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if _may_switch_to_wal(cursor):
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
+
+
+def _may_switch_to_wal(cursor: Any) -> bool:
+    """Whether the file is empty or a relphot store: switching to WAL writes
+    the file's header, and a database that is not ours must stay byte for
+    byte as it was when it is refused (`relphot_core.store.schema`). Reading
+    ``sqlite_master`` writes nothing."""
+    cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    tables = {row[0] for row in cursor.fetchall()}
+    return not tables or "alembic_version" in tables
 
 
 def _sqlite_begin(conn: Any) -> None:
