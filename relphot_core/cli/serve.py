@@ -50,9 +50,22 @@ def _check_port(port: int) -> None:
         raise ConfigError("--port", f"{port} is not a TCP port (1-65535)")
 
 
+def _check_host(host: str, port: int) -> None:
+    """Refuse a host that does not resolve, naming it (the server's own
+    error, "Name or service not known", does not)."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise ConfigError(host, "not a valid host name or address") from None
+
+
 def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None) -> None:
     """Run the dashboard with the built-in (threaded) server, debug off
     (``config``: the `relphot_core.config.Config` of its bands and rules)."""
+    _check_port(port)
+    _check_host(host, port)
     try:
         from dashboard import create_app
     except ImportError as exc:  # pragma: no cover - installed without the dashboard
