@@ -23,7 +23,8 @@ from relphot_core.config import FILTERS, Config, Thresholds
 
 from . import api
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
-from .pages import PAGES, overview
+from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
+from .pages import PAGES, detectors, overview
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
@@ -37,7 +38,25 @@ REGENERATOR_RUNTIME = "vendor/regenerator-runtime-0.13.11.js"
 
 _POLYFILL_TAG = re.compile(r'<script src="[^"]*/polyfill@[^"]*"></script>')
 
-NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Reviews", "/reviews"), ("Exports", "/exports")]
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+"""Largest request body accepted (HTTP 413 beyond). The largest real one is
+the triage queue's select-all callback, which posts the table three times
+(data, virtual and viewport data): 5.0 MB for 5,000 rows of a simulated
+survey, measured; 16 MB leaves room for about 15,000 rows."""
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    # Dash needs inline scripts: only framing is restricted by the CSP.
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
+       ("Exports", "/exports")]
+
+ALL_PAGES = (*PAGES[:-1], detectors, PAGES[-1])
+"""`dashboard.pages.PAGES` with the detector page (the 404 page last)."""
 
 
 def _navbar(db_label: str) -> html.Header:
@@ -127,14 +146,16 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         app.config.external_scripts.append(app.get_asset_url(PLOTLY_CARTESIAN))
     config = config or Config()
     cache = DataCache(store, ttl=cache_ttl, control=config.control)
+    detector_cache = DetectorCache(store, ttl=cache_ttl, control=config.control, thresholds=config.detectors)
     app.server.config.update({
         STORE_KEY: store,
         CACHE_KEY: cache,
+        DETECTOR_CACHE_KEY: detector_cache,
         THRESHOLDS_KEY: thresholds or config.thresholds,
         DB_LABEL_KEY: db_label or "relphot.db",
         MAX_POINTS_KEY: max_points,
     })
-    for module in PAGES:
+    for module in ALL_PAGES:
         dash.register_page(module.__name__, layout=module.layout, **module.PAGE)
         module.register_callbacks(app)
     app.layout = html.Div([
@@ -145,14 +166,78 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
                     className="footer"),
     ])
     api.register(app.server)
-    api.register_status_codes(app.server, {module.PAGE["path"] for module in PAGES if "path" in module.PAGE}
+    _harden(app)
+    api.register_status_codes(app.server, {module.PAGE["path"] for module in ALL_PAGES if "path" in module.PAGE}
                               - {"/404"})
     if warm and cache_ttl > 0:
         def draw_default_view() -> None:
             with app.server.app_context():
                 overview.prewarm()
+            detector_cache.warm(FILTERS)  # before the cache reports warm: a read of ~5 s per filter
 
         threading.Thread(target=cache.warm, args=(FILTERS, draw_default_view), daemon=True).start()
     else:
         cache.warmed.set()
     return app
+
+
+def _valid_callback_body(app: dash.Dash, body) -> bool:
+    """Whether a ``/_dash-update-component`` body has the shape Dash reads."""
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return False
+    if body["output"] not in app.callback_map:
+        return False
+    for key in ("inputs", "state", "changedPropIds"):
+        if not isinstance(body.get(key, []), list):
+            return False
+    items = [*body.get("inputs", []), *body.get("state", [])]
+    flat = [x for item in items for x in (item if isinstance(item, list) else [item])]
+    return all(isinstance(x, dict) and "id" in x and isinstance(x.get("property"), str) for x in flat)
+
+
+def _harden(app: dash.Dash) -> None:
+    """Limits, status codes and headers of the web server: a request body
+    over `MAX_REQUEST_BYTES` is 413, a callback request Dash cannot read (bad
+    JSON, nested too deep, wrong shape, unknown output) is 400 and an unknown
+    component-suite file 404, instead of Dash's 500; every response carries
+    `SECURITY_HEADERS`."""
+    from flask import abort, request
+    from werkzeug.exceptions import HTTPException
+
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+
+    def wrap(suffix: str, guard) -> None:
+        for rule in server.url_map.iter_rules():
+            if rule.rule.endswith(suffix):
+                server.view_functions[rule.endpoint] = guard(server.view_functions[rule.endpoint])
+
+    def callbacks(view):
+        def checked(*args, **kwargs):
+            try:
+                body = request.get_json(force=True)  # cached: Dash reads this parse
+            except RecursionError:
+                abort(400, "callback request nested too deep")
+            if not _valid_callback_body(app, body):
+                abort(400, "not a callback request of this dashboard")
+            return view(*args, **kwargs)
+        return checked
+
+    def suites(view):
+        def checked(*args, **kwargs):
+            try:
+                return view(*args, **kwargs)
+            except HTTPException:
+                raise
+            except Exception:  # noqa: BLE001 - Dash raises several types for a file it does not serve
+                abort(404)
+        return checked
+
+    wrap("/_dash-update-component", callbacks)
+    wrap("/_dash-component-suites/<string:package_name>/<path:fingerprinted_path>", suites)
+
+    @server.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
