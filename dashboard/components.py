@@ -122,7 +122,8 @@ OTHER_FLAGS = "other flags"
 
 def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
                  shown: tuple[str, ...] | list[str] = STATUSES,
-                 flags: dict[str, tuple[int, int]] | None = None) -> html.Table:
+                 flags: dict[str, tuple[int, int]] | None = None,
+                 link: Callable[[str, str], str] | None = None) -> html.Table:
     """Exposures and observations per status and per filter.
 
     ``frames`` maps a filter to its (selected) exposure rows, every status
@@ -130,7 +131,8 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
     columns of statuses not in ``shown`` (not drawn in the trend) are
     greyed. ``flags`` (filter -> `flag_counts`) adds a column of the
     exposures with other flags (any status: they are also counted in
-    theirs).
+    theirs). ``link(filter, status)`` makes each non-zero count a link
+    (e.g. to the overview of those exposures).
     """
     def off(status: str) -> str:
         return "" if status in shown else " count-off"
@@ -150,7 +152,10 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
         n_rows = sum(n_exp_by.values())
         for status in STATUSES:
             n_exp, n_obs = n_exp_by.get(status, 0), n_obs_by.get(status, 0)
-            cells.append(html.Td([html.Span(f"{n_exp:,}", className="count-main"),
+            count = html.Span(f"{n_exp:,}", className="count-main")
+            if n_exp and link is not None:  # to the view of just these
+                count = dcc.Link(count, href=link(name, status), title=f"show the {status} exposures of {name}")
+            cells.append(html.Td([count,
                                   html.Span(f" exp · {n_obs:,} obs", className="count-sub")],
                                  className="count" + (" count-zero" if n_exp == 0 else "") + off(status)))
         if flags is not None:

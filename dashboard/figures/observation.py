@@ -113,8 +113,10 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, text=text, texttemplate="%{text}", colorscale=DIVERGING,
         zmin=-limit, zmax=limit, zmid=0, colorbar=dict(title=dict(text="mmag"), thickness=12),
-        hovertemplate="a = %{y}, b = %{x}<br>median(m_a - m_b) = %{z:.2f} mmag<extra></extra>"))
-    base_layout(fig, title="Pair medians m_a − m_b (mmag), row a vs column b", height=height)
+        hovertemplate="a = %{y}, b = %{x}<br>median(m<sub>a</sub> − m<sub>b</sub>) = %{z:.2f} mmag"
+                      "<extra></extra>"))
+    base_layout(fig, title="Pair medians m<sub>a</sub> − m<sub>b</sub> (mmag), row a vs column b; "
+                           "+ = row a fainter", height=height)
     fig.update_yaxes(autorange="reversed", title_text="exposure a")
     fig.update_xaxes(title_text="exposure b", side="bottom")
     return fig
@@ -269,8 +271,8 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
         fig.update_xaxes(showticklabels=False, row=1, col=i, constrain="domain")
         fig.update_yaxes(showticklabels=False, autorange="reversed", row=1, col=i,
                          scaleanchor=f"x{i if i > 1 else ''}", constrain="domain")
-    base_layout(fig, title="Per-detector median dm against the other exposures (mmag, ± error); detector 11 "
-                           "top left; flagged detectors framed (against their own exposure)",
+    base_layout(fig, title="Per-detector median dm vs the other exposures (mmag ± error, + = fainter); "
+                           "detector 11 top left; flagged detectors framed",
                 height=height)
     fig.update_layout(margin=dict(t=70))
     return fig

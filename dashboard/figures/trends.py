@@ -416,6 +416,11 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
                     font=dict(size=12)),
         margin=dict(l=76, r=16, t=40, b=LEGEND_MARGIN),
     )
+    if (codes == STATUS_ORDER.index("NODATA")).any():
+        # the NODATA row sits at the bottom of the axis: say it is no value
+        layout["annotations"] = [dict(xref="x domain", x=0.0, y=y_nodata, yref="y", xanchor="left",
+                                      yanchor="bottom", yshift=6, showarrow=False, text="NODATA: no value",
+                                      font=dict(size=10, color=STATUS_COLOURS["NODATA"]))]
     if n_hidden:
         # under the title, off the plot (where it would hide the NODATA row)
         layout["title"]["subtitle"] = dict(

@@ -250,7 +250,10 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
         head = html.Div([html.H3("Counts per status"),
                          html.Span(f"{total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],
                         className="card-head")
-        return [head, counts_table(counts, sel.statuses, flags)]
+        def link(filter_name: str, status: str) -> str:
+            return "/" + with_updates(sel, statuses=(status,), trend=filter_name).to_search()
+
+        return [head, counts_table(counts, sel.statuses, flags, link)]
 
     no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None, "by": None,
                                "yrange": None}).to_search()
