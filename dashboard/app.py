@@ -185,7 +185,7 @@ def _valid_callback_body(app: dash.Dash, body) -> bool:
     """Whether a ``/_dash-update-component`` body has the shape Dash reads."""
     if not isinstance(body, dict) or not isinstance(body.get("output"), str):
         return False
-    if body["output"] not in app.callback_map:
+    if "callback" not in app.callback_map.get(body["output"], {}):  # unknown, or run in the browser
         return False
     for key in ("inputs", "state", "changedPropIds"):
         if not isinstance(body.get(key, []), list):
