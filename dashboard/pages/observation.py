@@ -15,7 +15,7 @@ import pandas as pd
 from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from relphot_core.config import FILTERS
+from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.store.queries import FLAGGED_STATUSES
 
@@ -140,6 +140,17 @@ def _run_block(store, result, run_id) -> html.Div:
     ])
 
 
+def _detector_links(result) -> html.Div:
+    """A link per detector to its history on the detector page (flagged ones marked)."""
+    flagged = {s.detector for s in result.detectors if s.status in ("WARN", "FAIL")}
+    return html.Div(className="detector-links", id=f"obs-detector-links-{result.filter}", children=[
+        html.Span(f"Detector history in {result.filter}: ", className="muted")] + [
+        dcc.Link(str(d) + (" !" if d in flagged else ""), href=f"/detectors?filter={result.filter}&detector={d}",
+                 className="pill" + (" pill-flagged" if d in flagged else ""),
+                 title=f"detector {d} over time" + (" (flagged in this observation)" if d in flagged else ""))
+        for d in DETECTORS])
+
+
 def _section(store, result, run_id) -> html.Div:
     f = result.filter
     bands = get_bands()
@@ -194,6 +205,7 @@ def _section(store, result, run_id) -> html.Div:
         # four 4x4 panels stay legible: below ~900 px the card scrolls sideways
         html.Div(dcc.Graph(figure=focal_plane_figure(result.detectors, dithers, limit=scale), config=GRAPH_CONFIG,
                            className="focal-plane-graph"), className="focal-plane"),
+        _detector_links(result),
         html.Div(className="grid-2", children=[
             _run_block(store, result, run_id),
             html.Div(className="export-block", children=[
