@@ -28,7 +28,7 @@ Two ways of writing, chosen per file:
   `os.replace`\\ d over the original. Any failure before the rename removes the
   temporary file and leaves the original untouched; a kill leaves at most a
   stray ``.NAME.*.relphot-tmp`` file, which the next ``relphot apply`` to
-  that file removes (the temporary file is ``flock``\ ed while written, so
+  that file removes (the temporary file is locked with ``flock`` while written, so
   only one no process holds is removed). (A replaced file is a new inode:
   hard links to the old one keep the old content.)
 

@@ -533,7 +533,7 @@ def _parse_ldac(
             elif name == "LDAC_OBJECTS":
                 detector = _detector_from(pending, "", keywords)
                 views = _table_columns(data, header, start, wanted) if detector is not None else None
-                if views is None:
+                if views is None or views[4].dtype.kind == "f":  # float flags: the fitsio path checks them
                     return None
                 tables.append((views, detector))
                 detector_headers.append(pending)
