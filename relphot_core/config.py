@@ -165,6 +165,9 @@ class Control:
     outlier_nsigma: float = 4.0
     """Control limits for single points, in sigma (per-point false-alarm rate 2 Phi(-4) = 6.3e-5);
     also where the CUSUM input is winsorised."""
+    cusum_cap: float = 2.5
+    """Where the CUSUM input is winsorised, in sigma: an isolated outlier adds at most ``cusum_cap - cusum_k``
+    (2.0) to the statistic, so a drift needs five points far off, not three bad exposures in a row's window."""
     cusum_k: float = 0.5
     """CUSUM reference value (allowance), in sigma; tunes the chart for shifts of 2k sigma."""
     cusum_h: float = 9.0
@@ -270,6 +273,7 @@ class Config:
             (self.detectors.min_sources >= 1, "detectors.min_sources must be >= 1"),
             (self.control.outlier_nsigma > 0, "control.outlier_nsigma must be > 0"),
             (self.control.cusum_k >= 0, "control.cusum_k must be >= 0"),
+            (self.control.cusum_cap > self.control.cusum_k, "control.cusum_cap must be > control.cusum_k"),
             (self.control.cusum_h > 0, "control.cusum_h must be > 0"),
             (self.control.cusum_window >= 1, "control.cusum_window must be >= 1"),
             (self.control.min_reference_points >= 2, "control.min_reference_points must be >= 2"),

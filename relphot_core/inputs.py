@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .catalogs import parse_header_cards
+from .catalogs import MAX_DITHER, MAX_OBS_ID, parse_header_cards
 from .config import FILTERS, Keywords
 from .errors import CatalogError, MixedKeywordsError, RelphotError
 
@@ -267,10 +267,10 @@ def _identity_from(
     except ValueError:
         raise CatalogError(path, f"header keyword {keywords.dither} = {values['dither']!r} is not a "
                                  "dither number") from None
-    if not (0 <= obs_id < 2**63):
-        raise CatalogError(path, f"observation id {obs_id} is out of range")
-    if not (1 <= dither < 2**31):
-        raise CatalogError(path, f"dither number {dither} must be >= 1")
+    if not (0 <= obs_id <= MAX_OBS_ID):
+        raise CatalogError(path, f"observation id {obs_id} is out of range (0 to {MAX_OBS_ID})")
+    if not (1 <= dither <= MAX_DITHER):
+        raise CatalogError(path, f"dither number {dither} is out of range (1 to {MAX_DITHER})")
     band = str(values["filter"]).strip().upper()
     if band in ("Y", "J", "H"):
         band = f"NIR_{band}"

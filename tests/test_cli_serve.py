@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from relphot_core.cli import main
 from relphot_core.store import Store
 
@@ -50,11 +52,15 @@ def test_demo_fills_a_store_with_injected_problems(tmp_path):
     assert (tmp_path / "demo" / "catalogs" / "truth.json").exists()
 
 
-def test_serve_answers_on_loopback(tmp_path):
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_serve_answers_on_loopback(tmp_path, command):
     db = tmp_path / "served.db"
     Store.open(f"sqlite:///{db}")
     port = free_port()
-    process = subprocess.Popen(RELPHOT + ["serve", "--db", f"sqlite:///{db}", "--port", str(port)],
+    args = (["serve", "--db", f"sqlite:///{db}"] if command == "serve" else
+            ["demo", "--dir", str(tmp_path / "demo"), "--observations", "3", "--sources-per-detector", "30",
+             "--workers", "1"])
+    process = subprocess.Popen(RELPHOT + args + ["--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 60

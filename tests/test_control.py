@@ -83,7 +83,7 @@ def test_points_outside_the_limits_inside_a_drift_belong_to_the_drift():
     result = control_rules(values)
     assert [a.kind for a in result.alarms] == [DRIFT]
     assert result.alarms[0].start == 500 and result.alarms[0].end == 799
-    assert np.all(result.alarm[502:] == ALARM_DRIFT | ALARM_OUTSIDE_LIMITS)
+    assert np.all(result.alarm[505:] == ALARM_DRIFT | ALARM_OUTSIDE_LIMITS)  # 5 points of 2 sigma past h
 
 
 def test_the_drift_alarm_ends_within_the_memory_once_the_series_is_back():

@@ -18,7 +18,7 @@ class CountingStore:
         self.trend_reads = 0
         self.version_reads = 0
 
-    def trend(self, filter_name: str) -> pd.DataFrame:
+    def trend(self, filter_name: str, **_options) -> pd.DataFrame:
         self.trend_reads += 1
         return pd.DataFrame({"obs_id": [1], "status": ["OK"], "value": [float(self.trend_reads)]})
 
@@ -66,7 +66,7 @@ class SlowReviewedStore:
         self.release = threading.Event()
         self.release.set()
 
-    def trend(self, filter_name: str) -> pd.DataFrame:
+    def trend(self, filter_name: str, **_options) -> pd.DataFrame:
         self.reading.set()
         snapshot = set(self.reviewed)  # what a read started now sees
         self.release.wait(5)

@@ -108,7 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"relphot demo: store ready: {store.url}. Serve it with: relphot serve --db {store.url}",
               file=sys.stderr)
         return 0
-    serve(store, host=args.host, port=args.port, config=config)
+    serve(store, host=args.host, port=args.port)
     return 0
 
 
