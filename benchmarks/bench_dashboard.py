@@ -13,7 +13,12 @@ is served by the dashboard; headless chromium (selenium) measures
   p95 < 300 ms), and the server time of the same requests (Resource Timing).
   The changes cycle through: hide / show OK, another trend tab, drop / add a
   filter, a start date, reviewed "not yet" / "any";
-* the time to open the triage queue and an observation page.
+* the time to open the triage queue and an observation page;
+* the detector page (`/detectors?filter=NIR_J&detector=23`): its first
+  visit until the focal plane and the detector's series are drawn, and the
+  latency of a click on another detector of the focal plane until its
+  series is redrawn, p50 / p95 (7.7 million detector rows, added to the
+  survey by `relphot_core.store.detectors.fill_detector_stats`).
 
 Two apps run on the same store in the same run:
 
@@ -122,7 +127,7 @@ def fill(db: Path, n_obs: int, reuse: bool) -> float:
     from relphot_core.store.synth import fill_survey
 
     if reuse and db.exists():
-        return 0.0
+        return fill_detectors(db)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     start = time.perf_counter()
@@ -130,6 +135,31 @@ def fill(db: Path, n_obs: int, reuse: bool) -> float:
     written = fill_survey(store, n_obs, seed=1)
     elapsed = time.perf_counter() - start
     print(f"filled {db}: {written:,} exposure factors in {elapsed:.1f} s", file=sys.stderr)
+    return elapsed + fill_detectors(db)
+
+
+def fill_detectors(db: Path) -> float:
+    """Add 16 detector rows to each exposure that has none (seconds taken)."""
+    from relphot_core.store import Store
+    from relphot_core.store.detectors import fill_detector_stats
+
+    start = time.perf_counter()
+    written = fill_detector_stats(Store.open(f"sqlite:///{db}"), seed=1)
+    elapsed = time.perf_counter() - start
+    if written:
+        print(f"filled {db}: {written:,} detector rows in {elapsed:.1f} s", file=sys.stderr)
+    return elapsed if written else 0.0
+
+
+def store_detector_time(db: Path) -> float:
+    """Seconds of `Store.detector_table` for one filter."""
+    from relphot_core.store import Store
+
+    store = Store.open(f"sqlite:///{db}")
+    start = time.perf_counter()
+    frame = store.detector_table("NIR_J")
+    elapsed = time.perf_counter() - start
+    print(f"store.detector_table('NIR_J'): {len(frame):,} rows in {elapsed:.2f} s", file=sys.stderr)
     return elapsed
 
 
@@ -282,6 +312,76 @@ def other_pages(driver, url: str, obs_id: int, timeout: float) -> dict[str, floa
     return times
 
 
+DETECTOR_URL = "/detectors?filter=NIR_J&detector=23"
+
+DETECTOR_READY_JS = """
+const plane = document.querySelector('#det-plane .js-plotly-plot');
+const series = document.querySelector('#det-series .js-plotly-plot');
+const drawn = plane && series && plane._fullData && series._fullData && series._fullData.length > 0;
+return drawn ? performance.now() : false;
+"""
+
+DETECTOR_ARM_JS = """
+// A click on a detector of the focal plane redraws its series (and the
+// plane's outline): "redrawn" is two animation frames after the last
+// plotly_afterplot of the series that follows the callback's response.
+window.__relphotDone = false;
+window.__relphotStart = false;
+if (!window.__relphotDetListening) {
+    document.addEventListener('click', e => { if (window.__relphotStart === false) {
+        window.__relphotStart = e.timeStamp; } }, {capture: true});
+    document.querySelector('#det-series .js-plotly-plot').on('plotly_afterplot', () =>
+        requestAnimationFrame(() => requestAnimationFrame(() => { window.__relphotDone = performance.now(); })));
+    window.__relphotDetListening = true;
+}
+performance.clearResourceTimings();
+"""
+
+CELL_JS = """
+const gd = document.querySelector('#det-plane .js-plotly-plot');
+const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+return [box.x + gd._fullLayout.xaxis.l2p(arguments[0]), box.y + gd._fullLayout.yaxis.l2p(arguments[1])];
+"""
+
+DETECTOR_CYCLE = (41, 23, 12, 44, 31, 23, 14, 33)
+
+
+def detector_page(driver, url: str, repeats: int, timeout: float) -> dict[str, float]:
+    """First visit of the detector page (page clock, s) and the latency of
+    detector changes (a click on a focal-plane cell until the series is
+    redrawn, ms, p50 / p95) with their server times."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    driver.get("about:blank")
+    driver.get(url + DETECTOR_URL)
+    done = wait(driver, DETECTOR_READY_JS, timeout)
+    first = done / 1000 if done else float("inf")
+    wall, server = [], []
+    if done:
+        driver.execute_script("document.querySelector('#det-plane').scrollIntoView();")
+        for i in range(repeats):
+            detector = DETECTOR_CYCLE[i % len(DETECTOR_CYCLE)]
+            x, y = driver.execute_script(CELL_JS, detector % 10, detector // 10)
+            actions = ActionBuilder(driver)
+            actions.pointer_action.move_to_location(int(x), int(y))
+            actions.pointer_action.pause(0.3)  # plotly clicks what is hovered
+            actions.perform()
+            driver.execute_script(DETECTOR_ARM_JS)
+            actions = ActionBuilder(driver)
+            actions.pointer_action.click()
+            actions.perform()
+            done = wait(driver, DONE_JS, timeout)
+            if not done:
+                wall.append(float("inf"))
+                continue
+            wall.append(done - driver.execute_script("return window.__relphotStart;"))
+            server.extend(driver.execute_script(SERVER_JS))
+            time.sleep(0.05)
+    return {"detector_first_visit_s": first,
+            "detector_change_p50_ms": statistics.median(wall) if wall else float("nan"),
+            "detector_change_p95_ms": p95(wall), "detector_server_p95_ms": p95(server)}
+
+
 def p95(values: list[float]) -> float:
     values = sorted(values)
     if not values:
@@ -300,6 +400,7 @@ def measure(db: Path, mode: str, repeats: int, timeout: float) -> dict:
         warm, fcp_warm = first_paint(driver, url, timeout)
         wall, server = callbacks(driver, repeats, timeout) if warm != float("inf") else ([], [])
         pages = other_pages(driver, url, first_obs(db), timeout)
+        pages.update(detector_page(driver, url, repeats, timeout))
     finally:
         driver.quit()
         os.killpg(process.pid, signal.SIGTERM)
@@ -322,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fill_s = fill(args.db, args.observations, args.reuse)
     trend_s = store_trend_time(args.db)
+    detector_s = store_detector_time(args.db)
     base = measure(args.db, "baseline", args.baseline_repeats, args.timeout)
     ours = measure(args.db, "relphot", args.repeats, args.timeout)
     rows = [
@@ -333,9 +435,14 @@ def main(argv: list[str] | None = None) -> int:
         ("filter callback p95 (ms), server", "server_p95_ms", "{:.0f}", ""),
         ("points sent to the browser", "points_drawn", "{:,.0f}", ""),
         *[(label, label, "{:.2f}", "") for label in PAGES],
+        ("detector page first visit (s)", "detector_first_visit_s", "{:.2f}", "< 2"),
+        ("detector change p50 (ms), click to redraw", "detector_change_p50_ms", "{:.0f}", ""),
+        ("detector change p95 (ms), click to redraw", "detector_change_p95_ms", "{:.0f}", "< 300"),
+        ("detector change p95 (ms), server", "detector_server_p95_ms", "{:.0f}", ""),
     ]
     print(f"\nDashboard, {args.observations:,} observations x 3 filters x 4 exposures "
-          f"({3 * 4 * args.observations:,} factors); store.trend of one filter {trend_s:.2f} s"
+          f"({3 * 4 * args.observations:,} factors); store.trend of one filter {trend_s:.2f} s, "
+          f"store.detector_table {detector_s:.2f} s"
           + (f"; fill {fill_s:.0f} s" if fill_s else ""))
     print(f"{'metric':46} {'baseline':>10} {'relphot':>10} {'ratio':>7} {'target':>7}")
     for label, key, fmt, target in rows:
@@ -343,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = b / o if o and o == o and o != float("inf") else float("nan")
         print(f"{label:46} {fmt.format(b):>10} {fmt.format(o):>10} {ratio:>6.1f}x {target:>7}")
     if args.json:
-        args.json.write_text(json.dumps({"baseline": base, "relphot": ours, "store_trend_s": trend_s}, indent=1))
+        args.json.write_text(json.dumps({"baseline": base, "relphot": ours, "store_trend_s": trend_s,
+                                          "store_detector_table_s": detector_s}, indent=1))
     return 0
 
 

@@ -171,9 +171,11 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
                               - {"/404"})
     if warm and cache_ttl > 0:
         def draw_default_view() -> None:
-            with app.server.app_context():
-                overview.prewarm()
-            detector_cache.warm(FILTERS)  # before the cache reports warm: a read of ~5 s per filter
+            try:
+                with app.server.app_context():
+                    overview.prewarm()
+            finally:  # before the cache reports warm: ~6 s per filter at survey size
+                detector_cache.warm(FILTERS)
 
         threading.Thread(target=cache.warm, args=(FILTERS, draw_default_view), daemon=True).start()
     else:

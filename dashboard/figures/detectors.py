@@ -24,13 +24,15 @@ UNIX_EPOCH_MJD = 40587.0
 SERIES_MAX_POINTS = 3000
 """Unflagged offsets drawn one by one up to this many; binned beyond."""
 
-FLAGGED_MAX_POINTS = 3000
-"""Flagged offsets drawn one by one, the largest pulls first when more."""
+FLAGGED_MAX_POINTS = 1000
+"""Flagged offsets drawn one by one, the largest pulls first when more (a
+long-bad detector of a survey has thousands: each SVG marker costs the
+browser's redraw)."""
 
 
 def mmag_limits(fraction: float) -> tuple[float, float]:
     """A flux-fraction limit as magnitude offsets (mmag): (brighter, fainter),
-    e.g. 1.5 % -> (-16.2, +16.4)."""
+    e.g. 1.5 % -> (-16.17, +16.41)."""
     return -2500 * math.log10(1 + fraction), -2500 * math.log10(1 - fraction)
 
 
@@ -226,6 +228,8 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
             customdata=series["obs_id"][plain].tolist(),
             hovertemplate="obs %{customdata} · %{x}<br>offset %{y:+.1f} mmag<extra></extra>"))
     shown = np.flatnonzero(flagged)
+    n_status = {name: int(np.count_nonzero(status[shown] == name)) for name in ("FAIL", "WARN")}
+    n_alarms = int(np.count_nonzero(alarmed))
     if shown.size > FLAGGED_MAX_POINTS:
         with np.errstate(invalid="ignore", divide="ignore"):
             pulls = np.nan_to_num(np.abs(offset[shown] / error[shown]), nan=0.0)
@@ -236,12 +240,13 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
         pick = status[shown] == name
         if pick.any():
             rows = shown[pick]
+            drawn = "" if rows.size == n_status[name] else f"; {rows.size:,} largest drawn"
             traces.append(dict(
                 type="scatter", x=when[rows].tolist(), y=offset[rows].round(3).tolist(), mode="markers",
-                name=f"{name} ({int(pick.sum()):,})",
+                name=f"{name} ({n_status[name]:,}{drawn})",
                 marker=dict(size=8, color=STATUS_COLOURS[name], symbol="diamond" if name == "WARN" else "x"),
-                error_y=dict(type="data", array=np.nan_to_num(error[rows]).round(3).tolist(), visible=True,
-                             thickness=1, width=0, color=STATUS_COLOURS[name]),
+                error_y=dict(type="data", array=np.nan_to_num(error[rows]).round(3).tolist(),
+                             visible=bool(rows.size <= 300), thickness=1, width=0, color=STATUS_COLOURS[name]),
                 customdata=series["obs_id"][rows].tolist(), text=texts[pick].tolist(),
                 hovertemplate="%{text}<extra></extra>"))
     ringed = alarmed[shown]
@@ -249,7 +254,8 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
         rows = shown[ringed]
         traces.append(dict(
             type="scatter", x=when[rows].tolist(), y=np.nan_to_num(offset[rows]).round(3).tolist(), mode="markers",
-            name=f"control-chart alarm ({int(ringed.sum()):,})",
+            name=f"control-chart alarm ({n_alarms:,}" + ("" if rows.size == n_alarms else f"; {rows.size:,} drawn")
+                 + ")",
             marker=dict(size=13, symbol="circle-open-dot", color=DRIFT_COLOUR, line=dict(width=2, color=DRIFT_COLOUR)),
             customdata=series["obs_id"][rows].tolist(), text=texts[ringed].tolist(),
             hovertemplate="%{text}<extra></extra>"))

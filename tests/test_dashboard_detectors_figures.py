@@ -1,0 +1,77 @@
+"""The detector page's pure figure builders and its cached per-filter table."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard.detector_cache import prepare
+from dashboard.figures.detectors import (SERIES_MAX_POINTS, detector_series_figure, focal_plane_figure,
+                                         mmag_limits)
+from relphot_core.config import DETECTORS, Control, Detectors
+from relphot_core.detector_qc import detector_summary
+from relphot_core.store.detectors import DETECTOR_COLUMNS, DETECTOR_STATUSES
+
+
+def table(n_exposures: int = 200, seed: int = 0) -> pd.DataFrame:
+    """A store-like detector table (sorted by detector then time), detector 23 bad from exposure 150."""
+    rng = np.random.default_rng(seed)
+    index = np.tile(np.arange(n_exposures), len(DETECTORS))
+    detector = np.repeat(np.array(DETECTORS), n_exposures)
+    offset = rng.normal(0, 0.002, index.size)
+    offset[(detector == 23) & (index >= 150)] += 0.03
+    status = np.where((detector == 23) & (index >= 150), "FAIL", "OK")
+    return pd.DataFrame({
+        "obs_id": 1000 + index // 4, "exposure": (index % 4 + 1).astype(np.int8), "detector": detector.astype(np.int8),
+        "mjd_obs": 60000.0 + index * 0.1, "offset": offset, "error": np.full(index.size, 0.002),
+        "n": np.full(index.size, 100, dtype=np.int32),
+        "status": pd.Categorical(status, categories=list(DETECTOR_STATUSES)),
+    }, columns=list(DETECTOR_COLUMNS))
+
+
+def test_mmag_limits():
+    low, high = mmag_limits(0.015)
+    assert low == pytest.approx(-16.17, abs=0.01) and high == pytest.approx(16.41, abs=0.01)
+
+
+def test_focal_plane_frames_the_bad_detector_and_selection():
+    series = prepare("NIR_J", table(), Control())
+    summary = series.summary(60015.0, None, Detectors())  # the bad part of the season
+    figure = focal_plane_figure(summary, selected=41)
+    names = [t.get("name") for t in figure["data"]]
+    framed = figure["data"][names.index("flagged detector")]
+    assert [10 * y + x for x, y in zip(framed["x"], framed["y"])] == [23]
+    selected = figure["data"][names.index("selected detector")]
+    assert (selected["x"], selected["y"]) == ([1], [4])
+    heatmap = figure["data"][0]
+    assert heatmap["z"][1][2] == pytest.approx(30, abs=1)  # detector 23: row 2, column 3
+    assert heatmap["customdata"][1][2][0] == 23 and "flagged" in heatmap["text"][1][2]
+    empty = focal_plane_figure(detector_summary([], [], [], [], []))
+    assert "No detector offsets" in str(empty["layout"]["annotations"])
+
+
+def test_series_figure_draws_flagged_points_alarms_and_bands():
+    series = prepare("NIR_J", table(), Control(min_reference_points=20))
+    rows = series.detector_rows(23, None, None)
+    figure = detector_series_figure(rows, detector=23, warn=0.005, fail=0.015, filter_name="NIR_J")
+    names = [t["name"] for t in figure["data"]]
+    assert "FAIL (50)" in names and any(n.startswith("control-chart alarm") for n in names)
+    fail = figure["data"][names.index("FAIL (50)")]
+    assert all("status FAIL" in text for text in fail["text"])
+    rings = figure["data"][[n.startswith("control-chart alarm") for n in names].index(True)]
+    assert any("drift of detector 23 since" in text for text in rings["text"])
+    assert len(figure["layout"]["shapes"]) == 5 and figure["layout"]["xaxis"]["type"] == "date"
+    assert figure["layout"]["title"]["text"].startswith("Detector 23 of NIR_J")
+
+
+def test_series_figure_bins_many_points_and_handles_none():
+    many = table(n_exposures=SERIES_MAX_POINTS + 500)
+    series = prepare("NIR_J", many, Control())
+    figure = detector_series_figure(series.detector_rows(11, None, None), detector=11, warn=0.005, fail=0.015)
+    names = [t["name"] for t in figure["data"]]
+    assert names[0].startswith("offsets (") and "binned median" in names
+    assert sum(len(t["x"]) for t in figure["data"]) < 1000
+    period = series.rows(11, 60010.0, 60020.0)
+    assert period.stop - period.start == 100
+    empty = detector_series_figure(series.detector_rows(11, 70000.0, None), detector=11, warn=0.005, fail=0.015)
+    assert "No offsets of detector 11" in str(empty["layout"]["annotations"])
