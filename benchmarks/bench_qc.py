@@ -187,6 +187,7 @@ def main() -> None:
 
     # missing dithers with a bad exposure: the good ones' flags read collateral
     collateral = good_flagged = 0
+    not_collateral: list[str] = []
     for obs, gone in plan.missing.items():
         if obs not in plan.bad_exposure:
             continue
@@ -197,12 +198,18 @@ def main() -> None:
             if row["status"] in ("WARN", "FAIL"):
                 good_flagged += 1
                 collateral += bool(row["collateral"])
+                if not row["collateral"]:
+                    not_collateral.append(f"obs {obs + 10_000} dither {d}: {row['status']} {row['value']:.4f} "
+                                          f"(missing {gone}, bad {plan.bad_exposure[obs]})")
     rows.append(("3-exposure sets: good exposures flagged, of which collateral", f"{good_flagged}, {collateral}",
                  "all collateral", collateral == good_flagged))
 
     # the fault-free season
     flagged = (clean["status"] != "OK") | clean["alarmed"] | clean["detector_flag"].isin(["WARN", "FAIL"]) \
         | (clean["crosscheck"].fillna("") != "")
+    kinds_clean = {"status": int((clean["status"] != "OK").sum()), "control alarm": int(clean["alarmed"].sum()),
+                   "detector": int(clean["detector_flag"].isin(["WARN", "FAIL"]).sum()),
+                   "cross-check": int((clean["crosscheck"].fillna("") != "").sum())}
     rate = flagged.sum() / len(clean)
     rows.append(("fault-free: flagged exposures", f"{int(flagged.sum())} of {len(clean):,} ({rate * 1e4:.2f} / 10^4)",
                  "<= 1 / 10^4", rate <= 1e-4))
@@ -219,7 +226,10 @@ def main() -> None:
     print(f"{'check':{width}}  {'found':>28}  {'target':>14}  ok")
     for name, value, target, ok in rows:
         print(f"{name:{width}}  {value:>28}  {target:>14}  {'yes' if ok else 'NO'}")
-    print(f"\nalarm kinds after the step, by dither: {kinds.to_dict()}")
+    print(f"\nfault-free flags by kind: {kinds_clean}")
+    for text in not_collateral:
+        print(f"3-exposure set, flag not read as collateral: {text}")
+    print(f"alarm kinds after the step, by dither: {kinds.to_dict()}")
     for text in names:
         print(f"  e.g. {text}")
 
