@@ -72,7 +72,7 @@ _BLANK = b" " * CARD
 _END = b"END".ljust(CARD)
 
 COMMENTS = {
-    "QPRELEX": "relative flux factor of this exposure",
+    "QPRELEX": "relative flux; corrected flux = flux / QPRELEX",
     "QPRELEXE": "1-sigma error of QPRELEX",
 }
 

@@ -129,7 +129,7 @@ def test_in_place_keywords_written_data_unchanged(product, exposure, capsys):
     assert out.rstrip().endswith("[in place]")
     header = fits.getheader(exposure)
     assert header["QPRELEX"] == 0.9981234 and header["QPRELEXE"] == 0.0012
-    assert header.comments["QPRELEX"] == "relative flux factor of this exposure"
+    assert header.comments["QPRELEX"] == "relative flux; corrected flux = flux / QPRELEX"
     assert header.comments["QPRELEXE"] == "1-sigma error of QPRELEX"
     history = list(header["HISTORY"])
     assert history[0].startswith("relphot ") and history[0].endswith("set QPRELEX/QPRELEXE on " + history[0][-20:])
