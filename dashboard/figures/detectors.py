@@ -24,6 +24,11 @@ UNIX_EPOCH_MJD = 40587.0
 SERIES_MAX_POINTS = 3000
 """Unflagged offsets drawn one by one up to this many; binned beyond."""
 
+FLAGGED_FRAME_FRACTION = 0.005
+"""A detector whose median is OK is framed (purple) when more than this
+fraction of its exposures of the period are flagged: a few false alarms
+among a survey's 160,000 offsets are no reason to look at it."""
+
 FLAGGED_MAX_POINTS = 1000
 """Flagged offsets drawn one by one, the largest pulls first when more (a
 long-bad detector of a survey has thousands: each SVG marker costs the
@@ -34,6 +39,11 @@ def mmag_limits(fraction: float) -> tuple[float, float]:
     """A flux-fraction limit as magnitude offsets (mmag): (brighter, fainter),
     e.g. 1.5 % -> (-16.17, +16.41)."""
     return -2500 * math.log10(1 + fraction), -2500 * math.log10(1 - fraction)
+
+
+def _compact(count: int) -> str:
+    """1234 -> "1.2k" (cell text that fits a detector)."""
+    return f"{count:,}" if count < 1000 else f"{count / 1000:.1f}k"
 
 
 def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, limit: float | None = None,
@@ -72,15 +82,16 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
                                                 int(row["flagged"]), str(row["status"]))
         z[r, c] = value
         head = f"<b>{det}</b>" + (" <b>!</b>" if status in ("WARN", "FAIL") else "")
-        body = "—" if not np.isfinite(value) else f"{value:+.1f} ± {error:.1f}"
-        text[r][c] = f"{head}<br>{body}" + (f"<br>{flagged:,} flagged" if flagged else "")
+        digits = 2 if np.isfinite(error) and error < 0.1 else 1
+        body = "—" if not np.isfinite(value) else f"{value:+.{digits}f} ± {error:.{digits}f}"
+        text[r][c] = f"{head}<br>{body}" + (f"<br>{_compact(flagged)} flagged" if flagged else "")
         custom[r][c] = [det, count, flagged, status, "—" if not np.isfinite(error) else f"{error:.2f}"]
     finite = np.abs(z[np.isfinite(z)])
     if limit is None:
         limit = max(5.0, float(finite.max()) if finite.size else 5.0)
     traces = [dict(
         type="heatmap", z=z.tolist(), x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
-        textfont=dict(size=12), customdata=custom, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+        textfont=dict(size=11), customdata=custom, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
         xgap=3, ygap=3, colorbar=dict(title=dict(text="mmag"), thickness=12),
         hovertemplate="detector %{customdata[0]}<br>median offset %{z:+.2f} ± %{customdata[4]} mmag<br>"
                       "%{customdata[1]:,} exposures, %{customdata[2]:,} flagged<br>status %{customdata[3]}"
@@ -94,7 +105,9 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
             marker=dict(symbol="square-open", size=70, line=dict(width=5),
                         color=[STATUS_COLOURS[by_detector["status"][d]] for d in framed]),
             hoverinfo="skip", showlegend=False, name="flagged detector"))
-    with_flags = [d for d in DETECTORS if d not in framed and by_detector["flagged"].get(d, 0) > 0]
+    fraction = by_detector["flagged"] / by_detector["count"].clip(lower=1)
+    with_flags = [d for d in DETECTORS if d not in framed and by_detector["flagged"].get(d, 0) > 0
+                  and fraction.get(d, 0.0) > FLAGGED_FRAME_FRACTION]
     if with_flags:  # a thinner frame: some of its exposures are flagged (status or alarm), not its median
         traces.append(dict(
             type="scatter", x=[d % 10 for d in with_flags], y=[d // 10 for d in with_flags], mode="markers",
@@ -175,7 +188,7 @@ def _hover(obs_id: np.ndarray, exposure: np.ndarray, offset: np.ndarray, error: 
 
 def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn: float, fail: float,
                            filter_name: str = "", max_points: int = SERIES_MAX_POINTS,
-                           height: int = 420) -> dict:
+                           height: int = 470) -> dict:
     """One detector's offsets (mmag) against time.
 
     Parameters
@@ -269,9 +282,10 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
     pad = 0.08 * (high - low)
     layout = layout_dict(title=title, height=height)
     layout["shapes"] = _band_shapes(warn, fail)
-    layout["xaxis"] = dict(AXIS, type="date", hoverformat="%Y-%m-%d %H:%M",
-                           title=dict(text="date of the exposure (UTC)"))
+    # dates of the exposures (UTC): the ticks say it, no axis title (the legend sits below)
+    layout["xaxis"] = dict(AXIS, type="date", hoverformat="%Y-%m-%d %H:%M UTC")
     layout["yaxis"] = dict(AXIS, title=dict(text="offset (mmag, + = fainter)"), range=[low - pad, high + pad])
-    layout["margin"] = dict(l=70, r=20, t=70, b=50)
-    layout["legend"] = dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0, font=dict(size=12))
+    layout["margin"] = dict(l=70, r=20, t=48, b=40)
+    # below the plot: three entries with counts do not fit beside the title
+    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0.0, font=dict(size=12))
     return dict(data=traces, layout=layout)

@@ -125,7 +125,8 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
         html.H1("Detectors of the NISP focal plane"),
         html.P([hint, "Each detector's offset is the median difference of its sources against the other "
                 "exposures minus its own exposure's offset (positive = fainter). Framed: the period's median is "
-                "WARN or FAIL (amber, vermillion), or some of the detector's exposures are flagged (purple). "
+                "WARN or FAIL (amber, vermillion), or more than 0.5 % of the detector's exposures are flagged "
+                "(purple: WARN / FAIL statuses, control-chart alarms). "
                 "Click a detector for its history, its WARN / FAIL bands and its control-chart alarms."], className="lead",
                id=pid("hint")),
         html.Div([message(p, "warning") for p in problems], id=pid("url-messages")),
