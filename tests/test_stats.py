@@ -80,3 +80,25 @@ def test_median_abs_deviation_is_numpys(values):
     run = np.sort(np.asarray(values))
     centre = float(np.median(run))
     assert _median_abs_deviation(run, centre) == float(np.median(np.abs(run - centre)))
+
+
+def test_median_variance_is_exact_and_continuous():
+    import math
+
+    from relphot_core.stats import MEDIAN_VARIANCE_SMALL, _median_variance_exact, median_variance_factor
+
+    for n, value in enumerate(MEDIAN_VARIANCE_SMALL, start=1):
+        assert _median_variance_exact(n) == pytest.approx(value, abs=2e-6)
+    assert median_variance_factor(2) == 0.5 and median_variance_factor(3) == pytest.approx(0.4487, abs=1e-4)
+    values = [median_variance_factor(n) for n in range(1, 260)]
+    # odd and even n each decrease smoothly, with no jump at the hand-overs (12 -> 13, 200 -> 201)
+    for parity in (0, 1):
+        series = np.array(values[parity::2])
+        assert np.all(np.diff(series) < 0)
+        # smooth in log: its curvature only decreases (a step at 12 -> 13 or 200 -> 201 would be a spike)
+        curvature = np.abs(np.diff(np.log(series), 2))
+        assert np.all(np.diff(curvature) < 1e-4)
+    assert median_variance_factor(1001) == pytest.approx(math.pi / 2002, rel=0.01)
+    rng = np.random.default_rng(0)
+    draws = np.median(rng.normal(size=(200_000, 5)), axis=1)
+    assert draws.var() == pytest.approx(median_variance_factor(5), rel=0.01)
