@@ -21,6 +21,7 @@ Bad parameters give HTTP 400 with ``{"error": "..."}``; unknown ids 404.
 from __future__ import annotations
 
 import io
+import logging
 import json
 import math
 import re
@@ -37,6 +38,8 @@ from relphot_core.errors import RelphotError
 
 from .data import get_store
 from .query import Selection, apply_selection, parse_selection
+
+LOG = logging.getLogger(__name__)
 
 MAX_ROWS = 500_000
 MAX_ZIP = 2000
@@ -213,6 +216,7 @@ def register_status_codes(server: Flask, page_paths: set[str]) -> None:
                 missing = not is_number(obs_id) or not observation_exists(
                     int(obs_id), request.args.get("filter"), request.args.get("run"))
             except Exception:  # noqa: BLE001 - a status code is not worth a failed page
+                LOG.exception("cannot tell whether %s exists; answering 200", path)
                 missing = False
             if missing:
                 response.status_code = 404

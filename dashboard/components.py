@@ -19,7 +19,7 @@ from relphot_core.config import FILTERS, STATUSES
 from relphot_core.flags import flag_reason
 
 from .query import mjd_to_iso
-from .style import STATUS_COLOURS, STATUS_TEXT_COLOURS, table_status_styles
+from .style import STATUS_COLOURS, table_status_styles
 
 MAX_REVIEWER = 80
 MAX_COMMENT = 2000
@@ -369,6 +369,3 @@ def status_checklist(id_: str, value) -> dcc.Checklist:
         id=id_, value=list(value), inline=True, className="checklist",
         options=[{"label": html.Span(s, className=f"badge status-{s}"), "value": s} for s in STATUSES])
 
-
-def text_colour(status: str) -> str:
-    return STATUS_TEXT_COLOURS.get(status, "#fff")

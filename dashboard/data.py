@@ -14,6 +14,7 @@ made elsewhere by up to ``ttl`` plus one store read.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +29,8 @@ from flask import current_app
 from relphot_core.config import Config, Thresholds
 
 from .query import sorted_nan_last
+
+LOG = logging.getLogger(__name__)
 
 STORE_KEY = "RELPHOT_STORE"
 CACHE_KEY = "RELPHOT_CACHE"
@@ -184,6 +187,7 @@ class DataCache:
         try:
             version = self.store.data_version()
         except Exception:  # noqa: BLE001 - a store without versions: always reload
+            LOG.warning("cannot read the store's data version; the tables will be reloaded", exc_info=True)
             return None
         self._version = (now, version)
         return version
@@ -325,8 +329,8 @@ class DataCache:
                     then()
                 gc.collect()
                 gc.freeze()
-        except Exception:  # pragma: no cover - warming is best effort
-            pass
+        except Exception:  # pragma: no cover - warming is best effort: pages load the tables themselves
+            LOG.exception("warming the cached tables failed")
         finally:
             self.warmed.set()
 

@@ -9,12 +9,20 @@ configuration (bands and control-chart rules).
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from relphot_core.config import load_config
 from relphot_core.store import Store
 
 from .app import create_app
+
+# what the dashboard logs (failed background reloads, ...) goes to gunicorn's error log
+_gunicorn = logging.getLogger("gunicorn.error")
+if _gunicorn.handlers:
+    for _name in ("dashboard", "relphot_core"):
+        logging.getLogger(_name).handlers = _gunicorn.handlers
+        logging.getLogger(_name).setLevel(_gunicorn.level)
 
 _url = os.environ.get("RELPHOT_DB") or None
 store = Store.open(_url)

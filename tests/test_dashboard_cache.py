@@ -159,3 +159,14 @@ def test_warm_freezes_what_it_loaded_and_a_background_reload_refreezes():
         assert store.trend_reads == 2 and gc.get_freeze_count() > frozen  # the new table is frozen too
     finally:
         gc.unfreeze()
+
+
+def test_a_store_failing_to_give_its_version_is_logged_not_swallowed(caplog):
+    class Broken(CountingStore):
+        def data_version(self) -> str:
+            raise RuntimeError("connection reset")
+
+    cache = DataCache(Broken(), ttl=10.0)
+    with caplog.at_level("WARNING", logger="dashboard.data"):
+        assert cache._data_version() is None
+    assert "cannot read the store's data version" in caplog.text and "connection reset" in caplog.text

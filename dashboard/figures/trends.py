@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..style import (DITHER_STYLES, DRIFT_COLOUR, FILTER_LABELS, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
+from ..style import (DITHER_STYLES, DRIFT_COLOUR, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
                      STATUS_ORDER, STATUS_SYMBOLS)
 from .common import AXIS, band_shapes, empty_figure, esc, factor_range, layout_dict, off_scale, to_float_array
 
@@ -670,7 +670,3 @@ def trend_figure_dict(df: pd.DataFrame, **options) -> dict:
             error["array"] = typed_array(error["array"].astype(np.float32))
     return {"data": traces, "layout": layout}
 
-
-def filter_label(name: str) -> str:
-    """Short label of a filter (``NIR_J`` -> ``J``)."""
-    return FILTER_LABELS.get(name, name)

@@ -77,6 +77,19 @@ def _freeze_at_exit() -> None:
         _EXIT_HOOK.append(True)
 
 
+def _configure_logging(command: str) -> None:
+    """Warnings and errors the library logs (e.g. a dashboard's failed
+    background reload) as lines on stderr, like the command's own."""
+    import logging
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"relphot {command}: %(levelname)s: %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``relphot`` console script."""
     _freeze_at_exit()
@@ -86,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _configure_logging(args.command)
     try:
         return int(args.func(args) or 0)
     except RelphotError as exc:
