@@ -68,7 +68,7 @@ class Plan:
 def make_plan(n: int, seed: int = 1) -> Plan:
     rng = np.random.default_rng(seed)
     plan = Plan(n=n, step_start=n // 4, step_end=n // 4 + max(50, n // 8), ramp_start=n // 2)
-    quiet = [i for i in range(n) if not (plan.step_start - 20 <= i < plan.step_start + 30)
+    quiet = [i for i in range(n) if not (plan.step_start - 20 <= i < plan.step_end + 30)
              and not (plan.ramp_start - 20 <= i)]  # faults away from the step and the ramp
     picks = rng.choice(quiet, size=min(len(quiet), max(12, n // 25)), replace=False)
     third = len(picks) // 3
@@ -227,6 +227,9 @@ def main() -> None:
     for name, value, target, ok in rows:
         print(f"{name:{width}}  {value:>28}  {target:>14}  {'yes' if ok else 'NO'}")
     print(f"\nfault-free flags by kind: {kinds_clean}")
+    for row in clean[flagged].itertuples(index=False):
+        print(f"  fault-free flag: obs {row.obs_id} dither {row.exposure} QPRELEX {row.value:.4f} ± {row.error:.4f}: "
+              f"{row.alarm_reason or row.detector_reason or row.crosscheck or row.status}")
     for text in not_collateral:
         print(f"3-exposure set, flag not read as collateral: {text}")
     print(f"alarm kinds after the step, by dither: {kinds.to_dict()}")

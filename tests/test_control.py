@@ -24,7 +24,7 @@ def test_false_alarm_rates_on_gaussian_noise_are_below_one_in_ten_thousand(error
     rates = [false_alarm_rate(200, 5000, seed=seed, errors=errors) for seed in (11, 12)]
     outside = np.mean([r["outside"] for r in rates])
     drift = np.mean([r["drift"] for r in rates])
-    assert 2e-5 < outside <= 1e-4  # nominal 2 Phi(-4) = 6.3e-5, a bit more with estimated parameters
+    assert 2e-6 < outside <= 3e-5  # nominal 2 Phi(-4.5) = 6.8e-6, more with estimated parameters
     assert drift <= 1e-4
 
 
@@ -47,7 +47,7 @@ def test_a_half_percent_step_is_caught_within_ten_observations_with_its_start():
     assert len(firsts) == n_series
     delays = np.array([a.first % n - n_before for a in firsts.values()])
     starts = np.array([a.start % n - n_before for a in firsts.values()])
-    assert delays.max() < 10 and np.median(delays) <= 4
+    assert delays.max() < 10 and np.median(delays) <= 6
     # The last zero of the CUSUM: exact or a few points early (in-control noise just before).
     assert np.all((starts <= 2) & (starts >= -15)) and np.median(np.abs(starts)) <= 1
     assert np.percentile(np.abs(starts), 90) <= 6
@@ -63,7 +63,7 @@ def test_a_ramp_of_a_tenth_of_a_percent_per_day_is_caught_before_it_reaches_one_
     delays = detection_delay(0.0, ramp=0.001, sigma=0.0015, n_series=100, seed=4)
     assert (delays >= 0).sum() >= 97  # the others had a false alarm in the 400 points before
     reached = 0.001 * (delays[delays >= 0] + 1)
-    assert reached.max() < 0.015 and np.median(reached) < 0.008
+    assert reached.max() < 0.015 and np.median(reached) < 0.010
 
 
 def test_one_wild_point_is_outside_the_limits_and_never_a_drift():
