@@ -102,3 +102,30 @@ def test_the_dashboard_uses_the_configured_rules(tmp_path):
         with app.server.app_context():
             table = app.server.config["RELPHOT_CACHE"].trend("NIR_J")
         assert bool(table["alarmed"].any()) is alarmed
+
+
+def test_a_taken_port_is_one_line_before_any_work_and_a_demo_store_is_never_overwritten(tmp_path, capsys):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        start = time.perf_counter()
+        assert main(["demo", "--dir", str(tmp_path / "demo"), "--port", str(port)]) == 2
+        assert time.perf_counter() - start < 5
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"relphot demo: error: 127.0.0.1:{port}: cannot listen")
+        assert "--port" in err[0] and not (tmp_path / "demo").exists()
+        assert main(["serve", "--db", str(tmp_path / "s.db"), "--port", str(port)]) == 2
+        assert "choose another port with --port" in capsys.readouterr().err
+    args = ["demo", "--dir", str(tmp_path / "d"), "--observations", "2", "--sources-per-detector", "20",
+            "--workers", "1", "--no-serve"]
+    assert main(args) == 0
+    store = tmp_path / "d" / "relphot.db"
+    before = store.read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (f"relphot demo: error: {store}: a demo store is there already, with "
+                                               f"its reviews: reopen it with `relphot serve --db {store}`, or "
+                                               "rebuild it with --fresh")
+    assert store.read_bytes() == before
+    assert main(args + ["--fresh"]) == 0

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
     p.add_argument("--no-serve", action="store_true", help="stop after filling the store")
+    p.add_argument("--fresh", action="store_true",
+                   help="rebuild DIR/relphot.db when it exists (its reviews are lost); without it an existing "
+                        "demo store is refused, not overwritten (reopen it with relphot serve --db DIR/relphot.db)")
     p.set_defaults(func=run_demo)
 
 
@@ -61,21 +64,45 @@ def _check_host(host: str, port: int) -> None:
         raise ConfigError(host, "not a valid host name or address") from None
 
 
+def _check_free(host: str, port: int) -> None:
+    """Refuse, before any work, an address another server holds (one line
+    naming it and ``--port``)."""
+    import socket
+
+    _check_host(host, port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"{host}:{port}", f"cannot listen ({exc.strerror or exc}); is another server "
+                                                "running there? choose another port with --port") from None
+
+
 def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None) -> None:
     """Run the dashboard with the built-in (threaded) server, debug off
-    (``config``: the `relphot_core.config.Config` of its bands and rules)."""
+    (``config``: the `relphot_core.config.Config` of its bands and rules).
+    The address is printed once the server listens."""
     _check_port(port)
     _check_host(host, port)
     try:
         from dashboard import create_app
     except ImportError as exc:  # pragma: no cover - installed without the dashboard
         raise StoreError(None, f"the dashboard cannot be imported ({exc})") from None
+    from werkzeug.serving import make_server
+
     app = create_app(store, db_label=store.url, config=config)
+    try:
+        server = make_server(host, port, app.server, threaded=True)
+    except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
+        raise ConfigError(f"{host}:{port}", f"cannot listen ({getattr(exc, 'strerror', None) or exc}); "
+                                            "choose another port with --port") from None
     print(f"relphot dashboard on http://{host}:{port}/  (store {store.url}; Ctrl-C stops)", file=sys.stderr)
     try:
-        app.run(host=host, port=port, debug=False)
-    except OSError as exc:
-        raise ConfigError(f"{host}:{port}", f"cannot listen ({exc.strerror or exc})") from None
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -86,6 +113,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     _check_port(args.port)
     config = load_config(args.config).validate()  # impossible rule parameters: refused before anything starts
+    _check_free(args.host, args.port)
     store = Store.open(args.db)
     if store.is_empty():
         print(f"relphot serve: note: {store.url} is empty; the dashboard will say how to fill it "
@@ -101,6 +129,12 @@ def run_demo(args: argparse.Namespace) -> int:
         raise ConfigError("--observations", "must be at least 1")
     if args.sources_per_detector < 10:
         raise ConfigError("--sources-per-detector", "must be at least 10")
+    if not args.no_serve:
+        _check_free(args.host, args.port)  # before a minute of work, not after
+    db = Path(args.dir) / "relphot.db"
+    if db.exists() and not args.fresh:
+        raise ConfigError(db, f"a demo store is there already, with its reviews: reopen it with "
+                              f"`relphot serve --db {db}`, or rebuild it with --fresh")
     store = build_demo(args.dir, n_observations=args.observations, seed=args.seed,
                        sources_per_detector=args.sources_per_detector,
                        workers=args.workers or os.cpu_count() or 1)
