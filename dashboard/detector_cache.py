@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from flask import current_app
 
 from relphot_core.config import DETECTORS, Control, Detectors
@@ -61,7 +62,7 @@ class DetectorSeries:
         part = self.rows(detector, mjd_min, mjd_max)
         return {name: values[part] for name, values in self.columns.items()}
 
-    def summary(self, mjd_min: float | None, mjd_max: float | None, thresholds) -> "object":
+    def summary(self, mjd_min: float | None, mjd_max: float | None, thresholds: Detectors) -> pd.DataFrame:
         """`relphot_core.detector_qc.detector_summary` of a period."""
         parts = [self.rows(d, mjd_min, mjd_max) for d in DETECTORS]
         index = np.concatenate([np.arange(p.start, p.stop) for p in parts]) if parts else np.zeros(0, int)
@@ -70,8 +71,10 @@ class DetectorSeries:
                                 c["flagged"][index], thresholds)
 
 
-def prepare(filter_name: str, table, control: Control) -> DetectorSeries:
-    """A `DetectorSeries` from a store detector table (sorted by detector then time)."""
+def prepare(filter_name: str, table: pd.DataFrame, control: Control) -> DetectorSeries:
+    """A `DetectorSeries` from a store detector table (sorted by detector then
+    time), with the control-chart alarms of every detector
+    (`relphot_core.detector_qc.detector_alarms`)."""
     columns = {name: table[name].to_numpy() for name in ("obs_id", "exposure", "detector", "mjd_obs", "offset",
                                                          "error", "n")}
     columns["status"] = table["status"].astype(str).to_numpy(dtype=object)
