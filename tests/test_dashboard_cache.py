@@ -170,3 +170,29 @@ def test_a_store_failing_to_give_its_version_is_logged_not_swallowed(caplog):
     with caplog.at_level("WARNING", logger="dashboard.data"):
         assert cache._data_version() is None
     assert "cannot read the store's data version" in caplog.text and "connection reset" in caplog.text
+
+
+def test_the_default_view_is_drawn_at_start_up_outside_any_request(tmp_path):
+    import threading
+
+    from dashboard import create_app
+    from dashboard.pages import overview
+    from relphot_core.store import Store
+    from relphot_core.store.synth import make_result
+
+    store = Store.open(f"sqlite:///{tmp_path / 'warm.db'}")
+    store.save_results([make_result(i, mjd_start=60000.0 + i) for i in range(1, 6)])
+    app = create_app(store, warm=False)
+    errors = []
+
+    def warm() -> None:  # what the start-up thread does: no request, no callback context
+        try:
+            with app.server.app_context():
+                overview.prewarm()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=warm)
+    thread.start()
+    thread.join()
+    assert errors == []

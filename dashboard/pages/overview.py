@@ -148,7 +148,7 @@ def _triggered():
     """The id of the component that fired the callback (None outside callbacks)."""
     try:
         return ctx.triggered_id
-    except MissingCallbackContextException:
+    except (MissingCallbackContextException, LookupError):  # a thread outside any request: LookupError
         return None
 
 
