@@ -349,3 +349,16 @@ def test_binned_trace_matches_a_loop_over_bins(n, n_bins, seed, wild):
     np.testing.assert_allclose(median["x"], centres, rtol=1e-12)
     np.testing.assert_allclose(envelope["y"][:k], expected[0.99], rtol=0, atol=1e-12)
     np.testing.assert_allclose(envelope["y"][k:], expected[0.01][::-1], rtol=0, atol=1e-12)
+
+
+def test_no_control_line_is_drawn_across_a_gap_of_weeks():
+    from dashboard.figures.trends import trend_spec
+
+    mjd = np.r_[60000.0 + np.arange(40), 60100.0 + np.arange(40)]  # 60 days without data
+    rows = pd.DataFrame({"obs_id": np.arange(80), "exposure": 1, "mjd_obs": mjd, "value": 1.0, "error": 0.001,
+                         "status": "OK", "running_median": 1.0, "control_low": 0.997, "control_high": 1.003})
+    for by in ("status", "dither"):
+        traces, _ = trend_spec(rows, warn=0.005, fail=0.015, by=by)
+        line = [t for t in traces if t.get("mode") == "lines" and "median" in str(t.get("name"))][0]
+        xs = np.asarray(line["x"], dtype=float)
+        assert np.isnan(xs).sum() == 1 and np.nanmax(np.diff(xs[~np.isnan(xs)][:40])) < 30

@@ -464,9 +464,30 @@ def _floats(values: np.ndarray) -> np.ndarray:
     return values if getattr(values, "dtype", None) is not None and values.dtype.kind == "f" else to_float_array(values)
 
 
+GAP_DAYS = 30.0
+"""No line is drawn across a gap longer than this (days) between exposures
+(`relphot_core.config.Control.max_gap_days`: the control charts restart there too)."""
+
+
+def _broken_at_gaps(cols: dict[str, np.ndarray], rows: np.ndarray, x: str,
+                    ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of a line through ``rows`` with a NaN after each gap of more
+    than `GAP_DAYS` in MJD (plotly does not join across a NaN)."""
+    xs = np.asarray(cols[x][rows], dtype=float)
+    times = cols.get("mjd_obs")
+    if times is None or rows.size < 2:
+        return xs, ys
+    t = np.asarray(times[rows], dtype=float)
+    with np.errstate(invalid="ignore"):
+        gaps = np.flatnonzero(np.diff(t) > GAP_DAYS) + 1
+    if gaps.size == 0:
+        return xs, ys
+    return np.insert(xs, gaps, np.nan), np.insert(np.asarray(ys, dtype=float), gaps, np.nan)
+
+
 def _control_chart(cols: dict[str, np.ndarray], x: str) -> list[dict]:
     """The running median and its control limits as lines (at most 400
-    points each)."""
+    points each, broken at gaps of weeks)."""
     if "running_median" not in cols or x not in cols:
         return []
     median = _floats(cols["running_median"])
@@ -474,11 +495,13 @@ def _control_chart(cols: dict[str, np.ndarray], x: str) -> list[dict]:
     ok = np.flatnonzero(finite)[_decimate(int(finite.sum()), 400)]
     if ok.size == 0:
         return []
-    traces = [dict(type="scatter", x=cols[x][ok], y=median[ok], mode="lines", name="running median",
+    xs, ys = _broken_at_gaps(cols, ok, x, median[ok])
+    traces = [dict(type="scatter", x=xs, y=ys, mode="lines", name="running median",
                    line=dict(color=MEDIAN_COLOUR, width=1.6), hoverinfo="skip")]
     for column, label in (("control_high", "control limits"), ("control_low", None)):
         if column in cols:
-            traces.append(dict(type="scatter", x=cols[x][ok], y=_floats(cols[column][ok]),
+            xs, ys = _broken_at_gaps(cols, ok, x, _floats(cols[column][ok]))
+            traces.append(dict(type="scatter", x=xs, y=ys,
                                mode="lines", name=label or column, showlegend=label is not None,
                                legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
                                hoverinfo="skip"))
@@ -504,7 +527,8 @@ def dither_medians(cols: dict[str, np.ndarray], x: str, *, max_points: int = 400
         median = pd.Series(values[idx]).rolling(window, center=True, min_periods=max(1, window // 3)).median()
         pick = np.arange(idx.size)[_decimate(idx.size, max_points)]
         colour, dash = DITHER_STYLES[(int(dither) - 1) % len(DITHER_STYLES) + 1]
-        traces.append(dict(type="scatter", x=cols[x][idx[pick]], y=median.to_numpy()[pick], mode="lines",
+        xs, ys = _broken_at_gaps(cols, idx[pick], x, median.to_numpy()[pick])
+        traces.append(dict(type="scatter", x=xs, y=ys, mode="lines",
                            name=f"dither {int(dither)} median", legendgroup=f"median dither {int(dither)}",
                            line=dict(color=colour, width=2, dash=dash),
                            hovertemplate=f"dither {int(dither)} running median %{{y:.4f}}<extra></extra>"))
