@@ -177,6 +177,8 @@ def _engine(args: argparse.Namespace, n_sets: int) -> Any:
 
     if args.scheduler:
         engine = DaskEngine(args.scheduler, workers=args.workers, connect_timeout=args.connect_timeout)
+        for warning in engine.warnings:
+            _err(f"warning: {warning}")
         if not args.quiet:
             _err(f"Dask dashboard: {engine.dashboard_link}")
         return engine
