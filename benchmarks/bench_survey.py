@@ -1,6 +1,6 @@
 """Survey-scale batches: throughput, scaling, memory, reruns.
 
-    python benchmarks/bench_survey.py                  # 60 sets timed, memory at 30 and 300 sets
+    python benchmarks/bench_survey.py                  # 120 sets timed, memory at 30 and 300 sets
     python benchmarks/bench_survey.py --quick          # 8 sets, low density: a smoke run
 
 Writes full-density simulated sets (4 FITS_LDAC catalogues of 16 detectors,
@@ -125,7 +125,7 @@ def worker_mb(report: dict, workers: int, kind: str) -> float:
 # -------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", type=int, default=60, help="sets in the timed batches (default 60)")
+    parser.add_argument("--sets", type=int, default=120, help="sets in the timed batches (default 120)")
     parser.add_argument("--small", type=int, default=30, help="the smaller batch of the memory test (30)")
     parser.add_argument("--big", type=int, default=300, help="the bigger batch of the memory test (300)")
     parser.add_argument("--density", type=float, default=3500.0, help="sources per detector (3500: full)")
