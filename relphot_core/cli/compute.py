@@ -253,6 +253,7 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
         bar = _progress(len(plan.to_compute), show=not args.quiet and sys.stderr.isatty()
                         and len(plan.to_compute) >= 2)
         outcomes = engine.run(work, plan.to_compute) if engine is not None else iter(())
+        engine_text = engine.describe() if engine is not None else ""  # while it is up
         started = time.perf_counter()  # the engine is up: from here on, the sets
         for outcome in outcomes:
             bar.update(1)
@@ -305,7 +306,7 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
     if engine is not None and not args.quiet:
         seconds = time.perf_counter() - started
         _err(f"computed {len(plan.to_compute)} set(s) in {seconds:.1f} s "
-             f"({len(plan.to_compute) / max(seconds, 1e-9):.2f} sets/s) on {engine.describe()}")
+             f"({len(plan.to_compute) / max(seconds, 1e-9):.2f} sets/s) on {engine_text}")
     if store is not None:
         _err(f"stored {new_runs} new run(s), {same_runs} identical run(s) already in the store, "
              f"{len(plan.unchanged)} unchanged set(s) skipped")
