@@ -260,13 +260,13 @@ def _identity_from(
     try:
         obs_id = int(str(values["obs_id"]).strip())
     except ValueError:
-        raise CatalogError(path, f"header keyword {keywords.obs_id} = {values['obs_id']!r} is not an "
-                                 "observation id") from None
+        raise CatalogError(path, f"header keyword {keywords.obs_id} = {values['obs_id']!r} is not a valid "
+                                 "obs_id") from None
     try:
         dither = int(str(values["dither"]).strip())
     except ValueError:
-        raise CatalogError(path, f"header keyword {keywords.dither} = {values['dither']!r} is not a "
-                                 "dither number") from None
+        raise CatalogError(path, f"header keyword {keywords.dither} = {values['dither']!r} is not a valid "
+                                 "dither") from None
     if not (0 <= obs_id <= MAX_OBS_ID):
         raise CatalogError(path, f"observation id {obs_id} is out of range (0 to {MAX_OBS_ID})")
     if not (1 <= dither <= MAX_DITHER):
