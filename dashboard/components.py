@@ -251,6 +251,17 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
     return records
 
 
+INTEGER_COLUMNS = ("exposure", "n_pairs", "n_matched")
+"""Columns of whole numbers: filtered as numbers (``4``, ``>2``)."""
+
+
+def match_count(virtual_rows: list | None, rows: list | None) -> str:
+    """How many rows pass the column filters, said when the filters hide some
+    (a filter that matches nothing says so instead of an empty table)."""
+    shown, total = len(virtual_rows or []), len(rows or [])
+    return "" if shown == total else f"{shown:,} of {total:,} listed rows match the column filters"
+
+
 def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = True, selectable: bool = False,
                    page_size: int = 25, native: bool = True, bands: Any = None) -> dash_table.DataTable:
     """A sortable, filterable table of exposures with status colours."""
@@ -259,7 +270,9 @@ def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = Tru
         id=id_,
         data=exposure_records(df, link=link, bands=bands),
         columns=[{"id": key, "name": name, **({"presentation": "markdown"} if key == "obs_id" and link else {}),
-                  **({"type": "numeric", "format": {"specifier": ".4f"}} if key == "offset" else {})}
+                  **({"type": "numeric", "format": {"specifier": ".4f"}} if key == "offset" else {}),
+                  # typing 4 in a whole-number column finds the 4s (a column of no type found nothing)
+                  **({"type": "numeric"} if key in INTEGER_COLUMNS or (key == "obs_id" and not link) else {})}
                  for key, name in columns],
         filter_options={"case": "insensitive", "placeholder_text": "filter…"},
         markdown_options={"html": False, "link_target": "_self"},

@@ -307,3 +307,17 @@ def test_processing_failures_head_the_triage_queue(dash_duo, store):
     dash_duo.wait_for_contains_text("#obs-title", f"Observation {OBS}")
     dash_duo.wait_for_contains_text("._dash-app-content, #_pages_content, body", "Processing failure (lone exposure")
     assert dash_duo.get_logs() == []
+
+
+def test_triage_column_filters_take_plain_numbers_and_say_when_nothing_matches(dash_duo, store):
+    start(dash_duo, store, "/triage")
+    dash_duo.wait_for_element("#triage-count")
+    rows = lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody td[data-dash-column=exposure]")
+    total = len(rows())
+    dither_filter = dash_duo.driver.find_element(
+        By.CSS_SELECTOR, "#triage-table th.dash-filter[data-dash-column=exposure] input")
+    dither_filter.send_keys(str(DITHER) + "\n")
+    wait_for(lambda: rows() and all(c.text == str(DITHER) for c in rows()), message="rows of that dither only")
+    dither_filter.send_keys("9\n")  # dither 49: none
+    dash_duo.wait_for_contains_text("#triage-matching", "0 of ")
+    assert total >= 1 and dash_duo.get_logs() == []

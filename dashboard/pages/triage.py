@@ -21,6 +21,7 @@ from ..components import (
     exposure_records,
     exposure_table,
     fmt_time,
+    match_count,
     message,
     review_form,
 )
@@ -156,6 +157,7 @@ def layout(**_params) -> html.Div:
             html.Button("Tick this cause", id=pid("select-cause"), n_clicks=0, className="btn btn-small",
                         title="Tick every queued exposure of the chosen cause, on all pages"),
             html.Span("0 ticked", id=pid("ticked"), className="muted ticked-count"),
+            html.Span("", id=pid("matching"), className="muted ticked-count"),
         ]),
         exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20, bands=get_bands()),
         html.Div(className="review-box card", children=[
@@ -219,6 +221,8 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )(select)
     app.callback(Output(pid("ticked"), "children"), Input(pid("table"), "selected_rows"))(ticked)
+    app.callback(Output(pid("matching"), "children"), Input(pid("table"), "derived_virtual_data"),
+                 State(pid("table"), "data"))(match_count)
     app.callback(
         Output(pid("result"), "children"),
         Output(pid("table"), "data"),
