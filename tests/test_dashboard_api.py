@@ -458,3 +458,15 @@ def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
     with app.server.test_request_context("/"):
         text = text_of(exports.selection_block(["NIR_J"], ["WARN", "FAIL"], None, None, None, "no"))
     assert " ".join(text.split()).startswith("1 exposures in 1 observation products selected")
+
+
+def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
+    from relphot_core.results import PairStat
+    from relphot_core.store.synth import make_result
+
+    result = make_result(7, values=[1.0, 1.0, 0.97, 1.0])
+    result.pairs = [PairStat(a, b, 0.0333 if 3 in (a, b) else 0.001, 0.0005, 0.02, 500, 480, 20, -0.06, 0.06, True)
+                    for a, b in ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))]
+    assert observation.default_pair(result) == "1-3"
+    result.pairs = []
+    assert observation.default_pair(result) is None

@@ -106,6 +106,16 @@ def _pair_options(result) -> list[dict]:
              "value": f"{p.exposure_a}-{p.exposure_b}"} for p in result.pairs]
 
 
+def default_pair(result) -> str | None:
+    """The pair shown first: the one with the largest |median| among the
+    valid pairs (the one showing the flagged exposure), else the first."""
+    pairs = [p for p in result.pairs if p.valid and p.median is not None] or list(result.pairs)
+    if not pairs:
+        return None
+    worst = max(pairs, key=lambda p: abs(p.median) if p.median is not None else -1.0)
+    return f"{worst.exposure_a}-{worst.exposure_b}"
+
+
 def _pair(result, value: str | None):
     if not value:
         return None, None
@@ -157,7 +167,7 @@ def _section(store, result, run_id) -> html.Div:
     df = exposure_frame(store, result)
     dithers = [e.exposure for e in result.exposures]
     options = _pair_options(result)
-    first = options[0]["value"] if options else None
+    first = default_pair(result)
     pair, sample = _pair(result, first)
     statuses = [e.status for e in result.exposures]
     flagged = flagged_dithers(result, run_id)
@@ -184,8 +194,9 @@ def _section(store, result, run_id) -> html.Div:
             review_form(lambda name: pid(f"review-{name}", f), what="these exposures"),
         ] if flagged else [
             html.H4("Review"),
-            html.P("No exposure of this observation is flagged (no WARN, FAIL, NODATA or control alarm, detector or cross-check flag): "
-                   "there is nothing to review.", className="muted", id=f"obs-nothing-to-review-{f}"),
+            html.P("No exposure of this observation is flagged (no WARN, FAIL, NODATA, control alarm, "
+                   "detector or cross-check flag): there is nothing to review.", className="muted",
+                   id=f"obs-nothing-to-review-{f}"),
         ]),
         html.Div(className="grid-2", children=[
             dcc.Graph(figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail),
