@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from relphot_core.config import FILTERS, STATUSES
+from relphot_core.mjd import MJD_EPOCH_DATE
 
-MJD_EPOCH = date(1858, 11, 17)
+MJD_EPOCH = MJD_EPOCH_DATE
 YEAR_MIN, YEAR_MAX = 2000, 2100
 REVIEWED_CHOICES = ("any", "yes", "no")
 X_CHOICES = ("time", "obsid")

@@ -24,7 +24,7 @@ import pandas as pd
 from .config import DETECTORS, Control, Detectors
 from .control import ALARM_DRIFT, ALARM_OUTSIDE_LIMITS, DRIFT, OUTSIDE_LIMITS, control_rules
 from .flags import detector_status
-from .qc import mjd_to_day
+from .mjd import mjd_to_day
 from .stats import MAD_TO_SIGMA
 
 MEDIAN_EFFICIENCY = 1.2533

@@ -35,6 +35,7 @@ from lxml import etree
 from . import __version__
 from .config import Thresholds
 from .errors import ProductError
+from .mjd import MJD_EPOCH as _MJD_EPOCH
 from .results import ExposureFactor, ObservationResult
 
 NAMESPACE = "http://euclid.esa.org/schema/dpd/nir/relphotoexpcalibration"
@@ -48,7 +49,6 @@ PURPOSES: tuple[str, ...] = ("UNKNOWN", "PRODUCTION", "DATA_RELEASE", "REPROCESS
                              "INTERMEDIATE_DATA_RELEASE", "VALIDATION", "ON_THE_FLY", "QUICK_RELEASE")
 """The header's Purpose enumeration (as in the XSD)."""
 
-_MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
 _PREFIX = "relphot."
 """Parameter keys written by relphot itself (not processing configuration)."""
 

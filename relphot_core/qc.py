@@ -18,25 +18,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
 from .config import Control
 from .control import ALARM_DRIFT, ALARM_OUTSIDE_LIMITS, DRIFT, OUTSIDE_LIMITS, control_rules
+from .mjd import mjd_to_day
 from .stats import MAD_TO_SIGMA
 
-MJD_EPOCH = datetime(1858, 11, 17, tzinfo=timezone.utc)
-"""MJD 0."""
-
 ALARM_KINDS: tuple[str, ...] = (OUTSIDE_LIMITS, DRIFT)
-
-
-def mjd_to_day(mjd: float) -> str:
-    """``YYYY-MM-DD`` (UTC) of an MJD; empty for NaN."""
-    if mjd is None or not math.isfinite(mjd):
-        return ""
-    return (MJD_EPOCH + timedelta(days=float(mjd))).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True)

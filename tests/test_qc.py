@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from relphot_core.config import Control
-from relphot_core.qc import causes, dither_alarms, mjd_to_day, pull_width
+from relphot_core.mjd import mjd_to_day
+from relphot_core.qc import causes, dither_alarms, pull_width
 
 
 def _season(n_obs: int, seed: int, error: float = 0.0005):

@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 
 from ..config import DETECTORS, FILTERS
 from ..errors import ConfigError
+from ..mjd import MJD_EPOCH
 from . import geometry as geo
 from .measure import CATALOG_DTYPE, measure_exposure
 from .sky import NoiseModel, Population, SkyModel, draw_population
@@ -93,7 +94,7 @@ class SimulatedObservation:
 
 def mjd_to_iso(mjd: float) -> str:
     """``DATE-OBS`` string 'YYYY-MM-DDThh:mm:ss.sss' of an MJD (UTC)."""
-    moment = datetime(1858, 11, 17) + timedelta(milliseconds=round(mjd * 86_400_000.0))
+    moment = MJD_EPOCH.replace(tzinfo=None) + timedelta(milliseconds=round(mjd * 86_400_000.0))
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
