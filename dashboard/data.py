@@ -142,6 +142,28 @@ class _Entry:
     stale: bool = False
 
 
+class Memo:
+    """``build()`` results remembered by key, the last ``size`` keys, safe
+    across the server's threads (a value built twice by a race is the same)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._values: OrderedDict[Hashable, object] = OrderedDict()
+
+    def __call__(self, key: Hashable, build: Callable[[], object], size: int | None = None) -> object:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = build()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > (size or self.size):
+                self._values.popitem(last=False)
+        return value
+
+
 class DataCache:
     """Per-process cache of the store's per-filter trend tables.
 
@@ -173,7 +195,7 @@ class DataCache:
         self._refreshing: set[str] = set()
         self._empty: tuple[float, bool] | None = None
         self._version: tuple[float, str] | None = None
-        self._memo: OrderedDict[Hashable, object] = OrderedDict()
+        self._memo = Memo(24)
         self._reviews: list[tuple[float, str, set, set, str, str]] = []
         self.warmed = threading.Event()
         """Set once the start-up warm-up has finished."""
@@ -255,16 +277,7 @@ class DataCache:
         For what is a pure function of the key, e.g. a figure keyed by its
         selection and the `version` of the tables it is drawn from: going
         back to a view costs nothing."""
-        with self._lock:
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key]
-        value = build()
-        with self._lock:
-            self._memo[key] = value
-            while len(self._memo) > size:
-                self._memo.popitem(last=False)
-        return value
+        return self._memo(key, build, size)
 
     def version(self, filter_name: str) -> float:
         """When the cached table of a filter was loaded (0 if never): figures

@@ -10,9 +10,9 @@ written, read again in a background thread while the old one is served.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +22,10 @@ from flask import current_app
 
 from relphot_core.config import DETECTORS, Control, Detectors
 from relphot_core.detector_qc import detector_alarms, detector_summary
+
+from .data import Memo
+
+LOG = logging.getLogger(__name__)
 
 DETECTOR_CACHE_KEY = "RELPHOT_DETECTOR_CACHE"
 """Key of the `DetectorCache` in ``app.server.config``."""
@@ -116,12 +120,14 @@ class DetectorCache:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[DetectorSeries, str | None, float]] = {}
         self._loading: set[str] = set()
-        self._memo: OrderedDict[Hashable, object] = OrderedDict()
+        self._memo = Memo(48)
 
     def _version(self) -> str | None:
         try:
             return self.store.data_version()
         except Exception:  # noqa: BLE001 - a store without versions: always reload
+            LOG.warning("cannot read the store's data version; the detector tables will be reloaded",
+                        exc_info=True)
             return None
 
     def _load(self, filter_name: str) -> DetectorSeries:
@@ -164,16 +170,7 @@ class DetectorCache:
 
     def memo(self, key: Hashable, build: Callable[[], object], size: int = 48) -> object:
         """``build()`` remembered under ``key`` (the last ``size`` keys)."""
-        with self._lock:
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key]
-        value = build()
-        with self._lock:
-            self._memo[key] = value
-            while len(self._memo) > size:
-                self._memo.popitem(last=False)
-        return value
+        return self._memo(key, build, size)
 
     def warm(self, filters: Iterable[str]) -> None:
         """Read every filter's table (at start-up; best effort)."""

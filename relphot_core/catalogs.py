@@ -258,7 +258,7 @@ def read_catalog(
     """
     path = Path(path)
     overrides = dict(overrides or {})
-    _check_file(path)
+    check_file(path)
     fast = _read_ldac_direct(path, columns, keywords)
     if fast is not None:
         return _assemble(path, *fast, columns, keywords, overrides)
@@ -328,9 +328,10 @@ def read_catalog(
     return _assemble(path, parts, headers, columns, keywords, overrides)
 
 
-def _check_file(path: Path) -> None:
-    """Refuse what is not a regular, uncompressed, non-empty file (the words
-    of the batch header scan in `relphot_core.inputs`)."""
+def check_file(path: Path) -> os.stat_result:
+    """Refuse what is not a regular, uncompressed, non-empty FITS file, in
+    one line (the reader's and the batch header scan's words); return its
+    `os.stat` when it is one."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -354,6 +355,7 @@ def _check_file(path: Path) -> None:
                                      f"(decompress it first)")
     if not magic.startswith(b"SIMPLE  "):
         raise CatalogError(path, "not a FITS file (no SIMPLE card at the start)")
+    return info
 
 
 _BITPIX = frozenset((8, 16, 32, 64, -32, -64))

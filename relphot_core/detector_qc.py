@@ -25,6 +25,7 @@ from .config import DETECTORS, Control, Detectors
 from .control import ALARM_DRIFT, ALARM_OUTSIDE_LIMITS, DRIFT, OUTSIDE_LIMITS, control_rules
 from .flags import detector_status
 from .mjd import mjd_to_day
+from .qc import reference_pull_width
 from .stats import MAD_TO_SIGMA
 
 MEDIAN_EFFICIENCY = 1.2533
@@ -48,44 +49,6 @@ class DetectorAlarms:
     """MJD where the drift started (NaN outside drifts)."""
     scale: float
     """The width of the pulls used (1 for calibrated errors)."""
-
-
-def reference_pull_width(offset: np.ndarray, error: np.ndarray, groups: np.ndarray,
-                         reference_points: int) -> float:
-    """Robust width (MAD about 0) of the pulls ``offset / error`` over the
-    first ``reference_points`` finite pulls of each group (rows in time
-    order within a group), at least 0.5; 1.0 with fewer than 2 pulls.
-
-    Parameters
-    ----------
-    offset, error : array_like
-        Offsets and their errors (same units); NaN rows are ignored.
-    groups : array_like
-        Series label per row (the detector).
-    reference_points : int
-        Leading finite points of each series that count.
-
-    Returns
-    -------
-    float
-    """
-    offset = np.asarray(offset, dtype=float)
-    error = np.asarray(error, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pulls = offset / error
-    finite = np.isfinite(pulls) & (error > 0)
-    rows = np.flatnonzero(finite)
-    if rows.size < 2:
-        return 1.0
-    labels = np.asarray(groups)[rows]
-    order = np.argsort(labels, kind="stable")  # time order kept within each group
-    sorted_labels = labels[order]
-    starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1]
-    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
-    chosen = pulls[rows[order][rank < reference_points]]
-    if chosen.size < 2:
-        return 1.0
-    return max(0.5, float(MAD_TO_SIGMA * np.median(np.abs(chosen))))
 
 
 def detector_alarms(

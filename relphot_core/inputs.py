@@ -16,17 +16,15 @@ hash tells safely that a touched file still holds the same bytes.
 from __future__ import annotations
 
 import fnmatch
-import gzip
 import hashlib
 import os
-import stat
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .catalogs import MAX_DITHER, MAX_OBS_ID, parse_header_cards
+from .catalogs import MAX_DITHER, MAX_OBS_ID, check_file, parse_header_cards
 from .config import FILTERS, Keywords
 from .errors import CatalogError, MixedKeywordsError, RelphotError
 
@@ -222,11 +220,6 @@ def _primary_cards(path: Path, head: bytes) -> dict[str, Any]:
 def _read_head(path: Path) -> bytes:
     """The primary header's blocks (at most `MAX_HEADER_BLOCKS`)."""
     with open(path, "rb") as stream:
-        magic = stream.read(2)
-        if magic == b"\x1f\x8b":
-            raise CatalogError(path, "is gzip-compressed; relphot reads uncompressed FITS catalogues "
-                                     "(gunzip it first)")
-        stream.seek(0)
         out = bytearray()
         for _ in range(MAX_HEADER_BLOCKS):
             block = stream.read(BLOCK)
@@ -334,18 +327,7 @@ def scan_catalog(
     """
     path = Path(path)
     overrides = dict(overrides or {})
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise CatalogError(path, "no such file") from None
-    except OSError as exc:
-        raise CatalogError(path, f"cannot read ({exc.strerror})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise CatalogError(path, "is a directory, not a catalogue")
-    if not stat.S_ISREG(info.st_mode):
-        raise CatalogError(path, "is not a regular file (a FIFO or device?), not a catalogue")
-    if info.st_size == 0:
-        raise CatalogError(path, "is empty")
+    info = check_file(path)  # missing, not a regular file, empty, compressed, not FITS: the reader's words
     try:
         head = _read_head(path)
     except OSError as exc:

@@ -43,10 +43,48 @@ class DitherAlarms:
     """The width of the pulls used (1 for calibrated errors)."""
 
 
+def reference_pull_width(offset: np.ndarray, error: np.ndarray, groups: np.ndarray,
+                         reference_points: int) -> float:
+    """Robust width (MAD about 0) of the pulls ``offset / error`` over the
+    first ``reference_points`` finite pulls of each group (rows in time
+    order within a group), at least 0.5; 1.0 with fewer than 2 pulls.
+
+    Parameters
+    ----------
+    offset, error : array_like
+        Offsets and their errors (same units); NaN rows are ignored.
+    groups : array_like
+        Series label per row (a detector, a dither position).
+    reference_points : int
+        Leading finite points of each series that count.
+
+    Returns
+    -------
+    float
+    """
+    offset = np.asarray(offset, dtype=float)
+    error = np.asarray(error, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pulls = offset / error
+    finite = np.isfinite(pulls) & (error > 0)
+    rows = np.flatnonzero(finite)
+    if rows.size < 2:
+        return 1.0
+    labels = np.asarray(groups)[rows]
+    order = np.argsort(labels, kind="stable")  # time order kept within each group
+    sorted_labels = labels[order]
+    starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1]
+    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+    chosen = pulls[rows[order][rank < reference_points]]
+    if chosen.size < 2:
+        return 1.0
+    return max(0.5, float(MAD_TO_SIGMA * np.median(np.abs(chosen))))
+
+
 def pull_width(values: np.ndarray, errors: np.ndarray, groups: np.ndarray | None = None,
                reference_points: int | None = None) -> float:
-    """Robust width (MAD) of the pulls ``(QPRELEX - 1) / QPRELEXE`` about 0,
-    at least 0.5 (NaN rows ignored; 1.0 when fewer than 2 are finite).
+    """`reference_pull_width` of the pulls ``(QPRELEX - 1) / QPRELEXE``
+    (every finite one without ``groups``).
 
     With ``groups`` and ``reference_points``, only the first
     ``reference_points`` finite pulls of each group (the series' leading
@@ -55,20 +93,10 @@ def pull_width(values: np.ndarray, errors: np.ndarray, groups: np.ndarray | None
     groups keeps one series drifting from its start from widening them
     much either.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pulls = (np.asarray(values, dtype=float) - 1.0) / np.asarray(errors, dtype=float)
-    finite = np.isfinite(pulls)
-    if groups is not None and reference_points is not None:
-        groups = np.asarray(groups)
-        keep = np.zeros(pulls.size, dtype=bool)
-        for label in np.unique(groups[finite]):
-            rows = np.flatnonzero(finite & (groups == label))
-            keep[rows[:reference_points]] = True
-        finite = keep
-    pulls = pulls[finite]
-    if pulls.size < 2:
-        return 1.0
-    return max(0.5, float(MAD_TO_SIGMA * np.median(np.abs(pulls))))
+    deviation = np.asarray(values, dtype=float) - 1.0
+    if groups is None or reference_points is None:
+        groups, reference_points = np.zeros(deviation.size, dtype=np.int64), deviation.size
+    return reference_pull_width(deviation, errors, groups, reference_points)
 
 
 def dither_alarms(

@@ -34,3 +34,20 @@ def fill_small_store(url: str) -> Store:
             results.append(make_result(obs_id, name, values=values, seed=3 * i + j, mjd_start=60700 + i))
     store.save_results(results)
     return store
+
+
+def wait_for(predicate, timeout: float = 10.0, message: str = "condition"):
+    """The first truthy value of ``predicate()`` within ``timeout`` seconds
+    (exceptions count as not yet: the page may be re-rendering)."""
+    import time
+
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - the page may be re-rendering
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {message}")

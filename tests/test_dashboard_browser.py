@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dashboard_fixtures import BAD, fill_small_store
+from dashboard_fixtures import BAD, fill_small_store, wait_for
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -32,19 +32,6 @@ def start(dash_duo, store, path: str = "/"):
     if path != "/":
         dash_duo.driver.get(dash_duo.server_url + path)
     return app
-
-
-def wait_for(predicate, timeout: float = 10.0, message: str = "condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - the page may be re-rendering
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def trace_names(dash_duo, graph_id: str) -> list[str]:

@@ -5,13 +5,13 @@ exposure; the observation page links to it; no console errors."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
 from dashboard import create_app
+from dashboard_fixtures import wait_for as shared_wait_for
 from dashboard.query import mjd_to_date
 from relphot_core.cli.serve import build_demo
 
@@ -26,16 +26,8 @@ def season(tmp_path_factory):
 
 
 def wait_for(predicate, timeout: float = 15.0, message: str = "condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - the page may be re-rendering
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
+    """`dashboard_fixtures.wait_for` with the longer wait a season's pages need."""
+    return shared_wait_for(predicate, timeout, message)
 
 
 FRAMED_JS = """

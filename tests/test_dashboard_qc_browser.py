@@ -4,12 +4,12 @@ observation page and in the triage queue (grouped by cause, reviewed at
 once); an OK exposure within noise is not."""
 from __future__ import annotations
 
-import time
 
 import pytest
 from selenium.webdriver.common.by import By
 
 from dashboard import create_app
+from dashboard_fixtures import wait_for as shared_wait_for
 from relphot_core.cli.serve import build_demo
 
 pytestmark = pytest.mark.browser
@@ -24,16 +24,8 @@ def season(tmp_path_factory):
 
 
 def wait_for(predicate, timeout: float = 15.0, message: str = "condition"):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            value = predicate()
-        except Exception:  # noqa: BLE001 - the page may be re-rendering
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
+    """`dashboard_fixtures.wait_for` with the longer wait a season's pages need."""
+    return shared_wait_for(predicate, timeout, message)
 
 
 def test_bad_detector_and_drift_are_flagged_and_reviewed_by_cause(dash_duo, season):
