@@ -59,7 +59,7 @@ from astropy.io.fits import Card, Header
 
 from . import __version__
 from .errors import ApplyError
-from .products import locked_temporary, remove_stale_temporaries
+from .atomic import AtomicFile, remove_stale_temporaries
 from .results import ObservationResult
 
 BLOCK = 2880
@@ -457,39 +457,27 @@ def _copy_rest(src, dst, offset: int, count: int) -> None:
         raise OSError(errno.EIO, f"short copy ({copied} of {count} bytes)")
 
 
-def _copy_owner_and_mode(source: Path, target: str) -> None:
+def _copy_owner_and_mode(source: Path, fd: int) -> None:
     info = os.stat(source)
     try:
-        os.chown(target, info.st_uid, info.st_gid)
+        os.fchown(fd, info.st_uid, info.st_gid)
     except PermissionError:
         pass  # not allowed to give the file away: it stays ours, with the original mode
-    os.chmod(target, stat.S_IMODE(info.st_mode))
+    os.fchmod(fd, stat.S_IMODE(info.st_mode))
 
 
 def _rewrite(plan: ApplyPlan, stream) -> None:
     path = plan.path
     size = os.fstat(stream.fileno()).st_size
-    try:
-        fd, tmp = locked_temporary(path.parent, f".{path.name}.", ".relphot-tmp")
-    except OSError as exc:
-        raise ApplyError(path, f"cannot create a temporary file next to it ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(plan.new_header)
-            _copy_rest(stream, out, plan.old_header_size, size - plan.old_header_size)
-            out.flush()
-            os.fsync(out.fileno())
-            expected = size - plan.old_header_size + len(plan.new_header)
-            if os.fstat(out.fileno()).st_size != expected:
-                raise OSError(errno.EIO, "the rewritten file has an unexpected size")
-        _copy_owner_and_mode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ApplyError(path, f"write failed, original left intact ({exc.strerror or exc})") from None
-        raise
-    _fsync_dir(path.parent)
+    with AtomicFile(path, suffix=".relphot-tmp", fsync_directory=True, error=ApplyError,
+                    reason="write failed, original left intact") as out:
+        out.write(plan.new_header)
+        _copy_rest(stream, out, plan.old_header_size, size - plan.old_header_size)
+        out.flush()
+        expected = size - plan.old_header_size + len(plan.new_header)
+        if os.fstat(out.fileno()).st_size != expected:
+            raise OSError(errno.EIO, "the rewritten file has an unexpected size")
+        _copy_owner_and_mode(path, out.fileno())
 
 
 def _write_in_place(plan: ApplyPlan, stream) -> None:

@@ -1,7 +1,14 @@
 """Processing configuration: every threshold, column name and keyword.
 
-Defaults live here, in one place. A TOML file overrides them section by
-section, and the command line overrides the file::
+Each parameter is declared once, here, with its default, its meaning, its
+unit and its command-line option (`param`). The rest is derived from these
+declarations: the validation (`Config.validate`), the options of the
+command line (`relphot_core.cli.common`), the descriptions of the
+parameters in the XML product (`relphot_core.products`) and the reference
+table of the documentation (`parameter_docs`).
+
+A TOML file overrides the defaults section by section, and the command line
+overrides the file::
 
     [selection]
     min_snr = 10.0
@@ -12,43 +19,23 @@ section, and the command line overrides the file::
     [matching]
     radius_arcsec = 0.5
 
-    [clipping]
-    sigma = 3.0
-    max_iters = 20
-
-    [factors]
-    min_pair_matches = 20
-    method = "median"      # or "global"
-
     [thresholds]
     fail = 0.015
     warn = 0.005
-    warn_nsigma = 3.0
-
-    [detectors]             # per-(exposure, detector) offsets
-    fail = 0.015
-    warn = 0.005
-    nsigma = 5.0
-    min_sources = 10
-
-    [control]               # control charts across observations (relphot_core.control)
-    outlier_nsigma = 4.0
-    cusum_k = 0.5
-    cusum_h = 9.0
-    cusum_window = 100
-    reference_points = 400
-    min_reference_points = 50
-    max_gap_days = 30.0
-    min_sigma = 0.0001
 
     [columns]
-    ra = "ALPHA_J2000"
-    ...
+    flux = "FLUX_APER"
+
+The sections are `Selection`, `Matching`, `Clipping`, `Factors`,
+`Thresholds`, `Crosscheck`, `Detectors`, `Control`, `Columns` and
+`Keywords`; ``parameter_docs()`` lists every parameter.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,53 +56,148 @@ DETECTORS: tuple[int, ...] = tuple(10 * row + col for row in range(1, 5) for col
 STATUSES: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
 """Per-exposure QC statuses, from best to worst (NODATA last)."""
 
+UNITS: Mapping[str, str] = {
+    "mag": "magnitudes (AB)",
+    "arcsec": "seconds of arc on the sky",
+    "sigma": "multiples of a standard deviation (an error, a robust scale or a S/N)",
+    "fraction": "flux fraction: 0.01 is 1 %, about 10.9 mmag",
+    "fraction or mag": "the unit of the series charted: flux fraction for exposures, mag for detectors",
+    "days": "days",
+    "count": "a number of things (sources, matches, exposures, points, iterations)",
+}
+"""The units a parameter may have, with their meaning. A parameter without a
+unit (``None``) is a name, a method or a bit mask."""
+
+
+@dataclass(frozen=True)
+class _Check:
+    """The range and the choices allowed for one parameter."""
+
+    above: float | None = None      # value > above
+    at_least: float | None = None   # value >= at_least
+    below: float | None = None      # value < below
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of range, or None."""
+        if self.choices and value not in self.choices:
+            return "must be one of " + ", ".join(repr(choice) for choice in self.choices)
+        if isinstance(value, str):
+            return None if value.strip() else "must not be empty"
+        if value is None:
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if self.above is not None and not value > self.above:
+            return f"must be > {self.above:g}"
+        if self.at_least is not None and not value >= self.at_least:
+            return f"must be >= {self.at_least:g}"
+        if self.below is not None and not value < self.below:
+            return f"must be < {self.below:g}"
+        return None
+
+
+def param(default: Any, *, doc: str, option: str, unit: str | None = None, above: float | None = None,
+          at_least: float | None = None, below: float | None = None,
+          choices: tuple[str, ...] = ()) -> Any:
+    """Declare one configuration parameter: its default, meaning, unit,
+    command-line option and allowed range, in one place.
+
+    Parameters
+    ----------
+    default : object
+        The default value.
+    doc : str
+        What the parameter does, in one or two sentences (shown in the
+        command-line help, the product and the documentation).
+    option : str
+        The command-line option that sets it, e.g. ``"--min-snr"``.
+    unit : str, optional
+        One of `UNITS`; ``None`` for names, methods and bit masks.
+    above, at_least, below : float, optional
+        Allowed range: value > ``above``, value >= ``at_least``,
+        value < ``below``. Floats must also be finite; strings non-empty.
+    choices : tuple of str, optional
+        The allowed values of a string parameter.
+
+    Returns
+    -------
+    dataclasses.Field
+        A dataclass field carrying the above in its ``metadata``.
+    """
+    if unit is not None and unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}")
+    check = _Check(above=above, at_least=at_least, below=below, choices=tuple(choices))
+    return field(default=default, metadata={"doc": doc, "unit": unit, "option": option, "check": check})
+
 
 @dataclass(frozen=True)
 class Selection:
     """Which sources are reliable enough to compare."""
 
-    min_snr: float = 10.0
-    flags_mask: int = 0
-    mag_min: float | None = None
-    mag_max: float | None = None
-    zero_point: float = 30.0
-    """Only positions the optional magnitude window: mag = zp - 2.5 log10(flux)."""
+    min_snr: float = param(10.0, unit="sigma", option="--min-snr", at_least=0,
+                           doc="Minimum signal-to-noise ratio (flux / flux error) of a selected source.")
+    flags_mask: int = param(0, option="--flags-mask", at_least=0,
+                            doc="Extraction flags tolerated in a selected source, as a bit mask: a source with "
+                                "FLAGS & ~flags_mask != 0 is dropped (0: only unflagged sources).")
+    mag_min: float | None = param(None, unit="mag", option="--mag-min",
+                                  doc="Bright end of the magnitude window, to drop saturated sources "
+                                      "(None: no limit).")
+    mag_max: float | None = param(None, unit="mag", option="--mag-max",
+                                  doc="Faint end of the magnitude window (None: no limit).")
+    zero_point: float = param(30.0, unit="mag", option="--zero-point",
+                              doc="Zero point that only positions the magnitude window: "
+                                  "mag = zero_point - 2.5 log10(flux).")
 
 
 @dataclass(frozen=True)
 class Matching:
     """One-to-one sky matching of the sources of two exposures."""
 
-    radius_arcsec: float = 0.5
+    radius_arcsec: float = param(0.5, unit="arcsec", option="--radius", above=0,
+                                 doc="Radius of the one-to-one sky match of the sources of two exposures.")
 
 
 @dataclass(frozen=True)
 class Clipping:
     """Robust sigma clipping of the magnitude differences of a pair."""
 
-    sigma: float = 3.0
-    max_iters: int = 20
+    sigma: float = param(3.0, unit="sigma", option="--clip-sigma", above=0,
+                         doc="Half-width of the clipping of a pair's magnitude differences around their median, "
+                             "in robust (MAD-based) sigmas.")
+    max_iters: int = param(20, unit="count", option="--clip-iters", at_least=1,
+                           doc="Maximum number of clipping iterations.")
 
 
 @dataclass(frozen=True)
 class Factors:
     """How pair statistics become one factor per exposure."""
 
-    min_pair_matches: int = 20
-    method: str = "median"
-    """``median`` (median of pair medians, the seed's method) or ``global``."""
+    min_pair_matches: int = param(20, unit="count", option="--min-matches", at_least=1,
+                                  doc="Minimum kept (matched and unclipped) sources for a pair of exposures "
+                                      "to count.")
+    method: str = param("median", option="--method", choices=("median", "global"),
+                        doc="How pair statistics become one factor per exposure: 'median' (median of the "
+                            "pair medians) or 'global' (weighted least squares over all pairs).")
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Status thresholds on |QPRELEX - 1| (DESIGN.md section 3)."""
+    """Status thresholds of the exposures, on the flux fraction |QPRELEX - 1|,
+    and the exposure control chart of the store."""
 
-    fail: float = 0.015
-    warn: float = 0.005
-    warn_nsigma: float = 3.0
-    drift_nsigma: float = 3.0
-    drift_window: int = 60
-    """Exposures in the trailing window of the control chart (15 observations of 4 dithers)."""
+    fail: float = param(0.015, unit="fraction", option="--fail", above=0, below=1,
+                        doc="FAIL when |QPRELEX - 1| exceeds this.")
+    warn: float = param(0.005, unit="fraction", option="--warn", above=0, below=1,
+                        doc="WARN when |QPRELEX - 1| exceeds this and is significant (see warn_nsigma).")
+    warn_nsigma: float = param(3.0, unit="sigma", option="--warn-nsigma", at_least=0,
+                               doc="WARN also needs |QPRELEX - 1| beyond this many errors (QPRELEXE).")
+    drift_nsigma: float = param(3.0, unit="sigma", option="--drift-nsigma", above=0,
+                                doc="Drift chart: a point is off when it is more than this many robust sigmas "
+                                    "from the running median.")
+    drift_window: int = param(60, unit="count", option="--drift-window", at_least=1,
+                              doc="Drift chart: exposures in the trailing window (60: 15 observations of "
+                                  "4 dithers).")
 
 
 @dataclass(frozen=True)
@@ -123,10 +205,11 @@ class Crosscheck:
     """When the product's factor and the global solution's disagree
     (`relphot_core.crosscheck.crosscheck_reasons`)."""
 
-    nsigma: float = 3.0
-    """Disagreement needs a difference beyond this many combined errors (sigma)."""
-    min_difference: float = 0.002
-    """... and beyond this flux fraction (0.2 %), so that dense fields do not flag sub-mmag noise."""
+    nsigma: float = param(3.0, unit="sigma", option="--crosscheck-nsigma", above=0,
+                          doc="The two factors disagree only beyond this many combined errors.")
+    min_difference: float = param(0.002, unit="fraction", option="--crosscheck-min-difference", at_least=0, below=1,
+                                  doc="The two factors disagree only beyond this flux fraction too (0.2 %), so "
+                                      "that dense fields do not flag sub-mmag noise.")
 
 
 @dataclass(frozen=True)
@@ -141,15 +224,17 @@ class Detectors:
     with few sources is not flagged by noise.
     """
 
-    fail: float = 0.015
-    """FAIL when ``|10**(-0.4 m) - 1|`` exceeds this (flux fraction) and the offset is significant."""
-    warn: float = 0.005
-    """WARN when ``|10**(-0.4 m) - 1|`` exceeds this (flux fraction) and the offset is significant."""
-    nsigma: float = 5.0
-    """Significance needed for WARN and FAIL: ``|m| > nsigma * error``. 5 sigma: ~4 false flags
-    per 7.7 million detector rows of pure noise, against 21,000 at 3 sigma."""
-    min_sources: int = 10
-    """NODATA below this many sources (``DetectorStat.n``)."""
+    fail: float = param(0.015, unit="fraction", option="--detector-fail", above=0, below=1,
+                        doc="A detector is FAIL when |10**(-0.4 m) - 1| of its offset m exceeds this and "
+                            "the offset is significant.")
+    warn: float = param(0.005, unit="fraction", option="--detector-warn", above=0, below=1,
+                        doc="A detector is WARN when |10**(-0.4 m) - 1| of its offset m exceeds this and "
+                            "the offset is significant.")
+    nsigma: float = param(5.0, unit="sigma", option="--detector-nsigma", at_least=0,
+                          doc="Significance a detector's WARN or FAIL needs: |m| > nsigma * error (5: about "
+                              "4 false flags per 7.7 million detector rows of pure noise, 21,000 at 3).")
+    min_sources: int = param(10, unit="count", option="--detector-min-sources", at_least=1,
+                             doc="A detector with fewer sources than this is NODATA.")
 
 
 @dataclass(frozen=True)
@@ -164,59 +249,97 @@ class Control:
     observations (median).
     """
 
-    outlier_nsigma: float = 4.5
-    """Control limits for single points, in sigma (per-point false-alarm rate 2 Phi(-4.5) = 6.8e-6)."""
-    cusum_cap: float = 2.5
-    """Where the CUSUM input is winsorised, in sigma: an isolated outlier adds at most ``cusum_cap - cusum_k``
-    (2.0) to the statistic, so a drift needs five points far off, not three bad exposures in a row's window."""
-    cusum_k: float = 0.5
-    """CUSUM reference value (allowance), in sigma; tunes the chart for shifts of 2k sigma."""
-    cusum_h: float = 11.0
-    """CUSUM decision interval, in sigma (longer in-control runs than 9, the textbook value for ~26,000
-    points, because estimated parameters and capped inputs shorten them)."""
-    cusum_window: int = 100
-    """Memory of the CUSUM, in points: a drift alarm ends at most this many points after the series is back."""
-    reference_points: int = 400
-    """Finite points of the leading reference window giving each series' in-control level and scale."""
-    min_reference_points: int = 50
-    """Series with fewer finite points get no control statistic and no alarm."""
-    max_gap_days: float = 30.0
-    """A gap longer than this (days) between consecutive points of a series restarts the CUSUM."""
-    min_sigma: float = 1e-4
-    """Floor of the scale of a point, in the units of the series (1e-4: 0.01 % or 0.1 mmag)."""
+    outlier_nsigma: float = param(4.5, unit="sigma", option="--outlier-nsigma", above=0,
+                                  doc="Control limits of single points (per-point false-alarm rate "
+                                      "2 Phi(-4.5) = 6.8e-6).")
+    cusum_cap: float = param(2.5, unit="sigma", option="--cusum-cap", above=0,
+                             doc="Where the CUSUM input is winsorised: an isolated outlier adds at most "
+                                 "cusum_cap - cusum_k to the statistic, so a drift needs several points far off.")
+    cusum_k: float = param(0.5, unit="sigma", option="--cusum-k", at_least=0,
+                           doc="CUSUM reference value (allowance); tunes the chart for shifts of 2 cusum_k sigma.")
+    cusum_h: float = param(11.0, unit="sigma", option="--cusum-h", above=0,
+                           doc="CUSUM decision interval (longer than the textbook 9 because estimated "
+                               "parameters and capped inputs shorten in-control runs).")
+    cusum_window: int = param(100, unit="count", option="--cusum-window", at_least=1,
+                              doc="Memory of the CUSUM in points: a drift alarm ends at most this many points "
+                                  "after the series is back.")
+    reference_points: int = param(400, unit="count", option="--reference-points", at_least=2,
+                                  doc="Finite points of the leading reference window that gives each series its "
+                                      "in-control level and scale.")
+    min_reference_points: int = param(50, unit="count", option="--min-reference-points", at_least=2,
+                                      doc="A series with fewer finite points gets no control statistic and "
+                                          "no alarm.")
+    max_gap_days: float = param(30.0, unit="days", option="--max-gap-days", above=0,
+                                doc="A gap longer than this between consecutive points of a series restarts "
+                                    "the CUSUM.")
+    min_sigma: float = param(1e-4, unit="fraction or mag", option="--min-sigma", above=0,
+                             doc="Floor of the scale of a point, in the unit of the series (1e-4: 0.01 % for "
+                                 "exposures, 0.1 mmag for detectors).")
 
 
 @dataclass(frozen=True)
 class Columns:
     """Catalogue column names."""
 
-    ra: str = "ALPHA_J2000"
-    dec: str = "DELTA_J2000"
-    flux: str = "FLUX_AUTO"
-    flux_err: str = "FLUXERR_AUTO"
-    flags: str = "FLAGS"
-    detector: str = "DETECTOR"
+    ra: str = param("ALPHA_J2000", option="--ra-column", doc="Catalogue column of the right ascension (deg).")
+    dec: str = param("DELTA_J2000", option="--dec-column", doc="Catalogue column of the declination (deg).")
+    flux: str = param("FLUX_AUTO", option="--flux-column", doc="Catalogue column of the flux.")
+    flux_err: str = param("FLUXERR_AUTO", option="--flux-err-column",
+                          doc="Catalogue column of the flux error (same unit as the flux).")
+    flags: str = param("FLAGS", option="--flags-column", doc="Catalogue column of the extraction flags.")
+    detector: str = param("DETECTOR", option="--detector-column",
+                          doc="Catalogue column of the detector number (11..44), for single-table catalogues.")
 
 
 @dataclass(frozen=True)
 class Keywords:
     """Header keywords carrying the exposure's identity and time."""
 
-    obs_id: str = "OBS_ID"
-    filter: str = "FILTER"
-    dither: str = "DITHOBS"
-    mjd: str = "MJD-OBS"
-    date: str = "DATE-OBS"
-    exptime: str = "EXPTIME"
-    ra_pointing: str = "RA_PNT"
-    dec_pointing: str = "DEC_PNT"
-    pa_pointing: str = "PA_PNT"
-    detector: str = "DETECTOR"
+    obs_id: str = param("OBS_ID", option="--obs-id-keyword", doc="Header keyword of the observation id.")
+    filter: str = param("FILTER", option="--filter-keyword", doc="Header keyword of the filter (NIR_Y, NIR_J, NIR_H).")
+    dither: str = param("DITHOBS", option="--dither-keyword", doc="Header keyword of the dither number.")
+    mjd: str = param("MJD-OBS", option="--mjd-keyword", doc="Header keyword of the exposure's start (MJD).")
+    date: str = param("DATE-OBS", option="--date-keyword",
+                      doc="Header keyword of the exposure's start (ISO date), used when the MJD is missing.")
+    exptime: str = param("EXPTIME", option="--exptime-keyword", doc="Header keyword of the exposure time.")
+    ra_pointing: str = param("RA_PNT", option="--ra-pointing-keyword",
+                             doc="Header keyword of the pointing's right ascension.")
+    dec_pointing: str = param("DEC_PNT", option="--dec-pointing-keyword",
+                              doc="Header keyword of the pointing's declination.")
+    pa_pointing: str = param("PA_PNT", option="--pa-pointing-keyword",
+                             doc="Header keyword of the pointing's position angle.")
+    detector: str = param("DETECTOR", option="--detector-keyword",
+                          doc="Header keyword of the detector number of a catalogue extension.")
 
 
 READ_TIME_SECTIONS: frozenset[str] = frozenset({"control"})
 """Sections used when the store is read (control charts across
 observations), not by a run: left out of a run's parameters and digest."""
+
+
+@dataclass(frozen=True)
+class ParameterDoc:
+    """The documentation of one configuration parameter (see `parameter_docs`)."""
+
+    section: str
+    """The TOML section, e.g. ``"selection"``."""
+    name: str
+    """The field of the section, e.g. ``"min_snr"``."""
+    default: Any
+    """The default value."""
+    type: str
+    """The value's type as declared: ``"float"``, ``"int"``, ``"str"``, ``"float | None"``."""
+    unit: str | None
+    """One of `UNITS`, or None for names, methods and bit masks."""
+    doc: str
+    """What the parameter does, in one or two sentences."""
+    option: str | None
+    """The command-line option that sets it, e.g. ``"--min-snr"``."""
+
+    @property
+    def key(self) -> str:
+        """``"section.name"``, the key of the parameter in runs and products."""
+        return f"{self.section}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -234,14 +357,33 @@ class Config:
     columns: Columns = field(default_factory=Columns)
     keywords: Keywords = field(default_factory=Keywords)
 
-    def replace(self, **sections: dict[str, Any]) -> "Config":
+    def replace(self, **sections: Mapping[str, Any]) -> "Config":
         """Return a copy with some fields of some sections replaced.
 
         ``config.replace(thresholds={"fail": 0.02})``. Unknown sections or
-        fields raise `ConfigError`; ``None`` values are ignored so that unset
-        command-line options leave the configuration alone.
+        fields, wrong types and values out of range raise `ConfigError`;
+        ``None`` values are ignored so that unset command-line options leave
+        the configuration alone.
         """
-        return _merge(self, sections, source="options")
+        return self.override(sections, source="options")
+
+    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> "Config":
+        """`replace` with the values' origin named in errors.
+
+        Parameters
+        ----------
+        sections : mapping
+            ``{"section": {"name": value}}``; ``None`` values are ignored.
+        source : str or Path or None
+            Where the values come from (a file, ``"command line"``), named
+            by the `ConfigError` a bad value raises.
+
+        Returns
+        -------
+        Config
+            The new, validated configuration.
+        """
+        return _merge(self, sections, source)
 
     def parameters(self) -> dict[str, str]:
         """Flatten to ``{"section.field": "value"}`` for runs and products."""
@@ -255,48 +397,79 @@ class Config:
         return flat
 
     def validate(self, source: str | Path | None = None) -> "Config":
-        """Check ranges; raise `ConfigError` on the first problem, naming
-        ``source`` (the file or the options the values came from)."""
-        checks = [
-            (self.matching.radius_arcsec > 0, "matching.radius_arcsec must be > 0"),
-            (self.clipping.sigma > 0, "clipping.sigma must be > 0"),
-            (self.clipping.max_iters >= 1, "clipping.max_iters must be >= 1"),
-            (self.factors.min_pair_matches >= 1, "factors.min_pair_matches must be >= 1"),
-            (self.factors.method in ("median", "global"), "factors.method must be 'median' or 'global'"),
-            (0 < self.thresholds.warn <= self.thresholds.fail, "need 0 < thresholds.warn <= thresholds.fail"),
-            (self.thresholds.warn_nsigma >= 0, "thresholds.warn_nsigma must be >= 0"),
-            (self.thresholds.drift_nsigma > 0, "thresholds.drift_nsigma must be > 0"),
-            (self.thresholds.drift_window >= 1, "thresholds.drift_window must be >= 1"),
-            (self.selection.min_snr >= 0, "selection.min_snr must be >= 0"),
-            (0 < self.detectors.warn <= self.detectors.fail < 1, "need 0 < detectors.warn <= detectors.fail < 1"),
-            (self.detectors.nsigma >= 0, "detectors.nsigma must be >= 0"),
-            (self.crosscheck.nsigma > 0, "crosscheck.nsigma must be > 0"),
-            (0 <= self.crosscheck.min_difference < 1, "need 0 <= crosscheck.min_difference < 1"),
-            (self.detectors.min_sources >= 1, "detectors.min_sources must be >= 1"),
-            (self.control.outlier_nsigma > 0, "control.outlier_nsigma must be > 0"),
-            (self.control.cusum_k >= 0, "control.cusum_k must be >= 0"),
-            (self.control.cusum_cap > self.control.cusum_k, "control.cusum_cap must be > control.cusum_k"),
-            (self.control.cusum_h > 0, "control.cusum_h must be > 0"),
-            (self.control.cusum_window >= 1, "control.cusum_window must be >= 1"),
-            (self.control.min_reference_points >= 2, "control.min_reference_points must be >= 2"),
-            (self.control.reference_points >= self.control.min_reference_points,
+        """Check every field's type and range, then the relations between
+        fields; raise `ConfigError` on the first problem, naming the
+        parameter and ``source`` (the file or the options the values came
+        from)."""
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            for item in dataclasses.fields(values):
+                _checked(section.name, item, getattr(values, item.name), source)
+        selection, control = self.selection, self.control
+        relations = [
+            (selection.mag_min is None or selection.mag_max is None or selection.mag_min < selection.mag_max,
+             "selection.mag_min must be < selection.mag_max (the bright end is the smaller magnitude)"),
+            (self.thresholds.warn <= self.thresholds.fail, "thresholds.warn must be <= thresholds.fail"),
+            (self.detectors.warn <= self.detectors.fail, "detectors.warn must be <= detectors.fail"),
+            (control.cusum_cap > control.cusum_k, "control.cusum_cap must be > control.cusum_k"),
+            (control.reference_points >= control.min_reference_points,
              "control.reference_points must be >= control.min_reference_points"),
-            (self.control.max_gap_days > 0, "control.max_gap_days must be > 0"),
-            (self.control.min_sigma > 0, "control.min_sigma must be > 0"),
         ]
-        for ok, message in checks:
+        for ok, message in relations:
             if not ok:
                 raise ConfigError(source, message)
         return self
 
 
-def _merge(config: Config, sections: dict[str, Any], source: str) -> Config:
+_TYPES: dict[str, type] = {"float": float, "int": int, "str": str}
+
+
+def value_type(item: dataclasses.Field) -> tuple[type, bool]:
+    """The Python type of a parameter's values and whether it may be None.
+
+    Parameters
+    ----------
+    item : dataclasses.Field
+        A field of a configuration section.
+
+    Returns
+    -------
+    (type, bool)
+        ``float``, ``int`` or ``str``, and True for ``X | None``.
+    """
+    declared = str(item.type).replace(" ", "")
+    optional = declared.endswith("|None")
+    return _TYPES[declared.removesuffix("|None")], optional
+
+
+def _checked(section: str, item: dataclasses.Field, value: Any, source: str | Path | None) -> Any:
+    """``value`` for ``section.item`` converted to the field's type (int ->
+    float), or `ConfigError` naming the parameter and ``source``."""
+    kind, optional = value_type(item)
+    key = f"{section}.{item.name}"
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(source, f"{key} must be of type {kind.__name__}, not empty")
+    accepted = (int, float) if kind is float else (kind,)
+    if isinstance(value, bool) or not isinstance(value, accepted):
+        raise ConfigError(source, f"{key} must be of type {kind.__name__}, not {type(value).__name__} "
+                                  f"({value!r})")
+    if kind is float:
+        value = float(value)
+    problem = item.metadata["check"].problem(value)
+    if problem:
+        raise ConfigError(source, f"{key} {problem}")
+    return value
+
+
+def _merge(config: Config, sections: Mapping[str, Any], source: str | Path | None) -> Config:
     updates: dict[str, Any] = {}
     known = {f.name for f in dataclasses.fields(config)}
     for name, values in sections.items():
         if name not in known:
             raise ConfigError(source, f"unknown configuration section [{name}]")
-        if not isinstance(values, dict):
+        if not isinstance(values, Mapping):
             raise ConfigError(source, f"[{name}] must be a table")
         current = getattr(config, name)
         allowed = {f.name: f for f in dataclasses.fields(current)}
@@ -304,16 +477,33 @@ def _merge(config: Config, sections: dict[str, Any], source: str) -> Config:
         for key, value in values.items():
             if key not in allowed:
                 raise ConfigError(source, f"unknown option {name}.{key}")
-            if value is None:
-                continue
-            default = getattr(current, key)
-            if isinstance(default, bool) or (default is not None and not isinstance(value, type(default))
-                                              and not (isinstance(default, float) and isinstance(value, int))):
-                if default is not None:
-                    raise ConfigError(source, f"{name}.{key} must be of type {type(default).__name__}")
-            changes[key] = float(value) if isinstance(default, float) else value
+            if value is not None:
+                changes[key] = _checked(name, allowed[key], value, source)
         updates[name] = dataclasses.replace(current, **changes)
     return dataclasses.replace(config, **updates).validate(source)
+
+
+def parameter_docs() -> list[ParameterDoc]:
+    """Every configuration parameter with its default, type, unit, meaning
+    and command-line option, in the order of the sections and fields.
+
+    Returns
+    -------
+    list of ParameterDoc
+
+    Examples
+    --------
+    >>> docs = {doc.key: doc for doc in parameter_docs()}
+    >>> docs["matching.radius_arcsec"].unit, docs["matching.radius_arcsec"].option
+    ('arcsec', '--radius')
+    """
+    docs = []
+    for section in dataclasses.fields(Config):
+        for item in dataclasses.fields(section.default_factory):
+            docs.append(ParameterDoc(section=section.name, name=item.name, default=item.default,
+                                     type=str(item.type), unit=item.metadata["unit"], doc=item.metadata["doc"],
+                                     option=item.metadata["option"]))
+    return docs
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -331,7 +521,8 @@ def load_config(path: str | Path | None = None) -> Config:
     Raises
     ------
     ConfigError
-        If the file cannot be read, is not TOML, or names unknown options.
+        If the file cannot be read, is not TOML, names unknown options or
+        holds a value of the wrong type or out of range.
     """
     if path is None:
         return Config()

@@ -17,12 +17,8 @@ made-up 1.0.
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import math
 import os
-import stat
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -33,7 +29,8 @@ import numpy as np
 from lxml import etree
 
 from . import __version__
-from .config import Thresholds
+from .atomic import atomic_write_bytes, locked_temporary, remove_stale_temporaries  # noqa: F401 (re-exported)
+from .config import Thresholds, parameter_docs
 from .errors import ProductError
 from .mjd import MJD_EPOCH as _MJD_EPOCH
 from .results import ExposureFactor, ObservationResult
@@ -52,23 +49,10 @@ PURPOSES: tuple[str, ...] = ("UNKNOWN", "PRODUCTION", "DATA_RELEASE", "REPROCESS
 _PREFIX = "relphot."
 """Parameter keys written by relphot itself (not processing configuration)."""
 
-# Known processing parameters: key -> (description, unit).
-_DESCRIPTIONS: dict[str, tuple[str, str]] = {
-    "selection.min_snr": ("Minimum signal-to-noise ratio of a selected source", ""),
-    "selection.flags_mask": ("Extraction flags tolerated in a selected source (bit mask)", ""),
-    "selection.mag_min": ("Bright end of the magnitude window (None: no limit)", "mag"),
-    "selection.mag_max": ("Faint end of the magnitude window (None: no limit)", "mag"),
-    "selection.zero_point": ("Zero point positioning the magnitude window", "mag"),
-    "matching.radius_arcsec": ("Radius of the one-to-one sky match", "arcsec"),
-    "clipping.sigma": ("Sigma-clipping threshold on magnitude differences", "sigma"),
-    "clipping.max_iters": ("Maximum sigma-clipping iterations", ""),
-    "factors.min_pair_matches": ("Minimum kept matches for a pair to be valid", ""),
-    "factors.method": ("How pair statistics become one factor per exposure", ""),
-    "thresholds.fail": ("FAIL when |QPRELEX - 1| exceeds this", ""),
-    "thresholds.warn": ("WARN when |QPRELEX - 1| exceeds this and warn_nsigma", ""),
-    "thresholds.warn_nsigma": ("WARN also needs this many sigma from 1", "sigma"),
-    "thresholds.drift_nsigma": ("Control chart: robust sigma from the running median", "sigma"),
-    "thresholds.drift_window": ("Control chart: length of the trailing window", "exposures"),
+# Parameters written by relphot itself: key -> (description, unit). The
+# processing parameters are described by their declaration in
+# relphot_core.config (`parameter_description`).
+_OWN_DESCRIPTIONS: dict[str, tuple[str, str]] = {
     _PREFIX + "method": ("Method that produced the factors", ""),
     _PREFIX + "software_version": ("Version of the relphot software", ""),
     _PREFIX + "input_digest": ("Digest of the inputs and parameters of the run", ""),
@@ -76,6 +60,39 @@ _DESCRIPTIONS: dict[str, tuple[str, str]] = {
     _PREFIX + "dec_pointing": ("Pointing declination (DEC_PNT)", "deg"),
     _PREFIX + "pa_pointing": ("Pointing position angle (PA_PNT)", "deg"),
 }
+
+
+@lru_cache(maxsize=1)
+def _config_descriptions() -> dict[str, tuple[str, str]]:
+    return {doc.key: (doc.doc, doc.unit or "") for doc in parameter_docs()}
+
+
+def parameter_description(key: str) -> tuple[str, str]:
+    """The description and unit a product gives a parameter.
+
+    Parameters
+    ----------
+    key : str
+        ``"section.name"`` of a configuration parameter (its text and unit
+        are those declared in `relphot_core.config`, see
+        `relphot_core.config.parameter_docs`), or a ``relphot.`` key of the
+        run itself.
+
+    Returns
+    -------
+    (str, str)
+        The description and the unit (``""`` when it has none).
+
+    Examples
+    --------
+    >>> parameter_description("matching.radius_arcsec")
+    ('Radius of the one-to-one sky match of the sources of two exposures.', 'arcsec')
+    """
+    known = _OWN_DESCRIPTIONS.get(key) or _config_descriptions().get(key)
+    if known:
+        return known
+    return "Processing parameter (not in this version's configuration)", ""
+
 
 _HEADER_DEFAULTS: dict[str, str] = {
     "EuclidPipelineSoftwareRelease": "UNKNOWN",
@@ -228,99 +245,11 @@ def write_product(result: ObservationResult, destination: str | os.PathLike, **o
     destination = Path(destination)
     path = destination / product_filename(result) if destination.is_dir() else destination
     data = product_bytes(result, **options)
-    try:
-        fd, tmp = locked_temporary(path.parent, f".{path.name}.", ".tmp")
-    except OSError as exc:
-        raise ProductError(path, f"cannot write product ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ProductError(path, f"cannot write product ({exc.strerror})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data, error=ProductError, reason="cannot write product")
 
 
 TEMPORARY_PRODUCTS = ".EUC_*.xml.*.tmp"
 """Name pattern of `write_product`'s temporary files (see `remove_stale_temporaries`)."""
-
-
-def locked_temporary(directory: str | os.PathLike, prefix: str, suffix: str) -> tuple[int, str]:
-    """`tempfile.mkstemp` holding an exclusive ``flock`` on the new file.
-
-    The lock lives as long as the descriptor (it follows the inode through
-    `os.replace`), so `remove_stale_temporaries` can tell the temporary file
-    of a running write (locked) from one a killed process left (not).
-
-    Returns
-    -------
-    (int, str)
-        The open descriptor and the file's path.
-
-    Raises
-    ------
-    OSError
-        The file cannot be created.
-    """
-    for _ in range(5):
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.stat(tmp, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
-                return fd, tmp
-        except OSError:
-            pass  # a cleaner took it between its creation and our lock: make another
-        os.close(fd)
-    raise OSError(errno.EAGAIN, "cannot create and lock a temporary file")
-
-
-def remove_stale_temporaries(directory: str | os.PathLike, pattern: str) -> list[Path]:
-    """Remove the temporary files matching ``pattern`` in ``directory`` that
-    an interrupted (killed) write left, i.e. those no process holds locked.
-
-    Only regular files are considered and only ones that can be locked at
-    once (see `locked_temporary`): a write in progress keeps its file.
-
-    Returns
-    -------
-    list of Path
-        The files removed.
-    """
-    removed: list[Path] = []
-    try:
-        candidates = sorted(Path(directory).glob(pattern))
-    except OSError:
-        return removed
-    for candidate in candidates:
-        try:
-            fd = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            continue
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # held: a write in progress
-            try:
-                if os.stat(candidate, follow_symlinks=False).st_ino != info.st_ino:
-                    continue  # renamed or replaced meanwhile
-                candidate.unlink()
-            except OSError:
-                continue
-            removed.append(candidate)
-        finally:
-            os.close(fd)
-    return removed
 
 
 def _utc(moment: datetime) -> datetime:
@@ -445,23 +374,12 @@ def _add_parameters(root, result: ObservationResult) -> None:
             entries[_PREFIX + name] = repr(float(value))
     parameters = _sub(root, "Parameters")
     for key, value in entries.items():
-        description, unit = _describe(key)
+        description, unit = parameter_description(key)
         parameter = _sub(parameters, "Parameter")
         _sub(parameter, "Key", key)
         _sub(parameter, "Description", description)
         _sub(parameter, "StringValue", value)
         _sub(parameter, "Unit", unit)
-
-
-def _describe(key: str) -> tuple[str, str]:
-    if key in _DESCRIPTIONS:
-        return _DESCRIPTIONS[key]
-    section, _, name = key.partition(".")
-    if section == "columns":
-        return f"Catalogue column of the {name.replace('_', ' ')}", ""
-    if section == "keywords":
-        return f"Header keyword of the {name.replace('_', ' ')}", ""
-    return "Processing parameter", ""
 
 
 # ---------------------------------------------------------------- reading

@@ -1,80 +1,104 @@
-"""Helpers shared by the sub-commands: configuration options, atomic writes."""
+"""The configuration options of the sub-commands.
+
+The options are derived from the declarations of `relphot_core.config`:
+every parameter of the sections a command uses has its own option (the
+``option`` of its `relphot_core.config.ParameterDoc`), grouped by section in
+the help, with its meaning, unit and default. Values are read with the
+parameter's type and validated like those of a TOML file; an error names the
+parameter and "command line".
+"""
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
-from ..config import Config, load_config
-from ..errors import RelphotError
+from ..config import READ_TIME_SECTIONS, Config, ParameterDoc, load_config, parameter_docs
 
-# (option, section, field, type, help)
-_CONFIG_OPTIONS: tuple[tuple[str, str, str, type, str], ...] = (
-    ("--method", "factors", "method", str, "median (of pair medians, default) or global (least squares)"),
-    ("--min-snr", "selection", "min_snr", float, "minimum S/N of a source (default 10)"),
-    ("--flags-mask", "selection", "flags_mask", int, "extraction flags tolerated (bit mask, default 0)"),
-    ("--mag-min", "selection", "mag_min", float, "brightest magnitude kept (drop saturated sources)"),
-    ("--mag-max", "selection", "mag_max", float, "faintest magnitude kept"),
-    ("--radius", "matching", "radius_arcsec", float, "matching radius in arcsec (default 0.5)"),
-    ("--clip-sigma", "clipping", "sigma", float, "clipping half-width in robust sigmas (default 3)"),
-    ("--min-matches", "factors", "min_pair_matches", int,
-     "minimum kept matches for a pair to count (default 20)"),
-    ("--fail", "thresholds", "fail", float, "FAIL when |QPRELEX-1| exceeds this (default 0.015)"),
-    ("--warn", "thresholds", "warn", float, "WARN when |QPRELEX-1| exceeds this and 3 sigma (default 0.005)"),
-    ("--flux-column", "columns", "flux", str, "flux column (default FLUX_AUTO)"),
-    ("--flux-err-column", "columns", "flux_err", str, "flux error column (default FLUXERR_AUTO)"),
-    ("--ra-column", "columns", "ra", str, "RA column (default ALPHA_J2000)"),
-    ("--dec-column", "columns", "dec", str, "Dec column (default DELTA_J2000)"),
-    ("--flags-column", "columns", "flags", str, "flags column (default FLAGS)"),
-)
+__all__ = ["RUN_SECTIONS", "SERVE_SECTIONS", "add_config_options", "config_from_args"]
+
+RUN_SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config)
+                                      if f.name not in READ_TIME_SECTIONS)
+"""The sections a computation uses (``relphot compute``)."""
+
+SERVE_SECTIONS: tuple[str, ...] = ("thresholds", "detectors", "control")
+"""The sections the dashboard uses: the status bands and the control-chart rules."""
+
+COMMAND_LINE = "command line"
+"""The source named by errors in values given as options."""
+
+_SECTIONS_ATTRIBUTE = "_config_sections"
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--config`` and the per-option overrides of the configuration."""
-    group = parser.add_argument_group("processing parameters (override the --config TOML file)")
-    group.add_argument("--config", type=Path, metavar="TOML", help="configuration file")
-    for option, _, _, kind, text in _CONFIG_OPTIONS:
-        group.add_argument(option, type=kind, default=None, help=text)
+def _dest(doc: ParameterDoc) -> str:
+    return f"config:{doc.key}"
+
+
+def _kind(doc: ParameterDoc) -> type:
+    return {"float": float, "int": int}.get(doc.type.replace(" | None", ""), str)
+
+
+def _help(doc: ParameterDoc) -> str:
+    default = "none" if doc.default is None else f"{doc.default:g}" if isinstance(doc.default, float) \
+        else str(doc.default)
+    unit = f"{doc.unit}; " if doc.unit else ""
+    return f"{doc.doc.rstrip('.')} ({unit}default {default}; {doc.key}).".replace("%", "%%")
+
+
+def _section_title(section: str) -> str:
+    cls = next(f.default_factory for f in dataclasses.fields(Config) if f.name == section)
+    summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+    return f"[{section}] {summary.replace('`', '').rstrip('.')}"
+
+
+def add_config_options(parser: argparse.ArgumentParser, sections: Iterable[str] = RUN_SECTIONS, *,
+                       config_help: str = "configuration file (TOML, one table per section)") -> None:
+    """Add ``--config`` and one option per parameter of ``sections``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    sections : iterable of str, optional
+        The configuration sections the command uses (default
+        `RUN_SECTIONS`).
+    config_help : str, optional
+        The help of ``--config``.
+    """
+    sections = tuple(sections)
+    group = parser.add_argument_group(
+        "configuration",
+        "Defaults, overridden by the --config file, overridden by the options below: every parameter of the "
+        "sections this command uses has an option. Values out of range are refused naming the parameter.")
+    group.add_argument("--config", type=Path, metavar="TOML", help=config_help)
+    by_section: dict[str, list[ParameterDoc]] = {}
+    for doc in parameter_docs():
+        by_section.setdefault(doc.section, []).append(doc)
+    for section in sections:
+        group = parser.add_argument_group(_section_title(section))
+        for doc in by_section[section]:
+            kind = _kind(doc)
+            metavar = {float: "X", int: "N"}.get(kind, "NAME" if doc.section in ("columns", "keywords") else "TEXT")
+            group.add_argument(doc.option, dest=_dest(doc), type=kind, default=None, metavar=metavar,
+                               help=_help(doc))
+    parser.set_defaults(**{_SECTIONS_ATTRIBUTE: sections})
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The configuration: defaults, then ``--config``, then the options."""
+    """The configuration: defaults, then ``--config``, then the options.
+
+    Raises
+    ------
+    relphot_core.errors.ConfigError
+        A value of the file or of the options is invalid (the error names
+        the parameter and the file or "command line").
+    """
     config = load_config(getattr(args, "config", None))
+    wanted = set(getattr(args, _SECTIONS_ATTRIBUTE, ()))
     sections: dict[str, dict[str, object]] = {}
-    for option, section, field, _, _ in _CONFIG_OPTIONS:
-        value = getattr(args, option.lstrip("-").replace("-", "_"), None)
-        if value is not None:
-            sections.setdefault(section, {})[field] = value
-    return config.replace(**sections) if sections else config
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see either the old or the whole new one.
-
-    The temporary file ``.NAME.*.tmp`` is locked while written (see
-    `relphot_core.products.locked_temporary`), so a later run can remove
-    one that a killed run left without touching one being written."""
-    from ..products import locked_temporary  # lxml is not imported to build the parser
-
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = locked_temporary(path.parent, f".{path.name}.", ".tmp")
-    except OSError as exc:
-        raise RelphotError(path, f"cannot write ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise RelphotError(path, f"cannot write ({exc.strerror})") from None
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    for doc in parameter_docs():
+        value = getattr(args, _dest(doc), None)
+        if doc.section in wanted and value is not None:
+            sections.setdefault(doc.section, {})[doc.name] = value
+    return config.override(sections, source=COMMAND_LINE) if sections else config

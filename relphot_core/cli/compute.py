@@ -20,9 +20,10 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
+from ..atomic import AtomicFile
 from ..config import FILTERS
 from ..errors import RelphotError
-from .common import add_config_options, atomic_write_text, config_from_args
+from .common import add_config_options, config_from_args
 
 SUMMARY_ROWS = 200
 """Beyond this many exposures the summary gives counts, not every row."""
@@ -95,17 +96,12 @@ class _JsonRows:
     def __init__(self, target: str | None) -> None:
         self.target = target
         self.count = 0
+        self._file: AtomicFile | None = None
         self._stream: IO[str] | None = None
         self._rows: list[dict[str, Any]] = []
         if target and target != "-":
-            import tempfile
-
-            path = Path(target)
-            try:
-                fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-            except OSError as exc:
-                raise RelphotError(target, f"cannot write ({exc.strerror})") from None
-            self._stream = os.fdopen(fd, "w", encoding="utf-8")
+            self._file = AtomicFile(target, text=True)
+            self._stream = self._file.stream
             self._stream.write("[")
 
     def add(self, rows: list[dict[str, Any]]) -> None:
@@ -127,15 +123,11 @@ class _JsonRows:
             sys.stdout.write("\n")
             return
         self._stream.write("\n]\n")
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
-        self._stream.close()
-        os.replace(self._tmp, self.target)
+        self._file.commit()
 
     def abandon(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            Path(self._tmp).unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.abandon()
 
 
 def _summary(rows: list[dict[str, Any]]) -> str:

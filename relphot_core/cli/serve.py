@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, StoreError
+from .common import SERVE_SECTIONS, add_config_options, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default $RELPHOT_DB or relphot.db)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
-    p.add_argument("--config", type=Path, metavar="TOML",
-                   help="configuration file: the bands ([thresholds]) and control-chart rules ([control]) shown")
+    add_config_options(p, SERVE_SECTIONS,
+                       config_help="configuration file: the status bands ([thresholds], [detectors]) and the "
+                                   "control-chart rules ([control]) the dashboard shows")
     p.set_defaults(func=run_serve)
 
     p = subparsers.add_parser(
@@ -109,10 +111,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """``relphot serve``."""
     from ..store import Store
 
-    from ..config import load_config
-
     _check_port(args.port)
-    config = load_config(args.config).validate()  # impossible rule parameters: refused before anything starts
+    config = config_from_args(args)  # impossible rule parameters: refused before anything starts
     _check_free(args.host, args.port)
     store = Store.open(args.db)
     if store.is_empty():
