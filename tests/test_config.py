@@ -291,3 +291,23 @@ def test_a_written_product_carries_the_declared_descriptions_and_units():
             assert written[doc.key] == (doc.doc, doc.unit or ""), doc.key
     assert written["thresholds.fail"] == (
         "FAIL when |QPRELEX - 1| exceeds this.", "fraction")
+
+
+# ------------------------------------------------------------ end to end
+
+@pytest.mark.parametrize("argv, message", [
+    (["compute", "x.fits", "--radius", "0"], "relphot compute: error: command line: matching.radius_arcsec must be > 0"),
+    (["compute", "x.fits", "--method", "mean"],
+     "relphot compute: error: command line: factors.method must be one of 'median', 'global'"),
+    (["compute", "x.fits", "--mag-min", "24", "--mag-max", "20"],
+     "relphot compute: error: command line: selection.mag_min must be < selection.mag_max "
+     "(the bright end is the smaller magnitude)"),
+    (["serve", "--cusum-cap", "0.1"], "relphot serve: error: command line: control.cusum_cap must be > control.cusum_k"),
+])
+def test_the_commands_refuse_bad_options_in_one_line(argv, message, tmp_path, capsys):
+    from relphot_core.cli import main
+
+    db = tmp_path / "never.db"
+    assert main([*argv, "--db", str(db)]) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert not db.exists()  # refused before anything was opened
