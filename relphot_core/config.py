@@ -60,7 +60,7 @@ UNITS: Mapping[str, str] = {
     "mag": "magnitudes (AB)",
     "arcsec": "seconds of arc on the sky",
     "sigma": "multiples of a standard deviation (an error, a robust scale or a S/N)",
-    "fraction": "flux fraction: 0.01 is 1 %, about 10.9 mmag",
+    "fraction": "flux fraction: 0.01 is 1 %, about 11 mmag",
     "fraction or mag": "the unit of the series charted: flux fraction for exposures, mag for detectors",
     "days": "days",
     "count": "a number of things (sources, matches, exposures, points, iterations)",
