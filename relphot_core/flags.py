@@ -1,7 +1,8 @@
 """QC statuses of exposure factors and detectors, and the drift control chart.
 
 Pure functions; the thresholds come from `relphot_core.config.Thresholds`
-(exposures) and `relphot_core.config.Detectors` (detectors). The control
+(exposures) and `relphot_core.config.Detectors` (detectors). The status
+type and the exposure rules are in `relphot_core.status`. The control
 charts with a known false-alarm rate are in `relphot_core.control`.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .config import STATUSES, Detectors, Thresholds
+from .config import Detectors, Thresholds
 from .stats import MAD_TO_SIGMA
+from .status import OUT_OF_LIMITS, Status, exposure_statuses, reason_for, status_rank
 
 
 def exposure_status(
@@ -23,13 +25,8 @@ def exposure_status(
     error: np.ndarray,
     thresholds: Thresholds = Thresholds(),
 ) -> np.ndarray:
-    """Status of each factor: ``OK``, ``WARN``, ``FAIL`` or ``NODATA``.
-
-    - ``FAIL``: ``|value - 1| > thresholds.fail``;
-    - ``WARN``: ``|value - 1| > thresholds.warn`` and more than
-      ``thresholds.warn_nsigma`` errors from 1;
-    - ``NODATA``: the value is missing (NaN);
-    - ``OK`` otherwise.
+    """Status of each factor: ``OK``, ``WARN``, ``FAIL`` or ``NODATA``, by the
+    rules of `relphot_core.status.EXPOSURE_RULES`.
 
     Parameters
     ----------
@@ -47,19 +44,11 @@ def exposure_status(
     >>> exposure_status([1.0, 0.97, 1.007, 1.007, np.nan], [0.001, 0.001, 0.001, 0.004, np.nan]).tolist()
     ['OK', 'FAIL', 'WARN', 'OK', 'NODATA']
     """
-    value = np.atleast_1d(np.asarray(value, dtype=float))
-    error = np.atleast_1d(np.asarray(error, dtype=float))
-    deviation = np.abs(value - 1.0)
-    significant = ~(deviation <= thresholds.warn_nsigma * np.nan_to_num(error, nan=0.0))
-    status = np.full(value.shape, "OK", dtype="<U6")
-    status[(deviation > thresholds.warn) & significant] = "WARN"
-    status[deviation > thresholds.fail] = "FAIL"
-    status[~np.isfinite(value)] = "NODATA"
-    return status
+    return exposure_statuses(value, error, thresholds)
 
 
 def flag_reason(status: Any, value: Any, error: Any, thresholds: Thresholds | None) -> str:
-    """Why a factor is ``WARN`` or ``FAIL``, in words.
+    """Why a factor has its status, in words (`relphot_core.status.reason_for`).
 
     Parameters
     ----------
@@ -74,30 +63,15 @@ def flag_reason(status: Any, value: Any, error: Any, thresholds: Thresholds | No
     -------
     str
         e.g. ``|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)``. Empty for
-        the other statuses (a ``NODATA`` factor has its own reason), without
-        thresholds, and when the value does not pass the threshold (a status
-        given with other thresholds: no wrong claim).
+        ``OK``, without thresholds, and when the status's rule does not hold
+        for the value (a status given with other thresholds: no wrong claim).
 
     Examples
     --------
     >>> flag_reason("FAIL", 0.9742, 0.0006, Thresholds(warn=0.005, fail=0.015))
     '|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)'
     """
-    if thresholds is None or status not in ("WARN", "FAIL"):
-        return ""
-    try:
-        offset = abs(float(value) - 1.0)
-    except (TypeError, ValueError):
-        return ""
-    limit = thresholds.fail if status == "FAIL" else thresholds.warn
-    if not math.isfinite(offset) or offset <= limit:
-        return ""
-    text = f"|QPRELEX − 1| = {offset:.4f} > {status} limit {limit:g}"
-    try:
-        sigmas = offset / abs(float(error))
-    except (TypeError, ValueError, ZeroDivisionError):
-        sigmas = math.nan
-    return text + (f" ({sigmas:.0f} σ)" if math.isfinite(sigmas) else "")
+    return reason_for(status, value, error, thresholds)
 
 
 @dataclass(frozen=True)
@@ -259,10 +233,10 @@ def detector_status(
     with np.errstate(invalid="ignore"):
         missing = ~np.isfinite(offset) | ~(error > 0) | ~np.isfinite(error) | ~(n >= thresholds.min_sources)
         significant = np.abs(offset) > thresholds.nsigma * error
-    status = np.full(offset.shape, "OK", dtype="<U6")
-    status[(deviation > thresholds.warn) & significant] = "WARN"
-    status[(deviation > thresholds.fail) & significant] = "FAIL"
-    status[missing] = "NODATA"
+    status = np.full(offset.shape, Status.OK, dtype="<U6")
+    status[(deviation > thresholds.warn) & significant] = Status.WARN
+    status[(deviation > thresholds.fail) & significant] = Status.FAIL
+    status[missing] = Status.NODATA
     return status
 
 
@@ -305,7 +279,7 @@ def detector_reason(
     >>> detector_reason(31, "NODATA", None, None, n=4)
     'detector 31: no offset (4 sources < 10)'
     """
-    if thresholds is None or status not in ("WARN", "FAIL", "NODATA"):
+    if thresholds is None or status not in (*OUT_OF_LIMITS, Status.NODATA):
         return ""
     try:
         value = float(offset)
@@ -315,11 +289,11 @@ def detector_reason(
         sigma = float(error)
     except (TypeError, ValueError):
         sigma = math.nan
-    if status == "NODATA":
+    if status == Status.NODATA:
         if n is not None and n < thresholds.min_sources:
             return f"detector {detector}: no offset ({int(n)} sources < {thresholds.min_sources})"
         return f"detector {detector}: no offset"
-    limit = thresholds.fail if status == "FAIL" else thresholds.warn
+    limit = thresholds.fail if status == Status.FAIL else thresholds.warn
     if not math.isfinite(value) or _flux_deviation(np.float64(value)) <= limit:
         return ""
     text = f"detector {detector}: {1000 * value:+.1f}"
@@ -393,19 +367,20 @@ def exposure_detector_flag(
     error = np.atleast_1d(np.asarray(error, dtype=float))
     n = np.atleast_1d(np.asarray(n, dtype=float))
     status = detector_status(offset, error, n, thresholds)
-    n_fail, n_warn = int((status == "FAIL").sum()), int((status == "WARN").sum())
-    n_nodata = int((status == "NODATA").sum())
+    n_fail, n_warn = int((status == Status.FAIL).sum()), int((status == Status.WARN).sum())
+    n_nodata = int((status == Status.NODATA).sum())
     if n_nodata == status.size:
-        return DetectorFlag("NODATA", "no detector offset" if status.size == 0 else
+        return DetectorFlag(Status.NODATA.value, "no detector offset" if status.size == 0 else
                             f"no detector offset ({status.size} detectors without data)", None, 0, 0, n_nodata)
     if n_fail + n_warn == 0:
-        return DetectorFlag("OK", "", None, 0, 0, n_nodata)
-    rank = np.array([STATUSES.index(s) if s != "NODATA" else -1 for s in status])
+        return DetectorFlag(Status.OK.value, "", None, 0, 0, n_nodata)
+    # the worst detector with data: NODATA ranks below OK here
+    rank = np.array([status_rank(s) if s != Status.NODATA else -1 for s in status])
     with np.errstate(invalid="ignore", divide="ignore"):
         significance = np.nan_to_num(np.abs(offset) / error, nan=0.0, posinf=0.0)
     worst = int(np.lexsort((significance, rank))[-1])
     kind = str(status[worst])
-    counts = ", ".join(f"{count} {name}" for count, name in ((n_fail, "FAIL"), (n_warn, "WARN")) if count)
+    counts = ", ".join(f"{count} {name}" for count, name in ((n_fail, Status.FAIL), (n_warn, Status.WARN)) if count)
     reason = (f"{n_fail + n_warn} of {status.size} detectors flagged ({counts}); worst "
               + detector_reason(detectors[worst].item(), kind, offset[worst], error[worst], n[worst], thresholds))
     return DetectorFlag(kind, reason, detectors[worst].item(), n_fail, n_warn, n_nodata)

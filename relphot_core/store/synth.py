@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import insert, select
 
-from ..config import FILTERS
+from ..config import FILTERS, Thresholds
 from ..results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
+from ..status import Status, exposure_statuses
 from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review, utcnow
 from .writes import params_digest, refresh_current
 
@@ -24,19 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .api import Store
 
 DETECTORS = tuple(10 * row + col for row in range(1, 5) for col in range(1, 5))
-
-
-def status_of(value: float | None, error: float | None, *, fail: float = 0.015, warn: float = 0.005,
-              nsigma: float = 3.0) -> str:
-    """The DESIGN.md section 3 status of a factor (for synthetic data)."""
-    if value is None:
-        return "NODATA"
-    dev = abs(value - 1.0)
-    if dev > fail:
-        return "FAIL"
-    if dev > warn and (not error or dev > nsigma * error):
-        return "WARN"
-    return "OK"
 
 
 def make_result(
@@ -70,8 +58,9 @@ def make_result(
     if values is None:
         values = list(1.0 + rng.normal(0.0, 0.002, 4))
     error = 0.001
+    statuses = exposure_statuses([np.nan if v is None else v for v in values], error, Thresholds())
     exposures = []
-    for dither, value in enumerate(values, start=1):
+    for dither, (value, status) in enumerate(zip(values, statuses), start=1):
         mag = None if value is None else float(-2.5 * np.log10(value))
         exposures.append(
             ExposureFactor(
@@ -79,7 +68,7 @@ def make_result(
                 value=None if value is None else float(value),
                 error=None if value is None else error,
                 mag_offset=mag,
-                status=status_of(value, error),
+                status=str(status),
                 reason="no valid pair" if value is None else "",
                 n_pairs=0 if value is None else len(values) - 1,
                 n_matched=int(rng.integers(300, 2000)),
@@ -216,11 +205,12 @@ def fill_survey(
             values[outlier] += rng.choice([-1, 1], outlier.sum()) * rng.uniform(0.006, 0.03, outlier.sum())
             nodata = rng.random(n) < 0.003
             errors = np.full(n, 0.0008)
+            statuses = exposure_statuses(np.where(nodata, np.nan, values), errors, Thresholds()).tolist()
             fac_rows = []
             flagged = []
             for i, (eid, obs_pk, _) in enumerate(exp_ids):
                 value = None if nodata[i] else float(values[i])
-                status = status_of(value, float(errors[i]))
+                status = statuses[i]
                 fac_rows.append(
                     {"run_id": runs[obs_pk], "exposure_id": eid, "value": value,
                      "error": None if value is None else float(errors[i]),
@@ -228,7 +218,7 @@ def fill_survey(
                      "status": status, "reason": "", "n_pairs": 0 if value is None else n_exposures - 1,
                      "n_matched": 1500, "n_kept": 1400, "n_sources": 3000}
                 )
-                if status != "OK" and rng.random() < review_fraction:
+                if status != Status.OK and rng.random() < review_fraction:
                     flagged.append({"observation_id": obs_pk, "exposure_id": eid, "decision": "confirmed",
                                     "reviewer": "synth", "comment": "", "created": now,
                                     "run_id": runs[obs_pk], "status": status})
