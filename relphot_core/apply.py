@@ -61,6 +61,7 @@ from . import __version__
 from .errors import ApplyError
 from .atomic import AtomicFile, remove_stale_temporaries
 from .results import ObservationResult
+from .status import Status
 
 BLOCK = 2880
 CARD = 80
@@ -248,7 +249,7 @@ def _check_match(path: Path, header: Header, product: ObservationResult):
         known = ", ".join(str(e.exposure) for e in product.exposures)
         raise ApplyError(path, f"DITHOBS is {dither}, the product has no exposure {dither} "
                                f"(it has {known})") from None
-    if factor.value is None or factor.status == "NODATA":
+    if factor.value is None or factor.status == Status.NODATA:
         reason = f" ({factor.reason})" if factor.reason else ""
         raise ApplyError(path, f"exposure {dither} has no factor in the product: status NODATA{reason}")
     return dither, factor

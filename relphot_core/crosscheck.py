@@ -22,6 +22,7 @@ import numpy as np
 from .config import Thresholds
 from .factors import _median_of_few
 from .flags import exposure_status
+from .status import OUT_OF_LIMITS, Status
 
 if TYPE_CHECKING:
     from .config import Config
@@ -128,10 +129,10 @@ def collateral_reasons(
     'collateral: every partner is flagged (dither 2 WARN, dither 3 FAIL); the global solution finds it OK and puts the offset on dither 3'
     """
     out: dict[int, str] = {}
-    flagged = {d for d in dithers if statuses.get(d) in ("WARN", "FAIL")}
+    flagged = {d for d in dithers if statuses.get(d) in OUT_OF_LIMITS}
     for a in sorted(flagged):
         partners = [b for b in dithers if b != a and ((a, b) in pair_median or (b, a) in pair_median)]
-        clean = [b for b in partners if statuses.get(b) == "OK"]
+        clean = [b for b in partners if statuses.get(b) == Status.OK]
         named = ", ".join(f"dither {b} {statuses.get(b, '?')}" for b in partners if b not in clean)
         if clean:
             values = [pair_median[(a, b)] if (a, b) in pair_median else -pair_median[(b, a)] for b in clean]
@@ -140,13 +141,13 @@ def collateral_reasons(
             err = math.sqrt(float(np.mean(np.square(errors))))
             value = _factor(mu)
             status = str(exposure_status([value], [0.4 * math.log(10.0) * value * err], thresholds)[0])
-            if status == "OK":
+            if status == Status.OK:
                 out[a] = (f"collateral: against its unflagged partner{'s' if len(clean) > 1 else ''} "
                           f"({', '.join(f'dither {b}' for b in clean)}) alone QPRELEX = {value:.4f} (OK); "
                           f"the flag comes from {named}")
         elif partners:
-            blamed = [d for d in dithers if global_statuses.get(d) in ("WARN", "FAIL")]
-            if global_statuses.get(a) == "OK" and blamed:
+            blamed = [d for d in dithers if global_statuses.get(d) in OUT_OF_LIMITS]
+            if global_statuses.get(a) == Status.OK and blamed:
                 out[a] = (f"collateral: every partner is flagged ({named}); the global solution finds it OK "
                           f"and puts the offset on {', '.join(f'dither {d}' for d in blamed)}")
             elif not blamed or len(blamed) == len(dithers):
@@ -230,5 +231,5 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
             stat.status = status
         flag = exposure_detector_flag([s.detector for s in stats], relative, errors, counts, config.detectors)
         item.detector_flag = flag.kind
-        item.detector_reason = flag.reason if flag.kind in ("WARN", "FAIL") else ""
+        item.detector_reason = flag.reason if flag.kind in OUT_OF_LIMITS else ""
     return result

@@ -42,6 +42,7 @@ from .flags import exposure_status, flag_reason
 from .matching import build_tree, match_mutual
 from .results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
 from .stats import ClippedStats, clip_sorted_segments, clipped_median_order, median_variance_factor
+from .status import Status
 
 LN10_04 = 0.4 * math.log(10.0)
 PAIR_MEDIAN_CORRELATION = 1.0 / 3.0
@@ -391,7 +392,7 @@ def compute_observation(
             value=value if math.isfinite(value) else None,
             error=error if math.isfinite(error) else None,
             mag_offset=offsets.get(d),
-            status="NODATA",
+            status=Status.NODATA.value,  # until the rules below decide
             reason=reason,
             n_pairs=n_pairs.get(d, 0),
             n_matched=sum(p.n_matched for p in own_pairs),

@@ -34,6 +34,7 @@ from .config import Thresholds, parameter_docs
 from .errors import ProductError
 from .mjd import MJD_EPOCH as _MJD_EPOCH
 from .results import ExposureFactor, ObservationResult
+from .status import OUT_OF_LIMITS, Status
 
 NAMESPACE = "http://euclid.esa.org/schema/dpd/nir/relphotoexpcalibration"
 """Target namespace of the product's root element."""
@@ -273,8 +274,8 @@ def _add_header(root, result: ObservationResult, purpose: str, overrides: Mappin
         SoftwareName="relphot",
         SoftwareRelease=result.software_version or __version__,
         Purpose=purpose,
-        ProductNotifiedToBeChecked="NOTTOBECHECKED" if statuses <= {"OK"} else "TOBECHECKED",
-        AutomatedValidationStatus="INVALID" if statuses & {"FAIL", "NODATA"} else "VALID",
+        ProductNotifiedToBeChecked="NOTTOBECHECKED" if statuses <= {Status.OK} else "TOBECHECKED",
+        AutomatedValidationStatus="INVALID" if statuses & {Status.FAIL, Status.NODATA} else "VALID",
         ExpirationDate=EXPIRATION,
         CreationDate=datetime_to_timestamp(created),
     )
@@ -316,7 +317,7 @@ def _add_data(root, result: ObservationResult, source: str) -> None:
     factors = _sub(data, "CorrectionFactorList")
     for item in sorted(result.exposures, key=lambda e: e.exposure):
         factor = _sub(factors, "CorrectionFactor")
-        if item.status == "NODATA":
+        if item.status == Status.NODATA:
             _sub(factor, "NoData", item.reason or "no valid pair")
         else:
             if item.value is None or not math.isfinite(item.value) or item.value <= 0:
@@ -333,7 +334,7 @@ def _add_data(root, result: ObservationResult, source: str) -> None:
 def is_flagged_factor(item: ExposureFactor) -> bool:
     """Whether an exposure factor carries a flag: a status other than OK,
     a flagged detector, or a disagreement with the global solution."""
-    return item.status != "OK" or item.detector_flag in ("WARN", "FAIL") or bool(item.crosscheck)
+    return item.status != Status.OK or item.detector_flag in OUT_OF_LIMITS or bool(item.crosscheck)
 
 
 def _add_flags(root, result: ObservationResult, thresholds: Thresholds, source: str) -> None:
@@ -496,7 +497,7 @@ def _result_of(path: Path, root: etree._Element) -> ObservationResult:
         flag = flags[dither]  # the schema's keyrefs guarantee one flag per factor
         status = flag.get("status")
         nodata = element.find("NoData")
-        if (nodata is not None) != (status == "NODATA"):
+        if (nodata is not None) != (status == Status.NODATA):
             raise ProductError(path, f"line {element.sourceline}: exposure {dither} has "
                                      f"{'no value' if nodata is not None else 'a value'} but status {status}")
         value = error = offset = None

@@ -25,6 +25,7 @@ from .config import Control
 from .control import ALARM_DRIFT, ALARM_OUTSIDE_LIMITS, DRIFT, OUTSIDE_LIMITS, control_rules
 from .mjd import mjd_to_day
 from .stats import MAD_TO_SIGMA
+from .status import OUT_OF_LIMITS
 
 ALARM_KINDS: tuple[str, ...] = (OUTSIDE_LIMITS, DRIFT)
 
@@ -208,7 +209,7 @@ def causes(
         if alarm[i] == DRIFT:
             out[i] = f"drift of {band} dither {int(dither[i])} since {mjd_to_day(float(drift_since[i]))}"
             continue
-        if detector_flag[i] in ("WARN", "FAIL"):
+        if detector_flag[i] in OUT_OF_LIMITS:
             match = _WORST_DETECTOR.search(str(detector_reason[i] or ""))
             if match:
                 out[i] = f"detector {match.group(1)} of {band}"

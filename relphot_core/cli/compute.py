@@ -23,6 +23,7 @@ from typing import IO, Any
 from ..atomic import AtomicFile
 from ..config import FILTERS
 from ..errors import RelphotError
+from ..status import STATUS_ORDER, Status
 from .common import add_config_options, config_from_args
 
 SUMMARY_ROWS = 200
@@ -308,10 +309,10 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
             if rows_shown:
                 print(_summary(rows_shown), file=target)
         else:
-            print("exposures: " + ", ".join(f"{counts[s]} {s}" for s in ("OK", "WARN", "FAIL", "NODATA")),
+            print("exposures: " + ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER),
                   file=target)
     for row in rows_shown:
-        if row["status"] == "NODATA":
+        if row["status"] == Status.NODATA:
             _err(f"warning: {row['file']}: NODATA: {row['reason']}")
     if failures:
         kinds = Counter(f.kind for f in failures)

@@ -22,7 +22,8 @@ import pandas as pd
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from ..config import DETECTORS, STATUSES, Detectors
+from ..config import DETECTORS, Detectors
+from ..status import STATUS_ORDER
 from .models import DetectorStatRow, Exposure, ExposureFactorRow, Observation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,7 @@ E = Exposure.__table__
 F = ExposureFactorRow.__table__
 D = DetectorStatRow.__table__
 
-DETECTOR_STATUSES: tuple[str, ...] = (*STATUSES, "")
+DETECTOR_STATUSES: tuple[str, ...] = (*(status.value for status in STATUS_ORDER), "")
 """Categories of the ``status`` column: OK, WARN, FAIL, NODATA and ``""``
 (runs stored before detector statuses)."""
 
@@ -49,8 +50,8 @@ _CHUNK = 250_000
 
 def _status_code():
     """Index of the status in `DETECTOR_STATUSES` (NULL and unknown: ``""``)."""
-    return case(*[(D.c.status == name, literal(i)) for i, name in enumerate(STATUSES)],
-                else_=literal(len(STATUSES)))
+    return case(*[(D.c.status == status.value, literal(i)) for i, status in enumerate(STATUS_ORDER)],
+                else_=literal(len(STATUS_ORDER)))
 
 
 _DETECTOR_SLOTS = 64

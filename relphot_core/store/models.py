@@ -56,7 +56,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-STATUS_VALUES: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
 DECISION_VALUES: tuple[str, ...] = ("confirmed", "overruled")
 
 

@@ -19,7 +19,8 @@ from sqlalchemy import String, and_, case, cast, func, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
-from .models import STATUS_VALUES, Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
+from ..status import FLAGGED, OUT_OF_LIMITS, STATUS_ORDER
+from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
 
 O = Observation.__table__
 E = Exposure.__table__
@@ -27,17 +28,14 @@ F = ExposureFactorRow.__table__
 R = ProcessingRun.__table__
 V = Review.__table__
 
-FLAGGED_STATUSES: tuple[str, ...] = ("WARN", "FAIL", "NODATA")
-
-
 def is_flagged(df: pd.DataFrame) -> np.ndarray:
     """Which rows of an exposure table carry a flag: a WARN, FAIL or NODATA
     status, a flagged detector (``detector_flag`` WARN or FAIL), a
     disagreement with the global solution (``crosscheck``), or a
     control-chart alarm (``alarmed``), for the columns present."""
-    flagged = df["status"].isin(FLAGGED_STATUSES).to_numpy(dtype=bool).copy()
+    flagged = df["status"].isin(FLAGGED).to_numpy(dtype=bool).copy()
     if "detector_flag" in df.columns:
-        flagged |= df["detector_flag"].isin(("WARN", "FAIL")).to_numpy(dtype=bool)
+        flagged |= df["detector_flag"].isin(OUT_OF_LIMITS).to_numpy(dtype=bool)
     if "crosscheck" in df.columns:
         flagged |= (df["crosscheck"].fillna("").astype(str) != "").to_numpy(dtype=bool)
     if "alarmed" in df.columns:
@@ -275,9 +273,9 @@ def series(conn: Connection, filter: str) -> pd.DataFrame:
 
 
 def _worst(df: pd.DataFrame) -> np.ndarray:
-    # STATUSES run from best to worst: OK, WARN, FAIL, NODATA.
-    conditions = [df["n_nodata"] > 0, df["n_fail"] > 0, df["n_warn"] > 0, df["n_ok"] > 0]
-    return np.select(conditions, ["NODATA", "FAIL", "WARN", "OK"], default=None)
+    worst_first = STATUS_ORDER[::-1]
+    conditions = [df[f"n_{status.lower()}"] > 0 for status in worst_first]
+    return np.select(conditions, [status.value for status in worst_first], default=None)
 
 
 def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
@@ -285,7 +283,7 @@ def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
     reviewed = _reviewed_expr()
     counts = [
         func.sum(case((F.c.status == status, 1), else_=0)).label(f"n_{status.lower()}")
-        for status in STATUS_VALUES
+        for status in STATUS_ORDER
     ]
     n_reviewed = func.sum(reviewed)
     n_exposures = func.count(F.c.id)

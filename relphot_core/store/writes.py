@@ -24,9 +24,9 @@ from sqlalchemy.engine import Connection
 
 from ..errors import StoreError
 from ..results import ObservationResult
+from ..status import STATUS_ORDER
 from .samples import encode_sample
 from .models import (
-    STATUS_VALUES,
     DetectorStatRow,
     Exposure,
     ExposureFactorRow,
@@ -104,7 +104,7 @@ def prepare(result: ObservationResult) -> _Prepared:
     if len(set(dithers)) != len(dithers):
         raise StoreError(label, f"exposure numbers repeat: {sorted(dithers)}")
     for item in result.exposures:
-        if item.status not in STATUS_VALUES:
+        if item.status not in STATUS_ORDER:
             raise StoreError(label, f"exposure {item.exposure}: unknown status {item.status!r}")
     digest = result.input_digest or content_digest(result)
     return _Prepared(
