@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from dash import dash_table, dcc, html
 
-from relphot_core.config import FILTERS, STATUSES
+from relphot_core.config import FILTERS
 from relphot_core.flags import flag_reason
+from relphot_core.status import STATUS_ORDER, Status
 
 from .query import mjd_to_iso
 from .style import STATUS_COLOURS, table_status_styles
@@ -53,8 +54,8 @@ def empty_store_page() -> html.Div:
 
 def status_badge(status: str | None) -> html.Span:
     """A coloured status label (colour and text, never colour alone)."""
-    status = str(status) if status else "NODATA"
-    return html.Span(status, className=f"badge status-{status if status in STATUS_COLOURS else 'NODATA'}")
+    status = str(status) if status else Status.NODATA.value
+    return html.Span(status, className=f"badge status-{status if status in STATUS_ORDER else Status.NODATA}")
 
 
 StatusCounts = tuple[dict[str, int], dict[str, int], int]
@@ -121,7 +122,7 @@ OTHER_FLAGS = "other flags"
 
 
 def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
-                 shown: tuple[str, ...] | list[str] = STATUSES,
+                 shown: tuple[str, ...] | list[str] = STATUS_ORDER,
                  flags: dict[str, tuple[int, int]] | None = None,
                  link: Callable[[str, str], str] | None = None) -> html.Table:
     """Exposures and observations per status and per filter.
@@ -140,7 +141,7 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
     extra = [html.Th(OTHER_FLAGS, title="control-chart alarms, flagged detectors, disagreements with the "
                                          "global solution (any status)")] if flags is not None else []
     header = html.Tr([html.Th("filter")] + [html.Th(status_badge(s), className=off(s).strip() or None)
-                                            for s in STATUSES] + extra + [html.Th("total")])
+                                            for s in STATUS_ORDER] + extra + [html.Th("total")])
     rows = [header]
     for name, df in frames.items():
         cells = [html.Td(html.Strong(name))]
@@ -150,7 +151,7 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
             empty = df is None or df.empty
             n_exp_by, n_obs_by, total_obs = status_counts(df) if not empty else ({}, {}, 0)
         n_rows = sum(n_exp_by.values())
-        for status in STATUSES:
+        for status in STATUS_ORDER:
             n_exp, n_obs = n_exp_by.get(status, 0), n_obs_by.get(status, 0)
             count = html.Span(f"{n_exp:,}", className="count-main")
             if n_exp and link is not None:  # to the view of just these
@@ -238,7 +239,7 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
             "offset": _offset(row.get("value")),
             "error": fmt_float(row.get("error")),
             "global": fmt_float(row.get("global_value")),
-            "status": str(row.get("status") or "NODATA"),
+            "status": str(row.get("status") or Status.NODATA.value),
             "reason": str(row.get("reason") or "") or flag_reason(row.get("status"), row.get("value"),
                                                                   row.get("error"), bands),
             "chart": str(row.get("flag_reason") or "") if _true(row.get("flag")) else "",
@@ -380,5 +381,5 @@ def reviewed_radio(id_: str, value: str) -> dcc.RadioItems:
 def status_checklist(id_: str, value) -> dcc.Checklist:
     return dcc.Checklist(
         id=id_, value=list(value), inline=True, className="checklist",
-        options=[{"label": html.Span(s, className=f"badge status-{s}"), "value": s} for s in STATUSES])
+        options=[{"label": html.Span(s.value, className=f"badge status-{s}"), "value": s.value} for s in STATUS_ORDER])
 

@@ -27,6 +27,7 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import Config, Thresholds
+from relphot_core.status import OUT_OF_LIMITS
 
 from .query import sorted_nan_last
 
@@ -63,7 +64,7 @@ def with_flags(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         text = frame[column].astype(object).where(frame[column].notna(), "").astype(str).to_numpy()
         if flagged is not None and flagged in frame.columns:
-            on = frame[flagged].isin(("WARN", "FAIL")).to_numpy(dtype=bool)
+            on = frame[flagged].isin(OUT_OF_LIMITS).to_numpy(dtype=bool)
             text = np.where(on, text, "")
         flag |= text != ""
         parts.append(text)
@@ -352,6 +353,8 @@ class DataCache:
 class Bands:
     warn: float
     fail: float
+    warn_nsigma: float = Thresholds.warn_nsigma
+    """Significance a WARN needs, for the reasons (`relphot_core.status.EXPOSURE_RULES`)."""
 
 
 def get_store():
@@ -367,7 +370,7 @@ def get_cache() -> DataCache:
 def get_bands() -> Bands:
     """WARN / FAIL thresholds on |QPRELEX - 1| shown as bands."""
     thresholds: Thresholds = current_app.config.get(THRESHOLDS_KEY) or Config().thresholds
-    return Bands(warn=thresholds.warn, fail=thresholds.fail)
+    return Bands(warn=thresholds.warn, fail=thresholds.fail, warn_nsigma=thresholds.warn_nsigma)
 
 
 def max_points() -> int | None:

@@ -22,6 +22,7 @@ from flask import current_app
 
 from relphot_core.config import DETECTORS, Control, Detectors
 from relphot_core.detector_qc import detector_alarms, detector_summary
+from relphot_core.status import OUT_OF_LIMITS
 
 from .data import Memo
 
@@ -86,7 +87,7 @@ def prepare(filter_name: str, table: pd.DataFrame, control: Control) -> Detector
                             columns["error"], control)
     columns["alarm"] = found.alarm
     columns["reason"] = found.reason
-    columns["flagged"] = (found.alarm != "") | np.isin(columns["status"], ("WARN", "FAIL"))
+    columns["flagged"] = (found.alarm != "") | np.isin(columns["status"], OUT_OF_LIMITS)
     detector = columns["detector"]
     bounds = {}
     for det in DETECTORS:

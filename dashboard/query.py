@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from relphot_core.config import FILTERS, STATUSES
+from relphot_core.config import FILTERS
 from relphot_core.mjd import MJD_EPOCH_DATE
+from relphot_core.status import STATUS_ORDER
 
 MJD_EPOCH = MJD_EPOCH_DATE
 YEAR_MIN, YEAR_MAX = 2000, 2100
@@ -23,6 +24,8 @@ REVIEWED_CHOICES = ("any", "yes", "no")
 X_CHOICES = ("time", "obsid")
 BY_CHOICES = ("status", "dither")
 YRANGE_CHOICES = ("robust", "all")
+ALL_STATUSES: tuple[str, ...] = tuple(status.value for status in STATUS_ORDER)
+"""The ``status`` values of a selection of every status, best to worst."""
 _OBS_RE = re.compile(r"^\s*(\d{1,12})\s*(?:(?:-|\.\.)\s*(\d{1,12})\s*)?$")
 
 
@@ -31,7 +34,7 @@ class Selection:
     """What the user selected; the defaults select everything."""
 
     filters: tuple[str, ...] = FILTERS
-    statuses: tuple[str, ...] = STATUSES
+    statuses: tuple[str, ...] = ALL_STATUSES
     reviewed: str = "any"
     date_from: str | None = None
     date_to: str | None = None
@@ -75,7 +78,7 @@ class Selection:
         params: dict[str, str] = {}
         if self.filters != FILTERS:
             params["filter"] = ",".join(self.filters)
-        if self.statuses != STATUSES:
+        if self.statuses != ALL_STATUSES:
             params["status"] = ",".join(self.statuses)
         if self.reviewed != "any":
             params["reviewed"] = self.reviewed
@@ -177,9 +180,9 @@ def parse_selection(params: dict | None) -> Selection:
     if "filter" in params and params.get("filter") not in (None, "") and not good_filters:
         good_filters = list(FILTERS)
     statuses = [s.upper() for s in _split(params.get("status"))]
-    good_statuses = [s for s in STATUSES if s in statuses]
-    for bad in [s for s in statuses if s not in STATUSES]:
-        messages.append(f"Unknown status '{bad[:40]}' (choose among {', '.join(STATUSES)}); ignored.")
+    good_statuses = [s for s in ALL_STATUSES if s in statuses]
+    for bad in [s for s in statuses if s not in STATUS_ORDER]:
+        messages.append(f"Unknown status '{bad[:40]}' (choose among {', '.join(ALL_STATUSES)}); ignored.")
     reviewed = str(params.get("reviewed") or "any").strip().lower()
     if reviewed not in REVIEWED_CHOICES:
         messages.append(f"'reviewed' must be one of {', '.join(REVIEWED_CHOICES)}, not '{reviewed[:40]}'; ignored.")
@@ -220,7 +223,7 @@ def parse_selection(params: dict | None) -> Selection:
         yrange = "robust"
     return Selection(
         filters=filters,
-        statuses=tuple(good_statuses) or STATUSES,
+        statuses=tuple(good_statuses) or ALL_STATUSES,
         reviewed=reviewed, date_from=date_from, date_to=date_to, obs=obs, x=x, trend=trend, by=by, yrange=yrange,
         messages=tuple(messages),
     )
@@ -274,7 +277,7 @@ def selected_rows(df: pd.DataFrame, selection: Selection, *,
 
     if "filter" in part and selection.filters != FILTERS:
         keep(_isin(part["filter"], selection.filters))
-    if statuses and selection.statuses != STATUSES:
+    if statuses and selection.statuses != ALL_STATUSES:
         keep(_isin(part["status"], selection.statuses))
     if low is not None:
         keep(part["mjd_obs"].to_numpy() >= low)

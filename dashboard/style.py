@@ -6,30 +6,24 @@ plot never relies on colour alone.
 """
 from __future__ import annotations
 
-STATUS_ORDER: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
-"""Statuses from best to worst (NODATA last)."""
+from relphot_core.status import Status
 
 STATUS_COLOURS: dict[str, str] = {
-    "OK": "#009E73",      # bluish green
-    "WARN": "#E69F00",    # amber / orange
-    "FAIL": "#D55E00",    # vermillion
-    "NODATA": "#8C8C8C",  # grey
+    Status.OK: "#009E73",      # bluish green
+    Status.WARN: "#E69F00",    # amber / orange
+    Status.FAIL: "#D55E00",    # vermillion
+    Status.NODATA: "#8C8C8C",  # grey
 }
 """One colour per status, the same on every page."""
 
 STATUS_SYMBOLS: dict[str, str] = {
-    "OK": "circle",
-    "WARN": "diamond",
-    "FAIL": "x",
-    "NODATA": "square-open",
+    Status.OK: "circle",
+    Status.WARN: "diamond",
+    Status.FAIL: "x",
+    Status.NODATA: "square-open",
 }
 
-STATUS_TEXT_COLOURS: dict[str, str] = {
-    "OK": "#111111",
-    "WARN": "#111111",
-    "FAIL": "#111111",
-    "NODATA": "#111111",
-}
+STATUS_TEXT_COLOURS: dict[str, str] = dict.fromkeys(Status, "#111111")
 """Dark text on every status colour: 5.3:1 (FAIL) to 7.9:1 (WARN), WCAG AA
 (white was 3.3-3.9:1)."""
 

@@ -53,9 +53,6 @@ FILTERS: tuple[str, ...] = ("NIR_Y", "NIR_J", "NIR_H")
 DETECTORS: tuple[int, ...] = tuple(10 * row + col for row in range(1, 5) for col in range(1, 5))
 """NISP detector numbers 11..44 (row, column of the 4x4 focal plane)."""
 
-STATUSES: tuple[str, ...] = ("OK", "WARN", "FAIL", "NODATA")
-"""Per-exposure QC statuses, from best to worst (NODATA last)."""
-
 UNITS: Mapping[str, str] = {
     "mag": "magnitudes (AB)",
     "arcsec": "seconds of arc on the sky",

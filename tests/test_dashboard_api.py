@@ -20,7 +20,8 @@ from dashboard.pages import exports, observation, overview, reviews, triage
 from dashboard.components import status_counts
 from dashboard.data import compact_table, with_flags
 from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection, sorted_nan_last
-from relphot_core.config import FILTERS, STATUSES
+from relphot_core.config import FILTERS
+from relphot_core.status import STATUS_ORDER
 from relphot_core.store import Store
 
 
@@ -110,7 +111,7 @@ def _reference_selection(df: pd.DataFrame, sel) -> pd.DataFrame:
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), day_from=st.one_of(st.none(), st.integers(0, 420)),
-       days=st.one_of(st.none(), st.integers(0, 200)), statuses=st.sets(st.sampled_from(STATUSES), min_size=1),
+       days=st.one_of(st.none(), st.integers(0, 200)), statuses=st.sets(st.sampled_from(STATUS_ORDER), min_size=1),
        reviewed=st.sampled_from(["any", "yes", "no"]), obs=st.one_of(st.none(), st.just("50-150")),
        nan_fraction=st.sampled_from([0.0, 0.05]))
 def test_apply_selection_on_cached_table_matches_plain_masks(seed, day_from, days, statuses, reviewed, obs,
@@ -284,7 +285,7 @@ def test_overview_callback_counts(app):
 
 @pytest.mark.parametrize("params", [
     {"statuses": ["FAIL", "WARN"], "reviewed": "any", "date_from": "", "obs": ""},
-    {"statuses": list(STATUSES), "reviewed": "no", "date_from": "2025-01-26", "obs": ""},
+    {"statuses": [s.value for s in STATUS_ORDER], "reviewed": "no", "date_from": "2025-01-26", "obs": ""},
     {"statuses": ["OK"], "reviewed": "any", "date_from": "", "obs": "1005-1030"},
 ])
 def test_overview_counts_match_plain_counting_cached_or_not(app, params):
@@ -304,7 +305,7 @@ def test_overview_counts_match_plain_counting_cached_or_not(app, params):
     for name in FILTERS:
         rows = apply_selection(store.trend(name), sel, statuses=False)
         flagged = rows[with_flags(rows)["flag"].to_numpy(dtype=bool)]
-        cells = [rows[rows["status"] == status] for status in STATUSES] + [flagged, rows]
+        cells = [rows[rows["status"] == status] for status in STATUS_ORDER] + [flagged, rows]
         row = " ".join(f"{len(cell):,}  exp · {cell['obs_id'].nunique():,} obs" for cell in cells)
         assert f"{name} {row}" in tables[0]
 
@@ -387,7 +388,7 @@ def test_failures_in_the_api_the_triage_queue_and_the_observation_page(tmp_path)
 
 def test_trend_by_dither_draws_a_running_median_per_dither(app):
     with app.server.test_request_context("/"):
-        out = overview.update(["NIR_J"], list(STATUSES), "any", "", "", "", "time", "NIR_J", "dither")
+        out = overview.update(["NIR_J"], [s.value for s in STATUS_ORDER], "any", "", "", "", "time", "NIR_J", "dither")
     names = [trace.get("name") for trace in out[2]["data"]]
     assert [n for n in names if n and n.endswith("median")] == [f"dither {d} median" for d in (1, 2, 3, 4)]
     assert "running median" not in names and out[5].endswith("by=dither")

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 
 from relphot_core.config import DETECTORS
+from relphot_core.status import OUT_OF_LIMITS, Status
 
-from ..style import BAND_FAIL, BAND_WARN, DRIFT_COLOUR, STATUS_COLOURS
+from ..style import BAND_FAIL, BAND_WARN, DRIFT_COLOUR, STATUS_COLOURS, STATUS_SYMBOLS
 from .common import AXIS, empty_figure, esc, layout_dict
 from .observation import DIVERGING
 
@@ -81,7 +82,7 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
         value, error, count, flagged, status = (row["median_mmag"], row["error_mmag"], int(row["count"]),
                                                 int(row["flagged"]), str(row["status"]))
         z[r, c] = value
-        head = f"<b>{det}</b>" + (" <b>!</b>" if status in ("WARN", "FAIL") else "")
+        head = f"<b>{det}</b>" + (" <b>!</b>" if status in OUT_OF_LIMITS else "")
         digits = 2 if np.isfinite(error) and error < 0.1 else 1
         body = "—" if not np.isfinite(value) else f"{value:+.{digits}f} ± {error:.{digits}f}"
         text[r][c] = f"{head}<br>{body}" + (f"<br>{_compact(flagged)} flagged" if flagged else "")
@@ -98,7 +99,7 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
                       "<br>click: its series<extra></extra>",
         name="detectors")]
     by_detector = summary.set_index("detector")
-    framed = [d for d in DETECTORS if by_detector["status"].get(d) in ("WARN", "FAIL")]
+    framed = [d for d in DETECTORS if by_detector["status"].get(d) in OUT_OF_LIMITS]
     if framed:  # a frame in the status colour around each detector whose median is flagged
         traces.append(dict(
             type="scatter", x=[d % 10 for d in framed], y=[d // 10 for d in framed], mode="markers",
@@ -224,7 +225,7 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
     status = np.asarray(series["status"]).astype(str)
     alarm = np.asarray(series["alarm"], dtype=object)
     reason = np.asarray(series["reason"], dtype=object)
-    bad_status = np.isin(status, ("WARN", "FAIL"))
+    bad_status = np.isin(status, OUT_OF_LIMITS)
     alarmed = alarm != ""
     flagged = bad_status | alarmed
     traces: list[dict] = []
@@ -241,7 +242,7 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
             customdata=series["obs_id"][plain].tolist(),
             hovertemplate="obs %{customdata} · %{x}<br>offset %{y:+.1f} mmag<extra></extra>"))
     shown = np.flatnonzero(flagged)
-    n_status = {name: int(np.count_nonzero(status[shown] == name)) for name in ("FAIL", "WARN")}
+    n_status = {name: int(np.count_nonzero(status[shown] == name)) for name in (Status.FAIL, Status.WARN)}
     n_alarms = int(np.count_nonzero(alarmed))
     if shown.size > FLAGGED_MAX_POINTS:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -249,7 +250,7 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
         shown = np.sort(shown[np.argsort(-pulls, kind="stable")[:FLAGGED_MAX_POINTS]])
     texts = np.array(_hover(series["obs_id"][shown], series["exposure"][shown], offset[shown], error[shown],
                             status[shown], reason[shown]) if shown.size else [], dtype=object)
-    for name in ("FAIL", "WARN"):
+    for name in (Status.FAIL, Status.WARN):
         pick = status[shown] == name
         if pick.any():
             rows = shown[pick]
@@ -257,7 +258,7 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
             traces.append(dict(
                 type="scatter", x=when[rows].tolist(), y=offset[rows].round(3).tolist(), mode="markers",
                 name=f"{name} ({n_status[name]:,}{drawn})",
-                marker=dict(size=8, color=STATUS_COLOURS[name], symbol="diamond" if name == "WARN" else "x"),
+                marker=dict(size=8, color=STATUS_COLOURS[name], symbol=STATUS_SYMBOLS[name]),
                 error_y=dict(type="data", array=np.nan_to_num(error[rows]).round(3).tolist(),
                              visible=bool(rows.size <= 300), thickness=1, width=0, color=STATUS_COLOURS[name]),
                 customdata=series["obs_id"][rows].tolist(), text=texts[pick].tolist(),

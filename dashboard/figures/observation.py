@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from relphot_core.config import DETECTORS
 from relphot_core.results import DetectorStat, ExposureFactor, MatchSample, PairStat
+from relphot_core.status import OUT_OF_LIMITS
 
 from ..style import STATUS_COLOURS, STATUS_SYMBOLS
 from .common import add_bands, base_layout, empty_figure, factor_range
@@ -245,7 +246,7 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
     for i, d in enumerate(dithers, start=1):
         def cell(r: int, c: int) -> str:
             value, error, status = grids[d][r, c], errors[d][r, c], statuses[d][r, c]
-            head = f"{10 * (r + 1) + c + 1}" + (" <b>!</b>" if status in ("WARN", "FAIL") else "")
+            head = f"{10 * (r + 1) + c + 1}" + (" <b>!</b>" if status in OUT_OF_LIMITS else "")
             if not np.isfinite(value):
                 return f"{head}<br>—"
             return f"{head}<br>{value:+.1f}" + (f"<br>±{error:.1f}" if np.isfinite(error) else "")
@@ -261,7 +262,7 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
             hovertemplate="DET%{y}%{x}<br>median dm %{z:.2f} ± %{customdata[1]:.2f} mmag<br>"
                           "n = %{customdata[0]}<br>status %{customdata[2]}<extra></extra>"),
             row=1, col=i)
-        flagged = np.argwhere(np.isin(statuses[d], ["WARN", "FAIL"]))
+        flagged = np.argwhere(np.isin(statuses[d], OUT_OF_LIMITS))
         if flagged.size:  # a frame around each flagged detector
             fig.add_trace(go.Scatter(
                 x=(flagged[:, 1] + 1).tolist(), y=(flagged[:, 0] + 1).tolist(), mode="markers",

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..style import (DITHER_STYLES, DRIFT_COLOUR, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS,
-                     STATUS_ORDER, STATUS_SYMBOLS)
+from relphot_core.status import STATUS_ORDER, Status
+
+from ..style import DITHER_STYLES, DRIFT_COLOUR, MEDIAN_COLOUR, REVIEW_COLOURS, STATUS_COLOURS, STATUS_SYMBOLS
 from .common import AXIS, band_shapes, empty_figure, esc, factor_range, layout_dict, off_scale, to_float_array
 
 X_LABELS = {"mjd_obs": "MJD of the exposure", "obs_id": "Observation id"}
@@ -280,7 +281,7 @@ def marginal_histogram(values: np.ndarray, y_range: list[float], *, warn: float,
     lengths = np.where(counts > 0, counts, 0.5).astype(np.float32) if log else counts.astype(np.int32)
     traces = []
     for start, stop in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [zone.size]])):
-        status = ("OK", "WARN", "FAIL")[zone[start]]
+        status = (Status.OK, Status.WARN, Status.FAIL)[zone[start]]
         texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposures"
                  for j in range(start, stop)]
         traces.append(dict(
@@ -322,7 +323,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     else:
         traces.extend(_control_chart(cols if chart is None else _chart_columns(chart, x), x))
     special = cols["flag"] | cols["reviewed"]
-    ok_code = STATUS_ORDER.index("OK")
+    ok_code = Status.OK.rank
     candidates = (codes != ok_code) | special
     shown = _worst(cols, candidates, max_shown)
     n_hidden = int(candidates.sum() - shown.sum())
@@ -331,23 +332,23 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         if not mask.any():
             continue
         total = int(mask.sum())
-        if status == "OK" and total > max_points:
+        if status == Status.OK and total > max_points:
             plain = mask & ~shown
             traces.extend(_binned_trace(cols[x][plain], values[plain], n_bins, total))
             mask = mask & shown
             if not mask.any():
                 continue
-        elif status != "OK":
+        elif status != Status.OK:
             mask = mask & shown
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             continue
-        nodata = status == "NODATA"
-        if idx.size == total or status == "OK":
+        nodata = status == Status.NODATA
+        if idx.size == total or status == Status.OK:
             count = f"{idx.size:,}"
         else:
             count = f"{idx.size:,} of {total:,}"  # which ones: the subtitle says
-        if status == "OK" and by == "dither":  # the OK points in their dither's colour
+        if status == Status.OK and by == "dither":  # the OK points in their dither's colour
             dithers = cols["exposure"][idx]
             for dither in np.unique(dithers):
                 part = idx[dithers == dither]
@@ -360,7 +361,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
             continue
         traces.append(_markers(
             cols, idx, x, name=f"{status} ({count})",
-            colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == "OK" else 9,
+            colour=STATUS_COLOURS[status], symbol=STATUS_SYMBOLS[status], size=7 if status == Status.OK else 9,
             y=np.full(idx.size, y_nodata) if nodata else pinned[idx],
             errors=None if nodata else np.where(below[idx] | above[idx], np.nan, errors[idx]),
             detailed=idx.size <= max_detailed, label=status, group=status, filter_name=filter_name))
@@ -381,7 +382,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
                                symbol="circle-open" if name == FLAG_LABEL else "square-open",
                                size=15 if detailed else 11, y=y, errors=None, detailed=detailed, label=name,
                                line_width=2 if detailed else 1.2, filter_name=filter_name))
-    selected = values[codes != STATUS_ORDER.index("NODATA")]
+    selected = values[codes != Status.NODATA.rank]
     histogram, xaxis2, _ = marginal_histogram(selected, y_range, warn=warn, fail=fail, name=filter_name)
     traces.extend(histogram)
     outside = np.flatnonzero(below | above)
@@ -416,7 +417,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
                     font=dict(size=12)),
         margin=dict(l=76, r=16, t=40, b=LEGEND_MARGIN),
     )
-    if (codes == STATUS_ORDER.index("NODATA")).any():
+    if (codes == Status.NODATA.rank).any():
         # the NODATA row sits at the bottom of the axis: say it is no value
         layout["annotations"] = [dict(xref="x domain", x=0.0, y=y_nodata, yref="y", xanchor="left",
                                       yanchor="bottom", yshift=6, showarrow=False, text="NODATA: no value",
@@ -568,11 +569,11 @@ def _ringed(cols: dict[str, np.ndarray]) -> np.ndarray:
     alarm, a flagged detector, a cross-check), on OK or WARN exposures. A
     FAIL or NODATA exposure is flagged already; on an OK or WARN one the
     ring is what flags it (and makes it a kind of its own in `_worst`)."""
-    quiet = np.isin(cols["code"], [STATUS_ORDER.index("OK"), STATUS_ORDER.index("WARN")])
+    quiet = np.isin(cols["code"], [Status.OK.rank, Status.WARN.rank])
     return cols["flag"] & quiet
 
 
-WORST_GROUPS = ("FAIL", "NODATA", "WARN", FLAG_LABEL, "reviewed")
+WORST_GROUPS = (Status.FAIL, Status.NODATA, Status.WARN, FLAG_LABEL, "reviewed")
 """The kinds of exposure drawn one by one, ranked in this order."""
 
 
@@ -592,7 +593,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
         return candidates
     group = np.full(candidates.size, len(WORST_GROUPS), dtype=np.int8)
     for position, status in enumerate(WORST_GROUPS[:3]):
-        group[cols["code"] == STATUS_ORDER.index(status)] = position
+        group[cols["code"] == Status(status).rank] = position
     group[_ringed(cols)] = 3
     group[cols["reviewed"] & (group == len(WORST_GROUPS))] = 4
     group[~candidates] = len(WORST_GROUPS)
@@ -603,7 +604,7 @@ def _worst(cols: dict[str, np.ndarray], candidates: np.ndarray, limit: int) -> n
     shares = _fair_shares(sizes, limit)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     shown = np.zeros(candidates.size, dtype=bool)
-    nodata = WORST_GROUPS.index("NODATA")
+    nodata = WORST_GROUPS.index(Status.NODATA)
     for position, (start, size, share) in enumerate(zip(starts, sizes, shares)):
         if position == nodata and share < size:
             # no value, no "worst": spread over the series instead (the

@@ -17,7 +17,7 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
-from relphot_core.store.queries import FLAGGED_STATUSES
+from relphot_core.status import FLAGGED, OUT_OF_LIMITS, Status
 
 from ..components import (check_review, command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, review_form, status_badge)
@@ -91,7 +91,7 @@ def flagged_dithers(result, run_id: int | None = None) -> list[int]:
     filter (current runs): not for an earlier run (``run_id``), and not
     without a cache (``cache_ttl=0``: a survey-size read per page view)."""
     flagged = {e.exposure for e in result.exposures
-               if e.status in FLAGGED_STATUSES or e.detector_flag in ("WARN", "FAIL") or e.crosscheck}
+               if e.status in FLAGGED or e.detector_flag in OUT_OF_LIMITS or e.crosscheck}
     cache = get_cache()
     if run_id is None and cache.ttl > 0:
         table = cache.trend(result.filter)
@@ -152,7 +152,7 @@ def _run_block(store, result, run_id) -> html.Div:
 
 def _detector_links(result) -> html.Div:
     """A link per detector to its history on the detector page (flagged ones marked)."""
-    flagged = {s.detector for s in result.detectors if s.status in ("WARN", "FAIL")}
+    flagged = {s.detector for s in result.detectors if s.status in OUT_OF_LIMITS}
     return html.Div(className="detector-links", id=f"obs-detector-links-{result.filter}", children=[
         html.Span(f"Detector history in {result.filter}: ", className="muted")] + [
         dcc.Link(str(d) + (" !" if d in flagged else ""), href=f"/detectors?filter={result.filter}&detector={d}",
@@ -174,7 +174,7 @@ def _section(store, result, run_id) -> html.Div:
     # one colour scale on every observation: 1.5 x the FAIL level, in mmag
     scale = 1.5 * 2500 * math.log10(1 + bands.fail)
     summary = [html.Span([status_badge(s), f" ×{statuses.count(s)}"], className="status-count")
-               for s in ("FAIL", "WARN", "NODATA", "OK") if s in statuses]
+               for s in (Status.FAIL, Status.WARN, Status.NODATA, Status.OK) if s in statuses]
     command = f"relphot export --db {db_label()} --out DIR --obs-id {result.obs_id} --filter {f}"
     return html.Section(className="obs-section card", id=f"obs-section-{f}", children=[
         html.Div(className="card-head", children=[

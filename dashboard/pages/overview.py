@@ -17,7 +17,8 @@ import pandas as pd
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
-from relphot_core.config import FILTERS, STATUSES
+from relphot_core.config import FILTERS
+from relphot_core.status import STATUS_ORDER
 from relphot_core.store.queries import awaits_review
 
 from ..components import (count_statuses, counts_table, date_and_obs_controls, empty_store_page, filter_checklist,
@@ -187,7 +188,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
     def chart_rows(name: str):
         # the control chart of the whole series over the selected dates and
         # obs ids, whatever the statuses and review state selected
-        if sel.statuses == STATUSES and sel.reviewed == "any":
+        if sel.statuses == STATUS_ORDER and sel.reviewed == "any":
             return None
         return apply_selection(tables[name], with_updates(sel, reviewed="any"), statuses=False)
 
@@ -245,7 +246,7 @@ def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, 
         flags = {name: flagged(name) for name in sel.filters}
         total = sum(n for by_status, _, _ in counts.values() for status, n in by_status.items()
                     if status in sel.statuses)
-        hidden = [s for s in STATUSES if s not in sel.statuses]
+        hidden = [s.value for s in STATUS_ORDER if s not in sel.statuses]
         note = f" · {' and '.join(hidden)} not selected (greyed)" if hidden else ""
         head = html.Div([html.H3("Counts per status"),
                          html.Span(f"{total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],

@@ -13,6 +13,7 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.qc import causes
+from relphot_core.status import Status
 from relphot_core.store.queries import awaits_review
 
 from ..components import (
@@ -42,7 +43,8 @@ def pid(name: str) -> str:
     return f"triage-{name}"
 
 
-STATUS_RANK = {"FAIL": 0, "WARN": 1, "NODATA": 2}
+STATUS_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.NODATA: 2}
+"""The order of the queue: FAIL first, then WARN, then NODATA (no value to judge)."""
 
 
 def _queue() -> tuple[pd.DataFrame, int]:
