@@ -12,9 +12,9 @@ A batch goes through three steps:
    that memory does not grow with the number of sets. A set that cannot be
    computed comes back as a `SetFailure` with its file and reason; it never
    stops the others.
-3. **Store**: the one writer (the process that runs the batch) stores each
-   set, with the fingerprints of its files, in one transaction as it
-   completes. A batch killed at any moment leaves only complete sets; the
+3. **Store** (`run_batch`): the one writer (the process that runs the
+   batch) stores each set, with the fingerprints of its files, in one
+   transaction as it completes. A batch killed at any moment leaves only complete sets; the
    same command run again skips them and finishes the rest.
 
 `compute_catalogs` is the in-memory path for a few catalogues (every file
@@ -455,6 +455,114 @@ def plan_batch(
         else:
             to_compute.append(exposure_set)
     return BatchPlan(to_compute, unchanged, failures, n_files, time.perf_counter() - start, touched)
+
+
+# ------------------------------------------------------------ run and store
+def record_plan(store: Any, plan: BatchPlan, params: str) -> None:
+    """Store what planning found: the files whose time moved but whose
+    content did not (`BatchPlan.touched`), and the plan's failures."""
+    if plan.touched:
+        store.touch_inputs(params, plan.touched)
+    for failure in plan.failures:
+        store.record_failure(failure, params)
+
+
+@dataclass
+class BatchRun:
+    """What `run_batch` did."""
+
+    failures: list[SetFailure]
+    """The plan's failures, then the sets' in the order they came."""
+    new_runs: int = 0
+    """Runs stored."""
+    same_runs: int = 0
+    """Sets whose identical run was in the store already."""
+    seconds: float = 0.0
+    """From the engine up to the last set stored."""
+    engine: str = ""
+    """`describe` of the engine, while it was up."""
+    refused: bool = False
+    """``strict`` and a set failed: nothing was stored."""
+
+
+def run_batch(
+    plan: BatchPlan,
+    work: Work,
+    engine: Any,
+    *,
+    store: Any = None,
+    params: str = "",
+    strict: bool = False,
+    on_result: Callable[[ObservationResult], None] = lambda result: None,
+    on_failure: Callable[[SetFailure], None] = lambda failure: None,
+    on_set: Callable[[], None] = lambda: None,
+) -> BatchRun:
+    """Run the sets of a plan on an engine and store each as it completes.
+
+    A set's result is stored (``store.save_set``) before its failures are
+    recorded, since saving a set resolves the set's open failures. With
+    ``strict``, nothing is stored unless every set succeeds; then all are
+    stored in one transaction (``store.save_sets``).
+
+    Parameters
+    ----------
+    plan : BatchPlan
+    work : callable
+        ``work(exposure_set) -> SetOutcome`` (e.g. `process_set` with its
+        configuration bound).
+    engine : LocalEngine or DaskEngine or None
+        None when there is nothing to compute. The caller closes it.
+    store : relphot_core.store.Store, optional
+        Where results and failures go; None: nowhere.
+    params : str
+        The parameters' digest the runs are stored under.
+    strict : bool, optional
+        All or nothing.
+    on_result, on_failure, on_set : callable, optional
+        Called with each result as it is stored (each stored one, after the
+        loop, with ``strict``), with each failure of a set (not with
+        ``strict``: see `BatchRun.failures`), and once per completed set.
+
+    Returns
+    -------
+    BatchRun
+    """
+    report = BatchRun(failures=list(plan.failures))
+    kept: list[tuple[ObservationResult, tuple[CatalogFile, ...]]] = []
+    if engine is not None and hasattr(engine, "check_paths"):
+        engine.check_paths([s.files[0].path for s in plan.to_compute[:1]])
+    outcomes = engine.run(work, plan.to_compute) if engine is not None else iter(())
+    report.engine = engine.describe() if engine is not None else ""
+    started = time.perf_counter()  # the engine is up: from here on, the sets
+    for outcome in outcomes:
+        on_set()
+        report.failures.extend(outcome.failures)
+        if strict:
+            if outcome.result is not None:
+                kept.append((outcome.result, outcome.files))
+            continue
+        if outcome.result is not None:
+            if store is not None:
+                run_id = store.save_set(outcome.result, outcome.files, params)
+                report.new_runs += run_id is not None
+                report.same_runs += run_id is None
+            on_result(outcome.result)
+        for failure in outcome.failures:
+            on_failure(failure)
+            if store is not None:
+                store.record_failure(failure, params)
+    if strict:
+        if report.failures:
+            report.refused = True
+        else:
+            if store is not None and kept:
+                run_ids = store.save_sets(kept, params)
+                report.new_runs = sum(r is not None for r in run_ids)
+                report.same_runs = len(run_ids) - report.new_runs
+            for result, _ in kept:
+                on_result(result)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 # ------------------------------------------------------------ in memory

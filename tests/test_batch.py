@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from store_fixtures import store_url  # noqa: F401  (fixture: SQLite, and Postgr
 from relphot_core.cli import main
 from relphot_core.config import Config
 from relphot_core.inputs import CatalogFile, ExposureSet, form_sets, scan_catalog
-from relphot_core.pipeline import LocalEngine, compute_catalogs, plan_batch, process_set
+from relphot_core.pipeline import LocalEngine, compute_catalogs, plan_batch, process_set, run_batch
 from relphot_core.simulate import simulate_observation, write_observation
 from relphot_core.store import Store
 
@@ -162,6 +163,39 @@ def test_strict_stores_nothing(ten_sets, tmp_path, capsys):
     assert code == 2 and "--strict: nothing stored" in err and _runs(db) == []
     code, err = _compute(capsys, *sets[0], *sets[1], "--db", db, "--strict")
     assert code == 0 and len(_runs(db)) == 2
+
+
+def test_run_batch_stores_as_sets_complete_and_strict_stores_nothing(ten_sets, tmp_path):
+    from functools import partial
+
+    _, sets = ten_sets
+    copy = tmp_path / "three"
+    for files in sets[:3]:
+        for path in files:
+            (copy / path.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, copy / path.parent.name / path.name)
+    plan = plan_batch([copy])
+    broken = plan.to_compute[1].files[2].path
+    Path(broken).write_bytes(Path(broken).read_bytes()[:4000])  # unreadable once the worker opens it
+    work = partial(process_set, config=Config(), fingerprint_files=True)
+
+    strict_store = Store.open(f"sqlite:///{tmp_path / 'strict.db'}")
+    shown = []
+    done = run_batch(plan, work, LocalEngine(workers=1), store=strict_store, strict=True, on_result=shown.append)
+    assert done.refused and len(done.failures) == 1 and shown == [] and strict_store.is_empty()
+
+    store = Store.open(f"sqlite:///{tmp_path / 'batch.db'}")
+    failed, ticks = [], []
+    done = run_batch(plan, work, LocalEngine(workers=1), store=store, on_result=shown.append,
+                     on_failure=failed.append, on_set=lambda: ticks.append(1))
+    assert not done.refused and (done.new_runs, done.same_runs) == (2, 0) and len(ticks) == 3
+    assert [f.path for f in failed] == [f.path for f in done.failures] == [broken]
+    good = [s.key for s in plan.to_compute if s.files[2].path != broken]
+    assert sorted((r.obs_id, r.filter) for r in shown) == sorted(good)
+    again = run_batch(plan, work, LocalEngine(workers=1), store=store)
+    assert (again.new_runs, again.same_runs) == (0, 2) and len(again.failures) == 1
+    nothing = run_batch(replace(plan, to_compute=[]), work, None, store=store)
+    assert (nothing.new_runs, nothing.failures, nothing.engine) == (0, [], "")
 
 
 # ------------------------------------------------------------- incremental

@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 
 from dashboard import create_app
 from dashboard_fixtures import wait_for as shared_wait_for
-from relphot_core.cli.serve import build_demo
+from relphot_core.demo import build_demo
 
 pytestmark = pytest.mark.browser
 
@@ -19,8 +19,7 @@ pytestmark = pytest.mark.browser
 def season(tmp_path_factory):
     """40 observations x 3 filters of the demo season (bad detector, drift of
     NIR_H dither 4, bad exposures, a NODATA exposure, a 3-dither set)."""
-    return build_demo(tmp_path_factory.mktemp("qc"), n_observations=40, sources_per_detector=100, workers=2,
-                      quiet=True)
+    return build_demo(tmp_path_factory.mktemp("qc"), n_observations=40, sources_per_detector=100, workers=2)
 
 
 def wait_for(predicate, timeout: float = 15.0, message: str = "condition"):

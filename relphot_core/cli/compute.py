@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import IO, Any
@@ -76,14 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary table")
     add_config_options(parser)
     parser.set_defaults(func=run)
-
-
-def compute_catalogs(*args: Any, **kwargs: Any) -> Any:
-    """`relphot_core.pipeline.compute_catalogs` (kept here for callers of
-    the command-line module)."""
-    from ..pipeline import compute_catalogs as compute
-
-    return compute(*args, **kwargs)
 
 
 def _err(message: str) -> None:
@@ -186,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from functools import partial
 
     from ..inputs import CATALOG_PATTERNS
-    from ..pipeline import plan_batch, process_set
+    from ..pipeline import plan_batch, process_set, record_plan
 
     config = config_from_args(args)
     if not args.catalogs and not args.from_file:
@@ -218,10 +209,7 @@ def run(args: argparse.Namespace) -> int:
             _err("--strict: nothing computed, nothing stored")
             return 2
         if store is not None:
-            if plan.touched:
-                store.touch_inputs(params, plan.touched)
-            for failure in plan.failures:
-                store.record_failure(failure, params)
+            record_plan(store, plan, params)
         for failure in plan.failures:
             _err(f"error: {failure.message()}")
         return _execute(args, plan, store, params, partial(process_set, config=config,
@@ -233,75 +221,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any) -> int:
-    failures = list(plan.failures)
+    from ..pipeline import run_batch
+
     counts: Counter[str] = Counter()
     rows_shown: list[dict[str, Any]] = []
-    new_runs = same_runs = 0
-    strict_items: list[tuple[Any, Any]] = []
     output = _JsonRows(args.json)
     engine = _engine(args, len(plan.to_compute)) if plan.to_compute else None
+    bar = _progress(len(plan.to_compute), show=not args.quiet and sys.stderr.isatty() and len(plan.to_compute) >= 2)
+
+    def show(result: Any) -> None:
+        rows = result.to_rows()
+        counts.update(row["status"] for row in rows)
+        output.add(rows)
+        if len(rows_shown) < SUMMARY_ROWS:
+            rows_shown.extend(rows)
+
     try:
-        if engine is not None and hasattr(engine, "check_paths"):
-            engine.check_paths([s.files[0].path for s in plan.to_compute[:1]])
-        bar = _progress(len(plan.to_compute), show=not args.quiet and sys.stderr.isatty()
-                        and len(plan.to_compute) >= 2)
-        outcomes = engine.run(work, plan.to_compute) if engine is not None else iter(())
-        engine_text = engine.describe() if engine is not None else ""  # while it is up
-        started = time.perf_counter()  # the engine is up: from here on, the sets
-        for outcome in outcomes:
-            bar.update(1)
-            failures.extend(outcome.failures)
-            if args.strict:
-                if outcome.result is not None:
-                    strict_items.append((outcome.result, outcome.files))
-                continue
-            if outcome.result is not None:
-                # stored before its failures are recorded: saving a set resolves the set's open failures
-                if store is not None:
-                    run_id = store.save_set(outcome.result, outcome.files, params)
-                    new_runs += run_id is not None
-                    same_runs += run_id is None
-                rows = outcome.result.to_rows()
-                counts.update(row["status"] for row in rows)
-                output.add(rows)
-                if len(rows_shown) < SUMMARY_ROWS:
-                    rows_shown.extend(rows)
-            for failure in outcome.failures:
-                bar.write(f"relphot compute: error: {failure.message()}")
-                if store is not None:
-                    store.record_failure(failure, params)
+        done = run_batch(plan, work, engine, store=store, params=params, strict=args.strict, on_result=show,
+                         on_failure=lambda failure: bar.write(f"relphot compute: error: {failure.message()}"),
+                         on_set=lambda: bar.update(1))
         bar.close()
-        if args.strict:
-            if failures:
-                for failure in failures:
-                    _err(f"error: {failure.message()}")
-                _err("--strict: nothing stored")
-                output.abandon()
-                return 2
-            if store is not None and strict_items:
-                run_ids = store.save_sets(strict_items, params)
-                new_runs = sum(r is not None for r in run_ids)
-                same_runs = len(run_ids) - new_runs
-            for result, _ in strict_items:
-                rows = result.to_rows()
-                counts.update(row["status"] for row in rows)
-                output.add(rows)
-                if len(rows_shown) < SUMMARY_ROWS:
-                    rows_shown.extend(rows)
+        if done.refused:
+            for failure in done.failures:
+                _err(f"error: {failure.message()}")
+            _err("--strict: nothing stored")
+            output.abandon()
+            return 2
         output.finish()
     except BaseException:
         output.abandon()
         raise
     finally:
+        bar.close()
         if engine is not None and hasattr(engine, "close"):
             engine.close()
 
     if engine is not None and not args.quiet:
-        seconds = time.perf_counter() - started
-        _err(f"computed {len(plan.to_compute)} set(s) in {seconds:.1f} s "
-             f"({len(plan.to_compute) / max(seconds, 1e-9):.2f} sets/s) on {engine_text}")
+        _err(f"computed {len(plan.to_compute)} set(s) in {done.seconds:.1f} s "
+             f"({len(plan.to_compute) / max(done.seconds, 1e-9):.2f} sets/s) on {done.engine}")
     if store is not None:
-        _err(f"stored {new_runs} new run(s), {same_runs} identical run(s) already in the store, "
+        _err(f"stored {done.new_runs} new run(s), {done.same_runs} identical run(s) already in the store, "
              f"{len(plan.unchanged)} unchanged set(s) skipped")
     if not args.quiet:
         target = sys.stderr if args.json == "-" else sys.stdout
@@ -314,9 +273,9 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
     for row in rows_shown:
         if row["status"] == Status.NODATA:
             _err(f"warning: {row['file']}: NODATA: {row['reason']}")
-    if failures:
-        kinds = Counter(f.kind for f in failures)
-        _err(f"{len(failures)} failure(s): " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    if done.failures:
+        kinds = Counter(f.kind for f in done.failures)
+        _err(f"{len(done.failures)} failure(s): " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
              + (" (recorded in the store)" if store is not None else ""))
         return 1
     return 0

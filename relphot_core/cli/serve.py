@@ -135,9 +135,12 @@ def run_demo(args: argparse.Namespace) -> int:
     if db.exists() and not args.fresh:
         raise ConfigError(db, f"a demo store is there already, with its reviews: reopen it with "
                               f"`relphot serve --db {db}`, or rebuild it with --fresh")
+    from ..demo import build_demo
+
     store = build_demo(args.dir, n_observations=args.observations, seed=args.seed,
                        sources_per_detector=args.sources_per_detector,
-                       workers=args.workers or os.cpu_count() or 1)
+                       workers=args.workers or os.cpu_count() or 1,
+                       progress=lambda text: print(f"relphot demo: {text}", file=sys.stderr))
     if args.no_serve:
         print(f"relphot demo: store ready: {store.url}. Serve it with: relphot serve --db {store.url}",
               file=sys.stderr)
@@ -146,49 +149,4 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_demo(directory: Path, *, n_observations: int = 100, seed: int = 2026, sources_per_detector: int = 150,
-               workers: int = 1, quiet: bool = False):
-    """Simulate a season, compute every (observation, filter) and store it.
-
-    The season (`relphot_core.simulate.simulate_season`) has a few bad
-    exposures, one bad detector and a slow drift of NIR_H dither 4. The
-    catalogues go to ``directory/catalogs``, the store is
-    ``directory/relphot.db`` (rebuilt from scratch each time).
-
-    Returns
-    -------
-    relphot_core.store.Store
-    """
-    import shutil
-    import time
-
-    from ..config import Config
-    from ..simulate import simulate_season
-    from ..store import Store
-    from .compute import compute_catalogs
-
-    directory = Path(directory)
-    catalogs = directory / "catalogs"
-    db = directory / "relphot.db"
-    try:
-        if catalogs.exists():
-            shutil.rmtree(catalogs)
-        catalogs.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-    except OSError as exc:
-        raise ConfigError(directory, f"cannot prepare the demo directory ({exc.strerror or exc})") from None
-    say = (lambda text: None) if quiet else (lambda text: print(f"relphot demo: {text}", file=sys.stderr))
-    start = time.perf_counter()
-    say(f"simulating {n_observations} observations x 3 filters x 4 exposures in {catalogs} ...")
-    paths, truth = simulate_season(catalogs, n_observations, seed=seed, sources_per_detector=sources_per_detector,
-                                   bad_exposures=max(3, n_observations // 30))
-    say(f"{len(paths)} catalogues in {time.perf_counter() - start:.0f} s; computing with {workers} processes ...")
-    results = compute_catalogs(paths, Config(), jobs=workers, keep_samples=True, quiet=quiet)
-    store = Store.open(f"sqlite:///{db.resolve()}")
-    store.save_results(results)
-    say(f"{len(results)} (observation, filter) results stored in {db} after {time.perf_counter() - start:.0f} s")
-    return store
-
-
-__all__ = ["register", "serve", "run_serve", "run_demo", "build_demo"]
+__all__ = ["register", "serve", "run_serve", "run_demo"]
