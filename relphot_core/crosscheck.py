@@ -218,11 +218,11 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
                                       config.thresholds).items():
         result.exposure(d).collateral = text
 
-    by_exposure: dict[int, list] = {}
+    by_dither: dict[int, list] = {}
     for stat in result.detectors:
-        by_exposure.setdefault(stat.exposure, []).append(stat)
+        by_dither.setdefault(stat.exposure, []).append(stat)
     for item in result.exposures:
-        stats = by_exposure.get(item.exposure, [])
+        stats = by_dither.get(item.exposure, [])
         own = offset.get(item.exposure, np.nan)
         relative = np.array([np.nan if s.median is None else s.median - own for s in stats], dtype=float)
         errors = np.array([np.nan if s.error is None else s.error for s in stats], dtype=float)

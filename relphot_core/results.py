@@ -27,7 +27,10 @@ class PairStat:
     """Sigma-clipped statistics of dm = m_a - m_b over the matched sources."""
 
     exposure_a: int
+    """Dither number (``DITHOBS``) of exposure a (the name is the store's
+    column and the JSON key)."""
     exposure_b: int
+    """Dither number of exposure b."""
     median: float | None
     """Clipped median of m_a - m_b (mag); None when the pair has no data."""
     error: float | None
@@ -49,6 +52,7 @@ class DetectorStat:
     detector of one exposure, against all the other exposures."""
 
     exposure: int
+    """Dither number (``DITHOBS``) of the exposure."""
     detector: int
     median: float | None
     """Offset of the detector's sources against the other exposures (mag,
@@ -66,6 +70,7 @@ class MatchSample:
     """A subsample of the matched sources of one pair, for the plots."""
 
     exposure_a: int
+    """Dither numbers of the pair's exposures, as in `PairStat`."""
     exposure_b: int
     ra: np.ndarray
     dec: np.ndarray
@@ -106,7 +111,8 @@ class ExposureFactor:
     """The relative flux factor of one exposure."""
 
     exposure: int
-    """Dither number (``DITHOBS``)."""
+    """Dither number (``DITHOBS``) of the exposure (the name is the JSON key
+    of ``relphot compute --json`` and the XML product's ``Exposure``)."""
     value: float | None
     """QPRELEX = 10**(-0.4 * mag_offset); None when NODATA."""
     error: float | None

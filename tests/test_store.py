@@ -214,7 +214,7 @@ def test_invalid_result_is_refused_whole(store):
         store.save_result(bad)
     dup = make_result(3)
     dup.exposures[1].exposure = 1
-    with pytest.raises(StoreError, match="exposure numbers repeat"):
+    with pytest.raises(StoreError, match="dither numbers repeat"):
         store.save_result(dup)
     assert store.is_empty()
 

@@ -174,13 +174,13 @@ def _binned(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> list[d
     ]
 
 
-def _hover(obs_id: np.ndarray, exposure: np.ndarray, offset: np.ndarray, error: np.ndarray,
+def _hover(obs_id: np.ndarray, dither: np.ndarray, offset: np.ndarray, error: np.ndarray,
            status: np.ndarray, reason: np.ndarray) -> list[str]:
     texts = []
-    for o, e, v, err, s, why in zip(obs_id.tolist(), exposure.tolist(), offset.tolist(), error.tolist(),
+    for o, d, v, err, s, why in zip(obs_id.tolist(), dither.tolist(), offset.tolist(), error.tolist(),
                                    status.tolist(), reason.tolist()):
         value = "no offset" if not np.isfinite(v) else (f"{v:+.1f}" + (f" ± {err:.1f}" if np.isfinite(err) else ""))
-        text = f"obs {o} · dither {e}<br>offset {value} mmag<br>status {esc(s)}"
+        text = f"obs {o} · dither {d}<br>offset {value} mmag<br>status {esc(s)}"
         if why:
             text += "<br>" + esc(why)
         texts.append(text)

@@ -16,17 +16,17 @@ line's parser does not import the simulator (tested to stay equal)."""
 
 _EPILOG = """\
 faults (repeatable, applied to every observation):
-  --offset 2:0.0331           exposure 2 reads 0.0331 mag fainter (QPRELEX 0.97)
+  --offset 2:0.0331           dither 2 reads 0.0331 mag fainter (QPRELEX 0.97)
   --offset 2:x0.97            the same, given as a flux factor
-  --detector-offset 3:23:0.05 detector 23 of exposure 3 reads 0.05 mag fainter
-  --missing 4                 exposure 4 is simulated but not written
-  --partial 3                 exposure 3 shifted by half the focal plane (partial overlap)
+  --detector-offset 3:23:0.05 detector 23 of dither 3 reads 0.05 mag fainter
+  --missing 4                 dither 4 is simulated but not written
+  --partial 3                 dither 3 shifted by half the focal plane (partial overlap)
   --partial 3:0.8             ... by 0.8 of the focal plane
-  --partial 3:11,12,21        exposure 3 has only detectors 11, 12 and 21
+  --partial 3:11,12,21        dither 3 has only detectors 11, 12 and 21
 
 --season draws a survey season instead: pointings across the sky over four
 weeks, a few bad exposures, one bad detector and a slow drift of NIR_H
-exposure 4; see truth.json in the output directory.
+dither 4; see truth.json in the output directory.
 """
 
 

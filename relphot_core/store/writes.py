@@ -102,7 +102,7 @@ def prepare(result: ObservationResult) -> _Prepared:
         raise StoreError(label, "no exposure factors to store")
     dithers = [int(item.exposure) for item in result.exposures]
     if len(set(dithers)) != len(dithers):
-        raise StoreError(label, f"exposure numbers repeat: {sorted(dithers)}")
+        raise StoreError(label, f"dither numbers repeat: {sorted(dithers)}")
     for item in result.exposures:
         if item.status not in STATUS_ORDER:
             raise StoreError(label, f"exposure {item.exposure}: unknown status {item.status!r}")
