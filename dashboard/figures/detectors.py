@@ -169,7 +169,7 @@ def _binned(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> list[d
              line=dict(width=0), fillcolor="rgba(0, 158, 115, 0.22)", hoverinfo="skip",
              name=f"offsets ({n_total:,}): binned median, 1-99 %"),
         dict(type="scatter", x=mid.tolist(), y=centre.round(3).tolist(), mode="lines",
-             line=dict(color=STATUS_COLOURS["OK"], width=1.5), name="binned median",
+             line=dict(color=STATUS_COLOURS[Status.OK], width=1.5), name="binned median",
              hovertemplate="%{x}<br>binned median %{y:+.2f} mmag<extra></extra>"),
     ]
 
@@ -236,9 +236,9 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
     elif plain.size:
         traces.append(dict(
             type="scatter", x=when[plain].tolist(), y=offset[plain].round(3).tolist(), mode="markers",
-            name=f"offsets ({plain.size:,})", marker=dict(size=5, color=STATUS_COLOURS["OK"], opacity=0.7),
+            name=f"offsets ({plain.size:,})", marker=dict(size=5, color=STATUS_COLOURS[Status.OK], opacity=0.7),
             error_y=dict(type="data", array=error[plain].round(3).tolist(), visible=plain.size <= 300,
-                         thickness=1, width=0, color=STATUS_COLOURS["OK"]),
+                         thickness=1, width=0, color=STATUS_COLOURS[Status.OK]),
             customdata=series["obs_id"][plain].tolist(),
             hovertemplate="obs %{customdata} · %{x}<br>offset %{y:+.1f} mmag<extra></extra>"))
     shown = np.flatnonzero(flagged)

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 from relphot_core.config import DETECTORS
 from relphot_core.results import DetectorStat, ExposureFactor, MatchSample, PairStat
-from relphot_core.status import OUT_OF_LIMITS
+from relphot_core.status import OUT_OF_LIMITS, Status
 
 from ..style import STATUS_COLOURS, STATUS_SYMBOLS
 from .common import add_bands, base_layout, empty_figure, factor_range
@@ -55,10 +55,10 @@ def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, 
         label = f"dither {exp.exposure}"
         if not np.isfinite(value):
             fig.add_annotation(x=label, y=1.0, text="NODATA<br>(no value)", showarrow=False,
-                               font=dict(color=STATUS_COLOURS["NODATA"], size=12))
+                               font=dict(color=STATUS_COLOURS[Status.NODATA], size=12))
             fig.add_trace(go.Scatter(x=[label], y=[None], mode="markers", showlegend=False))
             continue
-        colour = STATUS_COLOURS.get(exp.status, STATUS_COLOURS["NODATA"])
+        colour = STATUS_COLOURS.get(exp.status, STATUS_COLOURS[Status.NODATA])
         fig.add_trace(go.Scatter(
             x=[label], y=[value], mode="markers", showlegend=False,
             error_y=dict(type="data", array=[0 if not np.isfinite(error) else error], color=colour,

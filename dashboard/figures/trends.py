@@ -180,7 +180,7 @@ def _binned_trace(xs: np.ndarray, ys: np.ndarray, n_bins: int, n_total: int) -> 
 
     low, centre, high = quantile(0.01), quantile(0.5), quantile(0.99)
     mid = np.bincount(index, weights=xs, minlength=n_bins)[full] / counts
-    colour = STATUS_COLOURS["OK"]
+    colour = STATUS_COLOURS[Status.OK]
     return [
         dict(type="scatter", x=np.concatenate([mid, mid[::-1]]), y=np.concatenate([high, low[::-1]]),
              fill="toself", mode="lines", line=dict(width=0), fillcolor="rgba(0, 158, 115, 0.22)",
@@ -421,7 +421,7 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
         # the NODATA row sits at the bottom of the axis: say it is no value
         layout["annotations"] = [dict(xref="x domain", x=0.0, y=y_nodata, yref="y", xanchor="left",
                                       yanchor="bottom", yshift=6, showarrow=False, text="NODATA: no value",
-                                      font=dict(size=10, color=STATUS_COLOURS["NODATA"]))]
+                                      font=dict(size=10, color=STATUS_COLOURS[Status.NODATA]))]
     if n_hidden:
         # under the title, off the plot (where it would hide the NODATA row)
         layout["title"]["subtitle"] = dict(
