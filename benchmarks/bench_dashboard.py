@@ -176,9 +176,10 @@ def store_trend_time(db: Path) -> float:
 
 def first_obs(db: Path) -> int:
     """The first observation id of the store (for the observation page)."""
-    from relphot_core.store import ExposureQuery, Store
+    from relphot_core.selection import ExposureSelection
+    from relphot_core.store import Store
 
-    table = Store.open(f"sqlite:///{db}").observation_table(ExposureQuery(filters=("NIR_J",), limit=1))
+    table = Store.open(f"sqlite:///{db}").observation_table(ExposureSelection(filters=("NIR_J",)), limit=1)
     return int(table["obs_id"].iloc[0])
 
 

@@ -29,7 +29,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from relphot_core.results import ObservationResult
-from relphot_core.store import ExposureQuery, Store
+from relphot_core.selection import ExposureSelection
+from relphot_core.store import Store
 from relphot_core.store.models import (
     DetectorStatRow,
     Exposure,
@@ -161,7 +162,7 @@ def bench_queries(workdir: Path, n_obs: int, runs: int) -> tuple[float, int, lis
     t0 = time.perf_counter()
     n_factors = fill_survey(store, n_obs, seed=1, runs_per_observation=runs)
     fill_time = time.perf_counter() - t0
-    q_j = ExposureQuery(filters=("NIR_J",))
+    q_j = ExposureSelection(filters=("NIR_J",))
 
     def naive() -> pd.DataFrame:
         with store.engine.connect() as conn:
@@ -176,10 +177,10 @@ def bench_queries(workdir: Path, n_obs: int, runs: int) -> tuple[float, int, lis
     rows.append(["exposure_table(NIR_J)", f"{len(ours_df):,}", f"{ours_t:.3f}", f"{base_t / ours_t:.1f}x"])
     probes: list[tuple[str, Callable[[], object]]] = [
         ("exposure_table(NIR_J, WARN/FAIL)", lambda: store.exposure_table(
-            ExposureQuery(filters=("NIR_J",), statuses=("WARN", "FAIL")))),
+            ExposureSelection(filters=("NIR_J",), statuses=("WARN", "FAIL")))),
         ("exposure_table(NIR_J, unreviewed, limit 500)", lambda: store.exposure_table(
-            ExposureQuery(filters=("NIR_J",), reviewed=False, limit=500))),
-        ("exposure_table(search '1234')", lambda: store.exposure_table(ExposureQuery(search="1234"))),
+            ExposureSelection(filters=("NIR_J",), reviewed="no"), limit=500)),
+        ("exposure_table(obs 1234)", lambda: store.exposure_table(ExposureSelection(obs_range=(1234, 1234)))),
         ("observation_table(NIR_J)", lambda: store.observation_table(q_j)),
         ("observation_table(all filters)", lambda: store.observation_table()),
         ("status_counts()", lambda: store.status_counts()),

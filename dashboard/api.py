@@ -3,8 +3,14 @@
 
 JSON (for scripts)::
 
-    GET /api/observations?filter=NIR_J&status=FAIL&from=2026-01-01&to=2026-02-01&obs=100-200&limit=100
+    GET /api/observations?filter=NIR_J&status=FAIL&reviewed=no&from=2026-01-01&to=2026-02-01&obs=100-200&limit=100
     GET /api/exposures?<same parameters>
+
+The selection parameters (``filter``, ``status``, ``reviewed``, ``from``,
+``to``, ``obs``) and their rules are `relphot_core.selection`'s, shared
+with the pages and ``relphot export``: ``from`` and ``to`` are UTC days,
+both included; the observations selected are those holding at least one
+selected exposure.
     GET /api/observation/<obs_id>[?filter=NIR_J]
     GET /api/failures[?all=1&obs=1043&filter=NIR_J]   sets that could not be computed (open ones by default)
     GET /api/health                                   {"status": "ok", "cache_warm": true, "open_failures": 0}
@@ -37,7 +43,7 @@ from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 
 from .data import get_store
-from .query import Selection, apply_selection, parse_selection
+from relphot_core.selection import ExposureSelection, parse_selection
 
 LOG = logging.getLogger(__name__)
 
@@ -85,7 +91,7 @@ def _error(text: str, status: int = 400) -> Response:
     return _json({"error": text}, status)
 
 
-def _selection() -> tuple[Selection, int | None, str | None]:
+def _selection() -> tuple[ExposureSelection, int | None, str | None]:
     """The selection from the query string, the limit, and an error (or None)."""
     sel = parse_selection(request.args.to_dict())
     if sel.messages:
@@ -98,37 +104,16 @@ def _selection() -> tuple[Selection, int | None, str | None]:
     return sel, int(limit), None
 
 
-def selected_exposures(sel: Selection, limit: int | None = None) -> pd.DataFrame:
-    """The store's exposure table for a selection (obs range applied here)."""
-    from relphot_core.store import ExposureQuery
-
-    kwargs = sel.store_query_kwargs()
-    rng = sel.obs_range
-    if rng is not None and rng[0] == rng[1]:
-        kwargs["search"] = str(rng[0])
-    df = get_store().exposure_table(ExposureQuery(**kwargs))
-    df = apply_selection(df, sel)
-    return df if limit is None else df.head(limit)
+def selected_exposures(sel: ExposureSelection, limit: int | None = None) -> pd.DataFrame:
+    """The store's exposure table for a selection (`relphot_core.selection`)."""
+    return get_store().exposure_table(sel.criteria(), limit=limit)
 
 
-def selected_observations(sel: Selection, limit: int | None = None) -> pd.DataFrame:
-    """The store's observation table for a selection: the observations
-    holding at least one *selected exposure* (status, review state, dates
-    and obs ids applied to the same exposure, as the pages count them;
-    testing them separately per observation selected observations whose
-    WARN exposure was reviewed and whose unreviewed one was OK)."""
-    from relphot_core.store import ExposureQuery
-
-    exposures = selected_exposures(sel)
-    kwargs = sel.store_query_kwargs()
-    kwargs.update(statuses=None, reviewed=None, mjd_min=None, mjd_max=None)
-    df = get_store().observation_table(ExposureQuery(**kwargs))
-    if df.empty:
-        return df
-    keys = set(zip(exposures["obs_id"].astype(int), exposures["filter"].astype(str)))
-    keep = [(int(o), str(f)) in keys for o, f in zip(df["obs_id"], df["filter"])]
-    df = df[np.asarray(keep, dtype=bool)].reset_index(drop=True)
-    return df if limit is None else df.head(limit)
+def selected_observations(sel: ExposureSelection, limit: int | None = None) -> pd.DataFrame:
+    """The store's observation table for a selection: the observation
+    products holding at least one selected exposure (status, review state,
+    dates and obs ids applied to the same exposure, as the pages count them)."""
+    return get_store().observation_table(sel.criteria(), limit=limit)
 
 
 def observation_detail(obs_id: int, filters) -> dict | None:
@@ -299,15 +284,14 @@ def register(server: Flask) -> None:
         sel, _limit, problem = _selection()
         if problem:
             return _error(problem)
-        obs = selected_observations(sel)
-        if len(obs) > MAX_ZIP:
-            return _error(f"the selection holds {len(obs):,} observation products (more than {MAX_ZIP:,}): "
+        n_obs = len(selected_observations(sel, MAX_ZIP + 1))
+        if n_obs > MAX_ZIP:
+            return _error(f"the selection holds more than {MAX_ZIP:,} observation products: "
                           "narrow it, or use `relphot export`.", 413)
-        store = get_store()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for row in obs.itertuples(index=False):
-                result = store.load_result(int(row.obs_id), str(row.filter))
+            # the same products, chosen by the same query, as `relphot export` with this selection
+            for result in get_store().iter_results(selection=sel.criteria(), details=False):
                 archive.writestr(product_filename(result), product_bytes(result))
         return _attachment(buffer.getvalue(), "relphot_products.zip", "application/zip")
 

@@ -27,9 +27,8 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import Config, Thresholds
+from relphot_core.selection import sorted_nan_last
 from relphot_core.status import OUT_OF_LIMITS
-
-from .query import sorted_nan_last
 
 LOG = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from relphot_core.cli import main
 from relphot_core.errors import StoreError
-from relphot_core.store import ExposureQuery, Store
+from relphot_core.selection import ExposureSelection
+from relphot_core.store import Store
 from relphot_core.store import writes
 from relphot_core.store.models import Base
 from relphot_core.store.synth import fill_survey, make_result
@@ -187,7 +188,7 @@ def test_portable_upsert_path(store, monkeypatch):
     store.save_results([make_result(2, seed=1), make_result(2, seed=2)])
     counts = row_counts(store)
     assert (counts["observation"], counts["exposure"], counts["processing_run"]) == (2, 8, 4)
-    table = store.exposure_table(ExposureQuery(search="1"))
+    table = store.exposure_table(ExposureSelection(obs_range=(1, 1)))
     assert table["mjd_obs"].min() == pytest.approx(60000.5)  # exposure times follow the newer run
 
 
@@ -258,21 +259,23 @@ def test_exposure_table_columns_and_filters(small_survey):
     assert len(table) == 19
     assert table["reviewed"].dtype == bool and not table["reviewed"].any()
     assert math.isnan(table[(table.obs_id == 103) & (table.exposure == 3)]["value"].iloc[0])
-    q = ExposureQuery
+    q = ExposureSelection
     assert len(store.exposure_table(q(filters=("NIR_J",)))) == 12
     assert store.exposure_table(q(statuses=("FAIL", "NODATA")))[["obs_id", "exposure"]].values.tolist() == [
         [103, 3], [103, 4]]
-    assert set(store.exposure_table(q(search="10"))["obs_id"]) == {101, 102, 103, 210}  # substring
-    assert set(store.exposure_table(q(search=" 01 "))["obs_id"]) == {101}
-    assert set(store.exposure_table(q(search="21"))["obs_id"]) == {210}
-    assert set(store.exposure_table(q(mjd_min=60002.4, mjd_max=60003.5))["obs_id"]) == {102, 103}
-    assert len(store.exposure_table(q(limit=5))) == 5
+    assert set(store.exposure_table(q(obs_range=(100, 199)))["obs_id"]) == {101, 102, 103}  # both ends in
+    assert set(store.exposure_table(q(obs_range=(101, 101)))["obs_id"]) == {101}
+    assert set(store.exposure_table(q(obs_range=(103, 210)))["obs_id"]) == {103, 210}
+    # MJD 60002 is 2023-02-27: 'to' keeps that whole UTC day, not the exposure at 00:00 the day after
+    assert set(store.exposure_table(q(date_from="2023-02-27", date_to="2023-02-27"))["obs_id"]) == {102}
+    assert set(store.exposure_table(q(date_from="2023-02-27", date_to="2023-02-28"))["obs_id"]) == {102, 103}
+    assert len(store.exposure_table(limit=5)) == 5
     store.add_review(102, "NIR_J", [2], "confirmed", "carol", "seen")
-    reviewed = store.exposure_table(q(reviewed=True))
+    reviewed = store.exposure_table(q(reviewed="yes"))
     assert reviewed[["obs_id", "filter", "exposure", "reviewer", "review_comment"]].values.tolist() == [
         [102, "NIR_J", 2, "carol", "seen"]]
     assert isinstance(reviewed["reviewed_at"].iloc[0], datetime)
-    assert len(store.exposure_table(q(reviewed=False))) == 18
+    assert len(store.exposure_table(q(reviewed="no"))) == 18
 
 
 def test_observation_table_and_status_counts(small_survey):
@@ -286,12 +289,12 @@ def test_observation_table_and_status_counts(small_survey):
         (101, "NIR_J"): "OK", (102, "NIR_H"): "OK", (102, "NIR_J"): "WARN", (103, "NIR_J"): "NODATA",
         (210, "NIR_Y"): "OK"}
     assert by_key.loc[(102, "NIR_H"), "n_exposures"] == 3
-    flagged = store.observation_table(ExposureQuery(statuses=("WARN", "FAIL")))
+    flagged = store.observation_table(ExposureSelection(statuses=("WARN", "FAIL")))
     assert flagged[["obs_id", "filter"]].values.tolist() == [[102, "NIR_J"], [103, "NIR_J"]]
-    assert store.observation_table(ExposureQuery(mjd_min=60009))["obs_id"].tolist() == [210]
+    assert store.observation_table(ExposureSelection(date_from="2023-03-06"))["obs_id"].tolist() == [210]
     store.add_review(102, "NIR_J", None, "confirmed", "dan", "")
-    assert store.observation_table(ExposureQuery(reviewed=True))["n_reviewed"].tolist() == [4]
-    assert len(store.observation_table(ExposureQuery(reviewed=False))) == 4
+    assert store.observation_table(ExposureSelection(reviewed="yes"))["n_reviewed"].tolist() == [4]
+    assert len(store.observation_table(ExposureSelection(reviewed="no"))) == 4
     counts = store.status_counts()
     assert list(counts.columns) == ["filter", "status", "n_exposures", "n_observations"]
     got = {(r.filter, r.status): (r.n_exposures, r.n_observations) for r in counts.itertuples()}
@@ -319,7 +322,7 @@ def test_trend_and_triage_queue(store):
     assert queue[["obs_id", "exposure"]].values.tolist() == [[41, 4]]
     store.add_reviews([(41, "NIR_J", 4)], "overruled", "erin", "seeing")
     assert store.triage_queue().empty
-    only = store.trend("NIR_J", ExposureQuery(search="41"))
+    only = store.trend("NIR_J", ExposureSelection(obs_range=(41, 41)))
     assert set(only["obs_id"]) == {41} and bool(only["alarmed"].iloc[3])
 
 
@@ -344,7 +347,7 @@ def test_reviews_validation_and_bulk(small_survey):
         [101, "NIR_J", 1, "OK"], [103, "NIR_J", 4, "FAIL"], [102, "NIR_H", 3, "OK"]]
     store.add_review(103, "NIR_J", [4], "overruled", "g", "second look")
     assert len(store.reviews(103)) == 2
-    row = store.exposure_table(ExposureQuery(search="103", statuses=("FAIL",))).iloc[0]
+    row = store.exposure_table(ExposureSelection(obs_range=(103, 103), statuses=("FAIL",))).iloc[0]
     assert (row["review_decision"], row["reviewer"]) == ("overruled", "g")  # the latest review shows
 
 
@@ -375,7 +378,7 @@ def test_neighbours_is_empty_and_iter_results(small_survey):
 
 def test_fill_survey(store):
     assert fill_survey(store, 50, seed=1) == 600
-    table = store.exposure_table(ExposureQuery(filters=("NIR_Y",)))
+    table = store.exposure_table(ExposureSelection(filters=("NIR_Y",)))
     assert len(table) == 200 and set(table["status"]) <= {"OK", "WARN", "FAIL", "NODATA"}
     assert len(store.observation_table()) == 150
 

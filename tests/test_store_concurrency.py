@@ -8,7 +8,8 @@ import sys
 import textwrap
 import time
 
-from relphot_core.store import ExposureQuery, Store
+from relphot_core.selection import ExposureSelection
+from relphot_core.store import Store
 from relphot_core.store.synth import make_result
 from store_fixtures import store_url  # noqa: F401  (fixture)
 
@@ -47,7 +48,7 @@ def test_writers_and_reader_at_once(store_url):
         reads = 0
         seen_rows = 0
         while any(w.poll() is None for w in writers):
-            table = store.exposure_table(ExposureQuery(filters=("NIR_J",)))
+            table = store.exposure_table(ExposureSelection(filters=("NIR_J",)))
             seen_rows = max(seen_rows, len(table))
             store.observation_table()
             store.status_counts()

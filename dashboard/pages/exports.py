@@ -1,6 +1,11 @@
 """Exports: the validated XML product of one observation, a zip of the
 products of a selection, and the selected exposure table as CSV or VOTable,
-each with the equivalent command line."""
+each with the equivalent command line.
+
+The selection is `relphot_core.selection.ExposureSelection`: the counts
+shown, the zip, the tables and the ``relphot export`` command shown select
+the same exposures and the same products (those holding at least one
+selected exposure)."""
 from __future__ import annotations
 
 import shlex
@@ -63,6 +68,8 @@ def layout(**params) -> html.Div:
                          className="control"),
                 *date_and_obs_controls(pid, sel),
             ]),
+            html.P("A product is selected when one of its exposures meets every criterion; the dates are "
+                   "UTC days, both included.", className="muted", id=pid("rules")),
             html.Div(id=pid("selection")),
         ]),
         dcc.Store(id=pid("search")),
@@ -91,8 +98,9 @@ def one_observation(obs_text, filter_name):
 
 def _selection_counts(sel) -> tuple[int, int]:
     """Exposures and observation products in a selection, counted on the
-    cached per-filter tables (the store's full tables take seconds at survey
-    size; the downloads themselves read the store)."""
+    cached per-filter tables with the selection's rules for frames (the
+    store's full tables take seconds at survey size; the downloads read
+    the store with the same rules in SQL)."""
     cache = get_cache()
     n_exp = n_obs = 0
     for name in sel.filters:
@@ -103,26 +111,20 @@ def _selection_counts(sel) -> tuple[int, int]:
     return n_exp, n_obs
 
 
+def export_command(sel) -> str:
+    """The ``relphot export`` command writing the products of a selection
+    (the zip's), for this dashboard's store."""
+    options = " ".join(shlex.quote(part) for part in sel.criteria().to_options())
+    return f"relphot export --db {shlex.quote(db_label())} --out DIR" + (f" {options}" if options else "")
+
+
 def selection_block(filters, statuses, date_from, date_to, obs, reviewed="any"):
     """Counts, download links and commands for the current selection."""
     sel = parse_selection({"filter": ",".join(filters or []) or None, "status": ",".join(statuses or []) or None,
                            "from": date_from, "to": date_to, "obs": obs, "reviewed": reviewed})
     search = sel.to_search()
     n_exp, n_obs = _selection_counts(sel)
-    db = shlex.quote(db_label())
-    export_cmd = f"relphot export --db {db} --out DIR"
-    if len(sel.filters) == 1:
-        export_cmd += f" --filter {sel.filters[0]}"
-    rng = sel.obs_range
-    if rng and rng[1] - rng[0] < 50:
-        export_cmd += " --obs-id " + " ".join(str(i) for i in range(rng[0], rng[1] + 1))
-    caveats = []
-    if len(sel.filters) == 2:
-        caveats.append("the command takes one filter: run it once per filter")
-    if (sel.statuses != parse_selection({}).statuses or sel.date_from or sel.date_to or sel.reviewed != "any"
-            or (rng and rng[1] - rng[0] >= 50)):
-        caveats.append("relphot export has no status / review / observation-date / id-range options (its "
-                       "--since is the processing time): it exports more than the zip holds")
+    export_cmd = export_command(sel)
     api = f"curl -o exposures.json '{_server_url()}api/exposures{search}'"
     zip_link = (html.A("Zip of the XML products", href=f"/download/products.zip{search}", id=pid("zip"),
                        className="btn btn-link", download="")
@@ -141,8 +143,9 @@ def selection_block(filters, statuses, date_from, date_to, obs, reviewed="any"):
                    className="btn btn-link", download=""),
         ]),
         html.H4("Equivalent commands"),
+        html.P("Writes the products the zip holds:", className="muted"),
         command_block(export_cmd),
-        html.P("; ".join(caveats), className="muted") if caveats else None,
+        html.P("The selected exposures as JSON:", className="muted"),
         command_block(api),
     ]), search
 

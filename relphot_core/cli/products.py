@@ -12,7 +12,13 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import re
+from typing import TYPE_CHECKING
+
 from ..errors import ApplyError, ProductError, RelphotError, StoreError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..selection import ExposureSelection
 
 # lxml and the product schema are imported by the commands, not to build the parser.
 PURPOSES: tuple[str, ...] = ("UNKNOWN", "PRODUCTION", "DATA_RELEASE", "REPROCESSING", "TEST",
@@ -25,12 +31,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export", help="write validated XML products from the store",
         description="Write one validated DpdNirRelPhotoExpCalibration product per (observation, "
-                    "filter) from the current runs of the store, atomically.")
+                    "filter) from the current runs of the store, atomically. The selection options "
+                    "(--filter, --status, --reviewed, --from, --to, --obs) are the dashboard's: a product "
+                    "is exported when it holds at least one exposure that meets them all, and the "
+                    "exports page shows the command equivalent to its zip.")
     p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default $RELPHOT_DB or relphot.db)")
     p.add_argument("--out", metavar="DIR", type=Path, required=True, help="output directory (created)")
     p.add_argument("--obs-id", metavar="ID", type=int, nargs="+", action="extend", dest="obs_ids",
                    help="only these observations")
-    p.add_argument("--filter", choices=("NIR_Y", "NIR_J", "NIR_H"), help="only this filter")
+    p.add_argument("--filter", metavar="FILTER[,FILTER]", action="append", dest="filters",
+                   help="only these filters (NIR_Y, NIR_J, NIR_H; comma-separated or repeated)")
+    p.add_argument("--status", metavar="STATUS[,STATUS]", action="append", dest="statuses",
+                   help="only products with an exposure of these statuses (OK, WARN, FAIL, NODATA)")
+    p.add_argument("--reviewed", metavar="any|yes|no",
+                   help="only products with an exposure reviewed (yes) or not (no) at its current status")
+    p.add_argument("--from", metavar="YYYY-MM-DD", dest="date_from",
+                   help="only products with an exposure taken on or after this day (UTC)")
+    p.add_argument("--to", metavar="YYYY-MM-DD", dest="date_to",
+                   help="only products with an exposure taken on or before this day (UTC, whole day)")
+    p.add_argument("--obs", metavar="ID|LOW-HIGH", dest="obs_range",
+                   help="only observation ids in this range (both ends included)")
     p.add_argument("--since", metavar="YYYY-MM-DD", type=_date,
                    help="only runs computed on or after this day (UTC)")
     p.add_argument("--purpose", default="PRODUCTION", choices=PURPOSES, metavar="PURPOSE",
@@ -103,11 +123,36 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def export_selection(args: argparse.Namespace) -> "ExposureSelection":
+    """The selection the ``export`` options give.
+
+    Raises
+    ------
+    SelectionError
+        Naming every option value that cannot be read.
+    """
+    from ..selection import ExposureSelection, SelectionError
+
+    def joined(values: list[str] | None) -> str | None:
+        return None if not values else ",".join(values)
+
+    params = {"filter": joined(args.filters), "status": joined(args.statuses), "reviewed": args.reviewed,
+              "from": args.date_from, "to": args.date_to, "obs": args.obs_range}
+    for name in ("filter", "status"):
+        if params[name] is not None and not params[name].strip(", "):
+            params[name] = "(empty)"  # an empty list is a mistake, not "all"
+    try:
+        return ExposureSelection.from_params(params)
+    except SelectionError as exc:  # the parameters are the options: name them as such
+        raise SelectionError(None, re.sub(r"'(filter|status|reviewed|from|to|obs)'", r"--\1", exc.reason)) from None
+
+
 def run_export(args: argparse.Namespace) -> int:
     """``relphot export --db URL --out DIR [...]``."""
     from ..store import Store
     from ..products import write_product
 
+    selection = export_selection(args)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -118,7 +163,7 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"relphot export: removed {stale}, left by an interrupted export", file=sys.stderr)
     written = refused = 0
     with Store.open(args.db) as store:
-        results = store.iter_results(obs_ids=args.obs_ids, filter=args.filter, since=args.since, details=False)
+        results = store.iter_results(obs_ids=args.obs_ids, since=args.since, selection=selection, details=False)
         for result in _progress(results, desc="export", unit="product"):
             try:
                 path = write_product(result, args.out, purpose=args.purpose)

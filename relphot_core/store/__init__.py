@@ -5,7 +5,7 @@ particular, for a shared deployment. Schema changes through the Alembic
 migrations in ``migrations/``, applied on first use and by
 ``relphot db upgrade``.
 
->>> from relphot_core.store import Store, ExposureQuery
+>>> from relphot_core.store import Store, ExposureSelection
 >>> store = Store.open("sqlite://")            # in memory
 >>> store.is_empty()
 True
@@ -18,7 +18,7 @@ from ..errors import StoreError
 
 if TYPE_CHECKING:
     from .api import Store
-    from .queries import ExposureQuery
+    from ..selection import ExposureSelection
 
 
 def __getattr__(name: str):
@@ -29,9 +29,9 @@ def __getattr__(name: str):
 
         return Store
     if name == "ExposureQuery":
-        from .queries import ExposureQuery
+        from ..selection import ExposureSelection
 
         return ExposureQuery
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ = ["Store", "ExposureQuery", "StoreError"]
+__all__ = ["Store", "ExposureSelection", "StoreError"]

@@ -37,7 +37,7 @@ from .models import (
     Review,
     utcnow,
 )
-from .queries import ExposureQuery
+from ..selection import ExposureSelection, select_exposures
 from .schema import short_error, ensure_current
 from .records import build_factor_results, build_result
 from .writes import prepare, refresh_current, result_label, save_batch
@@ -480,6 +480,7 @@ class Store:
         filter: str | Iterable[str] | None = None,
         since: datetime | str | None = None,
         *,
+        selection: ExposureSelection | None = None,
         details: bool = True,
     ) -> Iterator[ObservationResult]:
         """The current runs, in (obs_id, filter) order.
@@ -490,6 +491,9 @@ class Store:
         filter : str or iterable of str or None
         since : datetime or ISO 8601 str or None
             Only runs created at or after this time (UTC if naive).
+        selection : ExposureSelection or None
+            Only the observations holding at least one selected exposure
+            (the selected observation products, as `observation_table`).
         details : bool
             Also load the pair and detector statistics and the match samples
             (False: the exposure factors only, what a product needs).
@@ -508,6 +512,8 @@ class Store:
             if since.tzinfo is None:
                 since = since.replace(tzinfo=timezone.utc)
             stmt = stmt.where(R.c.created >= since)
+        if selection is not None and not selection.selects_everything:
+            stmt = stmt.where(O.c.id.in_(queries.selected_observations(selection)))
         with self._read() as conn:
             observations = conn.execute(stmt).all()
         chunk = 500 if not details else 1
@@ -523,8 +529,11 @@ class Store:
                     results = build_factor_results(conn, found)
             yield from results
 
-    def exposure_table(self, query: ExposureQuery | None = None) -> pd.DataFrame:
-        """One row per exposure of the current runs.
+    def exposure_table(self, selection: ExposureSelection | None = None, *,
+                       limit: int | None = None) -> pd.DataFrame:
+        """One row per selected exposure of the current runs (all by
+        default; `relphot_core.selection` says which are selected), at most
+        ``limit``.
 
         Columns: obs_id, filter, exposure, mjd_obs, date_obs, value, error,
         status, reason, n_pairs, n_matched, run_id, method, review_decision
@@ -533,25 +542,29 @@ class Store:
         Ordered by obs_id, filter, exposure.
         """
         with self._read() as conn:
-            return queries.exposure_table(conn, query or ExposureQuery())
+            return queries.exposure_table(conn, selection or ExposureSelection(), limit=limit)
 
-    def observation_table(self, query: ExposureQuery | None = None) -> pd.DataFrame:
-        """One row per (obs_id, filter): obs_id, filter, mjd_start, mjd_end,
-        n_exposures, worst_status (OK < WARN < FAIL < NODATA), n_ok, n_warn,
-        n_fail, n_nodata, n_reviewed, run_id. ``statuses`` keeps observations
-        with any exposure of those statuses; ``reviewed`` True keeps those
-        with a reviewed exposure, False those with an unreviewed one."""
-        with self._read() as conn:
-            return queries.observation_table(conn, query or ExposureQuery())
+    def observation_table(self, selection: ExposureSelection | None = None, *,
+                          limit: int | None = None) -> pd.DataFrame:
+        """One row per selected (obs_id, filter): those holding at least one
+        selected exposure (all by default), at most ``limit``.
 
-    def status_counts(self, query: ExposureQuery | None = None) -> pd.DataFrame:
-        """Columns filter, status, n_exposures, n_observations (current runs)."""
+        Columns: obs_id, filter, mjd_start, mjd_end, n_exposures,
+        worst_status (OK < WARN < FAIL < NODATA), n_ok, n_warn, n_fail,
+        n_nodata, n_reviewed, run_id; the counts are of all the
+        observation's exposures."""
         with self._read() as conn:
-            return queries.status_counts(conn, query or ExposureQuery())
+            return queries.observation_table(conn, selection or ExposureSelection(), limit=limit)
+
+    def status_counts(self, selection: ExposureSelection | None = None) -> pd.DataFrame:
+        """Columns filter, status, n_exposures, n_observations (current runs,
+        selected exposures)."""
+        with self._read() as conn:
+            return queries.status_counts(conn, selection or ExposureSelection())
 
     def trend(
-        self, filter: str, query: ExposureQuery | None = None, *, window: int | None = None, nsigma: float | None = None,
-        control: Any = None,
+        self, filter: str, selection: ExposureSelection | None = None, *, window: int | None = None,
+        nsigma: float | None = None, control: Any = None,
     ) -> pd.DataFrame:
         """The exposure table of one filter ordered by mjd_obs, with the
         control charts (`relphot_core.store.queries.add_control_chart`:
@@ -560,15 +573,14 @@ class Store:
         `relphot_core.config.Control` (default: the defaults).
 
         The chart is computed over the whole series of the filter (defaults
-        from `relphot_core.config.Thresholds`), then ``query`` selects rows.
-        Without `relphot_core.flags.control_chart` the chart columns are
-        absent.
+        from `relphot_core.config.Thresholds`), then ``selection`` (its
+        filters aside) selects rows.
         """
         with self._read() as conn:
-            df = queries.exposure_table(conn, ExposureQuery(filters=(filter,)), order_by_mjd=True)
+            df = queries.exposure_table(conn, ExposureSelection(filters=(filter,)), order_by_mjd=True)
         df = queries.add_control_chart(df, window=window, nsigma=nsigma, control=control)
-        if query is not None:
-            df = queries.mask(df, replace(query, filters=None))
+        if selection is not None:
+            df = select_exposures(df, replace(selection.criteria(), filters=(filter,))).reset_index(drop=True)
         return df
 
     def detector_table(self, filter: str) -> pd.DataFrame:
@@ -581,22 +593,20 @@ class Store:
         with self._read() as conn:
             return detectors.detector_table(conn, filter)
 
-    def triage_queue(self, query: ExposureQuery | None = None, *, control: Any = None) -> pd.DataFrame:
+    def triage_queue(self, selection: ExposureSelection | None = None, *, control: Any = None) -> pd.DataFrame:
         """Exposure rows (with the control-chart columns of `trend`) whose
         status is WARN/FAIL/NODATA, or that drift on the control chart, and
-        that are not reviewed at their current status. Ordered by obs_id,
-        filter, exposure."""
-        query = query or ExposureQuery()
+        that are not reviewed at their current status; ``selection`` (its
+        review state aside) narrows them. Ordered by obs_id, filter,
+        exposure."""
+        selection = (selection or ExposureSelection()).criteria()
         parts = []
         with self._read() as conn:
-            filters = query.filters or tuple(
-                conn.execute(select(O.c.filter).distinct().order_by(O.c.filter)).scalars()
-            )
-            for band in filters:
+            for band in selection.filters:
                 light = queries.add_control_chart(queries.series(conn, band), control=control)
                 chosen = light[queries.awaits_review(light)]
                 rows = queries.exposure_table(
-                    conn, ExposureQuery(), observation_ids=chosen["observation_pk"].tolist()
+                    conn, ExposureSelection(), observation_ids=chosen["observation_pk"].tolist()
                 )
                 chart_cols = [c for c in queries.CHART_COLUMNS if c in light]
                 rows = rows.merge(chosen[["obs_id", "filter", "exposure", *chart_cols]],
@@ -605,7 +615,7 @@ class Store:
         if not parts:
             return queries.frame([], queries.EXPOSURE_COLUMNS)
         df = pd.concat(parts, ignore_index=True).sort_values(["obs_id", "filter", "exposure"])
-        return queries.mask(df, replace(query, reviewed=None))
+        return select_exposures(df, replace(selection, reviewed="any")).reset_index(drop=True)
 
     def reviews(self, obs_id: int | None = None, filter: str | None = None) -> pd.DataFrame:
         """Every review: id, obs_id, filter, exposure, decision, reviewer,

@@ -7,18 +7,22 @@ exposure through ``exposure.latest_review_id``.
 An exposure counts as *reviewed* when its latest review was made on the same
 status as its current one: a recomputation that changes the status puts it
 back in the triage queue (the review itself is kept and still shown).
+
+Which rows a read returns is an `relphot_core.selection.ExposureSelection`
+(the rules are described there); `selection_conditions` is its SQL form.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, and_, case, cast, func, literal, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
+from ..config import FILTERS
+from ..selection import ALL_STATUSES, ExposureSelection
 from ..status import FLAGGED, OUT_OF_LIMITS, STATUS_ORDER
 from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
 
@@ -47,36 +51,6 @@ def awaits_review(df: pd.DataFrame) -> np.ndarray:
     """Which rows of an exposure table belong in the triage queue: flagged
     (`is_flagged`) and not reviewed at their current status."""
     return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
-
-
-@dataclass(frozen=True)
-class ExposureQuery:
-    """Which exposures (or observations) a read returns. None = no constraint.
-
-    Attributes
-    ----------
-    filters : tuple of str or None
-        Filter bands, e.g. ``("NIR_J",)``.
-    mjd_min, mjd_max : float or None
-        Range of the exposure's MJD-OBS (for observations: their span overlaps).
-    statuses : tuple of str or None
-        Current statuses (for observations: any exposure with one of them).
-    reviewed : bool or None
-        Reviewed or not (for observations: True = at least one exposure
-        reviewed, False = at least one not reviewed).
-    search : str or None
-        Substring of the observation id.
-    limit : int or None
-        At most this many rows.
-    """
-
-    filters: tuple[str, ...] | None = None
-    mjd_min: float | None = None
-    mjd_max: float | None = None
-    statuses: tuple[str, ...] | None = None
-    reviewed: bool | None = None
-    search: str | None = None
-    limit: int | None = None
 
 
 EXPOSURE_COLUMNS: dict[str, str] = {
@@ -170,49 +144,67 @@ def _current_from(stmt: Select) -> Select:
     )
 
 
-def _search_clause(search: str) -> Any:
-    return cast(O.c.obs_id, String).contains(search.strip(), autoescape=True)
+def selection_conditions(selection: ExposureSelection) -> tuple[list[Any], list[Any]]:
+    """The SQL form of a selection's rules (`relphot_core.selection`), as
+    two lists of conditions: on the observation (filter, obs id) and on the
+    exposure of the current run (status, review state, MJD-OBS)."""
+    on_observation: list[Any] = []
+    on_exposure: list[Any] = []
+    if selection.filters != FILTERS:
+        on_observation.append(O.c.filter.in_(list(selection.filters)))
+    else:  # the store may hold no other filter, but say it as the frames do
+        on_observation.append(O.c.filter.in_(list(FILTERS)))
+    if selection.obs_range is not None:
+        on_observation.append(O.c.obs_id.between(*selection.obs_range))
+    if selection.statuses != ALL_STATUSES:
+        on_exposure.append(F.c.status.in_(list(selection.statuses)))
+    if selection.mjd_min is not None:
+        on_exposure.append(E.c.mjd_obs >= selection.mjd_min)
+    if selection.mjd_max is not None:
+        on_exposure.append(E.c.mjd_obs < selection.mjd_max)
+    if selection.reviewed_flag is not None:
+        on_exposure.append(_reviewed_expr() == (1 if selection.reviewed_flag else 0))
+    return on_observation, on_exposure
 
 
-def _exposure_where(stmt: Select, query: ExposureQuery) -> Select:
-    if query.filters:
-        stmt = stmt.where(O.c.filter.in_(list(query.filters)))
-    if query.mjd_min is not None:
-        stmt = stmt.where(E.c.mjd_obs >= float(query.mjd_min))
-    if query.mjd_max is not None:
-        stmt = stmt.where(E.c.mjd_obs <= float(query.mjd_max))
-    if query.statuses:
-        stmt = stmt.where(F.c.status.in_(list(query.statuses)))
-    if query.reviewed is not None:
-        stmt = stmt.where(_reviewed_expr() == (1 if query.reviewed else 0))
-    if query.search and query.search.strip():
-        stmt = stmt.where(_search_clause(query.search))
-    return stmt
+def selected_observations(selection: ExposureSelection) -> Select:
+    """``SELECT observation.id`` of the observations holding at least one
+    selected exposure (for ``IN``)."""
+    return _exposure_where(_current_from(select(O.c.id)), selection).distinct()
+
+
+def _exposure_where(stmt: Select, selection: ExposureSelection) -> Select:
+    on_observation, on_exposure = selection_conditions(selection)
+    conditions = on_observation + on_exposure
+    return stmt.where(and_(*conditions)) if conditions else stmt
 
 
 def exposure_table(
     conn: Connection,
-    query: ExposureQuery,
+    selection: ExposureSelection,
     *,
+    limit: int | None = None,
     order_by_mjd: bool = False,
     observation_ids: list[int] | None = None,
 ) -> pd.DataFrame:
-    """One row per exposure of the current runs (see `Store.exposure_table`);
-    ``observation_ids`` restricts to those observation rows (primary keys)."""
+    """One row per selected exposure of the current runs (see
+    `Store.exposure_table`), at most ``limit``; ``observation_ids``
+    restricts to those observation rows (primary keys)."""
     if observation_ids is None:
-        return _exposure_table(conn, query, order_by_mjd=order_by_mjd)
+        return _exposure_table(conn, selection, limit=limit, order_by_mjd=order_by_mjd)
     ids = sorted(set(int(i) for i in observation_ids))
     parts = [
-        _exposure_table(conn, query, order_by_mjd=order_by_mjd, _ids=ids[i : i + 5000])
+        _exposure_table(conn, selection, order_by_mjd=order_by_mjd, _ids=ids[i : i + 5000])
         for i in range(0, len(ids), 5000)
     ] or [frame([], EXPOSURE_COLUMNS)]
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     order = ["mjd_obs", "obs_id", "exposure"] if order_by_mjd else ["obs_id", "filter", "exposure"]
-    return df.sort_values(order, ignore_index=True)
+    df = df.sort_values(order, ignore_index=True)
+    return df if limit is None else df.head(int(limit))
 
 
 def _exposure_table(
-    conn: Connection, query: ExposureQuery, *, order_by_mjd: bool = False,
+    conn: Connection, selection: ExposureSelection, *, limit: int | None = None, order_by_mjd: bool = False,
     _ids: list[int] | None = None,
 ) -> pd.DataFrame:
     stmt = _current_from(
@@ -242,12 +234,12 @@ def _exposure_table(
             F.c.detector_reason,
         )
     )
-    stmt = _exposure_where(stmt, query)
+    stmt = _exposure_where(stmt, selection)
     if _ids is not None:
         stmt = stmt.where(O.c.id.in_(_ids))
     order = [E.c.mjd_obs, O.c.obs_id, E.c.dither] if order_by_mjd else [O.c.obs_id, O.c.filter, E.c.dither]
-    if query.limit is not None:
-        stmt = stmt.order_by(*order).limit(int(query.limit))
+    if limit is not None:
+        stmt = stmt.order_by(*order).limit(int(limit))
         return frame(fetch(conn, stmt), EXPOSURE_COLUMNS)
     # Sorting a large result in pandas is several times cheaper than SQLite's
     # temporary B-tree.
@@ -278,8 +270,10 @@ def _worst(df: pd.DataFrame) -> np.ndarray:
     return np.select(conditions, [status.value for status in worst_first], default=None)
 
 
-def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
-    """One row per (obs_id, filter) with a current run (see `Store.observation_table`)."""
+def observation_table(conn: Connection, selection: ExposureSelection, *, limit: int | None = None) -> pd.DataFrame:
+    """One row per selected (obs_id, filter) with a current run: those
+    holding at least one selected exposure; the counts are of all their
+    exposures (see `Store.observation_table`)."""
     reviewed = _reviewed_expr()
     counts = [
         func.sum(case((F.c.status == status, 1), else_=0)).label(f"n_{status.lower()}")
@@ -301,27 +295,16 @@ def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
             O.c.current_run_id.label("run_id"),
         )
     )
-    if query.filters:
-        stmt = stmt.where(O.c.filter.in_(list(query.filters)))
-    if query.search and query.search.strip():
-        stmt = stmt.where(_search_clause(query.search))
+    on_observation, on_exposure = selection_conditions(selection)
+    if on_observation:
+        stmt = stmt.where(and_(*on_observation))
     stmt = stmt.group_by(O.c.id, O.c.obs_id, O.c.filter, O.c.current_run_id)
-    having = []
-    if query.mjd_min is not None:
-        having.append(mjd_end >= float(query.mjd_min))
-    if query.mjd_max is not None:
-        having.append(mjd_start <= float(query.mjd_max))
-    if query.statuses:
-        having.append(func.sum(case((F.c.status.in_(list(query.statuses)), 1), else_=0)) > 0)
-    if query.reviewed is True:
-        having.append(n_reviewed > 0)
-    elif query.reviewed is False:
-        having.append(n_reviewed < n_exposures)
-    if having:
-        stmt = stmt.having(and_(*having))
+    if on_exposure:
+        # the whole observation is kept when one of its exposures is selected
+        stmt = stmt.having(func.sum(case((and_(*on_exposure), 1), else_=0)) > 0)
     stmt = stmt.order_by(O.c.obs_id, O.c.filter)
-    if query.limit is not None:
-        stmt = stmt.limit(int(query.limit))
+    if limit is not None:
+        stmt = stmt.limit(int(limit))
     rows = fetch(conn, stmt)
     columns = [c for c in OBSERVATION_COLUMNS if c != "worst_status"]
     df = frame(rows, {c: OBSERVATION_COLUMNS[c] for c in columns})
@@ -329,8 +312,9 @@ def observation_table(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
     return df
 
 
-def status_counts(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
-    """Exposures and observations per (filter, status) of the current runs."""
+def status_counts(conn: Connection, selection: ExposureSelection) -> pd.DataFrame:
+    """Selected exposures, and the observations holding them, per (filter,
+    status) of the current runs."""
     stmt = _current_from(
         select(
             O.c.filter,
@@ -339,32 +323,11 @@ def status_counts(conn: Connection, query: ExposureQuery) -> pd.DataFrame:
             func.count(func.distinct(O.c.id)).label("n_observations"),
         )
     )
-    stmt = _exposure_where(stmt, query).group_by(O.c.filter, F.c.status).order_by(O.c.filter, F.c.status)
+    stmt = _exposure_where(stmt, selection).group_by(O.c.filter, F.c.status).order_by(O.c.filter, F.c.status)
     rows = conn.execute(stmt).all()
     return frame(
         rows, {"filter": "object", "status": "object", "n_exposures": "int64", "n_observations": "int64"}
     )
-
-
-def mask(df: pd.DataFrame, query: ExposureQuery) -> pd.DataFrame:
-    """Apply an `ExposureQuery` to an exposure table in memory."""
-    keep = np.ones(len(df), dtype=bool)
-    if query.filters:
-        keep &= df["filter"].isin(list(query.filters)).to_numpy()
-    if query.mjd_min is not None:
-        keep &= (df["mjd_obs"] >= float(query.mjd_min)).to_numpy()
-    if query.mjd_max is not None:
-        keep &= (df["mjd_obs"] <= float(query.mjd_max)).to_numpy()
-    if query.statuses:
-        keep &= df["status"].isin(list(query.statuses)).to_numpy()
-    if query.reviewed is not None:
-        keep &= (df["reviewed"] == bool(query.reviewed)).to_numpy()
-    if query.search and query.search.strip():
-        keep &= df["obs_id"].astype(str).str.contains(query.search.strip(), regex=False).to_numpy()
-    out = df[keep]
-    if query.limit is not None:
-        out = out.head(int(query.limit))
-    return out.reset_index(drop=True)
 
 
 def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None,
