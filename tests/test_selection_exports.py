@@ -10,37 +10,17 @@ import zipfile
 from urllib.parse import parse_qsl
 
 import pytest
-from dashboard_fixtures import fill_small_store
+from selection_fixtures import ISSUE_QUERY, WANTED_EXPOSURES, fill_flagged_store
 
 from dashboard import create_app
 from dashboard.pages import exports
 from relphot_core.cli import main
 from relphot_core.selection import ExposureSelection, parse_selection, select_exposures
-from relphot_core.store.synth import make_result
-
-ISSUE_QUERY = "filter=NIR_J,NIR_H&status=WARN,FAIL&reviewed=no&from=2025-02-01"
-WANTED_EXPOSURES = [(1017, "NIR_J", 3), (1020, "NIR_J", 3)]
-"""What the issue's selection keeps of `flagged_store`, worked out by hand."""
-
 
 @pytest.fixture(scope="module")
 def flagged_store(tmp_path_factory):
-    """The small store (one day per observation from 2025-01-25; 1017 NIR_J
-    dither 3 FAIL, 1023 NIR_H dither 2 WARN) with more flags, and a bulk
-    review of some of them and of OK exposures."""
     url = f"sqlite:///{tmp_path_factory.mktemp('sel') / 'flagged.db'}"
-    store = fill_small_store(url)
-    store.save_results([
-        make_result(1004, "NIR_J", values=[1.0, 0.97, 1.0, 1.0], seed=901, mjd_start=60704.0),  # before 'from'
-        make_result(1010, "NIR_H", values=[1.008, 1.0, 1.0, 1.008], seed=902, mjd_start=60710.0),
-        make_result(1020, "NIR_J", values=[1.0, 1.0, 0.97, 1.008], seed=903, mjd_start=60720.0),
-        make_result(1012, "NIR_Y", values=[0.97, 1.0, 1.0, 1.0], seed=904, mjd_start=60712.0),  # other filter
-    ])
-    # the bulk review: every flag of 1010 NIR_H and 1023 NIR_H, the WARN of
-    # 1020 NIR_J, and OK exposures next to the unreviewed FAILs
-    store.add_reviews([(1010, "NIR_H", 1), (1010, "NIR_H", 4), (1023, "NIR_H", 2), (1020, "NIR_J", 4),
-                       (1020, "NIR_J", 1), (1017, "NIR_J", 1), (1017, "NIR_J", 2)], "confirmed", "ann", "bulk")
-    return store, url
+    return fill_flagged_store(url), url
 
 
 @pytest.fixture(scope="module")
