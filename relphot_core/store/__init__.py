@@ -28,10 +28,13 @@ def __getattr__(name: str):
         from .api import Store
 
         return Store
-    if name == "ExposureQuery":
+    if name == "ExposureSelection":
         from ..selection import ExposureSelection
 
-        return ExposureQuery
+        return ExposureSelection
+    if name == "ExposureQuery":
+        raise AttributeError("relphot_core.store.ExposureQuery was replaced by "
+                             "relphot_core.selection.ExposureSelection (one selection model)")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Store", "ExposureSelection", "StoreError"]
