@@ -1,0 +1,223 @@
+"""The results and runs part of the `~relphot_core.store.api.Store`
+facade: saving results as runs, reading them back (one, or the current
+ones), the runs of an observation, its neighbours and the data version.
+
+The part assumes the facade's ``_read()`` / ``_write(what)`` connection
+context managers, ``_writer`` engine and ``url`` (`relphot_core.store.api.Store`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ..errors import StoreError
+from ..results import ObservationResult
+from ..selection import ExposureSelection
+from . import queries
+from .models import Observation, ProcessingRun, Review
+from .records import build_factor_results, build_result
+from .schema import short_error
+from .writes import result_label, save_batch
+
+O = Observation.__table__
+R = ProcessingRun.__table__
+V = Review.__table__
+
+
+class ResultsPart:
+    """Results, runs and the data version (part of `Store`)."""
+
+    def save_result(self, result: ObservationResult, *, imported: bool = False) -> int | None:
+        """Store one result as a new run, in one transaction.
+
+        Returns
+        -------
+        int or None
+            The new run id; None if a run with the same method, input digest and
+            parameters already exists for that (obs_id, filter) (nothing stored).
+
+        Raises
+        ------
+        StoreError
+            If the result is invalid or cannot be written; nothing is stored.
+        """
+        what = f"cannot save {result_label(result)}"
+        for attempt in range(2):
+            try:
+                with self._writer.begin() as conn:
+                    return save_batch(conn, [result], imported=imported)[0]
+            except IntegrityError as exc:
+                # A concurrent writer stored the same run first (PostgreSQL):
+                # look again, the retry finds it and stores nothing.
+                if attempt == 0:
+                    continue
+                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+            except SQLAlchemyError as exc:
+                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def save_results(
+        self, results: Iterable[ObservationResult], *, imported: bool = False, batch_size: int = 200
+    ) -> list[int | None]:
+        """Store many results, each all-or-nothing.
+
+        Results are written ``batch_size`` at a time in one transaction (fast).
+        If a batch fails, it is rolled back and its results are saved one
+        transaction each, so the outcome is that of calling `save_result` in
+        a loop: every result before a failing one is stored, the failing one
+        raises `StoreError` and those after it are not attempted.
+
+        Returns
+        -------
+        list of int or None
+            As `save_result`, one per result, in order.
+        """
+        out: list[int | None] = []
+        batch: list[ObservationResult] = []
+
+        def flush() -> None:
+            try:
+                with self._writer.begin() as conn:
+                    out.extend(save_batch(conn, batch, imported=imported))
+            except (SQLAlchemyError, StoreError):
+                for result in batch:
+                    out.append(self.save_result(result, imported=imported))
+            batch.clear()
+
+        for result in results:
+            batch.append(result)
+            if len(batch) >= max(1, int(batch_size)):
+                flush()
+        if batch:
+            flush()
+        return out
+
+    def data_version(self) -> str:
+        """A token that changes whenever what the read API returns may have
+        changed (a run saved, a review added, a pin set or cleared): key
+        caches of tables on it."""
+        stmt = select(
+            select(func.max(R.c.id)).scalar_subquery(),
+            select(func.max(V.c.id)).scalar_subquery(),
+            select(func.count(R.c.id)).where(R.c.pinned).scalar_subquery(),
+            select(func.sum(R.c.id)).where(R.c.pinned).scalar_subquery(),
+        )
+        with self._read() as conn:
+            return ":".join(str(x or 0) for x in conn.execute(stmt).one())
+
+    def is_empty(self) -> bool:
+        """True when no run is stored."""
+        with self._read() as conn:
+            return conn.execute(select(R.c.id).limit(1)).first() is None
+
+    def load_result(self, obs_id: int, filter: str, run_id: int | None = None) -> ObservationResult:
+        """One run of (obs_id, filter), by default the current one, in full.
+
+        Raises
+        ------
+        KeyError
+            If the observation has no such run.
+        """
+        with self._read() as conn:
+            obs = conn.execute(select(O).where(O.c.obs_id == int(obs_id), O.c.filter == str(filter))).first()
+            if obs is None:
+                raise KeyError(f"no observation {obs_id} {filter}")
+            wanted = obs.current_run_id if run_id is None else int(run_id)
+            run = conn.execute(select(R).where(R.c.id == wanted, R.c.observation_id == obs.id)).first()
+            if run is None:
+                raise KeyError(f"no run {run_id} of observation {obs_id} {filter}")
+            return build_result(conn, obs, run)
+
+    def iter_results(
+        self,
+        obs_ids: Iterable[int] | None = None,
+        filter: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        *,
+        selection: ExposureSelection | None = None,
+        details: bool = True,
+    ) -> Iterator[ObservationResult]:
+        """The current runs, in (obs_id, filter) order.
+
+        Parameters
+        ----------
+        obs_ids : iterable of int or None
+        filter : str or iterable of str or None
+        since : datetime or ISO 8601 str or None
+            Only runs created at or after this time (UTC if naive).
+        selection : ExposureSelection or None
+            Only the observations holding at least one selected exposure
+            (the selected observation products, as `observation_table`).
+        details : bool
+            Also load the pair and detector statistics and the match samples
+            (False: the exposure factors only, what a product needs).
+        """
+        stmt = select(O).join(R, R.c.id == O.c.current_run_id).order_by(O.c.obs_id, O.c.filter)
+        if obs_ids is not None:
+            stmt = stmt.where(O.c.obs_id.in_([int(x) for x in obs_ids]))
+        if filter is not None:
+            stmt = stmt.where(O.c.filter.in_([filter] if isinstance(filter, str) else list(filter)))
+        if since is not None:
+            if isinstance(since, str):
+                try:
+                    since = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+                except ValueError:
+                    raise StoreError(None, f"not an ISO 8601 time: {since!r}") from None
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=timezone.utc)
+            stmt = stmt.where(R.c.created >= since)
+        if selection is not None and not selection.selects_everything:
+            stmt = stmt.where(O.c.id.in_(queries.selected_observations(selection)))
+        with self._read() as conn:
+            observations = conn.execute(stmt).all()
+        chunk = 500 if not details else 1
+        for start in range(0, len(observations), chunk):
+            part = observations[start:start + chunk]
+            with self._read() as conn:
+                runs = {run.id: run for run in conn.execute(
+                    select(R).where(R.c.id.in_([obs.current_run_id for obs in part])))}
+                found = [(obs, runs[obs.current_run_id]) for obs in part if obs.current_run_id in runs]
+                if details:
+                    results = [build_result(conn, obs, run) for obs, run in found]
+                else:
+                    results = build_factor_results(conn, found)
+            yield from results
+
+    def runs(self, obs_id: int, filter: str) -> pd.DataFrame:
+        """The runs of (obs_id, filter), oldest first: run_id, created, method,
+        software_version, imported, pinned, parameters (dict), input_digest,
+        current (bool). Empty if the observation is unknown."""
+        stmt = (
+            select(
+                R.c.id, R.c.created, R.c.method, R.c.software_version, R.c.imported, R.c.pinned,
+                R.c.parameters, R.c.input_digest, (R.c.id == O.c.current_run_id).label("current"),
+            )
+            .join(O, O.c.id == R.c.observation_id)
+            .where(O.c.obs_id == int(obs_id), O.c.filter == str(filter))
+            .order_by(R.c.created, R.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        return queries.frame(
+            rows,
+            {"run_id": "int64", "created": "datetime", "method": "object", "software_version": "object",
+             "imported": "bool", "pinned": "bool", "parameters": "object", "input_digest": "object",
+             "current": "bool"},
+        )
+
+    def neighbours(self, obs_id: int, filter: str | None = None) -> tuple[int | None, int | None]:
+        """The previous and next observation ids (with a current run, in the
+        filter if given) around ``obs_id``."""
+        base = select(O.c.obs_id).where(O.c.current_run_id.is_not(None))
+        if filter is not None:
+            base = base.where(O.c.filter == str(filter))
+        with self._read() as conn:
+            prev = conn.execute(
+                base.where(O.c.obs_id < int(obs_id)).order_by(O.c.obs_id.desc()).limit(1)
+            ).scalar()
+            nxt = conn.execute(base.where(O.c.obs_id > int(obs_id)).order_by(O.c.obs_id).limit(1)).scalar()
+        return prev, nxt
