@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.query import Selection, parse_selection as parse_page_selection, with_updates
-from relphot_core.config import FILTERS, STATUSES
-from relphot_core.selection import (ExposureSelection, SelectionError, day_to_mjd, observation_keys,
-                                    parse_selection, select_exposures)
+from relphot_core.config import FILTERS
+from relphot_core.selection import (ALL_STATUSES, ExposureSelection, SelectionError, day_to_mjd,
+                                    observation_keys, parse_selection, select_exposures)
 from relphot_core.store import Store
 from relphot_core.store.synth import make_result
 from store_fixtures import store_url  # noqa: F401  (fixture)
@@ -39,7 +39,7 @@ def selections(draw) -> ExposureSelection:
     obs = draw(st.one_of(st.none(), st.tuples(st.integers(0, 40), st.integers(0, 40)).map(sorted).map(tuple)))
     return ExposureSelection(
         filters=tuple(draw(st.sets(st.sampled_from(FILTERS), min_size=1))),
-        statuses=tuple(draw(st.sets(st.sampled_from(STATUSES), min_size=1))),
+        statuses=tuple(draw(st.sets(st.sampled_from(ALL_STATUSES), min_size=1))),
         reviewed=draw(st.sampled_from(["any", "yes", "no"])),
         date_from=day_from, date_to=day_to, obs_range=obs)
 
@@ -138,7 +138,7 @@ def random_store(url: str, seed: int) -> Store:
     for obs_id in range(1, 1 + int(rng.integers(4, 16))):
         start = day_to_mjd(FIRST_DAY.isoformat()) + int(rng.integers(0, 25)) + rng.choice([0.0, 0.5, 0.9985])
         for name in rng.choice(FILTERS, int(rng.integers(1, 4)), replace=False):
-            statuses = rng.choice(STATUSES, 4, p=[0.55, 0.2, 0.15, 0.1])
+            statuses = rng.choice(ALL_STATUSES, 4, p=[0.55, 0.2, 0.15, 0.1])
             results.append(make_result(obs_id, str(name), values=[VALUES[s] for s in statuses], seed=obs_id,
                                        mjd_start=float(start), n_detectors=0, n_sample=0))
     store.save_results(results)
@@ -148,7 +148,7 @@ def random_store(url: str, seed: int) -> Store:
     store.add_reviews(keys, "confirmed", "rev", "")
     # a recomputation changes statuses: some reviews no longer count
     for result in results[: len(results) // 3]:
-        statuses = rng.choice(STATUSES, 4)
+        statuses = rng.choice(ALL_STATUSES, 4)
         store.save_result(make_result(result.obs_id, result.filter, values=[VALUES[s] for s in statuses],
                                       seed=result.obs_id + 1000, mjd_start=result.mjd_start, n_detectors=0,
                                       n_sample=0))
@@ -196,7 +196,7 @@ def random_selection(rng: np.random.Generator) -> ExposureSelection:
     if day[0] and day[1] and day[0] > day[1]:
         day.reverse()
     obs = None if rng.random() < 0.5 else tuple(sorted(int(v) for v in rng.integers(0, 20, 2)))
-    return ExposureSelection(filters=some(FILTERS), statuses=some(STATUSES),
+    return ExposureSelection(filters=some(FILTERS), statuses=some(ALL_STATUSES),
                              reviewed=str(rng.choice(["any", "yes", "no"])), date_from=day[0], date_to=day[1],
                              obs_range=obs)
 
