@@ -107,7 +107,8 @@ def test_results_without_digest_are_idempotent_on_content(store):
 
 def test_recompute_keeps_earlier_runs_and_reviews(store):
     old = store.save_result(make_result(10, values=[1.0, 0.99, 1.0, 1.0], seed=1))
-    assert store.add_review(10, "NIR_J", [2], "confirmed", "alice", "real dip") == 1
+    batch = store.add_review(10, "NIR_J", [2], "confirmed", "alice", "real dip")
+    assert store.review_batches()[["batch_id", "n_reviews"]].values.tolist() == [[batch, 1]]
     new = store.save_result(make_result(10, values=[1.0, 0.991, 1.0, 1.0], seed=2))
     runs = store.runs(10, "NIR_J")
     assert runs["run_id"].tolist() == [old, new]
@@ -254,7 +255,7 @@ def test_exposure_table_columns_and_filters(small_survey):
     assert list(table.columns) == [
         "obs_id", "filter", "exposure", "mjd_obs", "date_obs", "value", "error", "status", "reason",
         "n_pairs", "n_matched", "run_id", "method", "review_decision", "reviewer", "review_comment",
-        "reviewed_at", "reviewed", "global_value", "crosscheck", "collateral", "detector_flag",
+        "review_cause", "reviewed_at", "reviewed", "global_value", "crosscheck", "collateral", "detector_flag",
         "detector_reason"]
     assert len(table) == 19
     assert table["reviewed"].dtype == bool and not table["reviewed"].any()
@@ -339,10 +340,17 @@ def test_reviews_validation_and_bulk(small_survey):
     with pytest.raises(KeyError):
         store.add_reviews([(101, "NIR_J", 1), (101, "NIR_Y", 1)], "confirmed", "x", "")
     assert store.reviews().empty
-    assert store.add_reviews([(101, "NIR_J", 1), (103, "NIR_J", 4), (102, "NIR_H", 3)], "confirmed", "f", "ok") == 3
+    with pytest.raises(ValueError, match="cause"):
+        store.add_reviews([(101, "NIR_J", 1)], "confirmed", "x", "", cause="gremlins")
+    assert store.add_reviews([], "confirmed", "x") is None
+    batch = store.add_reviews([(101, "NIR_J", 1), (103, "NIR_J", 4), (102, "NIR_H", 3), (101, "NIR_J", 1)],
+                              "confirmed", "f", "ok")
+    assert store.review_batches()[["batch_id", "n_reviews", "reviewer"]].values.tolist() == [[batch, 3, "f"]]
     reviews = store.reviews()
     assert list(reviews.columns) == ["id", "obs_id", "filter", "exposure", "decision", "reviewer", "comment",
-                                     "created", "run_id", "status"]
+                                     "created", "run_id", "status", "cause", "flag_kind", "flag_reason",
+                                     "batch_id", "revoked_at", "revoked_by"]
+    assert reviews["batch_id"].tolist() == [batch] * 3
     assert reviews[["obs_id", "filter", "exposure", "status"]].values.tolist() == [
         [101, "NIR_J", 1, "OK"], [103, "NIR_J", 4, "FAIL"], [102, "NIR_H", 3, "OK"]]
     store.add_review(103, "NIR_J", [4], "overruled", "g", "second look")
@@ -542,3 +550,95 @@ def test_cli_db_bad_url(capsys):
     err = capsys.readouterr().err
     assert err.startswith("relphot db: error: postgresql+psycopg://bob:***@127.0.0.1:1/x: cannot open the database (")
     assert "hunter2" not in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------- review batches
+def test_a_revoked_batch_leaves_the_queue_as_before(small_survey):
+    store = small_survey
+    first = store.add_reviews([(102, "NIR_J", 2)], "confirmed", "ann", "dip", cause="flat-field")
+    before = store.triage_queue()[["obs_id", "filter", "exposure"]].values.tolist()
+    table_before = store.exposure_table()
+    bulk = store.add_reviews([(102, "NIR_J", 2), (103, "NIR_J", 3), (103, "NIR_J", 4)], "overruled", "bob",
+                             "", cause="satellite trail")
+    assert store.triage_queue().empty
+    row = store.exposure_table(ExposureSelection(obs_range=(103, 103), statuses=("FAIL",))).iloc[0]
+    assert (row["review_decision"], row["review_cause"]) == ("overruled", "satellite trail")
+    version = store.data_version()
+    assert store.revoke_review_batch(bulk, "carol") == 3
+    assert store.data_version() != version
+    assert store.triage_queue()[["obs_id", "filter", "exposure"]].values.tolist() == before
+    after = store.exposure_table()
+    for column in ("review_decision", "reviewer", "review_cause", "reviewed"):
+        assert after[column].tolist() == table_before[column].tolist()
+    # kept in the audit trail, marked revoked; the earlier batch counts again
+    reviews = store.reviews()
+    assert len(reviews) == 4
+    revoked = reviews[reviews["batch_id"] == bulk]
+    assert revoked["revoked_by"].tolist() == ["carol"] * 3 and revoked["revoked_at"].notna().all()
+    assert len(store.reviews(include_revoked=False)) == 1
+    batches = store.review_batches().set_index("batch_id")
+    assert batches.loc[bulk, "revoked_by"] == "carol" and batches.loc[first, "revoked_by"] is None
+    with pytest.raises(ValueError, match="revoked already"):
+        store.revoke_review_batch(bulk, "carol")
+    with pytest.raises(KeyError):
+        store.revoke_review_batch(99999, "carol")
+    with pytest.raises(ValueError, match="name"):
+        store.revoke_review_batch(first, "  ")
+
+
+def test_a_review_records_the_flag_it_was_about_and_is_found_by_its_words(small_survey):
+    store = small_survey
+    store.add_reviews([(103, "NIR_J", 4)], "confirmed", "ann", "bright streak", cause="satellite trail")
+    store.add_review(102, "NIR_J", [1], "overruled", "bob", "fine",
+                     about={(102, "NIR_J", 1): ("alarm", "outside control limits: QPRELEX 1.0040")})
+    with pytest.raises(ValueError, match="flag kind"):
+        store.add_review(102, "NIR_J", [1], "confirmed", "bob", about={(102, "NIR_J", 1): ("mood", "")})
+    reviews = store.reviews()
+    assert reviews["flag_kind"].tolist() == ["status", "alarm"]
+    assert reviews["flag_reason"].iloc[0].startswith("FAIL")
+    assert reviews["flag_reason"].iloc[1] == "outside control limits: QPRELEX 1.0040"
+    assert store.reviews(search="SATELLITE")["exposure"].tolist() == [4]
+    assert store.reviews(search="control limits")["reviewer"].tolist() == ["bob"]
+    assert store.reviews(search="ann streak")["obs_id"].tolist() == [103]
+    assert store.reviews(search="100%_x").empty  # LIKE wildcards are literal
+
+
+def test_migration_0006_keeps_reviews_and_goes_back(store_url):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from relphot_core.store.engine import make_engine, write_engine
+    from relphot_core.store.schema import alembic_config
+
+    engine = make_engine(store_url)
+    config = alembic_config()
+    with write_engine(engine).begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+        # a 0005 store with a review, written the way 0005 did
+        conn.execute(text("INSERT INTO observation (obs_id, filter) VALUES (5, 'NIR_J')"))
+        oid = conn.execute(text("SELECT id FROM observation")).scalar()
+        conn.execute(text("INSERT INTO exposure (observation_id, dither) VALUES (:o, 1)"), {"o": oid})
+        eid = conn.execute(text("SELECT id FROM exposure")).scalar()
+        conn.execute(text("INSERT INTO review (observation_id, exposure_id, decision, reviewer, comment, created, "
+                          "status) VALUES (:o, :e, 'confirmed', 'old', 'kept', '2026-01-01 00:00:00', 'FAIL')"),
+                     {"o": oid, "e": eid})
+        rid = conn.execute(text("SELECT id FROM review")).scalar()
+        conn.execute(text("UPDATE exposure SET latest_review_id = :r"), {"r": rid})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0006")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT comment, cause, flag_kind, flag_reason, batch_id, revoked_at FROM review"
+                                )).one()
+        assert tuple(row) == ("kept", "", None, "", None, None)
+        assert "review_batch" in inspect(conn).get_table_names()
+    with write_engine(engine).begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
+    with engine.connect() as conn:
+        assert "review_batch" not in inspect(conn).get_table_names()
+        columns = {c["name"] for c in inspect(conn).get_columns("review")}
+        assert "cause" not in columns and "batch_id" not in columns
+        assert conn.execute(text("SELECT comment FROM review")).scalar() == "kept"
+        assert conn.execute(text("SELECT latest_review_id FROM exposure")).scalar() == rid
+    engine.dispose()

@@ -7,7 +7,8 @@ Current value
     reviews are never deleted.
 Reviews
     Hang on the exposure (a review of a whole observation is expanded to one
-    row per exposure) and record the run and status they were made on.
+    row per exposure) and record the run, status and flag they were made on.
+    Each action is one batch; a revoked batch stays but no longer counts.
 Transactions
     Every write is one transaction: a failure leaves nothing behind.
 
@@ -18,28 +19,27 @@ The facade gathers per-entity parts: results and runs
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
-from . import queries
+from ..reviews import check_review
+from . import queries, review_rows
 from .engine import make_engine, mask_url, write_engine
 from .inputs_api import InputsPart
 from .models import (
-    DECISION_VALUES,
     Exposure,
     ExposureFactorRow,
     Observation,
     ProcessingRun,
     Review,
-    utcnow,
 )
 from ..selection import ExposureSelection, select_exposures
 from .results_api import ResultsPart
@@ -165,8 +165,11 @@ class Store(ResultsPart, InputsPart, TablesPart):
         decision: str,
         reviewer: str,
         comment: str = "",
+        *,
+        cause: str = "",
+        about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
     ) -> int:
-        """Record a reviewer's decision on exposures of one observation.
+        """Record a reviewer's decision on exposures of one observation, as one batch.
 
         Parameters
         ----------
@@ -174,98 +177,85 @@ class Store(ResultsPart, InputsPart, TablesPart):
             Dither numbers; None = every exposure of the observation.
         decision : {'confirmed', 'overruled'}
         reviewer, comment : str
+        cause : str, optional
+            One of `relphot_core.reviews.CAUSES`, or empty.
+        about : mapping, optional
+            ``(obs_id, filter, dither) -> (flag kind, reason)``: the flag each
+            decision was about, as the reviewer saw it; by default the
+            exposure's own (`relphot_core.reviews.flag_about` of its status,
+            detector flag and cross-check).
 
         Returns
         -------
         int
-            The number of review rows written (one per exposure).
+            The batch id (`revoke_review_batch` undoes it).
 
         Raises
         ------
         KeyError
-            Unknown observation or exposure. ValueError: bad decision or no reviewer.
+            Unknown observation or exposure. ValueError: bad decision, cause or no reviewer.
         """
-        self._check_review(decision, reviewer)
+        check_review(decision, reviewer, comment, cause, reason_required=False)
         with self._write(f"cannot review observation {obs_id} {filter}") as conn:
-            known = self._review_targets(conn, [(int(obs_id), str(filter))])
+            known = review_rows.targets(conn, [(int(obs_id), str(filter))])
             if not known:
                 raise KeyError(f"no observation {obs_id} {filter}")
             if exposures is None:
-                targets = list(known.values())
+                keys = sorted(known)
             else:
-                targets = []
+                keys = []
                 for dither in exposures:
                     key = (int(obs_id), str(filter), int(dither))
                     if key not in known:
                         raise KeyError(f"no exposure {dither} in observation {obs_id} {filter}")
-                    targets.append(known[key])
-            return self._insert_reviews(conn, targets, decision, reviewer, comment)
+                    keys.append(key)
+                keys = list(dict.fromkeys(keys))
+            return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
+                                            cause, about)
 
     def add_reviews(
-        self, keys: Sequence[tuple[int, str, int]], decision: str, reviewer: str, comment: str = ""
-    ) -> int:
+        self,
+        keys: Sequence[tuple[int, str, int]],
+        decision: str,
+        reviewer: str,
+        comment: str = "",
+        *,
+        cause: str = "",
+        about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
+    ) -> int | None:
         """Record one decision on many exposures ``(obs_id, filter, dither)``
-        in one transaction; returns the number of reviews written."""
-        self._check_review(decision, reviewer)
+        in one transaction, as one batch (see `add_review` for ``cause`` and
+        ``about``); returns the batch id (None when ``keys`` is empty)."""
+        check_review(decision, reviewer, comment, cause, reason_required=False)
         wanted = [(int(o), str(f), int(d)) for o, f, d in keys]
         if not wanted:
-            return 0
+            return None
         with self._write("cannot save reviews") as conn:
-            known = self._review_targets(conn, sorted({(o, f) for o, f, _ in wanted}))
+            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in wanted}))
             missing = [key for key in wanted if key not in known]
             if missing:
                 raise KeyError(f"no exposure {missing[0]}")
-            targets = [known[key] for key in dict.fromkeys(wanted)]
-            return self._insert_reviews(conn, targets, decision, reviewer, comment)
+            unique = list(dict.fromkeys(wanted))
+            return review_rows.insert_batch(conn, [known[k] for k in unique], unique, decision, reviewer, comment,
+                                            cause, about)
 
-    @staticmethod
-    def _check_review(decision: str, reviewer: str) -> None:
-        if decision not in DECISION_VALUES:
-            raise ValueError(f"decision must be one of {DECISION_VALUES}, not {decision!r}")
-        if not reviewer or not str(reviewer).strip():
-            raise ValueError("a review needs a reviewer")
+    def revoke_review_batch(self, batch_id: int, by: str) -> int:
+        """Revoke a batch of reviews: they stay in the audit trail (with who
+        revoked them and when) but no longer count, so each exposure is
+        reviewed as it was before the batch.
 
-    @staticmethod
-    def _review_targets(
-        conn: Connection, pairs: Sequence[tuple[int, str]]
-    ) -> dict[tuple[int, str, int], dict[str, Any]]:
-        targets: dict[tuple[int, str, int], dict[str, Any]] = {}
-        for start in range(0, len(pairs), 400):
-            chunk = pairs[start : start + 400]
-            stmt = (
-                select(O.c.obs_id, O.c.filter, E.c.dither, O.c.id, E.c.id, O.c.current_run_id, F.c.status)
-                .select_from(O)
-                .join(E, E.c.observation_id == O.c.id)
-                .outerjoin(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id))
-                .where(tuple_(O.c.obs_id, O.c.filter).in_(chunk))
-            )
-            for obs_id, filt, dither, oid, eid, run_id, status in conn.execute(stmt):
-                targets[(obs_id, filt, dither)] = {
-                    "observation_id": oid,
-                    "exposure_id": eid,
-                    "run_id": run_id,
-                    "status": status,
-                }
-        return targets
+        Returns
+        -------
+        int
+            The number of reviews revoked.
 
-    @staticmethod
-    def _insert_reviews(
-        conn: Connection, targets: list[dict[str, Any]], decision: str, reviewer: str, comment: str
-    ) -> int:
-        if not targets:
-            return 0
-        now = utcnow()
-        rows = [
-            {**t, "decision": decision, "reviewer": str(reviewer).strip(), "comment": comment or "", "created": now}
-            for t in targets
-        ]
-        ids = conn.execute(insert(V).returning(V.c.id, V.c.exposure_id), rows).all()
-        latest = select(func.max(V.c.id)).where(V.c.exposure_id == E.c.id).scalar_subquery()
-        exposure_ids = sorted({e for _, e in ids})
-        for start in range(0, len(exposure_ids), 500):
-            chunk = exposure_ids[start : start + 500]
-            conn.execute(update(E).where(E.c.id.in_(chunk)).values(latest_review_id=latest))
-        return len(ids)
+        Raises
+        ------
+        KeyError
+            No such batch. ValueError: revoked already, or no name given.
+        """
+        with self._write(f"cannot revoke review batch {batch_id}") as conn:
+            return review_rows.revoke_batch(conn, int(batch_id), by)
 
     # ------------------------------------------------------------------ read
     @staticmethod
@@ -301,29 +291,23 @@ class Store(ResultsPart, InputsPart, TablesPart):
         df = pd.concat(parts, ignore_index=True).sort_values(["obs_id", "filter", "exposure"])
         return select_exposures(df, replace(selection, reviewed="any")).reset_index(drop=True)
 
-    def reviews(self, obs_id: int | None = None, filter: str | None = None) -> pd.DataFrame:
-        """Every review: id, obs_id, filter, exposure, decision, reviewer,
-        comment, created, run_id, status (the status reviewed). Oldest first."""
-        stmt = (
-            select(
-                V.c.id, O.c.obs_id, O.c.filter, E.c.dither.label("exposure"), V.c.decision, V.c.reviewer,
-                V.c.comment, V.c.created, V.c.run_id, V.c.status,
-            )
-            .select_from(V)
-            .join(O, O.c.id == V.c.observation_id)
-            .join(E, E.c.id == V.c.exposure_id)
-            .order_by(V.c.id)
-        )
-        if obs_id is not None:
-            stmt = stmt.where(O.c.obs_id == int(obs_id))
-        if filter is not None:
-            stmt = stmt.where(O.c.filter == str(filter))
+    def reviews(self, obs_id: int | None = None, filter: str | None = None, *, search: str | None = None,
+                batch_id: int | None = None, include_revoked: bool = True) -> pd.DataFrame:
+        """Every review, oldest first: id, obs_id, filter, exposure, decision,
+        reviewer, comment, created, run_id, status (the status reviewed),
+        cause, flag_kind and flag_reason (the flag the decision was about),
+        batch_id, revoked_at, revoked_by.
+
+        ``search`` keeps the reviews whose comment, cause, reviewer, flag
+        reason or obs id contains every word (case-insensitive);
+        ``include_revoked`` False leaves revoked reviews out."""
         with self._read() as conn:
-            rows = conn.execute(stmt).all()
-        return queries.frame(
-            rows,
-            {"id": "int64", "obs_id": "int64", "filter": "object", "exposure": "int64", "decision": "object",
-             "reviewer": "object", "comment": "object", "created": "datetime", "run_id": "float64",
-             "status": "object"},
-        )
+            return review_rows.review_rows(conn, obs_id, filter, search=search, batch_id=batch_id,
+                                           include_revoked=include_revoked)
+
+    def review_batches(self) -> pd.DataFrame:
+        """Every review batch, oldest first: batch_id, created, reviewer,
+        decision, comment, cause, n_reviews, revoked_at, revoked_by."""
+        with self._read() as conn:
+            return review_rows.batch_rows(conn)
 

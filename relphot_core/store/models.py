@@ -29,8 +29,15 @@ processing_failure
 review
     A reviewer's decision on one exposure (a review of a whole observation is
     expanded to one row per exposure). Reviews hang on the exposure, not on
-    the run, so a recomputation never loses them; ``run_id`` and ``status``
-    record what was reviewed.
+    the run, so a recomputation never loses them; ``run_id``, ``status``,
+    ``flag_kind`` and ``flag_reason`` record what was reviewed, ``cause`` the
+    reviewer's cause (`relphot_core.reviews.CAUSES`). A revoked review
+    (``revoked_at`` set) stays but no longer counts: ``latest_review_id``
+    skips it.
+review_batch
+    The reviews stored by one action (one exposure, an observation, or a
+    bulk review of the triage queue): who, when, the decision, comment and
+    cause, how many. Revoking a batch revokes its reviews.
 """
 from __future__ import annotations
 
@@ -56,7 +63,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-DECISION_VALUES: tuple[str, ...] = ("confirmed", "overruled")
+from ..reviews import DECISIONS
+
+DECISION_VALUES: tuple[str, ...] = DECISIONS
 
 
 class UTCDateTime(TypeDecorator):
@@ -239,6 +248,7 @@ class Review(Base):
     __table_args__ = (
         CheckConstraint("decision IN ('confirmed', 'overruled')", name="ck_review_decision"),
         Index("ix_review_exposure", "exposure_id"),
+        Index("ix_review_batch", "batch_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -252,6 +262,34 @@ class Review(Base):
     """The run that was current when the review was made."""
     status: Mapped[str | None] = mapped_column(String(8))
     """The exposure's status in that run (what the reviewer confirmed or overruled)."""
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("review_batch.id", name="fk_review_batch"))
+    """The action that stored it (None: stored before batches were kept)."""
+    cause: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    """`relphot_core.reviews.CAUSES`, or empty."""
+    flag_kind: Mapped[str | None] = mapped_column(String(16))
+    """`relphot_core.reviews.FLAG_KINDS`: the flag the decision was about (None: before it was kept)."""
+    flag_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    """That flag's reason as shown to the reviewer."""
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class ReviewBatch(Base):
+    __tablename__ = "review_batch"
+    __table_args__ = (
+        CheckConstraint("decision IN ('confirmed', 'overruled')", name="ck_review_batch_decision"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    reviewer: Mapped[str] = mapped_column(String(128))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    cause: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    n_reviews: Mapped[int] = mapped_column(Integer)
+    """How many exposures it reviewed."""
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class InputFile(Base):

@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from ..config import FILTERS
+from ..reviews import awaits_review, is_flagged  # noqa: F401  (re-exported: the review rules)
 from ..selection import ALL_STATUSES, ExposureSelection
-from ..status import FLAGGED, OUT_OF_LIMITS, STATUS_ORDER
+from ..status import STATUS_ORDER
 from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
 
 O = Observation.__table__
@@ -31,26 +32,6 @@ E = Exposure.__table__
 F = ExposureFactorRow.__table__
 R = ProcessingRun.__table__
 V = Review.__table__
-
-def is_flagged(df: pd.DataFrame) -> np.ndarray:
-    """Which rows of an exposure table carry a flag: a WARN, FAIL or NODATA
-    status, a flagged detector (``detector_flag`` WARN or FAIL), a
-    disagreement with the global solution (``crosscheck``), or a
-    control-chart alarm (``alarmed``), for the columns present."""
-    flagged = df["status"].isin(FLAGGED).to_numpy(dtype=bool).copy()
-    if "detector_flag" in df.columns:
-        flagged |= df["detector_flag"].isin(OUT_OF_LIMITS).to_numpy(dtype=bool)
-    if "crosscheck" in df.columns:
-        flagged |= (df["crosscheck"].fillna("").astype(str) != "").to_numpy(dtype=bool)
-    if "alarmed" in df.columns:
-        flagged |= df["alarmed"].to_numpy(dtype=bool)
-    return flagged
-
-
-def awaits_review(df: pd.DataFrame) -> np.ndarray:
-    """Which rows of an exposure table belong in the triage queue: flagged
-    (`is_flagged`) and not reviewed at their current status."""
-    return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
 
 
 EXPOSURE_COLUMNS: dict[str, str] = {
@@ -70,6 +51,7 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "review_decision": "object",
     "reviewer": "object",
     "review_comment": "object",
+    "review_cause": "object",
     "reviewed_at": "datetime",
     "reviewed": "bool",
     "global_value": "float64",
@@ -225,6 +207,7 @@ def _exposure_table(
             V.c.decision.label("review_decision"),
             V.c.reviewer,
             V.c.comment.label("review_comment"),
+            V.c.cause.label("review_cause"),
             V.c.created.label("reviewed_at"),
             _reviewed_expr().label("reviewed"),
             F.c.global_value,

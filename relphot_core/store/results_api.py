@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ..errors import StoreError
 from ..results import ObservationResult
 from ..selection import ExposureSelection
-from . import queries
+from . import queries, review_rows
 from .models import Observation, ProcessingRun, Review
 from .records import build_factor_results, build_result
 from .schema import short_error
@@ -98,13 +98,14 @@ class ResultsPart:
 
     def data_version(self) -> str:
         """A token that changes whenever what the read API returns may have
-        changed (a run saved, a review added, a pin set or cleared): key
+        changed (a run saved, a review added or revoked, a pin set or cleared): key
         caches of tables on it."""
         stmt = select(
             select(func.max(R.c.id)).scalar_subquery(),
             select(func.max(V.c.id)).scalar_subquery(),
             select(func.count(R.c.id)).where(R.c.pinned).scalar_subquery(),
             select(func.sum(R.c.id)).where(R.c.pinned).scalar_subquery(),
+            review_rows.revocations(),
         )
         with self._read() as conn:
             return ":".join(str(x or 0) for x in conn.execute(stmt).one())

@@ -1,0 +1,356 @@
+"""The review rules: who may decide what, which exposures await a decision,
+what a decision was about, and what it changes.
+
+A *review* is a reviewer's decision on the flag of one exposure: the flag is
+``confirmed`` (right) or ``overruled`` (wrong: the exposure is fine). Each
+decision names the flag it was about (`FLAG_KINDS`: the status with its
+reason, or a flagged detector, a disagreement with the global solution, a
+control-chart alarm), may name a cause from a short controlled vocabulary
+(`CAUSES`) besides its free comment, and belongs to a *batch*: the decisions
+stored by one action (one exposure, an observation, or hundreds ticked in the
+triage queue). A batch can be revoked: it stays in the audit trail but no
+longer counts, so the exposures it reviewed return to the triage queue and
+their products and exports no longer carry it.
+
+An exposure *awaits review* when it is flagged (`is_flagged`) and its latest
+valid review was not made on its current status.
+
+The dashboard, the JSON API and scripts call these functions; the store
+keeps the rows (`relphot_core.store.Store.add_reviews`,
+`~relphot_core.store.Store.revoke_review_batch`,
+`~relphot_core.store.Store.reviews`) and validates with `check_review`.
+Nothing here imports the store (the store imports this module).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from .status import FLAGGED, OUT_OF_LIMITS
+
+DECISIONS: tuple[str, ...] = ("confirmed", "overruled")
+"""``confirmed``: the flag is right; ``overruled``: the flag is wrong, the
+exposure is fine."""
+
+CAUSES: tuple[str, ...] = (
+    "satellite trail",
+    "persistence",
+    "flat-field",
+    "scattered light",
+    "variable source",
+    "detector",
+    "software",
+    "other",
+)
+"""The controlled vocabulary of causes a reviewer may give besides the comment:
+
+- ``satellite trail``: a trail crosses the exposure's sources;
+- ``persistence``: latent images of an earlier bright exposure;
+- ``flat-field``: a flat-field (or illumination) error on part of the focal plane;
+- ``scattered light``: stray light raising the background;
+- ``variable source``: the matched sources themselves vary;
+- ``detector``: a detector or its read-out misbehaves;
+- ``software``: a processing defect (catalogue, matching, relphot itself);
+- ``other``: say which in the comment.
+
+The empty string means no cause given. Stored as these exact strings: add to
+the end, never rename (reviews keep the words they were made with).
+"""
+
+FLAG_KINDS: tuple[str, ...] = ("status", "detector", "crosscheck", "alarm")
+"""What a decision can be about: the exposure's status (WARN, FAIL, NODATA,
+with its reason), a flagged detector, a disagreement with the global
+solution, or a control-chart alarm of its dither position."""
+
+MAX_REVIEWER = 80
+"""Characters of a reviewer's name kept."""
+MAX_COMMENT = 2000
+"""Characters of a comment kept."""
+
+
+class ReviewInputError(ValueError):
+    """A review that cannot be stored as given (the message says why, for the reviewer)."""
+
+
+@dataclass(frozen=True)
+class ReviewInput:
+    """A decision ready to store: cleaned and checked by `check_review`."""
+
+    decision: str
+    reviewer: str
+    comment: str = ""
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """The latest valid review of one exposure, as the products and the
+    exports carry it."""
+
+    decision: str
+    reviewer: str
+    cause: str
+    reviewed_at: datetime | None
+    status: str | None
+    """The status the decision was made on."""
+    flag_kind: str | None = None
+    batch_id: int | None = None
+
+
+def check_review(decision: Any, reviewer: Any, comment: Any = "", cause: Any = "", *,
+                 reason_required: bool = True) -> ReviewInput:
+    """Clean and check a decision before it is stored.
+
+    Every decision needs its author; overruling a flag also needs a reason
+    (a comment or a cause), which a later reader has no other way to know.
+
+    Parameters
+    ----------
+    decision : {'confirmed', 'overruled'}
+    reviewer : str
+        Blanks collapsed, cut to `MAX_REVIEWER` characters.
+    comment : str, optional
+        Stripped, cut to `MAX_COMMENT` characters.
+    cause : str, optional
+        One of `CAUSES`, or empty.
+    reason_required : bool, optional
+        Refuse an overruling without comment nor cause (the pages and the
+        API; the store itself accepts it from scripts).
+
+    Returns
+    -------
+    ReviewInput
+
+    Raises
+    ------
+    ReviewInputError
+        A decision not in `DECISIONS`, no reviewer, a cause not in `CAUSES`,
+        or an overruling without comment nor cause (the message is meant for
+        the reviewer).
+
+    Examples
+    --------
+    >>> check_review("confirmed", "  alice  smith ", " trail ", "satellite trail")
+    ReviewInput(decision='confirmed', reviewer='alice smith', comment='trail', cause='satellite trail')
+    """
+    if decision not in DECISIONS:
+        raise ReviewInputError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+    reviewer = " ".join(str(reviewer or "").split())[:MAX_REVIEWER]
+    comment = str(comment or "").strip()[:MAX_COMMENT]
+    cause = str(cause or "").strip()
+    if not reviewer:
+        raise ReviewInputError("Enter your name before reviewing: every decision is stored with its reviewer.")
+    if cause and cause not in CAUSES:
+        raise ReviewInputError(f"cause must be one of {', '.join(CAUSES)} (or none), not {cause!r}")
+    if reason_required and decision == "overruled" and not comment and not cause:
+        raise ReviewInputError("Say why the flag is wrong (a comment or a cause): overruling a flag needs a reason.")
+    return ReviewInput(decision, reviewer, comment, cause)
+
+
+def review_problem(decision: Any, reviewer: Any, comment: Any = "", cause: Any = "") -> str | None:
+    """`check_review`'s complaint about a decision, or None when it can be stored."""
+    try:
+        check_review(decision, reviewer, comment, cause)
+    except ReviewInputError as exc:
+        return str(exc)
+    return None
+
+
+# ------------------------------------------------------------ which rows
+def is_flagged(df: pd.DataFrame) -> np.ndarray:
+    """Which rows of an exposure table carry a flag: a WARN, FAIL or NODATA
+    status, a flagged detector (``detector_flag`` WARN or FAIL), a
+    disagreement with the global solution (``crosscheck``), or a
+    control-chart alarm (``alarmed``), for the columns present."""
+    flagged = df["status"].isin(FLAGGED).to_numpy(dtype=bool).copy()
+    if "detector_flag" in df.columns:
+        flagged |= df["detector_flag"].isin(OUT_OF_LIMITS).to_numpy(dtype=bool)
+    if "crosscheck" in df.columns:
+        flagged |= (df["crosscheck"].fillna("").astype(str) != "").to_numpy(dtype=bool)
+    if "alarmed" in df.columns:
+        flagged |= df["alarmed"].to_numpy(dtype=bool)
+    return flagged
+
+
+def awaits_review(df: pd.DataFrame) -> np.ndarray:
+    """Which rows of an exposure table belong in the triage queue: flagged
+    (`is_flagged`) and not reviewed at their current status (``reviewed``:
+    the latest valid review was made on it)."""
+    return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
+def flag_about(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The flag a reviewer of this exposure row decides on: its kind
+    (`FLAG_KINDS`) and the reason shown.
+
+    The status comes first (a WARN, FAIL or NODATA is what the row shows
+    first), then a flagged detector, a disagreement with the global
+    solution, a control-chart alarm; an exposure with none of these is
+    reviewed on its (OK) status.
+
+    Parameters
+    ----------
+    row : mapping
+        An exposure row: ``status`` and ``reason``, and when present
+        ``detector_flag``/``detector_reason``, ``crosscheck``,
+        ``alarmed``/``alarm_reason`` (or ``alarm``).
+
+    Returns
+    -------
+    tuple of str
+        ``(kind, reason)``, e.g. ``("status", "FAIL: |QPRELEX - 1| = 0.031 > 0.02")``.
+    """
+    status = _text(row.get("status")) or "NODATA"
+    if status in FLAGGED:
+        reason = _text(row.get("reason"))
+        return "status", f"{status}: {reason}" if reason else status
+    if _text(row.get("detector_flag")) in OUT_OF_LIMITS:
+        return "detector", f"detector {row.get('detector_flag')}: {_text(row.get('detector_reason'))}".rstrip(": ")
+    if _text(row.get("crosscheck")):
+        return "crosscheck", _text(row.get("crosscheck"))
+    if bool(row.get("alarmed")) and row.get("alarmed") == row.get("alarmed") or _text(row.get("alarm")):
+        return "alarm", _text(row.get("alarm_reason")) or _text(row.get("alarm"))
+    reason = _text(row.get("reason"))
+    return "status", f"{status}: {reason}" if reason else status
+
+
+def flag_label(kind: Any, reason: Any, status: Any = None) -> str:
+    """What a decision was about, for a table cell: ``"status FAIL: ..."``,
+    ``"detector: ..."``; reviews stored before the flag was recorded give
+    their status alone (``"status FAIL"``)."""
+    kind, reason = _text(kind), _text(reason)
+    if not kind:
+        return f"status {_text(status)}".strip() if _text(status) else ""
+    if kind == "status":
+        return f"status {reason}" if reason else f"status {_text(status)}".strip()
+    return f"{kind}: {reason}" if reason else kind
+
+
+# ------------------------------------------------------- what it changes
+def latest_states(reviews: pd.DataFrame) -> dict[tuple[int, str, int], ReviewState]:
+    """The latest valid (not revoked) review of each exposure.
+
+    Parameters
+    ----------
+    reviews : pandas.DataFrame
+        `Store.reviews` rows (oldest first).
+
+    Returns
+    -------
+    dict
+        ``(obs_id, filter, dither) -> ReviewState``; exposures whose reviews
+        are all revoked are absent.
+    """
+    out: dict[tuple[int, str, int], ReviewState] = {}
+    if reviews is None or reviews.empty:
+        return out
+    valid = reviews
+    if "revoked_at" in reviews.columns:
+        valid = reviews[reviews["revoked_at"].isna()]
+    for row in valid.sort_values("id", kind="stable").to_dict("records"):
+        key = (int(row["obs_id"]), str(row["filter"]), int(row["exposure"]))
+        at = row.get("created")
+        batch = row.get("batch_id")
+        out[key] = ReviewState(
+            decision=str(row["decision"]), reviewer=str(row["reviewer"]), cause=_text(row.get("cause")),
+            reviewed_at=None if at is None or pd.isna(at) else pd.Timestamp(at).to_pydatetime(),
+            status=_text(row.get("status")) or None, flag_kind=_text(row.get("flag_kind")) or None,
+            batch_id=None if batch is None or pd.isna(batch) else int(batch))
+    return out
+
+
+class ReviewStore(Protocol):
+    """What these functions need of a store (`relphot_core.store.Store`)."""
+
+    def add_reviews(self, keys: Any, decision: str, reviewer: str, comment: str = "", *, cause: str = "",
+                    about: Any = None) -> int: ...
+
+    def reviews(self, obs_id: int | None = None, filter: str | None = None, **kw: Any) -> pd.DataFrame: ...
+
+    def revoke_review_batch(self, batch_id: int, by: str) -> int: ...
+
+
+def review_states(store: ReviewStore, obs_id: int, filter_name: str) -> dict[int, ReviewState]:
+    """The latest valid review of each dither of one observation (for its
+    product's QualityFlags)."""
+    states = latest_states(store.reviews(obs_id=obs_id, filter=filter_name))
+    return {dither: state for (_, _, dither), state in states.items()}
+
+
+def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment: Any = "", cause: Any = "",
+           rows: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None) -> int:
+    """Check a decision and store it for exposures ``(obs_id, filter, dither)``
+    as one batch.
+
+    Parameters
+    ----------
+    store : ReviewStore
+    keys : sequence of tuple
+    decision, reviewer, comment, cause
+        As `check_review`.
+    rows : mapping, optional
+        The exposure rows the reviewer saw, by key: the flag each decision
+        was about is taken from them (`flag_about`; a control-chart alarm is
+        only known there). Keys without a row get the store's own (status,
+        detector, cross-check).
+
+    Returns
+    -------
+    int
+        The batch id (its reviews: one per distinct key).
+
+    Raises
+    ------
+    ReviewInputError
+        Bad input (see `check_review`). KeyError: an unknown exposure.
+    """
+    review = check_review(decision, reviewer, comment, cause)
+    about = {key: flag_about(row) for key, row in (rows or {}).items()}
+    return store.add_reviews(list(keys), review.decision, review.reviewer, review.comment,
+                             cause=review.cause, about=about or None)
+
+
+def revoke(store: ReviewStore, batch_id: Any, by: Any) -> int:
+    """Revoke a batch of reviews (`Store.revoke_review_batch`) after checking
+    who revokes; returns the number of reviews revoked.
+
+    Raises
+    ------
+    ReviewInputError
+        No name, or a batch id that is not a whole number.
+    KeyError
+        No such batch.
+    """
+    by = " ".join(str(by or "").split())[:MAX_REVIEWER]
+    if not by:
+        raise ReviewInputError("Enter your name before revoking: a revocation is stored with its author.")
+    try:
+        batch = int(batch_id)
+    except (TypeError, ValueError):
+        raise ReviewInputError(f"not a batch number: {batch_id!r}") from None
+    return store.revoke_review_batch(batch, by)
+
+
+def search_reviews(reviews: pd.DataFrame, text: Any) -> pd.DataFrame:
+    """The reviews whose comment, cause, reviewer or flag contains every
+    word of ``text`` (case-insensitive); all of them for an empty text."""
+    words = str(text or "").lower().split()
+    if not words or reviews.empty:
+        return reviews
+    columns = [c for c in ("comment", "cause", "reviewer", "flag_reason", "decision") if c in reviews.columns]
+    haystack = reviews[columns].fillna("").astype(str).agg(" ".join, axis=1).str.lower()
+    keep = np.ones(len(reviews), dtype=bool)
+    for word in words:
+        keep &= haystack.str.contains(word, regex=False).to_numpy()
+    return reviews[keep]
