@@ -271,8 +271,10 @@ def register(server: Flask) -> None:
             result = get_store().load_result(int(obs_id), name, run_id=int(run) if run else None)
         except KeyError:
             return _error(f"observation {obs_id} {name} not found", 404)
+        from relphot_core.reviews import review_states
+
         try:
-            data = product_bytes(result)
+            data = product_bytes(result, reviews=review_states(get_store(), result.obs_id, result.filter))
         except RelphotError as exc:
             return _error(f"cannot write the product: {exc}", 500)
         return _attachment(data, product_filename(result), "application/xml")
@@ -288,11 +290,16 @@ def register(server: Flask) -> None:
         if n_obs > MAX_ZIP:
             return _error(f"the selection holds more than {MAX_ZIP:,} observation products: "
                           "narrow it, or use `relphot export`.", 413)
+        from relphot_core.reviews import all_review_states
+
+        store = get_store()
+        reviewed = all_review_states(store)  # each product carries its exposures' reviews
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             # the same products, chosen by the same query, as `relphot export` with this selection
-            for result in get_store().iter_results(selection=sel.criteria(), details=False):
-                archive.writestr(product_filename(result), product_bytes(result))
+            for result in store.iter_results(selection=sel.criteria(), details=False):
+                archive.writestr(product_filename(result),
+                                 product_bytes(result, reviews=reviewed.get((result.obs_id, result.filter))))
         return _attachment(buffer.getvalue(), "relphot_products.zip", "application/zip")
 
     @server.route("/download/exposures.csv")

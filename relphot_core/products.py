@@ -35,6 +35,7 @@ from .errors import ProductError
 from .mjd import MJD_EPOCH as _MJD_EPOCH
 from .results import ExposureFactor, ObservationResult
 from .status import OUT_OF_LIMITS, Status
+from .reviews import ReviewState
 
 NAMESPACE = "http://euclid.esa.org/schema/dpd/nir/relphotoexpcalibration"
 """Target namespace of the product's root element."""
@@ -187,7 +188,8 @@ def product_filename(result: ObservationResult) -> str:
 
 def product_bytes(result: ObservationResult, *, purpose: str = "PRODUCTION",
                   header: Mapping[str, str] | None = None,
-                  thresholds: Thresholds | None = None) -> bytes:
+                  thresholds: Thresholds | None = None,
+                  reviews: Mapping[int, ReviewState] | None = None) -> bytes:
     """Serialise one observation's result as a validated XML product.
 
     Parameters
@@ -202,6 +204,10 @@ def product_bytes(result: ObservationResult, *, purpose: str = "PRODUCTION",
     thresholds : Thresholds, optional
         Gives the flags' FAIL band when ``result.parameters`` lacks
         ``thresholds.fail``; default `relphot_core.config.Thresholds`.
+    reviews : mapping, optional
+        Dither -> its latest valid review (`relphot_core.reviews.review_states`):
+        written in the exposure's QualityFlags flag (``reviewDecision``,
+        ``reviewer``, ``reviewCause``, ``reviewedAt``, ``reviewedStatus``).
 
     Returns
     -------
@@ -218,7 +224,7 @@ def product_bytes(result: ObservationResult, *, purpose: str = "PRODUCTION",
     root = etree.Element(etree.QName(NAMESPACE, ROOT), nsmap={"dpd": NAMESPACE})
     _add_header(root, result, purpose, header or {})
     _add_data(root, result, source)
-    _add_flags(root, result, thresholds or Thresholds(), source)
+    _add_flags(root, result, thresholds or Thresholds(), source, reviews or {})
     _add_parameters(root, result)
     schema = _schema()
     if not schema.validate(root):
@@ -337,7 +343,22 @@ def is_flagged_factor(item: ExposureFactor) -> bool:
     return item.status != Status.OK or item.detector_flag in OUT_OF_LIMITS or bool(item.crosscheck)
 
 
-def _add_flags(root, result: ObservationResult, thresholds: Thresholds, source: str) -> None:
+def _review_attributes(state: ReviewState | None) -> dict[str, str]:
+    """The QualityFlags attributes of an exposure's latest valid review."""
+    if state is None:
+        return {}
+    attrib = {"reviewDecision": state.decision, "reviewer": " ".join(state.reviewer.split())[:256]}
+    if state.cause:
+        attrib["reviewCause"] = state.cause
+    if state.reviewed_at is not None:
+        attrib["reviewedAt"] = datetime_to_timestamp(state.reviewed_at)
+    if state.status:
+        attrib["reviewedStatus"] = state.status
+    return attrib
+
+
+def _add_flags(root, result: ObservationResult, thresholds: Thresholds, source: str,
+               reviews: Mapping[int, ReviewState]) -> None:
     try:
         fail = float(result.parameters.get("thresholds.fail", thresholds.fail))
     except ValueError:
@@ -360,6 +381,7 @@ def _add_flags(root, result: ObservationResult, thresholds: Thresholds, source: 
                             ("detectorFlag", item.detector_flag), ("detectorReason", item.detector_reason)):
             if value:
                 attrib[name] = value
+        attrib.update(_review_attributes(reviews.get(item.exposure)))
         _sub(flags, "CorrectionFactorFlag", **attrib)
 
 

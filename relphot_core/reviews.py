@@ -288,6 +288,16 @@ def review_states(store: ReviewStore, obs_id: int, filter_name: str) -> dict[int
     return {dither: state for (_, _, dither), state in states.items()}
 
 
+def all_review_states(store: ReviewStore) -> dict[tuple[int, str], dict[int, ReviewState]]:
+    """The latest valid review of every reviewed exposure, by observation
+    ``(obs_id, filter)`` then dither, in one read (for an export of many
+    products: ``product_bytes(result, reviews=states.get((obs_id, filter)))``)."""
+    out: dict[tuple[int, str], dict[int, ReviewState]] = {}
+    for (obs_id, filter_name, dither), state in latest_states(store.reviews(include_revoked=False)).items():
+        out.setdefault((obs_id, filter_name), {})[dither] = state
+    return out
+
+
 def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment: Any = "", cause: Any = "",
            rows: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None) -> int:
     """Check a decision and store it for exposures ``(obs_id, filter, dither)``

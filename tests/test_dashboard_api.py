@@ -471,3 +471,34 @@ def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
     assert observation.default_pair(result) == "1-3"
     result.pairs = []
     assert observation.default_pair(result) is None
+
+
+def test_exports_carry_the_review_and_drop_it_once_revoked(tmp_path):
+    from relphot_core.store.synth import make_result
+
+    store = Store.open(f"sqlite:///{tmp_path / 'rev.db'}")
+    store.save_results([make_result(2, values=[0.97, 1.0, 1.0, 1.0], mjd_start=60001.0)])
+    batch = store.add_reviews([(2, "NIR_J", 1)], "confirmed", "ann", "streak", cause="satellite trail")
+    client = create_app(store, warm=False).server.test_client()
+
+    def exported() -> tuple[dict, dict, bytes]:
+        row = [r for r in client.get("/api/exposures?filter=NIR_J").get_json()["exposures"] if r["exposure"] == 1][0]
+        text = client.get("/download/exposures.csv?filter=NIR_J").data.decode()
+        csv_row = [r for r in csv.DictReader(io.StringIO(text)) if r["exposure"] == "1"][0]
+        archive = zipfile.ZipFile(io.BytesIO(client.get("/download/products.zip?filter=NIR_J").data))
+        return row, csv_row, archive.read(archive.namelist()[0])
+
+    row, csv_row, product = exported()
+    assert (row["review_decision"], row["reviewer"], row["review_cause"]) == ("confirmed", "ann", "satellite trail")
+    assert (csv_row["review_decision"], csv_row["review_cause"]) == ("confirmed", "satellite trail")
+    assert b'reviewDecision="confirmed"' in product and b'reviewCause="satellite trail"' in product
+    single = client.get("/download/product/2/NIR_J.xml").data
+    assert b'reviewer="ann"' in single
+    detail = client.get("/api/observation/2?filter=NIR_J").get_json()
+    assert detail["filters"]["NIR_J"]["reviews"][0]["batch_id"] == batch
+    store.revoke_review_batch(batch, "bob")
+    row, csv_row, product = exported()
+    assert row["review_decision"] is None and row["review_cause"] is None and csv_row["review_decision"] == ""
+    assert b"reviewDecision" not in product
+    detail = client.get("/api/observation/2?filter=NIR_J").get_json()
+    assert detail["filters"]["NIR_J"]["reviews"][0]["revoked_by"] == "bob"  # kept in the audit trail

@@ -558,3 +558,47 @@ def test_purposes_match_the_schema():
     xs = "{http://www.w3.org/2001/XMLSchema}"
     purpose = schema.find(f"{xs}simpleType[@name='purpose']")
     assert tuple(e.get("value") for e in purpose.iter(f"{xs}enumeration")) == PURPOSES
+
+
+def test_review_state_goes_into_the_quality_flags_and_old_products_stay_valid(tmp_path):
+    from relphot_core.reviews import ReviewState
+
+    plain = product_bytes(make_result())
+    assert b"reviewDecision" not in plain  # a product without reviews is what it was
+    state = ReviewState("overruled", "ann smith", "satellite trail",
+                        datetime(2026, 5, 6, 7, 8, 9, tzinfo=timezone.utc), "NODATA")
+    data = product_bytes(make_result(), reviews={2: state})
+    root = etree.fromstring(data)
+    flags = {f.get("exposure"): f for f in root.findall("QualityFlags/CorrectionFactorFlag")}
+    assert {k: flags["2"].get(k) for k in ("reviewDecision", "reviewer", "reviewCause", "reviewedAt",
+                                           "reviewedStatus")} == {
+        "reviewDecision": "overruled", "reviewer": "ann smith", "reviewCause": "satellite trail",
+        "reviewedAt": "2026-05-06T07:08:09.000Z", "reviewedStatus": "NODATA"}
+    assert flags["1"].get("reviewDecision") is None
+    path = tmp_path / "p.xml"
+    path.write_bytes(data)
+    validate_product(path)
+    _compare(read_product(path), make_result())  # a review is not part of the result read back
+    path.write_bytes(data.replace(b'reviewDecision="overruled"', b'reviewDecision="maybe"'))
+    with pytest.raises(ProductError, match="reviewDecision"):
+        validate_product(path)
+
+
+def test_cli_export_carries_the_review_and_drops_it_once_revoked(store_module, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    with store_module.Store.open(url) as store:
+        store.save_result(make_result(1234, "NIR_J"))
+        batch = store.add_reviews([(1234, "NIR_J", 2)], "confirmed", "ann", "", cause="persistence")
+
+    def flag_of_2(out) -> etree._Element:
+        assert main(["export", "--db", url, "--out", str(out)]) == 0
+        (path,) = out.iterdir()
+        root = etree.parse(str(path)).getroot()
+        return root.find("QualityFlags/CorrectionFactorFlag[@exposure='2']")
+
+    flag = flag_of_2(tmp_path / "o1")
+    assert (flag.get("reviewDecision"), flag.get("reviewer"), flag.get("reviewCause")) == (
+        "confirmed", "ann", "persistence")
+    with store_module.Store.open(url) as store:
+        store.revoke_review_batch(batch, "bob")
+    assert flag_of_2(tmp_path / "o2").get("reviewDecision") is None

@@ -162,11 +162,15 @@ def run_export(args: argparse.Namespace) -> int:
     for stale in remove_stale_temporaries(args.out, TEMPORARY_PRODUCTS):
         print(f"relphot export: removed {stale}, left by an interrupted export", file=sys.stderr)
     written = refused = 0
+    from ..reviews import all_review_states
+
     with Store.open(args.db) as store:
+        reviewed = all_review_states(store)  # each product carries its exposures' reviews
         results = store.iter_results(obs_ids=args.obs_ids, since=args.since, selection=selection, details=False)
         for result in _progress(results, desc="export", unit="product"):
             try:
-                path = write_product(result, args.out, purpose=args.purpose)
+                path = write_product(result, args.out, purpose=args.purpose,
+                                     reviews=reviewed.get((result.obs_id, result.filter)))
             except ProductError as exc:  # one bad run does not stop the others
                 refused += 1
                 print(f"refused: {exc}", file=sys.stderr)
