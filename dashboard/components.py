@@ -1,5 +1,5 @@
 """Layout pieces shared by the pages: messages, the empty-store page, status
-badges, the counts table, exposure tables and the review form.
+badges, the counts table, exposure grids (Dash AG Grid) and the review form.
 
 Every user string goes into Dash components as plain text (escaped by
 React); nothing here renders raw HTML.
@@ -11,19 +11,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
-from dash import dash_table, dcc, html
+from dash import dcc, html
 
 from relphot_core.config import FILTERS
 from relphot_core.flags import flag_reason
+from relphot_core.reviews import CAUSES, MAX_COMMENT, MAX_REVIEWER, flag_about
 from relphot_core.status import STATUS_ORDER, Status
 
 from .query import mjd_to_iso
-from .style import STATUS_COLOURS, table_status_styles
-
-MAX_REVIEWER = 80
-MAX_COMMENT = 2000
+from .style import REVIEW_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
 
 
 def message(text: str, kind: str = "info", **kw: Any) -> html.Div:
@@ -198,7 +197,7 @@ def review_text(row: Any) -> str:
 
 
 EXPOSURE_COLUMNS = [
-    ("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
+    ("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("date", "date (UTC)"),
     ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"), ("reason", "reason"),
     ("n_pairs", "pairs"), ("n_matched", "matched"), ("review", "review"), ("review_comment", "review comment"),
 ]
@@ -218,98 +217,174 @@ def _offset(value: Any) -> float | None:
     return round(number, 4) if math.isfinite(number) else None
 
 
+def _number(value: Any, digits: int | None = None) -> float | None:
+    """A finite number for a grid cell (None when missing), rounded to ``digits``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    return round(number, digits) if digits is not None else number
+
+
 def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) -> list[dict]:
-    """DataTable records of exposure rows (values formatted, review as text;
-    with ``bands``, the thresholds, a WARN or FAIL row says why in its
-    reason)."""
+    """Grid rows of exposure rows: numbers as numbers (the grid filters and
+    sorts them as such), texts as plain text, the review as one line and,
+    with ``bands``, the thresholds, a WARN or FAIL row saying why in its
+    reason. ``id`` is ``obs|filter|dither``; ``flag_kind``/``flag_reason``
+    the flag a review of the row is about (`relphot_core.reviews.flag_about`)."""
     records = []
     if "date_obs" not in df.columns and "mjd_obs" in df.columns:  # the cached tables keep the MJD only
         df = df.assign(date_obs=mjd_to_iso(df["mjd_obs"].to_numpy(dtype=float)))
     for row in df.to_dict("records"):
         obs_id, filt = int(row["obs_id"]), str(row["filter"])
+        reason = str(row.get("reason") or "") or flag_reason(row.get("status"), row.get("value"), row.get("error"),
+                                                             bands)
+        kind, about = flag_about({**row, "reason": reason})
         records.append({
             "id": f"{obs_id}|{filt}|{int(row['exposure'])}",
             "cause": str(row.get("cause") or ""),
-            "obs_id": f"[{obs_id}](/observation/{obs_id}?filter={filt})" if link else obs_id,
             "obs": obs_id,
             "filter": filt,
             "exposure": int(row["exposure"]),
-            "date": str(row.get("date_obs") or "")[:19].replace("T", " "),
-            "value": fmt_float(row.get("value")),
+            "date": str(row.get("date_obs") or "")[:16].replace("T", " "),
+            "value": _number(row.get("value")),
             "offset": _offset(row.get("value")),
-            "error": fmt_float(row.get("error")),
-            "global": fmt_float(row.get("global_value")),
+            "error": _number(row.get("error")),
+            "global": _number(row.get("global_value")),
             "status": str(row.get("status") or Status.NODATA.value),
-            "reason": str(row.get("reason") or "") or flag_reason(row.get("status"), row.get("value"),
-                                                                  row.get("error"), bands),
-            "chart": str(row.get("flag_reason") or "") if _true(row.get("flag")) else "",
+            "reason": reason,
+            "chart": " · ".join(str(row.get("flag_reason") or "").split("\n")) if _true(row.get("flag")) else "",
             "n_pairs": int(row.get("n_pairs") or 0),
             "n_matched": int(row.get("n_matched") or 0),
             "review": review_text(row),
             "review_comment": (str(row.get("review_comment") or "")
                                if isinstance(row.get("review_decision"), str) else ""),
+            "review_cause": (str(row.get("review_cause") or "")
+                             if isinstance(row.get("review_decision"), str) else ""),
+            "flag_kind": kind,
+            "flag_reason": about,
         })
     return records
 
 
-INTEGER_COLUMNS = ("exposure", "n_pairs", "n_matched")
-"""Columns of whole numbers: filtered as numbers (``4``, ``>2``)."""
+INTEGER_COLUMNS = ("obs", "exposure", "n_pairs", "n_matched")
+"""Columns of whole numbers: filtered as numbers (typing ``4`` finds the 4s)."""
+DECIMAL_COLUMNS = ("value", "error", "global", "offset")
+"""Columns of decimals: shown with 4 decimals, filtered as numbers."""
+LONG_TEXT_COLUMNS = ("reason", "chart", "review", "review_comment", "comment", "flag")
+"""Columns of long texts: one line cut with an ellipsis, the whole text in the tooltip."""
+
+GRID_CLASS = "relphot-grid"
 
 
 def match_count(virtual_rows: list | None, rows: list | None) -> str:
     """How many rows pass the column filters, said when the filters hide some
     (a filter that matches nothing says so instead of an empty table)."""
+    if virtual_rows is None:  # the grid has not reported yet: nothing hidden
+        return ""
     shown, total = len(virtual_rows or []), len(rows or [])
     return "" if shown == total else f"{shown:,} of {total:,} listed rows match the column filters"
 
 
-def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = True, selectable: bool = False,
-                   page_size: int = 25, native: bool = True, bands: Any = None) -> dash_table.DataTable:
-    """A sortable, filterable table of exposures with status colours."""
-    columns = columns or EXPOSURE_COLUMNS
-    return dash_table.DataTable(
+def status_cell_style(field: str = "status") -> dict:
+    """A grid ``cellStyle`` colouring a status column (colour and text)."""
+    return {"styleConditions": [
+        {"condition": f"params.value === '{status}'",
+         "style": {"backgroundColor": colour, "color": STATUS_TEXT_COLOURS[status], "fontWeight": "600"}}
+        for status, colour in STATUS_COLOURS.items()]}
+
+
+def grid_column(key: str, name: str, *, link: bool = False) -> dict:
+    """The grid column of an exposure-table field: typed filter, number
+    format, status colours, links, one-line long texts with a tooltip."""
+    column: dict[str, Any] = {"field": key, "headerName": name, "headerTooltip": name}
+    # widths: the share of each column when the grid fits its width; below
+    # the minimum widths the grid scrolls sideways
+    if key in INTEGER_COLUMNS:  # typing 4 finds the 4s (the filter's "equals")
+        column.update(filter="agNumberColumnFilter", type="numericColumn", width=84, minWidth=72,
+                      suppressFloatingFilterButton=True)
+    elif key in DECIMAL_COLUMNS:  # its funnel offers greater than, less than, between
+        column.update(filter="agNumberColumnFilter", type="numericColumn", width=112, minWidth=104,
+                      valueFormatter={"function": "params.value == null ? '—' : params.value.toFixed(4)"})
+    elif key in LONG_TEXT_COLUMNS:
+        column.update(tooltipField=key, width=220, minWidth=140, suppressFloatingFilterButton=True)
+    elif key == "status":
+        column.update(width=90, minWidth=84, cellStyle=status_cell_style(key), suppressFloatingFilterButton=True)
+    elif key in ("date", "when"):
+        column.update(width=150, minWidth=140, suppressFloatingFilterButton=True)
+    else:
+        column.update(width=100, minWidth=80, suppressFloatingFilterButton=True)
+    if key == "obs" and link:
+        column["cellRenderer"] = "ObservationLink"
+    if key == "review":
+        column["cellStyle"] = {"styleConditions": [
+            {"condition": f"params.value && params.value.startsWith('{decision}')",
+             "style": {"color": colour, "fontWeight": "600"}} for decision, colour in REVIEW_COLOURS.items()]}
+    if key in ("cause", "review_cause"):
+        column.update(tooltipField=key, width=160, minWidth=120)
+    return column
+
+
+def data_grid(id_: Any, rows: list[dict], columns: list[dict], *, selectable: bool = False,
+              height: str | None = "560px", row_id: str | None = "id", **props: Any) -> dag.AgGrid:
+    """A Dash AG Grid with the dashboard's defaults: sortable, typed
+    floating filters, one line a row (long texts cut with an ellipsis, the
+    whole text in the tooltip), rows drawn as they scroll (thousands of
+    rows stay fast), ticks for bulk actions with ``selectable``.
+
+    ``height`` None sizes the grid to its rows (a short table, no scroll)."""
+    options: dict[str, Any] = {
+        "rowHeight": 30, "headerHeight": 34, "floatingFiltersHeight": 32,
+        "enableBrowserTooltips": True,  # the cell's title attribute: the whole reason
+        "animateRows": False, "suppressColumnVirtualisation": True,
+    }
+    if height is None:
+        options["domLayout"] = "autoHeight"
+    if selectable:
+        options["rowSelection"] = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
+                                   "selectAll": "filtered", "enableClickSelection": False}
+    return dag.AgGrid(
         id=id_,
-        data=exposure_records(df, link=link, bands=bands),
-        columns=[{"id": key, "name": name, **({"presentation": "markdown"} if key == "obs_id" and link else {}),
-                  **({"type": "numeric", "format": {"specifier": ".4f"}} if key == "offset" else {}),
-                  # typing 4 in a whole-number column finds the 4s (a column of no type found nothing)
-                  **({"type": "numeric"} if key in INTEGER_COLUMNS or (key == "obs_id" and not link) else {})}
-                 for key, name in columns],
-        filter_options={"case": "insensitive", "placeholder_text": "filter…"},
-        markdown_options={"html": False, "link_target": "_self"},
-        row_selectable="multi" if selectable else False,
-        selected_rows=[],
-        sort_action="native" if native else "none",
-        filter_action="native" if native else "none",
-        page_action="native", page_size=page_size,
-        style_table={"overflowX": "auto"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
-                    "maxWidth": "320px", "overflow": "hidden", "textOverflow": "ellipsis"},
-        style_header={"fontWeight": "600", "backgroundColor": "#f0f4f8"},
-        # reviews and comments wrap rather than run off the card
-        style_cell_conditional=[{"if": {"column_id": key}, "whiteSpace": "normal", "height": "auto",
-                                 "minWidth": "160px", "maxWidth": "320px"}
-                                for key in ("review", "review_comment", "reason")],
-        style_data_conditional=table_status_styles("status") + [
-            {"if": {"filter_query": '{review} contains "confirmed"', "column_id": "review"},
-             "color": "#0072B2", "fontWeight": "600"},
-            {"if": {"filter_query": '{review} contains "overruled"', "column_id": "review"},
-             "color": "#6a3d9a", "fontWeight": "600"},
-        ],
-        tooltip_delay=300,
+        rowData=rows,
+        columnDefs=columns,
+        defaultColDef={"sortable": True, "resizable": True, "filter": "agTextColumnFilter", "floatingFilter": True,
+                       "suppressHeaderMenuButton": True, "suppressHeaderFilterButton": True,
+                       "filterParams": {"buttons": ["reset"], "maxNumConditions": 1}},
+        dashGridOptions=options,
+        getRowId=f"params.data.{row_id}" if row_id else None,
+        selectedRows=[],
+        columnSize="responsiveSizeToFit",
+        className=f"ag-theme-quartz {GRID_CLASS}",
+        style={"height": height or "auto", "width": "100%"},
+        **props,
     )
 
 
+def exposure_table(id_: Any, df: pd.DataFrame, *, columns=None, link: bool = True, selectable: bool = False,
+                   height: str | None = "560px", bands: Any = None) -> dag.AgGrid:
+    """A sortable, filterable grid of exposures with status colours (Dash AG Grid)."""
+    columns = columns or EXPOSURE_COLUMNS
+    return data_grid(id_, exposure_records(df, link=link, bands=bands),
+                     [grid_column(key, name, link=link) for key, name in columns],
+                     selectable=selectable, height=height)
+
+
 def review_form(prefix: Any, *, what: str) -> html.Div:
-    """Reviewer name, comment and confirm / overrule buttons.
+    """Reviewer name, cause, comment and confirm / overrule buttons.
 
     ``prefix`` is a function of a component name giving its id (string or
-    pattern-matching dict), so one page can hold several forms.
+    pattern-matching dict), so one page can hold several forms. The causes
+    are `relphot_core.reviews.CAUSES`.
     """
     return html.Div(className="review-form", children=[
         html.Div(className="review-row", children=[
             dcc.Input(id=prefix("reviewer"), type="text", placeholder="your name", maxLength=MAX_REVIEWER,
                       className="input-reviewer", persistence=True, persistence_type="local"),
+            dcc.Dropdown(id=prefix("cause"), options=[{"label": c, "value": c} for c in CAUSES],
+                         placeholder="cause (optional)", clearable=True, searchable=False,
+                         className="cause-select"),
             dcc.Input(id=prefix("comment"), type="text", placeholder="comment (why?)", maxLength=MAX_COMMENT,
                       className="input-comment"),
             html.Button("Confirm flag", id=prefix("confirm"), n_clicks=0, className="btn btn-confirm",
@@ -332,21 +407,6 @@ def command_block(command: str, **props: Any) -> html.Pre:
         if i < len(parts) - 1:
             children.append(" ")
     return html.Pre(children, className="command", **props)
-
-
-def check_review(reviewer: Any, comment: Any, decision: str = "confirmed") -> tuple[str, str, str | None]:
-    """Clean reviewer and comment; the third item is an error message or None.
-
-    Every decision needs its author; overruling a flag also needs a comment
-    (why the flag is wrong), which a later reader has no other way to know.
-    """
-    reviewer = " ".join(str(reviewer or "").split())[:MAX_REVIEWER]
-    comment = str(comment or "").strip()[:MAX_COMMENT]
-    if not reviewer:
-        return reviewer, comment, "Enter your name before reviewing: every decision is stored with its author."
-    if decision == "overruled" and not comment:
-        return reviewer, comment, "Say in the comment why the flag is wrong: overruling a flag needs a reason."
-    return reviewer, comment, None
 
 
 def date_and_obs_controls(pid: Callable[[str], str], sel: Any) -> list[html.Div]:

@@ -316,6 +316,11 @@ class DataCache:
                     entry.frame, entry.loaded = patched, loaded
         self.invalidate()
 
+    def reload(self, filter_name: str) -> None:
+        """Read the table of a filter again now (not in the background)."""
+        if self.ttl > 0:
+            self._load(filter_name)
+
     def invalidate(self) -> None:
         """Mark everything stale (after a write through this process)."""
         with self._lock:
@@ -389,24 +394,34 @@ def db_label() -> str:
     return current_app.config.get(DB_LABEL_KEY) or "relphot.db"
 
 
-def add_review(obs_id: int, filter_name: str, exposures: list[int] | None, decision: str,
-               reviewer: str, comment: str) -> int:
-    """Store one review (one exposure, several, or the whole observation)."""
-    count = get_store().add_review(obs_id, filter_name, exposures, decision, reviewer, comment)
-    if exposures is None:
-        get_cache().apply_review(filter_name, set(), {int(obs_id)}, decision, reviewer)
-    else:
-        get_cache().apply_review(filter_name, {(int(obs_id), int(d)) for d in exposures}, set(), decision,
-                                 reviewer)
-    return count
+def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str, *,
+                cause: str = "", about: dict | None = None) -> int:
+    """Store one decision for exposures ``(obs_id, filter, dither)`` as one
+    review batch (`relphot_core.reviews.submit`: checked there) and show it
+    in the cached tables at once; returns the batch id."""
+    from relphot_core.reviews import check_review, submit
 
-
-def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str) -> int:
-    """Store the same decision for many exposures at once."""
-    count = get_store().add_reviews(keys, decision, reviewer, comment)
+    batch = submit(get_store(), keys, decision, reviewer, comment, cause, about=about)
+    name = check_review(decision, reviewer, comment, cause).reviewer
     by_filter: dict[str, set[tuple[int, int]]] = {}
     for obs_id, filter_name, dither in keys:
         by_filter.setdefault(str(filter_name), set()).add((int(obs_id), int(dither)))
     for filter_name, pairs in by_filter.items():
-        get_cache().apply_review(filter_name, pairs, set(), decision, reviewer)
+        get_cache().apply_review(filter_name, pairs, set(), decision, name)
+    return batch
+
+
+def revoke_review_batch(batch_id: int, by: str) -> int:
+    """Revoke a review batch (`relphot_core.reviews.revoke`) and reload the
+    cached tables: its exposures are reviewed as before it. Returns the
+    number of reviews revoked."""
+    from relphot_core.reviews import revoke
+
+    store, cache = get_store(), get_cache()
+    count = revoke(store, batch_id, by)
+    cache.invalidate()
+    # read the batch's filters again now: a revocation is rare, and the
+    # queue must not show the revoked reviews while a reload runs behind
+    for filter_name in sorted(set(store.reviews(batch_id=int(batch_id))["filter"])):
+        cache.reload(filter_name)
     return count

@@ -100,6 +100,7 @@ class ReviewState:
     """The status the decision was made on."""
     flag_kind: str | None = None
     batch_id: int | None = None
+    comment: str = ""
 
 
 def check_review(decision: Any, reviewer: Any, comment: Any = "", cause: Any = "", *,
@@ -266,7 +267,7 @@ def latest_states(reviews: pd.DataFrame) -> dict[tuple[int, str, int], ReviewSta
             decision=str(row["decision"]), reviewer=str(row["reviewer"]), cause=_text(row.get("cause")),
             reviewed_at=None if at is None or pd.isna(at) else pd.Timestamp(at).to_pydatetime(),
             status=_text(row.get("status")) or None, flag_kind=_text(row.get("flag_kind")) or None,
-            batch_id=None if batch is None or pd.isna(batch) else int(batch))
+            batch_id=None if batch is None or pd.isna(batch) else int(batch), comment=_text(row.get("comment")))
     return out
 
 
@@ -298,8 +299,9 @@ def all_review_states(store: ReviewStore) -> dict[tuple[int, str], dict[int, Rev
     return out
 
 
-def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment: Any = "", cause: Any = "",
-           rows: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None) -> int:
+def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment: Any = "", cause: Any = "", *,
+           rows: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None,
+           about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None) -> int:
     """Check a decision and store it for exposures ``(obs_id, filter, dither)``
     as one batch.
 
@@ -314,6 +316,9 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
         was about is taken from them (`flag_about`; a control-chart alarm is
         only known there). Keys without a row get the store's own (status,
         detector, cross-check).
+    about : mapping, optional
+        The flags already worked out, ``key -> (kind, reason)`` (e.g. grid
+        rows carrying `flag_about`'s answer); ``rows`` complete them.
 
     Returns
     -------
@@ -326,9 +331,10 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
         Bad input (see `check_review`). KeyError: an unknown exposure.
     """
     review = check_review(decision, reviewer, comment, cause)
-    about = {key: flag_about(row) for key, row in (rows or {}).items()}
+    flags = {key: flag_about(row) for key, row in (rows or {}).items()}
+    flags.update({tuple(key): (str(kind), str(reason or "")) for key, (kind, reason) in (about or {}).items()})
     return store.add_reviews(list(keys), review.decision, review.reviewer, review.comment,
-                             cause=review.cause, about=about or None)
+                             cause=review.cause, about=flags or None)
 
 
 def revoke(store: ReviewStore, batch_id: Any, by: Any) -> int:

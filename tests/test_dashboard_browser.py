@@ -142,21 +142,39 @@ def test_filters_change_plot_and_url(dash_duo, store):
     assert "must be a date" in dash_duo.find_element("#ov-url-messages").text
 
 
+def tick(dash_duo, scope: str, row_id: str):
+    """Tick the grid row ``row_id`` (obs|filter|dither) inside ``scope``."""
+    box = wait_for(lambda: dash_duo.driver.find_element(
+        By.CSS_SELECTOR, f"{scope} .ag-row[row-id='{row_id}'] .ag-selection-checkbox input"), message=row_id)
+    box.click()
+
+
+def press(dash_duo, selector: str) -> None:
+    """Click an element once scrolled to the middle of the window (the
+    sticky navigation bar would take a click at the top edge)."""
+    element = dash_duo.find_element(selector)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+    element.click()
+
+
+def grid_rows(dash_duo, scope: str) -> list:
+    return dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{scope} .ag-center-cols-container .ag-row")
+
+
 def review_exposure(dash_duo, reviewer: str, comment: str, button: str = "confirm"):
     section = f"#obs-section-{FILTER}"
-    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{section} .dash-spreadsheet tbody tr")
-    row = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")][DITHER - 1]
-    row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
-    inputs = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{section} .review-form input[type=text]")
-    inputs[0].clear()
-    inputs[0].send_keys(reviewer)
-    inputs[1].send_keys(comment)
+    tick(dash_duo, section, f"{OBS}|{FILTER}|{DITHER}")
+    name = dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .review-form input[placeholder='your name']")
+    name.clear()
+    name.send_keys(reviewer)
+    dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .review-form input[placeholder^='comment']").send_keys(
+        comment)
     dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .btn-{button}").click()
 
 
 def test_review_survives_reload_and_shows_author(dash_duo, store):
     start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
-    dash_duo.wait_for_element(f"#obs-section-{FILTER} .dash-spreadsheet")
+    dash_duo.wait_for_element(f"#obs-section-{FILTER} .ag-row")
     hostile = "<img src=x onerror=alert(1)>"
     review_exposure(dash_duo, f"Ada {hostile}", "<script>alert('x')</script> flat-field residual")
     dash_duo.wait_for_contains_text(f"#obs-section-{FILTER} .review-result", "Stored: confirmed by Ada")
@@ -175,7 +193,7 @@ def test_review_survives_reload_and_shows_author(dash_duo, store):
 
 def test_review_needs_a_name(dash_duo, store):
     start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
-    dash_duo.wait_for_element(f"#obs-section-{FILTER} .dash-spreadsheet")
+    dash_duo.wait_for_element(f"#obs-section-{FILTER} .ag-row")
     review_exposure(dash_duo, "", "no name")
     dash_duo.wait_for_contains_text(f"#obs-section-{FILTER} .review-result", "Enter your name")
     assert store.reviews().empty
@@ -184,13 +202,11 @@ def test_review_needs_a_name(dash_duo, store):
 def test_only_flags_are_reviewed(dash_duo, store):
     # an OK dither of the bad observation cannot be "confirmed"
     start(dash_duo, store, f"/observation/{OBS}?filter={FILTER}")
-    dash_duo.wait_for_element(f"#obs-section-{FILTER} .dash-spreadsheet")
+    dash_duo.wait_for_element(f"#obs-section-{FILTER} .ag-row")
     section = f"#obs-section-{FILTER}"
-    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, f"{section} .dash-spreadsheet tbody tr")
     ok_dither = 1 if DITHER != 1 else 2
-    row = [r for r in rows if r.find_elements(By.CSS_SELECTOR, "input[type=checkbox]")][ok_dither - 1]
-    row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
-    dash_duo.find_element(f"{section} .review-form input[type=text]").send_keys("Ada")
+    tick(dash_duo, section, f"{OBS}|{FILTER}|{ok_dither}")
+    dash_duo.find_element(f"{section} .review-form input[placeholder='your name']").send_keys("Ada")
     dash_duo.driver.find_element(By.CSS_SELECTOR, f"{section} .btn-confirm").click()
     dash_duo.wait_for_contains_text(f"{section} .review-result", f"Dither {ok_dither} is not flagged")
     # "every flagged exposure" reviews the bad dither only
@@ -217,26 +233,28 @@ def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
     assert f"{OBS}" in table.text and "FAIL" in table.text and "> FAIL limit" in table.text
     reviewer = dash_duo.find_element("#triage-reviewer")
     reviewer.send_keys("Grace")
-    first = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody input[type=checkbox]")[0]
-    first.click()
-    dash_duo.find_element("#triage-confirm").click()
+    checkboxes = lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-row .ag-selection-checkbox input")
+    checkboxes()[0].click()
+    press(dash_duo, "#triage-confirm")
     dash_duo.wait_for_contains_text("#triage-heading", f"{n - 1} flagged")
     # overruling a flag needs a reason
-    dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody input[type=checkbox]")[0].click()
+    wait_for(lambda: len(checkboxes()) == n - 1, message="the queue redrawn")
+    checkboxes()[0].click()
     dash_duo.wait_for_text_to_equal("#triage-ticked", "1 ticked")
-    dash_duo.find_element("#triage-overrule").click()
+    press(dash_duo, "#triage-overrule")
     dash_duo.wait_for_contains_text("#triage-result", "overruling a flag needs a reason")
     assert len(store.reviews()) == 1
-    dash_duo.find_element("#triage-select-none").click()
+    press(dash_duo, "#triage-select-none")
     dash_duo.wait_for_text_to_equal("#triage-ticked", "0 ticked")
-    dash_duo.find_element("#triage-select-filtered").click()  # every row passing the (no) column filters
+    press(dash_duo, "#triage-select-filtered")  # every row passing the (no) column filters
     dash_duo.wait_for_text_to_equal("#triage-ticked", f"{n - 1} ticked")
-    dash_duo.find_element("#triage-select-none").click()
+    press(dash_duo, "#triage-select-none")
     dash_duo.wait_for_text_to_equal("#triage-ticked", "0 ticked")
-    dash_duo.find_element("#triage-select-all").click()  # the page shown: all of them here (< 20)
+    # the header's box ticks every row passing the filters too
+    dash_duo.driver.find_element(By.CSS_SELECTOR, "#triage-table .ag-header-select-all input").click()
     dash_duo.wait_for_text_to_equal("#triage-ticked", f"{n - 1} ticked")
     dash_duo.find_element("#triage-comment").send_keys("seen, all fine")
-    dash_duo.find_element("#triage-overrule").click()
+    press(dash_duo, "#triage-overrule")
     dash_duo.wait_for_element("#triage-empty")
     dash_duo.driver.refresh()
     dash_duo.wait_for_element("#triage-empty")
@@ -298,13 +316,98 @@ def test_processing_failures_head_the_triage_queue(dash_duo, store):
 
 def test_triage_column_filters_take_plain_numbers_and_say_when_nothing_matches(dash_duo, store):
     start(dash_duo, store, "/triage")
-    dash_duo.wait_for_element("#triage-count")
-    rows = lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table tbody td[data-dash-column=exposure]")
-    total = len(rows())
-    dither_filter = dash_duo.driver.find_element(
-        By.CSS_SELECTOR, "#triage-table th.dash-filter[data-dash-column=exposure] input")
-    dither_filter.send_keys(str(DITHER) + "\n")
-    wait_for(lambda: rows() and all(c.text == str(DITHER) for c in rows()), message="rows of that dither only")
-    dither_filter.send_keys("9\n")  # dither 49: none
-    dash_duo.wait_for_contains_text("#triage-matching", "0 of ")
-    assert total >= 1 and dash_duo.get_logs() == []
+    dash_duo.wait_for_element("#triage-table .ag-row")
+    cells = lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-row .ag-cell[col-id=exposure]")
+    dithers = [c.text for c in cells()]
+    assert str(DITHER) in dithers and len(set(dithers)) > 1  # other dithers to hide
+    dither_filter = _floating_filter(dash_duo, "#triage-table", "exposure")
+    dither_filter.send_keys(str(DITHER))
+    wait_for(lambda: cells() and all(c.text == str(DITHER) for c in cells()), message="rows of that dither only")
+    shown = dithers.count(str(DITHER))
+    dash_duo.wait_for_contains_text("#triage-matching", f"{shown} of {len(dithers)} listed rows match")
+    dither_filter.send_keys("9")  # dither 49: none
+    dash_duo.wait_for_contains_text("#triage-matching", f"0 of {len(dithers)} listed rows match")
+    assert dash_duo.get_logs() == []
+
+
+def _floating_filter(dash_duo, grid: str, column: str):
+    """The input of a grid column's floating filter (the row under its header)."""
+    return dash_duo.driver.execute_script(
+        "const grid = document.querySelector(arguments[0]);"
+        "const header = grid.querySelector(`.ag-header-row-column .ag-header-cell[col-id='${arguments[1]}']`);"
+        "const index = header.getAttribute('aria-colindex');"
+        "return grid.querySelector(`.ag-header-row-column-filter .ag-header-cell[aria-colindex='${index}'] input`);",
+        grid, column)
+
+
+def queue_keys(store) -> list[tuple]:
+    return sorted(map(tuple, store.triage_queue()[["obs_id", "filter", "exposure"]].values.tolist()))
+
+
+def choose(dash_duo, dropdown: str, starts_with: str) -> str:
+    """Pick the option of a dcc.Dropdown whose label starts with ``starts_with``; returns its label."""
+    press(dash_duo, dropdown)
+    option = wait_for(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+                               if o.text.startswith(starts_with)], message=f"option {starts_with}")[0]
+    label = option.text
+    option.click()
+    return label
+
+
+def test_a_bulk_review_then_revoked_leaves_the_triage_queue_as_before(dash_duo, store):
+    before = queue_keys(store)
+    start(dash_duo, store, "/triage")
+    n = int(dash_duo.wait_for_element("#triage-count").text.split()[0])
+    assert n == len(before)
+    # every queued row ticked at once, with a cause from the vocabulary
+    shared = n
+    press(dash_duo, "#triage-select-filtered")
+    dash_duo.wait_for_text_to_equal("#triage-ticked", f"{shared} ticked")
+    choose(dash_duo, "#triage-cause", "satellite trail")
+    dash_duo.find_element("#triage-reviewer").send_keys("Hedy")
+    dash_duo.find_element("#triage-comment").send_keys("trail across the array")
+    press(dash_duo, "#triage-confirm")
+    dash_duo.wait_for_contains_text("#triage-result", f"for {shared} exposure(s), as review batch")
+    dash_duo.wait_for_element("#triage-empty")
+    (batch,) = store.review_batches()["batch_id"].tolist()
+    reviews = store.reviews()
+    assert len(reviews) == shared and set(reviews["batch_id"]) == {batch} and set(reviews["cause"]) == {
+        "satellite trail"}
+    bad = reviews[reviews["exposure"] == DITHER].iloc[0]
+    assert (bad["flag_kind"], bad["flag_reason"][:4]) == ("status", "FAIL")
+    # the reviews page says which flag each decision was about, and revokes the batch
+    dash_duo.driver.get(dash_duo.server_url + "/reviews")
+    row = dash_duo.wait_for_element(f"#reviews-table .ag-row[row-id='{bad['id']}']")
+    assert "status FAIL" in row.text and "satellite trail" in row.text
+    row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=reviewer]").click()  # chooses its batch
+    wait_for(lambda: f"batch {batch}:" in dash_duo.find_element("#reviews-batch").text, message="the batch chosen")
+    dash_duo.find_element("#reviews-by").send_keys("Hedy")
+    press(dash_duo, "#reviews-revoke")
+    alert = wait_for(lambda: dash_duo.driver.switch_to.alert, message="the confirmation")
+    assert f"batch {batch}" in alert.text and "audit trail" in alert.text
+    alert.accept()
+    dash_duo.wait_for_contains_text("#reviews-result", f"Revoked batch {batch}: {shared} reviews no longer count")
+    wait_for(lambda: "revoked by Hedy" in dash_duo.find_element(f"#reviews-table .ag-row[row-id='{bad['id']}']").text,
+             message="the row labelled revoked")
+    # the queue is exactly as before, on the page and in the store
+    assert queue_keys(store) == before
+    dash_duo.driver.get(dash_duo.server_url + "/triage")
+    dash_duo.wait_for_text_to_equal("#triage-count", f"{n} flagged exposures await review.")
+    assert dash_duo.get_logs() == []
+
+
+def test_the_reviews_page_finds_a_review_by_its_cause(dash_duo, store):
+    store.add_reviews([(OBS, FILTER, DITHER)], "confirmed", "Ida", "streak", cause="satellite trail")
+    store.add_reviews([(1023, "NIR_H", 2)], "overruled", "Joe", "fine", cause="persistence")
+    start(dash_duo, store, "/reviews")
+    rows = lambda: [r.text for r in grid_rows(dash_duo, "#reviews-table")]
+    wait_for(lambda: len(rows()) == 2, message="two reviews")
+    assert any("status FAIL" in r for r in rows())
+    search = dash_duo.find_element("#reviews-search")
+    search.send_keys("satellite\n")
+    wait_for(lambda: len(rows()) == 1 and "Ida" in rows()[0], message="the review of that cause")
+    dash_duo.wait_for_contains_text("#reviews-count", "1 review decision match 'satellite'")
+    search.clear()
+    search.send_keys("PERSISTENCE\n")
+    wait_for(lambda: len(rows()) == 1 and "Joe" in rows()[0], message="the other cause")
+    assert dash_duo.get_logs() == []

@@ -64,8 +64,8 @@ def test_bad_detector_and_drift_are_flagged_and_reviewed_by_cause(dash_duo, seas
     wait_for(lambda: "No exposure of this observation is flagged" in
              dash_duo.driver.find_element(By.TAG_NAME, "body").text or "dither" in
              dash_duo.driver.find_element(By.TAG_NAME, "body").text, message="observation page")
-    cells = [c.text for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, "td[data-dash-column=chart]")]
-    exposure_rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "td[data-dash-column=exposure]")
+    cells = [c.text for c in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".ag-row .ag-cell[col-id=chart]")]
+    exposure_rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, ".ag-row .ag-cell[col-id=exposure]")
     dithers = [int(c.text) for c in exposure_rows]
     assert cells[dithers.index(int(quiet["exposure"]))] == ""
 
@@ -73,7 +73,7 @@ def test_bad_detector_and_drift_are_flagged_and_reviewed_by_cause(dash_duo, seas
     dash_duo.driver.get(dash_duo.server_url + "/triage")
     dash_duo.wait_for_element("#triage-count")
     before = int(dash_duo.find_element("#triage-count").text.split()[0].replace(",", ""))
-    dash_duo.find_element("#triage-cause").click()
+    dash_duo.find_element("#triage-shared").click()
     option = wait_for(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
                                if o.text.startswith("drift of NIR_H dither 4 since")], message="cause option")[0]
     n_drift = int(option.text.split("(")[-1].split()[0].replace(",", ""))

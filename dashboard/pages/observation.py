@@ -17,12 +17,13 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import FLAGGED, OUT_OF_LIMITS, Status
 
-from ..components import (check_review, command_block, empty_store_page, exposure_records, exposure_table,
+from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, review_form, status_badge)
 from ..api import is_number
-from ..data import add_review, db_label, get_bands, get_cache, get_store, with_flags
+from ..data import add_reviews, db_label, get_bands, get_cache, get_store, with_flags
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
 from ..style import GRAPH_CONFIG
@@ -33,7 +34,7 @@ PAGE = dict(path_template="/observation/<obs_id>", name="Observation",
 COLUMNS = [("exposure", "dither"), ("date", "date (UTC)"), ("value", "QPRELEX"), ("error", "QPRELEXE"),
            ("global", "global solution"), ("status", "status"), ("reason", "reason"), ("chart", "other flags"),
            ("n_pairs", "pairs"), ("n_matched", "matched"), ("review", "review"),
-           ("review_comment", "review comment")]
+           ("review_cause", "cause"), ("review_comment", "review comment")]
 
 
 def pid(name: str, filter_name: str | None = None):
@@ -50,33 +51,22 @@ def not_found(text: str) -> html.Div:
     ])
 
 
-def _latest_reviews(store, obs_id: int, filter_name: str) -> dict[int | None, dict]:
-    """The latest review per dither (key None: a review of the whole observation)."""
-    reviews = store.reviews(obs_id=obs_id, filter=filter_name)
-    latest: dict[int | None, dict] = {}
-    if reviews is None or reviews.empty:
-        return latest
-    for row in reviews.sort_values("created", kind="stable").to_dict("records"):
-        key = row.get("exposure")
-        key = None if key is None or pd.isna(key) else int(key)
-        latest[key] = row
-    return latest
-
-
 def exposure_frame(store, result) -> pd.DataFrame:
-    """The exposures of a result as exposure-table rows, with their latest review."""
-    reviews = _latest_reviews(store, result.obs_id, result.filter)
+    """The exposures of a result as exposure-table rows, with their latest
+    valid review (`relphot_core.reviews.review_states`: a revoked one no longer shows)."""
+    reviews = review_states(store, result.obs_id, result.filter)
     rows = []
     for exp in result.exposures:
-        review = reviews.get(exp.exposure) or reviews.get(None) or {}
+        review = reviews.get(exp.exposure)
         rows.append({
             "obs_id": result.obs_id, "filter": result.filter, "exposure": exp.exposure,
             "date_obs": exp.date_obs, "mjd_obs": exp.mjd_obs, "value": exp.value, "error": exp.error,
             "status": exp.status, "reason": exp.reason, "n_pairs": exp.n_pairs, "n_matched": exp.n_matched,
             "global_value": exp.global_value, "detector_flag": exp.detector_flag,
             "detector_reason": exp.detector_reason, "crosscheck": exp.crosscheck, "collateral": exp.collateral,
-            "review_decision": review.get("decision"), "reviewer": review.get("reviewer"),
-            "review_comment": review.get("comment"), "reviewed_at": review.get("created"),
+            "review_decision": review.decision if review else None, "reviewer": review.reviewer if review else None,
+            "review_comment": review.comment if review else None, "review_cause": review.cause if review else None,
+            "reviewed_at": review.reviewed_at if review else None,
         })
     frame = pd.DataFrame(rows)
     return with_flags(frame) if len(frame) else frame
@@ -183,7 +173,7 @@ def _section(store, result, run_id) -> html.Div:
                       + (f" · showing run {run_id}" if run_id else ""), className="muted"),
         ]),
         dcc.Store(id=pid("key", f), data={"obs_id": result.obs_id, "filter": f, "run": run_id}),
-        exposure_table(pid("table", f), df, columns=COLUMNS, link=False, selectable=True, native=False,
+        exposure_table(pid("table", f), df, columns=COLUMNS, link=False, selectable=True, height=None,
                        bands=bands),
         html.Div(className="review-box", children=[
             html.H4("Review"),
@@ -309,17 +299,16 @@ def update_pair(value, key):
     return pair_histogram_figure(sample, pair), dm_mag_figure(sample, pair), sky_figure(sample, pair)
 
 
-def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
-    """Store a review of the ticked exposures or of the whole observation."""
+def review(n_confirm, n_overrule, reviewer, comment, cause, scope, selected_rows, rows, key):
+    """Store a review of the ticked exposures or of every flagged one, as one batch."""
     if not ctx.triggered_id or not (n_confirm or n_overrule):
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id["type"].endswith("confirm") else "overruled"
-    reviewer, comment, problem = check_review(reviewer, comment, decision)
+    problem = review_problem(decision, reviewer, comment, cause)
     if problem:
         return message(problem, "error"), no_update
     store = get_store()
     result = store.load_result(int(key["obs_id"]), key["filter"], run_id=key.get("run"))
-    dithers = [e.exposure for e in result.exposures]
     flagged = flagged_dithers(result, key.get("run"))
     if scope == "all":
         exposures = flagged
@@ -327,23 +316,30 @@ def review(n_confirm, n_overrule, reviewer, comment, scope, selected_rows, key):
             return message("No exposure of this observation is flagged: there is no flag to confirm or overrule.",
                            "error"), no_update
     else:
-        rows = [i for i in (selected_rows or []) if 0 <= i < len(dithers)]
-        if not rows:
+        ticked = selected_rows if isinstance(selected_rows, list) else []
+        if not ticked:
             return message("Tick one or more exposures in the table first, or choose every flagged exposure.",
                            "error"), no_update
-        exposures = [dithers[i] for i in rows]
+        exposures = sorted({int(r["exposure"]) for r in ticked})
         unflagged = [d for d in exposures if d not in flagged]
         if unflagged:
             return message(f"Dither {', '.join(map(str, unflagged))} {'is' if len(unflagged) == 1 else 'are'} "
-                           "not flagged (OK, no control alarm, detector or cross-check flag): only a flag can be confirmed or overruled.",
-                           "error"), no_update
+                           "not flagged (OK, no control alarm, detector or cross-check flag): only a flag can be "
+                           "confirmed or overruled.", "error"), no_update
+    keys = [(result.obs_id, result.filter, d) for d in exposures]
+    shown = {int(r["exposure"]): r for r in (rows or [])}  # the flag each decision is about, as shown
+    about = {(result.obs_id, result.filter, d): (shown[d].get("flag_kind") or "status", shown[d].get("flag_reason")
+                                                 or "") for d in exposures if d in shown}
     try:
-        add_review(result.obs_id, result.filter, exposures, decision, reviewer, comment)
+        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about)
+    except ReviewInputError as exc:
+        return message(str(exc), "error"), no_update
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
     what = "dither " + ", ".join(str(d) for d in exposures)
     records = exposure_records(exposure_frame(store, result), link=False, bands=get_bands())
-    return message(f"Stored: {decision} by {reviewer} for {what}.", "success"), records
+    name = " ".join(str(reviewer).split())
+    return message(f"Stored: {decision} by {name} for {what} (review batch {batch}).", "success"), records
 
 
 def register_callbacks(app: dash.Dash) -> None:
@@ -358,13 +354,15 @@ def register_callbacks(app: dash.Dash) -> None:
     )(update_pair)
     app.callback(
         Output(pid("review-result", MATCH), "children"),
-        Output(pid("table", MATCH), "data"),
+        Output(pid("table", MATCH), "rowData"),
         Input(pid("review-confirm", MATCH), "n_clicks"),
         Input(pid("review-overrule", MATCH), "n_clicks"),
         State(pid("review-reviewer", MATCH), "value"),
         State(pid("review-comment", MATCH), "value"),
+        State(pid("review-cause", MATCH), "value"),
         State(pid("scope", MATCH), "value"),
-        State(pid("table", MATCH), "selected_rows"),
+        State(pid("table", MATCH), "selectedRows"),
+        State(pid("table", MATCH), "rowData"),
         State(pid("key", MATCH), "data"),
         prevent_initial_call=True,
     )(review)

@@ -1,53 +1,197 @@
-"""Reviews: every decision stored, newest first, with who, when and why."""
+"""Reviews: every decision stored, newest first: who, when, which flag it was
+about, the cause and comment, the batch it belongs to; a search over them;
+and the revocation of a batch (kept in the audit trail, greyed)."""
 from __future__ import annotations
 
 import dash
-from dash import dash_table, html
+import pandas as pd
+from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
-from ..components import empty_store_page, fmt_time
-from ..data import get_cache, get_store
+from relphot_core.errors import RelphotError
+from relphot_core.reviews import MAX_REVIEWER, ReviewInputError, flag_label
+
+from ..components import (data_grid, empty_store_page, fmt_time, grid_column, match_count, message,
+                          status_cell_style)
+from ..data import get_cache, get_store, revoke_review_batch
 
 PAGE = dict(path="/reviews", name="Reviews", title="relphot QC — reviews", order=3)
 LIMIT = 2000
 
+COLUMNS = [("when", "when"), ("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"),
+           ("status", "status reviewed"), ("flag", "flag it was about"), ("decision", "decision"),
+           ("cause", "cause"), ("reviewer", "reviewer"), ("comment", "comment"), ("batch", "batch"),
+           ("state", "state")]
 
-def layout(**_params) -> html.Div:
-    """The review history (latest first)."""
+
+def pid(name: str) -> str:
+    """Page-local component id."""
+    return f"reviews-{name}"
+
+
+def review_records(reviews: pd.DataFrame) -> list[dict]:
+    """Grid rows of `Store.reviews` rows, newest first (at most `LIMIT`)."""
+    records = []
+    for row in reviews.iloc[::-1].head(LIMIT).to_dict("records"):
+        revoked = row.get("revoked_at") is not None and not pd.isna(row.get("revoked_at"))
+        batch = row.get("batch_id")
+        batch = None if batch is None or pd.isna(batch) else int(batch)
+        records.append({
+            "id": str(int(row["id"])),
+            "when": fmt_time(row["created"]),
+            "obs": int(row["obs_id"]), "filter": str(row["filter"]), "exposure": int(row["exposure"]),
+            "status": str(row.get("status") or ""),
+            "flag": flag_label(row.get("flag_kind"), row.get("flag_reason"), row.get("status")),
+            "decision": str(row["decision"]),
+            "cause": str(row.get("cause") or ""),
+            "reviewer": str(row["reviewer"] or ""), "comment": str(row["comment"] or ""),
+            "batch": batch,
+            "revoked": revoked,
+            "state": (f"revoked by {row.get('revoked_by') or '?'} ({fmt_time(row.get('revoked_at'))})"
+                      if revoked else "counts"),
+        })
+    return records
+
+
+def batch_options(batches: pd.DataFrame) -> list[dict]:
+    """The batches that can still be revoked, newest first, for the dropdown."""
+    options = []
+    for row in batches.iloc[::-1].to_dict("records"):
+        if row.get("revoked_at") is not None and not pd.isna(row.get("revoked_at")):
+            continue
+        cause = f", {row['cause']}" if row.get("cause") else ""
+        n = int(row["n_reviews"])
+        options.append({"label": f"batch {int(row['batch_id'])}: {row['decision']} by {row['reviewer']}{cause}, "
+                                 f"{n:,} exposure{'s' if n != 1 else ''} ({fmt_time(row['created'])})",
+                        "value": int(row["batch_id"])})
+    return options
+
+
+def _summary(reviews: pd.DataFrame, search: str) -> str:
+    n = len(reviews)
+    revoked = int(reviews["revoked_at"].notna().sum()) if n else 0
+    text = f"{n:,} review decision{'s' if n != 1 else ''}"
+    text += f" match '{search.strip()}'" if search and search.strip() else " stored"
+    if revoked:
+        text += f" ({revoked:,} revoked: kept, greyed, no longer counted)"
+    if n > LIMIT:
+        text += f"; the latest {LIMIT:,} are listed"
+    return text + "."
+
+
+def _grid(records: list[dict]) -> object:
+    columns = [grid_column(key, name, link=True) for key, name in COLUMNS]
+    for column in columns:
+        if column["field"] == "status":
+            column["cellStyle"] = status_cell_style("status")
+        if column["field"] == "batch":
+            column.update(filter="agNumberColumnFilter", type="numericColumn", width=90)
+        if column["field"] == "state":
+            column.update(tooltipField="state", width=170)
+    return data_grid(pid("table"), records, columns, height="min(600px, 65vh)",
+                     getRowStyle={"styleConditions": [{"condition": "params.data.revoked",
+                                                       "style": {"color": "#7b8794",
+                                                                 "backgroundColor": "#f3f4f6",
+                                                                 "fontStyle": "italic"}}]})
+
+
+def layout(q: str | None = None, **_params) -> html.Div:
+    """The review history (latest first), its search and the revocation of a batch."""
     if get_cache().is_empty():
         return empty_store_page()
-    reviews = get_store().reviews()
-    n = len(reviews)
-    reviews = reviews.iloc[::-1].head(LIMIT)
-    records = [{
-        "when": fmt_time(row["created"]),
-        "obs_id": f"[{int(row['obs_id'])}](/observation/{int(row['obs_id'])}?filter={row['filter']})",
-        "filter": row["filter"], "exposure": int(row["exposure"]),
-        "status": str(row.get("status") or ""), "decision": row["decision"],
-        "reviewer": str(row["reviewer"] or ""), "comment": str(row["comment"] or ""),
-    } for row in reviews.to_dict("records")]
-    columns = [("when", "when"), ("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"),
-               ("status", "status reviewed"), ("decision", "decision"), ("reviewer", "reviewer"),
-               ("comment", "comment")]
-    from ..style import table_status_styles
-
+    store = get_store()
+    search = str(q or "")[:200]
+    reviews = store.reviews(search=search or None)
+    everything = store.reviews() if search else reviews
     return html.Div([
         html.H1("Reviews"),
-        html.P(f"{n:,} review decision{'s' if n != 1 else ''} stored" +
-               (f", the latest {LIMIT:,} shown" if n > LIMIT else "") +
-               ". Review exposures from the triage queue or an observation page.", className="lead"),
-        dash_table.DataTable(
-            id="reviews-table", data=records,
-            columns=[{"id": k, "name": v, **({"presentation": "markdown"} if k == "obs_id" else {})}
-                     for k, v in columns],
-            markdown_options={"html": False, "link_target": "_self"},
-            sort_action="native", filter_action="native", page_size=25,
-            style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left",
-                        "whiteSpace": "normal", "height": "auto"},
-            style_header={"fontWeight": "600", "backgroundColor": "#f0f4f8"},
-            style_data_conditional=table_status_styles("status"),
-        ) if records else html.P("No review yet.", className="muted", id="reviews-empty"),
+        html.P(_summary(reviews, search), className="lead", id=pid("count")),
+        html.P("Review exposures from the triage queue or an observation page. Each action is one batch: a batch "
+               "stored by mistake can be revoked below; its reviews stay here, greyed, but no longer count (the "
+               "exposures return to the triage queue, and the products and exports no longer carry them).",
+               className="muted"),
+        html.Div(className="table-tools", children=[
+            dcc.Input(id=pid("search"), type="search", value=search, debounce=True, className="input-comment",
+                      placeholder="search comments, causes, reviewers, flags (e.g. satellite trail)"),
+            html.Span("", id=pid("matching"), className="muted ticked-count"),
+        ]),
+        html.P("No review yet.", className="muted", id=pid("empty")) if not len(everything) else None,
+        html.Div(_grid(review_records(reviews)), id=pid("grid-box")),
+        html.Div(className="review-box card", id=pid("revoke-box"), children=[
+            html.H4("Revoke a batch"),
+            html.P("Click a review in the table to choose its batch, or pick one here.", className="muted"),
+            html.Div(className="review-row", children=[
+                dcc.Dropdown(id=pid("batch"), options=batch_options(store.review_batches()),
+                             placeholder="a batch of reviews…", className="batch-dropdown", clearable=True),
+                dcc.Input(id=pid("by"), type="text", placeholder="your name", maxLength=MAX_REVIEWER,
+                          className="input-reviewer", persistence=True, persistence_type="local"),
+                html.Button("Revoke this batch", id=pid("revoke"), n_clicks=0, className="btn btn-overrule"),
+            ]),
+            dcc.ConfirmDialog(id=pid("confirm")),
+            html.Div(id=pid("result"), className="review-result"),
+        ]),
     ])
 
 
+def search(text):
+    """The reviews matching the search box (`Store.reviews` search)."""
+    reviews = get_store().reviews(search=str(text or "")[:200] or None)
+    return review_records(reviews), _summary(reviews, str(text or ""))
+
+
+def pick(cell, rows):
+    """A click on a review (not revoked) chooses its batch."""
+    row_id = str((cell or {}).get("rowId")) if isinstance(cell, dict) else None
+    row = next((r for r in rows or [] if r.get("id") == row_id), None)
+    if row is None or row.get("batch") is None or row.get("revoked"):
+        raise PreventUpdate
+    return int(row["batch"])
+
+
+def ask(n_clicks, batch, by, options):
+    """Ask for confirmation before revoking (or say what is missing)."""
+    if not n_clicks:
+        raise PreventUpdate
+    if batch is None:
+        return False, "", message("Choose a batch first (click a review in the table, or pick one).", "error")
+    if not " ".join(str(by or "").split()):
+        return False, "", message("Enter your name before revoking: a revocation is stored with its author.",
+                                  "error")
+    label = next((o["label"] for o in options or [] if o["value"] == batch), f"batch {batch}")
+    return True, (f"Revoke {label}? Its reviews stay in the audit trail but no longer count: the exposures "
+                  "return to the triage queue."), ""
+
+
+def revoke(submitted, batch, by, text):
+    """Revoke the chosen batch once confirmed, then refresh the table."""
+    if not submitted or batch is None:
+        raise PreventUpdate
+    try:
+        count = revoke_review_batch(int(batch), by)
+    except ReviewInputError as exc:
+        return message(str(exc), "error"), no_update, no_update, no_update, no_update
+    except (KeyError, ValueError, RelphotError) as exc:
+        return message(f"Not revoked: {exc}", "error"), no_update, no_update, no_update, no_update
+    records, summary = search(text)
+    return (message(f"Revoked batch {batch}: {count} review{'s' if count != 1 else ''} no longer count.",
+                    "success"), records, summary, batch_options(get_store().review_batches()), None)
+
+
 def register_callbacks(app: dash.Dash) -> None:
-    """No callbacks: the table sorts and filters in the browser."""
+    """Attach the reviews page's callbacks to an app."""
+    app.callback(Output(pid("table"), "rowData"), Output(pid("count"), "children"),
+                 Input(pid("search"), "value"), prevent_initial_call=True)(search)
+    app.callback(Output(pid("batch"), "value"), Input(pid("table"), "cellClicked"),
+                 State(pid("table"), "rowData"), prevent_initial_call=True)(pick)
+    app.callback(Output(pid("confirm"), "displayed"), Output(pid("confirm"), "message"),
+                 Output(pid("result"), "children"),
+                 Input(pid("revoke"), "n_clicks"), State(pid("batch"), "value"), State(pid("by"), "value"),
+                 State(pid("batch"), "options"), prevent_initial_call=True)(ask)
+    app.callback(Output(pid("result"), "children", allow_duplicate=True),
+                 Output(pid("table"), "rowData", allow_duplicate=True),
+                 Output(pid("count"), "children", allow_duplicate=True),
+                 Output(pid("batch"), "options"), Output(pid("batch"), "value", allow_duplicate=True),
+                 Input(pid("confirm"), "submit_n_clicks"), State(pid("batch"), "value"), State(pid("by"), "value"),
+                 State(pid("search"), "value"), prevent_initial_call=True)(revoke)
+    app.callback(Output(pid("matching"), "children"), Input(pid("table"), "virtualRowData"),
+                 State(pid("table"), "rowData"))(match_count)

@@ -13,11 +13,10 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.qc import causes
+from relphot_core.reviews import ReviewInputError, awaits_review, review_problem
 from relphot_core.status import Status
-from relphot_core.store.queries import awaits_review
 
 from ..components import (
-    check_review,
     empty_store_page,
     exposure_records,
     exposure_table,
@@ -31,7 +30,7 @@ from ..data import add_reviews, get_bands, get_cache, open_failures
 PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
 LIMIT = 5000
 
-COLUMNS = [("cause", "cause"), ("obs_id", "obs id"), ("filter", "filter"), ("exposure", "dither"),
+COLUMNS = [("cause", "shared flag"), ("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"),
            ("date", "date (UTC)"),
            ("value", "QPRELEX"), ("offset", "|QPRELEX − 1|"), ("error", "QPRELEXE"), ("status", "status"),
            ("chart", "other flags"),
@@ -88,7 +87,8 @@ def _causes(queue: pd.DataFrame) -> np.ndarray:
 
 
 def cause_options(queue: pd.DataFrame) -> list[dict]:
-    """The causes shared by several queued exposures, most exposures first."""
+    """The flags shared by several queued exposures (`relphot_core.qc.causes`:
+    one drift, one detector, one observation), most exposures first."""
     if queue.empty or "cause" not in queue.columns:
         return []
     counts = queue["cause"].value_counts()
@@ -141,27 +141,27 @@ def layout(**_params) -> html.Div:
         html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA (each farthest "
                "from 1 first), then OK exposures with another flag: a control-chart alarm of their dither "
                "position (outside control limits, or a drift), a flagged detector, or a disagreement with the "
-               "global solution. Rows sharing a cause (one drift, one detector, one observation) can be "
-               "ticked together and reviewed at once. "
-               "Sort or filter the columns (type in the row under the header, e.g. fail in 'status', or "
-               ">0.02 in '|QPRELEX − 1|'), tick exposures, then confirm or overrule their flags. Click an "
-               "obs id to open the observation.", className="muted"),
+               "global solution. Rows sharing a flag (one drift, one detector, one observation) can be "
+               "ticked together and reviewed at once: one review batch, which the reviews page can revoke. "
+               "Sort by a column header; filter in the row under it (a number column finds that number, e.g. "
+               "4 in 'dither'; its funnel offers greater than, less than...). Point at a reason to read it "
+               "whole. Tick exposures, then confirm or overrule their flags. Click an obs id to open the "
+               "observation.", className="muted"),
         html.Div(_heading(total), id=pid("heading")),
         html.Div(className="table-tools", children=[
-            html.Button("Tick this page", id=pid("select-all"), n_clicks=0, className="btn btn-small",
-                        title="Tick the rows of the page shown (after the column filters)"),
             html.Button("Tick every filtered row", id=pid("select-filtered"), n_clicks=0,
                         className="btn btn-small",
-                        title="Tick every row that passes the column filters, on all pages"),
+                        title="Tick every row that passes the column filters"),
             html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
-            dcc.Dropdown(id=pid("cause"), options=cause_options(queue), placeholder="a cause shared by several rows…",
-                         className="cause-dropdown", clearable=True),
+            dcc.Dropdown(id=pid("shared"), options=cause_options(queue),
+                         placeholder="a flag shared by several rows…", className="cause-dropdown", clearable=True),
             html.Button("Tick this cause", id=pid("select-cause"), n_clicks=0, className="btn btn-small",
-                        title="Tick every queued exposure of the chosen cause, on all pages"),
+                        title="Tick every queued exposure of the chosen shared flag"),
             html.Span("0 ticked", id=pid("ticked"), className="muted ticked-count"),
             html.Span("", id=pid("matching"), className="muted ticked-count"),
         ]),
-        exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, page_size=20, bands=get_bands()),
+        exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, height="min(620px, 70vh)",
+                       bands=get_bands()),
         html.Div(className="review-box card", children=[
             html.H4("Review the ticked exposures"),
             review_form(pid, what="the ticked exposures"),
@@ -169,73 +169,76 @@ def layout(**_params) -> html.Div:
     ])
 
 
-def select(_page, _filtered, _none, _cause, cause, page_rows, filtered_rows, data):
-    """Tick the rows of the page shown, every row passing the column filters
-    (all pages), every row of a cause, or none."""
-    if ctx.triggered_id == pid("select-none") or not data:
-        return []
+def select(_filtered, _none, _cause, cause, filtered_rows, rows):
+    """Tick every row passing the column filters, every row of a shared
+    flag, or none (row ids: the grid keeps them across sorting)."""
+    if ctx.triggered_id == pid("select-none") or not rows:
+        return {"ids": []}
     if ctx.triggered_id == pid("select-cause"):
-        return [i for i, row in enumerate(data) if cause and row.get("cause") == cause]
-    wanted = page_rows if ctx.triggered_id == pid("select-all") else filtered_rows
-    ids = {row["id"] for row in (wanted or [])}  # unknown rows: tick none rather than all
-    return [i for i, row in enumerate(data) if row["id"] in ids]
+        return {"ids": [row["id"] for row in rows if cause and row.get("cause") == cause]}
+    wanted = rows if filtered_rows is None else filtered_rows
+    return {"ids": [row["id"] for row in wanted]}
 
 
 def ticked(selected_rows) -> str:
     """How many exposures the review buttons would act on."""
-    n = len(selected_rows or [])
+    n = len(selected_rows or []) if isinstance(selected_rows, list) else len((selected_rows or {}).get("ids", []))
     return f"{n:,} ticked"
 
 
-def review(n_confirm, n_overrule, reviewer, comment, selected_rows, data):
-    """Store the decision for every ticked exposure, then refresh the queue."""
+def review(n_confirm, n_overrule, reviewer, comment, cause, selected_rows):
+    """Store the decision for every ticked exposure as one batch, then refresh the queue."""
     if not ctx.triggered_id or not (n_confirm or n_overrule):
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
-    reviewer, comment, problem = check_review(reviewer, comment, decision)
+    rows = selected_rows if isinstance(selected_rows, list) else []
+    unchanged = (no_update,) * 4
+    problem = review_problem(decision, reviewer, comment, cause)
     if problem:
-        return message(problem, "error"), no_update, no_update, no_update, no_update
-    rows = [data[i] for i in (selected_rows or []) if 0 <= i < len(data or [])]
+        return (message(problem, "error"),) + unchanged
     if not rows:
-        return message("Tick one or more exposures first.", "error"), no_update, no_update, no_update, no_update
+        return (message("Tick one or more exposures first.", "error"),) + unchanged
     keys = [(int(r["obs"]), str(r["filter"]), int(r["exposure"])) for r in rows]
+    about = {key: (r.get("flag_kind") or "status", r.get("flag_reason") or "") for key, r in zip(keys, rows)}
     try:
-        add_reviews(keys, decision, reviewer, comment)
+        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about)
+    except ReviewInputError as exc:
+        return (message(str(exc), "error"),) + unchanged
     except (KeyError, ValueError, RelphotError) as exc:
-        return message(f"Not stored: {exc}", "error"), no_update, no_update, no_update, no_update
+        return (message(f"Not stored: {exc}", "error"),) + unchanged
     queue, total = _queue()
-    return (message(f"Stored: {decision} by {reviewer} for {len(keys)} exposure(s).", "success"),
-            exposure_records(queue, bands=get_bands()), [], _heading(total), cause_options(queue))
+    name = " ".join(str(reviewer).split())
+    return (message(f"Stored: {decision} by {name} for {len(set(keys))} exposure(s), as review batch {batch} "
+                    "(the reviews page can revoke it).", "success"),
+            exposure_records(queue, bands=get_bands()), {"ids": []}, _heading(total), cause_options(queue))
 
 
 def register_callbacks(app: dash.Dash) -> None:
     """Attach the triage page's callbacks to an app."""
     app.callback(
-        Output(pid("table"), "selected_rows"),
-        Input(pid("select-all"), "n_clicks"),
+        Output(pid("table"), "selectedRows"),
         Input(pid("select-filtered"), "n_clicks"),
         Input(pid("select-none"), "n_clicks"),
         Input(pid("select-cause"), "n_clicks"),
-        State(pid("cause"), "value"),
-        State(pid("table"), "derived_viewport_data"),
-        State(pid("table"), "derived_virtual_data"),
-        State(pid("table"), "data"),
+        State(pid("shared"), "value"),
+        State(pid("table"), "virtualRowData"),
+        State(pid("table"), "rowData"),
         prevent_initial_call=True,
     )(select)
-    app.callback(Output(pid("ticked"), "children"), Input(pid("table"), "selected_rows"))(ticked)
-    app.callback(Output(pid("matching"), "children"), Input(pid("table"), "derived_virtual_data"),
-                 State(pid("table"), "data"))(match_count)
+    app.callback(Output(pid("ticked"), "children"), Input(pid("table"), "selectedRows"))(ticked)
+    app.callback(Output(pid("matching"), "children"), Input(pid("table"), "virtualRowData"),
+                 State(pid("table"), "rowData"))(match_count)
     app.callback(
         Output(pid("result"), "children"),
-        Output(pid("table"), "data"),
-        Output(pid("table"), "selected_rows", allow_duplicate=True),
+        Output(pid("table"), "rowData"),
+        Output(pid("table"), "selectedRows", allow_duplicate=True),
         Output(pid("heading"), "children"),
-        Output(pid("cause"), "options"),
+        Output(pid("shared"), "options"),
         Input(pid("confirm"), "n_clicks"),
         Input(pid("overrule"), "n_clicks"),
         State(pid("reviewer"), "value"),
         State(pid("comment"), "value"),
-        State(pid("table"), "selected_rows"),
-        State(pid("table"), "data"),
+        State(pid("cause"), "value"),
+        State(pid("table"), "selectedRows"),
         prevent_initial_call=True,
     )(review)
