@@ -42,19 +42,6 @@ MEDIAN_COLOUR = "#0072B2"     # blue: running median and control limits
 REVIEW_COLOURS = {"confirmed": "#0072B2", "overruled": "#6a3d9a"}
 
 
-
-def table_status_styles(column: str = "status") -> list[dict]:
-    """``style_data_conditional`` entries colouring a DataTable status column."""
-    styles = []
-    for status, colour in STATUS_COLOURS.items():
-        styles.append({
-            "if": {"filter_query": f'{{{column}}} = "{status}"', "column_id": column},
-            "backgroundColor": colour,
-            "color": STATUS_TEXT_COLOURS[status],
-            "fontWeight": "600",
-        })
-    return styles
-
 GRAPH_CONFIG: dict = {
     "displaylogo": False,
     "displayModeBar": "hover",

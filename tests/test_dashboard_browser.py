@@ -332,12 +332,7 @@ def test_triage_column_filters_take_plain_numbers_and_say_when_nothing_matches(d
 
 def _floating_filter(dash_duo, grid: str, column: str):
     """The input of a grid column's floating filter (the row under its header)."""
-    return dash_duo.driver.execute_script(
-        "const grid = document.querySelector(arguments[0]);"
-        "const header = grid.querySelector(`.ag-header-row-column .ag-header-cell[col-id='${arguments[1]}']`);"
-        "const index = header.getAttribute('aria-colindex');"
-        "return grid.querySelector(`.ag-header-row-column-filter .ag-header-cell[aria-colindex='${index}'] input`);",
-        grid, column)
+    return dash_duo.driver.find_element(By.CSS_SELECTOR, f"{grid} .ag-floating-filter[col-id={column}] input")
 
 
 def queue_keys(store) -> list[tuple]:

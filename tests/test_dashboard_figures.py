@@ -320,7 +320,7 @@ def test_exposure_records_without_review_have_empty_review_columns():
                        "reviewed_at": [pd.NaT, pd.Timestamp("2026-01-02 10:00", tz="UTC")]})
     plain, reviewed = exposure_records(df)
     assert plain["review"] == "" and plain["review_comment"] == ""
-    assert reviewed["review"].startswith("confirmed by <b>eve</b>")  # DataTable shows text, never HTML
+    assert reviewed["review"].startswith("confirmed by <b>eve</b>")  # the grid shows text, never HTML
     assert reviewed["review_comment"] == "<script>x</script>"
 
 
