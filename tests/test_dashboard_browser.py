@@ -233,7 +233,8 @@ def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
     assert f"{OBS}" in table.text and "FAIL" in table.text and "> FAIL limit" in table.text
     reviewer = dash_duo.find_element("#triage-reviewer")
     reviewer.send_keys("Grace")
-    checkboxes = lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-row .ag-selection-checkbox input")
+    checkboxes = lambda: dash_duo.driver.find_elements(  # noqa: E731
+        By.CSS_SELECTOR, "#triage-table .ag-row .ag-selection-checkbox input")
     checkboxes()[0].click()
     press(dash_duo, "#triage-confirm")
     dash_duo.wait_for_contains_text("#triage-heading", f"{n - 1} flagged")

@@ -8,7 +8,6 @@ import pytest
 from relphot_core import reviews
 from relphot_core.reviews import (CAUSES, ReviewInputError, awaits_review, check_review, flag_about, flag_label,
                                   latest_states, review_problem, search_reviews)
-from relphot_core.store import Store
 from relphot_core.store.synth import make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dash
 import pandas as pd
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from relphot_core.errors import RelphotError
@@ -20,8 +20,10 @@ LIMIT = 2000
 
 COLUMNS = [("when", "when"), ("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"),
            ("status", "status reviewed"), ("flag", "flag it was about"), ("decision", "decision"),
-           ("cause", "cause"), ("reviewer", "reviewer"), ("comment", "comment"), ("batch", "batch"),
-           ("state", "state")]
+           ("state", "state"), ("cause", "cause"), ("reviewer", "reviewer"), ("comment", "comment"),
+           ("batch", "batch")]
+SHORT = 25
+"""Up to this many reviews, the table is as tall as its rows; beyond, it scrolls."""
 
 
 def pid(name: str) -> str:
@@ -85,10 +87,16 @@ def _grid(records: list[dict]) -> object:
         if column["field"] == "status":
             column["cellStyle"] = status_cell_style("status")
         if column["field"] == "batch":
-            column.update(filter="agNumberColumnFilter", type="numericColumn", width=90)
+            column.update(filter="agNumberColumnFilter", type="numericColumn", width=84, minWidth=72,
+                          suppressFloatingFilterButton=True)
         if column["field"] == "state":
-            column.update(tooltipField="state", width=170)
-    return data_grid(pid("table"), records, columns, height="min(600px, 65vh)",
+            column.update(tooltipField="state", width=150, minWidth=120)
+        if column["field"] == "when":
+            column.update(width=175, minWidth=170)
+        if column["field"] == "decision":
+            column.update(width=110, minWidth=100)
+    height = None if len(records) <= SHORT else "min(600px, 65vh)"
+    return data_grid(pid("table"), records, columns, height=height,
                      getRowStyle={"styleConditions": [{"condition": "params.data.revoked",
                                                        "style": {"color": "#7b8794",
                                                                  "backgroundColor": "#f3f4f6",
