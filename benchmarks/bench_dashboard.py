@@ -103,7 +103,8 @@ return responses.length > 0 && done !== false && done > last && performance.now(
 PAGES = {
     # page -> script returning the page's clock once its content is drawn
     "triage queue page complete (s)": (
-        "/triage", "return document.querySelectorAll('#triage-table tbody tr').length > 5 ? performance.now() : false;"),
+        "/triage", "return document.querySelectorAll('#triage-table .ag-center-cols-container .ag-row').length > 5"
+                   " ? performance.now() : false;"),
     "observation page complete (s)": (
         "/observation/{obs}?filter=NIR_J",
         "const gds = document.querySelectorAll('.js-plotly-plot');"

@@ -90,7 +90,7 @@ def _grid(records: list[dict]) -> object:
             column.update(filter="agNumberColumnFilter", type="numericColumn", width=84, minWidth=72,
                           suppressFloatingFilterButton=True)
         if column["field"] == "state":
-            column.update(tooltipField="state", width=150, minWidth=120)
+            column.update(tooltipField="state", width=190, minWidth=150)
         if column["field"] == "when":
             column.update(width=175, minWidth=170)
         if column["field"] == "decision":
