@@ -220,7 +220,8 @@ def flag_about(row: Mapping[str, Any]) -> tuple[str, str]:
         return "detector", f"detector {row.get('detector_flag')}: {_text(row.get('detector_reason'))}".rstrip(": ")
     if _text(row.get("crosscheck")):
         return "crosscheck", _text(row.get("crosscheck"))
-    if bool(row.get("alarmed")) and row.get("alarmed") == row.get("alarmed") or _text(row.get("alarm")):
+    alarmed = row.get("alarmed")
+    if (isinstance(alarmed, (bool, np.bool_)) and alarmed) or _text(row.get("alarm")):
         return "alarm", _text(row.get("alarm_reason")) or _text(row.get("alarm"))
     reason = _text(row.get("reason"))
     return "status", f"{status}: {reason}" if reason else status

@@ -51,14 +51,31 @@ def not_found(text: str) -> html.Div:
     ])
 
 
-def exposure_frame(store, result) -> pd.DataFrame:
+def control_alarms(result, run_id: int | None = None) -> dict[int, str]:
+    """The control-chart alarm of each alarmed dither of a result (its
+    reason), from the server's cached table of the filter: current runs
+    only, and only with a cache (see `flagged_dithers`)."""
+    cache = get_cache()
+    if run_id is not None or cache.ttl <= 0:
+        return {}
+    table = cache.trend(result.filter)
+    if table is None or table.empty or "alarmed" not in table or "alarm_reason" not in table:
+        return {}
+    rows = table[(table["obs_id"].to_numpy() == result.obs_id) & table["alarmed"].to_numpy(dtype=bool)]
+    return {int(d): str(r) for d, r in zip(rows["exposure"], rows["alarm_reason"].astype(object))}
+
+
+def exposure_frame(store, result, run_id: int | None = None) -> pd.DataFrame:
     """The exposures of a result as exposure-table rows, with their latest
-    valid review (`relphot_core.reviews.review_states`: a revoked one no longer shows)."""
+    valid review (`relphot_core.reviews.review_states`: a revoked one no
+    longer shows) and their control-chart alarm (what a review is about)."""
     reviews = review_states(store, result.obs_id, result.filter)
+    alarms = control_alarms(result, run_id)
     rows = []
     for exp in result.exposures:
         review = reviews.get(exp.exposure)
         rows.append({
+            "alarmed": exp.exposure in alarms, "alarm_reason": alarms.get(exp.exposure, ""),
             "obs_id": result.obs_id, "filter": result.filter, "exposure": exp.exposure,
             "date_obs": exp.date_obs, "mjd_obs": exp.mjd_obs, "value": exp.value, "error": exp.error,
             "status": exp.status, "reason": exp.reason, "n_pairs": exp.n_pairs, "n_matched": exp.n_matched,
@@ -154,7 +171,7 @@ def _detector_links(result) -> html.Div:
 def _section(store, result, run_id) -> html.Div:
     f = result.filter
     bands = get_bands()
-    df = exposure_frame(store, result)
+    df = exposure_frame(store, result, run_id)
     dithers = [e.exposure for e in result.exposures]
     options = _pair_options(result)
     first = default_pair(result)
@@ -337,7 +354,7 @@ def review(n_confirm, n_overrule, reviewer, comment, cause, scope, selected_rows
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
     what = "dither " + ", ".join(str(d) for d in exposures)
-    records = exposure_records(exposure_frame(store, result), link=False, bands=get_bands())
+    records = exposure_records(exposure_frame(store, result, key.get("run")), link=False, bands=get_bands())
     name = " ".join(str(reviewer).split())
     return message(f"Stored: {decision} by {name} for {what} (review batch {batch}).", "success"), records
 

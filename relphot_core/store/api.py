@@ -168,7 +168,7 @@ class Store(ResultsPart, InputsPart, TablesPart):
         *,
         cause: str = "",
         about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
-    ) -> int:
+    ) -> int | None:
         """Record a reviewer's decision on exposures of one observation, as one batch.
 
         Parameters
@@ -187,8 +187,9 @@ class Store(ResultsPart, InputsPart, TablesPart):
 
         Returns
         -------
-        int
-            The batch id (`revoke_review_batch` undoes it).
+        int or None
+            The batch id (`revoke_review_batch` undoes it); None when
+            ``exposures`` is empty (nothing stored).
 
         Raises
         ------

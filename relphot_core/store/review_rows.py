@@ -65,15 +65,18 @@ def targets(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[Key, dic
 
 
 def insert_batch(conn: Connection, chosen: list[dict[str, Any]], keys: list[Key], decision: str, reviewer: str,
-                 comment: str, cause: str, about: Mapping[Key, tuple[str, str]] | None) -> int:
-    """Store one batch and a review per target; returns the batch id."""
+                 comment: str, cause: str, about: Mapping[Key, tuple[str, str]] | None) -> int | None:
+    """Store one batch and a review per target; returns the batch id (None
+    when there is no target: no empty batch is stored)."""
     review = check_review(decision, reviewer, comment, cause, reason_required=False)
+    if not chosen:
+        return None
     now = utcnow()
     batch_id = conn.execute(insert(B).returning(B.c.id), [{
         "created": now, "reviewer": review.reviewer, "decision": review.decision, "comment": review.comment,
         "cause": review.cause, "n_reviews": len(chosen)}]).scalar_one()
     rows = []
-    for key, target in zip(keys, chosen):
+    for key, target in zip(keys, chosen, strict=True):
         kind, why = (about or {}).get(key) or (target["flag_kind"], target["flag_reason"])
         if kind not in FLAG_KINDS:
             raise ValueError(f"flag kind must be one of {', '.join(FLAG_KINDS)}, not {kind!r}")
@@ -81,9 +84,8 @@ def insert_batch(conn: Connection, chosen: list[dict[str, Any]], keys: list[Key]
                      "run_id": target["run_id"], "status": target["status"], "decision": review.decision,
                      "reviewer": review.reviewer, "comment": review.comment, "cause": review.cause,
                      "flag_kind": kind, "flag_reason": str(why or ""), "created": now, "batch_id": batch_id})
-    if rows:
-        conn.execute(insert(V), rows)
-        refresh_latest(conn, sorted({r["exposure_id"] for r in rows}))
+    conn.execute(insert(V), rows)
+    refresh_latest(conn, sorted({r["exposure_id"] for r in rows}))
     return batch_id
 
 
