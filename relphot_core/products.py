@@ -34,8 +34,8 @@ from .config import Thresholds, parameter_docs
 from .errors import ProductError
 from .mjd import MJD_EPOCH as _MJD_EPOCH
 from .results import ExposureFactor, ObservationResult
-from .status import OUT_OF_LIMITS, Status
 from .reviews import ReviewState
+from .status import OUT_OF_LIMITS, Status
 
 NAMESPACE = "http://euclid.esa.org/schema/dpd/nir/relphotoexpcalibration"
 """Target namespace of the product's root element."""
