@@ -1,4 +1,4 @@
-"""Write a product's factor into exposure FITS headers (DESIGN.md 5.2).
+"""Write a product's factor into exposure FITS headers.
 
 ``QPRELEX`` (the factor), ``QPRELEXE`` (its 1-sigma error) and a ``HISTORY``
 card go into the PRIMARY header of each exposure whose ``OBS_ID``, ``FILTER``

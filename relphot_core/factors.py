@@ -1,6 +1,6 @@
 """The relative factors of the exposures of one (observation, filter).
 
-The method (DESIGN.md section 2, the seed's NIR_calculate_relative_exposures):
+The method (that of the seed's ``NIR_calculate_relative_exposures``):
 
 1. select reliable sources in each exposure (`select_sources`);
 2. match every pair of exposures one-to-one on the sky and take

@@ -1,4 +1,4 @@
-"""The XML data product ``DpdNirRelPhotoExpCalibration`` (DESIGN.md 5.1).
+"""The XML data product ``DpdNirRelPhotoExpCalibration``.
 
 One product per (observation, filter): the generic Euclid header, the
 correction factor (QPRELEX) and its error (QPRELEXE) of every exposure, one

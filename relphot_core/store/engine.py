@@ -8,7 +8,8 @@ byte of it. pysqlite's implicit transactions are switched off
 ``BEGIN IMMEDIATE`` for writes (so that two processes writing at once queue
 up instead of losing updates or failing with "database is locked") and a
 plain deferred ``BEGIN`` for reads (WAL readers never block). This is
-SQLAlchemy's documented pysqlite recipe; see RECIPES.md.
+SQLAlchemy's documented pysqlite recipe ("Serializable isolation /
+Savepoints / Transactional DDL" in its SQLite dialect documentation).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed ORM of the relphot store (DESIGN.md section 5.3).
+"""Typed ORM of the relphot store.
 
 Tables
 ------
