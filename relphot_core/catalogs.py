@@ -120,7 +120,7 @@ def parse_header_cards(cards: Iterable[str] | str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{KEYWORD: value}`` for cards with a value indicator (``= ``).
+        ``{KEYWORD: value}`` for cards with a value indicator (``'= '``).
     """
     if isinstance(cards, (str, bytes)):
         text = cards.decode("ascii", "replace") if isinstance(cards, bytes) else cards

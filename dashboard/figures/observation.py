@@ -76,7 +76,7 @@ def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, 
 def colour_limit(values: np.ndarray, limit: float | None) -> float:
     """Half range (mmag) of a diverging colour scale: ``limit`` when given
     (the same on every page, so observations compare by eye), else the
-    largest |value|, at least 5."""
+    largest ``|value|``, at least 5."""
     if limit is not None and limit > 0:
         return float(limit)
     return max(5.0, float(np.nanmax(np.abs(values)))) if np.isfinite(values).any() else 5.0

@@ -114,7 +114,7 @@ def _pair_options(result) -> list[dict]:
 
 
 def default_pair(result) -> str | None:
-    """The pair shown first: the one with the largest |median| among the
+    """The pair shown first: the one with the largest ``|median|`` among the
     valid pairs (the one showing the flagged exposure), else the first."""
     pairs = [p for p in result.pairs if p.valid and p.median is not None] or list(result.pairs)
     if not pairs:
