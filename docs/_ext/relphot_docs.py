@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import re
 import types
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,16 @@ def package_modules(packages: tuple[str, ...] = ("relphot_core", "dashboard"),
     return found
 
 
+_RST_MARKUP = re.compile(r"([\\*`|_\[\]])")
+
+
 def _cell(text: Any) -> str:
-    """One table cell's text on one line (the list-table rows are indented)."""
-    return " ".join(str(text).split()) if text not in (None, "") else "\u2014"
+    """One table cell holding plain text, on one line: the characters that
+    start reStructuredText markup are escaped (a parameter's doc is plain text,
+    shared with the command-line help, e.g. ``|10**(-0.4 m) - 1| > fail``)."""
+    if text in (None, ""):
+        return "\u2014"
+    return _RST_MARKUP.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def _list_table(header: list[str], rows: list[list[str]], widths: list[int]) -> list[str]:
@@ -95,9 +103,9 @@ class _GeneratedRst(SphinxDirective):
         raise NotImplementedError
 
     def run(self) -> list[nodes.Node]:
-        container = nodes.container()
-        content = StringList(self.lines(), source=f"<{self.name}>")
-        self.state.nested_parse(content, self.content_offset, container)
+        container = nodes.section()
+        container.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(self.lines(), source=f"<{self.name}>"), container)
         return container.children
 
 
@@ -121,12 +129,10 @@ def command_helps(parser: argparse.ArgumentParser, prefix: str = "relphot") -> l
     return found
 
 
-class CliDirective(SphinxDirective):
+class CliDirective(_GeneratedRst):
     """One section per command, holding its help text."""
 
-    has_content = False
-
-    def run(self) -> list[nodes.Node]:
+    def lines(self) -> list[str]:
         from relphot_core.cli import build_parser
 
         previous = os.environ.get("COLUMNS")
@@ -141,14 +147,11 @@ class CliDirective(SphinxDirective):
         lines: list[str] = []
         for command, text in helps[1:]:  # the top level is the page's introduction
             title = f"``{command}``"
-            lines += [f".. _cli-{command.replace(' ', '-')}:", "", title, "-" * len(title), "",
+            lines += [f".. _cli-{command.replace(' ', '-')}:", "", title, "~" * len(title), "",
                       ".. code-block:: text", ""]
             lines += ["   " + line if line.strip() else "" for line in text.rstrip().splitlines()]
             lines.append("")
-        container = nodes.section()
-        container.document = self.state.document
-        nested_parse_with_titles(self.state, StringList(lines, source="<relphot-cli>"), container)
-        return container.children
+        return lines
 
 
 class ConfigDirective(_GeneratedRst):
@@ -196,7 +199,7 @@ class SchemaDirective(_GeneratedRst):
                 notes += [f"references ``{fk.target_fullname}``" for fk in column.foreign_keys]
                 if column.nullable and not column.primary_key:
                     notes.append("may be NULL")
-                rows.append([f"``{column.name}``", f"``{column.type}``", _cell("; ".join(notes))])
+                rows.append([f"``{column.name}``", f"``{column.type}``", "; ".join(notes) or "\u2014"])
             out += _list_table(["column", "type", "notes"], rows, [30, 20, 50])
             constraints = [c for c in table.constraints if c.__class__.__name__ == "UniqueConstraint"]
             for constraint in constraints:
