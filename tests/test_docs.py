@@ -20,8 +20,10 @@ import relphot_docs  # noqa: E402
 
 
 def _text(page: Path) -> str:
-    """The visible text of an HTML page, entities decoded."""
-    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+    """The visible text of an HTML page, entities decoded, Sphinx's smart
+    quotes back to ASCII."""
+    text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+    return text.translate(str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}))
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +63,15 @@ def test_cli_page_has_every_command_help(built):
 
 
 def test_store_page_has_every_table_column_and_migration(built):
-    from relphot_core.store.models import Base
+    from relphot_core.store import models
     from relphot_core.store.schema import head_revision
 
     text = _text(built / "store.html")
-    for table in Base.metadata.sorted_tables:
+    described = relphot_docs.table_descriptions(models.__doc__)
+    for table in models.Base.metadata.sorted_tables:
         assert table.name in text
+        assert described.get(table.name), f"{table.name}: say what it holds in the models' Tables docstring"
+        assert " ".join(described[table.name].split()[:6]) in " ".join(text.split())
         for column in table.columns:
             assert column.name in text, f"{table.name}.{column.name}"
     revisions = relphot_docs.migration_revisions()

@@ -182,15 +182,43 @@ class ConfigDirective(_GeneratedRst):
         return out
 
 
+def table_descriptions(docstring: str) -> dict[str, str]:
+    """``{table: what it holds}`` from the "Tables" section of a module
+    docstring: names unindented (several separated by commas share one
+    description), the description indented under them."""
+    found: dict[str, str] = {}
+    lines = docstring.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip() == "Tables") + 2
+    except StopIteration:
+        return found
+    names: list[str] = []
+    for line in lines[start:]:
+        if line and not line[0].isspace():
+            if not re.fullmatch(r"[a-z_]+(, [a-z_]+)*", line.strip()):
+                break
+            names = [name.strip() for name in line.split(",")]
+            for name in names:
+                found[name] = ""
+        elif line.strip() and names:
+            for name in names:
+                found[name] = (found[name] + " " + line.strip()).strip()
+    return found
+
+
 class SchemaDirective(_GeneratedRst):
-    """The store's tables, one table of columns each."""
+    """The store's tables, one table of columns each, with what each holds
+    (from the "Tables" section of the models' module docstring)."""
 
     def lines(self) -> list[str]:
-        from relphot_core.store.models import Base
+        from relphot_core.store import models
 
+        described = table_descriptions(models.__doc__ or "")
         out: list[str] = []
-        for table in Base.metadata.sorted_tables:
+        for table in models.Base.metadata.sorted_tables:
             out += [f"``{table.name}``", "~" * (len(table.name) + 4), ""]
+            if described.get(table.name):
+                out += [described[table.name], ""]
             rows = []
             for column in table.columns:
                 notes = []
