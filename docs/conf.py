@@ -52,6 +52,7 @@ autosummary_imported_members = False
 autosummary_context = {"package_modules": package_modules()}  # the module template's sub-modules
 autodoc_default_options = {"members": True, "show-inheritance": False}
 autodoc_typehints = "none"        # the numpydoc sections carry the types
+autodoc_preserve_defaults = True  # `config=Config()` as written, not its whole repr
 autodoc_member_order = "bysource"
 autodoc_inherit_docstrings = False  # not SQLAlchemy's or Dash's docstrings on our subclasses
 numpydoc_show_class_members = False
