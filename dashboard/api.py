@@ -5,15 +5,15 @@ JSON (for scripts)::
 
     GET /api/observations?filter=NIR_J&status=FAIL&reviewed=no&from=2026-01-01&to=2026-02-01&obs=100-200&limit=100
     GET /api/exposures?<same parameters>
+    GET /api/observation/<obs_id>[?filter=NIR_J]
+    GET /api/failures[?all=1&obs=1043&filter=NIR_J]   sets that could not be computed (open ones by default)
+    GET /api/health                                   {"status": "ok", "cache_warm": true, "open_failures": 0}
 
 The selection parameters (``filter``, ``status``, ``reviewed``, ``from``,
 ``to``, ``obs``) and their rules are `relphot_core.selection`'s, shared
 with the pages and ``relphot export``: ``from`` and ``to`` are UTC days,
 both included; the observations selected are those holding at least one
 selected exposure.
-    GET /api/observation/<obs_id>[?filter=NIR_J]
-    GET /api/failures[?all=1&obs=1043&filter=NIR_J]   sets that could not be computed (open ones by default)
-    GET /api/health                                   {"status": "ok", "cache_warm": true, "open_failures": 0}
 
 Downloads (the exports page links to them)::
 
