@@ -229,8 +229,9 @@ class ExposureSelection:
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> "ExposureSelection":
         """Read parameters strictly: `SelectionError` naming every value
-        that cannot be read (`parse_selection` drops them instead). A
-        reversed obs range is read lowest first, silently.
+        that cannot be read, a reversed obs range included
+        (`parse_selection` drops them, or reads the range lowest first,
+        with a message instead).
 
         Examples
         --------
@@ -264,10 +265,12 @@ def _read_day(value: object, name: str, messages: list[str]) -> str | None:
         return None
 
 
-def read_obs_range(value: object, messages: list[str], *, say_reversed: bool = True) -> tuple[int, int] | None:
+def read_obs_range(value: object, messages: list[str], *, say_reversed: bool = True,
+                   reversed_is_error: bool = False) -> tuple[int, int] | None:
     """An observation id (``123``) or range (``100-200``, ``100..200``) as
     ``(low, high)``; None (with a message) for anything else. A reversed
-    range is read lowest first, and said unless ``say_reversed`` is false."""
+    range is read lowest first, and said unless ``say_reversed`` is false;
+    with ``reversed_is_error`` it is refused (None and a message) instead."""
     if value in (None, ""):
         return None
     text = str(value).strip()[:40]
@@ -278,6 +281,9 @@ def read_obs_range(value: object, messages: list[str], *, say_reversed: bool = T
     low = int(match.group(1))
     high = int(match.group(2)) if match.group(2) else low
     if high < low:
+        if reversed_is_error:
+            messages.append(f"'obs' {text} is a reversed range: write the lowest id first, {high}-{low}.")
+            return None
         low, high = high, low
         if say_reversed:
             messages.append(f"Observation range read as {low}-{high} (lowest id first).")
@@ -289,7 +295,8 @@ def read_criteria(params: Mapping[str, Any] | None, *,
     """The criteria that parameters give, as `ExposureSelection` keyword
     arguments, and one readable message per value that could not be read
     (and is left out). Never raises. ``strict``: no message for what is
-    read all the same (a reversed obs range).
+    read all the same by a page (a reversed obs range is refused: a script
+    or a command line that wrote it probably meant something else).
 
     An empty ``filter`` or ``status`` (or one with only unknown values)
     means all of them.
@@ -316,7 +323,7 @@ def read_criteria(params: Mapping[str, Any] | None, *,
     kwargs = dict(filters=tuple(f for f in FILTERS if f in filters) or FILTERS,
                   statuses=tuple(s for s in ALL_STATUSES if s in statuses) or ALL_STATUSES,
                   reviewed=reviewed, date_from=date_from, date_to=date_to,
-                  obs_range=read_obs_range(params.get("obs"), messages, say_reversed=not strict))
+                  obs_range=read_obs_range(params.get("obs"), messages, reversed_is_error=strict))
     return kwargs, messages
 
 

@@ -111,7 +111,9 @@ def test_parse_reports_each_bad_value_and_strict_parse_refuses():
     assert sel.date_from is None and sel.obs_range is None and len(sel.messages) == 5
     reversed_ = parse_selection({"obs": "30-20"})
     assert reversed_.obs_range == (20, 30) and "lowest id first" in reversed_.messages[0]
-    assert ExposureSelection.from_params({"obs": "30-20"}).obs_range == (20, 30)  # read the same, no error
+    with pytest.raises(SelectionError) as info:  # a script or command line: refused, not guessed
+        ExposureSelection.from_params({"obs": "30-20"})
+    assert str(info.value) == "'obs' 30-20 is a reversed range: write the lowest id first, 20-30."
     with pytest.raises(SelectionError) as info:
         ExposureSelection.from_params({"status": "odd", "to": "tomorrow"})
     assert str(info.value) == ("Unknown status 'ODD' (choose among OK, WARN, FAIL, NODATA). "

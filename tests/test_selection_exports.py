@@ -124,7 +124,7 @@ def test_export_options_select_and_bad_values_stop_with_one_line(flagged_store, 
     out = tmp_path / "j"
     assert main(["export", "--db", url, "--out", str(out), "--filter", "NIR_J", "--filter", "NIR_H",
                  "--status", "FAIL", "--reviewed", "no", "--from", "2025-01-29", "--to", "2025-02-11",
-                 "--obs", "1020-1000"]) == 0
+                 "--obs", "1000-1020"]) == 0
     # 1004 (2025-01-29, first day included) and 1017 (2025-02-11, last day included)
     assert sorted(p.name[16:28] for p in out.iterdir()) == ["001004_NIR_J", "001017_NIR_J"]
     assert "2 products written" in capsys.readouterr().err
@@ -138,6 +138,7 @@ def test_export_options_select_and_bad_values_stop_with_one_line(flagged_store, 
         ("--reviewed", "perhaps", "--reviewed must be one of any, yes, no, not 'perhaps'."),
         ("--from", "2025-02-30", "--from must be a date like 2026-03-01, not '2025-02-30'."),
         ("--obs", "10-x", "Observation search '10-x' is not an id"),
+        ("--obs", "1050-1001", "--obs 1050-1001 is a reversed range: write the lowest id first, 1001-1050."),
         ("--filter", ",", "Unknown filter '(empty)'"),
     ]:
         target = tmp_path / f"bad{option}"
