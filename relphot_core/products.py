@@ -29,7 +29,7 @@ import numpy as np
 from lxml import etree
 
 from . import __version__
-from .atomic import atomic_write_bytes, locked_temporary, remove_stale_temporaries  # noqa: F401 (re-exported)
+from .atomic import atomic_write_bytes
 from .config import Thresholds, parameter_docs
 from .errors import ProductError
 from .mjd import MJD_EPOCH as _MJD_EPOCH

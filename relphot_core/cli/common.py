@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..atomic import atomic_write_bytes, atomic_write_text  # noqa: F401 (re-exported for older imports)
 from ..config import READ_TIME_SECTIONS, Config, ParameterDoc, load_config, parameter_docs
 
 __all__ = ["RUN_SECTIONS", "SERVE_SECTIONS", "add_config_options", "config_from_args"]

@@ -157,7 +157,8 @@ def run_export(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
-    from ..products import TEMPORARY_PRODUCTS, remove_stale_temporaries
+    from ..atomic import remove_stale_temporaries
+    from ..products import TEMPORARY_PRODUCTS
 
     for stale in remove_stale_temporaries(args.out, TEMPORARY_PRODUCTS):
         print(f"relphot export: removed {stale}, left by an interrupted export", file=sys.stderr)

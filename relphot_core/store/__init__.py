@@ -32,9 +32,6 @@ def __getattr__(name: str):
         from ..selection import ExposureSelection
 
         return ExposureSelection
-    if name == "ExposureQuery":
-        raise AttributeError("relphot_core.store.ExposureQuery was replaced by "
-                             "relphot_core.selection.ExposureSelection (one selection model)")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["Store", "ExposureSelection", "StoreError"]
