@@ -22,7 +22,8 @@ Downloads (the exports page links to them)::
     GET /download/exposures.csv?<selection>                 the selected exposure table as CSV
     GET /download/exposures.vot?<selection>                 ... as a VOTable
 
-Bad parameters give HTTP 400 with ``{"error": "..."}``; unknown ids 404.
+Bad parameters give HTTP 400 with ``{"error": "..."}`` (an unknown
+parameter of the selection routes too, and a reversed ``obs`` range); unknown ids 404.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 
 from .data import get_store
-from relphot_core.selection import ExposureSelection, parse_selection
+from relphot_core.selection import PARAMETERS, ExposureSelection, SelectionError
 
 LOG = logging.getLogger(__name__)
 
@@ -91,11 +92,21 @@ def _error(text: str, status: int = 400) -> Response:
     return _json({"error": text}, status)
 
 
+SELECTION_ARGUMENTS: tuple[str, ...] = (*PARAMETERS, "limit")
+"""The query parameters of the selection routes: any other is refused (a
+misspelt ``staus=FAIL`` would otherwise select every status)."""
+
+
 def _selection() -> tuple[ExposureSelection, int | None, str | None]:
     """The selection from the query string, the limit, and an error (or None)."""
-    sel = parse_selection(request.args.to_dict())
-    if sel.messages:
-        return sel, None, " ".join(sel.messages)
+    unknown = [name for name in request.args if name not in SELECTION_ARGUMENTS]
+    if unknown:
+        return ExposureSelection(), None, (f"unknown parameter '{unknown[0][:40]}' (choose among "
+                                           f"{', '.join(SELECTION_ARGUMENTS)}).")
+    try:
+        sel = ExposureSelection.from_params(request.args.to_dict())
+    except SelectionError as exc:
+        return ExposureSelection(), None, exc.reason
     limit = request.args.get("limit")
     if limit in (None, ""):
         return sel, None, None

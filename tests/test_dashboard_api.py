@@ -184,6 +184,11 @@ def test_api_observation_detail(client):
     ("/api/observations?from=2025-05-01&to=2025-01-01", 400, "date range is empty"),
     ("/api/exposures?limit=-3", 400, "limit"),
     ("/api/exposures?status=<b>x</b>", 400, "Unknown status"),
+    # a misspelt parameter would otherwise select everything
+    ("/api/exposures?staus=FAIL", 400, "unknown parameter 'staus' (choose among filter, status,"),
+    ("/api/observations?obs=1050-1001", 400, "'obs' 1050-1001 is a reversed range"),
+    ("/download/products.zip?filtre=NIR_J", 400, "unknown parameter 'filtre'"),
+    ("/download/exposures.csv?reviewed=maybe", 400, "'reviewed' must be one of any, yes, no, not 'maybe'."),
     ("/download/product/99999/NIR_J.xml", 404, "not found"),
     ("/download/product/1000/NIR_Q.xml", 400, "use /download"),
 ])
