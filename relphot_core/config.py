@@ -403,22 +403,29 @@ class Config:
             for item in dataclasses.fields(values):
                 _checked(section.name, item, getattr(values, item.name), source)
         selection, control = self.selection, self.control
+        thresholds, detectors = self.thresholds, self.detectors
         relations = [
             (selection.mag_min is None or selection.mag_max is None or selection.mag_min < selection.mag_max,
-             "selection.mag_min must be < selection.mag_max (the bright end is the smaller magnitude)"),
-            (self.thresholds.warn <= self.thresholds.fail, "thresholds.warn must be <= thresholds.fail"),
-            (self.detectors.warn <= self.detectors.fail, "detectors.warn must be <= detectors.fail"),
-            (control.cusum_cap > control.cusum_k, "control.cusum_cap must be > control.cusum_k"),
+             "selection.mag_min must be < selection.mag_max", (selection.mag_min, selection.mag_max),
+             "; the bright end is the smaller magnitude"),
+            (thresholds.warn <= thresholds.fail, "thresholds.warn must be <= thresholds.fail",
+             (thresholds.warn, thresholds.fail), ""),
+            (detectors.warn <= detectors.fail, "detectors.warn must be <= detectors.fail",
+             (detectors.warn, detectors.fail), ""),
+            (control.cusum_cap > control.cusum_k, "control.cusum_cap must be > control.cusum_k",
+             (control.cusum_cap, control.cusum_k), ""),
             (control.reference_points >= control.min_reference_points,
-             "control.reference_points must be >= control.min_reference_points"),
+             "control.reference_points must be >= control.min_reference_points",
+             (control.reference_points, control.min_reference_points), ""),
         ]
-        for ok, message in relations:
+        for ok, message, (first, second), why in relations:
             if not ok:
-                raise ConfigError(source, message)
+                raise ConfigError(source, f"{message} (got {first!r} and {second!r}{why})")
         return self
 
 
 _TYPES: dict[str, type] = {"float": float, "int": int, "str": str}
+_KINDS: dict[type, str] = {float: "a number", int: "a whole number", str: "text"}
 
 
 def value_type(item: dataclasses.Field) -> tuple[type, bool]:
@@ -447,17 +454,22 @@ def _checked(section: str, item: dataclasses.Field, value: Any, source: str | Pa
     if value is None:
         if optional:
             return None
-        raise ConfigError(source, f"{key} must be of type {kind.__name__}, not empty")
+        raise ConfigError(source, f"{key} must be {_KINDS[kind]}, not empty")
     accepted = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) or not isinstance(value, accepted):
-        raise ConfigError(source, f"{key} must be of type {kind.__name__}, not {type(value).__name__} "
-                                  f"({value!r})")
+        raise ConfigError(source, f"{key} must be {_KINDS[kind]} (got {_shown(value)})")
     if kind is float:
         value = float(value)
     problem = item.metadata["check"].problem(value)
     if problem:
-        raise ConfigError(source, f"{key} {problem}")
+        raise ConfigError(source, f"{key} {problem} (got {_shown(value)})")
     return value
+
+
+def _shown(value: Any) -> str:
+    """A bad value as an error message quotes it: its repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _merge(config: Config, sections: Mapping[str, Any], source: str | Path | None) -> Config:

@@ -84,7 +84,7 @@ def test_impossible_rule_parameters_are_refused_at_start(tmp_path, capsys):
     config = tmp_path / "rules.toml"
     config.write_text("[control]\ncusum_h = 0\n")
     assert main(["serve", "--db", str(tmp_path / "x.db"), "--config", str(config), "--port", str(free_port())]) == 2
-    assert capsys.readouterr().err.strip() == f"relphot serve: error: {config}: control.cusum_h must be > 0"
+    assert capsys.readouterr().err.strip() == f"relphot serve: error: {config}: control.cusum_h must be > 0 (got 0.0)"
     assert not (tmp_path / "x.db").exists()  # refused before anything was opened
 
 

@@ -39,6 +39,19 @@ def _kind(doc: ParameterDoc) -> type:
     return {"float": float, "int": int}.get(doc.type.replace(" | None", ""), str)
 
 
+def _read(doc: ParameterDoc, text: object) -> object:
+    """An option's text as the parameter's type; text that is not one is
+    passed on as it is, for the configuration's check to refuse in one line
+    naming the parameter and the value (argparse would print its usage)."""
+    kind = _kind(doc)
+    if kind is str or not isinstance(text, str):
+        return text
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
 def _help(doc: ParameterDoc) -> str:
     default = "none" if doc.default is None else f"{doc.default:g}" if isinstance(doc.default, float) \
         else str(doc.default)
@@ -80,7 +93,7 @@ def add_config_options(parser: argparse.ArgumentParser, sections: Iterable[str] 
         for doc in by_section[section]:
             kind = _kind(doc)
             metavar = {float: "X", int: "N"}.get(kind, "NAME" if doc.section in ("columns", "keywords") else "TEXT")
-            group.add_argument(doc.option, dest=_dest(doc), type=kind, default=None, metavar=metavar,
+            group.add_argument(doc.option, dest=_dest(doc), default=None, metavar=metavar,
                                help=_help(doc))
     parser.set_defaults(**{_SECTIONS_ATTRIBUTE: sections})
 
@@ -100,5 +113,5 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for doc in parameter_docs():
         value = getattr(args, _dest(doc), None)
         if doc.section in wanted and value is not None:
-            sections.setdefault(doc.section, {})[doc.name] = value
+            sections.setdefault(doc.section, {})[doc.name] = _read(doc, value)
     return config.override(sections, source=COMMAND_LINE) if sections else config
