@@ -19,18 +19,15 @@ import pandas as pd
 
 from relphot_core.config import FILTERS
 from relphot_core.mjd import MJD_EPOCH_DATE
-from relphot_core.selection import (ALL_STATUSES, REVIEWED_CHOICES, YEAR_MAX, YEAR_MIN, ExposureSelection,
-                                    day_to_mjd, exposure_rows, read_criteria, read_obs_range, select_exposures,
-                                    sorted_nan_last)
+from relphot_core.selection import (ALL_STATUSES, ExposureSelection, day_to_mjd, exposure_rows, read_criteria,
+                                    read_obs_range, select_exposures)
 
-MJD_EPOCH = MJD_EPOCH_DATE
 X_CHOICES = ("time", "obsid")
 BY_CHOICES = ("status", "dither")
 YRANGE_CHOICES = ("robust", "all")
 
 __all__ = ["Selection", "parse_selection", "selected_rows", "apply_selection", "with_updates", "date_to_mjd",
-           "mjd_to_date", "mjd_to_iso", "sorted_nan_last", "ALL_STATUSES", "REVIEWED_CHOICES", "X_CHOICES",
-           "BY_CHOICES", "YRANGE_CHOICES", "YEAR_MIN", "YEAR_MAX"]
+           "mjd_to_date", "mjd_to_iso", "X_CHOICES", "BY_CHOICES", "YRANGE_CHOICES"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ def date_to_mjd(text: str) -> float:
 
 def mjd_to_date(mjd: float) -> str:
     """MJD -> ``YYYY-MM-DD``."""
-    return (pd.Timestamp(MJD_EPOCH) + pd.Timedelta(days=float(mjd))).strftime("%Y-%m-%d")
+    return (pd.Timestamp(MJD_EPOCH_DATE) + pd.Timedelta(days=float(mjd))).strftime("%Y-%m-%d")
 
 
 def mjd_to_iso(mjd: np.ndarray) -> list[str]:
@@ -91,7 +88,7 @@ def mjd_to_iso(mjd: np.ndarray) -> list[str]:
     mjd = np.asarray(mjd, dtype=float)
     good = np.isfinite(mjd) & (mjd > -58000.0) & (mjd < 124000.0)
     seconds = np.floor(np.where(good, mjd, 0.0) * 86400.0 + 1e-3)
-    stamps = pd.Timestamp(MJD_EPOCH) + pd.to_timedelta(seconds, unit="s")
+    stamps = pd.Timestamp(MJD_EPOCH_DATE) + pd.to_timedelta(seconds, unit="s")
     return [t.strftime("%Y-%m-%dT%H:%M:%S") if ok else "" for t, ok in zip(stamps, good)]
 
 

@@ -19,8 +19,9 @@ from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
 from dashboard.components import status_counts
 from dashboard.data import compact_table, with_flags
-from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection, sorted_nan_last
+from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection
 from relphot_core.config import FILTERS
+from relphot_core.selection import sorted_nan_last
 from relphot_core.status import STATUS_ORDER
 from relphot_core.store import Store
 

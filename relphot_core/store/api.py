@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
-from ..reviews import check_review
+from ..reviews import awaits_review, check_review
 from . import queries, review_rows
 from .engine import make_engine, mask_url, write_engine
 from .inputs_api import InputsPart
@@ -279,7 +279,7 @@ class Store(ResultsPart, InputsPart, TablesPart):
         with self._read() as conn:
             for band in selection.filters:
                 light = queries.add_control_chart(queries.series(conn, band), control=control)
-                chosen = light[queries.awaits_review(light)]
+                chosen = light[awaits_review(light)]
                 rows = queries.exposure_table(
                     conn, ExposureSelection(), observation_ids=chosen["observation_pk"].tolist()
                 )
