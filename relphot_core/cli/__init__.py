@@ -13,6 +13,7 @@ import gc
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import RelphotError
@@ -35,6 +36,15 @@ COMMAND_MODULE: dict[str, str] = {
 """The module of each sub-command (tested against what the modules register)."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose usage errors are one line (the
+    command, the problem, where to read the options) and exit 2, like every
+    other bad input; its sub-parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The top-level parser with every available sub-command.
 
@@ -44,7 +54,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         Only this sub-command's module is imported and registered (the
         command line names it first: the other modules are not needed).
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="relphot",
         description="Relative photometric calibration QC of Euclid NISP exposures.",
     )
