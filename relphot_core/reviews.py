@@ -357,17 +357,3 @@ def revoke(store: ReviewStore, batch_id: Any, by: Any) -> int:
     except (TypeError, ValueError):
         raise ReviewInputError(f"not a batch number: {batch_id!r}") from None
     return store.revoke_review_batch(batch, by)
-
-
-def search_reviews(reviews: pd.DataFrame, text: Any) -> pd.DataFrame:
-    """The reviews whose comment, cause, reviewer or flag contains every
-    word of ``text`` (case-insensitive); all of them for an empty text."""
-    words = str(text or "").lower().split()
-    if not words or reviews.empty:
-        return reviews
-    columns = [c for c in ("comment", "cause", "reviewer", "flag_reason", "decision") if c in reviews.columns]
-    haystack = reviews[columns].fillna("").astype(str).agg(" ".join, axis=1).str.lower()
-    keep = np.ones(len(reviews), dtype=bool)
-    for word in words:
-        keep &= haystack.str.contains(word, regex=False).to_numpy()
-    return reviews[keep]

@@ -7,7 +7,7 @@ import pytest
 
 from relphot_core import reviews
 from relphot_core.reviews import (CAUSES, ReviewInputError, awaits_review, check_review, flag_about, flag_label,
-                                  latest_states, review_problem, search_reviews)
+                                  latest_states, review_problem)
 from relphot_core.store.synth import make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
@@ -84,6 +84,6 @@ def test_submit_revoke_and_latest_states_through_a_store(store):
     assert {d: (s.decision, s.cause, s.batch_id) for d, s in states.items()} == {2: ("confirmed", "flat-field",
                                                                                      first)}
     assert latest_states(store.reviews().iloc[0:0]) == {}
-    found = search_reviews(store.reviews(), "FLAT")
+    found = store.reviews(search="FLAT")  # the one search rule: the store's
     assert found["batch_id"].tolist() == [first]
-    assert len(search_reviews(store.reviews(), "")) == 3
+    assert len(store.reviews(search="")) == 3
