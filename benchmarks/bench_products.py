@@ -75,11 +75,7 @@ def bench_export(n: int, workdir: Path) -> list[tuple[str, float, float]]:
     products._schema()  # load the XSD once, outside the timings
 
     def unvalidated(result: ObservationResult) -> bytes:
-        root = etree.Element(etree.QName(products.NAMESPACE, products.ROOT), nsmap={"dpd": products.NAMESPACE})
-        products._add_header(root, result, "PRODUCTION", {})
-        products._add_data(root, result, "bench")
-        products._add_flags(root, result, Config().thresholds, "bench")
-        products._add_parameters(root, result)
+        root = products.product_tree(result, thresholds=Config().thresholds)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
     unvalidated(results[0])  # warm-up

@@ -220,17 +220,29 @@ def product_bytes(result: ObservationResult, *, purpose: str = "PRODUCTION",
         If the result is inconsistent (a value without a status, a NODATA
         exposure with a value...) or the product does not validate.
     """
+    root = product_tree(result, purpose=purpose, header=header, thresholds=thresholds, reviews=reviews)
+    schema = _schema()
+    if not schema.validate(root):
+        error = schema.error_log[0]
+        raise ProductError(f"observation {result.obs_id} {result.filter}",
+                           f"product does not validate: {error.message}")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def product_tree(result: ObservationResult, *, purpose: str = "PRODUCTION",
+                 header: Mapping[str, str] | None = None,
+                 thresholds: Thresholds | None = None,
+                 reviews: Mapping[int, ReviewState] | None = None) -> etree._Element:
+    """The product's XML tree, not yet validated against the XSD (the
+    parameters and errors of `product_bytes`, which validates and
+    serialises it; the benchmarks time the two apart)."""
     source = f"observation {result.obs_id} {result.filter}"
     root = etree.Element(etree.QName(NAMESPACE, ROOT), nsmap={"dpd": NAMESPACE})
     _add_header(root, result, purpose, header or {})
     _add_data(root, result, source)
     _add_flags(root, result, thresholds or Thresholds(), source, reviews or {})
     _add_parameters(root, result)
-    schema = _schema()
-    if not schema.validate(root):
-        error = schema.error_log[0]
-        raise ProductError(source, f"product does not validate: {error.message}")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return root
 
 
 def write_product(result: ObservationResult, destination: str | os.PathLike, **options) -> Path:

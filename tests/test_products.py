@@ -3,6 +3,8 @@ hostile input, and the export / validate / import command line."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -602,3 +604,17 @@ def test_cli_export_carries_the_review_and_drops_it_once_revoked(store_module, t
     with store_module.Store.open(url) as store:
         store.revoke_review_batch(batch, "bob")
     assert flag_of_2(tmp_path / "o2").get("reviewDecision") is None
+
+
+def test_product_tree_is_what_product_bytes_validates_and_the_benchmark_runs(tmp_path):
+    from relphot_core.products import product_tree
+
+    result = make_result()
+    tree = product_tree(result)
+    assert etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True) == product_bytes(result)
+    # the products benchmark builds its unvalidated baseline with product_tree: it must keep running
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_products.py"
+    run = subprocess.run([sys.executable, str(bench), "--products", "2", "--skip-apply"], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "baseline A: build + serialise, unvalidated" in run.stdout
