@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from .config import FILTERS
 from .status import FLAGGED, OUT_OF_LIMITS
 
 DECISIONS: tuple[str, ...] = ("confirmed", "overruled")
@@ -183,6 +184,37 @@ def awaits_review(df: pd.DataFrame) -> np.ndarray:
     (`is_flagged`) and not reviewed at their current status (``reviewed``:
     the latest valid review was made on it)."""
     return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
+
+
+TRIAGE_STATUS_ORDER: tuple[str, ...] = ("FAIL", "WARN", "NODATA")
+"""The order of the triage queue by status: FAIL first, then WARN, then
+NODATA (no value to judge); then any other flag (an OK exposure with a
+flagged detector, a cross-check or a control-chart alarm)."""
+
+
+def triage_order(queue: pd.DataFrame) -> np.ndarray:
+    """The positions of a triage queue's rows, most urgent first: by status
+    (`TRIAGE_STATUS_ORDER`), then farthest from 1 (``|value - 1|``, no value
+    last), then obs id, filter (``FILTERS`` order) and dither.
+
+    Parameters
+    ----------
+    queue : pandas.DataFrame
+        Exposure rows with ``status``, ``value``, ``obs_id``, ``filter`` and
+        ``exposure`` (e.g. those where `awaits_review` holds).
+
+    Returns
+    -------
+    numpy.ndarray
+        Row positions (for ``queue.iloc``).
+    """
+    if queue.empty:
+        return np.zeros(0, dtype=np.int64)
+    rank_of = {status: i for i, status in enumerate(TRIAGE_STATUS_ORDER)}
+    rank = queue["status"].astype(object).map(rank_of).fillna(len(rank_of)).to_numpy()
+    offset = np.nan_to_num(np.abs(queue["value"].to_numpy(dtype=float) - 1.0), nan=-1.0)
+    band = queue["filter"].astype(object).map({f: i for i, f in enumerate(FILTERS)}).fillna(len(FILTERS))
+    return np.lexsort((queue["exposure"].to_numpy(), band.to_numpy(), queue["obs_id"].to_numpy(), -offset, rank))
 
 
 def _text(value: Any) -> str:

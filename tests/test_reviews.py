@@ -2,12 +2,13 @@
 pages and the API only call them)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from relphot_core import reviews
 from relphot_core.reviews import (CAUSES, ReviewInputError, awaits_review, check_review, flag_about, flag_label,
-                                  latest_states, review_problem)
+                                  latest_states, review_problem, triage_order)
 from relphot_core.store.synth import make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
@@ -87,3 +88,18 @@ def test_submit_revoke_and_latest_states_through_a_store(store):
     found = store.reviews(search="FLAT")  # the one search rule: the store's
     assert found["batch_id"].tolist() == [first]
     assert len(store.reviews(search="")) == 3
+
+
+def test_triage_order_puts_fail_then_warn_then_nodata_then_other_flags_farthest_first():
+    queue = pd.DataFrame({
+        "obs_id":   [5, 1, 2, 3, 4, 6, 7, 7],
+        "filter":   ["NIR_J", "NIR_H", "NIR_Y", "NIR_J", "NIR_J", "NIR_Y", "NIR_H", "NIR_Y"],
+        "exposure": [1, 1, 1, 1, 1, 1, 2, 2],
+        "status":   ["OK", "NODATA", "WARN", "FAIL", "FAIL", "WARN", "FAIL", "FAIL"],
+        "value":    [1.0, np.nan, 1.007, 0.97, 1.05, 0.99, 0.97, 0.97],
+    })
+    order = queue.iloc[triage_order(queue)][["obs_id", "filter"]].values.tolist()
+    # FAIL by |value - 1| (ties: obs id, then filter in FILTERS order), WARN, NODATA, then the OK with a flag
+    assert order == [[4, "NIR_J"], [3, "NIR_J"], [7, "NIR_Y"], [7, "NIR_H"], [6, "NIR_Y"], [2, "NIR_Y"],
+                     [1, "NIR_H"], [5, "NIR_J"]]
+    assert triage_order(queue.iloc[0:0]).size == 0

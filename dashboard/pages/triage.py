@@ -13,8 +13,7 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.qc import causes
-from relphot_core.reviews import ReviewInputError, awaits_review, review_problem
-from relphot_core.status import Status
+from relphot_core.reviews import ReviewInputError, awaits_review, review_problem, triage_order
 
 from ..components import (
     empty_store_page,
@@ -42,10 +41,6 @@ def pid(name: str) -> str:
     return f"triage-{name}"
 
 
-STATUS_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.NODATA: 2}
-"""The order of the queue: FAIL first, then WARN, then NODATA (no value to judge)."""
-
-
 def _queue() -> tuple[pd.DataFrame, int]:
     """The first `LIMIT` flagged, unreviewed exposures, worst first, and how
     many there are in all.
@@ -67,12 +62,7 @@ def _queue() -> tuple[pd.DataFrame, int]:
         return pd.DataFrame(columns=["obs_id", "filter", "exposure", "status"]), 0
     queue = pd.concat(parts, ignore_index=True)
     queue["cause"] = _causes(queue)
-    rank = queue["status"].astype(object).map(STATUS_RANK).fillna(len(STATUS_RANK)).to_numpy()
-    offset = np.abs(queue["value"].to_numpy(dtype=float) - 1.0)
-    # by status, then farthest from 1 first, then obs id, filter, dither
-    order = np.lexsort((queue["exposure"].to_numpy(), queue["filter"].astype(object).map(FILTERS.index).to_numpy(),
-                        queue["obs_id"].to_numpy(), -np.nan_to_num(offset, nan=0.0), rank))
-    return queue.iloc[order[:LIMIT]], len(queue)
+    return queue.iloc[triage_order(queue)[:LIMIT]], len(queue)
 
 
 def _causes(queue: pd.DataFrame) -> np.ndarray:
