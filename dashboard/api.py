@@ -23,7 +23,8 @@ Downloads (the exports page links to them)::
     GET /download/exposures.vot?<selection>                 ... as a VOTable
 
 Bad parameters give HTTP 400 with ``{"error": "..."}`` (an unknown
-parameter of the selection routes too, and a reversed ``obs`` range); unknown ids 404.
+parameter too, except on ``/api/health``, and a reversed ``obs`` range);
+unknown ids 404.
 """
 from __future__ import annotations
 
@@ -97,12 +98,19 @@ SELECTION_ARGUMENTS: tuple[str, ...] = (*PARAMETERS, "limit")
 misspelt ``staus=FAIL`` would otherwise select every status)."""
 
 
+def unknown_parameter(allowed: tuple[str, ...]) -> str | None:
+    """The error for the first query parameter not in ``allowed``, or None."""
+    unknown = [name for name in request.args if name not in allowed]
+    if not unknown:
+        return None
+    return f"unknown parameter '{unknown[0][:40]}' (choose among {', '.join(allowed)})."
+
+
 def _selection() -> tuple[ExposureSelection, int | None, str | None]:
     """The selection from the query string, the limit, and an error (or None)."""
-    unknown = [name for name in request.args if name not in SELECTION_ARGUMENTS]
+    unknown = unknown_parameter(SELECTION_ARGUMENTS)
     if unknown:
-        return ExposureSelection(), None, (f"unknown parameter '{unknown[0][:40]}' (choose among "
-                                           f"{', '.join(SELECTION_ARGUMENTS)}).")
+        return ExposureSelection(), None, unknown
     try:
         sel = ExposureSelection.from_params(request.args.to_dict())
     except SelectionError as exc:
@@ -233,6 +241,8 @@ def register(server: Flask) -> None:
 
     @server.route("/api/failures")
     def api_failures():
+        if unknown := unknown_parameter(("all", "obs", "filter")):
+            return _error(unknown)
         obs, name, every = request.args.get("obs"), request.args.get("filter"), request.args.get("all", "")
         if obs not in (None, "") and not is_number(obs):
             return _error(f"'obs' must be an observation id (a whole number), not '{obs[:40]}'.")
@@ -263,6 +273,8 @@ def register(server: Flask) -> None:
     def api_observation(obs_id: str):
         if not is_number(obs_id):
             return _error(f"'{obs_id[:40]}' is not an observation id (a whole number).")
+        if unknown := unknown_parameter(("filter",)):
+            return _error(unknown)
         name = request.args.get("filter")
         if name not in (None, "") and name not in FILTERS:
             return _error(f"unknown filter '{name[:40]}' (choose among {', '.join(FILTERS)}).")
@@ -275,6 +287,8 @@ def register(server: Flask) -> None:
     def download_product(obs_id: str, name: str):
         from relphot_core.products import product_bytes, product_filename
 
+        if unknown := unknown_parameter(("run",)):
+            return _error(unknown)
         run = request.args.get("run")
         if not is_number(obs_id) or name not in FILTERS or (run not in (None, "") and not is_number(str(run))):
             return _error("use /download/product/<obs id>/<NIR_Y|NIR_J|NIR_H>.xml[?run=ID]")

@@ -190,6 +190,9 @@ def test_api_observation_detail(client):
     ("/api/observations?obs=1050-1001", 400, "'obs' 1050-1001 is a reversed range"),
     ("/download/products.zip?filtre=NIR_J", 400, "unknown parameter 'filtre'"),
     ("/download/exposures.csv?reviewed=maybe", 400, "'reviewed' must be one of any, yes, no, not 'maybe'."),
+    ("/api/failures?filtre=NIR_J", 400, "unknown parameter 'filtre' (choose among all, obs, filter)."),
+    ("/api/observation/1000?filters=NIR_J", 400, "unknown parameter 'filters' (choose among filter)."),
+    ("/download/product/1000/NIR_J.xml?rnu=1", 400, "unknown parameter 'rnu' (choose among run)."),
     ("/download/product/99999/NIR_J.xml", 404, "not found"),
     ("/download/product/1000/NIR_Q.xml", 400, "use /download"),
 ])
