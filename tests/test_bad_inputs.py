@@ -344,6 +344,9 @@ def test_a_killed_export_is_cleaned_by_the_next_export(product, tmp_path):
     import fcntl
     with open(held, "wb") as stream:  # a running export's file: locked, kept
         fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
+        from relphot_core.store import Store
+
+        Store.open(str(tmp_path / "empty.db")).close()  # an export reads an existing store only
         run = subprocess.run([*RELPHOT, "export", "--db", str(tmp_path / "empty.db"), "--out", str(out)],
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr

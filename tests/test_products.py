@@ -618,3 +618,14 @@ def test_product_tree_is_what_product_bytes_validates_and_the_benchmark_runs(tmp
                          text=True, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "baseline A: build + serialise, unvalidated" in run.stdout
+
+
+def test_cli_export_refuses_a_missing_store_and_writes_nothing(tmp_path, capsys):
+    typo = tmp_path / "relphto.db"
+    out = tmp_path / "out"
+    assert main(["export", "--db", str(typo), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"relphot export: error: {typo}: no such store (relphot compute or relphot demo creates one)"]
+    assert not typo.exists() and not out.exists()  # neither an empty store nor an output directory
+    assert main(["export", "--db", f"sqlite:///{typo}", "--out", str(out)]) == 2
+    assert not typo.exists() and not out.exists()

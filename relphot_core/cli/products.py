@@ -8,11 +8,10 @@ product given to ``apply``).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
-
-import re
 from typing import TYPE_CHECKING
 
 from ..errors import ApplyError, ProductError, RelphotError, StoreError
@@ -152,20 +151,20 @@ def run_export(args: argparse.Namespace) -> int:
     from ..store import Store
     from ..products import write_product
 
-    selection = export_selection(args)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
     from ..atomic import remove_stale_temporaries
     from ..products import TEMPORARY_PRODUCTS
-
-    for stale in remove_stale_temporaries(args.out, TEMPORARY_PRODUCTS):
-        print(f"relphot export: removed {stale}, left by an interrupted export", file=sys.stderr)
-    written = refused = 0
     from ..reviews import all_review_states
 
-    with Store.open(args.db) as store:
+    selection = export_selection(args)
+    written = refused = 0
+    # an export only reads: a misspelt --db is refused, not created empty (and nothing is written)
+    with Store.open(args.db, create=False) as store:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProductError(args.out, f"cannot create the output directory ({exc.strerror})") from None
+        for stale in remove_stale_temporaries(args.out, TEMPORARY_PRODUCTS):
+            print(f"relphot export: removed {stale}, left by an interrupted export", file=sys.stderr)
         reviewed = all_review_states(store)  # each product carries its exposures' reviews
         results = store.iter_results(obs_ids=args.obs_ids, since=args.since, selection=selection, details=False)
         for result in _progress(results, desc="export", unit="product"):

@@ -32,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import StoreError
 from ..reviews import awaits_review, check_review
 from . import queries, review_rows
-from .engine import make_engine, mask_url, write_engine
+from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
 from .inputs_api import InputsPart
 from .models import (
     Exposure,
@@ -66,7 +66,7 @@ class Store(ResultsPart, InputsPart, TablesPart):
 
     # ------------------------------------------------------------------ life
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True) -> "Store":
+    def open(cls, url: str | None = None, *, migrate: bool = True, create: bool = True) -> "Store":
         """Open (and on first use create or migrate) a store.
 
         Parameters
@@ -77,6 +77,10 @@ class Store(ResultsPart, InputsPart, TablesPart):
             ``$RELPHOT_DB``, else ``relphot.db`` in the working directory.
         migrate : bool
             Upgrade an older schema (default). If false, refuse it.
+        create : bool
+            Create a missing SQLite file (default). If false, refuse it: a
+            command that only reads (``relphot export``) given a misspelt
+            path must not answer from a new, empty store.
 
         Raises
         ------
@@ -85,6 +89,10 @@ class Store(ResultsPart, InputsPart, TablesPart):
             masked), holds a newer schema than this code knows, or is not a
             relphot store. Nothing is changed in those cases.
         """
+        if not create:
+            missing = missing_sqlite_file(url)
+            if missing is not None:
+                raise StoreError(missing, "no such store (relphot compute or relphot demo creates one)")
         engine = make_engine(url)
         try:
             ensure_current(engine, migrate=migrate)

@@ -56,6 +56,21 @@ def resolve_url(url: str | None = None) -> str:
     return url
 
 
+def missing_sqlite_file(url: str | None = None) -> str | None:
+    """The path of the SQLite file ``url`` names when that file does not
+    exist (None for an existing file, an in-memory database or another
+    database server)."""
+    try:
+        parsed = make_url(resolve_url(url))
+    except ArgumentError:
+        return None  # not a URL: `make_engine` says so
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None
+    return None if Path(parsed.database).exists() else parsed.database
+
+
 def mask_url(url: str | URL) -> str:
     """The URL as text with its password replaced by ``***``."""
     try:
