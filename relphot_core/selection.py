@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -443,8 +443,3 @@ def observation_keys(exposures: pd.DataFrame) -> list[tuple[int, str]]:
     pairs = pd.DataFrame({"obs_id": exposures["obs_id"].to_numpy(dtype=np.int64),
                           "filter": exposures["filter"].astype(str).to_numpy()}).drop_duplicates()
     return sorted((int(o), str(f)) for o, f in zip(pairs["obs_id"], pairs["filter"]))
-
-
-def with_criteria(selection: ExposureSelection, **changes: Any) -> ExposureSelection:
-    """A copy of a selection with some criteria replaced (checked again)."""
-    return replace(selection, **changes)
