@@ -169,16 +169,6 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
     return html.Table(rows, className="counts-table", id="counts-table")
 
 
-def fmt_float(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    return "—" if not math.isfinite(number) else f"{number:.{digits}f}"
-
-
 def fmt_time(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return ""

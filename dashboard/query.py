@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from relphot_core.config import FILTERS
-from relphot_core.mjd import MJD_EPOCH_DATE
+from relphot_core.mjd import MJD_EPOCH_DATE, mjd_to_day
 from relphot_core.selection import (ALL_STATUSES, ExposureSelection, day_to_mjd, exposure_rows, read_criteria,
                                     read_obs_range, select_exposures)
 
@@ -76,8 +76,8 @@ def date_to_mjd(text: str) -> float:
 
 
 def mjd_to_date(mjd: float) -> str:
-    """MJD -> ``YYYY-MM-DD``."""
-    return (pd.Timestamp(MJD_EPOCH_DATE) + pd.Timedelta(days=float(mjd))).strftime("%Y-%m-%d")
+    """MJD -> ``YYYY-MM-DD`` (UTC; empty for NaN: `relphot_core.mjd.mjd_to_day`)."""
+    return mjd_to_day(float(mjd))
 
 
 def mjd_to_iso(mjd: np.ndarray) -> list[str]:

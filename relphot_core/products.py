@@ -32,7 +32,7 @@ from . import __version__
 from .atomic import atomic_write_bytes
 from .config import Thresholds, parameter_docs
 from .errors import ProductError
-from .mjd import MJD_EPOCH as _MJD_EPOCH
+from .mjd import datetime_to_mjd, mjd_to_datetime
 from .results import ExposureFactor, ObservationResult
 from .reviews import ReviewState
 from .status import OUT_OF_LIMITS, Status
@@ -115,13 +115,12 @@ _HEADER_DEFAULTS: dict[str, str] = {
 
 def mjd_to_timestamp(mjd: float) -> str:
     """MJD (UTC, no leap-second smearing) -> ``YYYY-MM-DDThh:mm:ss.fffZ``."""
-    return datetime_to_timestamp(_MJD_EPOCH + timedelta(days=float(mjd)))
+    return datetime_to_timestamp(mjd_to_datetime(mjd))
 
 
 def timestamp_to_mjd(text: str) -> float:
     """Inverse of `mjd_to_timestamp` (millisecond precision)."""
-    delta = _parse_timestamp(text) - _MJD_EPOCH
-    return delta / timedelta(days=1)
+    return datetime_to_mjd(_parse_timestamp(text))
 
 
 def datetime_to_timestamp(moment: datetime) -> str:
@@ -520,8 +519,8 @@ def _result_of(path: Path, root: etree._Element) -> ObservationResult:
     """`read_product` on a schema-valid document."""
     data = root.find("Data")
     validity = data.find("ValidityRange")
-    start = (_timestamp(path, validity, "TimestampStart") - _MJD_EPOCH) / timedelta(days=1)
-    end = (_timestamp(path, validity, "TimestampEnd") - _MJD_EPOCH) / timedelta(days=1)
+    start = datetime_to_mjd(_timestamp(path, validity, "TimestampStart"))
+    end = datetime_to_mjd(_timestamp(path, validity, "TimestampEnd"))
     if end < start:
         raise ProductError(path, f"line {validity.sourceline}: ValidityRange ends before it starts")
     flags = {int(flag.get("exposure")): flag for flag in root.find("QualityFlags")}

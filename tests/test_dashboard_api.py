@@ -511,3 +511,11 @@ def test_exports_carry_the_review_and_drop_it_once_revoked(tmp_path):
     assert b"reviewDecision" not in product
     detail = client.get("/api/observation/2?filter=NIR_J").get_json()
     assert detail["filters"]["NIR_J"]["reviews"][0]["revoked_by"] == "bob"  # kept in the audit trail
+
+
+def test_mjd_to_date_is_the_packages_one_conversion():
+    from relphot_core.mjd import mjd_to_day
+
+    for mjd in (60700.0, 60700.999999, 60707.0 - 1e-9, 51544.5):
+        assert mjd_to_date(mjd) == mjd_to_day(mjd)
+    assert mjd_to_date(60700.0) == "2025-01-25" and mjd_to_date(float("nan")) == ""  # no NaT error
