@@ -129,3 +129,11 @@ def test_a_taken_port_is_one_line_before_any_work_and_a_demo_store_is_never_over
                                                "rebuild it with --fresh")
     assert store.read_bytes() == before
     assert main(args + ["--fresh"]) == 0
+
+
+def test_serve_refuses_a_missing_sqlite_store_in_one_line(tmp_path, capsys):
+    missing = tmp_path / "typo.db"
+    assert main(["serve", "--db", str(missing), "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such store" in err[0] and str(missing) in err[0]
+    assert not missing.exists()

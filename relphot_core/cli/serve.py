@@ -114,7 +114,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _check_port(args.port)
     config = config_from_args(args)  # impossible rule parameters: refused before anything starts
     _check_free(args.host, args.port)
-    store = Store.open(args.db)
+    store = Store.open(args.db, create=False)  # a misspelt --db is refused, not served empty
     if store.is_empty():
         print(f"relphot serve: note: {store.url} is empty; the dashboard will say how to fill it "
               "(e.g. `relphot demo`).", file=sys.stderr)
