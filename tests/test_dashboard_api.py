@@ -24,6 +24,7 @@ from relphot_core.config import FILTERS
 from relphot_core.selection import sorted_nan_last
 from relphot_core.status import STATUS_ORDER
 from relphot_core.store import Store
+from relphot_core.mjd import mjd_to_datetime
 
 
 @pytest.fixture(scope="module")
@@ -323,8 +324,13 @@ def test_click_on_light_points_finds_the_observation(app):
     with app.server.test_request_context("/"):
         frame = app.server.config["RELPHOT_CACHE"].trend(BAD[1])
         row = frame[frame["obs_id"] == BAD[0]].iloc[0]
-        assert overview.obs_from_point(BAD[1], {"x": float(row["mjd_obs"]), "y": 1.0}) == BAD[0]
+        # a WebGL point without customdata: its date on the date axis, as plotly.js gives it
+        when = mjd_to_datetime(float(row["mjd_obs"])).strftime("%Y-%m-%d %H:%M:%S.%f")[:-2]
+        assert overview.obs_from_point(BAD[1], {"x": when, "y": 1.0}) == BAD[0]
+        assert overview.obs_from_point(BAD[1], {"x": "2001-01-01 00:00", "y": 1.0}) is None
+        assert overview.obs_from_point(BAD[1], {"x": BAD[0], "y": 1.0}) == BAD[0]  # x = obs id
         assert overview.obs_from_point(BAD[1], {"customdata": BAD[0]}) == BAD[0]
+        assert overview.obs_from_point(BAD[1], {"x": "x", "customdata": [BAD[0], 60000.5]}) == BAD[0]  # light
         # a click on a point drawn before a tab change opens the point's filter, not the new tab's
         click = {"points": [{"x": 1.0, "y": 0.97, "customdata": [BAD[0], BAD[1]]}]}
         assert overview.open_observation(click, "NIR_H") == f"/observation/{BAD[0]}?filter={BAD[1]}"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from dashboard.figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, marginal_histogram,
                                pair_histogram_figure, pair_matrix_figure, sky_figure, trend_figure)
+from dashboard.figures.trend_data import mjd_to_epoch_ms
 from dashboard.style import STATUS_COLOURS
 from relphot_core.results import DetectorStat, ExposureFactor, MatchSample, PairStat
 
@@ -281,7 +282,7 @@ def test_trend_cap_keeps_drift_alarms_on_warn_exposures():
     df.loc[mild | ok_drift, "flag"] = True
     fig = trend_figure(df, warn=WARN, fail=FAIL, max_shown=250)
     ring = traces_named(fig, "other flag")[0]
-    assert sorted(ring.x) == sorted(df.loc[mild | ok_drift, "mjd_obs"])
+    np.testing.assert_allclose(sorted(ring.x), sorted(mjd_to_epoch_ms(df.loc[mild | ok_drift, "mjd_obs"])))
     # every OK exposure counted in the legend, the binned ones and the 3 drawn one by one
     assert traces_named(fig, "OK")[0].name.startswith("OK (9,000)")
 
@@ -293,15 +294,15 @@ def test_trend_cap_spreads_nodata_along_the_series():
     fig = trend_figure(trend_rows(n_obs=1000, bad=bad), warn=WARN, fail=FAIL, max_shown=20)
     nodata = traces_named(fig, "NODATA")[0]
     assert len(nodata.x) == 10 and "10 of 1,000" in nodata.name
-    assert min(nodata.x) < 60010 and max(nodata.x) > 60990
+    assert min(nodata.x) < mjd_to_epoch_ms(60010) and max(nodata.x) > mjd_to_epoch_ms(60990)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 500), min_size=1, max_size=6), st.integers(0, 1000))
 def test_fair_shares_split_the_limit_evenly(sizes, limit):
-    from dashboard.figures.trends import _fair_shares
+    from dashboard.figures.trend_data import fair_shares
 
-    shares = _fair_shares(np.array(sizes), limit)
+    shares = fair_shares(np.array(sizes), limit)
     assert (shares >= 0).all() and (shares <= sizes).all()
     assert shares.sum() == min(limit, sum(sizes))
     # a group cut short got at least as much as any other group, less one
@@ -327,14 +328,14 @@ def test_exposure_records_without_review_have_empty_review_columns():
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 3000), n_bins=st.integers(1, 300), seed=st.integers(0, 2**31), wild=st.booleans())
 def test_binned_trace_matches_a_loop_over_bins(n, n_bins, seed, wild):
-    from dashboard.figures.trends import _binned_trace
+    from dashboard.figures.trend_data import binned_quantiles
 
     rng = np.random.default_rng(seed)
     xs = np.sort(60000 + 900 * rng.random(n))
     ys = 1 + 0.004 * rng.standard_normal(n)
     if wild:  # one absurd value: the exact sort takes over
         ys[rng.integers(n)] = 1e12
-    envelope, median = _binned_trace(xs, ys, n_bins, n)
+    env = binned_quantiles(xs, ys, n_bins)
     width = (xs.max() + 1e-9 - xs.min()) / n_bins
     index = np.clip(((xs - xs.min()) / width).astype(int), 0, n_bins - 1)
     expected = {q: [] for q in (0.01, 0.5, 0.99)}
@@ -345,10 +346,11 @@ def test_binned_trace_matches_a_loop_over_bins(n, n_bins, seed, wild):
             expected[q].append(values[int(np.floor(q * (values.size - 1)))])
         centres.append(xs[index == b].mean())
     k = len(centres)
-    np.testing.assert_allclose(median["y"], expected[0.5], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(median["x"], centres, rtol=1e-12)
-    np.testing.assert_allclose(envelope["y"][:k], expected[0.99], rtol=0, atol=1e-12)
-    np.testing.assert_allclose(envelope["y"][k:], expected[0.01][::-1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(env.median, expected[0.5], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(env.x, centres, rtol=1e-12)
+    np.testing.assert_allclose(env.high, expected[0.99], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(env.low, expected[0.01], rtol=0, atol=1e-12)
+    assert len(env.x) == k
 
 
 def test_no_control_line_is_drawn_across_a_gap_of_weeks():
@@ -360,5 +362,5 @@ def test_no_control_line_is_drawn_across_a_gap_of_weeks():
     for by in ("status", "dither"):
         traces, _ = trend_spec(rows, warn=0.005, fail=0.015, by=by)
         line = [t for t in traces if t.get("mode") == "lines" and "median" in str(t.get("name"))][0]
-        xs = np.asarray(line["x"], dtype=float)
+        xs = np.asarray(line["x"], dtype=float) / 86_400_000  # a date axis: ms
         assert np.isnan(xs).sum() == 1 and np.nanmax(np.diff(xs[~np.isnan(xs)][:40])) < 30

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..style import BAND_FAIL, BAND_WARN
+from .trend_data import ROBUST_SPAN, factor_range, off_scale, to_float_array  # noqa: F401 - re-exported
 
 COLOURWAY = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 AXIS = dict(showgrid=True, gridcolor="#e4e7eb", zeroline=False, linecolor="#9aa5b1", showline=True, ticks="outside",
@@ -102,44 +103,3 @@ def add_bands(fig: go.Figure, *, warn: float, fail: float, orientation: str = "h
         warn=warn, fail=fail, orientation=orientation, axis=axis, unity_line=unity_line))
 
 
-ROBUST_SPAN = 4.0
-"""The robust y range reaches at most 1 +- ROBUST_SPAN x the FAIL level."""
-
-
-def factor_range(values: np.ndarray, errors: np.ndarray | None, *, fail: float,
-                 fit_all: bool = True) -> list[float]:
-    """A y range that shows both FAIL bands and the values (with their
-    error bars): every value with ``fit_all``, else only those within
-    1 +- `ROBUST_SPAN` x ``fail`` (one extreme factor then does not squash
-    the others into a line; `off_scale` tells which are beyond)."""
-    values = np.asarray(values, dtype=float)
-    lo, hi = 1 - 2 * fail, 1 + 2 * fail
-    finite = np.isfinite(values)
-    if finite.any():
-        err = np.zeros_like(values) if errors is None else np.nan_to_num(np.asarray(errors, dtype=float))
-        low, high = (values - err)[finite], (values + err)[finite]
-        if not fit_all:
-            limit = ROBUST_SPAN * fail
-            low, high = np.maximum(low, 1 - limit), np.minimum(high, 1 + limit)
-        lo = min(lo, float(np.min(low)))
-        hi = max(hi, float(np.max(high)))
-    pad = 0.06 * (hi - lo)
-    return [lo - pad, hi + pad]
-
-
-def off_scale(values: np.ndarray, y_range: list[float]) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the finite values below and above a y range."""
-    values = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return values < y_range[0], values > y_range[1]
-
-
-def to_float_array(series: Any) -> np.ndarray:
-    """A float numpy array with None turned into NaN."""
-    return np.asarray(pd_to_numeric(series), dtype=float)
-
-
-def pd_to_numeric(series: Any) -> Any:
-    import pandas as pd
-
-    return pd.to_numeric(pd.Series(series), errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -12,21 +12,21 @@ keep a filter change under 300 ms.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 import dash
-import pandas as pd
+import numpy as np
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from relphot_core.config import FILTERS
-from relphot_core.status import STATUS_ORDER
-from relphot_core.store.queries import awaits_review
+from relphot_core.mjd import datetime_to_mjd
 
-from ..components import (count_statuses, counts_table, date_and_obs_controls, empty_store_page, filter_checklist,
-                          flag_counts,
-                          message, messages, reviewed_radio, status_checklist, status_counts)
-from ..data import get_bands, get_cache, max_points, table_version, with_flags
-from ..figures.trends import trend_figure_dict
-from ..query import apply_selection, mjd_to_date, parse_selection, selected_rows, with_updates
+from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
+                          reviewed_radio, status_checklist)
+from ..data import get_bands, get_cache, max_points
+from ..query import mjd_to_date, parse_selection, with_updates
+from .overview_model import Controls, CountsView, default_trend as model_default_trend, overview_view, trend_options
 from ..style import GRAPH_CONFIG
 
 PAGE = dict(path="/", name="Overview", title="relphot QC — overview", order=0)
@@ -72,31 +72,13 @@ def _trend_card(sel, figure) -> html.Div:
 def _trend_options(sel) -> list[dict]:
     """One tab per selected filter; a filter without data says so and cannot be chosen."""
     cache = get_cache()
-    options = []
-    for name in sel.filters:
-        table = cache.trend(name)
-        empty = table is None or len(table) == 0
-        options.append({"label": f"{name} (no data)" if empty else name, "value": name, "disabled": empty})
-    return options
+    return trend_options(sel.filters, {name: cache.trend(name) for name in sel.filters})
 
 
 def default_trend(sel) -> str:
-    """The tab the overview opens on when the URL names none: the selected
-    filter with the most exposures awaiting review, else the first with
-    data (never an empty one while another has data)."""
+    """The tab the overview opens on when the URL names none (`overview_model.default_trend`)."""
     cache = get_cache()
-
-    def waiting(name: str) -> tuple[int, int]:
-        table = cache.trend(name)
-        if table is None or len(table) == 0:
-            return (0, 0)
-        count = cache.memo(("awaiting", name, table_version(table)),
-                           lambda: int(awaits_review(table).sum()) if "reviewed" in table.columns else 0)
-        return (int(count), 1)
-
-    scores = {name: waiting(name) for name in sel.filters}
-    best = max(sel.filters, key=lambda name: (scores[name][0], scores[name][1], -sel.filters.index(name)))
-    return best
+    return model_default_trend(sel.filters, {name: cache.trend(name) for name in sel.filters}, cache.memo)
 
 
 def layout(**params) -> html.Div:
@@ -155,129 +137,39 @@ def _triggered():
 
 def update(filters, statuses, reviewed, date_from, date_to, obs, x, trend=None, by=None, yrange=None,
            drawn=None):
-    """Recompute the outputs of the overview for the controls' values.
-
-    ``drawn`` holds the signature (selection, axis, data version) of what
-    the browser already shows: the trend figure and the counts. What has
-    not changed is neither rebuilt nor sent again
-    (e.g. the counts when only the trend tab changes).
-    """
-    filters = [f for f in FILTERS if f in (filters or [])]
-    sel = parse_selection({"filter": ",".join(filters) or None, "status": ",".join(statuses or []) or None,
-                           "reviewed": reviewed, "from": date_from, "to": date_to, "obs": obs, "x": x, "by": by, "yrange": yrange,
-                           # a tab whose filter was just unticked falls back to the first one
-                           "trend": trend if trend in (filters or FILTERS) else None})
-    problems = list(sel.messages)
-    if not filters:
-        problems.append("No filter selected: showing all filters.")
-    if not statuses:
-        problems.append("No status selected: showing all statuses.")
+    """The overview's callback: `overview_model.overview_view` of the
+    controls' values and the cached tables, wired to the page's outputs
+    (what the browser shows already is not sent again)."""
     cache, bands = get_cache(), get_bands()
-    tables = {name: cache.trend(name) for name in sel.filters}
-    versions = {name: table_version(tables[name]) for name in sel.filters}  # read with the table
-    masked: dict[tuple[str, bool], object] = {}
-
-    def selected(name: str, statuses: bool = True):
-        # Applied only when something below is not remembered already, and
-        # once per filter (a few ms each at survey size).
-        if (name, statuses) not in masked:
-            base = selected(name, False) if statuses else tables[name]
-            masked[name, statuses] = apply_selection(base, sel, statuses=statuses)
-        return masked[name, statuses]
-
-    def chart_rows(name: str):
-        # the control chart of the whole series over the selected dates and
-        # obs ids, whatever the statuses and review state selected
-        if sel.statuses == STATUS_ORDER and sel.reviewed == "any":
-            return None
-        return apply_selection(tables[name], with_updates(sel, reviewed="any"), statuses=False)
-
-    drawn = dict(drawn or {})
-    name = sel.trend_filter
-    xcol = "mjd_obs" if sel.x == "time" else "obs_id"
-    limit = max_points()
-    common = parse_selection({**sel.to_params(), "filter": None, "trend": None}).to_search()
-    signature = f"{name}|{common}|{xcol}|{sel.by}|{sel.yrange}|{limit}|{versions[name]}"
-    if drawn.get("trend") == signature:
-        figure = no_update
-    else:
-        figure = cache.memo(("trend", name, signature, bands), lambda: trend_figure_dict(
-            selected(name), warn=bands.warn, fail=bands.fail, x=xcol, filter_name=name,
-            max_points=limit if limit is not None else len(selected(name)) + 1, chart=chart_rows(name),
-            by=sel.by, fit_all=sel.yrange == "all"))
-        drawn["trend"] = signature
-
-    def counted(name: str):
-        # every status's counts: from the frame selected already, else from
-        # the status codes and obs ids of the selected rows, taken without
-        # copying the table (copying the rows was most of the cost)
-        if (name, False) in masked:
-            frame = masked[name, False]
-            return status_counts(frame) if frame is not None and len(frame) else ({}, {}, 0)
-        table = tables[name]
-        if table is None or table.empty:
-            return ({}, {}, 0)
-        start, stop, rows = selected_rows(table, sel, statuses=False)
-        status = table["status"].iloc[start:stop]
-        if isinstance(status.dtype, pd.CategoricalDtype):
-            codes, names = status.cat.codes.to_numpy(), [str(n) for n in status.cat.categories]
-        else:  # an uncached table (cache_ttl=0)
-            codes, names = pd.factorize(status.to_numpy())
-            names = [str(n) for n in names]
-        obs = table["obs_id"].to_numpy()[start:stop]
-        if rows is not None:
-            codes, obs = codes[rows], obs[rows]
-        return count_statuses(codes, names, obs)
-
-    def flagged(name: str) -> tuple[int, int]:
-        table = tables[name]
-        if table is None or table.empty:
-            return (0, 0)
-        if "flag" not in table.columns:  # an uncached table (cache_ttl=0)
-            table = with_flags(table)
-        start, stop, rows = selected_rows(table, sel, statuses=False)
-        flag, obs = table["flag"].to_numpy()[start:stop], table["obs_id"].to_numpy()[start:stop]
-        if rows is not None:
-            flag, obs = flag[rows], obs[rows]
-        return flag_counts(flag, obs)
-
-    def summary():
-        counts = {name: counted(name) for name in sel.filters}
-        flags = {name: flagged(name) for name in sel.filters}
-        total = sum(n for by_status, _, _ in counts.values() for status, n in by_status.items()
-                    if status in sel.statuses)
-        hidden = [s.value for s in STATUS_ORDER if s not in sel.statuses]
-        note = f" · {' and '.join(hidden)} not selected (greyed)" if hidden else ""
-        head = html.Div([html.H3("Counts per status"),
-                         html.Span(f"{total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],
-                        className="card-head")
-        def link(filter_name: str, status: str) -> str:
-            return "/" + with_updates(sel, statuses=(status,), trend=filter_name).to_search()
-
-        return [head, counts_table(counts, sel.statuses, flags, link)]
-
-    no_axis = parse_selection({**sel.to_params(), "x": None, "trend": None, "by": None,
-                               "yrange": None}).to_search()
-    summary_signature = f"{no_axis}|{sorted(versions.items())}"
-    if drawn.get("summary") == summary_signature:
-        counts = no_update
-    else:
-        counts = cache.memo(("counts", summary_signature), summary)
-        drawn["summary"] = summary_signature
+    controls = Controls(filters, statuses, reviewed, date_from, date_to, obs, x, trend, by, yrange)
+    wanted = [f for f in FILTERS if f in (filters or [])] or list(FILTERS)
+    view = overview_view(controls, {name: cache.trend(name) for name in wanted}, warn=bands.warn, fail=bands.fail,
+                         max_points=max_points(), drawn=drawn, memo=cache.memo)
     url_messages = [] if _triggered() is not None else no_update
-    value = name if trend != name else no_update
-    return ([message(p, "warning") for p in problems], counts, figure, _trend_options(sel), value,
-            sel.to_search(), url_messages, drawn)
+    value = view.trend_filter if trend != view.trend_filter else no_update
+    return ([message(p, "warning") for p in view.problems],
+            no_update if view.counts is None else _counts_card(view.counts),
+            no_update if view.figure is None else view.figure,
+            view.trend_options, value, view.search, url_messages, view.drawn)
+
+
+def _counts_card(counts: CountsView) -> list:
+    """The counts card's content."""
+    note = f" · {' and '.join(counts.hidden)} not selected (greyed)" if counts.hidden else ""
+    head = html.Div([html.H3("Counts per status"),
+                     html.Span(f"{counts.total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],
+                    className="card-head")
+    return [head, counts_table(counts.counts, counts.shown, counts.flags,
+                               lambda name, status: counts.links[name, status])]
 
 
 def open_observation(click_data, name):
     """Clicking a point of the trend opens its observation page.
 
-    Detailed points carry their obs id and filter (the tab ``name`` may
-    already show another filter while the figure is on its way); on light
-    (survey-size) traces the obs id is found from the point's x in the
-    table of the tab's filter: the obs id itself, or the exposure's MJD.
-    Binned traces are not clickable."""
+    Every point drawn one by one carries its obs id first in its
+    ``customdata`` (detailed points their filter second: the tab ``name``
+    may already show another filter while the figure is on its way).
+    Binned envelopes are not clickable."""
     try:
         point = click_data["points"][0]
     except (TypeError, KeyError, IndexError):
@@ -294,21 +186,39 @@ def open_observation(click_data, name):
 
 
 def obs_from_point(name: str, point: dict) -> int | None:
-    """The obs id of a clicked point of filter ``name`` (None if not a point)."""
+    """The obs id of a clicked point of filter ``name`` (None if not a point).
+
+    From the point's ``customdata`` (its obs id first); else (a WebGL trace
+    of a server drawing every point) from its x: an obs id, or a date of
+    the date axis, matched to the nearest exposure within a second."""
     obs_id = point.get("customdata")
     if isinstance(obs_id, (list, tuple)):
         obs_id = obs_id[0] if obs_id else None
     if obs_id is None and "x" in point:
-        frame = get_cache().trend(name)
-        for column in ("mjd_obs", "obs_id"):
-            hits = frame.loc[frame[column] == point["x"], "obs_id"]
-            if len(hits):
-                obs_id = hits.iloc[0]
-                break
+        obs_id = _obs_at(get_cache().trend(name), point["x"])
     try:
         return int(obs_id)
     except (TypeError, ValueError):
         return None
+
+
+def _obs_at(frame, x) -> int | None:
+    """The obs id at abscissa ``x`` of the trend: an obs id, or a date
+    string of the date axis (the exposure within a second of it)."""
+    if frame is None or frame.empty:
+        return None
+    if isinstance(x, str):
+        try:
+            mjd = datetime_to_mjd(datetime.fromisoformat(x.strip().replace(" ", "T")))
+        except ValueError:
+            return None
+        times = frame["mjd_obs"].to_numpy(dtype=float)
+        if not np.isfinite(times).any():
+            return None
+        nearest = int(np.nanargmin(np.abs(times - mjd)))
+        return int(frame["obs_id"].iloc[nearest]) if abs(times[nearest] - mjd) < 1 / 86400 else None
+    hits = frame.loc[frame["obs_id"] == x, "obs_id"]
+    return int(hits.iloc[0]) if len(hits) else None
 
 
 def register_callbacks(app: dash.Dash) -> None:
