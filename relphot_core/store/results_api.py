@@ -17,13 +17,15 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ..errors import StoreError
 from ..results import ObservationResult
 from ..selection import ExposureSelection
+from ..status import FLAGGED, Status
 from . import queries, review_rows
-from .models import Observation, ProcessingRun, Review
+from .models import ExposureFactorRow, Observation, ProcessingRun, Review
 from .records import build_factor_results, build_result
 from .schema import short_error
 from .writes import result_label, save_batch
 
 O = Observation.__table__
+F = ExposureFactorRow.__table__
 R = ProcessingRun.__table__
 V = Review.__table__
 
@@ -222,3 +224,20 @@ class ResultsPart:
             ).scalar()
             nxt = conn.execute(base.where(O.c.obs_id > int(obs_id)).order_by(O.c.obs_id).limit(1)).scalar()
         return prev, nxt
+
+    def next_flagged(self, obs_id: int, filter: str | None = None, *, before: bool = False) -> int | None:
+        """The next observation id after ``obs_id`` (the previous one with
+        ``before``), in the filter if given, whose current run has a flagged
+        exposure: a WARN, FAIL or NODATA status, a WARN or FAIL detector, or
+        a disagreement with the global solution. (Control-chart alarms are
+        computed over a series, not stored: `triage_queue` has them.)"""
+        flagged = (F.c.status.in_([s.value for s in FLAGGED])
+                   | F.c.detector_flag.in_((Status.WARN.value, Status.FAIL.value))
+                   | (func.coalesce(F.c.crosscheck, "") != ""))
+        stmt = (select(O.c.obs_id).select_from(O).join(F, F.c.run_id == O.c.current_run_id).where(flagged)
+                .where(O.c.obs_id < int(obs_id) if before else O.c.obs_id > int(obs_id))
+                .order_by(O.c.obs_id.desc() if before else O.c.obs_id).limit(1))
+        if filter is not None:
+            stmt = stmt.where(O.c.filter == str(filter))
+        with self._read() as conn:
+            return conn.execute(stmt).scalar()
