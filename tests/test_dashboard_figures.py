@@ -364,3 +364,78 @@ def test_no_control_line_is_drawn_across_a_gap_of_weeks():
         line = [t for t in traces if t.get("mode") == "lines" and "median" in str(t.get("name"))][0]
         xs = np.asarray(line["x"], dtype=float) / 86_400_000  # a date axis: ms
         assert np.isnan(xs).sum() == 1 and np.nanmax(np.diff(xs[~np.isnan(xs)][:40])) < 30
+
+
+def test_dm_mag_is_ranged_to_the_clipping_limits_with_a_running_median():
+    s = sample()
+    s.dm[:3] = [1.0, -1.0, 0.9]  # a few wild matches (1000 mmag)
+    pair = PairStat(1, 2, 0.01, 0.001, 0.02, 200, int(s.kept.sum()), int((~s.kept).sum()),
+                    clip_low=-0.05, clip_high=0.07, valid=True)
+    fig = dm_mag_figure(s, pair)
+    low, high = fig.layout.yaxis.range
+    assert (low, high) == pytest.approx((-80.0, 100.0))  # the clipping range, padded by a quarter
+    assert "3 off scale" in fig.layout.title.text and "+ = fainter" in fig.layout.yaxis.title.text
+    off = [t for t in fig.data if (t.name or "").endswith("off scale")]
+    assert sum(len(t.y) for t in off) == 3 and all(low <= y <= high for t in off for y in t.y)
+    assert sorted(np.round(np.concatenate([t.customdata for t in off]))) == [-1000, 900, 1000]
+    drawn = sum(len(t.x) for t in fig.data if t.mode == "markers")
+    assert drawn == 200  # every match drawn, inside or pinned
+    median = [t for t in fig.data if (t.name or "").startswith("running median")][0]
+    assert np.all(np.diff(median.x) >= 0) and abs(np.median(median.y) - 10) < 5  # the sample is centred on +10
+    # the pair histogram and the sky say which way dm goes
+    assert "+ = dither 1 fainter" in pair_histogram_figure(s, pair).layout.xaxis.title.text
+    assert "+ = dither 1 fainter" in sky_figure(s, pair).layout.title.text
+
+
+def test_running_median_and_dm_range():
+    from dashboard.figures.observation import dm_range, running_median
+
+    x = np.linspace(16, 24, 500)
+    y = 5 + 0.5 * (x - 16) + np.random.default_rng(1).normal(0, 0.1, 500)
+    mx, my = running_median(x[::-1], y[::-1])  # any order in
+    assert mx.size <= 200 and np.all(np.diff(mx) > 0)
+    np.testing.assert_allclose(my, 5 + 0.5 * (mx - 16), atol=0.1)
+    assert running_median(x[:4], y[:4])[0].size == 0 and running_median([np.nan] * 9, y[:9])[0].size == 0
+    assert dm_range(np.array([0.0]), PairStat(1, 2, 0, 0, 0, 1, 1, 0, clip_low=-0.01, clip_high=0.01)) == \
+        pytest.approx([-15.0, 15.0])
+    assert dm_range(np.linspace(-5, 5, 101), None, pad=0) == pytest.approx([-4.9, 4.9])
+
+
+def test_factor_plot_views_show_the_error_bars():
+    from dashboard.figures.observation import factor_pulls
+
+    exposures = [ExposureFactor(1, 1.0004, 0.0002, 0.0, "OK"), ExposureFactor(2, 0.9990, 0.0002, 0.0, "WARN"),
+                 ExposureFactor(3, None, None, None, "NODATA")]
+    bands = exposure_factor_figure(exposures, warn=WARN, fail=FAIL)
+    zoom = exposure_factor_figure(exposures, warn=WARN, fail=FAIL, view="zoom")
+    pull = exposure_factor_figure(exposures, warn=WARN, fail=FAIL, view="pull")
+    span = np.diff(bands.layout.yaxis.range)[0]
+    zspan = np.diff(zoom.layout.yaxis.range)[0]
+    assert zspan < span / 10  # the error bars (0.0002) take a visible part of the axis
+    assert zoom.layout.yaxis.range[0] < 0.9988 and zoom.layout.yaxis.range[1] > 1.0006
+    ys = [t.y[0] for t in pull.data if t.y and t.y[0] is not None]
+    assert ys == pytest.approx([2.0, -5.0]) and "Pull" in pull.layout.title.text
+    assert all(t.error_y.array[0] == 1.0 for t in pull.data if t.y and t.y[0] is not None)
+    assert any("NODATA" in a.text for a in pull.layout.annotations)
+    np.testing.assert_allclose(factor_pulls([1.01, 1.0], [0.005, np.nan]), [2.0, np.nan])
+    with pytest.raises(ValueError, match="view"):
+        exposure_factor_figure(exposures, warn=WARN, fail=FAIL, view="log")
+
+
+def test_matrix_cells_and_focal_plane_cells_name_what_a_click_opens():
+    from dashboard.pages.observation import detector_from_click, pair_from_click
+
+    pairs = [PairStat(1, 2, 0.01, 0.001, 0.02, 100, 95, 5, valid=True),
+             PairStat(1, 3, None, None, None, 3, 3, 0, valid=False)]
+    fig = pair_matrix_figure(pairs, [1, 2, 3])
+    keys = fig.data[0].customdata
+    assert keys[0][1] == keys[1][0] == "1-2" and keys[2][0] == "1-3" and keys[1][1] == ""
+    assert "m_a" not in fig.layout.title.text and "+ = row fainter" in fig.layout.title.text
+    assert pair_from_click({"points": [{"customdata": "1-3"}]}) == "1-3"
+    assert pair_from_click({"points": [{"customdata": ""}]}) is None and pair_from_click(None) is None
+    plane = focal_plane_figure([DetectorStat(1, 23, 0.005, 0.001, 40)], [1])
+    cell = plane.data[0].customdata[1][2]
+    assert int(cell[3]) == 23
+    assert detector_from_click({"points": [{"customdata": list(cell), "x": 3, "y": 2}]}) == 23
+    assert detector_from_click({"points": [{"x": 4, "y": 1}]}) == 14
+    assert detector_from_click({"points": [{"x": 5, "y": 1}]}) is None and detector_from_click({}) is None

@@ -151,3 +151,49 @@ def test_view_of_no_filter_and_no_status_says_it_shows_all():
     view = overview_view(Controls(["NIR_H"], ["OK"], "any", "", "", "", "time", "NIR_Y"), data, warn=WARN,
                          fail=FAIL, max_points=None)
     assert view.trend_filter == "NIR_H"
+
+
+# ------------------------------------------------------------ observation page
+def test_next_flagged_and_the_queue_order():
+    from dashboard.pages.observation_model import next_flagged_in, next_in_queue, queue_order
+
+    j = compact_table(series(bad={(2, 3): (0.97, "FAIL"), (9, 1): (1.008, "WARN"), (20, 2): (None, "NODATA")}))
+    h = compact_table(series(bad={(5, 1): (0.90, "FAIL")}).assign(filter="NIR_H"))
+    assert next_flagged_in(j, 1000) == 1002 and next_flagged_in(j, 1002) == 1009
+    assert next_flagged_in(j, 1020) is None and next_flagged_in(j, 1009, before=True) == 1002
+    j["alarmed"] = j["obs_id"] == 1015  # a control-chart alarm flags too
+    assert next_flagged_in(j, 1009) == 1015
+    queue = queue_order({"NIR_J": j, "NIR_H": h})
+    # worst status first, then farthest from 1: FAIL 0.90, FAIL 0.97, WARN, NODATA, the alarm (an OK status)
+    assert queue == [(1005, "NIR_H"), (1002, "NIR_J"), (1009, "NIR_J"), (1020, "NIR_J"), (1015, "NIR_J")]
+    assert next_in_queue(queue, 1002, "NIR_J") == (1009, "NIR_J")
+    assert next_in_queue(queue, 1003, "NIR_J") == (1005, "NIR_H")  # not queued: the head
+    assert next_in_queue(queue, 1015, "NIR_J") is None
+    j.loc[j["obs_id"] == 1002, "reviewed"] = True  # reviewed: out of the queue
+    assert (1002, "NIR_J") not in queue_order({"NIR_J": j})
+
+
+def test_back_links_lead_only_to_pages_of_the_dashboard():
+    from dashboard.pages.observation_model import back_link, with_back
+
+    assert back_link(None) == ("Overview", "/")
+    assert back_link("/?filter=NIR_J&status=FAIL") == ("Overview", "/?filter=NIR_J&status=FAIL")
+    assert back_link("%2Ftriage") == ("Triage queue", "/triage")
+    for hostile in ("//evil.example/", "https://evil.example/", "javascript:alert(1)", "/observation/1"):
+        assert back_link(hostile) == ("Overview", "/")
+    href = with_back("/observation/7?filter=NIR_J", "/?filter=NIR_J,NIR_H&status=FAIL")
+    assert href == "/observation/7?filter=NIR_J&back=/%3Ffilter=NIR_J,NIR_H%26status=FAIL"
+    assert with_back("/observation/7", None) == "/observation/7"
+
+
+def test_filter_summary_and_worst_filter_first():
+    from dashboard.pages.observation_model import filter_summary, worst_first
+    from relphot_core.store.synth import make_result
+
+    y = make_result(7, "NIR_Y", values=[1.0, 1.0, 1.0, 1.0])
+    j = make_result(7, "NIR_J", values=[1.0, 1.0, 0.99, 1.0])
+    h = make_result(7, "NIR_H", values=[1.0, 0.95, 1.0, None])
+    summary = filter_summary(h)
+    assert summary.worst == "FAIL" and summary.worst_dither == 2 and summary.worst_value == pytest.approx(0.95)
+    assert sum(summary.counts.values()) == 4 and summary.counts.get("NODATA") == 1
+    assert [r.filter for r in worst_first([y, j, h])] == ["NIR_H", "NIR_J", "NIR_Y"]

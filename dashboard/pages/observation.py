@@ -9,24 +9,29 @@ and its parameters, and the product download.
 from __future__ import annotations
 
 import math
+from urllib.parse import urlencode
 
 import dash
 import pandas as pd
-from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.mjd import mjd_to_datetime
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import FLAGGED, OUT_OF_LIMITS, Status
 
 from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, review_form, status_badge)
 from ..api import is_number
-from ..data import add_reviews, db_label, get_bands, get_cache, get_store, with_flags
+from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version, with_flags
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
+from ..figures.observation import FACTOR_VIEWS
 from ..style import GRAPH_CONFIG
+from .observation_model import (back_link, filter_summary, next_flagged_in, next_in_queue, queue_order, with_back,
+                                worst_first)
 
 PAGE = dict(path_template="/observation/<obs_id>", name="Observation",
             title=lambda obs_id=None, **_: f"relphot QC — observation {str(obs_id)[:20]}", order=1)
@@ -206,9 +211,16 @@ def _section(store, result, run_id) -> html.Div:
                    id=f"obs-nothing-to-review-{f}"),
         ]),
         html.Div(className="grid-2", children=[
-            dcc.Graph(figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail),
+            html.Div([
+                dcc.RadioItems(id=pid("factor-view", f), value="bands", inline=True, className="radio factor-view",
+                               options=[{"label": label, "value": value}
+                                        for value, label in (("bands", "with the bands"), ("zoom", "zoomed"),
+                                                             ("pull", "pull (σ)"))]),
+                dcc.Graph(id=pid("factors", f), config=GRAPH_CONFIG,
+                          figure=exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail)),
+            ]),
+            dcc.Graph(id=pid("matrix", f), figure=pair_matrix_figure(result.pairs, dithers, limit=scale),
                       config=GRAPH_CONFIG),
-            dcc.Graph(figure=pair_matrix_figure(result.pairs, dithers, limit=scale), config=GRAPH_CONFIG),
         ]),
         html.Div(className="pair-select", children=[
             html.Label("Pair: "),
@@ -221,8 +233,8 @@ def _section(store, result, run_id) -> html.Div:
             dcc.Graph(id=pid("sky", f), figure=sky_figure(sample, pair), config=GRAPH_CONFIG),
         ]),
         # four 4x4 panels stay legible: below ~900 px the card scrolls sideways
-        html.Div(dcc.Graph(figure=focal_plane_figure(result.detectors, dithers, limit=scale), config=GRAPH_CONFIG,
-                           className="focal-plane-graph"), className="focal-plane"),
+        html.Div(dcc.Graph(id=pid("focal", f), figure=focal_plane_figure(result.detectors, dithers, limit=scale),
+                           config=GRAPH_CONFIG, className="focal-plane-graph"), className="focal-plane"),
         _detector_links(result),
         html.Div(className="grid-2", children=[
             _run_block(store, result, run_id),
@@ -237,11 +249,95 @@ def _section(store, result, run_id) -> html.Div:
     ])
 
 
-def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa: A002 - URL parameter name
-    """The page of one observation (one or all of its filters)."""
+def _next_flagged(store, obs: int, filters: list[str]) -> int | None:
+    """The next observation with a flag in the filters shown: from the
+    server's cached tables (control-chart alarms included), else the store."""
+    cache = get_cache()
+    found = []
+    for name in filters:
+        if cache.ttl > 0:
+            found.append(next_flagged_in(cache.trend(name), obs))
+        else:
+            found.append(store.next_flagged(obs, name))
+    found = [f for f in found if f is not None]
+    return min(found) if found else None
+
+
+def _queue(store) -> list[tuple[int, str]]:
+    """The triage queue's observations in its order (`observation_model.queue_order`)."""
+    cache = get_cache()
+    if cache.ttl > 0:
+        tables = {name: cache.trend(name) for name in FILTERS}
+        key = ("obs-queue",) + tuple(table_version(t) for t in tables.values())
+        return cache.memo(key, lambda: queue_order(tables))
+    queue = store.triage_queue()
+    return queue_order({name: rows for name, rows in queue.groupby("filter")}) if len(queue) else []
+
+
+def _navigation(store, obs: int, filters: list[str], back: str | None) -> html.Div:
+    """Previous / next observation, next flagged, next in the queue, and the filter pills."""
+    single = filters[0] if len(filters) == 1 else None
+    prev_id, next_id = store.neighbours(obs, single)
+
+    def href(obs_id: int, filter_name: str | None = single) -> str:
+        return with_back(f"/observation/{obs_id}" + (f"?filter={filter_name}" if filter_name else ""), back)
+
+    flagged = _next_flagged(store, obs, filters)
+    queued = next_in_queue(_queue(store), obs, single)
+    jumps = [
+        dcc.Link(f"next flagged: {flagged} →", href=href(flagged), id="obs-next-flagged",
+                 title="the next observation" + (f" of {single}" if single else "") + " with a flagged exposure")
+        if flagged is not None else html.Span("no flagged observation after this one", className="muted",
+                                              id="obs-next-flagged"),
+        dcc.Link(f"next in the queue: {queued[0]} {queued[1]} →", href=href(*queued), id="obs-next-queued",
+                 title="the next observation of the triage queue (worst first) awaiting review")
+        if queued is not None else html.Span("the triage queue is empty", className="muted", id="obs-next-queued"),
+    ]
+    return html.Div(className="obs-nav", style={"flexWrap": "wrap"}, children=[
+        dcc.Link(f"← observation {prev_id}", href=href(prev_id), id="obs-prev")
+        if prev_id is not None else html.Span("first observation", className="muted"),
+        html.Span([dcc.Link(name, href=with_back(f"/observation/{obs}?filter={name}", back),
+                            className="pill" + (" pill-active" if filters == [name] else ""))
+                   for name in FILTERS] + [dcc.Link("all filters", href=with_back(f"/observation/{obs}", back),
+                                                    className="pill" + (" pill-active" if len(filters) > 1
+                                                                        else ""))], className="pills"),
+        dcc.Link(f"observation {next_id} →", href=href(next_id), id="obs-next")
+        if next_id is not None else html.Span("last observation", className="muted"),
+        html.Span(jumps, className="obs-jumps", style={"display": "inline-flex", "gap": "1.5em"}),
+    ])
+
+
+def _summary(results, back: str | None) -> html.Div:
+    """The "all filters" view's head: per filter its status counts and its
+    worst exposure, worst filter first, each a link to its section."""
+    rows = [html.Tr([html.Th(h) for h in ("filter", "exposures", "worst exposure", "")])]
+    for result in results:
+        summary = filter_summary(result)
+        counts = [html.Span([status_badge(status), f" ×{summary.counts[status]}"], className="status-count")
+                  for status in (Status.FAIL, Status.WARN, Status.NODATA, Status.OK) if status in summary.counts]
+        worst = "—" if summary.worst_dither is None else (
+            f"dither {summary.worst_dither}: " + ("no value" if summary.worst_value is None
+                                                   else f"QPRELEX {summary.worst_value:.4f}"))
+        rows.append(html.Tr([
+            html.Td(html.A(result.filter, href=f"#obs-section-{result.filter}")), html.Td(counts),
+            html.Td([status_badge(summary.worst), " ", worst]),
+            html.Td(dcc.Link("this filter only", href=with_back(
+                f"/observation/{result.obs_id}?filter={result.filter}", back))),
+        ]))
+    return html.Div(className="card obs-summary", id="obs-summary", children=[
+        html.H3("Filters of this observation, worst first"), html.Table(rows, className="plain-table")])
+
+
+def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Div:  # noqa: A002 - URL parameter
+    """The page of one observation (one or all of its filters).
+
+    ``back``: the page it was opened from (overview, triage queue, ...)
+    with its query string, where the breadcrumb leads."""
     store = get_store()
     if get_cache().is_empty():
         return empty_store_page()
+    back_label, back_href = back_link(back)
+    back = back_href if back_href != "/" else None
     text = str(obs_id or "")[:40]
     if not is_number(text):
         return not_found(f"'{text}' is not an observation id: ids are whole numbers, e.g. /observation/1001.")
@@ -272,30 +368,19 @@ def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa:
             return not_found(f"Observation {obs} has no run {run_id} in {filters[0]}.")
         return not_found(f"No observation {obs} in this store"
                          + (f" for filter {filters[0]}." if len(filters) == 1 else "."))
-    prev_id, next_id = store.neighbours(obs, filters[0] if len(filters) == 1 else None)
-    suffix = f"?filter={filters[0]}" if len(filters) == 1 else ""
-    nav = html.Div(className="obs-nav", children=[
-        dcc.Link(f"← observation {prev_id}", href=f"/observation/{prev_id}{suffix}", id="obs-prev")
-        if prev_id is not None else html.Span("first observation", className="muted"),
-        html.Span([dcc.Link(name, href=f"/observation/{obs}?filter={name}",
-                            className="pill" + (" pill-active" if filters == [name] else ""))
-                   for name in FILTERS] + [dcc.Link("all filters", href=f"/observation/{obs}",
-                                                    className="pill" + (" pill-active" if len(filters) > 1
-                                                                        else ""))], className="pills"),
-        dcc.Link(f"observation {next_id} →", href=f"/observation/{next_id}{suffix}", id="obs-next")
-        if next_id is not None else html.Span("last observation", className="muted"),
-    ])
+    results = worst_first(results)
+    nav = _navigation(store, obs, filters, back)
     first = results[0]
     span = ""
     starts = [r.mjd_start for r in results if r.mjd_start is not None]
     if starts:  # over every filter shown
         ends = [r.mjd_end if r.mjd_end is not None else r.mjd_start for r in results if r.mjd_start is not None]
-        span = f"MJD {min(starts):.5f} – {max(ends):.5f}"
+        span = (f"{mjd_to_datetime(min(starts)):%Y-%m-%d %H:%M} UTC · MJD {min(starts):.5f} – {max(ends):.5f}")
     pointing = ""
     if first.ra_pointing is not None and first.dec_pointing is not None:
         pointing = f" · pointing RA {first.ra_pointing:.4f}°, Dec {first.dec_pointing:.4f}°"
     return html.Div([
-        html.Div([dcc.Link("Overview", href="/"), " / observation"], className="breadcrumb"),
+        html.Div([dcc.Link(back_label, href=back_href, id="obs-back"), " / observation"], className="breadcrumb"),
         html.H1(f"Observation {obs}", id="obs-title"),
         html.P(span + pointing, className="lead"),
         nav,
@@ -304,7 +389,60 @@ def layout(obs_id=None, filter=None, run=None, **_ignored) -> html.Div:  # noqa:
                           f"{row.path}: {row.reason}", "error")
                   for name in filters
                   for row in store.failures(obs_id=obs, filter=name).itertuples(index=False)]),
+        _summary(results, back) if len(results) > 1 else None,
+        dcc.Location(id=pid("goto"), refresh="callback-nav"),
     ] + [_section(store, result, run_id) for result in results])
+
+
+def pair_from_click(click_data) -> str | None:
+    """The pair (``"a-b"``) of a clicked pair-matrix cell (None: the diagonal or no cell)."""
+    try:
+        key = click_data["points"][0].get("customdata")
+    except (TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return key if isinstance(key, str) and key else None
+
+
+def detector_from_click(click_data) -> int | None:
+    """The detector (11..44) of a clicked focal-plane cell."""
+    try:
+        point = click_data["points"][0]
+        custom = point.get("customdata")
+        detector = int(custom[3]) if isinstance(custom, (list, tuple)) and len(custom) > 3 else \
+            10 * int(point["y"]) + int(point["x"])
+    except (TypeError, KeyError, IndexError, ValueError, AttributeError):
+        return None
+    return detector if detector in DETECTORS else None
+
+
+def select_pair(click_data, current):
+    """A click on a pair-matrix cell shows that pair's plots."""
+    pair = pair_from_click(click_data)
+    if pair is None or pair == current:
+        raise PreventUpdate
+    return pair
+
+
+def open_detector(clicks):
+    """A click on a detector of the focal plane opens its history on the detector page."""
+    trigger = ctx.triggered_id
+    if not trigger:
+        raise PreventUpdate
+    filter_name = trigger["filter"]
+    click = next((item.get("value") for item in ctx.inputs_list[0] if item["id"] == trigger), None)
+    detector = detector_from_click(click)
+    if detector is None or filter_name not in FILTERS:
+        raise PreventUpdate
+    return f"/detectors?{urlencode({'filter': filter_name, 'detector': detector})}"
+
+
+def update_factor_view(view, key):
+    """Redraw the factor plot in the view chosen (bands, zoomed, pull)."""
+    if not key or view not in FACTOR_VIEWS:
+        raise PreventUpdate
+    result = get_store().load_result(int(key["obs_id"]), key["filter"], run_id=key.get("run"))
+    bands = get_bands()
+    return exposure_factor_figure(result.exposures, warn=bands.warn, fail=bands.fail, view=view)
 
 
 def update_pair(value, key):
@@ -361,6 +499,23 @@ def review(n_confirm, n_overrule, reviewer, comment, cause, scope, selected_rows
 
 def register_callbacks(app: dash.Dash) -> None:
     """Attach the observation page's callbacks to an app."""
+    app.callback(
+        Output(pid("pair", MATCH), "value"),
+        Input(pid("matrix", MATCH), "clickData"),
+        State(pid("pair", MATCH), "value"),
+        prevent_initial_call=True,
+    )(select_pair)
+    app.callback(
+        Output(pid("factors", MATCH), "figure"),
+        Input(pid("factor-view", MATCH), "value"),
+        State(pid("key", MATCH), "data"),
+        prevent_initial_call=True,
+    )(update_factor_view)
+    app.callback(
+        Output(pid("goto"), "href"),
+        Input(pid("focal", ALL), "clickData"),
+        prevent_initial_call=True,
+    )(open_detector)
     app.callback(
         Output(pid("hist", MATCH), "figure"),
         Output(pid("dmmag", MATCH), "figure"),

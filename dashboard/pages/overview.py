@@ -26,6 +26,7 @@ from ..components import (counts_table, date_and_obs_controls, empty_store_page,
                           reviewed_radio, status_checklist)
 from ..data import get_bands, get_cache, max_points
 from ..query import mjd_to_date, parse_selection, with_updates
+from .observation_model import with_back
 from .overview_model import Controls, CountsView, default_trend as model_default_trend, overview_view, trend_options
 from ..style import GRAPH_CONFIG
 
@@ -163,13 +164,15 @@ def _counts_card(counts: CountsView) -> list:
                                lambda name, status: counts.links[name, status])]
 
 
-def open_observation(click_data, name):
+def open_observation(click_data, name, search=None):
     """Clicking a point of the trend opens its observation page.
 
     Every point drawn one by one carries its obs id first in its
     ``customdata`` (detailed points their filter second: the tab ``name``
     may already show another filter while the figure is on its way).
-    Binned envelopes are not clickable."""
+    Binned envelopes are not clickable. The overview's query string
+    ``search`` goes along as ``back``: the observation's breadcrumb leads
+    back to this view."""
     try:
         point = click_data["points"][0]
     except (TypeError, KeyError, IndexError):
@@ -182,7 +185,8 @@ def open_observation(click_data, name):
     obs_id = obs_from_point(name, point)
     if obs_id is None:
         raise PreventUpdate
-    return f"/observation/{obs_id}?filter={name}"
+    back = "/" + search if isinstance(search, str) and search else None
+    return with_back(f"/observation/{obs_id}?filter={name}", back)
 
 
 def obs_from_point(name: str, point: dict) -> int | None:
@@ -249,6 +253,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(pid("nav"), "href"),
         Input(pid("trend-graph"), "clickData"),
         State(pid("trend"), "value"),
+        State(pid("search"), "data"),
         prevent_initial_call=True,
     )(open_observation)
     # The selection goes into the address bar without reloading the page.

@@ -1,0 +1,142 @@
+"""What the observation page decides, as pure functions (no Dash): where
+"next flagged" and "next in the queue" lead, where the breadcrumb goes
+back to, and the summary and order of the filters in the "all filters" view.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+
+from relphot_core.config import FILTERS
+from relphot_core.results import ObservationResult
+from relphot_core.status import Status
+from relphot_core.store.queries import awaits_review, is_flagged
+
+STATUS_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.NODATA: 2, Status.OK: 3}
+"""Worst first: the order of the triage queue (the triage page's) and of the "all filters" view."""
+
+
+def next_flagged_in(table: pd.DataFrame | None, obs_id: int, *, before: bool = False) -> int | None:
+    """The next observation id after ``obs_id`` (the previous one with
+    ``before``) with a flagged exposure (`relphot_core.store.queries.is_flagged`:
+    status, detector, cross-check, control-chart alarm) in a filter's trend
+    table; None when there is none."""
+    if table is None or table.empty:
+        return None
+    obs = table["obs_id"].to_numpy(dtype=np.int64)
+    wanted = is_flagged(table) & ((obs < obs_id) if before else (obs > obs_id))
+    if not wanted.any():
+        return None
+    return int(obs[wanted].max() if before else obs[wanted].min())
+
+
+def queue_order(tables: Mapping[str, pd.DataFrame | None]) -> list[tuple[int, str]]:
+    """The (obs id, filter) of the triage queue (flagged exposures awaiting
+    review, `awaits_review`), in the queue's order: worst status first, then
+    farthest from 1, then obs id and filter. An observation takes the
+    place of its worst queued exposure."""
+    parts = []
+    for name, table in tables.items():
+        if table is None or table.empty or "reviewed" not in table.columns:
+            continue
+        rows = table[awaits_review(table)]
+        if rows.empty:
+            continue
+        offset = np.abs(rows["value"].to_numpy(dtype=float) - 1.0)
+        parts.append(pd.DataFrame({
+            "obs_id": rows["obs_id"].to_numpy(dtype=np.int64), "filter": name,
+            "rank": rows["status"].astype(object).map(STATUS_RANK).fillna(len(STATUS_RANK)).to_numpy(),
+            "offset": -np.nan_to_num(offset, nan=0.0),
+            "band": FILTERS.index(name) if name in FILTERS else len(FILTERS)}))
+    if not parts:
+        return []
+    queue = pd.concat(parts, ignore_index=True).sort_values(["rank", "offset", "obs_id", "band"], kind="stable")
+    queue = queue.drop_duplicates(["obs_id", "filter"])
+    return list(zip(queue["obs_id"].tolist(), queue["filter"].tolist()))
+
+
+def next_in_queue(queue: Sequence[tuple[int, str]], obs_id: int, filter_name: str | None) -> tuple[int, str] | None:
+    """The observation after (``obs_id``, ``filter_name``) in the queue, or
+    the queue's head when it is not queued (e.g. just reviewed); None when
+    nothing else waits. ``filter_name`` None: any filter of the observation."""
+    here = [i for i, (obs, name) in enumerate(queue) if obs == obs_id and filter_name in (None, name)]
+    start = here[-1] + 1 if here else 0
+    for obs, name in queue[start:]:
+        if obs != obs_id or (filter_name is not None and name != filter_name):
+            return obs, name
+    return None
+
+
+BACK_PAGES = {"/": "Overview", "/triage": "Triage queue", "/detectors": "Detectors", "/reviews": "Reviews"}
+"""The pages the breadcrumb of an observation can lead back to."""
+
+
+def back_link(back: object) -> tuple[str, str]:
+    """The breadcrumb's (label, address) for the URL parameter ``back``
+    (the page the observation was opened from, with its query string);
+    the overview when absent or not one of `BACK_PAGES` (no other site).
+
+    Examples
+    --------
+    >>> back_link("/triage?cause=drift")
+    ('Triage queue', '/triage?cause=drift')
+    >>> back_link("https://example.org/")
+    ('Overview', '/')
+    """
+    text = unquote(str(back or ""))[:600]
+    path = text.split("?", 1)[0]
+    if path in BACK_PAGES and not text.startswith("//"):
+        return BACK_PAGES[path], text
+    return "Overview", "/"
+
+
+def with_back(href: str, back: str | None) -> str:
+    """``href`` carrying ``back`` (an address of `BACK_PAGES`) as a URL parameter."""
+    if not back or back == "/":
+        return href
+    return href + ("&" if "?" in href else "?") + "back=" + quote(back, safe="/,=")
+
+
+@dataclass(frozen=True)
+class FilterSummary:
+    """One line of the "all filters" view's summary."""
+
+    filter: str
+    counts: dict[str, int]
+    """Exposures per status."""
+    worst: str
+    """The worst status."""
+    worst_dither: int | None
+    """The exposure to look at: worst status, then farthest from 1."""
+    worst_value: float | None
+
+
+def filter_summary(result: ObservationResult) -> FilterSummary:
+    """Status counts and worst exposure of one filter of an observation."""
+    counts: dict[str, int] = {}
+    for exposure in result.exposures:
+        counts[exposure.status] = counts.get(exposure.status, 0) + 1
+
+    def badness(e) -> tuple[int, float]:
+        offset = abs(e.value - 1.0) if e.value is not None else 0.0
+        return (STATUS_RANK.get(e.status, len(STATUS_RANK)), -offset)
+
+    worst = min(result.exposures, key=badness, default=None)
+    return FilterSummary(result.filter, counts, worst.status if worst else Status.NODATA.value,
+                         worst.exposure if worst else None, worst.value if worst else None)
+
+
+def worst_first(results: Sequence[ObservationResult]) -> list[ObservationResult]:
+    """The filters of an observation, the one with the worst exposure first
+    (then the most flagged exposures, then the usual filter order)."""
+    def key(result: ObservationResult) -> tuple[int, int, int]:
+        summary = filter_summary(result)
+        flagged = sum(n for status, n in summary.counts.items() if status != Status.OK)
+        band = FILTERS.index(result.filter) if result.filter in FILTERS else len(FILTERS)
+        return (STATUS_RANK.get(summary.worst, len(STATUS_RANK)), -flagged, band)
+
+    return sorted(results, key=key)
