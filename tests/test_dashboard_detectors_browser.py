@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
@@ -107,6 +108,22 @@ def test_bad_detector_flagged_clicked_and_linked(dash_duo, season):
     assert "!" in link.text
     link.click()
     wait_for(lambda: series_shows(driver, detector, obs_id), message="the series from the observation page")
+
+    # a click on the flagged point of the series opens its observation, whose breadcrumb leads back here
+    view = driver.current_url.split(dash_duo.server_url, 1)[1]
+    point = wait_for(lambda: driver.execute_script(
+        "const gd = document.querySelector('#det-series .js-plotly-plot');"
+        "for (const tr of gd.querySelectorAll('.scatterlayer .trace')) {"
+        "  const d = tr.__data__;"
+        "  if (d && d[0] && d[0].trace && (d[0].trace.name || '').startsWith('FAIL')) {"
+        "    const i = Array.from(d[0].trace.customdata).indexOf(arguments[0]);"
+        "    return tr.querySelectorAll('.point')[i]; } }"
+        "return null;", obs_id), message="the FAIL point of the series")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
+    ActionChains(driver).move_to_element(point).pause(0.3).click().perform()
+    wait_for(lambda: f"/observation/{obs_id}" in driver.current_url, message="the observation from the series")
+    back = wait_for(lambda: driver.find_element(By.ID, "obs-back"), message="the breadcrumb")
+    assert back.text == "Detectors" and back.get_attribute("href").endswith(view)
 
     assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
 

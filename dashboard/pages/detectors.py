@@ -26,6 +26,7 @@ from ..detector_cache import get_detector_cache
 from ..figures.detectors import detector_series_figure, focal_plane_figure, mmag_limits
 from ..query import date_to_mjd, mjd_to_date, parse_selection
 from ..style import GRAPH_CONFIG
+from .observation_model import with_back
 
 PAGE = dict(path="/detectors", name="Detectors", title="relphot QC — detectors", order=5)
 
@@ -127,7 +128,8 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
                 "exposures minus its own exposure's offset (positive = fainter). Framed: the period's median is "
                 "WARN or FAIL (amber, vermillion), or more than 0.5 % of the detector's exposures are flagged "
                 "(purple: WARN / FAIL statuses, control-chart alarms). "
-                "Click a detector for its history, its WARN / FAIL bands and its control-chart alarms."], className="lead",
+                "Click a detector for its history, its WARN / FAIL bands and its control-chart alarms; "
+                "a point of the history for its observation."], className="lead",
                id=pid("hint")),
         html.Div([message(p, "warning") for p in problems], id=pid("url-messages")),
         html.Div(className="controls", children=[
@@ -145,6 +147,7 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
                                config=GRAPH_CONFIG), className="card detector-series"),
         ]),
         dcc.Store(id=pid("detector"), data=chosen),
+        dcc.Location(id=pid("goto"), refresh="callback-nav"),
         dcc.Store(id=pid("search"), data=search_of(filter_name, date_from, date_to, chosen)),
         html.Div(id=pid("dummy"), hidden=True),
     ])
@@ -172,8 +175,27 @@ def update(filter_name, date_from, date_to, click, detector):
             search_of(filter_name, date_from, date_to, new_detector), [] if trigger else no_update)
 
 
+def open_observation(click, filter_name, search):
+    """A click on a point of the detector's series opens its observation
+    (its breadcrumb leads back to this view)."""
+    try:
+        obs_id = int(click["points"][0]["customdata"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise PreventUpdate from None
+    if filter_name not in FILTERS:
+        raise PreventUpdate
+    return with_back(f"/observation/{obs_id}?filter={filter_name}", "/detectors" + (search or ""))
+
+
 def register_callbacks(app: dash.Dash) -> None:
     """Attach the detector page's callbacks to an app."""
+    app.callback(
+        Output(pid("goto"), "href"),
+        Input(pid("series"), "clickData"),
+        State(pid("filter"), "value"),
+        State(pid("search"), "data"),
+        prevent_initial_call=True,
+    )(open_observation)
     app.callback(
         Output(pid("messages"), "children"),
         Output(pid("plane"), "figure"),
