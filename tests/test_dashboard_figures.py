@@ -415,6 +415,7 @@ def test_factor_plot_views_show_the_error_bars():
     assert zoom.layout.yaxis.range[0] < 0.9988 and zoom.layout.yaxis.range[1] > 1.0006
     ys = [t.y[0] for t in pull.data if t.y and t.y[0] is not None]
     assert ys == pytest.approx([2.0, -5.0]) and "Pull" in pull.layout.title.text
+    assert "− = fainter" in pull.layout.yaxis.title.text  # QPRELEX 0.97: 3 % faint
     assert all(t.error_y.array[0] == 1.0 for t in pull.data if t.y and t.y[0] is not None)
     assert any("NODATA" in a.text for a in pull.layout.annotations)
     np.testing.assert_allclose(factor_pulls([1.01, 1.0], [0.005, np.nan]), [2.0, np.nan])

@@ -119,7 +119,7 @@ def exposure_factor_figure(exposures: Sequence[ExposureFactor], *, warn: float, 
     if view == "pull":
         finite = pulls[np.isfinite(pulls)]
         reach = max(4.0, float(np.max(np.abs(finite))) + 1.5) if finite.size else 4.0
-        fig.update_yaxes(title_text="pull (σ; − = brighter)", range=[-reach, reach], zeroline=False)
+        fig.update_yaxes(title_text="pull (σ; − = fainter)", range=[-reach, reach], zeroline=False)
     elif view == "zoom":
         fig.update_yaxes(title_text="QPRELEX", range=zoom_range(values, errors), tickformat=".4f")
     else:

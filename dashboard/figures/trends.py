@@ -320,7 +320,9 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     bands = band_shapes(warn=warn, fail=fail)
     title = f"{filter_name} — QPRELEX per exposure" if filter_name else "QPRELEX per exposure"
     layout = layout_dict(title=title, height=height)
-    xaxis = {**AXIS, "title": {"text": X_LABELS[x]}, "domain": [0.0, MARGIN_DOMAIN[0] - 0.02], "automargin": False}
+    # a tick label at the axis' end would run into the histogram's counts
+    xaxis = {**AXIS, "title": {"text": X_LABELS[x]}, "domain": [0.0, MARGIN_DOMAIN[0] - 0.02], "automargin": False,
+             "ticklabeloverflow": "hide past domain"}
     if x == "mjd_obs":
         xaxis.update(type="date", hoverformat="%Y-%m-%d %H:%M")
     else:
