@@ -1,10 +1,16 @@
 """Observation page: ``/observation/<obs_id>?filter=NIR_J`` (all filters of
-the observation without ``filter``; ``&run=ID`` for an earlier run).
+the observation without ``filter``, worst first under a summary; ``&run=ID``
+for an earlier run; ``&back=<page and query>`` the view it was opened from,
+where the breadcrumb leads: the overview, triage queue, detector page).
 
 Per filter: the exposure table with statuses and reviews, the review form,
-each factor against 1, the pair matrix, the dm histogram / dm vs mag / sky
-plot of a chosen pair, the 4x4 focal plane per exposure, the processing run
-and its parameters, and the product download.
+each factor against 1 (with the bands, zoomed, or as pulls), the pair
+matrix (a click on a cell shows that pair), the dm histogram / dm vs mag /
+sky plot of a chosen pair, the 4x4 focal plane per exposure (a click on a
+detector opens its history), the processing run and its parameters, and
+the product download. Navigation: the previous and next observation, the
+next flagged one and the next one of the triage queue
+(`observation_model`).
 """
 from __future__ import annotations
 

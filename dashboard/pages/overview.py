@@ -4,7 +4,10 @@ statuses, the control chart and the distribution of the factors.
 
 The selection lives in the URL query string (``?filter=NIR_J&status=FAIL``,
 ``&trend=NIR_H`` for the tab) so that a view can be shared by its link.
-Clicking a point opens its observation.
+Clicking a point opens its observation (whose breadcrumb leads back to
+this view). Time is drawn on a UTC date axis (``x=obsid``: against the
+observation id). What the page shows is computed by
+`overview_model.overview_view`; the callback here only wires it.
 
 One trend plot at a time: redrawing a survey-size trend costs plotly.js
 ~100 ms in a browser without GPU, and three of them per change could not
