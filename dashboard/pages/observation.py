@@ -218,7 +218,9 @@ def _section(store, result, run_id) -> html.Div:
         ]),
         html.Div(className="grid-2", children=[
             html.Div([
+                html.Label("Factor plot: ", className="muted", style={"marginRight": "0.5em"}),
                 dcc.RadioItems(id=pid("factor-view", f), value="bands", inline=True, className="radio factor-view",
+                               style={"display": "inline-block"},
                                options=[{"label": label, "value": value}
                                         for value, label in (("bands", "with the bands"), ("zoom", "zoomed"),
                                                              ("pull", "pull (σ)"))]),
