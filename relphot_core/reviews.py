@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .config import FILTERS
-from .status import FLAGGED, OUT_OF_LIMITS
+from .status import FLAGGED, OUT_OF_LIMITS, Status
 
 DECISIONS: tuple[str, ...] = ("confirmed", "overruled")
 """``confirmed``: the flag is right; ``overruled``: the flag is wrong, the
@@ -186,7 +186,7 @@ def awaits_review(df: pd.DataFrame) -> np.ndarray:
     return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
 
 
-TRIAGE_STATUS_ORDER: tuple[str, ...] = ("FAIL", "WARN", "NODATA")
+TRIAGE_STATUS_ORDER: tuple[Status, ...] = (Status.FAIL, Status.WARN, Status.NODATA)
 """The order of the triage queue by status: FAIL first, then WARN, then
 NODATA (no value to judge); then any other flag (an OK exposure with a
 flagged detector, a cross-check or a control-chart alarm)."""

@@ -14,15 +14,15 @@ import pandas as pd
 from relphot_core.config import FILTERS
 from relphot_core.results import ObservationResult
 from relphot_core.status import Status
-from relphot_core.store.queries import awaits_review, is_flagged
+from relphot_core.reviews import TRIAGE_STATUS_ORDER, awaits_review, is_flagged, triage_order
 
-STATUS_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.NODATA: 2, Status.OK: 3}
-"""Worst first: the order of the triage queue (the triage page's) and of the "all filters" view."""
+STATUS_RANK = {status: rank for rank, status in enumerate((*TRIAGE_STATUS_ORDER, Status.OK))}
+"""Worst first, as the triage queue orders statuses: the order of the "all filters" view."""
 
 
 def next_flagged_in(table: pd.DataFrame | None, obs_id: int, *, before: bool = False) -> int | None:
     """The next observation id after ``obs_id`` (the previous one with
-    ``before``) with a flagged exposure (`relphot_core.store.queries.is_flagged`:
+    ``before``) with a flagged exposure (`relphot_core.reviews.is_flagged`:
     status, detector, cross-check, control-chart alarm) in a filter's trend
     table; None when there is none."""
     if table is None or table.empty:
@@ -44,18 +44,12 @@ def queue_order(tables: Mapping[str, pd.DataFrame | None]) -> list[tuple[int, st
         if table is None or table.empty or "reviewed" not in table.columns:
             continue
         rows = table[awaits_review(table)]
-        if rows.empty:
-            continue
-        offset = np.abs(rows["value"].to_numpy(dtype=float) - 1.0)
-        parts.append(pd.DataFrame({
-            "obs_id": rows["obs_id"].to_numpy(dtype=np.int64), "filter": name,
-            "rank": rows["status"].astype(object).map(STATUS_RANK).fillna(len(STATUS_RANK)).to_numpy(),
-            "offset": -np.nan_to_num(offset, nan=0.0),
-            "band": FILTERS.index(name) if name in FILTERS else len(FILTERS)}))
+        if not rows.empty:
+            parts.append(rows[["obs_id", "exposure", "status", "value"]].assign(filter=name))
     if not parts:
         return []
-    queue = pd.concat(parts, ignore_index=True).sort_values(["rank", "offset", "obs_id", "band"], kind="stable")
-    queue = queue.drop_duplicates(["obs_id", "filter"])
+    queue = pd.concat(parts, ignore_index=True)
+    queue = queue.iloc[triage_order(queue)].drop_duplicates(["obs_id", "filter"])
     return list(zip(queue["obs_id"].tolist(), queue["filter"].tolist()))
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from relphot_core.config import FILTERS
 from relphot_core.status import STATUS_ORDER
-from relphot_core.store.queries import awaits_review
+from relphot_core.reviews import awaits_review
 
 from ..components import StatusCounts, count_statuses, flag_counts, status_counts
 from ..data import table_version, with_flags

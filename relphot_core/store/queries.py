@@ -22,7 +22,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from ..config import FILTERS
-from ..reviews import awaits_review  # noqa: F401  (dashboard/pages/overview.py imports it from here)
 from ..selection import ALL_STATUSES, ExposureSelection
 from ..status import STATUS_ORDER
 from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
