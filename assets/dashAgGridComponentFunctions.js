@@ -23,7 +23,15 @@ dagcomponentfuncs.ObservationLink = function (props) {
         return '';
     }
     var filter = props.data && props.data.filter ? props.data.filter : '';
-    var href = '/observation/' + encodeURIComponent(obs) + (filter ? '?filter=' + encodeURIComponent(filter) : '');
+    var query = filter ? ['filter=' + encodeURIComponent(filter)] : [];
+    /* the page the link is on (its query string too), for the observation
+       page's breadcrumb: it accepts only its known pages, so e.g. the triage
+       queue's links lead back to the queue as it was filtered */
+    var here = window.location.pathname + window.location.search;
+    if (window.location.pathname !== '/' && window.location.pathname.indexOf('/observation') !== 0) {
+        query.push('back=' + encodeURIComponent(here));
+    }
+    var href = '/observation/' + encodeURIComponent(obs) + (query.length ? '?' + query.join('&') : '');
     return React.createElement('a', {
         href: href,
         title: 'open observation ' + obs + (filter ? ' ' + filter : ''),

@@ -172,3 +172,16 @@ def test_all_filters_view_starts_with_a_summary_worst_filter_first(dash_duo, sto
     sections = dash_duo.driver.execute_script(
         "return Array.from(document.querySelectorAll('.obs-section')).map(s => s.id);")
     assert sections[0] == f"obs-section-{FILTER}" and len(sections) == 3
+
+
+def test_a_triage_link_leads_back_to_the_queue(dash_duo, store):
+    start(dash_duo, store, "/triage")
+    link = wait_for(lambda: next((a for a in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".ag-row a")
+                                  if a.text == str(OBS)), None), message="the queue's link to the bad observation")
+    link.click()
+    dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {OBS}")
+    back = dash_duo.find_element("#obs-back")
+    assert back.text == "Triage queue"
+    assert urlparse(back.get_attribute("href")).path == "/triage"
+    back.click()
+    wait_for(lambda: urlparse(dash_duo.driver.current_url).path == "/triage", message="the queue")

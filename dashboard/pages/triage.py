@@ -102,7 +102,7 @@ def failures_section(failures: pd.DataFrame, total: int) -> html.Div | None:
                                                 "batches")])]
     for item in failures.itertuples(index=False):
         obs = item.obs_id
-        obs_cell = (dcc.Link(str(obs), href=f"/observation/{obs}?filter={item.filter}")
+        obs_cell = (dcc.Link(str(obs), href=f"/observation/{obs}?filter={item.filter}&back=/triage")
                     if obs is not None and not pd.isna(obs) else "—")
         rows.append(html.Tr([
             html.Td(fmt_time(item.last_seen)), html.Td(obs_cell), html.Td(item.filter or "—"),
