@@ -312,8 +312,8 @@ def grid_column(key: str, name: str, *, link: bool = False) -> dict:
         column["cellStyle"] = {"styleConditions": [
             {"condition": f"params.value && params.value.startsWith('{decision}')",
              "style": {"color": colour, "fontWeight": "600"}} for decision, colour in REVIEW_COLOURS.items()]}
-    if key in ("cause", "review_cause"):
-        column.update(tooltipField=key, width=160, minWidth=120)
+    if key in ("cause", "review_cause"):  # the triage queue's shared flag reads e.g. "drift of NIR_H dither 4 ..."
+        column.update(tooltipField=key, width=240, minWidth=180)
     return column
 
 

@@ -111,6 +111,7 @@ def layout(q: str | None = None, **_params) -> html.Div:
     search = str(q or "")[:200]
     reviews = store.reviews(search=search or None)
     everything = store.reviews() if search else reviews
+    hidden = {"display": "none"} if not len(everything) else None  # nothing to search, list or revoke yet
     return html.Div([
         html.H1("Reviews"),
         html.P(_summary(reviews, search), className="lead", id=pid("count")),
@@ -118,14 +119,15 @@ def layout(q: str | None = None, **_params) -> html.Div:
                "stored by mistake can be revoked below; its reviews stay here, greyed, but no longer count (the "
                "exposures return to the triage queue, and the products and exports no longer carry them).",
                className="muted"),
-        html.Div(className="table-tools", children=[
+        html.Div(className="table-tools", style=hidden, children=[
             dcc.Input(id=pid("search"), type="search", value=search, debounce=True, className="input-comment",
                       placeholder="search comments, causes, reviewers, flags (e.g. satellite trail)"),
             html.Span("", id=pid("matching"), className="muted ticked-count"),
         ]),
-        html.P("No review yet.", className="muted", id=pid("empty")) if not len(everything) else None,
-        html.Div(_grid(review_records(reviews)), id=pid("grid-box")),
-        html.Div(className="review-box card", id=pid("revoke-box"), children=[
+        html.P(["No review yet: flagged exposures are reviewed from the ", dcc.Link("triage queue", href="/triage"),
+                " or an observation page."], className="muted", id=pid("empty")) if not len(everything) else None,
+        html.Div(_grid(review_records(reviews)), id=pid("grid-box"), style=hidden),
+        html.Div(className="review-box card", id=pid("revoke-box"), style=hidden, children=[
             html.H4("Revoke a batch"),
             html.P("Click a review in the table to choose its batch, or pick one here.", className="muted"),
             html.Div(className="review-row", children=[
