@@ -168,7 +168,9 @@ def test_next_flagged_and_the_queue_order():
     assert queue == [(1005, "NIR_H"), (1002, "NIR_J"), (1009, "NIR_J"), (1020, "NIR_J"), (1015, "NIR_J")]
     assert next_in_queue(queue, 1002, "NIR_J") == (1009, "NIR_J")
     assert next_in_queue(queue, 1003, "NIR_J") == (1005, "NIR_H")  # not queued: the head
-    assert next_in_queue(queue, 1015, "NIR_J") is None
+    assert next_in_queue(queue, 1015, "NIR_J") == (1005, "NIR_H")  # the last one: the queue goes round
+    assert next_in_queue([(1015, "NIR_J")], 1015, "NIR_J") is None  # nothing else waits
+    assert next_in_queue([], 1015, "NIR_J") is None
     j.loc[j["obs_id"] == 1002, "reviewed"] = True  # reviewed: out of the queue
     assert (1002, "NIR_J") not in queue_order({"NIR_J": j})
 

@@ -291,7 +291,8 @@ def _navigation(store, obs: int, filters: list[str], back: str | None) -> html.D
         return with_back(f"/observation/{obs_id}" + (f"?filter={filter_name}" if filter_name else ""), back)
 
     flagged = _next_flagged(store, obs, filters)
-    queued = next_in_queue(_queue(store), obs, single)
+    queue = _queue(store)
+    queued = next_in_queue(queue, obs, single)
     jumps = [
         dcc.Link(f"next flagged: {flagged} →", href=href(flagged), id="obs-next-flagged",
                  title="the next observation" + (f" of {single}" if single else "") + " with a flagged exposure")
@@ -299,7 +300,8 @@ def _navigation(store, obs: int, filters: list[str], back: str | None) -> html.D
                                               id="obs-next-flagged"),
         dcc.Link(f"next in the queue: {queued[0]} {queued[1]} →", href=href(*queued), id="obs-next-queued",
                  title="the next observation of the triage queue (worst first) awaiting review")
-        if queued is not None else html.Span("the triage queue is empty", className="muted", id="obs-next-queued"),
+        if queued is not None else html.Span("nothing else awaits review" if queue else "the triage queue is empty",
+                                             className="muted", id="obs-next-queued"),
     ]
     return html.Div(className="obs-nav", style={"flexWrap": "wrap"}, children=[
         dcc.Link(f"← observation {prev_id}", href=href(prev_id), id="obs-prev")

@@ -55,11 +55,12 @@ def queue_order(tables: Mapping[str, pd.DataFrame | None]) -> list[tuple[int, st
 
 def next_in_queue(queue: Sequence[tuple[int, str]], obs_id: int, filter_name: str | None) -> tuple[int, str] | None:
     """The observation after (``obs_id``, ``filter_name``) in the queue, or
-    the queue's head when it is not queued (e.g. just reviewed); None when
-    nothing else waits. ``filter_name`` None: any filter of the observation."""
+    the queue's head when it is not queued (e.g. just reviewed) or is the
+    last one (the queue goes round); None when nothing else waits.
+    ``filter_name`` None: any filter of the observation."""
     here = [i for i, (obs, name) in enumerate(queue) if obs == obs_id and filter_name in (None, name)]
     start = here[-1] + 1 if here else 0
-    for obs, name in queue[start:]:
+    for obs, name in [*queue[start:], *queue[:start]]:
         if obs != obs_id or (filter_name is not None and name != filter_name):
             return obs, name
     return None
