@@ -152,26 +152,15 @@ def fill_detectors(db: Path) -> float:
     return elapsed if written else 0.0
 
 
-def store_detector_time(db: Path) -> float:
-    """Seconds of `Store.detector_table` for one filter."""
+def store_read_time(db: Path, method: str) -> float:
+    """Seconds of one `Store` read of a filter's table (``trend`` or ``detector_table``, NIR_J)."""
     from relphot_core.store import Store
 
     store = Store.open(f"sqlite:///{db}")
     start = time.perf_counter()
-    frame = store.detector_table("NIR_J")
+    frame = getattr(store, method)("NIR_J")
     elapsed = time.perf_counter() - start
-    print(f"store.detector_table('NIR_J'): {len(frame):,} rows in {elapsed:.2f} s", file=sys.stderr)
-    return elapsed
-
-
-def store_trend_time(db: Path) -> float:
-    from relphot_core.store import Store
-
-    store = Store.open(f"sqlite:///{db}")
-    start = time.perf_counter()
-    frame = store.trend("NIR_J")
-    elapsed = time.perf_counter() - start
-    print(f"store.trend('NIR_J'): {len(frame):,} rows in {elapsed:.2f} s", file=sys.stderr)
+    print(f"store.{method}('NIR_J'): {len(frame):,} rows in {elapsed:.2f} s", file=sys.stderr)
     return elapsed
 
 
@@ -424,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     fill_s = fill(args.db, args.observations, args.reuse)
-    trend_s = store_trend_time(args.db)
-    detector_s = store_detector_time(args.db)
+    trend_s = store_read_time(args.db, "trend")
+    detector_s = store_read_time(args.db, "detector_table")
     base = measure(args.db, "baseline", args.baseline_repeats, args.timeout)
     ours = measure(args.db, "relphot", args.repeats, args.timeout)
     rows = [
