@@ -15,3 +15,15 @@ def pytest_setup_options():
                 "--window-size=1400,1000"):
         options.add_argument(arg)
     return options
+
+
+def pytest_configure(config):
+    """``RELPHOT_TEST_DASH_PORT``: the first port dash_duo's servers take
+    (58050 by default), so that two checkouts can run browser tests at once."""
+    import os
+
+    port = os.environ.get("RELPHOT_TEST_DASH_PORT")
+    if port:
+        from dash.testing.application_runners import BaseDashRunner
+
+        BaseDashRunner._next_port = int(port)
