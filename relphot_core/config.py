@@ -258,8 +258,12 @@ class Control:
                            doc="CUSUM decision interval (longer than the textbook 9 because estimated "
                                "parameters and capped inputs shorten in-control runs).")
     cusum_window: int = param(100, unit="count", option="--cusum-window", at_least=1,
-                              doc="Memory of the CUSUM in points: a drift alarm ends at most this many points "
-                                  "after the series is back.")
+                              doc="Memory of the CUSUM in points: without the return test, a drift alarm ends "
+                                  "at most this many points after the series is back.")
+    end_h: float = param(4.0, unit="sigma", option="--end-h", above=0,
+                         doc="Decision interval of the return test: a drift alarm ends, and the CUSUM restarts, "
+                             "once the points after it are back at the in-control level (about 3 points after "
+                             "a 0.5 % step ends, 8 after a 1-sigma one).")
     reference_points: int = param(400, unit="count", option="--reference-points", at_least=2,
                                   doc="Finite points of the leading reference window that gives each series its "
                                       "in-control level and scale.")

@@ -39,6 +39,17 @@ memory of ``cusum_window`` points (``S_i`` is the largest sum of
 ``+-z - k`` over at most the last ``cusum_window`` points ending at ``i``),
 so a drift alarm ends at most ``cusum_window`` points after the series
 returns to its level, instead of decaying for as long as the drift lasted.
+*The end of a drift* (``end_h``): after the alarm, a second CUSUM tests
+"back at the in-control level" against "still at the drift's level"
+(`_return_row`: the log-likelihood ratio of the two, the drift's level the
+median winsorised ``z`` of the points that raised the alarm). When it
+passes ``end_h`` (4), the drift ends at the last point before that test's
+own change point and the CUSUM restarts there, so a step that ends stops
+alarming about 3 points later (0.5 % with 2 mmag errors; 8 for a 1-sigma
+step) instead of while the CUSUM decays (60 points after a 20-point step).
+A drift that only grows never ends; a new fault after the end is a new
+alarm with its own start.
+
 The change-point estimate ``start`` is the first point after the last zero
 of the statistic before the alarm (the classic CUSUM estimate), so a page
 can say "drift of dither 4 since <date of start>". When the statistic dips
@@ -335,6 +346,111 @@ def _argmin_last(shifted_window: np.ndarray) -> int:
     return int(shifted_window.size - 1 - np.argmin(shifted_window[::-1]))
 
 
+
+def _drift_runs(
+    drifting: np.ndarray, usable: np.ndarray, segment: np.ndarray, n_segments: int, high: np.ndarray,
+    low: np.ndarray, positions: np.ndarray, shifted_high: np.ndarray, shifted_low: np.ndarray,
+    last_usable: np.ndarray, next_usable: np.ndarray, window: int,
+) -> list[list[int]]:
+    """The drift alarms of one pass: ``[first, start, end, up]`` per run of
+    rows beyond the decision interval (``drifting``, updated in place to
+    last through the missing rows inside a run), ``start`` the CUSUM's last
+    zero before ``first``; runs with the same start and side are one drift."""
+    n = drifting.size
+    inside = np.flatnonzero(~usable & (last_usable >= 0) & (next_usable < n))
+    if inside.size and drifting.any():
+        before, after = last_usable[inside], next_usable[inside]
+        fill = drifting[before] & drifting[after] & (segment[before] == segment[after])
+        drifting[inside[fill]] = True
+    runs: list[list[int]] = []
+    if not drifting.any():
+        return runs
+    new_segment = np.r_[True, segment[1:] != segment[:-1]]
+    opens = drifting & (np.r_[True, ~drifting[:-1]] | new_segment)
+    closes = drifting & (np.r_[~drifting[1:], True] | np.r_[new_segment[1:], True])
+    seg_first = np.searchsorted(segment, np.arange(n_segments))
+    for first, end in zip(np.flatnonzero(opens).tolist(), np.flatnonzero(closes).tolist()):
+        up = bool(high[first] >= low[first])
+        shifted = shifted_high if up else shifted_low
+        p = int(positions[first])
+        lo = max(p - window, 0)
+        zero = lo + _argmin_last(shifted[lo:p + 1])  # augmented position of the last zero
+        # The point after it; position p_i = i + segment_i + 1.
+        start = zero - int(segment[first])  # = row of the zero + 1
+        start = max(start, int(seg_first[segment[first]]))
+        start = int(next_usable[min(start, first)])
+        if runs and runs[-1][1] == start and runs[-1][3] == up:
+            runs[-1][2] = end  # the statistic dipped under h without a new excursion: same drift
+        else:
+            runs.append([first, start, end, up])
+    return runs
+
+
+
+def _drift_pass(
+    clipped: np.ndarray, usable: np.ndarray, boundary: np.ndarray, k: float, h: float, cap: float, window: int,
+    end_h: float | None,
+) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
+    """One pass of the drift rule over whole series: the upper and lower
+    CUSUMs, the drift runs ``[first, start, end, up]`` (row indices of these
+    arrays), and the rows where the CUSUM must restart because a drift has
+    ended there (at most one per segment a pass: what follows it changes)."""
+    n = clipped.size
+    segment = np.cumsum(boundary) - 1
+    n_segments = int(segment[-1]) + 1
+    high, positions, shifted_high = _cusum(np.where(usable, clipped - k, 0.0), segment, n_segments, window)
+    low, _, shifted_low = _cusum(np.where(usable, -clipped - k, 0.0), segment, n_segments, window)
+    drifting = usable & ((high > h) | (low > h))
+    rows = np.arange(n)
+    last_usable = np.maximum.accumulate(np.where(usable, rows, -1))
+    next_usable = np.minimum.accumulate(np.where(usable, rows, n)[::-1])[::-1]
+    runs = _drift_runs(drifting, usable, segment, n_segments, high, low, positions, shifted_high, shifted_low,
+                       last_usable, next_usable, window)
+    restarts: list[int] = []
+    cut: set[int] = set()
+    for run in runs:
+        first, start, end, up = run
+        if end_h is None or int(segment[first]) in cut:
+            continue  # a later drift of a segment cut in this pass: judged in the next pass
+        back = _return_row(clipped, usable, segment, first, start, 1 if up else -1, k, cap, end_h)
+        if back is not None and back <= end:
+            run[2] = int(last_usable[back - 1])  # the drift's last point before the series came back
+            restarts.append(back)
+            cut.add(int(segment[first]))
+    return high, low, runs, np.asarray(restarts, dtype=np.int64)
+
+def _return_row(
+    clipped: np.ndarray, usable: np.ndarray, segment: np.ndarray, first: int, start: int, direction: int,
+    k: float, cap: float, end_h: float,
+) -> int | None:
+    """Where a drift's series came back to its in-control level, or None.
+
+    The return test is a CUSUM of the log-likelihood ratio "back at 0"
+    against "still at the drift's level" ``delta`` (the median winsorised
+    ``z`` of the points that raised the alarm, at least ``2 k`` and at most
+    ``cap``): ``R_i = max(0, R_{i-1} + delta / 2 - direction * z_i)`` from
+    the point after ``first`` to the end of the segment. When ``R`` passes
+    ``end_h`` the series is back, since the first point after ``R``'s last
+    zero: that row is returned (the first point no longer in the drift).
+    """
+    seg = segment[first]
+    stop = int(np.searchsorted(segment, seg, side="right"))
+    rows = np.arange(first + 1, stop)
+    rows = rows[usable[first + 1:stop]]
+    if rows.size == 0:
+        return None
+    raised = np.arange(start, first + 1)
+    raised = raised[usable[start:first + 1]]
+    delta = float(np.clip(abs(np.median(clipped[raised])) if raised.size else 2 * k, 2 * k, cap))
+    cumulative = np.r_[0.0, np.cumsum(delta / 2.0 - direction * clipped[rows])]
+    statistic = cumulative - np.minimum.accumulate(cumulative)
+    crossed = np.flatnonzero(statistic[1:] > end_h)
+    if crossed.size == 0:
+        return None
+    c = int(crossed[0]) + 1  # position in cumulative
+    zero = _argmin_last(cumulative[:c + 1])  # the last zero of R before it crossed
+    return int(rows[zero])  # cumulative[j] is after rows[j - 1]: rows[zero] is the first point after the zero
+
 def control_rules(
     values: np.ndarray,
     errors: np.ndarray | None = None,
@@ -348,6 +464,7 @@ def control_rules(
     cusum_k: float = 0.5,
     cusum_h: float = 11.0,
     cusum_window: int = 100,
+    end_h: float | None = 4.0,
     reference_points: int = 400,
     min_reference_points: int = 50,
     max_gap_days: float = 30.0,
@@ -396,6 +513,11 @@ def control_rules(
         CUSUM decision interval in sigma.
     cusum_window : int, optional
         Memory of the CUSUM in points (rows, missing ones included).
+    end_h : float or None, optional
+        Decision interval of the return test in sigma (`_return_row`): a
+        drift ends, and the CUSUM restarts, once the points after its alarm
+        are back at the in-control level; None: a drift ends only when the
+        CUSUM falls under ``cusum_h`` (up to ``cusum_window`` points later).
     reference_points : int, optional
         Size of the leading reference window (finite points).
     min_reference_points : int, optional
@@ -509,64 +631,48 @@ def control_rules(
             with np.errstate(invalid="ignore"):
                 gap = (t[1:] - t[:-1]) > max_gap_days
         seg_break[use_idx[1:][new_series | gap]] = True
-    # Segment label per row: a new segment at every series start and break.
-    boundary = first_of_series | seg_break
-    segment = np.cumsum(boundary) - 1
-    n_segments = int(segment[-1]) + 1
+    base_boundary = first_of_series | seg_break
 
     # Outside control limits.
     with np.errstate(invalid="ignore"):
         outside = usable & (np.abs(z) > outlier_nsigma)
-    # Drift: two-sided windowed CUSUM of the winsorised z.
+    # Drift: two-sided windowed CUSUM of the winsorised z, restarted where a
+    # drift ends (the return test), until no new end is found.
     cap = outlier_nsigma if cusum_cap is None else float(cusum_cap)
     clipped = np.clip(np.where(usable, z, 0.0), -cap, cap)
-    high, positions, shifted_high = _cusum(np.where(usable, clipped - cusum_k, 0.0), segment, n_segments, cusum_window)
-    low, _, shifted_low = _cusum(np.where(usable, -clipped - cusum_k, 0.0), segment, n_segments, cusum_window)
-    signed = np.where(high >= low, high, -low)
-    drifting = usable & ((high > cusum_h) | (low > cusum_h))
-    # A drift alarm lasts through the missing rows inside it (same segment).
     rows = np.arange(n)
-    last_usable = np.maximum.accumulate(np.where(usable, rows, -1))
-    next_usable = np.minimum.accumulate(np.where(usable, rows, n)[::-1])[::-1]
-    inside = np.flatnonzero(~usable & (last_usable >= 0) & (next_usable < n))
-    if inside.size and drifting.any():
-        before, after = last_usable[inside], next_usable[inside]
-        fill = drifting[before] & drifting[after] & (segment[before] == segment[after])
-        drifting[inside[fill]] = True
+    high, low = np.zeros(n), np.zeros(n)
+    restarts = np.zeros(n, dtype=bool)
+    runs_of: dict[int, list[list[int]]] = {}
+    todo = rows  # the rows of the series whose drifts are not all judged yet (whole series)
+    while todo.size:
+        sub_high, sub_low, sub_runs, new_restarts = _drift_pass(
+            clipped[todo], usable[todo], (base_boundary | restarts)[todo], cusum_k, cusum_h, cap,
+            cusum_window, end_h)
+        high[todo], low[todo] = sub_high, sub_low
+        for label in np.unique(series[todo]).tolist():
+            runs_of[label] = []
+        for run in sub_runs:
+            run[:3] = [int(todo[i]) for i in run[:3]]
+            runs_of[int(series[run[0]])].append(run)
+        restarts[todo[new_restarts]] = True
+        todo = rows[np.isin(series, np.unique(series[todo[new_restarts]]))]
+    runs = sorted((run for found_runs in runs_of.values() for run in found_runs), key=lambda run: run[0])
+    signed = np.where(high >= low, high, -low)
 
     code = np.where(outside, ALARM_OUTSIDE_LIMITS, 0).astype(np.int8)
-    code[drifting] |= ALARM_DRIFT
     start_row = np.full(n, -1, dtype=np.int64)
+    drifting = np.zeros(n, dtype=bool)
     found: list[tuple[int, int, int, int, float, float, str]] = []
-    if drifting.any():
-        # One alarm per run of drifting rows, split at segment boundaries.
-        opens = drifting & (np.r_[True, ~drifting[:-1]] | np.r_[True, segment[1:] != segment[:-1]])
-        closes = drifting & (np.r_[~drifting[1:], True] | np.r_[segment[1:] != segment[:-1], True])
-        seg_first = np.searchsorted(segment, np.arange(n_segments))
-        runs: list[list[int]] = []  # [first, start, end, up]
-        for first, end in zip(np.flatnonzero(opens).tolist(), np.flatnonzero(closes).tolist()):
-            up = bool(high[first] >= low[first])
-            shifted = shifted_high if up else shifted_low
-            p = int(positions[first])
-            lo = max(p - cusum_window, 0)
-            zero = lo + _argmin_last(shifted[lo:p + 1])  # augmented position of the last zero
-            # The point after it; position p_i = i + segment_i + 1.
-            start = zero - int(segment[first])  # = row of the zero + 1
-            start = max(start, int(seg_first[segment[first]]))
-            start = int(next_usable[min(start, first)])
-            if runs and runs[-1][1] == start and runs[-1][3] == up:
-                runs[-1][2] = end  # the statistic dipped under h without a new excursion: same drift
-            else:
-                runs.append([first, start, end, up])
-        for first, start, end, up in runs:
-            span = slice(start, end + 1)
-            keep = usable[span]
-            magnitude = float(np.median(residual[span][keep]))
-            sigmas = float(np.median(z[span][keep]))
-            drifting[first:end + 1] = True
-            start_row[first:end + 1] = start
-            found.append((first, start, end, 1 if up else -1, magnitude, sigmas, DRIFT))
-        code[drifting] |= ALARM_DRIFT
+    for first, start, end, up in runs:
+        span = slice(start, end + 1)
+        keep = usable[span]
+        magnitude = float(np.median(residual[span][keep]))
+        sigmas = float(np.median(z[span][keep]))
+        drifting[first:end + 1] = True
+        start_row[first:end + 1] = start
+        found.append((first, start, end, 1 if up else -1, magnitude, sigmas, DRIFT))
+    code[drifting] |= ALARM_DRIFT
     # A point outside the limits within a drift (start..end) is part of it, not an alarm of its own.
     explained = start_row >= 0
     for first, start, end, *_ in list(found):
@@ -577,8 +683,9 @@ def control_rules(
     # segment_start: the first usable row of each segment.
     segment_start = np.zeros(n, dtype=bool)
     used = np.flatnonzero(usable)
-    if used.size:
-        segment_start[used[np.r_[True, segment[used][1:] != segment[used][:-1]]]] = True
+    if used.size:  # gaps and series starts only: a restart after a drift's end draws its line on
+        gap_segment = np.cumsum(base_boundary) - 1
+        segment_start[used[np.r_[True, gap_segment[used][1:] != gap_segment[used][:-1]]]] = True
 
     known = np.isfinite(spread[series])
     statistic = np.where(usable, signed, np.nan)

@@ -86,13 +86,40 @@ def test_points_outside_the_limits_inside_a_drift_belong_to_the_drift():
     assert np.all(result.alarm[505:] == ALARM_DRIFT | ALARM_OUTSIDE_LIMITS)  # 5 points of 2 sigma past h
 
 
-def test_the_drift_alarm_ends_within_the_memory_once_the_series_is_back():
+def test_the_drift_alarm_ends_when_the_series_is_back():
     rng = np.random.default_rng(7)
     values = rng.normal(0, 0.001, 2000)
     values[500:1500] += 0.005
     result = control_rules(values, cusum_window=100)
     (drift,) = [a for a in result.alarms if a.kind == DRIFT]
+    assert drift.start == 500 and 1497 <= drift.end <= 1502
+    assert not result.alarm[1505:].any()
+
+
+def test_without_the_return_test_the_drift_alarm_ends_within_the_memory():
+    rng = np.random.default_rng(7)
+    values = rng.normal(0, 0.001, 2000)
+    values[500:1500] += 0.005
+    result = control_rules(values, cusum_window=100, end_h=None)
+    (drift,) = [a for a in result.alarms if a.kind == DRIFT]
     assert drift.start == 500 and 1500 <= drift.end < 1600
+
+
+@pytest.mark.parametrize("shift_sigma, length", [(1.0, 60), (2.5, 20), (2.5, 200), (5.0, 8), (-2.5, 30)])
+def test_a_step_that_ends_stops_alarming_within_ten_points(shift_sigma, length):
+    """Steps of 1 to 5 sigma lasting 8 to 200 points, 50 series each: every
+    alarm ends at most 10 points after the step, and the series is quiet after."""
+    n_series, n = 50, 900
+    rng = np.random.default_rng(11)
+    values = rng.normal(0, 1.0, (n_series, n))
+    values[:, 500:500 + length] += shift_sigma
+    result = control_rules(values.ravel(), np.ones(values.size), groups=np.repeat(np.arange(n_series), n),
+                           center=0.0, scale=1.0)
+    late = [a for a in result.alarms if a.kind == DRIFT and a.end % n > 500 + length + 10]
+    assert late == []
+    caught = {a.first // n for a in result.alarms if a.kind == DRIFT and 500 <= a.first % n < 500 + length + 10}
+    if abs(shift_sigma) >= 2.5 and length >= 20:
+        assert len(caught) == n_series
 
 
 def test_missing_points_are_skipped_never_counted_nor_flagged():
