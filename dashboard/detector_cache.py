@@ -2,7 +2,7 @@
 
 A filter's detector table (`relphot_core.store.Store.detector_table`, ~2.6
 million rows at survey size, 4 s to read) with its control-chart alarms
-(`relphot_core.detector_qc.detector_alarms`, ~1.3 s) is read once, kept as
+(`relphot_core.qc.detector_alarms`, ~1.3 s) is read once, kept as
 numpy columns sorted by detector then time, so that one detector's rows of
 a period are a slice (two binary searches). After ``ttl`` seconds the table
 is checked against the store's data version and, when something was
@@ -21,7 +21,8 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import DETECTORS, Control, Detectors
-from relphot_core.detector_qc import detector_alarms, detector_summary
+from relphot_core.detector_qc import detector_summary
+from relphot_core.qc import detector_alarms
 from relphot_core.status import OUT_OF_LIMITS
 
 from .data import Memo
@@ -79,7 +80,7 @@ class DetectorSeries:
 def prepare(filter_name: str, table: pd.DataFrame, control: Control) -> DetectorSeries:
     """A `DetectorSeries` from a store detector table (sorted by detector then
     time), with the control-chart alarms of every detector
-    (`relphot_core.detector_qc.detector_alarms`)."""
+    (`relphot_core.qc.detector_alarms`)."""
     columns = {name: table[name].to_numpy() for name in ("obs_id", "exposure", "detector", "mjd_obs", "offset",
                                                          "error", "n")}
     columns["status"] = table["status"].astype(str).to_numpy(dtype=object)

@@ -1,0 +1,499 @@
+"""QC signals across observations: the control charts of a filter's series,
+dither positions (``QPRELEX - 1``) or detectors (offsets in mag), named for
+what they find.
+
+One series per dither position (or detector) of a filter, in time order,
+with its errors. The in-control level is known (0: the factors are relative
+within each observation, the detector offsets relative to their exposure)
+and the width is the robust width of the pulls ``value / error`` over the
+leading reference windows of *every* series of the filter
+(`reference_pull_width`), which a later step or one drifting series cannot
+inflate much. `relphot_core.control.control_rules` then marks single
+points *outside control limits* and *drifts* (a persistent shift, CUSUM),
+with false-alarm rates of about 1e-4 per point, and ends a drift when its
+series is back.
+
+A drift is then described for people (`SeriesDrift`): its start is the
+change point that best explains the points given the drift's own level (a
+fit of "0 before, a line after" over the candidates around the CUSUM's
+estimate, so a small collateral shift just before a real step does not pull
+the start back), and its size *now* is the level of a line fitted to its last
+points, with the slope.
+
+Alarm names, the same from here to the page: `OUTSIDE_LIMITS`
+("outside control limits") and `DRIFT` ("drift").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..config import Control
+from ..control import DRIFT, OUTSIDE_LIMITS, control_rules
+from ..status import OUT_OF_LIMITS
+from ..mjd import mjd_to_day
+from ..stats import MAD_TO_SIGMA
+
+ALARM_KINDS: tuple[str, ...] = (OUTSIDE_LIMITS, DRIFT)
+
+SEARCH_BEFORE = 30
+"""Points before the CUSUM's change-point estimate where a drift's start is
+also looked for."""
+
+FIT_POINTS = 100
+"""Points after a candidate start used to judge it."""
+
+LEVEL_POINTS = 30
+"""Last points of a drift whose fitted line gives its level now and slope."""
+
+
+@dataclass(frozen=True)
+class SeriesKind:
+    """How a series and its values are named.
+
+    Attributes
+    ----------
+    label : str
+        ``"dither"`` or ``"detector"``: what one series is.
+    scale : float
+        Factor from values to the unit shown (100 for %, 1000 for mmag).
+    unit : str
+        The unit shown (``"%"``, ``"mmag"``).
+    value_text : str
+        How a single value is introduced (``"QPRELEX - 1"``, ``"offset"``).
+    digits : int
+        Decimals shown.
+    """
+
+    label: str
+    scale: float
+    unit: str
+    value_text: str
+    digits: int = 2
+
+    def outlier_text(self, value: float, sigmas: float, label: object) -> str:
+        """What a single point outside the control limits says."""
+        if self.label == "dither":
+            where = f"QPRELEX {1.0 + value:.4f} is {sigmas:+.1f} σ from 1"
+        else:
+            where = f"{self.value_text} {self.amount(value, digits=1)} is {sigmas:+.1f} σ from 0"
+        return f"outside control limits: {where} for {self.label} {label} of this filter"
+
+    def amount(self, value: float, error: float | None = None, *, signed: bool = True,
+               digits: int | None = None) -> str:
+        """``-0.52 ± 0.02 %`` / ``+31.5 mmag``."""
+        digits = self.digits if digits is None else digits
+        text = f"{self.scale * value:+.{digits}f}" if signed else f"{self.scale * value:.{digits}f}"
+        if error is not None and np.isfinite(error):
+            text += f" ± {self.scale * error:.{digits}f}"
+        return f"{text} {self.unit}"
+
+
+DITHER_SERIES = SeriesKind("dither", 100.0, "%", "QPRELEX - 1")
+"""Series of ``QPRELEX - 1`` per dither position (shown in %)."""
+DETECTOR_SERIES = SeriesKind("detector", 1000.0, "mmag", "offset", 1)
+"""Series of detector offsets in mag (shown in mmag, + = fainter)."""
+
+
+@dataclass(frozen=True)
+class SeriesDrift:
+    """One drift of one series, described for people.
+
+    Rows index the input arrays of `series_alarms`.
+
+    Attributes
+    ----------
+    series : object
+        The series label (dither position or detector number).
+    start, first, end : int
+        Rows of its start (the change point), of the alarm and of its last
+        point in drift.
+    level, level_error : float
+        Its size now: the value at ``end`` of a line fitted to its last
+        `LEVEL_POINTS` points (value units), with its error.
+    slope, slope_error : float
+        That line's slope in value units per day (NaN with fewer than 3
+        points or no time span).
+    direction : int
+        +1 above the in-control level, -1 below.
+    n_points : int
+        Finite points from ``start`` to ``end``.
+    """
+
+    series: object
+    start: int
+    first: int
+    end: int
+    level: float
+    level_error: float
+    slope: float
+    slope_error: float
+    direction: int
+    n_points: int
+
+
+@dataclass(frozen=True)
+class SeriesAlarms:
+    """Per row of a filter's series (aligned with the input arrays)."""
+
+    alarm: np.ndarray
+    """``""``, `OUTSIDE_LIMITS` or `DRIFT` (every point from a drift's start to its end is the drift's)."""
+    reason: np.ndarray
+    """What the alarm says, e.g. ``drift of dither 4 since 2025-02-03 (obs 1040): now -1.27 ± 0.03 %,
+    -0.10 %/day``."""
+    drift_since: np.ndarray
+    """MJD where the drift started (NaN outside drifts)."""
+    drift: np.ndarray
+    """Index into `drifts` of the drift a row belongs to; -1 elsewhere."""
+    scale: float
+    """The width of the pulls used (1 for calibrated errors)."""
+    drifts: list[SeriesDrift] = field(default_factory=list)
+    """The drifts, in order of start."""
+
+
+def reference_pull_width(offset: np.ndarray, error: np.ndarray, groups: np.ndarray,
+                         reference_points: int) -> float:
+    """Robust width (MAD about 0) of the pulls ``offset / error`` over the
+    first ``reference_points`` finite pulls of each group (rows in time
+    order within a group), at least 0.5; 1.0 with fewer than 2 pulls.
+
+    Parameters
+    ----------
+    offset, error : array_like
+        Offsets and their errors (same units); NaN rows are ignored.
+    groups : array_like
+        Series label per row (a detector, a dither position).
+    reference_points : int
+        Leading finite points of each series that count.
+
+    Returns
+    -------
+    float
+    """
+    offset = np.asarray(offset, dtype=float)
+    error = np.asarray(error, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pulls = offset / error
+    finite = np.isfinite(pulls) & (error > 0)
+    rows = np.flatnonzero(finite)
+    if rows.size < 2:
+        return 1.0
+    labels = np.asarray(groups)[rows]
+    order = np.argsort(labels, kind="stable")  # time order kept within each group
+    sorted_labels = labels[order]
+    starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1]
+    rank = np.arange(rows.size) - np.repeat(starts, np.diff(np.r_[starts, rows.size]))
+    chosen = pulls[rows[order][rank < reference_points]]
+    if chosen.size < 2:
+        return 1.0
+    return max(0.5, float(MAD_TO_SIGMA * np.median(np.abs(chosen))))
+
+
+def pull_width(values: np.ndarray, errors: np.ndarray, groups: np.ndarray | None = None,
+               reference_points: int | None = None) -> float:
+    """`reference_pull_width` of the pulls ``(QPRELEX - 1) / QPRELEXE``
+    (every finite one without ``groups``).
+
+    With ``groups`` and ``reference_points``, only the first
+    ``reference_points`` finite pulls of each group (the series' leading
+    reference windows, rows in time order) count: a step or a drift later
+    in a series does not widen the limits it is judged by, and pooling the
+    groups keeps one series drifting from its start from widening them
+    much either.
+    """
+    deviation = np.asarray(values, dtype=float) - 1.0
+    if groups is None or reference_points is None:
+        groups, reference_points = np.zeros(deviation.size, dtype=np.int64), deviation.size
+    return reference_pull_width(deviation, errors, groups, reference_points)
+
+
+def _line(t: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Weighted least-squares line ``y = a + b (t - t_mean)``: a, b, their
+    errors and the weighted sum of squared residuals (b = 0 without a span)."""
+    sw = w.sum()
+    t_mean = float((w * t).sum() / sw)
+    dt = t - t_mean
+    stt = float((w * dt * dt).sum())
+    a = float((w * y).sum() / sw)
+    b = float((w * dt * y).sum() / stt) if stt > 0 else 0.0
+    residual = y - a - b * dt
+    sse = float((w * residual * residual).sum())
+    return a, b, 1.0 / np.sqrt(sw), (1.0 / np.sqrt(stt) if stt > 0 else np.nan), sse
+
+
+def change_point(t: np.ndarray, z: np.ndarray, lo: int, hi: int, end: int) -> int:
+    """The start of a drift: the row ``c`` in ``[lo, hi]`` that best explains
+    ``z`` (standardised values of one series, in-control level 0) as 0
+    before ``c`` and a line from ``c`` on (least squares over
+    ``[lo, hi + FIT_POINTS)`` capped at ``end``).
+
+    Parameters
+    ----------
+    t, z : numpy.ndarray
+        Times (days) and standardised values of the series' finite points.
+    lo, hi : int
+        The candidates (positions in ``t``, ``z``).
+    end : int
+        Last position of the drift.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> z = np.r_[np.zeros(20), np.full(10, 1.5), np.full(30, 12.0)]  # a small shift, then a big step at 30
+    >>> change_point(np.arange(60.0), z, 15, 40, 59)
+    30
+    """
+    best, best_cost = hi, np.inf
+    stop = min(end + 1, hi + FIT_POINTS)  # every candidate is judged on the same points, lo .. stop - 1
+    for c in range(lo, hi + 1):
+        before = z[lo:c]
+        cost = float((before * before).sum())
+        if stop - c >= 2:
+            cost += _line(t[c:stop], z[c:stop], np.ones(stop - c))[4]
+        if cost < best_cost:
+            best, best_cost = c, cost
+    return best
+
+
+def _describe(kind: SeriesKind, label: object, obs_id: np.ndarray, mjd: np.ndarray, drift: SeriesDrift,
+              ongoing: bool) -> str:
+    text = (f"drift of {kind.label} {label} since {mjd_to_day(mjd[drift.start])} (obs {obs_id[drift.start]}): "
+            f"now {kind.amount(drift.level, drift.level_error)}")
+    if np.isfinite(drift.slope):
+        text += f", {kind.amount(drift.slope, digits=kind.digits + 1)}/day"
+    if not ongoing:
+        text += f"; ended after obs {obs_id[drift.end]} ({mjd_to_day(mjd[drift.end])})"
+    return text
+
+
+def series_alarms(
+    obs_id: np.ndarray,
+    series: np.ndarray,
+    mjd: np.ndarray,
+    value: np.ndarray,
+    error: np.ndarray,
+    control: Control = Control(),
+    kind: SeriesKind = DITHER_SERIES,
+) -> SeriesAlarms:
+    """Control-chart alarms of one filter's series, and their drifts described.
+
+    Parameters
+    ----------
+    obs_id, series, mjd : array_like
+        Observation id, series label (dither position or detector) and
+        time of each row, in time order within each series.
+    value, error : array_like
+        The deviation from the in-control level 0 (``QPRELEX - 1``, or a
+        detector offset in mag) and its error; NaN where missing.
+    control : Control
+        The rules' parameters.
+    kind : SeriesKind
+        How the series and values are named (`DITHER_SERIES`,
+        `DETECTOR_SERIES`).
+
+    Returns
+    -------
+    SeriesAlarms
+    """
+    obs_id = np.asarray(obs_id)
+    series = np.asarray(series)
+    mjd = np.asarray(mjd, dtype=float)
+    value = np.asarray(value, dtype=float)
+    error = np.asarray(error, dtype=float)
+    n = value.size
+    alarm = np.full(n, "", dtype=object)
+    reason = np.full(n, "", dtype=object)
+    since = np.full(n, np.nan)
+    member = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return SeriesAlarms(alarm, reason, since, member, 1.0, [])
+    scale = reference_pull_width(value, error, series, control.reference_points)
+    finite = np.isfinite(value) & np.isfinite(error) & (error > 0)
+    # too few points to know the width: no alarm (control_rules needs its reference window then)
+    enough = int(finite.sum()) >= control.min_reference_points
+    result = control_rules(value, error, mjd, series, center=0.0, scale=scale if enough else None,
+                           **asdict(control))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # winsorised as the CUSUM's input is: one wild point must not decide where a drift starts
+        z = np.clip(value / (scale * error), -control.outlier_nsigma, control.outlier_nsigma)
+    last_row = {label: int(np.flatnonzero(series == label)[-1]) for label in np.unique(series).tolist()}
+    drifts: list[SeriesDrift] = []
+    for item in result.alarms:
+        if item.kind != DRIFT:
+            continue
+        rows = np.flatnonzero((series == item.group) & finite)
+        if rows.size == 0:
+            continue
+        first, end = (int(np.searchsorted(rows, r)) for r in (item.first, item.end))
+        cusum_start = int(np.searchsorted(rows, item.start))
+        # the start: the best change point around the CUSUM's, not before the previous drift of the series
+        previous_end = max((int(np.searchsorted(rows, d.end)) + 1 for d in drifts if d.series == item.group),
+                           default=0)
+        lo = max(previous_end, cusum_start - SEARCH_BEFORE)
+        start = change_point(mjd[rows], z[rows], lo, min(first, end), end)
+        tail = rows[max(start, end + 1 - LEVEL_POINTS):end + 1]
+        weights = 1.0 / (scale * error[tail]) ** 2
+        if tail.size >= 3:
+            a, b, a_error, b_error, _ = _line(mjd[tail], value[tail], weights)
+            t_mean = float((weights * mjd[tail]).sum() / weights.sum())
+            span = mjd[tail[-1]] - t_mean
+            level = a + b * span
+            level_error = float(np.hypot(a_error, b_error * span)) if np.isfinite(b_error) else a_error
+            if not np.isfinite(b_error):
+                b = np.nan
+        else:
+            level = float((weights * value[tail]).sum() / weights.sum())
+            level_error, b, b_error = 1.0 / float(np.sqrt(weights.sum())), np.nan, np.nan
+        drifts.append(SeriesDrift(item.group, int(rows[start]), int(rows[first]), int(rows[end]), float(level),
+                                  float(level_error), float(b), float(b_error), item.direction,
+                                  int(end - start + 1)))
+    drifts.sort(key=lambda d: d.start)
+    for index, drift in enumerate(drifts):
+        rows = np.flatnonzero(series == drift.series)
+        rows = rows[(rows >= drift.start) & (rows <= drift.end)]
+        ongoing = drift.end == last_row[drift.series]
+        alarm[rows] = DRIFT
+        reason[rows] = _describe(kind, drift.series, obs_id, mjd, drift, ongoing)
+        since[rows] = mjd[drift.start]
+        member[rows] = index
+    for item in result.alarms:
+        i = item.first
+        if item.kind != OUTSIDE_LIMITS or member[i] >= 0:
+            continue
+        alarm[i] = OUTSIDE_LIMITS
+        reason[i] = kind.outlier_text(float(value[i]), item.sigmas, item.group)
+    return SeriesAlarms(alarm, reason, since, member, scale, drifts)
+
+
+def dither_alarms(
+    obs_id: np.ndarray,
+    dither: np.ndarray,
+    mjd: np.ndarray,
+    value: np.ndarray,
+    error: np.ndarray,
+    control: Control = Control(),
+) -> SeriesAlarms:
+    """`series_alarms` of one filter's exposures, one series per dither position.
+
+    Parameters
+    ----------
+    obs_id, dither, mjd, value, error : array_like
+        One entry per exposure, in time order (MJD non-decreasing); value is
+        QPRELEX, NaN value or error for NODATA.
+    control : Control
+        The rules' parameters.
+
+    Returns
+    -------
+    SeriesAlarms
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(2)
+    >>> n = 300
+    >>> obs = np.repeat(np.arange(1000, 1000 + n), 4)
+    >>> dither = np.tile([1, 2, 3, 4], n)
+    >>> mjd = 60700.0 + obs / 10.0 - 100.0
+    >>> value = 1.0 + rng.normal(0, 0.0005, obs.size)
+    >>> value[(dither == 2) & (obs >= 1200) & (obs < 1220)] -= 0.005   # a 0.5 % step over 20 observations
+    >>> found = dither_alarms(obs, dither, mjd, value, np.full(obs.size, 0.0005))
+    >>> [(int(obs[d.start]), int(obs[d.end])) for d in found.drifts]
+    [(1200, 1219)]
+    >>> found.reason[found.drifts[0].end]
+    'drift of dither 2 since 2025-02-14 (obs 1200): now -0.48 ± 0.02 %, +0.013 %/day; ended after obs 1219 (2025-02-15)'
+    """
+    return series_alarms(obs_id, dither, mjd, np.asarray(value, dtype=float) - 1.0, error, control, DITHER_SERIES)
+
+
+def detector_alarms(
+    obs_id: np.ndarray,
+    detector: np.ndarray,
+    mjd: np.ndarray,
+    offset: np.ndarray,
+    error: np.ndarray,
+    control: Control = Control(),
+) -> SeriesAlarms:
+    """`series_alarms` of one filter's detector offsets, one series per detector.
+
+    Parameters
+    ----------
+    obs_id, detector, mjd, offset, error : array_like
+        One entry per (exposure, detector), in time order within each
+        detector (e.g. sorted by detector then MJD, the order of
+        `relphot_core.store.Store.detector_table`, fastest; or all by MJD).
+        ``offset = median - mag_offset`` and ``error`` in mag; NaN where
+        missing.
+    control : Control
+        The rules' parameters.
+
+    Returns
+    -------
+    SeriesAlarms
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(3)
+    >>> n = 600
+    >>> offset = rng.normal(0, 0.002, n)
+    >>> offset[400:] += 0.02                         # a 2 % step of the detector from row 400
+    >>> found = detector_alarms(np.arange(n), np.full(n, 23), 60000 + np.arange(n) / 10, offset,
+    ...                         np.full(n, 0.002))
+    >>> found.alarm[399], found.alarm[450], found.drifts[0].start
+    ('', 'drift', 400)
+    >>> found.reason[450].startswith("drift of detector 23 since")
+    True
+    """
+    return series_alarms(obs_id, detector, mjd, offset, error, control, DETECTOR_SERIES)
+
+
+_WORST_DETECTOR = re.compile(r"(?:worst )?detector (\d{2})")
+
+
+def causes(
+    obs_id: np.ndarray,
+    filter_name: np.ndarray,
+    dither: np.ndarray,
+    alarm: np.ndarray,
+    drift_since: np.ndarray,
+    detector_flag: np.ndarray,
+    detector_reason: np.ndarray,
+) -> np.ndarray:
+    """The cause each flagged exposure is grouped under for review.
+
+    - ``drift of NIR_H dither 4 since 2025-01-26``: every exposure of one
+      drift alarm;
+    - ``detector 23 of NIR_J``: exposures whose worst flagged detector is
+      that one (a flat-field problem recurs);
+    - ``observation 1040 NIR_H``: everything else, by observation (its
+      dithers' flags usually share one cause, e.g. one bad exposure and
+      the collateral flags of its partners).
+
+    Parameters
+    ----------
+    obs_id, filter_name, dither, alarm, drift_since, detector_flag, detector_reason : array_like
+        Columns of an exposure table with the control-chart and detector
+        columns (``alarm`` "" / "outside control limits" / "drift").
+
+    Returns
+    -------
+    numpy.ndarray of object (str)
+    """
+    n = len(obs_id)
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        band = str(filter_name[i])
+        if alarm[i] == DRIFT:
+            out[i] = f"drift of {band} dither {int(dither[i])} since {mjd_to_day(float(drift_since[i]))}"
+            continue
+        if detector_flag[i] in OUT_OF_LIMITS:
+            match = _WORST_DETECTOR.search(str(detector_reason[i] or ""))
+            if match:
+                out[i] = f"detector {match.group(1)} of {band}"
+                continue
+        out[i] = f"observation {int(obs_id[i])} {band}"
+    return out

@@ -1,0 +1,158 @@
+"""Seasons with faults that start and end: what the QC must find, and where.
+
+A `FaultSeason` is one filter's observations ``0 .. n - 1`` (observation ``i``
+at ``mjd0 + i / per_day``) with a list of `Fault`, each active over
+``[start, end)`` observations (``end = None``: to the end of the season):
+
+- ``exposure``: one exposure (``dither``) off by ``size`` (a flux fraction:
+  ``-0.03`` reads 3 % faint) for ``[start, end)`` (one observation for a
+  bad exposure);
+- ``detector``: detector ``detector`` of exposure ``dither`` off by ``size``;
+- ``step``: dither position ``dither`` off by ``size`` (a zero-point step of
+  that dither: every observation of the span);
+- ``ramp``: dither position ``dither`` drifting by ``size`` per day from
+  ``start``.
+
+Pure (no I/O): `FaultSeason.observation_kwargs` gives the keyword arguments of
+`relphot_core.simulate.simulate_observation` for one observation, and
+`FaultSeason.truth` the true flux factor of each exposure; the benchmark
+(``benchmarks/bench_qc.py``) and the tests run them through the chain.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FAULT_KINDS: tuple[str, ...] = ("exposure", "detector", "step", "ramp")
+"""The kinds of `Fault`."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault of a season.
+
+    Attributes
+    ----------
+    kind : str
+        One of `FAULT_KINDS`.
+    start : int
+        First observation (index in the season) it affects.
+    end : int or None
+        First observation it no longer affects (None: to the end).
+    dither : int
+        The exposure / dither position it affects.
+    size : float
+        Flux fraction (``-0.005``: 0.5 % faint); per day for a ``ramp``.
+    detector : int or None
+        The detector, for a ``detector`` fault.
+    """
+
+    kind: str
+    start: int
+    end: int | None
+    dither: int
+    size: float
+    detector: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, not {self.kind!r}")
+        if self.kind == "detector" and self.detector is None:
+            raise ValueError("a detector fault needs its detector")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(f"a fault must end after it starts ({self.start} .. {self.end})")
+
+    def active(self, obs: int) -> bool:
+        """Whether observation ``obs`` (index) is affected."""
+        return self.start <= obs and (self.end is None or obs < self.end)
+
+
+def _mag(fraction: float) -> float:
+    """Magnitude offset (positive = fainter) of a relative flux ``fraction``."""
+    return -2.5 * math.log10(fraction)
+
+
+@dataclass(frozen=True)
+class FaultSeason:
+    """One filter's season of ``n`` observations with its `Fault` list.
+
+    Attributes
+    ----------
+    n : int
+        Observations.
+    faults : tuple of Fault
+    per_day : float
+        Observations a day.
+    mjd0 : float
+        MJD of observation 0.
+    first_obs_id : int
+        Observation id of observation 0.
+    n_exposures : int
+        Dithers per observation.
+    """
+
+    n: int
+    faults: tuple[Fault, ...] = field(default_factory=tuple)
+    per_day: float = 10.0
+    mjd0: float = 60700.0
+    first_obs_id: int = 1000
+    n_exposures: int = 4
+
+    def mjd(self, obs: int) -> float:
+        """Start of observation ``obs`` (index)."""
+        return self.mjd0 + obs / self.per_day
+
+    def exposure_fraction(self, obs: int, dither: int) -> float:
+        """True relative flux of a whole exposure (1 = nominal), detector faults aside."""
+        fraction = 1.0
+        for fault in self.faults:
+            if fault.dither != dither or not fault.active(obs):
+                continue
+            if fault.kind in ("exposure", "step"):
+                fraction *= 1.0 + fault.size
+            elif fault.kind == "ramp":
+                fraction *= 1.0 + fault.size * (obs - fault.start) / self.per_day
+        return fraction
+
+    def observation_kwargs(self, obs: int, *, sources_per_detector: float = 500.0) -> dict[str, Any]:
+        """Keyword arguments of `simulate_observation` for observation ``obs`` (index)."""
+        offsets = {d: _mag(self.exposure_fraction(obs, d)) for d in range(1, self.n_exposures + 1)
+                   if self.exposure_fraction(obs, d) != 1.0}
+        detectors = {(f.dither, int(f.detector)): _mag(1.0 + f.size) for f in self.faults
+                     if f.kind == "detector" and f.active(obs)}
+        return {
+            "obs_id": self.first_obs_id + obs, "n_exposures": self.n_exposures,
+            "sources_per_detector": sources_per_detector, "seed": obs, "ra": (obs * 7.3) % 360,
+            "dec": -30.0 + (obs % 50), "mjd": self.mjd(obs), "exposure_offsets": offsets or None,
+            "detector_offsets": detectors or None,
+        }
+
+    def truth(self) -> np.ndarray:
+        """True relative flux of every exposure, shape ``(n, n_exposures)`` (detector faults aside)."""
+        return np.array([[self.exposure_fraction(i, d) for d in range(1, self.n_exposures + 1)]
+                         for i in range(self.n)])
+
+
+def ending_faults_season(n: int = 160) -> FaultSeason:
+    """The season of the QC acceptance test: faults that start and end, and
+    more than one at once.
+
+    On ``n`` (>= 160) observations: a 3 % bad exposure (dither 1 at n/8),
+    detector 23 of dither 1 3 % faint over 30 observations (from n/8 + 10),
+    a 0.5 % faint step of dither 2 over 20 observations (from 3n/8), a
+    permanent 0.5 % bright step of dither 3 (from n/2), and a slow drift of
+    dither 4 (0.1 % a day from 5n/8).
+    """
+    if n < 160:
+        raise ValueError("the ending-faults season needs at least 160 observations")
+    e = n // 8
+    return FaultSeason(n, (
+        Fault("exposure", e, e + 1, 1, -0.03),
+        Fault("detector", e + 10, e + 40, 1, -0.03, detector=23),
+        Fault("step", 3 * e, 3 * e + 20, 2, -0.005),
+        Fault("step", 4 * e, None, 3, +0.005),
+        Fault("ramp", 5 * e, None, 4, -0.001),
+    ))
