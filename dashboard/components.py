@@ -18,7 +18,8 @@ from dash import dcc, html
 
 from relphot_core.config import FILTERS
 from relphot_core.flags import flag_reason
-from relphot_core.reviews import CAUSES, MAX_COMMENT, MAX_REVIEWER, flag_about
+from relphot_core.qc.flags import flag_about
+from relphot_core.reviews import CAUSES, MAX_COMMENT, MAX_REVIEWER
 from relphot_core.status import STATUS_ORDER, Status
 
 from .query import mjd_to_iso
@@ -223,7 +224,7 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
     sorts them as such), texts as plain text, the review as one line and,
     with ``bands``, the thresholds, a WARN or FAIL row saying why in its
     reason. ``id`` is ``obs|filter|dither``; ``flag_kind``/``flag_reason``
-    the flag a review of the row is about (`relphot_core.reviews.flag_about`)."""
+    the flag a review of the row is about (`relphot_core.qc.flags.flag_about`)."""
     records = []
     if "date_obs" not in df.columns and "mjd_obs" in df.columns:  # the cached tables keep the MJD only
         df = df.assign(date_obs=mjd_to_iso(df["mjd_obs"].to_numpy(dtype=float)))

@@ -28,7 +28,7 @@ from flask import current_app
 
 from relphot_core.config import Config, Thresholds
 from relphot_core.selection import sorted_nan_last
-from relphot_core.status import OUT_OF_LIMITS
+from relphot_core.qc.flags import exposure_flags
 
 LOG = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "reason", "n_pairs",
                  "review_decision", "reviewer", "reviewed", "running_median", "control_low", "control_high",
                  "alarm", "alarm_reason", "detector_flag", "detector_reason", "crosscheck", "collateral",
-                 "global_value", "alarmed", "drift_since", "flag", "flag_reason")
+                 "global_value", "alarmed", "drift_since", "flags", "flag", "flag_reason")
 """The columns of the store's trend table that the overview and the triage
 queue use: the cache keeps only these (masks then copy fewer bytes)."""
 
@@ -51,39 +51,12 @@ PATCH_MEMORY = 600.0
 again to a table whose reload started before it was written."""
 
 
-def with_flags(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``flag`` (a flag beyond the status: a control-chart alarm, a
-    flagged detector, a disagreement with the global solution) and
-    ``flag_reason`` (their reasons, one a line; the collateral note too)."""
-    n = len(frame)
-    parts = []
-    flag = np.zeros(n, dtype=bool)
-    for column, flagged in (("alarm_reason", None), ("detector_reason", "detector_flag"), ("crosscheck", None)):
-        if column not in frame.columns:
-            continue
-        text = frame[column].astype(object).where(frame[column].notna(), "").astype(str).to_numpy()
-        if flagged is not None and flagged in frame.columns:
-            on = frame[flagged].isin(OUT_OF_LIMITS).to_numpy(dtype=bool)
-            text = np.where(on, text, "")
-        flag |= text != ""
-        parts.append(text)
-    if "collateral" in frame.columns:
-        parts.append(frame["collateral"].astype(object).where(frame["collateral"].notna(), "").astype(str).to_numpy())
-    if not parts:
-        if "flag" in frame.columns:  # already computed (e.g. a table built by hand)
-            return frame
-        return frame.assign(flag=flag, flag_reason=np.full(n, "", dtype=object))
-    joined = parts[0].astype(object)
-    for part in parts[1:]:
-        joined = np.where((joined != "") & (part != ""), joined + "\n" + part, np.where(joined != "", joined, part))
-    return frame.assign(flag=flag, flag_reason=joined.astype(object))
-
-
 def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The cached form of a trend table: the overview's columns only,
     sorted by time, strings as categories and review flags as booleans, so
     that selections are a binary search and masks of numeric arrays."""
-    frame = with_flags(frame)
+    if "flags" not in frame.columns:
+        frame = exposure_flags(frame)
     frame = frame[[c for c in TREND_COLUMNS if c in frame.columns]]
     changes = {c: frame[c].astype("category") for c in ("filter", "status", "reason", "review_decision",
                                                          "reviewer", "alarm", "alarm_reason", "detector_flag",

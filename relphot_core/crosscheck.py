@@ -232,4 +232,8 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
         flag = exposure_detector_flag([s.detector for s in stats], relative, errors, counts, config.detectors)
         item.detector_flag = flag.kind
         item.detector_reason = flag.reason if flag.kind in OUT_OF_LIMITS else ""
+        flagged = flag.kind in OUT_OF_LIMITS
+        item.detector_worst = flag.worst if flagged else None
+        item.detector_offset = flag.offset if flagged else None
+        item.detector_offset_error = flag.error if flagged else None
     return result

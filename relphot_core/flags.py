@@ -320,6 +320,8 @@ class DetectorFlag:
         The worst detector (highest status, then largest significance).
     n_fail, n_warn, n_nodata : int
         Detectors of each status.
+    offset, error : float or None
+        The worst detector's offset and its error (mag; None without one).
     """
 
     kind: str
@@ -328,6 +330,8 @@ class DetectorFlag:
     n_fail: int
     n_warn: int
     n_nodata: int
+    offset: float | None = None
+    error: float | None = None
 
 
 def exposure_detector_flag(
@@ -383,4 +387,5 @@ def exposure_detector_flag(
     counts = ", ".join(f"{count} {name}" for count, name in ((n_fail, Status.FAIL), (n_warn, Status.WARN)) if count)
     reason = (f"{n_fail + n_warn} of {status.size} detectors flagged ({counts}); worst "
               + detector_reason(detectors[worst].item(), kind, offset[worst], error[worst], n[worst], thresholds))
-    return DetectorFlag(kind, reason, detectors[worst].item(), n_fail, n_warn, n_nodata)
+    return DetectorFlag(kind, reason, detectors[worst].item(), n_fail, n_warn, n_nodata, float(offset[worst]),
+                        float(error[worst]))

@@ -147,6 +147,12 @@ class ExposureFactor:
     (OK, WARN, FAIL; NODATA when no detector has data; empty: not computed)."""
     detector_reason: str = ""
     """Which detectors are flagged, e.g. ``detector 23: +49.8 ± 2.1 mmag (24 σ) > FAIL limit 16.4 mmag``."""
+    detector_worst: int | None = None
+    """The worst flagged detector (None when no detector is flagged)."""
+    detector_offset: float | None = None
+    """Its offset against the exposure (mag, positive = fainter)."""
+    detector_offset_error: float | None = None
+    """The error of that offset (mag)."""
 
 
 @dataclass

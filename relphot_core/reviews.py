@@ -3,17 +3,17 @@ what a decision was about, and what it changes.
 
 A *review* is a reviewer's decision on the flag of one exposure: the flag is
 ``confirmed`` (right) or ``overruled`` (wrong: the exposure is fine). Each
-decision names the flag it was about (`FLAG_KINDS`: the status with its
-reason, or a flagged detector, a disagreement with the global solution, a
-control-chart alarm), may name a cause from a short controlled vocabulary
+decision names the flag it was about (`relphot_core.qc.flags.FLAG_KINDS`:
+the status with its reason, or a flagged detector, a disagreement with the
+global solution, a control-chart alarm), may name a cause from a short controlled vocabulary
 (`CAUSES`) besides its free comment, and belongs to a *batch*: the decisions
 stored by one action (one exposure, an observation, or hundreds ticked in the
 triage queue). A batch can be revoked: it stays in the audit trail but no
 longer counts, so the exposures it reviewed return to the triage queue and
 their products and exports no longer carry it.
 
-An exposure *awaits review* when it is flagged (`is_flagged`) and its latest
-valid review was not made on its current status.
+Which exposures are flagged, await review, and what a decision is about are
+decided by the flag model (`relphot_core.qc.flags`).
 
 The dashboard, the JSON API and scripts call these functions; the store
 keeps the rows (`relphot_core.store.Store.add_reviews`,
@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from .config import FILTERS
-from .status import FLAGGED, OUT_OF_LIMITS, Status
+from .qc.flags import flag_about
+from .status import Status
 
 DECISIONS: tuple[str, ...] = ("confirmed", "overruled")
 """``confirmed``: the flag is right; ``overruled``: the flag is wrong, the
@@ -62,11 +63,6 @@ CAUSES: tuple[str, ...] = (
 The empty string means no cause given. Stored as these exact strings: add to
 the end, never rename (reviews keep the words they were made with).
 """
-
-FLAG_KINDS: tuple[str, ...] = ("status", "detector", "crosscheck", "alarm")
-"""What a decision can be about: the exposure's status (WARN, FAIL, NODATA,
-with its reason), a flagged detector, a disagreement with the global
-solution, or a control-chart alarm of its dither position."""
 
 MAX_REVIEWER = 80
 """Characters of a reviewer's name kept."""
@@ -164,28 +160,6 @@ def review_problem(decision: Any, reviewer: Any, comment: Any = "", cause: Any =
 
 
 # ------------------------------------------------------------ which rows
-def is_flagged(df: pd.DataFrame) -> np.ndarray:
-    """Which rows of an exposure table carry a flag: a WARN, FAIL or NODATA
-    status, a flagged detector (``detector_flag`` WARN or FAIL), a
-    disagreement with the global solution (``crosscheck``), or a
-    control-chart alarm (``alarmed``), for the columns present."""
-    flagged = df["status"].isin(FLAGGED).to_numpy(dtype=bool).copy()
-    if "detector_flag" in df.columns:
-        flagged |= df["detector_flag"].isin(OUT_OF_LIMITS).to_numpy(dtype=bool)
-    if "crosscheck" in df.columns:
-        flagged |= (df["crosscheck"].fillna("").astype(str) != "").to_numpy(dtype=bool)
-    if "alarmed" in df.columns:
-        flagged |= df["alarmed"].to_numpy(dtype=bool)
-    return flagged
-
-
-def awaits_review(df: pd.DataFrame) -> np.ndarray:
-    """Which rows of an exposure table belong in the triage queue: flagged
-    (`is_flagged`) and not reviewed at their current status (``reviewed``:
-    the latest valid review was made on it)."""
-    return is_flagged(df) & ~df["reviewed"].to_numpy(dtype=bool)
-
-
 TRIAGE_STATUS_ORDER: tuple[Status, ...] = (Status.FAIL, Status.WARN, Status.NODATA)
 """The order of the triage queue by status: FAIL first, then WARN, then
 NODATA (no value to judge); then any other flag (an OK exposure with a
@@ -221,42 +195,6 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     return str(value)
-
-
-def flag_about(row: Mapping[str, Any]) -> tuple[str, str]:
-    """The flag a reviewer of this exposure row decides on: its kind
-    (`FLAG_KINDS`) and the reason shown.
-
-    The status comes first (a WARN, FAIL or NODATA is what the row shows
-    first), then a flagged detector, a disagreement with the global
-    solution, a control-chart alarm; an exposure with none of these is
-    reviewed on its (OK) status.
-
-    Parameters
-    ----------
-    row : mapping
-        An exposure row: ``status`` and ``reason``, and when present
-        ``detector_flag``/``detector_reason``, ``crosscheck``,
-        ``alarmed``/``alarm_reason`` (or ``alarm``).
-
-    Returns
-    -------
-    tuple of str
-        ``(kind, reason)``, e.g. ``("status", "FAIL: |QPRELEX - 1| = 0.031 > 0.02")``.
-    """
-    status = _text(row.get("status")) or "NODATA"
-    if status in FLAGGED:
-        reason = _text(row.get("reason"))
-        return "status", f"{status}: {reason}" if reason else status
-    if _text(row.get("detector_flag")) in OUT_OF_LIMITS:
-        return "detector", f"detector {row.get('detector_flag')}: {_text(row.get('detector_reason'))}".rstrip(": ")
-    if _text(row.get("crosscheck")):
-        return "crosscheck", _text(row.get("crosscheck"))
-    alarmed = row.get("alarmed")
-    if (isinstance(alarmed, (bool, np.bool_)) and alarmed) or _text(row.get("alarm")):
-        return "alarm", _text(row.get("alarm_reason")) or _text(row.get("alarm"))
-    reason = _text(row.get("reason"))
-    return "status", f"{status}: {reason}" if reason else status
 
 
 def flag_label(kind: Any, reason: Any, status: Any = None) -> str:

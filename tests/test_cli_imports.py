@@ -25,6 +25,11 @@ def test_repeated_constants_stay_equal():
 
     assert ENV_VAR == STORE_ENV_VAR
     assert PURPOSES == PRODUCT_PURPOSES
+    from relphot_core.cli import problems as cli_problems
+    from relphot_core.qc import problems
+
+    assert cli_problems.KINDS == problems.PROBLEM_KINDS and cli_problems.STATES == problems.PROBLEM_STATES
+    assert set(cli_problems.STATE_COMMANDS) == set(problems.STATE_ACTIONS) and cli_problems.ENV_VAR == ENV_VAR
 
 
 def test_command_module_map_matches_the_registrations():

@@ -18,7 +18,8 @@ from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
 from dashboard.components import status_counts
-from dashboard.data import compact_table, with_flags
+from dashboard.data import compact_table
+from relphot_core.qc.flags import exposure_flags
 from dashboard.query import apply_selection, mjd_to_date, mjd_to_iso, parse_selection
 from relphot_core.config import FILTERS
 from relphot_core.selection import sorted_nan_last
@@ -314,7 +315,7 @@ def test_overview_counts_match_plain_counting_cached_or_not(app, params):
                            "from": params["date_from"] or None, "obs": params["obs"] or None})
     for name in FILTERS:
         rows = apply_selection(store.trend(name), sel, statuses=False)
-        flagged = rows[with_flags(rows)["flag"].to_numpy(dtype=bool)]
+        flagged = rows[exposure_flags(rows)["flag"].to_numpy(dtype=bool)]
         cells = [rows[rows["status"] == status] for status in STATUS_ORDER] + [flagged, rows]
         row = " ".join(f"{len(cell):,}  exp · {cell['obs_id'].nunique():,} obs" for cell in cells)
         assert f"{name} {row}" in tables[0]

@@ -12,7 +12,7 @@ from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
 from dashboard import create_app
-from dashboard.pages.observation_model import next_flagged_in
+from relphot_core.qc.flags import next_flagged as next_flagged_in
 from relphot_core.store.synth import make_result
 
 pytestmark = pytest.mark.browser

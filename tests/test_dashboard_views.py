@@ -155,13 +155,14 @@ def test_view_of_no_filter_and_no_status_says_it_shows_all():
 
 # ------------------------------------------------------------ observation page
 def test_next_flagged_and_the_queue_order():
-    from dashboard.pages.observation_model import next_flagged_in, next_in_queue, queue_order
+    from dashboard.pages.observation_model import next_in_queue, queue_order
+    from relphot_core.qc.flags import next_flagged as next_flagged_in
 
     j = compact_table(series(bad={(2, 3): (0.97, "FAIL"), (9, 1): (1.008, "WARN"), (20, 2): (None, "NODATA")}))
     h = compact_table(series(bad={(5, 1): (0.90, "FAIL")}).assign(filter="NIR_H"))
     assert next_flagged_in(j, 1000) == 1002 and next_flagged_in(j, 1002) == 1009
     assert next_flagged_in(j, 1020) is None and next_flagged_in(j, 1009, before=True) == 1002
-    j["alarmed"] = j["obs_id"] == 1015  # a control-chart alarm flags too
+    j = j.drop(columns="flags").assign(alarm=np.where(j["obs_id"] == 1015, "drift", ""))  # an alarm flags too
     assert next_flagged_in(j, 1009) == 1015
     queue = queue_order({"NIR_J": j, "NIR_H": h})
     # worst status first, then farthest from 1: FAIL 0.90, FAIL 0.97, WARN, NODATA, the alarm (an OK status)

@@ -25,18 +25,19 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.mjd import mjd_to_datetime
+from relphot_core.qc.flags import exposure_flags, is_flagged, next_flagged
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import FLAGGED, OUT_OF_LIMITS, Status
 
 from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, review_form, status_badge)
 from ..api import is_number
-from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version, with_flags
+from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
 from ..figures.observation import FACTOR_VIEWS
 from ..style import GRAPH_CONFIG
-from .observation_model import (back_link, filter_summary, next_flagged_in, next_in_queue, queue_order, with_back,
+from .observation_model import (back_link, filter_summary, next_in_queue, queue_order, with_back,
                                 worst_first)
 
 PAGE = dict(path_template="/observation/<obs_id>", name="Observation",
@@ -97,7 +98,7 @@ def exposure_frame(store, result, run_id: int | None = None) -> pd.DataFrame:
             "reviewed_at": review.reviewed_at if review else None,
         })
     frame = pd.DataFrame(rows)
-    return with_flags(frame) if len(frame) else frame
+    return exposure_flags(frame) if len(frame) else frame
 
 
 def flagged_dithers(result, run_id: int | None = None) -> list[int]:
@@ -108,15 +109,13 @@ def flagged_dithers(result, run_id: int | None = None) -> list[int]:
     The control-chart alarms come from the server's cached table of the
     filter (current runs): not for an earlier run (``run_id``), and not
     without a cache (``cache_ttl=0``: a survey-size read per page view)."""
-    flagged = {e.exposure for e in result.exposures
-               if e.status in FLAGGED or e.detector_flag in OUT_OF_LIMITS or e.crosscheck}
-    cache = get_cache()
-    if run_id is None and cache.ttl > 0:
-        table = cache.trend(result.filter)
-        if table is not None and not table.empty and "flag" in table:
-            rows = table[table["obs_id"].to_numpy() == result.obs_id]
-            flagged |= {int(d) for d in rows.loc[rows["flag"].to_numpy(dtype=bool), "exposure"]}
-    return sorted(flagged)
+    alarms = control_alarms(result, run_id)
+    rows = pd.DataFrame({"status": [e.status for e in result.exposures],
+                         "detector_flag": [e.detector_flag for e in result.exposures],
+                         "crosscheck": [e.crosscheck for e in result.exposures],
+                         "alarm": [alarms.get(e.exposure, "") for e in result.exposures]})
+    dithers = [e.exposure for e in result.exposures]
+    return sorted(d for d, flagged in zip(dithers, is_flagged(rows)) if flagged)
 
 
 def _pair_options(result) -> list[dict]:
@@ -264,7 +263,7 @@ def _next_flagged(store, obs: int, filters: list[str]) -> int | None:
     found = []
     for name in filters:
         if cache.ttl > 0:
-            found.append(next_flagged_in(cache.trend(name), obs))
+            found.append(next_flagged(cache.trend(name), obs))
         else:
             found.append(store.next_flagged(obs, name))
     found = [f for f in found if f is not None]

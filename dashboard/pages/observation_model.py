@@ -14,24 +14,11 @@ import pandas as pd
 from relphot_core.config import FILTERS
 from relphot_core.results import ObservationResult
 from relphot_core.status import Status
-from relphot_core.reviews import TRIAGE_STATUS_ORDER, awaits_review, is_flagged, triage_order
+from relphot_core.qc.flags import awaits_review
+from relphot_core.reviews import TRIAGE_STATUS_ORDER, triage_order
 
 STATUS_RANK = {status: rank for rank, status in enumerate((*TRIAGE_STATUS_ORDER, Status.OK))}
 """Worst first, as the triage queue orders statuses: the order of the "all filters" view."""
-
-
-def next_flagged_in(table: pd.DataFrame | None, obs_id: int, *, before: bool = False) -> int | None:
-    """The next observation id after ``obs_id`` (the previous one with
-    ``before``) with a flagged exposure (`relphot_core.reviews.is_flagged`:
-    status, detector, cross-check, control-chart alarm) in a filter's trend
-    table; None when there is none."""
-    if table is None or table.empty:
-        return None
-    obs = table["obs_id"].to_numpy(dtype=np.int64)
-    wanted = is_flagged(table) & ((obs < obs_id) if before else (obs > obs_id))
-    if not wanted.any():
-        return None
-    return int(obs[wanted].max() if before else obs[wanted].min())
 
 
 def queue_order(tables: Mapping[str, pd.DataFrame | None]) -> list[tuple[int, str]]:

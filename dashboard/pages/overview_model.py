@@ -17,10 +17,10 @@ import pandas as pd
 
 from relphot_core.config import FILTERS
 from relphot_core.status import STATUS_ORDER
-from relphot_core.reviews import awaits_review
+from relphot_core.qc.flags import awaits_review, exposure_flags
 
 from ..components import StatusCounts, count_statuses, flag_counts, status_counts
-from ..data import table_version, with_flags
+from ..data import table_version
 from ..figures.trends import trend_figure_dict
 from ..query import Selection, apply_selection, parse_selection, selected_rows, with_updates
 
@@ -141,7 +141,7 @@ def _flagged(table: pd.DataFrame | None, sel: Selection) -> tuple[int, int]:
     if table is None or table.empty:
         return (0, 0)
     if "flag" not in table.columns:  # an uncached table (cache_ttl=0)
-        table = with_flags(table)
+        table = exposure_flags(table)
     start, stop, rows = selected_rows(table, sel, statuses=False)
     flag, obs = table["flag"].to_numpy()[start:stop], table["obs_id"].to_numpy()[start:stop]
     if rows is not None:

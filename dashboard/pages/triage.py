@@ -13,7 +13,8 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.qc import causes
-from relphot_core.reviews import ReviewInputError, awaits_review, review_problem, triage_order
+from relphot_core.qc.flags import awaits_review
+from relphot_core.reviews import ReviewInputError, review_problem, triage_order
 
 from ..components import (
     empty_store_page,

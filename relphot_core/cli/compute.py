@@ -262,6 +262,8 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
     if store is not None:
         _err(f"stored {done.new_runs} new run(s), {done.same_runs} identical run(s) already in the store, "
              f"{len(plan.unchanged)} unchanged set(s) skipped")
+        if done.new_runs or done.failures or plan.failures:
+            _update_problems(store, plan, args)
     if not args.quiet:
         target = sys.stderr if args.json == "-" else sys.stdout
         if sum(counts.values()) <= SUMMARY_ROWS:
@@ -279,3 +281,21 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
              + (" (recorded in the store)" if store is not None else ""))
         return 1
     return 0
+
+
+def _update_problems(store: Any, plan: Any, args: argparse.Namespace) -> None:
+    """Compute and keep the problems of the filters this batch touched
+    (`relphot_core.store.Store.update_problems`), and say what changed."""
+    import time
+
+    start = time.perf_counter()
+    filters = sorted({s.filter for s in plan.to_compute}) or None
+    counts = store.update_problems(filters, control=config_from_args(args).control)
+    total: Counter[str] = Counter()
+    for per_filter in counts.values():
+        total.update(per_filter)
+    if not args.quiet:
+        open_now = len(store.problems(awaiting=True))
+        _err(f"problems: {total['opened']} new, {total['grew']} grown, {total['regressed']} regressed, "
+             f"{total['gone']} gone; {open_now} await review (relphot problems) "
+             f"[{time.perf_counter() - start:.1f} s]")

@@ -226,8 +226,13 @@ def _line(t: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, fl
 def change_point(t: np.ndarray, z: np.ndarray, lo: int, hi: int, end: int) -> int:
     """The start of a drift: the row ``c`` in ``[lo, hi]`` that best explains
     ``z`` (standardised values of one series, in-control level 0) as 0
-    before ``c`` and a line from ``c`` on (least squares over
-    ``[lo, hi + FIT_POINTS)`` capped at ``end``).
+    before ``c`` and, from ``c`` on, either a step (a constant) or a ramp
+    (a line from 0 at ``c``), in least squares over ``[lo, hi + FIT_POINTS)``
+    capped at ``end``.
+
+    Both shapes have one free parameter, so neither is favoured; a free
+    line (two) would fit a ramp from too early a start as well as from the
+    right one.
 
     Parameters
     ----------
@@ -247,16 +252,24 @@ def change_point(t: np.ndarray, z: np.ndarray, lo: int, hi: int, end: int) -> in
     >>> z = np.r_[np.zeros(20), np.full(10, 1.5), np.full(30, 12.0)]  # a small shift, then a big step at 30
     >>> change_point(np.arange(60.0), z, 15, 40, 59)
     30
+    >>> ramp = np.r_[np.zeros(40), 0.3 * np.arange(1, 41)]            # rising from 0 at 39: the first point is 40
+    >>> change_point(np.arange(80.0), ramp, 10, 60, 79)
+    39
     """
-    best, best_cost = hi, np.inf
     stop = min(end + 1, hi + FIT_POINTS)  # every candidate is judged on the same points, lo .. stop - 1
-    for c in range(lo, hi + 1):
-        before = z[lo:c]
-        cost = float((before * before).sum())
-        if stop - c >= 2:
-            cost += _line(t[c:stop], z[c:stop], np.ones(stop - c))[4]
-        if cost < best_cost:
-            best, best_cost = c, cost
+    y = z[lo:stop]
+    x = t[lo:stop]
+    total = float((y * y).sum())
+    best, best_cost = hi, np.inf
+    for c in range(lo, min(hi, stop - 1) + 1):
+        after, since = y[c - lo:], x[c - lo:] - t[c]
+        # step: SSE = total - (sum y)^2 / n; ramp through 0 at c: SSE = total - (sum y dt)^2 / sum dt^2
+        gain = float(after.sum()) ** 2 / after.size
+        spread = float((since * since).sum())
+        if spread > 0:
+            gain = max(gain, float((after * since).sum()) ** 2 / spread)
+        if total - gain < best_cost:
+            best, best_cost = c, total - gain
     return best
 
 
@@ -319,8 +332,10 @@ def series_alarms(
     result = control_rules(value, error, mjd, series, center=0.0, scale=scale if enough else None,
                            **asdict(control))
     with np.errstate(invalid="ignore", divide="ignore"):
-        # winsorised as the CUSUM's input is: one wild point must not decide where a drift starts
+        # winsorised as the CUSUM's input is (one wild point must not decide where a drift starts), and
+        # shrunk by the CUSUM's allowance k: a shift the chart tolerates (a partner's leak) starts nothing
         z = np.clip(value / (scale * error), -control.outlier_nsigma, control.outlier_nsigma)
+        z = np.sign(z) * np.maximum(np.abs(z) - control.cusum_k, 0.0)
     last_row = {label: int(np.flatnonzero(series == label)[-1]) for label in np.unique(series).tolist()}
     drifts: list[SeriesDrift] = []
     for item in result.alarms:

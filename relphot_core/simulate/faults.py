@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FAULT_KINDS: tuple[str, ...] = ("exposure", "detector", "step", "ramp")
 """The kinds of `Fault`."""
@@ -156,3 +159,69 @@ def ending_faults_season(n: int = 160) -> FaultSeason:
         Fault("step", 4 * e, None, 3, +0.005),
         Fault("ramp", 5 * e, None, 4, -0.001),
     ))
+
+
+def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: float = 0.002, seed: int = 0,
+                 detector_error: float = 0.002) -> "pd.DataFrame":
+    """A filter's exposure table as the store's trend gives it, simulated at
+    the level of the factors (fast: no catalogue), with the collateral
+    effects of the method.
+
+    Each pair of exposures gets a measured magnitude difference (the true
+    one plus noise of ``error * sqrt(2)``); each exposure's offset is the
+    median of its pair medians, as `relphot_core.factors` computes it, so a
+    bad exposure leaks into its partners as it does in the chain (about half
+    a sigma of the pair noise with four dithers). A detector fault shifts its
+    exposure by its share (1/16 of its offset) and flags the detector
+    (``detector_flag`` FAIL beyond 1.5 %, WARN beyond 0.5 %) with its offset
+    measured to ``detector_error``.
+
+    Parameters
+    ----------
+    season : FaultSeason
+    filter_name : str
+    error : float
+        1-sigma error of a factor (QPRELEXE).
+    seed : int
+    detector_error : float
+        1-sigma error of a detector offset (mag).
+
+    Returns
+    -------
+    pandas.DataFrame
+        obs_id, filter, exposure, mjd_obs, value, error, status, reason,
+        detector_flag, detector_reason, detector_worst, detector_offset,
+        crosscheck, collateral, reviewed; in time order.
+    """
+    import pandas as pd
+
+    from ..config import Thresholds
+    from ..status import exposure_statuses
+
+    rng = np.random.default_rng(seed)
+    k = season.n_exposures
+    rows = []
+    for obs in range(season.n):
+        true = np.array([_mag(season.exposure_fraction(obs, d)) for d in range(1, k + 1)])
+        detector = {f.dither: f for f in season.faults if f.kind == "detector" and f.active(obs)}
+        for d, fault in detector.items():
+            true[d - 1] += _mag(1.0 + fault.size) / 16.0
+        diff = true[:, None] - true[None, :] + rng.normal(0.0, error * math.sqrt(2.0) / 1.0857, (k, k))
+        diff = (diff - diff.T) / 2.0  # one measurement per pair, antisymmetric
+        offset = np.array([np.median(np.delete(diff[i], i)) for i in range(k)])
+        value = 10.0 ** (-0.4 * offset)
+        status = exposure_statuses(value, np.full(k, error), Thresholds())
+        for d in range(1, k + 1):
+            fault = detector.get(d)
+            det_offset = _mag(1.0 + fault.size) + rng.normal(0.0, detector_error) if fault else np.nan
+            deviation = abs(10.0 ** (-0.4 * det_offset) - 1.0) if fault else 0.0
+            flag = "FAIL" if deviation > 0.015 else "WARN" if deviation > 0.005 else "OK"
+            rows.append({
+                "obs_id": season.first_obs_id + obs, "filter": filter_name, "exposure": d,
+                "mjd_obs": season.mjd(obs) + (d - 1) * 0.004, "value": float(value[d - 1]), "error": error,
+                "status": str(status[d - 1]), "reason": "", "detector_flag": flag,
+                "detector_reason": f"detector {fault.detector}: {1000 * det_offset:+.1f} mmag" if flag != "OK" else "",
+                "detector_worst": float(fault.detector) if flag != "OK" else np.nan,
+                "detector_offset": float(det_offset) if flag != "OK" else np.nan, "crosscheck": "",
+                "collateral": "", "reviewed": False})
+    return pd.DataFrame(rows)

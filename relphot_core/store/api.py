@@ -30,8 +30,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
-from ..reviews import awaits_review, check_review
-from . import queries, review_rows
+from ..qc.flags import awaits_review
+from ..reviews import check_review
+from . import problems as problem_rows, queries, review_rows
 from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
 from .inputs_api import InputsPart
 from .models import (
@@ -265,6 +266,137 @@ class Store(ResultsPart, InputsPart, TablesPart):
         """
         with self._write(f"cannot revoke review batch {batch_id}") as conn:
             return review_rows.revoke_batch(conn, int(batch_id), by)
+
+    # -------------------------------------------------------------- problems
+    def update_problems(self, filters: Sequence[str] | None = None, *, control: Any = None,
+                        by: str = "relphot") -> dict[str, dict[str, int]]:
+        """Compute the problems of each filter from its current runs
+        (`relphot_core.qc.problems.find_problems`, with the control charts
+        ``control``) and keep them (`relphot_core.store.problems.sync`:
+        identities, states and events), one transaction per filter.
+
+        Returns
+        -------
+        dict
+            Per filter, the counts of problems opened, grown, regressed,
+            gone, back and unchanged.
+        """
+        from ..config import FILTERS, Control
+        from ..qc.problems import find_problems
+
+        control = control or Control()
+        failures = self.failures()
+        out: dict[str, dict[str, int]] = {}
+        for band in (filters or FILTERS):
+            table = self.trend(band, control=control)
+            own = failures[failures["filter"].astype(object) == band] if not failures.empty else None
+            if table.empty and (own is None or own.empty) and not self._has_problems(band):
+                continue
+            found = find_problems(table, band, control, failures=own)
+            with self._write(f"cannot store the problems of {band}") as conn:
+                out[band] = problem_rows.sync(conn, band, found, by=by)
+        loose = failures[failures["filter"].isna()] if not failures.empty else failures
+        if not loose.empty or self._has_problems(""):
+            found = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value", "error",
+                                                                  "status", "reason"]), "", control, failures=loose)
+            with self._write("cannot store the problems of failed catalogues") as conn:
+                out[""] = problem_rows.sync(conn, "", found, by=by)
+        return out
+
+    def _has_problems(self, filter: str) -> bool:
+        with self._read() as conn:
+            return bool(conn.execute(select(func.count()).select_from(problem_rows.P)
+                                     .where(problem_rows.P.c.filter == filter)).scalar())
+
+    def problems(self, filter: str | Sequence[str] | None = None, *, states: Sequence[str] | None = None,
+                 kinds: Sequence[str] | None = None, current: bool | None = True, awaiting: bool | None = None,
+                 limit: int | None = None) -> pd.DataFrame:
+        """Stored problems, worst first (`relphot_core.store.problems.PROBLEM_COLUMNS`
+        with ``n_awaiting`` and ``n_reviewed``: its exposures awaiting review
+        and reviewed at their current status).
+
+        Parameters
+        ----------
+        filter : str or sequence of str, optional
+        states, kinds : sequence of str, optional
+            `relphot_core.qc.problems.PROBLEM_STATES` / ``PROBLEM_KINDS``.
+        current : bool or None
+            Found by the latest computation (default), not (gone), or both (None).
+        awaiting : bool or None
+            Only those with (True) or without (False) exposures awaiting review.
+        limit : int, optional
+        """
+        filters = [filter] if isinstance(filter, str) else (list(filter) if filter is not None else None)
+        with self._read() as conn:
+            return problem_rows.read(conn, filters=filters, states=states, kinds=kinds, current=current,
+                                     awaiting=awaiting, limit=limit)
+
+    def problem(self, problem_id: int) -> pd.Series:
+        """One problem (a row of `problems`, current or not).
+
+        Raises
+        ------
+        KeyError
+            No such problem.
+        """
+        with self._read() as conn:
+            frame = problem_rows.read(conn, problem_id=int(problem_id), current=None)
+        if frame.empty:
+            raise KeyError(f"no problem {problem_id}")
+        return frame.iloc[0]
+
+    def problem_exposures(self, problem_id: int) -> pd.DataFrame:
+        """The exposures of a problem with their role and review state
+        (`relphot_core.store.problems.exposures`)."""
+        with self._read() as conn:
+            return problem_rows.exposures(conn, int(problem_id))
+
+    def problem_events(self, problem_id: int | None = None, *, since: Any = None) -> pd.DataFrame:
+        """The life of the problems (or of one): opened, grew, regressed,
+        gone, back and the leads' actions, oldest first."""
+        with self._read() as conn:
+            return problem_rows.events(conn, problem_id, since=since)
+
+    def exposure_problems(self, filter: str) -> pd.DataFrame:
+        """The current problem of each exposure of a filter that has one:
+        obs_id, exposure, problem_id, problem_kind, role."""
+        with self._read() as conn:
+            return problem_rows.exposure_problems(conn, filter)
+
+    def set_problem_state(self, problem_id: int, action: str, by: str, *, comment: str = "",
+                          expected_version: int | None = None) -> int:
+        """Acknowledge, resolve, ignore or reopen a problem
+        (`relphot_core.store.problems.set_state`); returns its new version.
+        Who may is the caller's check (a lead)."""
+        with self._write(f"cannot change problem {problem_id}") as conn:
+            return problem_rows.set_state(conn, int(problem_id), action, by, comment=comment,
+                                          expected_version=expected_version)
+
+    def review_problem(self, problem_id: int, decision: str, reviewer: str, comment: str = "", *,
+                       cause: str = "") -> int | None:
+        """Confirm or overrule a problem: one review batch over all its
+        exposures, each recorded as about the problem (its flag kind and
+        reason). Revoking the batch (`revoke_review_batch`) restores the
+        queue as it was. Returns the batch id (None: no exposure).
+
+        Raises
+        ------
+        KeyError
+            No such problem. ValueError: bad decision, cause or no reviewer.
+        """
+        from ..qc.problems import PROBLEM_FLAG_KIND
+
+        check_review(decision, reviewer, comment, cause, reason_required=False)
+        row = self.problem(problem_id)
+        with self._write(f"cannot review problem {problem_id}") as conn:
+            keys = problem_rows.review_keys(conn, int(problem_id))
+            if not keys:
+                return None
+            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in keys}))
+            kind = PROBLEM_FLAG_KIND.get(str(row["kind"]))
+            about = {key: (kind or known[key]["flag_kind"], f"{row['title']}: {row['reason']}") for key in keys}
+            return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
+                                            cause, about, problem_id=int(problem_id))
 
     # ------------------------------------------------------------------ read
     @staticmethod

@@ -195,6 +195,11 @@ class ExposureFactorRow(Base):
     detector_flag: Mapped[str | None] = mapped_column(String(8))
     """Worst detector status against the exposure (None: not computed)."""
     detector_reason: Mapped[str] = mapped_column(Text, default="")
+    detector_worst: Mapped[int | None] = mapped_column(Integer)
+    """The worst flagged detector (None when none is flagged)."""
+    detector_offset: Mapped[float | None] = mapped_column(Float)
+    """Its offset against the exposure (mag, positive = fainter)."""
+    detector_offset_error: Mapped[float | None] = mapped_column(Float)
 
 
 class PairStatRow(Base):
@@ -290,6 +295,8 @@ class ReviewBatch(Base):
     """How many exposures it reviewed."""
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(128))
+    problem_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The problem reviewed (`Problem.id`), when the batch reviewed a problem."""
 
 
 class InputFile(Base):
@@ -340,3 +347,87 @@ class ProcessingFailure(Base):
     """Batches that met the same failure (same path, kind and reason)."""
     resolved: Mapped[datetime | None] = mapped_column(UTCDateTime())
     """When a later batch processed the set (or the file) successfully."""
+
+
+class Problem(Base):
+    """One QC problem: a cause with its exposures (`relphot_core.qc.problems`).
+
+    Identified across recomputations by its ``fingerprint`` (kind, filter
+    and subject: a dither position, a detector, an exposure, an
+    observation, a failed set)."""
+
+    __tablename__ = "problem"
+    __table_args__ = (
+        UniqueConstraint("fingerprint", name="uq_problem_fingerprint"),
+        Index("ix_problem_filter_state", "filter", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    """`relphot_core.qc.problems.PROBLEM_KINDS`."""
+    filter: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(120))
+    """What it is about, e.g. ``dither 4``, ``detector 23``, ``obs 1040 dither 2``."""
+    title: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    first_obs: Mapped[int | None] = mapped_column(BigInteger)
+    last_obs: Mapped[int | None] = mapped_column(BigInteger)
+    first_mjd: Mapped[float | None] = mapped_column(Float)
+    last_mjd: Mapped[float | None] = mapped_column(Float)
+    n_exposures: Mapped[int] = mapped_column(Integer, default=0)
+    n_collateral: Mapped[int] = mapped_column(Integer, default=0)
+    size: Mapped[float | None] = mapped_column(Float)
+    """Its size now, in ``unit`` (a flux fraction, or mag for a detector)."""
+    size_error: Mapped[float | None] = mapped_column(Float)
+    slope: Mapped[float | None] = mapped_column(Float)
+    """For a drift: ``unit`` per day."""
+    unit: Mapped[str] = mapped_column(String(8), default="flux")
+    worst_status: Mapped[str | None] = mapped_column(String(8))
+    severity: Mapped[float] = mapped_column(Float, default=0.0)
+    """Orders the queue, worst first (`relphot_core.qc.problems.Problem.severity`)."""
+    ongoing: Mapped[bool] = mapped_column(Boolean, default=False)
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+    """Found by the latest computation (False: its flags are gone, e.g. after a reprocessing)."""
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    """`relphot_core.qc.problems.PROBLEM_STATES`."""
+    state_by: Mapped[str | None] = mapped_column(String(128))
+    state_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    state_comment: Mapped[str] = mapped_column(Text, default="")
+    resolved_obs: Mapped[int | None] = mapped_column(BigInteger)
+    """The last observation it had when it was resolved: a later one makes it regress."""
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """Incremented by every change of state or of exposures (a stale action is refused)."""
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated: Mapped[datetime] = mapped_column(UTCDateTime())
+    grew_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When it last gained exposures."""
+
+
+class ProblemExposure(Base):
+    """An exposure of a problem: ``primary`` (the problem's own flag) or
+    ``collateral`` (a flag the problem explains)."""
+
+    __tablename__ = "problem_exposure"
+    __table_args__ = (Index("ix_problem_exposure_exposure", "exposure_id"),)
+
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problem.id", ondelete="CASCADE"), primary_key=True)
+    exposure_id: Mapped[int] = mapped_column(ForeignKey("exposure.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(12), default="primary")
+
+
+class ProblemEvent(Base):
+    """The life of a problem: opened, grew, regressed, gone, and every state
+    change with who and when (the audit trail of the problem queue)."""
+
+    __tablename__ = "problem_event"
+    __table_args__ = (Index("ix_problem_event_problem", "problem_id"), Index("ix_problem_event_at", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problem.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(String(16))
+    by: Mapped[str] = mapped_column(String(128), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    n_exposures: Mapped[int] = mapped_column(Integer, default=0)
+

@@ -58,6 +58,8 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "collateral": "object",
     "detector_flag": "object",
     "detector_reason": "object",
+    "detector_worst": "float64",
+    "detector_offset": "float64",
 }
 
 OBSERVATION_COLUMNS: dict[str, str] = {
@@ -214,6 +216,8 @@ def _exposure_table(
             F.c.collateral,
             F.c.detector_flag,
             F.c.detector_reason,
+            F.c.detector_worst,
+            F.c.detector_offset,
         )
     )
     stmt = _exposure_where(stmt, selection)

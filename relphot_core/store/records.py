@@ -39,6 +39,9 @@ def _exposure_factor(row: Any) -> ExposureFactor:
         collateral=row.collateral or "",
         detector_flag=row.detector_flag or "",
         detector_reason=row.detector_reason or "",
+        detector_worst=row.detector_worst,
+        detector_offset=row.detector_offset,
+        detector_offset_error=row.detector_offset_error,
     )
 
 

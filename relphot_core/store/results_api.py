@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -17,7 +18,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from ..errors import StoreError
 from ..results import ObservationResult
 from ..selection import ExposureSelection
-from ..status import FLAGGED, Status
 from . import queries, review_rows
 from .models import ExposureFactorRow, Observation, ProcessingRun, Review
 from .records import build_factor_results, build_result
@@ -225,19 +225,13 @@ class ResultsPart:
             nxt = conn.execute(base.where(O.c.obs_id > int(obs_id)).order_by(O.c.obs_id).limit(1)).scalar()
         return prev, nxt
 
-    def next_flagged(self, obs_id: int, filter: str | None = None, *, before: bool = False) -> int | None:
+    def next_flagged(self, obs_id: int, filter: str, *, before: bool = False, control: Any = None) -> int | None:
         """The next observation id after ``obs_id`` (the previous one with
-        ``before``), in the filter if given, whose current run has a flagged
-        exposure: a WARN, FAIL or NODATA status, a WARN or FAIL detector, or
-        a disagreement with the global solution. (Control-chart alarms are
-        computed over a series, not stored: `triage_queue` has them.)"""
-        flagged = (F.c.status.in_([s.value for s in FLAGGED])
-                   | F.c.detector_flag.in_((Status.WARN.value, Status.FAIL.value))
-                   | (func.coalesce(F.c.crosscheck, "") != ""))
-        stmt = (select(O.c.obs_id).select_from(O).join(F, F.c.run_id == O.c.current_run_id).where(flagged)
-                .where(O.c.obs_id < int(obs_id) if before else O.c.obs_id > int(obs_id))
-                .order_by(O.c.obs_id.desc() if before else O.c.obs_id).limit(1))
-        if filter is not None:
-            stmt = stmt.where(O.c.filter == str(filter))
-        with self._read() as conn:
-            return conn.execute(stmt).scalar()
+        ``before``) of a filter with a flagged exposure in its current run, by
+        the flag model (`relphot_core.qc.flags.next_flagged`: status, detector,
+        cross-check and control-chart alarm, the latter over the filter's
+        series with ``control``). Reads the filter's whole trend: a page with
+        the table at hand asks `relphot_core.qc.flags.next_flagged` itself."""
+        from ..qc.flags import next_flagged
+
+        return next_flagged(self.trend(filter, control=control), obs_id, before=before)

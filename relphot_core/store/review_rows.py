@@ -15,7 +15,8 @@ import pandas as pd
 from sqlalchemy import String, and_, cast, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from ..reviews import FLAG_KINDS, check_review, flag_about
+from ..qc.flags import FLAG_KINDS, flag_about
+from ..reviews import check_review
 from . import queries
 from .models import Exposure, ExposureFactorRow, Observation, Review, ReviewBatch, utcnow
 
@@ -37,7 +38,7 @@ REVIEW_COLUMNS = {
 
 BATCH_COLUMNS = {
     "batch_id": "int64", "created": "datetime", "reviewer": "object", "decision": "object", "comment": "object",
-    "cause": "object", "n_reviews": "int64", "revoked_at": "datetime", "revoked_by": "object",
+    "cause": "object", "n_reviews": "int64", "revoked_at": "datetime", "revoked_by": "object", "problem_id": "Int64",
 }
 """`Store.review_batches` columns and their types."""
 
@@ -65,7 +66,8 @@ def targets(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[Key, dic
 
 
 def insert_batch(conn: Connection, chosen: list[dict[str, Any]], keys: list[Key], decision: str, reviewer: str,
-                 comment: str, cause: str, about: Mapping[Key, tuple[str, str]] | None) -> int | None:
+                 comment: str, cause: str, about: Mapping[Key, tuple[str, str]] | None, *,
+                 problem_id: int | None = None) -> int | None:
     """Store one batch and a review per target; returns the batch id (None
     when there is no target: no empty batch is stored)."""
     review = check_review(decision, reviewer, comment, cause, reason_required=False)
@@ -74,7 +76,7 @@ def insert_batch(conn: Connection, chosen: list[dict[str, Any]], keys: list[Key]
     now = utcnow()
     batch_id = conn.execute(insert(B).returning(B.c.id), [{
         "created": now, "reviewer": review.reviewer, "decision": review.decision, "comment": review.comment,
-        "cause": review.cause, "n_reviews": len(chosen)}]).scalar_one()
+        "cause": review.cause, "n_reviews": len(chosen), "problem_id": problem_id}]).scalar_one()
     rows = []
     for key, target in zip(keys, chosen, strict=True):
         kind, why = (about or {}).get(key) or (target["flag_kind"], target["flag_reason"])
@@ -156,7 +158,7 @@ def review_rows(conn: Connection, obs_id: int | None = None, filter: str | None 
 def batch_rows(conn: Connection) -> pd.DataFrame:
     """`Store.review_batches`."""
     stmt = select(B.c.id, B.c.created, B.c.reviewer, B.c.decision, B.c.comment, B.c.cause, B.c.n_reviews,
-                  B.c.revoked_at, B.c.revoked_by).order_by(B.c.id)
+                  B.c.revoked_at, B.c.revoked_by, B.c.problem_id).order_by(B.c.id)
     return queries.frame(conn.execute(stmt).all(), BATCH_COLUMNS)
 
 

@@ -338,6 +338,9 @@ def save_batch(
                     "collateral": item.collateral or "",
                     "detector_flag": item.detector_flag or None,
                     "detector_reason": item.detector_reason or "",
+                    "detector_worst": item.detector_worst,
+                    "detector_offset": _num(item.detector_offset),
+                    "detector_offset_error": _num(item.detector_offset_error),
                 }
             )
         for pair in r.pairs:

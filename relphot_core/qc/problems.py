@@ -1,0 +1,443 @@
+"""Problems, not rows: the causes a calibration team works on, each with its
+exposures.
+
+A *problem* is one cause (`PROBLEM_KINDS`):
+
+- ``drift``: a dither position that steps or drifts over a span (a drift of
+  its control chart, `relphot_core.qc.series`);
+- ``detector``: a detector flagged in one or more exposures (the worst
+  flagged detector of each exposure, `relphot_core.flags.exposure_detector_flag`);
+- ``exposure``: one bad exposure (a flag no other cause explains);
+- ``observation``: several flagged exposures of one observation that no
+  other cause explains (e.g. a set without data);
+- ``failure``: a set that could not be processed.
+
+Flags that a cause explains attach to it instead of standing alone
+(*collateral*, in the spirit of Alertmanager's inhibition): the exposure-level
+shift a bad detector causes on its exposure (a small drift of that dither
+position over the detector's span), the opposite shift of the partners of a
+drifting dither position, and the WARNs that the partners or the global
+solution explain (`relphot_core.crosscheck.collateral_reasons`) go to the
+problem of the exposure they name.
+
+`find_problems` is pure: a filter's exposure table in, `Problem` records
+out. Each problem carries a *fingerprint* (kind, filter, subject) that stays
+the same when the problems are computed again after the next batch, so the
+store (`relphot_core.store.Store.update_problems`) keeps its identity, state
+and reviews: a new exposure of an ongoing drift joins it, a resolved problem
+that comes back regresses (`next_state`).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import numpy as np
+import pandas as pd
+
+from ..config import Control
+from ..mjd import mjd_to_day
+from ..status import FLAGGED, OUT_OF_LIMITS, Status, status_rank
+from .flags import table_bits
+from .series import SeriesAlarms, dither_alarms
+
+PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+"""The kinds of problems."""
+
+PROBLEM_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "ignored", "regressed")
+"""``open``: found, nobody has taken it; ``acknowledged``: a lead knows and
+follows it; ``resolved``: a lead says it is over (it *regresses* if it comes
+back); ``ignored``: not worth following (it stays quiet whatever happens);
+``regressed``: resolved, then seen again."""
+
+ACTIVE_STATES: tuple[str, ...] = ("open", "regressed")
+"""States of the problems the queue shows (with exposures awaiting review)."""
+
+PROBLEM_FLAG_KIND: Mapping[str, str] = {"drift": "alarm", "detector": "detector"}
+"""The flag kind (`relphot_core.qc.flags.FlagKind`) a review of a problem is
+about; the other kinds keep each exposure's own."""
+
+ONGOING_OBSERVATIONS = 10
+"""A problem whose last exposure is among the filter's last this many
+observations is ongoing."""
+
+DETECTORS_PER_EXPOSURE = 16
+"""Detectors whose sources make up an exposure's factor."""
+
+COLLATERAL_SHARE = 2.0
+"""A drift of an exposure series is the consequence of a detector fault on
+the same exposures when its size is at most this many times the detector's
+share of the exposure (its offset over `DETECTORS_PER_EXPOSURE`)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem as computed from a filter's exposures.
+
+    Attributes
+    ----------
+    kind : str
+        One of `PROBLEM_KINDS`.
+    filter : str
+    subject : str
+        What it is about: ``dither 4``, ``detector 23``, ``obs 1040 dither
+        2``, ``obs 1040``, or the failed set.
+    title : str
+        A few words, e.g. ``drift of dither 4``.
+    reason : str
+        The full sentence, with its span and size now.
+    first_obs, last_obs : int or None
+        Its first and last observation.
+    first_mjd, last_mjd : float
+    exposures : tuple of (int, int, str)
+        ``(obs_id, dither, role)``, role ``primary`` or ``collateral``.
+    size, size_error : float
+        Its size now in ``unit``: the drift's level now, the detector's
+        offset, the exposure's ``QPRELEX - 1``.
+    slope : float
+        For a drift, ``unit`` per day (NaN otherwise).
+    unit : str
+        ``flux`` (a fraction: -0.005 is 0.5 % faint) or ``mag`` (+ = fainter).
+    worst_status : str
+        The worst status among its primary exposures.
+    ongoing : bool
+        Seen among the filter's last `ONGOING_OBSERVATIONS` observations
+        (a drift: its series is still in drift).
+    """
+
+    kind: str
+    filter: str
+    subject: str
+    title: str
+    reason: str
+    first_obs: int | None
+    last_obs: int | None
+    first_mjd: float
+    last_mjd: float
+    exposures: tuple[tuple[int, int, str], ...] = ()
+    size: float = float("nan")
+    size_error: float = float("nan")
+    slope: float = float("nan")
+    unit: str = "flux"
+    worst_status: str = ""
+    ongoing: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Its identity across recomputations: ``kind|filter|subject``."""
+        return f"{self.kind}|{self.filter}|{self.subject}"
+
+    @property
+    def n_collateral(self) -> int:
+        return sum(role == "collateral" for *_, role in self.exposures)
+
+    @property
+    def severity(self) -> float:
+        """Worst first: the worst status (FAIL > WARN > NODATA > other
+        flags), then the size in units of its error (capped), a failure
+        with the FAILs."""
+        rank = {Status.FAIL.value: 3.0, Status.WARN.value: 2.0, Status.NODATA.value: 1.0}.get(self.worst_status, 0.0)
+        if self.kind == "failure":
+            rank = 3.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            significance = abs(self.size) / self.size_error if self.size_error > 0 else 0.0
+        return rank * 1000.0 + min(float(np.nan_to_num(significance)), 999.0)
+
+
+@dataclass
+class _Draft:
+    kind: str
+    subject: str
+    title: str
+    rows: list[int] = field(default_factory=list)
+    collateral: list[int] = field(default_factory=list)
+    size: float = float("nan")
+    size_error: float = float("nan")
+    slope: float = float("nan")
+    unit: str = "flux"
+    reason: str = ""
+    ongoing: bool | None = None
+
+
+def _percent(value: float, error: float | None = None) -> str:
+    text = f"{100 * value:+.2f}"
+    if error is not None and np.isfinite(error):
+        text += f" ± {100 * error:.2f}"
+    return text + " %"
+
+
+def _mmag(value: float, error: float | None = None) -> str:
+    text = f"{1000 * value:+.1f}"
+    if error is not None and np.isfinite(error):
+        text += f" ± {1000 * error:.1f}"
+    return text + " mmag"
+
+
+def _flux_fraction(mag: float) -> float:
+    return float(10.0 ** (-0.4 * mag) - 1.0)
+
+
+def find_problems(
+    table: pd.DataFrame,
+    filter_name: str,
+    control: Control = Control(),
+    *,
+    alarms: SeriesAlarms | None = None,
+    failures: pd.DataFrame | None = None,
+) -> list[Problem]:
+    """The problems of one filter.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Every exposure of the filter's current runs in time order (the
+        store's trend table): obs_id, exposure, mjd_obs, value, error,
+        status, reason and, when present, detector_flag, detector_worst,
+        detector_offset, crosscheck, collateral.
+    filter_name : str
+    control : Control
+        The control charts' rules (used when ``alarms`` is None).
+    alarms : SeriesAlarms, optional
+        `relphot_core.qc.dither_alarms` of ``table`` when already computed.
+    failures : pandas.DataFrame, optional
+        Unresolved processing failures (`relphot_core.store.Store.failures`
+        rows: id, obs_id, filter, path, reason, created) of this filter.
+
+    Returns
+    -------
+    list of Problem
+        Worst first (`Problem.severity`).
+    """
+    n = len(table)
+    drafts: list[_Draft] = []
+    owner = np.full(n, -1, dtype=np.int64)
+    role = np.full(n, "", dtype=object)
+    if n:
+        obs = table["obs_id"].to_numpy(dtype=np.int64)
+        dither = table["exposure"].to_numpy(dtype=np.int64)
+        mjd = table["mjd_obs"].to_numpy(dtype=float)
+        value = table["value"].to_numpy(dtype=float)
+        error = table["error"].to_numpy(dtype=float)
+        status = table["status"].astype(object).fillna("").to_numpy()
+        bits = table_bits(table.assign(alarm="") if "alarm" in table.columns else table)  # alarms: below
+        if alarms is None:
+            alarms = dither_alarms(obs, dither, mjd, value, error, control)
+        flagged = (bits != 0) | (alarms.alarm != "")
+        last_obs = np.unique(obs)[-ONGOING_OBSERVATIONS:]
+        _drift_drafts(drafts, owner, role, alarms, obs, dither, value, error, status, control)
+        _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs)
+        _collateral_drifts(drafts, owner, role, obs, dither)
+        _collateral_flags(drafts, owner, role, table, obs, dither, flagged)
+        _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms)
+    problems = [_problem(d, table, filter_name) for d in drafts]
+    problems = [p for p in problems if p.exposures]
+    for row in (failures.to_dict("records") if failures is not None and not failures.empty else []):
+        where = f"obs {int(row['obs_id'])}" if pd.notna(row.get("obs_id")) else str(row.get("path") or "")
+        problems.append(Problem(
+            "failure", filter_name, f"{where} ({row.get('kind', 'failure')})".strip(), f"{where} could not be processed",
+            f"{where} could not be processed: {row.get('reason', '')}",
+            int(row["obs_id"]) if pd.notna(row.get("obs_id")) else None,
+            int(row["obs_id"]) if pd.notna(row.get("obs_id")) else None, float("nan"), float("nan"), (),
+            worst_status="", ongoing=True))
+    problems.sort(key=lambda p: (-p.severity, p.first_obs if p.first_obs is not None else -1, p.subject))
+    return problems
+
+
+def _drift_drafts(drafts, owner, role, alarms: SeriesAlarms, obs, dither, value, error, status, control) -> None:
+    """One draft per dither position with drifts: its rows, its latest drift's size."""
+    by_series: dict[int, _Draft] = {}
+    scale = alarms.scale
+    for index, drift in enumerate(alarms.drifts):
+        rows = np.flatnonzero(alarms.drift == index)
+        # a bad exposure inside a drift stays a problem of its own: far from its neighbours in the drift
+        local = pd.Series(value[rows] - 1.0).rolling(9, center=True, min_periods=1).median().to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            far = np.abs(value[rows] - 1.0 - local) > control.outlier_nsigma * scale * error[rows]
+        rows = rows[~(far & np.isin(status[rows], [s.value for s in FLAGGED]))]
+        label = int(drift.series)
+        draft = by_series.get(label)
+        if draft is None:
+            draft = by_series[label] = _Draft("drift", f"dither {label}", f"drift of dither {label}")
+            drafts.append(draft)
+        draft.rows.extend(rows.tolist())
+        draft.size, draft.size_error, draft.slope = drift.level, drift.level_error, drift.slope
+        draft.reason = str(alarms.reason[drift.end])
+        draft.ongoing = drift.end == int(np.flatnonzero(dither == label)[-1])
+    for number, draft in enumerate(drafts):
+        owner[draft.rows] = number
+        role[draft.rows] = "primary"
+
+
+def _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs) -> None:
+    """One draft per flagged detector: the exposures whose worst flagged detector it is."""
+    if "detector_worst" not in table.columns or "detector_flag" not in table.columns:
+        return
+    worst = table["detector_worst"].to_numpy(dtype=float)
+    on = np.isin(table["detector_flag"].astype(object).fillna("").to_numpy(), [s.value for s in OUT_OF_LIMITS])
+    offset = table["detector_offset"].to_numpy(dtype=float) if "detector_offset" in table.columns else None
+    for detector in np.unique(worst[on & np.isfinite(worst)]).astype(int).tolist():
+        rows = np.flatnonzero(on & (worst == detector))
+        draft = _Draft("detector", f"detector {detector}", f"detector {detector}", unit="mag")
+        number = len(drafts)
+        drafts.append(draft)
+        # a detector flag outranks a drift's claim: the exposure's shift is the detector's doing
+        draft.rows = rows.tolist()
+        owner[rows], role[rows] = number, "primary"
+        if offset is not None:
+            values = offset[rows]
+            values = values[np.isfinite(values)]
+            if values.size:
+                draft.size = float(np.median(values))
+                spread = 1.4826 * float(np.median(np.abs(values - draft.size))) if values.size > 1 else np.nan
+                draft.size_error = 1.2533 * spread / np.sqrt(values.size) if values.size > 1 else np.nan
+        span = f"obs {obs[rows].min()}" + (f"-{obs[rows].max()}" if obs[rows].max() != obs[rows].min() else "")
+        dithers = ", ".join(str(d) for d in sorted(set(dither[rows].tolist())))
+        draft.reason = (f"detector {detector} flagged in {rows.size} exposure{'s' if rows.size != 1 else ''} "
+                        f"({span}, dither {dithers})" + (f": median {_mmag(draft.size, draft.size_error)}"
+                                                         if np.isfinite(draft.size) else ""))
+        draft.ongoing = bool(np.isin(obs[rows], last_obs).any())
+
+
+def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
+    """Drifts that another problem explains become its collateral: the
+    shift of an exposure series over a detector fault's span (no larger than
+    the detector's share of the exposure), and the opposite, smaller shift
+    of a drifting position's partners."""
+    causes = sorted((i for i, d in enumerate(drafts) if d.kind in ("detector", "drift")),
+                    key=lambda i: -abs(drafts[i].size if drafts[i].unit == "flux"
+                                       else _flux_fraction(drafts[i].size) if np.isfinite(drafts[i].size) else 0.0))
+    for i, draft in enumerate(drafts):
+        if draft.kind != "drift" or not draft.rows:
+            continue
+        claimed = np.asarray(draft.rows)
+        rows = claimed[owner[claimed] == i]  # a detector's flagged exposures are the detector's
+        draft.rows = rows.tolist()
+        if not np.isfinite(draft.size):
+            continue
+        for j in causes:
+            cause = drafts[j]
+            if j == i or not cause.rows or not np.isfinite(cause.size):
+                continue
+            overlap = np.isin(obs[claimed], np.unique(obs[np.asarray(cause.rows)])).mean()
+            if overlap < 0.5:
+                continue
+            if cause.kind == "detector":
+                explained = abs(draft.size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+            else:
+                explained = draft.size * cause.size < 0 and abs(draft.size) < abs(cause.size) / 2
+            if explained:
+                cause.collateral.extend(rows.tolist())
+                owner[rows], role[rows] = j, "collateral"
+                draft.rows = []
+                break
+
+
+def _collateral_flags(drafts, owner, role, table, obs, dither, flagged) -> None:
+    """Flags whose reason says they come from a flagged partner join that
+    partner's problem."""
+    if "collateral" not in table.columns:
+        return
+    text = table["collateral"].astype(object).fillna("").to_numpy()
+    for r in np.flatnonzero((text != "") & (owner < 0) & flagged).tolist():
+        partners = np.flatnonzero((obs == obs[r]) & (dither != dither[r]) & (owner >= 0) & (role == "primary"))
+        if partners.size:
+            j = int(owner[partners[0]])
+            drafts[j].collateral.append(r)
+            owner[r], role[r] = j, "collateral"
+
+
+def _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms) -> None:
+    """What is left: one problem per observation, of one exposure or of several."""
+    left = np.flatnonzero(flagged & (owner < 0))
+    for obs_id in np.unique(obs[left]).tolist():
+        rows = left[obs[left] == obs_id]
+        if rows.size == 1:
+            r = int(rows[0])
+            draft = _Draft("exposure", f"obs {obs_id} dither {dither[r]}", f"exposure {obs_id} dither {dither[r]}")
+            draft.size, draft.size_error = value[r] - 1.0, error[r]
+            reasons = [f"{status[r]}: {table['reason'].iloc[r]}" if status[r] in FLAGGED else "",
+                       str(alarms.reason[r])]
+            for column in ("detector_reason", "crosscheck"):
+                if column in table.columns and isinstance(table[column].iloc[r], str):
+                    reasons.append(table[column].iloc[r])
+            draft.reason = f"exposure {obs_id} dither {dither[r]}: " + "; ".join(x for x in reasons if x)
+        else:
+            draft = _Draft("observation", f"obs {obs_id}", f"observation {obs_id}")
+            listed = ", ".join(f"dither {dither[r]} {status[r]}" for r in rows)
+            draft.reason = f"observation {obs_id}: {rows.size} exposures flagged ({listed})"
+            worst = rows[np.nanargmax(np.nan_to_num(np.abs(value[rows] - 1.0), nan=-1.0))]
+            draft.size, draft.size_error = value[worst] - 1.0, error[worst]
+        draft.rows = rows.tolist()
+        draft.ongoing = False
+        owner[rows], role[rows] = len(drafts), "primary"
+        drafts.append(draft)
+
+
+def _problem(draft: _Draft, table: pd.DataFrame, filter_name: str) -> Problem:
+    rows = sorted(set(draft.rows) | set(draft.collateral))
+    if not rows:
+        return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason, None, None, np.nan, np.nan)
+    obs = table["obs_id"].to_numpy(dtype=np.int64)
+    dither = table["exposure"].to_numpy(dtype=np.int64)
+    mjd = table["mjd_obs"].to_numpy(dtype=float)
+    status = table["status"].astype(object).fillna("").to_numpy()
+    primary = sorted(set(draft.rows))
+    exposures = tuple((int(obs[r]), int(dither[r]), "primary" if r in set(primary) else "collateral") for r in rows)
+    if draft.kind == "detector" and "detector_flag" in table.columns:
+        status = table["detector_flag"].astype(object).fillna("").to_numpy()
+    ranked = [s for s in status[primary] if s]
+    worst = max(ranked, key=status_rank) if ranked else ""
+    span = primary or rows  # collateral flags follow the cause: they do not make its span
+    return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason or draft.title,
+                   int(obs[span].min()), int(obs[span].max()), float(np.nanmin(mjd[span])), float(np.nanmax(mjd[span])),
+                   exposures, float(draft.size), float(draft.size_error), float(draft.slope), draft.unit, str(worst),
+                   bool(draft.ongoing))
+
+
+def next_state(state: str, resolved_obs: int | None, last_obs: int | None) -> str:
+    """The state of a stored problem after a recomputation found it again
+    with ``last_obs`` as its last observation: a resolved problem seen
+    after the observation it was resolved at regresses; any other state
+    stays.
+
+    Examples
+    --------
+    >>> next_state("resolved", 1040, 1052), next_state("resolved", 1040, 1040), next_state("ignored", 1040, 1052)
+    ('regressed', 'resolved', 'ignored')
+    """
+    if state == "resolved" and last_obs is not None and (resolved_obs is None or last_obs > resolved_obs):
+        return "regressed"
+    return state
+
+
+STATE_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "acknowledge": ("open", "regressed"),
+    "resolve": ("open", "acknowledged", "regressed", "ignored"),
+    "ignore": ("open", "acknowledged", "regressed", "resolved"),
+    "reopen": ("acknowledged", "resolved", "ignored"),
+}
+"""What a lead may do to a problem, and from which states."""
+
+ACTION_STATE: Mapping[str, str] = {"acknowledge": "acknowledged", "resolve": "resolved", "ignore": "ignored",
+                                   "reopen": "open"}
+"""The state each action leads to."""
+
+
+def describe_span(problem: Problem) -> str:
+    """``obs 1040-1059 (2025-01-28 .. 2025-01-30)``."""
+    if problem.first_obs is None:
+        return ""
+    obs = f"obs {problem.first_obs}" + (f"-{problem.last_obs}" if problem.last_obs != problem.first_obs else "")
+    if not np.isfinite(problem.first_mjd):
+        return obs
+    first, last = mjd_to_day(problem.first_mjd), mjd_to_day(problem.last_mjd)
+    return f"{obs} ({first}" + (f" .. {last})" if last != first else ")")
+
+
+def size_text(kind: str, unit: str, size: float, size_error: float, slope: float = float("nan")) -> str:
+    """The size now, for a table cell: ``-0.60 ± 0.02 %, -0.092 %/day`` / ``+31.5 ± 1.6 mmag``."""
+    if size is None or not np.isfinite(size):
+        return ""
+    text = _mmag(size, size_error) if unit == "mag" else _percent(size, size_error)
+    if slope is not None and np.isfinite(slope):
+        text += f", {100 * slope:+.3f} %/day" if unit == "flux" else f", {1000 * slope:+.2f} mmag/day"
+    return text

@@ -1,0 +1,308 @@
+"""The problems of the store: keep the computed problems
+(`relphot_core.qc.problems`) with their identity, state and events, and read
+them back. Functions of a `~sqlalchemy.engine.Connection`; the
+`~relphot_core.store.api.Store` facade opens the transactions.
+
+Identity: a problem is its fingerprint (kind, filter, subject). `sync`
+matches a filter's computed problems to the stored ones by fingerprint: a
+known one is updated (span, size, exposures; a resolved one seen again after
+the observation it was resolved at becomes ``regressed``), a new one is
+inserted ``open``, and a stored one no longer found is marked not
+``current`` (its flags are gone). Every change is a `ProblemEvent` row:
+opened, grew, regressed, gone, back, and the leads' acknowledge / resolve /
+ignore / reopen with who and when. Each change of state or exposures bumps
+the problem's ``version``: an action taken on an older version is refused.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, case, delete, func, insert, literal, select, update
+from sqlalchemy.engine import Connection
+
+from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACTIONS, Problem, next_state
+from ..reviews import MAX_REVIEWER
+from .models import (Exposure, ExposureFactorRow, Observation, Problem as ProblemRow, ProblemEvent, ProblemExposure,
+                     Review, ReviewBatch, utcnow)
+
+P = ProblemRow.__table__
+PE = ProblemExposure.__table__
+EV = ProblemEvent.__table__
+O = Observation.__table__
+E = Exposure.__table__
+F = ExposureFactorRow.__table__
+V = Review.__table__
+B = ReviewBatch.__table__
+
+PROBLEM_COLUMNS: tuple[str, ...] = (
+    "id", "kind", "filter", "subject", "title", "reason", "first_obs", "last_obs", "first_mjd", "last_mjd",
+    "n_exposures", "n_collateral", "size", "size_error", "slope", "unit", "worst_status", "severity", "ongoing",
+    "current", "state", "state_by", "state_at", "state_comment", "version", "created", "updated", "grew_at",
+    "fingerprint")
+"""Columns of `Store.problems` (then ``n_awaiting``, ``n_reviewed``)."""
+
+
+class ProblemStateError(ValueError):
+    """A state change that cannot be made (the message says why)."""
+
+
+class StaleProblemError(ProblemStateError):
+    """An action made against an older version of a problem."""
+
+
+def _exposure_ids(conn: Connection, filter_name: str) -> dict[tuple[int, int], int]:
+    rows = conn.execute(select(O.c.obs_id, E.c.dither, E.c.id).select_from(O)
+                        .join(E, E.c.observation_id == O.c.id).where(O.c.filter == filter_name)).all()
+    return {(int(o), int(d)): int(i) for o, d, i in rows}
+
+
+def _values(problem: Problem) -> dict[str, Any]:
+    def number(x: float) -> float | None:
+        return float(x) if x is not None and np.isfinite(x) else None
+
+    return {"kind": problem.kind, "filter": problem.filter, "subject": problem.subject, "title": problem.title,
+            "reason": problem.reason, "first_obs": problem.first_obs, "last_obs": problem.last_obs,
+            "first_mjd": number(problem.first_mjd), "last_mjd": number(problem.last_mjd),
+            "n_exposures": len(problem.exposures), "n_collateral": problem.n_collateral,
+            "size": number(problem.size), "size_error": number(problem.size_error), "slope": number(problem.slope),
+            "unit": problem.unit, "worst_status": problem.worst_status or None, "severity": problem.severity,
+            "ongoing": bool(problem.ongoing), "current": True}
+
+
+def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now: datetime | None = None,
+         by: str = "relphot") -> dict[str, int]:
+    """Store a filter's computed problems, keeping identities.
+
+    Parameters
+    ----------
+    conn : Connection
+        In a transaction.
+    filter_name : str
+        The filter whose problems these are (all of them: a stored current
+        problem of the filter not among them is gone).
+    problems : sequence of Problem
+    now : datetime, optional
+    by : str
+        Who computed them (the events' author).
+
+    Returns
+    -------
+    dict
+        Counts: ``opened``, ``grew``, ``regressed``, ``gone``, ``back``, ``unchanged``.
+    """
+    now = now or utcnow()
+    counts = dict.fromkeys(("opened", "grew", "regressed", "gone", "back", "unchanged"), 0)
+    stored = {row.fingerprint: row for row in conn.execute(
+        select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.n_exposures, P.c.last_obs,
+               P.c.current).where(P.c.filter == filter_name))}
+    ids = _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {}
+    events: list[dict[str, Any]] = []
+    members: dict[int, list[dict[str, Any]]] = {}
+    seen: set[int] = set()
+    for problem in problems:
+        values = _values(problem)
+        old = stored.get(problem.fingerprint)
+        if old is None:
+            pid = conn.execute(insert(P).returning(P.c.id), [{
+                **values, "fingerprint": problem.fingerprint, "state": "open", "state_comment": "", "version": 1,
+                "created": now, "updated": now, "grew_at": now}]).scalar_one()
+            events.append({"problem_id": pid, "event": "opened", "n_exposures": values["n_exposures"]})
+            counts["opened"] += 1
+        else:
+            pid = int(old.id)
+            state = next_state(old.state, old.resolved_obs, problem.last_obs)
+            grew = values["n_exposures"] > int(old.n_exposures or 0) or (
+                problem.last_obs is not None and old.last_obs is not None and problem.last_obs > old.last_obs)
+            changed = (state != old.state or grew or not old.current
+                       or values["n_exposures"] != int(old.n_exposures or 0))
+            update_values = {**values, "state": state, "updated": now}
+            if grew:
+                update_values["grew_at"] = now
+            if changed:
+                update_values["version"] = int(old.version) + 1
+            conn.execute(update(P).where(P.c.id == pid).values(**update_values))
+            if state != old.state:
+                events.append({"problem_id": pid, "event": "regressed", "n_exposures": values["n_exposures"]})
+                counts["regressed"] += 1
+            elif not old.current:
+                events.append({"problem_id": pid, "event": "back", "n_exposures": values["n_exposures"]})
+                counts["back"] += 1
+            elif grew:
+                events.append({"problem_id": pid, "event": "grew", "n_exposures": values["n_exposures"]})
+                counts["grew"] += 1
+            else:
+                counts["unchanged"] += 1
+        seen.add(pid)
+        members[pid] = [{"problem_id": pid, "exposure_id": ids[(o, d)], "role": role}
+                        for o, d, role in problem.exposures if (o, d) in ids]
+    gone = [int(row.id) for row in stored.values() if row.current and int(row.id) not in seen]
+    if gone:
+        conn.execute(update(P).where(P.c.id.in_(gone)).values(current=False, ongoing=False, updated=now,
+                                                               version=P.c.version + 1))
+        events.extend({"problem_id": pid, "event": "gone", "n_exposures": 0} for pid in gone)
+        counts["gone"] += len(gone)
+    touched = sorted(seen | set(gone))
+    for start in range(0, len(touched), 500):
+        conn.execute(delete(PE).where(PE.c.problem_id.in_(touched[start:start + 500])))
+    rows = [row for pid in sorted(members) for row in members[pid]]
+    for start in range(0, len(rows), 5000):
+        conn.execute(insert(PE), rows[start:start + 5000])
+    if events:
+        conn.execute(insert(EV), [{**e, "at": now, "by": by, "comment": ""} for e in events])
+    return counts
+
+
+def _awaiting() -> Any:
+    """Per problem: its exposures awaiting review, and those reviewed at
+    their current status (a subquery on ``problem_exposure``)."""
+    reviewed = case((and_(V.c.id.is_not(None), V.c.status == F.c.status), literal(1)), else_=literal(0))
+    return (select(PE.c.problem_id, func.sum(1 - reviewed).label("n_awaiting"), func.sum(reviewed).label("n_reviewed"))
+            .select_from(PE)
+            .join(E, E.c.id == PE.c.exposure_id)
+            .join(O, O.c.id == E.c.observation_id)
+            .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id))
+            .outerjoin(V, V.c.id == E.c.latest_review_id)
+            .group_by(PE.c.problem_id)).subquery()
+
+
+def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequence[str] | None = None,
+         kinds: Sequence[str] | None = None, current: bool | None = True, problem_id: int | None = None,
+         awaiting: bool | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Problems with their review counts, worst first (`PROBLEM_COLUMNS`,
+    ``n_awaiting``, ``n_reviewed``)."""
+    counts = _awaiting()
+    stmt = (select(*[P.c[name] for name in PROBLEM_COLUMNS], func.coalesce(counts.c.n_awaiting, 0).label("n_awaiting"),
+                   func.coalesce(counts.c.n_reviewed, 0).label("n_reviewed"))
+            .select_from(P).outerjoin(counts, counts.c.problem_id == P.c.id))
+    if filters is not None:
+        stmt = stmt.where(P.c.filter.in_(list(filters)))
+    if states is not None:
+        stmt = stmt.where(P.c.state.in_(list(states)))
+    if kinds is not None:
+        stmt = stmt.where(P.c.kind.in_(list(kinds)))
+    if current is not None:
+        stmt = stmt.where(P.c.current.is_(bool(current)))
+    if problem_id is not None:
+        stmt = stmt.where(P.c.id == int(problem_id))
+    if awaiting is not None:
+        # a failure has no exposure: it waits until a lead decides
+        waits = (func.coalesce(counts.c.n_awaiting, 0) > 0) | ((P.c.kind == "failure") & P.c.state.in_(ACTIVE_STATES))
+        stmt = stmt.where(waits if awaiting else ~waits)
+    stmt = stmt.order_by(P.c.severity.desc(), P.c.first_obs, P.c.id)
+    if limit is not None:
+        stmt = stmt.limit(int(limit))
+    rows = conn.execute(stmt).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=[*PROBLEM_COLUMNS, "n_awaiting", "n_reviewed"])
+    for column in ("n_awaiting", "n_reviewed", "n_exposures", "n_collateral", "version"):
+        frame[column] = frame[column].astype("int64")
+    for column in ("state_at", "created", "updated", "grew_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("first_obs", "last_obs"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def exposures(conn: Connection, problem_id: int) -> pd.DataFrame:
+    """The exposures of a problem: obs_id, filter, exposure, role, mjd_obs,
+    value, error, status, reason, reviewed (at the current status),
+    review_decision, reviewer; by time."""
+    reviewed = case((and_(V.c.id.is_not(None), V.c.status == F.c.status), literal(True)), else_=literal(False))
+    stmt = (select(O.c.obs_id, O.c.filter, E.c.dither.label("exposure"), PE.c.role, E.c.mjd_obs, F.c.value, F.c.error,
+                   F.c.status, F.c.reason, reviewed.label("reviewed"), V.c.decision.label("review_decision"),
+                   V.c.reviewer)
+            .select_from(PE)
+            .join(E, E.c.id == PE.c.exposure_id)
+            .join(O, O.c.id == E.c.observation_id)
+            .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id))
+            .outerjoin(V, V.c.id == E.c.latest_review_id)
+            .where(PE.c.problem_id == int(problem_id))
+            .order_by(E.c.mjd_obs, O.c.obs_id, E.c.dither))
+    rows = conn.execute(stmt).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "filter", "exposure", "role", "mjd_obs", "value",
+                                                            "error", "status", "reason", "reviewed",
+                                                            "review_decision", "reviewer"])
+    frame["reviewed"] = frame["reviewed"].astype(bool)
+    return frame
+
+
+def events(conn: Connection, problem_id: int | None = None, *, since: datetime | None = None) -> pd.DataFrame:
+    """Problem events, oldest first: problem_id, at, event, by, comment, n_exposures."""
+    stmt = select(EV.c.problem_id, EV.c.at, EV.c.event, EV.c.by, EV.c.comment, EV.c.n_exposures).order_by(EV.c.id)
+    if problem_id is not None:
+        stmt = stmt.where(EV.c.problem_id == int(problem_id))
+    if since is not None:
+        stmt = stmt.where(EV.c.at >= since)
+    rows = conn.execute(stmt).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["problem_id", "at", "event", "by", "comment",
+                                                            "n_exposures"])
+    frame["at"] = pd.to_datetime(frame["at"], utc=True)
+    return frame
+
+
+def set_state(conn: Connection, problem_id: int, action: str, by: str, *, comment: str = "",
+              expected_version: int | None = None, now: datetime | None = None) -> int:
+    """Apply a lead's action (`relphot_core.qc.problems.STATE_ACTIONS`) to a
+    problem; returns its new version.
+
+    Raises
+    ------
+    KeyError
+        No such problem.
+    StaleProblemError
+        ``expected_version`` is not the problem's version (someone changed
+        it since it was shown: the message says who and when).
+    ProblemStateError
+        An unknown action, no author, or an action its state does not allow.
+    """
+    if action not in STATE_ACTIONS:
+        raise ProblemStateError(f"action must be one of {', '.join(STATE_ACTIONS)}, not {action!r}")
+    by = " ".join(str(by or "").split())[:MAX_REVIEWER]
+    if not by:
+        raise ProblemStateError("a change of a problem's state needs the name of who makes it")
+    row = conn.execute(select(P.c.state, P.c.version, P.c.last_obs, P.c.state_by, P.c.updated)
+                       .where(P.c.id == int(problem_id)).with_for_update()).first()
+    if row is None:
+        raise KeyError(f"no problem {problem_id}")
+    if expected_version is not None and int(expected_version) != int(row.version):
+        last = conn.execute(select(EV.c.event, EV.c.by, EV.c.at).where(EV.c.problem_id == int(problem_id))
+                            .order_by(EV.c.id.desc()).limit(1)).first()
+        who = f"{last.event} by {last.by} at {last.at:%Y-%m-%d %H:%M} UTC" if last is not None else "changed"
+        raise StaleProblemError(f"problem {problem_id} changed since you saw it ({who}): reload it first")
+    if row.state not in STATE_ACTIONS[action]:
+        raise ProblemStateError(f"problem {problem_id} is {row.state}: it cannot be {ACTION_STATE[action]}")
+    now = now or utcnow()
+    state = ACTION_STATE[action]
+    values: dict[str, Any] = {"state": state, "state_by": by, "state_at": now, "state_comment": str(comment or ""),
+                              "version": int(row.version) + 1, "updated": now}
+    if state == "resolved":
+        values["resolved_obs"] = row.last_obs
+    conn.execute(update(P).where(P.c.id == int(problem_id)).values(**values))
+    conn.execute(insert(EV), [{"problem_id": int(problem_id), "at": now, "event": action, "by": by,
+                               "comment": str(comment or ""), "n_exposures": 0}])
+    return int(row.version) + 1
+
+
+def review_keys(conn: Connection, problem_id: int) -> list[tuple[int, str, int]]:
+    """The ``(obs_id, filter, dither)`` of a problem's exposures."""
+    rows = conn.execute(select(O.c.obs_id, O.c.filter, E.c.dither).select_from(PE)
+                        .join(E, E.c.id == PE.c.exposure_id).join(O, O.c.id == E.c.observation_id)
+                        .where(PE.c.problem_id == int(problem_id)).order_by(O.c.obs_id, E.c.dither)).all()
+    return [(int(o), str(f), int(d)) for o, f, d in rows]
+
+
+def exposure_problems(conn: Connection, filter_name: str) -> pd.DataFrame:
+    """Which current problem each exposure of a filter belongs to:
+    obs_id, exposure, problem_id, problem_kind, role."""
+    rows = conn.execute(select(O.c.obs_id, E.c.dither, PE.c.problem_id, P.c.kind, PE.c.role).select_from(PE)
+                        .join(P, P.c.id == PE.c.problem_id).join(E, E.c.id == PE.c.exposure_id)
+                        .join(O, O.c.id == E.c.observation_id)
+                        .where(O.c.filter == filter_name, P.c.current.is_(True))).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "exposure", "problem_id", "problem_kind", "role"])
+
+
+__all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "events", "exposure_problems",
+           "exposures", "read", "review_keys", "set_state", "sync"]

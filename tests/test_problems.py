@@ -1,0 +1,217 @@
+"""Problems (relphot_core.qc.problems and the store's problem tables): one
+problem per fault on seasons whose faults start and end, more than one at
+once with their collateral effects; identity across recomputations,
+regression, review as one batch, the leads' states; `relphot problems`."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from relphot_core.cli import main
+from relphot_core.qc.problems import find_problems, next_state
+from relphot_core.results import ObservationResult
+from relphot_core.simulate.faults import Fault, FaultSeason, ending_faults_season, factor_table
+from relphot_core.store.problems import ProblemStateError, StaleProblemError
+from relphot_core.store.synth import make_result
+
+from store_fixtures import store, store_url  # noqa: F401  (fixtures)
+
+FAULTS = {  # the ending-faults season of 160 observations: (kind, subject, first obs, last obs)
+    "exposure": ("exposure", "obs 1020 dither 1", 1020, 1020),
+    "detector": ("detector", "detector 23", 1030, 1059),
+    "step": ("drift", "dither 2", 1060, 1079),
+    "permanent": ("drift", "dither 3", 1080, 1159),
+    "ramp": ("drift", "dither 4", 1100, 1159),
+}
+
+
+@pytest.mark.parametrize("error", [0.002, 0.0005])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_fault_of_an_ending_season_is_one_problem_with_its_span_and_size(error, seed):
+    season = ending_faults_season(160)
+    table = factor_table(season, error=error, seed=seed)
+    problems = find_problems(table, "NIR_J")
+    by_subject = {p.subject: p for p in problems}
+    assert len(problems) == len(FAULTS), [(p.kind, p.subject) for p in problems]
+    for name, (kind, subject, first, last) in FAULTS.items():
+        problem = by_subject[subject]
+        assert problem.kind == kind
+        tolerance = 15 if name == "ramp" else 10  # the onset of a slow ramp is gradual
+        assert abs(problem.first_obs - first) <= tolerance, (name, problem.first_obs)
+        assert abs(problem.last_obs - last) <= 10, (name, problem.last_obs)
+    # sizes now against the truth, within 3 errors (the partners' leak of the median of pair medians aside)
+    assert abs(by_subject["dither 2"].size + 0.005) <= 3 * by_subject["dither 2"].size_error + 0.0005
+    assert abs(by_subject["detector 23"].size - 0.0331) <= 0.003
+    assert abs(by_subject["obs 1020 dither 1"].size + 0.03) <= 3 * error + 0.0005
+    ramp = by_subject["dither 4"]
+    assert ramp.slope == pytest.approx(-0.001, abs=0.0004) and ramp.ongoing
+    assert not by_subject["dither 2"].ongoing and by_subject["dither 3"].ongoing
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_clean_exposures_carry_no_flag_after_their_faults_end(seed):
+    """At most 1 in 200 fault-free exposures of the season (more than 10
+    observations from a fault's span) is a problem's own, 10 observations
+    after the faults end included; the exposures a fault touches through
+    its partners are attached to it as collateral."""
+    season = ending_faults_season(160)
+    table = factor_table(season, error=0.002, seed=seed)
+    problems = find_problems(table, "NIR_J")
+    members = {(o, d) for p in problems for o, d, role in p.exposures if role == "primary"}
+    truth = season.truth()
+    faulty = {(season.first_obs_id + i, d + 1) for i in range(season.n) for d in range(4) if truth[i, d] != 1.0}
+    # a fault's exposures, and those within the tolerance of its span (a ramp's onset is gradual)
+    faulty |= {(season.first_obs_id + i, f.dither) for f in season.faults for i in range(season.n)
+               if f.start - 10 <= i < (season.n if f.end is None else f.end + 10)}
+    clean = [(o, d) for o, d in zip(table["obs_id"], table["exposure"]) if (o, d) not in faulty]
+    flagged_clean = [key for key in clean if key in members]
+    assert len(flagged_clean) <= len(clean) / 200, flagged_clean
+
+
+def test_a_fault_free_season_has_no_problem():
+    table = factor_table(FaultSeason(400), error=0.002, seed=5)
+    assert find_problems(table, "NIR_J") == []
+
+
+def test_collateral_drifts_join_their_cause():
+    """A 3 % detector fault shifts its exposure by a fraction of a percent
+    (a drift of that dither on its span): that drift is the detector
+    problem's collateral, not a problem of its own."""
+    season = FaultSeason(200, (Fault("detector", 80, 130, 2, -0.05, detector=23),))
+    table = factor_table(season, error=0.0005, seed=3)
+    problems = find_problems(table, "NIR_J")
+    assert [(p.kind, p.subject) for p in problems] == [("detector", "detector 23")]
+    assert (problems[0].first_obs, problems[0].last_obs) == (1080, 1129)
+
+
+def test_next_state_regresses_only_a_resolved_problem_seen_later():
+    assert next_state("resolved", 1040, 1041) == "regressed"
+    assert next_state("resolved", 1040, 1040) == "resolved"
+    for state in ("open", "acknowledged", "ignored", "regressed"):
+        assert next_state(state, 1040, 1100) == state
+
+
+# ------------------------------------------------------------------ store
+def _results(table: pd.DataFrame) -> list[ObservationResult]:
+    """Store results carrying a factor table's values and detector flags."""
+    out = []
+    for obs_id, rows in table.groupby("obs_id", sort=True):
+        result = make_result(int(obs_id), "NIR_J", values=rows["value"].tolist(), n_detectors=0, n_sample=0,
+                             mjd_start=float(rows["mjd_obs"].min()), seed=int(obs_id))
+        for exposure, row in zip(result.exposures, rows.itertuples(index=False)):
+            exposure.error = float(row.error)
+            exposure.mjd_obs = float(row.mjd_obs)
+            exposure.status = row.status
+            exposure.detector_flag = row.detector_flag
+            exposure.detector_reason = row.detector_reason
+            if np.isfinite(row.detector_worst):
+                exposure.detector_worst, exposure.detector_offset = int(row.detector_worst), float(row.detector_offset)
+        out.append(result)
+    return out
+
+
+@pytest.fixture
+def season_table():
+    return factor_table(ending_faults_season(160), error=0.0005, seed=1)
+
+
+def test_problems_keep_their_identity_as_the_season_grows_and_regress(store, season_table):
+    first = season_table[season_table["obs_id"] < 1135]
+    store.save_results(_results(first))
+    counts = store.update_problems(["NIR_J"])
+    assert counts["NIR_J"]["opened"] == 5
+    before = store.problems("NIR_J").set_index("subject")
+    ramp_id = int(before.loc["dither 4", "id"])
+    step_id = int(before.loc["dither 2", "id"])
+    assert before.loc["dither 4", "ongoing"] and not before.loc["dither 2", "ongoing"]
+    store.set_problem_state(step_id, "resolve", "lead", comment="fixed the flat")
+    # the next batches: the ramp goes on (same problem, grown); the step comes back on obs 1150-1159
+    rest = season_table[season_table["obs_id"] >= 1135].copy()
+    back = (rest["exposure"] == 2) & (rest["obs_id"] >= 1140)
+    rest.loc[back, "value"] *= 0.995
+    store.save_results(_results(rest))
+    counts = store.update_problems(["NIR_J"])
+    assert counts["NIR_J"]["opened"] == 0 and counts["NIR_J"]["regressed"] == 1 and counts["NIR_J"]["grew"] >= 2
+    after = store.problems("NIR_J").set_index("id")
+    assert after.loc[ramp_id, "last_obs"] == 1159 and after.loc[ramp_id, "n_exposures"] > before.loc["dither 4",
+                                                                                                      "n_exposures"]
+    assert after.loc[step_id, "state"] == "regressed" and after.loc[step_id, "last_obs"] == 1159
+    events = store.problem_events(step_id)["event"].tolist()
+    assert events == ["opened", "resolve", "regressed"]
+    # the same data again: nothing changes
+    assert store.update_problems(["NIR_J"])["NIR_J"]["unchanged"] == 5
+
+
+def test_a_problem_is_reviewed_in_one_batch_and_revoking_restores_the_queue(store, season_table):
+    store.save_results(_results(season_table))
+    store.update_problems(["NIR_J"])
+    queue = store.problems("NIR_J", awaiting=True)
+    drift = queue[queue["subject"] == "dither 2"].iloc[0]
+    batch = store.review_problem(int(drift["id"]), "confirmed", "alice", cause="flat-field")
+    reviews = store.reviews(batch_id=batch)
+    assert len(reviews) == drift["n_exposures"]
+    assert set(reviews["flag_kind"]) == {"alarm"} and reviews["flag_reason"].str.startswith("drift of dither 2").all()
+    assert store.review_batches().set_index("batch_id").loc[batch, "problem_id"] == drift["id"]
+    after = store.problems("NIR_J", awaiting=True)
+    assert drift["id"] not in after["id"].tolist() and len(after) == len(queue) - 1
+    store.revoke_review_batch(batch, "alice")
+    restored = store.problems("NIR_J", awaiting=True)
+    pd.testing.assert_frame_equal(restored[["id", "n_awaiting"]].reset_index(drop=True),
+                                  queue[["id", "n_awaiting"]].reset_index(drop=True))
+
+
+def test_state_changes_are_checked_and_stale_ones_refused(store, season_table):
+    store.save_results(_results(season_table))
+    store.update_problems(["NIR_J"])
+    problem = store.problems("NIR_J").iloc[0]
+    pid, version = int(problem["id"]), int(problem["version"])
+    new = store.set_problem_state(pid, "acknowledge", "bob", expected_version=version)
+    assert new == version + 1 and store.problem(pid)["state"] == "acknowledged"
+    with pytest.raises(StaleProblemError, match="acknowledge by bob"):
+        store.set_problem_state(pid, "ignore", "carol", expected_version=version)
+    with pytest.raises(ProblemStateError, match="cannot be acknowledged"):
+        store.set_problem_state(pid, "acknowledge", "carol")
+    with pytest.raises(ProblemStateError, match="action must be one of"):
+        store.set_problem_state(pid, "delete", "carol")
+    with pytest.raises(KeyError):
+        store.set_problem_state(10_000, "resolve", "carol")
+
+
+def test_a_problem_whose_flags_are_gone_is_not_current_and_comes_back(store):
+    values = [[1.0, 1.0, 1.0, 1.0]] * 3 + [[1.0, 0.96, 1.0, 1.0]] + [[1.0, 1.0, 1.0, 1.0]] * 3
+    store.save_results([make_result(100 + i, values=v, n_detectors=0, n_sample=0, seed=i) for i, v in enumerate(values)])
+    store.update_problems(["NIR_J"])
+    (pid,) = store.problems("NIR_J")["id"].tolist()
+    # reprocessed: the exposure is fine now
+    store.save_result(make_result(103, values=[1.0, 1.0, 1.0, 1.0], n_detectors=0, n_sample=0, seed=99))
+    assert store.update_problems(["NIR_J"])["NIR_J"]["gone"] == 1
+    assert store.problems("NIR_J").empty and not store.problem(pid)["current"]
+    store.save_result(make_result(103, values=[1.0, 0.96, 1.0, 1.0], n_detectors=0, n_sample=0, seed=98))
+    assert store.update_problems(["NIR_J"])["NIR_J"]["back"] == 1
+    assert store.problems("NIR_J")["id"].tolist() == [pid]
+
+
+def test_relphot_problems_lists_shows_and_decides(tmp_path, capsys, season_table):
+    from relphot_core.store import Store
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    with Store.open(url) as store:
+        store.save_results(_results(season_table))
+    assert main(["problems", "update", "--db", url]) == 0
+    assert "NIR_J: 5 new" in capsys.readouterr().out
+    assert main(["problems", "--db", url, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["count"] == 5 and {p["kind"] for p in listed["problems"]} == {"exposure", "detector", "drift"}
+    pid = next(p["id"] for p in listed["problems"] if p["subject"] == "dither 2")
+    assert main(["problems", "show", str(pid), "--db", url]) == 0
+    text = capsys.readouterr().out
+    assert "drift of dither 2 since" in text and "ended after obs 1079" in text and "opened" in text
+    assert main(["problems", "resolve", str(pid), "--by", "lead", "--comment", "flat fixed", "--db", url]) == 0
+    assert f"problem {pid} is resolved" in capsys.readouterr().out
+    assert main(["problems", "resolve", str(pid), "--by", "lead", "--db", url]) == 2
+    assert "cannot be resolved" in capsys.readouterr().err
+    assert main(["problems", "show", "999", "--db", url]) == 2
+    assert "no problem 999" in capsys.readouterr().err
