@@ -61,7 +61,7 @@ def is_number(text: str) -> bool:
 
 
 def _jsonable(value):
-    if value is None or value is pd.NaT:  # NaT is a datetime too: test it first
+    if value is None or value is pd.NaT or value is pd.NA:  # NaT is a datetime too: test it first
         return None
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -93,7 +93,16 @@ def _error(text: str, status: int = 400) -> Response:
     return _json({"error": text}, status)
 
 
-SELECTION_ARGUMENTS: tuple[str, ...] = (*PARAMETERS, "limit")
+FLAG_ARGUMENTS: tuple[str, ...] = ("flagged", "awaiting")
+"""``flagged=1`` (0): only exposures with (without) a flag (`relphot_core.qc.flags`);
+``awaiting=1`` (0): only those (not) awaiting review."""
+
+FLAG_COLUMNS: tuple[str, ...] = ("flags", "alarm", "alarm_reason", "drift_since", "problem_id", "problem_kind")
+"""The flag columns the exposure routes add: the flag bits
+(`relphot_core.qc.flags.FLAG_BITS`), the control-chart alarm, its reason,
+the drift's start (MJD) and the exposure's current problem."""
+
+SELECTION_ARGUMENTS: tuple[str, ...] = (*PARAMETERS, *FLAG_ARGUMENTS, "limit")
 """The query parameters of the selection routes: any other is refused (a
 misspelt ``staus=FAIL`` would otherwise select every status)."""
 
@@ -115,6 +124,9 @@ def _selection() -> tuple[ExposureSelection, int | None, str | None]:
         sel = ExposureSelection.from_params(request.args.to_dict())
     except SelectionError as exc:
         return ExposureSelection(), None, exc.reason
+    _wanted, flag_error = _flag_arguments()
+    if flag_error:
+        return sel, None, flag_error
     limit = request.args.get("limit")
     if limit in (None, ""):
         return sel, None, None
@@ -123,9 +135,59 @@ def _selection() -> tuple[ExposureSelection, int | None, str | None]:
     return sel, int(limit), None
 
 
+def with_flag_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """An exposure table with `FLAG_COLUMNS`: the control-chart columns from
+    the cached trend tables of its filters, the problem from the store."""
+    from relphot_core.qc.flags import exposure_flags
+
+    from .data import get_cache
+
+    if df.empty:
+        return df.assign(**{c: pd.Series(dtype=object) for c in FLAG_COLUMNS})
+    parts = []
+    for name in pd.unique(df["filter"]):
+        rows = df[df["filter"] == name]
+        trend = get_cache().trend(str(name))
+        chart = trend[[c for c in ("obs_id", "exposure", "alarm", "alarm_reason", "drift_since") if c in trend]]
+        chart = chart.assign(alarm=chart["alarm"].astype(object), alarm_reason=chart["alarm_reason"].astype(object))
+        rows = rows.merge(chart, on=["obs_id", "exposure"], how="left")
+        problems = get_store().exposure_problems(str(name))[["obs_id", "exposure", "problem_id", "problem_kind"]]
+        parts.append(rows.merge(problems, on=["obs_id", "exposure"], how="left"))
+    out = pd.concat(parts, ignore_index=True)
+    out["alarm"] = out["alarm"].fillna("")
+    out["alarm_reason"] = out["alarm_reason"].fillna("")
+    out["problem_id"] = out["problem_id"].astype("Int64")
+    out["flags"] = exposure_flags(out)["flags"].astype(int)
+    return out.sort_values(["obs_id", "filter", "exposure"], kind="stable", ignore_index=True)
+
+
+def _flag_arguments() -> tuple[dict[str, bool], str | None]:
+    """``flagged`` / ``awaiting`` from the query string (1 or 0), or an error."""
+    wanted = {}
+    for name in FLAG_ARGUMENTS:
+        value = request.args.get(name)
+        if value in (None, ""):
+            continue
+        if value not in ("0", "1"):
+            return {}, f"'{name}' must be 0 or 1, not '{value[:40]}'."
+        wanted[name] = value == "1"
+    return wanted, None
+
+
 def selected_exposures(sel: ExposureSelection, limit: int | None = None) -> pd.DataFrame:
-    """The store's exposure table for a selection (`relphot_core.selection`)."""
-    return get_store().exposure_table(sel.criteria(), limit=limit)
+    """The store's exposure table for a selection (`relphot_core.selection`)
+    with `FLAG_COLUMNS`, narrowed by the ``flagged`` / ``awaiting`` query
+    parameters (`relphot_core.qc.flags`), then cut to ``limit``."""
+    from relphot_core.qc.flags import awaits_review
+
+    wanted, _ = _flag_arguments()
+    df = get_store().exposure_table(sel.criteria(), limit=None if wanted else limit)
+    df = with_flag_columns(df)
+    if "flagged" in wanted:
+        df = df[(df["flags"] != 0) == wanted["flagged"]]
+    if "awaiting" in wanted:
+        df = df[awaits_review(df) == wanted["awaiting"]]
+    return df.head(limit) if limit is not None else df.reset_index(drop=True)
 
 
 def selected_observations(sel: ExposureSelection, limit: int | None = None) -> pd.DataFrame:
@@ -266,8 +328,55 @@ def register(server: Flask) -> None:
         sel, limit, problem = _selection()
         if problem:
             return _error(problem)
-        df = selected_exposures(sel, limit)
-        return _json({"count": len(df), "exposures": frame_records(df)})
+        wanted, _ = _flag_arguments()
+        if wanted:  # flags are known per row: select, count, then cut
+            df = selected_exposures(sel, None)
+            total, df = len(df), df.head(limit) if limit is not None else df
+        else:
+            df = selected_exposures(sel, limit)
+            total = len(df) if limit is None else int(get_store().status_counts(sel.criteria())["n_exposures"].sum())
+        return _json({"count": len(df), "total": total, "truncated": total > len(df),
+                      "exposures": frame_records(df)})
+
+    @server.route("/api/problems")
+    def api_problems():
+        from relphot_core.qc.problems import PROBLEM_KINDS, PROBLEM_STATES
+
+        if unknown := unknown_parameter(("filter", "state", "kind", "current", "awaiting")):
+            return _error(unknown)
+        filters = request.args.getlist("filter")
+        states = request.args.getlist("state")
+        kinds = request.args.getlist("kind")
+        for name, values, allowed in (("filter", filters, FILTERS), ("state", states, PROBLEM_STATES),
+                                      ("kind", kinds, PROBLEM_KINDS)):
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                return _error(f"unknown {name} '{bad[0][:40]}' (choose among {', '.join(allowed)}).")
+        flags = {}
+        for name in ("current", "awaiting"):
+            value = request.args.get(name)
+            if value not in (None, "", "0", "1", "any"):
+                return _error(f"'{name}' must be 0, 1 or any, not '{value[:40]}'.")
+            flags[name] = None if value in ("any",) else (value == "1" if value not in (None, "") else None)
+        current = True if request.args.get("current") in (None, "") else flags["current"]
+        df = get_store().problems(filters or None, states=states or None, kinds=kinds or None, current=current,
+                                  awaiting=flags["awaiting"])
+        return _json({"count": len(df), "problems": frame_records(df)})
+
+    @server.route("/api/problems/<problem_id>")
+    def api_problem(problem_id: str):
+        if not is_number(problem_id):
+            return _error(f"'{problem_id[:40]}' is not a problem id (a whole number).")
+        if unknown := unknown_parameter(()):
+            return _error(unknown)
+        store = get_store()
+        try:
+            row = store.problem(int(problem_id))
+        except KeyError:
+            return _error(f"problem {problem_id} not found", 404)
+        return _json({"problem": frame_records(row.to_frame().T)[0],
+                      "exposures": frame_records(store.problem_exposures(int(problem_id))),
+                      "events": frame_records(store.problem_events(int(problem_id)))})
 
     @server.route("/api/observation/<obs_id>")
     def api_observation(obs_id: str):

@@ -52,7 +52,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
+NAV = [("Overview", "/"), ("Problems", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
        ("Exports", "/exports")]
 
 ALL_PAGES = (*PAGES[:-1], detectors, PAGES[-1])
@@ -67,6 +67,17 @@ def _navbar(db_label: str) -> html.Header:
                   for label, href in NAV], className="nav-links"),
         html.Span(["store: ", html.Code(db_label)], className="nav-db", title="the database this dashboard reads"),
     ])
+
+
+def _problems_label(_pathname: str | None) -> str:
+    """The menu's "Problems" with the number awaiting review, read on each page change."""
+    from .data import get_store
+
+    try:
+        n = len(get_store().problems(awaiting=True))
+    except Exception:  # noqa: BLE001 - the menu never breaks a page
+        return "Problems"
+    return f"Problems ({n})" if n else "Problems"
 
 
 class RelphotDash(dash.Dash):
@@ -165,6 +176,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
                     "status colours: OK green, WARN amber, FAIL vermillion, NODATA grey",
                     className="footer"),
     ])
+    app.callback(dash.Output("nav-problems", "children"), dash.Input("_pages_location", "pathname"))(_problems_label)
     api.register(app.server)
     _harden(app)
     api.register_status_codes(app.server, {module.PAGE["path"] for module in ALL_PAGES if "path" in module.PAGE}

@@ -318,14 +318,15 @@ def grid_column(key: str, name: str, *, link: bool = False) -> dict:
     return column
 
 
-def data_grid(id_: Any, rows: list[dict], columns: list[dict], *, selectable: bool = False,
+def data_grid(id_: Any, rows: list[dict], columns: list[dict], *, selectable: bool | str = False,
               height: str | None = "560px", row_id: str | None = "id", **props: Any) -> dag.AgGrid:
     """A Dash AG Grid with the dashboard's defaults: sortable, typed
     floating filters, one line a row (long texts cut with an ellipsis, the
     whole text in the tooltip), rows drawn as they scroll (thousands of
     rows stay fast), ticks for bulk actions with ``selectable``.
 
-    ``height`` None sizes the grid to its rows (a short table, no scroll)."""
+    ``height`` None sizes the grid to its rows (a short table, no scroll);
+    ``selectable="single"``: a click on a row selects it (and only it)."""
     options: dict[str, Any] = {
         "rowHeight": 30, "headerHeight": 34, "floatingFiltersHeight": 32,
         "enableBrowserTooltips": True,  # the cell's title attribute: the whole reason
@@ -333,7 +334,9 @@ def data_grid(id_: Any, rows: list[dict], columns: list[dict], *, selectable: bo
     }
     if height is None:
         options["domLayout"] = "autoHeight"
-    if selectable:
+    if selectable == "single":
+        options["rowSelection"] = {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True}
+    elif selectable:
         options["rowSelection"] = {"mode": "multiRow", "checkboxes": True, "headerCheckbox": True,
                                    "selectAll": "filtered", "enableClickSelection": False}
     return dag.AgGrid(

@@ -375,12 +375,7 @@ def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, 
     from relphot_core.reviews import check_review, submit
 
     batch = submit(get_store(), keys, decision, reviewer, comment, cause, about=about)
-    name = check_review(decision, reviewer, comment, cause).reviewer
-    by_filter: dict[str, set[tuple[int, int]]] = {}
-    for obs_id, filter_name, dither in keys:
-        by_filter.setdefault(str(filter_name), set()).add((int(obs_id), int(dither)))
-    for filter_name, pairs in by_filter.items():
-        get_cache().apply_review(filter_name, pairs, set(), decision, name)
+    _show_reviews(list(keys), decision, check_review(decision, reviewer, comment, cause).reviewer)
     return batch
 
 
@@ -398,3 +393,39 @@ def revoke_review_batch(batch_id: int, by: str) -> int:
     for filter_name in sorted(set(store.reviews(batch_id=int(batch_id))["filter"])):
         cache.reload(filter_name)
     return count
+
+
+def _show_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str) -> None:
+    """A review just stored, shown in the cached tables of its filters at once."""
+    by_filter: dict[str, set[tuple[int, int]]] = {}
+    for obs_id, filter_name, dither in keys:
+        by_filter.setdefault(str(filter_name), set()).add((int(obs_id), int(dither)))
+    for filter_name, pairs in by_filter.items():
+        get_cache().apply_review(filter_name, pairs, set(), decision, reviewer)
+
+
+def review_problem(problem_id: int, decision: str, reviewer: str, comment: str, *, cause: str = "") -> tuple[int, int]:
+    """Confirm or overrule a problem (`relphot_core.store.Store.review_problem`:
+    one batch over its exposures, checked by `relphot_core.reviews.check_review`)
+    and show it in the cached tables; returns the batch id and the number of
+    exposures reviewed."""
+    from relphot_core.reviews import ReviewInputError, check_review
+
+    review = check_review(decision, reviewer, comment, cause)
+    store = get_store()
+    batch = store.review_problem(int(problem_id), review.decision, review.reviewer, review.comment,
+                                 cause=review.cause)
+    if batch is None:
+        raise ReviewInputError(f"problem {problem_id} has no exposure to review")
+    keys = [(int(o), str(f), int(d)) for o, f, d in
+            store.problem_exposures(int(problem_id))[["obs_id", "filter", "exposure"]].itertuples(index=False)]
+    _show_reviews(keys, review.decision, review.reviewer)
+    return batch, len(keys)
+
+
+def change_problem_state(problem_id: int, action: str, by: str, *, comment: str = "",
+                         expected_version: int | None = None) -> int:
+    """A lead's decision on a problem (`relphot_core.store.Store.set_problem_state`),
+    refused when the problem changed since the page showed ``expected_version``."""
+    return get_store().set_problem_state(int(problem_id), action, by, comment=comment,
+                                         expected_version=expected_version)

@@ -76,7 +76,10 @@ def build_demo(directory: Path, *, n_observations: int = 100, seed: int = 2026, 
     results = compute_catalogs(paths, Config(), jobs=workers, keep_samples=True, quiet=progress is None)
     store = Store.open(f"sqlite:///{db.resolve()}")
     store.save_results(results)
-    say(f"{len(results)} (observation, filter) results stored in {db} after {time.perf_counter() - start:.0f} s")
+    counts = store.update_problems()
+    opened = sum(c["opened"] for c in counts.values())
+    say(f"{len(results)} (observation, filter) results stored in {db}, {opened} problems found, after "
+        f"{time.perf_counter() - start:.0f} s")
     return store
 
 

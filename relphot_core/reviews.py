@@ -48,6 +48,8 @@ CAUSES: tuple[str, ...] = (
     "detector",
     "software",
     "other",
+    "zero-point drift",
+    "instrument",
 )
 """The controlled vocabulary of causes a reviewer may give besides the comment:
 
@@ -58,7 +60,11 @@ CAUSES: tuple[str, ...] = (
 - ``variable source``: the matched sources themselves vary;
 - ``detector``: a detector or its read-out misbehaves;
 - ``software``: a processing defect (catalogue, matching, relphot itself);
-- ``other``: say which in the comment.
+- ``other``: say which in the comment;
+- ``zero-point drift``: a dither position's zero point drifts or steps
+  across observations (a drift problem);
+- ``instrument``: an instrument state or configuration change (filter wheel,
+  temperature, a new setting) behind a step.
 
 The empty string means no cause given. Stored as these exact strings: add to
 the end, never rename (reviews keep the words they were made with).

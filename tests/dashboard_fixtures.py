@@ -33,6 +33,7 @@ def fill_small_store(url: str) -> Store:
                     values[key[2] - 1] = value
             results.append(make_result(obs_id, name, values=values, seed=3 * i + j, mjd_start=60700 + i))
     store.save_results(results)
+    store.update_problems()  # as relphot compute --db does after a batch: three exposure problems
     return store
 
 

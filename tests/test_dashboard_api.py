@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from dashboard_fixtures import BAD, N_OBS, NODATA, fill_small_store
+from dashboard_fixtures import BAD, N_OBS, NODATA, WARN, fill_small_store
 
 from dashboard import create_app
 from dashboard.pages import exports, observation, overview, reviews, triage
@@ -381,6 +381,7 @@ def test_failures_in_the_api_the_triage_queue_and_the_observation_page(tmp_path)
                                                                     "/data/cats/obs_D2.cat.fits")), "p")
     store.record_failure(SetFailure(kind="unreadable catalogue", path="/data/cats/junk.cat.fits",
                                     reason="not a FITS file (no SIMPLE card at the start)"), "p")
+    store.update_problems()  # what relphot compute --db does after its batch
     app = create_app(store, db_label="failures.db", warm=False)
     client = app.server.test_client()
     body = client.get("/api/failures").get_json()
@@ -395,8 +396,12 @@ def test_failures_in_the_api_the_triage_queue_and_the_observation_page(tmp_path)
     assert client.get("/api/health").get_json()["open_failures"] == 2
     with app.server.test_request_context("/"):
         page = text_of(triage.layout())
-        assert "2 sets could not be computed" in page
-        assert "obs_D2.cat.fits" in page and "no SIMPLE card" in page
+        assert "5 problems await review" in page  # the 3 exposures and the 2 failed sets
+        failed = [r for r in triage.problem_rows(store.problems(awaiting=True)) if r["kind"] == "failure"]
+        assert len(failed) == 2 and all("could not be processed" in r["reason"] for r in failed)
+        reasons = " ".join(r["reason"] for r in failed)
+        assert "obs_D2.cat.fits" in reasons and "no SIMPLE card" in reasons
+        assert "could not be processed (unreadable catalogue" in text_of(triage.detail(failed[0]["id"]))
         detail = text_of(observation.layout(obs_id=str(obs), filter=band))
         assert "Processing failure (unreadable catalogue" in detail and "HDU 31 ends beyond" in detail
         assert "Processing failure" not in text_of(observation.layout(obs_id=str(obs), filter="NIR_Y"))
@@ -526,3 +531,41 @@ def test_mjd_to_date_is_the_packages_one_conversion():
     for mjd in (60700.0, 60700.999999, 60707.0 - 1e-9, 51544.5):
         assert mjd_to_date(mjd) == mjd_to_day(mjd)
     assert mjd_to_date(60700.0) == "2025-01-25" and mjd_to_date(float("nan")) == ""  # no NaT error
+
+
+# ------------------------------------------------------------------ problems
+def test_problems_routes_list_filter_and_show(client):
+    body = client.get("/api/problems").get_json()
+    assert body["count"] == 3 and {p["kind"] for p in body["problems"]} == {"exposure"}
+    worst = body["problems"][0]
+    assert (worst["subject"], worst["worst_status"], worst["state"]) == (f"obs {BAD[0]} dither {BAD[2]}", "FAIL", "open")
+    assert isinstance(worst["id"], int) and worst["n_awaiting"] == 1
+    assert client.get("/api/problems?filter=NIR_H").get_json()["count"] == 1
+    assert client.get("/api/problems?state=resolved").get_json()["count"] == 0
+    assert client.get("/api/problems?kind=drift").get_json()["count"] == 0
+    for bad in ("filter=NIR_Q", "state=done", "kind=x", "awaiting=2", "colour=red"):
+        assert client.get(f"/api/problems?{bad}").status_code == 400, bad
+    detail = client.get(f"/api/problems/{worst['id']}").get_json()
+    assert detail["problem"]["reason"].startswith(f"exposure {BAD[0]} dither {BAD[2]}: FAIL")
+    assert [(e["obs_id"], e["exposure"], e["role"]) for e in detail["exposures"]] == [(BAD[0], BAD[2], "primary")]
+    assert [e["event"] for e in detail["events"]] == ["opened"]
+    assert client.get("/api/problems/99999").status_code == 404
+    assert client.get("/api/problems/abc").status_code == 400
+
+
+def test_exposure_routes_carry_the_flags_and_select_by_them(client):
+    body = client.get("/api/exposures?filter=NIR_J&limit=5").get_json()
+    assert body["count"] == 5 and body["total"] == 120 and body["truncated"] is True
+    assert {"flags", "alarm", "alarm_reason", "drift_since", "problem_id", "problem_kind"} <= set(body["exposures"][0])
+    flagged = client.get("/api/exposures?flagged=1").get_json()
+    keys = {(e["obs_id"], e["filter"], e["exposure"]) for e in flagged["exposures"]}
+    assert keys == {BAD, WARN, NODATA} and flagged["truncated"] is False
+    bad = next(e for e in flagged["exposures"] if (e["obs_id"], e["filter"], e["exposure"]) == BAD)
+    assert bad["flags"] & 1 and bad["problem_kind"] == "exposure" and isinstance(bad["problem_id"], int)
+    assert client.get("/api/exposures?awaiting=1").get_json()["count"] == 3
+    assert client.get("/api/exposures?flagged=0&filter=NIR_J").get_json()["total"] == 119
+    assert client.get("/api/exposures?flagged=yes").status_code == 400
+    csv = client.get("/download/exposures.csv?flagged=1").data.decode().splitlines()
+    assert "problem_id" in csv[0] and "alarm_reason" in csv[0] and len(csv) == 4
+    vot = client.get("/download/exposures.vot?awaiting=1").data.decode()
+    assert 'name="problem_kind"' in vot and 'name="flags"' in vot

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from dashboard_fixtures import BAD, fill_small_store, wait_for
 from selenium.webdriver.common.action_chains import ActionChains
@@ -224,42 +225,69 @@ def test_only_flags_are_reviewed(dash_duo, store):
     assert len(store.reviews()) == 1
 
 
-def test_triage_queue_empties_as_exposures_are_reviewed(dash_duo, store):
+def queue_rows(dash_duo) -> list[str]:
+    """The problem queue's rows as text."""
+    return [r.text for r in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row")]
+
+
+def open_problem(dash_duo, text: str) -> None:
+    """Click the queue's row holding ``text`` and wait for its detail."""
+    row = wait_for(lambda: next((r for r in dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row") if text in r.text), None),
+        message=f"the row of {text}")
+    titles = lambda: [t.text for t in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-detail-title")]  # noqa
+    before = titles()
+    cell = row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=what]")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", cell)
+    cell.click()
+    wait_for(lambda: titles() and titles() != before, message="the problem drawn below the queue")
+
+
+def test_problem_queue_empties_as_problems_are_reviewed(dash_duo, store):
     start(dash_duo, store, "/triage")
-    heading = dash_duo.wait_for_element("#triage-count")
-    n = int(heading.text.split()[0])
-    assert n >= 3  # the FAIL, the WARN and the NODATA exposures at least
-    table = dash_duo.find_element("#triage-table")
-    assert f"{OBS}" in table.text and "FAIL" in table.text and "> FAIL limit" in table.text
-    reviewer = dash_duo.find_element("#triage-reviewer")
-    reviewer.send_keys("Grace")
-    checkboxes = lambda: dash_duo.driver.find_elements(  # noqa: E731
-        By.CSS_SELECTOR, "#triage-table .ag-row .ag-selection-checkbox input")
-    checkboxes()[0].click()
+    dash_duo.wait_for_contains_text("#triage-count", "3 problems await review (3 exposures)")
+    rows = wait_for(lambda: len(queue_rows(dash_duo)) == 3 and queue_rows(dash_duo), message="three rows")
+    assert "FAIL" in rows[0] and f"obs {OBS} dither {DITHER}" in rows[0]  # worst first
+    open_problem(dash_duo, f"obs {OBS} dither {DITHER}")
+    assert "QPRELEX" in dash_duo.find_element("#triage-detail").text
+    dash_duo.find_element("#triage-reviewer").send_keys("Grace")
     press(dash_duo, "#triage-confirm")
-    dash_duo.wait_for_contains_text("#triage-heading", f"{n - 1} flagged")
-    # overruling a flag needs a reason
-    wait_for(lambda: len(checkboxes()) == n - 1, message="the queue redrawn")
-    checkboxes()[0].click()
-    dash_duo.wait_for_text_to_equal("#triage-ticked", "1 ticked")
+    dash_duo.wait_for_contains_text("#triage-notice", "Stored: confirmed by Grace for problem")
+    dash_duo.wait_for_contains_text("#triage-count", "2 problems await review")
+    # overruling needs a reason
+    open_problem(dash_duo, "NODATA")
     press(dash_duo, "#triage-overrule")
-    dash_duo.wait_for_contains_text("#triage-result", "overruling a flag needs a reason")
+    dash_duo.wait_for_contains_text("#triage-notice", "overruling a flag needs a reason")
     assert len(store.reviews()) == 1
-    press(dash_duo, "#triage-select-none")
-    dash_duo.wait_for_text_to_equal("#triage-ticked", "0 ticked")
-    press(dash_duo, "#triage-select-filtered")  # every row passing the (no) column filters
-    dash_duo.wait_for_text_to_equal("#triage-ticked", f"{n - 1} ticked")
-    press(dash_duo, "#triage-select-none")
-    dash_duo.wait_for_text_to_equal("#triage-ticked", "0 ticked")
-    # the header's box ticks every row passing the filters too
-    dash_duo.driver.find_element(By.CSS_SELECTOR, "#triage-table .ag-header-select-all input").click()
-    dash_duo.wait_for_text_to_equal("#triage-ticked", f"{n - 1} ticked")
     dash_duo.find_element("#triage-comment").send_keys("seen, all fine")
+    press(dash_duo, "#triage-overrule")
+    dash_duo.wait_for_contains_text("#triage-count", "1 problem await")
+    open_problem(dash_duo, "WARN")
+    dash_duo.find_element("#triage-comment").send_keys("fine")
     press(dash_duo, "#triage-overrule")
     dash_duo.wait_for_element("#triage-empty")
     dash_duo.driver.refresh()
     dash_duo.wait_for_element("#triage-empty")
-    assert len(store.reviews()) == n
+    assert len(store.reviews()) == 3 and store.problems(awaiting=True).empty
+    assert dash_duo.get_logs() == []
+
+
+def test_a_lead_acknowledges_a_problem_and_a_stale_page_is_refused(dash_duo, store):
+    start(dash_duo, store, f"/triage?view=open")
+    open_problem(dash_duo, f"obs {OBS} dither {DITHER}")
+    pid = int(store.problems(kinds=["exposure"]).query("worst_status == 'FAIL'")["id"].iloc[0])
+    store.set_problem_state(pid, "acknowledge", "Ada")  # someone else, since the page was drawn
+    dash_duo.find_element("#triage-lead").send_keys("Bob")
+    press(dash_duo, "#triage-state-resolve")
+    dash_duo.wait_for_contains_text("#triage-notice", "changed since you saw it (acknowledge by Ada")
+    assert store.problem(pid)["state"] == "acknowledged"
+    open_problem(dash_duo, "WARN")
+    open_problem(dash_duo, f"obs {OBS} dither {DITHER}")  # drawn again: the current version
+    dash_duo.find_element("#triage-lead").send_keys("Bob")
+    press(dash_duo, "#triage-state-resolve")
+    dash_duo.wait_for_contains_text("#triage-notice", f"Problem {pid}: resolve by Bob")
+    assert store.problem(pid)["state"] == "resolved" and store.problem_events(pid)["by"].tolist()[-1] == "Bob"
+    dash_duo.wait_for_contains_text("#triage-life", "resolve by Bob")
 
 
 def test_downloaded_product_validates(dash_duo, store, tmp_path):
@@ -298,46 +326,36 @@ def test_empty_store_shows_its_empty_page(dash_duo, tmp_path):
     dash_duo.wait_for_element("#empty-store")
 
 
-def test_processing_failures_head_the_triage_queue(dash_duo, store):
+def test_processing_failures_are_problems_of_the_queue(dash_duo, store):
     from relphot_core.inputs import SetFailure
 
     store.record_failure(SetFailure(kind="lone exposure", path="/data/1099_NIR_H_D3.cat.fits", obs_id=OBS,
                                     filter=FILTER, reason="is the only exposure of observation given"), "p")
+    store.update_problems()
     start(dash_duo, store, "/triage")
-    box = dash_duo.wait_for_element("#triage-failures")
-    assert "1 set could not be computed" in box.text.lower()
-    link = dash_duo.find_element("#triage-failures a")
-    assert link.text == str(OBS)
-    assert "1099_NIR_H_D3.cat.fits" in dash_duo.find_element("#triage-failures").text
-    link.click()
+    rows = wait_for(lambda: len(queue_rows(dash_duo)) == 4 and queue_rows(dash_duo), message="four rows")
+    failure = next(r for r in rows if r.startswith("open\nfailure"))
+    assert f"obs {OBS}" in failure and "1099_NIR_H_D3.cat.fits" in failure
+    open_problem(dash_duo, "failure")
+    dash_duo.wait_for_contains_text("#triage-detail", "could not be processed (lone exposure")
+    dash_duo.find_element("#triage-detail a").click()
     dash_duo.wait_for_contains_text("#obs-title", f"Observation {OBS}")
     dash_duo.wait_for_contains_text("._dash-app-content, #_pages_content, body", "Processing failure (lone exposure")
     assert dash_duo.get_logs() == []
 
 
-def test_triage_column_filters_take_plain_numbers_and_say_when_nothing_matches(dash_duo, store):
+def test_queue_column_filters_narrow_the_rows(dash_duo, store):
     start(dash_duo, store, "/triage")
-    dash_duo.wait_for_element("#triage-table .ag-row")
-    cells = lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-row .ag-cell[col-id=exposure]")
-    dithers = [c.text for c in cells()]
-    assert str(DITHER) in dithers and len(set(dithers)) > 1  # other dithers to hide
-    dither_filter = _floating_filter(dash_duo, "#triage-table", "exposure")
-    dither_filter.send_keys(str(DITHER))
-    wait_for(lambda: cells() and all(c.text == str(DITHER) for c in cells()), message="rows of that dither only")
-    shown = dithers.count(str(DITHER))
-    dash_duo.wait_for_contains_text("#triage-matching", f"{shown} of {len(dithers)} listed rows match")
-    dither_filter.send_keys("9")  # dither 49: none
-    dash_duo.wait_for_contains_text("#triage-matching", f"0 of {len(dithers)} listed rows match")
+    wait_for(lambda: len(queue_rows(dash_duo)) == 3, message="three rows")
+    _floating_filter(dash_duo, "#triage-table", "filter").send_keys("NIR_H")
+    wait_for(lambda: len(queue_rows(dash_duo)) == 1 and "obs 1023 dither 2" in queue_rows(dash_duo)[0],
+             message="the NIR_H problem only")
     assert dash_duo.get_logs() == []
 
 
 def _floating_filter(dash_duo, grid: str, column: str):
     """The input of a grid column's floating filter (the row under its header)."""
     return dash_duo.driver.find_element(By.CSS_SELECTOR, f"{grid} .ag-floating-filter[col-id={column}] input")
-
-
-def queue_keys(store) -> list[tuple]:
-    return sorted(map(tuple, store.triage_queue()[["obs_id", "filter", "exposure"]].values.tolist()))
 
 
 def choose(dash_duo, dropdown: str, starts_with: str) -> str:
@@ -350,31 +368,26 @@ def choose(dash_duo, dropdown: str, starts_with: str) -> str:
     return label
 
 
-def test_a_bulk_review_then_revoked_leaves_the_triage_queue_as_before(dash_duo, store):
-    before = queue_keys(store)
+def test_a_problem_reviewed_then_revoked_leaves_the_queue_as_before(dash_duo, store):
+    before = store.problems(awaiting=True)[["id", "n_awaiting"]]
     start(dash_duo, store, "/triage")
-    n = int(dash_duo.wait_for_element("#triage-count").text.split()[0])
-    assert n == len(before)
-    # every queued row ticked at once, with a cause from the vocabulary
-    shared = n
-    press(dash_duo, "#triage-select-filtered")
-    dash_duo.wait_for_text_to_equal("#triage-ticked", f"{shared} ticked")
+    dash_duo.wait_for_contains_text("#triage-count", "3 problems await review")
+    open_problem(dash_duo, f"obs {OBS} dither {DITHER}")
     choose(dash_duo, "#triage-cause", "satellite trail")
     dash_duo.find_element("#triage-reviewer").send_keys("Hedy")
     dash_duo.find_element("#triage-comment").send_keys("trail across the array")
     press(dash_duo, "#triage-confirm")
-    dash_duo.wait_for_contains_text("#triage-result", f"for {shared} exposure(s), as review batch")
-    dash_duo.wait_for_element("#triage-empty")
+    dash_duo.wait_for_contains_text("#triage-notice", "for problem")
+    dash_duo.wait_for_contains_text("#triage-count", "2 problems await review")
     (batch,) = store.review_batches()["batch_id"].tolist()
     reviews = store.reviews()
-    assert len(reviews) == shared and set(reviews["batch_id"]) == {batch} and set(reviews["cause"]) == {
-        "satellite trail"}
-    bad = reviews[reviews["exposure"] == DITHER].iloc[0]
-    assert (bad["flag_kind"], bad["flag_reason"][:4]) == ("status", "FAIL")
+    assert len(reviews) == 1 and set(reviews["cause"]) == {"satellite trail"}
+    bad = reviews.iloc[0]
+    assert (bad["flag_kind"], bad["flag_reason"][:len(f"exposure {OBS}")]) == ("status", f"exposure {OBS}")
     # the reviews page says which flag each decision was about, and revokes the batch
     dash_duo.driver.get(dash_duo.server_url + "/reviews")
     row = dash_duo.wait_for_element(f"#reviews-table .ag-row[row-id='{bad['id']}']")
-    assert "status FAIL" in row.text and "satellite trail" in row.text
+    assert "satellite trail" in row.text
     row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=reviewer]").click()  # chooses its batch
     wait_for(lambda: f"batch {batch}:" in dash_duo.find_element("#reviews-batch").text, message="the batch chosen")
     dash_duo.find_element("#reviews-by").send_keys("Hedy")
@@ -382,13 +395,11 @@ def test_a_bulk_review_then_revoked_leaves_the_triage_queue_as_before(dash_duo, 
     alert = wait_for(lambda: dash_duo.driver.switch_to.alert, message="the confirmation")
     assert f"batch {batch}" in alert.text and "audit trail" in alert.text
     alert.accept()
-    dash_duo.wait_for_contains_text("#reviews-result", f"Revoked batch {batch}: {shared} reviews no longer count")
-    wait_for(lambda: "revoked by Hedy" in dash_duo.find_element(f"#reviews-table .ag-row[row-id='{bad['id']}']").text,
-             message="the row labelled revoked")
+    dash_duo.wait_for_contains_text("#reviews-result", f"Revoked batch {batch}: 1 review no longer count")
     # the queue is exactly as before, on the page and in the store
-    assert queue_keys(store) == before
+    pd.testing.assert_frame_equal(store.problems(awaiting=True)[["id", "n_awaiting"]], before)
     dash_duo.driver.get(dash_duo.server_url + "/triage")
-    dash_duo.wait_for_text_to_equal("#triage-count", f"{n} flagged exposures await review.")
+    dash_duo.wait_for_contains_text("#triage-count", "3 problems await review (3 exposures)")
     assert dash_duo.get_logs() == []
 
 

@@ -96,9 +96,9 @@ def test_trend_has_a_date_axis_and_a_click_opens_the_observation_with_the_way_ba
     wait_for(lambda: urlparse(dash_duo.driver.current_url).path == "/", message="the overview")
     query = parse_qs(urlparse(dash_duo.driver.current_url).query)
     assert query["filter"] == [f"{FILTER},NIR_H"] and query["status"] == ["WARN,FAIL"]
-    checked = dash_duo.driver.execute_script(
-        "return Array.from(document.querySelectorAll('#ov-statuses input:checked')).map(i => i.value);")
-    assert sorted(checked) == ["FAIL", "WARN"]
+    checked = lambda: sorted(dash_duo.driver.execute_script(  # noqa: E731
+        "return Array.from(document.querySelectorAll('#ov-statuses input:checked')).map(i => i.value);"))
+    wait_for(lambda: checked() == ["FAIL", "WARN"], message="the statuses of the selection ticked again")
 
 
 def test_an_off_scale_factor_is_pinned_and_labelled_and_fit_all_takes_it_in(dash_duo, store):
@@ -174,14 +174,18 @@ def test_all_filters_view_starts_with_a_summary_worst_filter_first(dash_duo, sto
     assert sections[0] == f"obs-section-{FILTER}" and len(sections) == 3
 
 
-def test_a_triage_link_leads_back_to_the_queue(dash_duo, store):
+def test_a_problem_queue_link_leads_back_to_the_queue(dash_duo, store):
     start(dash_duo, store, "/triage")
-    link = wait_for(lambda: next((a for a in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".ag-row a")
-                                  if a.text == str(OBS)), None), message="the queue's link to the bad observation")
+    row = wait_for(lambda: next((r for r in dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row") if f"obs {OBS}" in r.text), None),
+        message="the bad exposure's problem")
+    row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=what]").click()
+    link = wait_for(lambda: next((a for a in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-exposures .ag-row a")
+                                  if a.text == str(OBS)), None), message="the problem's link to the bad observation")
     link.click()
     dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {OBS}")
     back = dash_duo.find_element("#obs-back")
-    assert back.text == "Triage queue"
+    assert back.text == "Problem queue"
     assert urlparse(back.get_attribute("href")).path == "/triage"
     back.click()
     wait_for(lambda: urlparse(dash_duo.driver.current_url).path == "/triage", message="the queue")

@@ -1,7 +1,7 @@
 """The QC signals of a simulated season, in a real browser: the demo's bad
 detector and drifting dither are shown flagged on the overview, on the
-observation page and in the triage queue (grouped by cause, reviewed at
-once); an OK exposure within noise is not."""
+observation page and in the problem queue (one problem, reviewed in one
+action); an OK exposure within noise is not."""
 from __future__ import annotations
 
 
@@ -69,21 +69,24 @@ def test_bad_detector_and_drift_are_flagged_and_reviewed_by_cause(dash_duo, seas
     dithers = [int(c.text) for c in exposure_rows]
     assert cells[dithers.index(int(quiet["exposure"]))] == ""
 
-    # triage: the drift is one cause, ticked and confirmed at once
+    # the problem queue: the drift is one problem, reviewed in one action
     dash_duo.driver.get(dash_duo.server_url + "/triage")
     dash_duo.wait_for_element("#triage-count")
     before = int(dash_duo.find_element("#triage-count").text.split()[0].replace(",", ""))
-    dash_duo.find_element("#triage-shared").click()
-    option = wait_for(lambda: [o for o in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
-                               if o.text.startswith("drift of NIR_H dither 4 since")], message="cause option")[0]
-    n_drift = int(option.text.split("(")[-1].split()[0].replace(",", ""))
-    assert n_drift >= 20
-    option.click()
-    dash_duo.find_element("#triage-select-cause").click()
-    dash_duo.wait_for_text_to_equal("#triage-ticked", f"{n_drift:,} ticked")
+    drift = season.problems(kinds=["drift"]).iloc[0]
+    assert (drift["filter"], drift["subject"]) == ("NIR_H", "dither 4") and drift["n_exposures"] >= 20
+    row = wait_for(lambda: next((r for r in dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row")
+        if r.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=what]").text == "dither 4"), None),
+        message="the drift's row")
+    assert "drift" in row.text and "NIR_H" in row.text
+    row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=what]").click()
+    dash_duo.wait_for_contains_text("#triage-detail-title", "drift of dither 4 (NIR_H)")
     dash_duo.find_element("#triage-reviewer").send_keys("carla")
     dash_duo.find_element("#triage-comment").send_keys("known zero-point drift, ticket 42")
     dash_duo.find_element("#triage-confirm").click()
-    dash_duo.wait_for_contains_text("#triage-result", f"for {n_drift} exposure(s)")
-    dash_duo.wait_for_contains_text("#triage-heading", f"{before - n_drift:,} flagged")
+    dash_duo.wait_for_contains_text("#triage-notice", f"{drift['n_exposures']} exposures, as review batch")
+    dash_duo.wait_for_contains_text("#triage-heading", f"{before - 1:,} problem")
+    reviews = season.reviews()
+    assert len(reviews) == drift["n_exposures"] and set(reviews["flag_kind"]) == {"alarm"}
     assert dash_duo.get_logs() == []

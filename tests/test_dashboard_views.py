@@ -181,7 +181,7 @@ def test_back_links_lead_only_to_pages_of_the_dashboard():
 
     assert back_link(None) == ("Overview", "/")
     assert back_link("/?filter=NIR_J&status=FAIL") == ("Overview", "/?filter=NIR_J&status=FAIL")
-    assert back_link("%2Ftriage") == ("Triage queue", "/triage")
+    assert back_link("%2Ftriage") == ("Problem queue", "/triage")
     for hostile in ("//evil.example/", "https://evil.example/", "javascript:alert(1)", "/observation/1"):
         assert back_link(hostile) == ("Overview", "/")
     href = with_back("/observation/7?filter=NIR_J", "/?filter=NIR_J,NIR_H&status=FAIL")

@@ -65,7 +65,7 @@ def test_clean_exposures_carry_no_flag_after_their_faults_end(seed):
     faulty = {(season.first_obs_id + i, d + 1) for i in range(season.n) for d in range(4) if truth[i, d] != 1.0}
     # a fault's exposures, and those within the tolerance of its span (a ramp's onset is gradual)
     faulty |= {(season.first_obs_id + i, f.dither) for f in season.faults for i in range(season.n)
-               if f.start - 10 <= i < (season.n if f.end is None else f.end + 10)}
+               if f.start - (15 if f.kind == "ramp" else 10) <= i < (season.n if f.end is None else f.end + 10)}
     clean = [(o, d) for o, d in zip(table["obs_id"], table["exposure"]) if (o, d) not in faulty]
     flagged_clean = [key for key in clean if key in members]
     assert len(flagged_clean) <= len(clean) / 200, flagged_clean

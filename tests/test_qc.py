@@ -1,5 +1,5 @@
-"""Control charts per dither position (relphot_core.qc): named alarms,
-known false-alarm behaviour, causes for the triage queue."""
+"""Control charts per dither position (relphot_core.qc): named alarms and
+known false-alarm behaviour."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ import pytest
 
 from relphot_core.config import Control
 from relphot_core.mjd import mjd_to_day
-from relphot_core.qc import causes, dither_alarms, pull_width
+from relphot_core.qc import dither_alarms, pull_width
 
 
 def _season(n_obs: int, seed: int, error: float = 0.0005):
@@ -76,12 +76,3 @@ def test_control_parameters_are_used():
     strict = dither_alarms(obs, dither, mjd, value, error, Control(cusum_h=4.0))
     loose = dither_alarms(obs, dither, mjd, value, error, Control(cusum_h=1e5))
     assert (strict.alarm == "drift").sum() > 0 and (loose.alarm == "drift").sum() == 0
-
-
-def test_causes_group_drifts_detectors_and_observations():
-    got = causes(np.array([1, 2, 3, 4]), np.array(["NIR_H"] * 4), np.array([4, 4, 1, 2]),
-                 np.array(["drift", "drift", "", ""], dtype=object), np.array([60710.0, 60710.0, np.nan, np.nan]),
-                 np.array(["OK", "OK", "FAIL", "OK"], dtype=object),
-                 np.array(["", "", "1 of 16 detectors flagged (1 FAIL); worst detector 23: +49.8", ""], dtype=object))
-    assert got.tolist() == ["drift of NIR_H dither 4 since 2025-02-04", "drift of NIR_H dither 4 since 2025-02-04",
-                            "detector 23 of NIR_H", "observation 4 NIR_H"]

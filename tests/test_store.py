@@ -256,7 +256,7 @@ def test_exposure_table_columns_and_filters(small_survey):
         "obs_id", "filter", "exposure", "mjd_obs", "date_obs", "value", "error", "status", "reason",
         "n_pairs", "n_matched", "run_id", "method", "review_decision", "reviewer", "review_comment",
         "review_cause", "reviewed_at", "reviewed", "global_value", "crosscheck", "collateral", "detector_flag",
-        "detector_reason", "detector_worst", "detector_offset"]
+        "detector_reason", "detector_worst", "detector_offset", "detector_offset_error"]
     assert len(table) == 19
     assert table["reviewed"].dtype == bool and not table["reviewed"].any()
     assert math.isnan(table[(table.obs_id == 103) & (table.exposure == 3)]["value"].iloc[0])
@@ -606,6 +606,8 @@ def test_a_review_records_the_flag_it_was_about_and_is_found_by_its_words(small_
     assert store.reviews(search="control limits")["reviewer"].tolist() == ["bob"]
     assert store.reviews(search="ann streak")["obs_id"].tolist() == [103]
     assert store.reviews(search="100%_x").empty  # LIKE wildcards are literal
+    assert store.reviews(search="103 nir_j")["reviewer"].tolist() == ["ann"]  # obs id and filter together
+    assert store.reviews(search="overruled")["reviewer"].tolist() == ["bob"]
 
 
 def test_migration_0006_keeps_reviews_and_goes_back(store_url):

@@ -192,6 +192,12 @@ def _section(store, result, run_id) -> html.Div:
     scale = 1.5 * 2500 * math.log10(1 + bands.fail)
     summary = [html.Span([status_badge(s), f" ×{statuses.count(s)}"], className="status-count")
                for s in (Status.FAIL, Status.WARN, Status.NODATA, Status.OK) if s in statuses]
+    beyond = [d for d in flagged if next(e for e in result.exposures if e.exposure == d).status == Status.OK]
+    if beyond:  # an OK status with another flag (a detector, an alarm, a cross-check): say so in the header
+        summary.append(html.Span(f" · {len(beyond)} flagged (dither {', '.join(map(str, beyond))})",
+                                 className="status-count flag-count", id=f"obs-flag-count-{f}",
+                                 title="exposures whose status is OK but which carry another flag: a detector, "
+                                       "a control-chart alarm or a cross-check"))
     command = f"relphot export --db {db_label()} --out DIR --obs-id {result.obs_id} --filter {f}"
     return html.Section(className="obs-section card", id=f"obs-section-{f}", children=[
         html.Div(className="card-head", children=[

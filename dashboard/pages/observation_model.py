@@ -53,7 +53,7 @@ def next_in_queue(queue: Sequence[tuple[int, str]], obs_id: int, filter_name: st
     return None
 
 
-BACK_PAGES = {"/": "Overview", "/triage": "Triage queue", "/detectors": "Detectors", "/reviews": "Reviews"}
+BACK_PAGES = {"/": "Overview", "/triage": "Problem queue", "/detectors": "Detectors", "/reviews": "Reviews"}
 """The pages the breadcrumb of an observation can lead back to."""
 
 
@@ -65,7 +65,7 @@ def back_link(back: object) -> tuple[str, str]:
     Examples
     --------
     >>> back_link("/triage?cause=drift")
-    ('Triage queue', '/triage?cause=drift')
+    ('Problem queue', '/triage?view=open')
     >>> back_link("https://example.org/")
     ('Overview', '/')
     """

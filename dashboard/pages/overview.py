@@ -24,12 +24,14 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.mjd import datetime_to_mjd
+from relphot_core.qc.problems import ACTIVE_STATES
 
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
                           reviewed_radio, status_checklist)
-from ..data import get_bands, get_cache, max_points
+from ..data import get_bands, get_cache, get_store, max_points
 from ..query import mjd_to_date, parse_selection, with_updates
 from .observation_model import with_back
+from .triage import headline
 from .overview_model import Controls, CountsView, default_trend as model_default_trend, overview_view, trend_options
 from ..style import GRAPH_CONFIG
 
@@ -112,6 +114,7 @@ def layout(**params) -> html.Div:
                 "selected factors. Click a point to open its observation."],
                className="lead"),
         messages(sel.messages, id_=pid("url-messages")),
+        headline(get_store().problems(states=ACTIVE_STATES)),
         _controls(sel),
         html.Div(problems, id=pid("messages")),
         html.Div(counts, id=pid("counts"), className="card"),

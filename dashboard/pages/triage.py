@@ -1,40 +1,60 @@
-"""Triage queue: flagged exposures (WARN, FAIL, NODATA or drift) that nobody
-has reviewed yet, sortable and filterable, reviewed in bulk."""
+"""The problem queue: one row per QC problem (a drift, a detector, a bad
+exposure or observation, a failed set) with its span, size now, exposures
+and state, worst first; a problem opens below the queue with its exposures
+and its life, where it is reviewed in one action (one review batch, which
+the reviews page can revoke) and where a lead acknowledges, resolves or
+ignores it.
+
+URL parameters: ``view`` (``awaiting``: problems with exposures awaiting
+review, the default; ``open``: every current problem whatever its state;
+``gone``: problems no longer found), ``filter`` (repeatable) and
+``problem`` (the problem shown).
+"""
 from __future__ import annotations
 
-from pathlib import PurePath
+from typing import Any
 
 import dash
-import numpy as np
 import pandas as pd
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
-from relphot_core.qc import causes
-from relphot_core.qc.flags import awaits_review
-from relphot_core.reviews import ReviewInputError, review_problem, triage_order
+from relphot_core.qc.problems import STATE_ACTIONS, describe_span, size_text
+from relphot_core.reviews import ReviewInputError, review_problem as review_complaint
 
-from ..components import (
-    empty_store_page,
-    exposure_records,
-    exposure_table,
-    fmt_time,
-    match_count,
-    message,
-    review_form,
-)
-from ..data import add_reviews, get_bands, get_cache, open_failures
+from ..components import data_grid, fmt_time, grid_column, message, review_form, status_cell_style
+from ..data import change_problem_state, get_cache, get_store, review_problem
 
-PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
-LIMIT = 5000
+PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
 
-COLUMNS = [("cause", "shared flag"), ("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"),
-           ("date", "date (UTC)"),
-           ("value", "QPRELEX"), ("offset", "|QPRELEX − 1|"), ("error", "QPRELEXE"), ("status", "status"),
-           ("chart", "other flags"),
-           ("reason", "reason"), ("n_pairs", "pairs")]
+VIEWS = {"awaiting": "awaiting review", "open": "every current problem", "gone": "gone (no longer found)"}
+"""The queue's views, by URL value."""
+
+STATE_COLOURS = {"open": "#D55E00", "regressed": "#CC79A7", "acknowledged": "#E69F00", "resolved": "#009E73",
+                 "ignored": "#777777"}
+
+QUEUE_COLUMNS: list[dict[str, Any]] = [
+    {"field": "state", "headerName": "state", "width": 110, "minWidth": 100, "cellStyle": {"styleConditions": [
+        {"condition": f"params.value && params.value.startsWith('{state}')",
+         "style": {"color": colour, "fontWeight": "600"}} for state, colour in STATE_COLOURS.items()]}},
+    {"field": "kind", "headerName": "kind", "width": 96, "minWidth": 90},
+    {"field": "filter", "headerName": "filter", "width": 80, "minWidth": 72},
+    {"field": "what", "headerName": "what", "width": 170, "minWidth": 140, "tooltipField": "what"},
+    {"field": "span", "headerName": "since · last seen", "width": 260, "minWidth": 200, "tooltipField": "span"},
+    {"field": "size", "headerName": "size now", "width": 200, "minWidth": 150, "tooltipField": "size"},
+    {"field": "worst", "headerName": "worst", "width": 96, "minWidth": 92, "cellStyle": status_cell_style("worst")},
+    {"field": "n_exposures", "headerName": "exposures", "width": 96, "minWidth": 90, "type": "numericColumn",
+     "filter": "agNumberColumnFilter", "tooltipField": "exposures_text"},
+    {"field": "n_awaiting", "headerName": "awaiting", "width": 92, "minWidth": 86, "type": "numericColumn",
+     "filter": "agNumberColumnFilter"},
+    {"field": "reason", "headerName": "reason", "width": 320, "minWidth": 160, "tooltipField": "reason"},
+]
+
+EXPOSURE_COLUMNS = [("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("role", "role"),
+                    ("date", "date (UTC)"), ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"),
+                    ("review", "review")]
 
 
 def pid(name: str) -> str:
@@ -42,194 +62,294 @@ def pid(name: str) -> str:
     return f"triage-{name}"
 
 
-def _queue() -> tuple[pd.DataFrame, int]:
-    """The first `LIMIT` flagged, unreviewed exposures, worst first, and how
-    many there are in all.
-
-    Read from the per-filter tables the overview caches (the store's own
-    `triage_queue` rescans the survey: seconds), to which the reviews
-    written here are applied at once. Reviews written by another process
-    (another worker, the command line) show once the table is read again:
-    at once for a small store, a few seconds later at survey size, when it
-    is reloaded in the background."""
-    cache = get_cache()
-    parts = []
-    for name in FILTERS:
-        frame = cache.trend(name, fresh=True)  # reviews from other processes too
-        if frame is None or frame.empty:
-            continue
-        parts.append(frame[awaits_review(frame)])
-    if not parts:
-        return pd.DataFrame(columns=["obs_id", "filter", "exposure", "status"]), 0
-    queue = pd.concat(parts, ignore_index=True)
-    queue["cause"] = _causes(queue)
-    return queue.iloc[triage_order(queue)[:LIMIT]], len(queue)
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def _causes(queue: pd.DataFrame) -> np.ndarray:
-    """`relphot_core.qc.causes` of the queue's rows (columns absent: empty)."""
-    def column(name: str, default: object = "") -> np.ndarray:
-        if name not in queue.columns:
-            return np.full(len(queue), default, dtype=object)
-        return queue[name].astype(object).where(queue[name].notna(), default).to_numpy()
-
-    return causes(column("obs_id", 0), column("filter"), column("exposure", 0), column("alarm"),
-                  column("drift_since", float("nan")), column("detector_flag"), column("detector_reason"))
-
-
-def cause_options(queue: pd.DataFrame) -> list[dict]:
-    """The flags shared by several queued exposures (`relphot_core.qc.causes`:
-    one drift, one detector, one observation), most exposures first."""
-    if queue.empty or "cause" not in queue.columns:
-        return []
-    counts = queue["cause"].value_counts()
-    return [{"label": f"{cause} ({n:,} exposures)", "value": cause} for cause, n in counts.items() if n > 1]
-
-
-def _heading(n: int) -> html.Div:
-    if n == 0:
-        return message("Nothing to review: every flagged exposure has been reviewed.", "success",
-                       id=pid("empty"))
-    more = f" (the first {LIMIT:,}, worst first, are listed)" if n > LIMIT else ""
-    return html.P(f"{n:,} flagged exposure{'s' if n != 1 else ''} await review{more}.", id=pid("count"),
-                  className="lead")
+def problem_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Grid rows of `relphot_core.store.Store.problems` rows."""
+    rows = []
+    for item in frame.itertuples(index=False):
+        span = describe_span(item)
+        span += " · ongoing" if item.ongoing else (" · ended" if item.kind in ("drift", "detector") else "")
+        collateral = f" ({item.n_collateral} collateral)" if item.n_collateral else ""
+        state = item.state if item.current else f"{item.state} (gone)"
+        rows.append({
+            "id": int(item.id), "version": int(item.version), "state": state, "kind": item.kind,
+            "filter": item.filter or "—", "what": item.subject, "span": span,
+            "size": size_text(item.kind, item.unit, item.size, item.size_error, item.slope),
+            "worst": item.worst_status or "", "n_exposures": int(item.n_exposures),
+            "exposures_text": _plural(int(item.n_exposures), "exposure") + collateral,
+            "n_awaiting": int(item.n_awaiting), "reason": item.reason,
+        })
+    return rows
 
 
-def failures_section(failures: pd.DataFrame, total: int) -> html.Div | None:
-    """Sets that could not be computed: when, which file, why (None if none)."""
-    if total == 0:
-        return None
-    rows = [html.Tr([html.Th(name) for name in ("last seen", "obs id", "filter", "kind", "file", "reason",
-                                                "batches")])]
-    for item in failures.itertuples(index=False):
-        obs = item.obs_id
-        obs_cell = (dcc.Link(str(obs), href=f"/observation/{obs}?filter={item.filter}&back=/triage")
-                    if obs is not None and not pd.isna(obs) else "—")
-        rows.append(html.Tr([
-            html.Td(fmt_time(item.last_seen)), html.Td(obs_cell), html.Td(item.filter or "—"),
-            html.Td(item.kind), html.Td(PurePath(item.path).name, title=item.path, className="path"),
-            html.Td(item.reason, className="reason"), html.Td(str(item.attempts)),
-        ]))
-    more = f" (the {len(failures):,} latest are listed)" if total > len(failures) else ""
-    return html.Div(className="card failures", id=pid("failures"), children=[
-        html.H4(f"{total:,} set{'s' if total != 1 else ''} could not be computed{more}"),
-        html.P(["A processing failure is a QC fact: these observations have no factor from the files named. "
-                "Fix the input and run the same ", html.Code("relphot compute"), " again: a set computed later "
-                "resolves its failure."], className="muted"),
-        html.Table(rows, className="failures-table"),
+def _read(view: str, filters: list[str] | None) -> pd.DataFrame:
+    store = get_store()
+    if view == "gone":
+        return store.problems(filters or None, current=False)
+    return store.problems(filters or None, awaiting=True if view == "awaiting" else None)
+
+
+def heading(view: str, frame: pd.DataFrame) -> html.Div:
+    """What the queue holds, in one line."""
+    if frame.empty:
+        text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",
+                "open": "No problem: no flag in the current runs.",
+                "gone": "No problem has gone."}[view]
+        return message(text, "success", id=pid("empty"))
+    waiting = int(frame["n_awaiting"].sum())
+    ongoing = int(frame["ongoing"].sum())
+    if view == "awaiting":
+        text = f"{_plural(len(frame), 'problem')} await review ({_plural(waiting, 'exposure')})"
+    else:
+        text = f"{_plural(len(frame), 'problem')} ({VIEWS[view]})"
+    return html.P(text + (f", {ongoing:,} ongoing" if ongoing else "") + ".", id=pid("count"), className="lead")
+
+
+def headline(frame: pd.DataFrame) -> html.Div:
+    """The overview's headline: the open problems by kind, the worst ones
+    named, each a link into the queue.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        `relphot_core.store.Store.problems` rows in the open states
+        (``open``, ``regressed``), worst first.
+    """
+    if frame.empty:
+        return html.Div(className="headline card headline-clear", id="problem-headline", children=[
+            html.Strong("No open problem."), " Every flag of the current runs belongs to a reviewed, acknowledged "
+            "or resolved problem, or there is none."])
+    kinds = frame["kind"].value_counts()
+    ongoing = int(frame["ongoing"].sum())
+    waiting = int(frame["n_awaiting"].sum())
+    summary = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in kinds.items())
+    worst = [html.Li([dcc.Link(f"{row.title} ({row.filter})", href=f"/triage?problem={row.id}"), ": ",
+                      size_text(row.kind, row.unit, row.size, row.size_error, row.slope) or row.worst_status or "",
+                      " · ongoing" if row.ongoing else ""])
+             for row in frame.head(3).itertuples(index=False)]
+    return html.Div(className="headline card", id="problem-headline", children=[
+        html.Strong(f"{_plural(len(frame), 'open problem')}"), f" ({summary})",
+        f", {ongoing} ongoing" if ongoing else "", f"; {_plural(waiting, 'exposure')} await review. ",
+        dcc.Link("Open the problem queue →", href="/triage"),
+        html.Ul(worst, className="headline-worst"),
     ])
 
 
-def layout(**_params) -> html.Div:
-    """The queue of flagged, unreviewed exposures, and the sets that failed."""
-    failures, n_failures = open_failures()
-    if get_cache().is_empty() and n_failures == 0:
-        return empty_store_page()
-    queue, total = _queue()
+def exposure_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Grid rows of a problem's exposures (`Store.problem_exposures`)."""
+    from relphot_core.mjd import mjd_to_datetime
+
+    rows = []
+    for item in frame.itertuples(index=False):
+        when = mjd_to_datetime(item.mjd_obs)
+        rows.append({
+            "id": f"{item.obs_id}|{item.filter}|{item.exposure}", "obs": int(item.obs_id), "filter": item.filter,
+            "exposure": int(item.exposure), "role": item.role,
+            "date": when.strftime("%Y-%m-%d %H:%M") if when is not None else "",
+            "value": None if pd.isna(item.value) else round(float(item.value), 6),
+            "error": None if pd.isna(item.error) else round(float(item.error), 6), "status": item.status,
+            "review": (f"{item.review_decision} by {item.reviewer}" if item.review_decision else "")
+                      + ("" if item.reviewed or not item.review_decision else " (earlier status)"),
+        })
+    return rows
+
+
+def detail(problem_id: int | None) -> list[Any]:
+    """The problem shown below the queue: what, its exposures, its life and
+    the actions (review; a lead's state)."""
+    if problem_id is None:
+        return [html.P("Choose a problem in the queue to see its exposures and review it.", className="muted",
+                       id=pid("hint"))]
+    store = get_store()
+    try:
+        row = store.problem(problem_id)
+    except KeyError:
+        return [message(f"No problem {problem_id}.", "error")]
+    exposures = store.problem_exposures(problem_id)
+    events = store.problem_events(problem_id)
+    state = f"{row['state']}" + (f" by {row['state_by']}, {fmt_time(row['state_at'])}" if row["state_by"] else "")
+    if row["state_comment"]:
+        state += f": {row['state_comment']}"
+    life = [html.Li(f"{fmt_time(e.at)}: {e.event}" + (f" by {e.by}" if e.by and e.by != "relphot" else "")
+                    + (f" ({e.n_exposures} exposures)" if e.n_exposures else "") + (f": {e.comment}" if e.comment else ""))
+            for e in events.itertuples(index=False)]
+    allowed = [action for action, states in STATE_ACTIONS.items() if row["state"] in states]
+    first_obs = int(row["first_obs"]) if pd.notna(row["first_obs"]) else None
+    link = (dcc.Link("open its first observation", href=f"/observation/{first_obs}?filter={row['filter']}"
+                     f"&back=/triage?problem={problem_id}") if first_obs is not None and row["filter"] else None)
+    return [
+        dcc.Store(id=pid("version"), data=int(row["version"])),
+        html.H3(f"Problem {problem_id}: {row['title']} ({row['filter'] or 'no filter'})", id=pid("detail-title")),
+        html.P(row["reason"], className="problem-reason"),
+        html.Dl(className="problem-facts", children=[
+            html.Dt("span"), html.Dd([describe_span(row), " · ongoing" if row["ongoing"] else "",
+                                      " · " if link else "", link]),
+            html.Dt("size now"), html.Dd(size_text(row["kind"], row["unit"], row["size"], row["size_error"],
+                                                   row["slope"]) or "—"),
+            html.Dt("exposures"), html.Dd(f"{_plural(int(row['n_exposures']), 'exposure')} "
+                                          f"({row['n_collateral']} collateral: flags this problem explains), "
+                                          f"{row['n_awaiting']} awaiting review"),
+            html.Dt("state"), html.Dd(state + ("" if row["current"] else " · gone: no longer found")),
+        ]),
+        data_grid(pid("exposures"), exposure_rows(exposures),
+                  [grid_column(k, n, link=True) for k, n in EXPOSURE_COLUMNS],
+                  height="min(300px, 40vh)"),
+        html.Div(className="problem-actions", children=[
+            html.Div(className="review-box card", children=[
+                html.H4("Review the problem"),
+                html.P(f"One decision for its {_plural(int(row['n_exposures']), 'exposure')}, stored as one review "
+                       "batch about this problem (the reviews page can revoke it).", className="muted"),
+                review_form(pid, what="this problem's exposures"),
+            ]),
+            html.Div(className="review-box card", children=[
+                html.H4("A lead's decision"),
+                html.P("Acknowledge: known and followed (it leaves the queue). Resolve: over; if it comes back it "
+                       "regresses. Ignore: not worth following.", className="muted"),
+                html.Div(className="review-row", children=[
+                    dcc.Input(id=pid("lead"), type="text", placeholder="your name", className="input-reviewer"),
+                    dcc.Input(id=pid("lead-comment"), type="text", placeholder="comment", className="input-comment"),
+                    *[html.Button(action, id=pid(f"state-{action}"), n_clicks=0, className="btn btn-small",
+                                  disabled=action not in allowed) for action in STATE_ACTIONS],
+                ]),
+            ]),
+        ]),
+        html.H4("Life"),
+        html.Ul(life, className="problem-life", id=pid("life")),
+    ]
+
+
+def layout(view: str = "awaiting", filter: Any = None, problem: str | None = None, **_params) -> html.Div:
+    """The problem queue and the chosen problem."""
+    view = view if view in VIEWS else "awaiting"
+    filters = [f for f in ([filter] if isinstance(filter, str) else (filter or [])) if f in FILTERS]
+    frame = _read(view, filters)
+    chosen = int(problem) if problem is not None and str(problem).isdigit() else None
+    if get_cache().is_empty() and frame.empty and view == "awaiting":
+        from ..components import empty_store_page
+
+        if get_store().failures().empty:
+            return empty_store_page()
     return html.Div([
-        html.H1("Triage queue"),
-        failures_section(failures, n_failures),
-        html.P("Flagged exposures nobody has reviewed yet, worst first: FAIL, WARN and NODATA (each farthest "
-               "from 1 first), then OK exposures with another flag: a control-chart alarm of their dither "
-               "position (outside control limits, or a drift), a flagged detector, or a disagreement with the "
-               "global solution. Rows sharing a flag (one drift, one detector, one observation) can be "
-               "ticked together and reviewed at once: one review batch, which the reviews page can revoke. "
-               "Sort by a column header; filter in the row under it (a number column finds that number, e.g. "
-               "4 in 'dither'; its funnel offers greater than, less than...). Point at a reason to read it "
-               "whole. Tick exposures, then confirm or overrule their flags. Click an obs id to open the "
-               "observation.", className="muted"),
-        html.Div(_heading(total), id=pid("heading")),
+        html.H1("Problem queue"),
+        html.P("Each row is one problem: one cause with its exposures. A drift of a dither position, a detector "
+               "flagged over a span, a bad exposure or observation, a set that could not be processed. Flags a "
+               "problem explains (the partners' collateral WARNs, the shift a bad detector gives its exposure) "
+               "are its exposures, not problems of their own. Worst first. Click a row to see its exposures "
+               "and review it in one action.", className="muted"),
         html.Div(className="table-tools", children=[
-            html.Button("Tick every filtered row", id=pid("select-filtered"), n_clicks=0,
-                        className="btn btn-small",
-                        title="Tick every row that passes the column filters"),
-            html.Button("Untick all", id=pid("select-none"), n_clicks=0, className="btn btn-small"),
-            dcc.Dropdown(id=pid("shared"), options=cause_options(queue),
-                         placeholder="a flag shared by several rows…", className="cause-dropdown", clearable=True),
-            html.Button("Tick this cause", id=pid("select-cause"), n_clicks=0, className="btn btn-small",
-                        title="Tick every queued exposure of the chosen shared flag"),
-            html.Span("0 ticked", id=pid("ticked"), className="muted ticked-count"),
-            html.Span("", id=pid("matching"), className="muted ticked-count"),
+            dcc.RadioItems(id=pid("view"), options=[{"label": text, "value": key} for key, text in VIEWS.items()],
+                           value=view, inline=True, className="radio-inline"),
+            dcc.Checklist(id=pid("filters"), options=list(FILTERS), value=filters or list(FILTERS), inline=True,
+                          className="filter-checklist"),
         ]),
-        exposure_table(pid("table"), queue, columns=COLUMNS, selectable=True, height="min(620px, 70vh)",
-                       bands=get_bands()),
-        html.Div(className="review-box card", children=[
-            html.H4("Review the ticked exposures"),
-            review_form(pid, what="the ticked exposures"),
-        ]),
+        html.Div(heading(view, frame), id=pid("heading")),
+        data_grid(pid("table"), problem_rows(frame), QUEUE_COLUMNS, selectable="single",
+                  height=None if len(frame) <= 12 else "min(420px, 50vh)"),
+        dcc.Store(id=pid("chosen"), data=chosen),
+        dcc.Store(id=pid("changed")),
+        html.Div(id=pid("notice"), className="review-result"),
+        html.Div(detail(chosen), id=pid("detail"), className="problem-detail card"),
     ])
 
 
-def select(_filtered, _none, _cause, cause, filtered_rows, rows):
-    """Tick every row passing the column filters, every row of a shared
-    flag, or none (row ids: the grid keeps them across sorting)."""
-    if ctx.triggered_id == pid("select-none") or not rows:
-        return {"ids": []}
-    if ctx.triggered_id == pid("select-cause"):
-        return {"ids": [row["id"] for row in rows if cause and row.get("cause") == cause]}
-    wanted = rows if filtered_rows is None else filtered_rows
-    return {"ids": [row["id"] for row in wanted]}
+def refresh(view, filters, _store):
+    """The queue for a view and filters."""
+    frame = _read(view or "awaiting", [f for f in (filters or []) if f in FILTERS])
+    return problem_rows(frame), heading(view or "awaiting", frame)
 
 
-def ticked(selected_rows) -> str:
-    """How many exposures the review buttons would act on."""
-    n = len(selected_rows or []) if isinstance(selected_rows, list) else len((selected_rows or {}).get("ids", []))
-    return f"{n:,} ticked"
+def choose(selected):
+    """A row clicked: that problem below the queue."""
+    if not selected:
+        raise PreventUpdate
+    problem_id = int(selected[0]["id"])
+    return problem_id, detail(problem_id), None
 
 
-def review(n_confirm, n_overrule, reviewer, comment, cause, selected_rows):
-    """Store the decision for every ticked exposure as one batch, then refresh the queue."""
-    if not ctx.triggered_id or not (n_confirm or n_overrule):
+def redraw(_changed, chosen):
+    """The chosen problem again, after a review or a change of state."""
+    return detail(chosen)
+
+
+def review(n_confirm, n_overrule, reviewer, comment, cause, chosen):
+    """Confirm or overrule the chosen problem: one batch over its exposures."""
+    if not ctx.triggered_id or not (n_confirm or n_overrule) or chosen is None:
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
-    rows = selected_rows if isinstance(selected_rows, list) else []
-    unchanged = (no_update,) * 4
-    problem = review_problem(decision, reviewer, comment, cause)
-    if problem:
-        return (message(problem, "error"),) + unchanged
-    if not rows:
-        return (message("Tick one or more exposures first.", "error"),) + unchanged
-    keys = [(int(r["obs"]), str(r["filter"]), int(r["exposure"])) for r in rows]
-    about = {key: (r.get("flag_kind") or "status", r.get("flag_reason") or "") for key, r in zip(keys, rows)}
+    complaint = review_complaint(decision, reviewer, comment, cause)
+    if complaint:
+        return message(complaint, "error"), no_update
     try:
-        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about)
+        batch, n = review_problem(int(chosen), decision, reviewer, comment, cause=cause or "")
     except ReviewInputError as exc:
-        return (message(str(exc), "error"),) + unchanged
+        return message(str(exc), "error"), no_update
     except (KeyError, ValueError, RelphotError) as exc:
-        return (message(f"Not stored: {exc}", "error"),) + unchanged
-    queue, total = _queue()
+        return message(f"Not stored: {exc}", "error"), no_update
     name = " ".join(str(reviewer).split())
-    return (message(f"Stored: {decision} by {name} for {len(set(keys))} exposure(s), as review batch {batch} "
-                    "(the reviews page can revoke it).", "success"),
-            exposure_records(queue, bands=get_bands()), {"ids": []}, _heading(total), cause_options(queue))
+    return (message(f"Stored: {decision} by {name} for problem {chosen}'s {_plural(n, 'exposure')}, as review "
+                    f"batch {batch} (the reviews page can revoke it).", "success", id=pid("stored")),
+            {"batch": batch})
+
+
+def change_state(*args):
+    """A lead acknowledges, resolves, ignores or reopens the chosen problem."""
+    *_clicks, by, comment, chosen, version = args
+    # a redrawn problem brings new buttons (n_clicks 0): only a click counts
+    if not ctx.triggered_id or chosen is None or not ctx.triggered[0].get("value"):
+        raise PreventUpdate
+    action = str(ctx.triggered_id).removeprefix(pid("state-"))
+    try:
+        new = change_problem_state(int(chosen), action, by, comment=comment or "", expected_version=version)
+    except (KeyError, ValueError, RelphotError) as exc:
+        return message(str(exc), "error"), no_update
+    return message(f"Problem {chosen}: {action} by {' '.join(str(by).split())} (version {new}).", "success",
+                   id=pid("state-stored")), {"version": new}
 
 
 def register_callbacks(app: dash.Dash) -> None:
-    """Attach the triage page's callbacks to an app."""
+    """Attach the problem queue's callbacks to an app."""
     app.callback(
-        Output(pid("table"), "selectedRows"),
-        Input(pid("select-filtered"), "n_clicks"),
-        Input(pid("select-none"), "n_clicks"),
-        Input(pid("select-cause"), "n_clicks"),
-        State(pid("shared"), "value"),
-        State(pid("table"), "virtualRowData"),
-        State(pid("table"), "rowData"),
-        prevent_initial_call=True,
-    )(select)
-    app.callback(Output(pid("ticked"), "children"), Input(pid("table"), "selectedRows"))(ticked)
-    app.callback(Output(pid("matching"), "children"), Input(pid("table"), "virtualRowData"),
-                 State(pid("table"), "rowData"))(match_count)
-    app.callback(
-        Output(pid("result"), "children"),
         Output(pid("table"), "rowData"),
-        Output(pid("table"), "selectedRows", allow_duplicate=True),
         Output(pid("heading"), "children"),
-        Output(pid("shared"), "options"),
+        Input(pid("view"), "value"),
+        Input(pid("filters"), "value"),
+        Input(pid("changed"), "data"),
+        prevent_initial_call=True,
+    )(refresh)
+    app.callback(
+        Output(pid("chosen"), "data"),
+        Output(pid("detail"), "children"),
+        Output(pid("notice"), "children"),
+        Input(pid("table"), "selectedRows"),
+        prevent_initial_call=True,
+    )(choose)
+    app.callback(
+        Output(pid("detail"), "children", allow_duplicate=True),
+        Input(pid("changed"), "data"),
+        State(pid("chosen"), "data"),
+        prevent_initial_call=True,
+    )(redraw)
+    app.callback(
+        Output(pid("notice"), "children", allow_duplicate=True),
+        Output(pid("changed"), "data"),
         Input(pid("confirm"), "n_clicks"),
         Input(pid("overrule"), "n_clicks"),
         State(pid("reviewer"), "value"),
         State(pid("comment"), "value"),
         State(pid("cause"), "value"),
-        State(pid("table"), "selectedRows"),
+        State(pid("chosen"), "data"),
         prevent_initial_call=True,
     )(review)
+    app.callback(
+        Output(pid("notice"), "children", allow_duplicate=True),
+        Output(pid("changed"), "data", allow_duplicate=True),
+        *[Input(pid(f"state-{action}"), "n_clicks") for action in STATE_ACTIONS],
+        State(pid("lead"), "value"),
+        State(pid("lead-comment"), "value"),
+        State(pid("chosen"), "data"),
+        State(pid("version"), "data"),
+        prevent_initial_call=True,
+    )(change_state)

@@ -31,11 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
 from ..config import Control
 from ..mjd import mjd_to_day
+from ..detector_qc import MEDIAN_EFFICIENCY
+from ..stats import MAD_TO_SIGMA
 from ..status import FLAGGED, OUT_OF_LIMITS, Status, status_rank
 from .flags import table_bits
 from .series import SeriesAlarms, dither_alarms
@@ -228,13 +231,16 @@ def find_problems(
         _collateral_drifts(drafts, owner, role, obs, dither)
         _collateral_flags(drafts, owner, role, table, obs, dither, flagged)
         _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms)
-    problems = [_problem(d, table, filter_name) for d in drafts]
+    columns = _Columns.of(table) if n else None
+    problems = [_problem(d, columns, filter_name) for d in drafts] if columns is not None else []
     problems = [p for p in problems if p.exposures]
     for row in (failures.to_dict("records") if failures is not None and not failures.empty else []):
-        where = f"obs {int(row['obs_id'])}" if pd.notna(row.get("obs_id")) else str(row.get("path") or "")
+        path = str(row.get("path") or "")
+        where = f"obs {int(row['obs_id'])}" if pd.notna(row.get("obs_id")) else PurePath(path).name
         problems.append(Problem(
-            "failure", filter_name, f"{where} ({row.get('kind', 'failure')})".strip(), f"{where} could not be processed",
-            f"{where} could not be processed: {row.get('reason', '')}",
+            "failure", filter_name, f"{where} ({row.get('kind', 'failure')})", f"{where} could not be processed",
+            f"{where} could not be processed ({row.get('kind', 'failure')}, {PurePath(path).name}): "
+            f"{row.get('reason', '')}",
             int(row["obs_id"]) if pd.notna(row.get("obs_id")) else None,
             int(row["obs_id"]) if pd.notna(row.get("obs_id")) else None, float("nan"), float("nan"), (),
             worst_status="", ongoing=True))
@@ -274,6 +280,8 @@ def _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs) 
     worst = table["detector_worst"].to_numpy(dtype=float)
     on = np.isin(table["detector_flag"].astype(object).fillna("").to_numpy(), [s.value for s in OUT_OF_LIMITS])
     offset = table["detector_offset"].to_numpy(dtype=float) if "detector_offset" in table.columns else None
+    offset_error = (table["detector_offset_error"].to_numpy(dtype=float) if "detector_offset_error" in table.columns
+                    else np.full(len(table), np.nan))
     for detector in np.unique(worst[on & np.isfinite(worst)]).astype(int).tolist():
         rows = np.flatnonzero(on & (worst == detector))
         draft = _Draft("detector", f"detector {detector}", f"detector {detector}", unit="mag")
@@ -283,12 +291,15 @@ def _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs) 
         draft.rows = rows.tolist()
         owner[rows], role[rows] = number, "primary"
         if offset is not None:
-            values = offset[rows]
-            values = values[np.isfinite(values)]
-            if values.size:
+            good = np.isfinite(offset[rows])
+            values = offset[rows][good]
+            if values.size == 1:
+                draft.size, draft.size_error = float(values[0]), float(offset_error[rows][good][0])
+            elif values.size:
+                # the robust error of a median, from the scatter of the offsets themselves
                 draft.size = float(np.median(values))
-                spread = 1.4826 * float(np.median(np.abs(values - draft.size))) if values.size > 1 else np.nan
-                draft.size_error = 1.2533 * spread / np.sqrt(values.size) if values.size > 1 else np.nan
+                spread = MAD_TO_SIGMA * float(np.median(np.abs(values - draft.size)))
+                draft.size_error = MEDIAN_EFFICIENCY * spread / np.sqrt(values.size)
         span = f"obs {obs[rows].min()}" + (f"-{obs[rows].max()}" if obs[rows].max() != obs[rows].min() else "")
         dithers = ", ".join(str(d) for d in sorted(set(dither[rows].tolist())))
         draft.reason = (f"detector {detector} flagged in {rows.size} exposure{'s' if rows.size != 1 else ''} "
@@ -346,44 +357,77 @@ def _collateral_flags(drafts, owner, role, table, obs, dither, flagged) -> None:
 
 
 def _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms) -> None:
-    """What is left: one problem per observation, of one exposure or of several."""
+    """What is left: one problem per observation, of one exposure (with the
+    partners' collateral flags it explains) or of several."""
     left = np.flatnonzero(flagged & (owner < 0))
-    for obs_id in np.unique(obs[left]).tolist():
-        rows = left[obs[left] == obs_id]
-        if rows.size == 1:
-            r = int(rows[0])
+
+    def text(name: str) -> np.ndarray:
+        if name not in table.columns:
+            return np.full(len(table), "", dtype=object)
+        return table[name].to_numpy(dtype=object, na_value="")
+
+    collateral = text("collateral") != ""
+    reason_of, detector_reason, crosscheck = text("reason"), text("detector_reason"), text("crosscheck")
+    order = np.argsort(obs[left], kind="stable")
+    left = left[order]
+    groups, starts = np.unique(obs[left], return_index=True)
+    for obs_id, rows in zip(groups.tolist(), np.split(left, starts[1:])):
+        primary = rows[~collateral[rows]]
+        if primary.size == 0:
+            primary = rows
+        if primary.size == 1:
+            r = int(primary[0])
             draft = _Draft("exposure", f"obs {obs_id} dither {dither[r]}", f"exposure {obs_id} dither {dither[r]}")
             draft.size, draft.size_error = value[r] - 1.0, error[r]
-            reasons = [f"{status[r]}: {table['reason'].iloc[r]}" if status[r] in FLAGGED else "",
-                       str(alarms.reason[r])]
-            for column in ("detector_reason", "crosscheck"):
-                if column in table.columns and isinstance(table[column].iloc[r], str):
-                    reasons.append(table[column].iloc[r])
+            reasons = [f"{status[r]}: {reason_of[r]}".rstrip(": ") if status[r] in FLAGGED else "",
+                       str(alarms.reason[r]), str(detector_reason[r]), str(crosscheck[r])]
             draft.reason = f"exposure {obs_id} dither {dither[r]}: " + "; ".join(x for x in reasons if x)
         else:
             draft = _Draft("observation", f"obs {obs_id}", f"observation {obs_id}")
-            listed = ", ".join(f"dither {dither[r]} {status[r]}" for r in rows)
-            draft.reason = f"observation {obs_id}: {rows.size} exposures flagged ({listed})"
-            worst = rows[np.nanargmax(np.nan_to_num(np.abs(value[rows] - 1.0), nan=-1.0))]
+            listed = ", ".join(f"dither {dither[r]} {status[r]}" for r in primary)
+            draft.reason = f"observation {obs_id}: {primary.size} exposures flagged ({listed})"
+            worst = primary[np.nanargmax(np.nan_to_num(np.abs(value[primary] - 1.0), nan=-1.0))]
             draft.size, draft.size_error = value[worst] - 1.0, error[worst]
-        draft.rows = rows.tolist()
+        explained = np.setdiff1d(rows, primary)
+        if explained.size:
+            draft.reason += f"; {explained.size} partner flag{'s' if explained.size != 1 else ''} it explains"
+        draft.rows, draft.collateral = primary.tolist(), explained.tolist()
         draft.ongoing = False
-        owner[rows], role[rows] = len(drafts), "primary"
+        owner[primary], role[primary] = len(drafts), "primary"
+        owner[explained], role[explained] = len(drafts), "collateral"
         drafts.append(draft)
 
 
-def _problem(draft: _Draft, table: pd.DataFrame, filter_name: str) -> Problem:
+@dataclass(frozen=True)
+class _Columns:
+    """The columns a problem is described from, as arrays (read once)."""
+
+    obs: np.ndarray
+    dither: np.ndarray
+    mjd: np.ndarray
+    status: np.ndarray
+    detector_flag: np.ndarray
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> "_Columns":
+        def text(name: str) -> np.ndarray:
+            if name not in table.columns:
+                return np.full(len(table), "", dtype=object)
+            return table[name].to_numpy(dtype=object, na_value="")
+
+        return cls(table["obs_id"].to_numpy(dtype=np.int64), table["exposure"].to_numpy(dtype=np.int64),
+                   table["mjd_obs"].to_numpy(dtype=float), text("status"), text("detector_flag"))
+
+
+def _problem(draft: _Draft, columns: _Columns, filter_name: str) -> Problem:
     rows = sorted(set(draft.rows) | set(draft.collateral))
     if not rows:
         return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason, None, None, np.nan, np.nan)
-    obs = table["obs_id"].to_numpy(dtype=np.int64)
-    dither = table["exposure"].to_numpy(dtype=np.int64)
-    mjd = table["mjd_obs"].to_numpy(dtype=float)
-    status = table["status"].astype(object).fillna("").to_numpy()
+    obs, dither, mjd = columns.obs, columns.dither, columns.mjd
     primary = sorted(set(draft.rows))
-    exposures = tuple((int(obs[r]), int(dither[r]), "primary" if r in set(primary) else "collateral") for r in rows)
-    if draft.kind == "detector" and "detector_flag" in table.columns:
-        status = table["detector_flag"].astype(object).fillna("").to_numpy()
+    own = set(primary)
+    exposures = tuple((int(obs[r]), int(dither[r]), "primary" if r in own else "collateral") for r in rows)
+    status = columns.detector_flag if draft.kind == "detector" else columns.status
     ranked = [s for s in status[primary] if s]
     worst = max(ranked, key=status_rank) if ranked else ""
     span = primary or rows  # collateral flags follow the cause: they do not make its span
@@ -424,10 +468,11 @@ ACTION_STATE: Mapping[str, str] = {"acknowledge": "acknowledged", "resolve": "re
 
 def describe_span(problem: Problem) -> str:
     """``obs 1040-1059 (2025-01-28 .. 2025-01-30)``."""
-    if problem.first_obs is None:
+    if pd.isna(problem.first_obs):
         return ""
-    obs = f"obs {problem.first_obs}" + (f"-{problem.last_obs}" if problem.last_obs != problem.first_obs else "")
-    if not np.isfinite(problem.first_mjd):
+    first_obs, last_obs = int(problem.first_obs), int(problem.last_obs)
+    obs = f"obs {first_obs}" + (f"-{last_obs}" if last_obs != first_obs else "")
+    if problem.first_mjd is None or not np.isfinite(problem.first_mjd):
         return obs
     first, last = mjd_to_day(problem.first_mjd), mjd_to_day(problem.last_mjd)
     return f"{obs} ({first}" + (f" .. {last})" if last != first else ")")

@@ -25,14 +25,12 @@ Alarm names, the same from here to the page: `OUTSIDE_LIMITS`
 """
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..config import Control
 from ..control import DRIFT, OUTSIDE_LIMITS, control_rules
-from ..status import OUT_OF_LIMITS
 from ..mjd import mjd_to_day
 from ..stats import MAD_TO_SIGMA
 
@@ -464,51 +462,3 @@ def detector_alarms(
     True
     """
     return series_alarms(obs_id, detector, mjd, offset, error, control, DETECTOR_SERIES)
-
-
-_WORST_DETECTOR = re.compile(r"(?:worst )?detector (\d{2})")
-
-
-def causes(
-    obs_id: np.ndarray,
-    filter_name: np.ndarray,
-    dither: np.ndarray,
-    alarm: np.ndarray,
-    drift_since: np.ndarray,
-    detector_flag: np.ndarray,
-    detector_reason: np.ndarray,
-) -> np.ndarray:
-    """The cause each flagged exposure is grouped under for review.
-
-    - ``drift of NIR_H dither 4 since 2025-01-26``: every exposure of one
-      drift alarm;
-    - ``detector 23 of NIR_J``: exposures whose worst flagged detector is
-      that one (a flat-field problem recurs);
-    - ``observation 1040 NIR_H``: everything else, by observation (its
-      dithers' flags usually share one cause, e.g. one bad exposure and
-      the collateral flags of its partners).
-
-    Parameters
-    ----------
-    obs_id, filter_name, dither, alarm, drift_since, detector_flag, detector_reason : array_like
-        Columns of an exposure table with the control-chart and detector
-        columns (``alarm`` "" / "outside control limits" / "drift").
-
-    Returns
-    -------
-    numpy.ndarray of object (str)
-    """
-    n = len(obs_id)
-    out = np.empty(n, dtype=object)
-    for i in range(n):
-        band = str(filter_name[i])
-        if alarm[i] == DRIFT:
-            out[i] = f"drift of {band} dither {int(dither[i])} since {mjd_to_day(float(drift_since[i]))}"
-            continue
-        if detector_flag[i] in OUT_OF_LIMITS:
-            match = _WORST_DETECTOR.search(str(detector_reason[i] or ""))
-            if match:
-                out[i] = f"detector {match.group(1)} of {band}"
-                continue
-        out[i] = f"observation {int(obs_id[i])} {band}"
-    return out

@@ -288,13 +288,15 @@ class Store(ResultsPart, InputsPart, TablesPart):
         failures = self.failures()
         out: dict[str, dict[str, int]] = {}
         for band in (filters or FILTERS):
-            table = self.trend(band, control=control)
+            with self._read() as conn:  # the control charts are find_problems' own: no trend needed
+                table = queries.problem_input(conn, band)
             own = failures[failures["filter"].astype(object) == band] if not failures.empty else None
             if table.empty and (own is None or own.empty) and not self._has_problems(band):
                 continue
             found = find_problems(table, band, control, failures=own)
+            ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
             with self._write(f"cannot store the problems of {band}") as conn:
-                out[band] = problem_rows.sync(conn, band, found, by=by)
+                out[band] = problem_rows.sync(conn, band, found, by=by, exposure_ids=ids)
         loose = failures[failures["filter"].isna()] if not failures.empty else failures
         if not loose.empty or self._has_problems(""):
             found = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value", "error",

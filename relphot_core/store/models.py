@@ -37,7 +37,19 @@ review
 review_batch
     The reviews stored by one action (one exposure, an observation, or a
     bulk review of the triage queue): who, when, the decision, comment and
-    cause, how many. Revoking a batch revokes its reviews.
+    cause, how many, and the problem it reviewed when it was one. Revoking a
+    batch revokes its reviews.
+problem
+    One QC problem: a cause with its exposures (`relphot_core.qc.problems`),
+    its span, size now, state (open, acknowledged, resolved, ignored,
+    regressed) with who and when, and its version. Identified across
+    recomputations by ``fingerprint`` (kind, filter, subject).
+problem_exposure
+    The exposures of each problem and their role in it: ``primary`` or
+    ``collateral``.
+problem_event
+    The life of each problem: opened, grew, regressed, gone, back, and the
+    leads' actions, with who and when.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, delete, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
 from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACTIONS, Problem, next_state
@@ -64,7 +64,7 @@ def _values(problem: Problem) -> dict[str, Any]:
     def number(x: float) -> float | None:
         return float(x) if x is not None and np.isfinite(x) else None
 
-    return {"kind": problem.kind, "filter": problem.filter, "subject": problem.subject, "title": problem.title,
+    return {"kind": problem.kind, "filter": problem.filter, "subject": problem.subject[:120], "title": problem.title,
             "reason": problem.reason, "first_obs": problem.first_obs, "last_obs": problem.last_obs,
             "first_mjd": number(problem.first_mjd), "last_mjd": number(problem.last_mjd),
             "n_exposures": len(problem.exposures), "n_collateral": problem.n_collateral,
@@ -74,7 +74,7 @@ def _values(problem: Problem) -> dict[str, Any]:
 
 
 def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now: datetime | None = None,
-         by: str = "relphot") -> dict[str, int]:
+         by: str = "relphot", exposure_ids: dict[tuple[int, int], int] | None = None) -> dict[str, int]:
     """Store a filter's computed problems, keeping identities.
 
     Parameters
@@ -88,6 +88,9 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     now : datetime, optional
     by : str
         Who computed them (the events' author).
+    exposure_ids : dict, optional
+        ``(obs_id, dither) -> exposure.id`` of the filter, when the caller
+        has read them (else read here).
 
     Returns
     -------
@@ -98,17 +101,20 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     counts = dict.fromkeys(("opened", "grew", "regressed", "gone", "back", "unchanged"), 0)
     stored = {row.fingerprint: row for row in conn.execute(
         select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.n_exposures, P.c.last_obs,
-               P.c.current).where(P.c.filter == filter_name))}
-    ids = _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {}
+               P.c.current, P.c.grew_at).where(P.c.filter == filter_name))}
+    ids = exposure_ids if exposure_ids is not None else (
+        _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {})
     events: list[dict[str, Any]] = []
     members: dict[int, list[dict[str, Any]]] = {}
+    updates: list[dict[str, Any]] = []
     seen: set[int] = set()
     for problem in problems:
         values = _values(problem)
-        old = stored.get(problem.fingerprint)
+        fingerprint = problem.fingerprint[:200]
+        old = stored.get(fingerprint)
         if old is None:
             pid = conn.execute(insert(P).returning(P.c.id), [{
-                **values, "fingerprint": problem.fingerprint, "state": "open", "state_comment": "", "version": 1,
+                **values, "fingerprint": fingerprint, "state": "open", "state_comment": "", "version": 1,
                 "created": now, "updated": now, "grew_at": now}]).scalar_one()
             events.append({"problem_id": pid, "event": "opened", "n_exposures": values["n_exposures"]})
             counts["opened"] += 1
@@ -119,12 +125,9 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
                 problem.last_obs is not None and old.last_obs is not None and problem.last_obs > old.last_obs)
             changed = (state != old.state or grew or not old.current
                        or values["n_exposures"] != int(old.n_exposures or 0))
-            update_values = {**values, "state": state, "updated": now}
-            if grew:
-                update_values["grew_at"] = now
-            if changed:
-                update_values["version"] = int(old.version) + 1
-            conn.execute(update(P).where(P.c.id == pid).values(**update_values))
+            updates.append({**values, "pid": pid, "state": state, "updated": now,
+                            "grew_at": now if grew else old.grew_at,
+                            "version": int(old.version) + (1 if changed else 0)})
             if state != old.state:
                 events.append({"problem_id": pid, "event": "regressed", "n_exposures": values["n_exposures"]})
                 counts["regressed"] += 1
@@ -139,6 +142,9 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
         seen.add(pid)
         members[pid] = [{"problem_id": pid, "exposure_id": ids[(o, d)], "role": role}
                         for o, d, role in problem.exposures if (o, d) in ids]
+    if updates:  # one statement, many parameter sets
+        names = [k for k in updates[0] if k != "pid"]
+        conn.execute(update(P).where(P.c.id == bindparam("pid")).values({k: bindparam(k) for k in names}), updates)
     gone = [int(row.id) for row in stored.values() if row.current and int(row.id) not in seen]
     if gone:
         conn.execute(update(P).where(P.c.id.in_(gone)).values(current=False, ongoing=False, updated=now,

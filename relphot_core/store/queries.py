@@ -60,6 +60,7 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "detector_reason": "object",
     "detector_worst": "float64",
     "detector_offset": "float64",
+    "detector_offset_error": "float64",
 }
 
 OBSERVATION_COLUMNS: dict[str, str] = {
@@ -96,6 +97,8 @@ def frame(rows: list[Any], columns: dict[str, str]) -> pd.DataFrame:
             df[name] = pd.to_numeric(col, errors="coerce").astype("float64")
         elif dtype == "int64":
             df[name] = pd.to_numeric(col.fillna(0)).astype("int64")
+        elif dtype == "Int64":  # whole numbers that may be missing (ids)
+            df[name] = pd.to_numeric(col, errors="coerce").astype("Int64")
         elif dtype == "datetime":
             df[name] = pd.to_datetime(col, utc=True, format="ISO8601")
         elif col.dtype != object:
@@ -218,6 +221,7 @@ def _exposure_table(
             F.c.detector_reason,
             F.c.detector_worst,
             F.c.detector_offset,
+            F.c.detector_offset_error,
         )
     )
     stmt = _exposure_where(stmt, selection)
@@ -248,6 +252,27 @@ def series(conn: Connection, filter: str) -> pd.DataFrame:
          "error": "float64", "status": "object", "reviewed": "bool", "observation_pk": "int64",
          "detector_flag": "object", "crosscheck": "object"},
     )
+
+
+PROBLEM_INPUT_COLUMNS: dict[str, str] = {
+    "obs_id": "int64", "exposure": "int64", "mjd_obs": "float64", "value": "float64", "error": "float64",
+    "status": "object", "reason": "object", "detector_flag": "object", "detector_worst": "float64",
+    "detector_offset": "float64", "detector_offset_error": "float64", "crosscheck": "object",
+    "collateral": "object", "exposure_pk": "int64",
+}
+"""The columns `relphot_core.qc.problems.find_problems` reads (and the exposure's key)."""
+
+
+def problem_input(conn: Connection, filter: str) -> pd.DataFrame:
+    """One filter's current exposures as the problems need them
+    (`PROBLEM_INPUT_COLUMNS`), in time order: no review, no run (a lean read)."""
+    stmt = (select(O.c.obs_id, E.c.dither, E.c.mjd_obs, F.c.value, F.c.error, F.c.status, F.c.reason,
+                   F.c.detector_flag, F.c.detector_worst, F.c.detector_offset, F.c.detector_offset_error,
+                   F.c.crosscheck, F.c.collateral, E.c.id)
+            .select_from(O).join(F, F.c.run_id == O.c.current_run_id).join(E, E.c.id == F.c.exposure_id)
+            .where(O.c.filter == filter))
+    df = frame(fetch(conn, stmt), PROBLEM_INPUT_COLUMNS)
+    return df.sort_values(["mjd_obs", "obs_id", "exposure"], ignore_index=True, kind="stable")
 
 
 def _worst(df: pd.DataFrame) -> np.ndarray:

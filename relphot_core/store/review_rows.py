@@ -31,7 +31,7 @@ Key = tuple[int, str, int]
 REVIEW_COLUMNS = {
     "id": "int64", "obs_id": "int64", "filter": "object", "exposure": "int64", "decision": "object",
     "reviewer": "object", "comment": "object", "created": "datetime", "run_id": "float64", "status": "object",
-    "cause": "object", "flag_kind": "object", "flag_reason": "object", "batch_id": "float64",
+    "cause": "object", "flag_kind": "object", "flag_reason": "object", "batch_id": "Int64",
     "revoked_at": "datetime", "revoked_by": "object",
 }
 """`Store.reviews` columns and their types."""
@@ -151,7 +151,7 @@ def review_rows(conn: Connection, obs_id: int | None = None, filter: str | None 
     for word in str(search or "").split():
         stmt = stmt.where(or_(*(func.lower(column).contains(word.lower(), autoescape=True)
                                 for column in (V.c.comment, V.c.cause, V.c.reviewer, V.c.flag_reason,
-                                               cast(O.c.obs_id, String)))))
+                                               cast(O.c.obs_id, String), O.c.filter, V.c.decision))))
     return queries.frame(conn.execute(stmt).all(), REVIEW_COLUMNS)
 
 
