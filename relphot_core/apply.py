@@ -44,6 +44,7 @@ import errno
 import fcntl
 import glob
 import hashlib
+import logging
 import math
 import os
 import shutil
@@ -64,6 +65,8 @@ from .fits import (BLANK_CARD, BLOCK, CARD, FitsError, encode_checksum, find_end
                    ones_complement_sum, padded, read_primary_header)
 from .results import ObservationResult
 from .status import Status
+
+logger = logging.getLogger(__name__)
 
 COPY_CHUNK = 16 * 1024 * 1024
 JOURNAL_MAGIC = b"RELPHOT-UNDO-1\n"
@@ -481,6 +484,7 @@ def recover(path: str | os.PathLike) -> bool:
                 os.close(fd)
             journal.unlink()
             _fsync_dir(path.parent)
+            logger.info("%s: interrupted apply rolled back from %s", path, journal.name)
             return True
     journal.unlink()  # incomplete journal: the file was never written
     return False
@@ -545,4 +549,5 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
             _write_in_place(plan, stream)
         else:
             _rewrite(plan, stream)
+    logger.info("%s: %s", path, plan.describe())
     return plan

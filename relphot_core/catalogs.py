@@ -21,6 +21,7 @@ catalogues (see ``benchmarks/``) and imported only then.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import re
@@ -35,6 +36,8 @@ import numpy as np
 from .config import FILTERS, Columns, Keywords
 from .errors import CatalogError, GroupingError
 from .fits import BLOCK, CARD, FitsError, iter_hdus, mapped, parse_header_cards
+
+logger = logging.getLogger(__name__)
 
 _DETECTOR_EXTNAME = re.compile(r"^DET_?(\d{2})(?:\.\w+)?$", re.IGNORECASE)
 
@@ -375,7 +378,8 @@ def _read_ldac_direct(
     try:
         with mapped(path) as data:
             return _parse_ldac(data, columns, keywords)
-    except Exception:  # anything unforeseen, or damage: the fitsio path reads it, or words the error
+    except Exception as exc:  # anything unforeseen, or damage: the fitsio path reads it, or words the error
+        logger.debug("%s: not read directly (%s: %s), reading it through fitsio", path, type(exc).__name__, exc)
         return None
 
 

@@ -21,7 +21,6 @@ Examples
 from __future__ import annotations
 
 import functools
-import logging
 import math
 import mmap
 import os
@@ -31,8 +30,6 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
 
 BLOCK = 2880
 """Bytes in a FITS block: every header and data unit fills whole blocks."""

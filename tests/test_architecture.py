@@ -1,8 +1,12 @@
-"""The package's shape: its import graph has no cycle."""
+"""The package's shape: no import cycle, no dashboard library in the core."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import relphot_core
 
@@ -99,3 +103,33 @@ def test_the_graph_sees_the_imports():
 def test_no_import_cycle_in_relphot_core():
     cycle = find_cycle(import_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_core_imports_no_dashboard_library():
+    """Every module of relphot_core, the CLI's parser included, imports
+    without Dash, Plotly or Flask (they come with the [dashboard] extra)."""
+    code = (
+        "import importlib, pkgutil, sys, relphot_core, relphot_core.cli\n"
+        "relphot_core.cli.build_parser()\n"
+        "for info in pkgutil.walk_packages(relphot_core.__path__, 'relphot_core.'):\n"
+        "    if '.migrations' not in info.name and not info.name.endswith('__main__'):\n"
+        "        importlib.import_module(info.name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(('dash', 'plotly', 'flask'))}))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"]])
+def test_serving_without_the_dashboard_extra_says_what_to_install(command, tmp_path, monkeypatch, capsys):
+    from relphot_core.cli import main
+
+    monkeypatch.setitem(sys.modules, "plotly", None)  # as if not installed: find_spec says None
+    db = tmp_path / "relphot.db"
+    code = main([*command, "--db", str(db)] if command == ["serve"] else [*command, "--dir", str(tmp_path)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and err == [f"relphot {command[0]}: error: the dashboard needs plotly, not installed: "
+                                 "install the [dashboard] extra, e.g. pip install '.[dashboard]' in relphot's "
+                                 "directory"]
+    assert not db.exists() and not (tmp_path / "relphot.db").exists()  # refused before any work
