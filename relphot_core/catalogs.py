@@ -352,7 +352,7 @@ def _check_bintable(path: Path, number: int, header: Mapping[str, Any]) -> None:
         position += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
     if position != width:
         raise CatalogError(path, f"damaged FITS structure: {label}'s columns take {position} bytes a row, "
-                                 f"NAXIS1 says {width}")
+                                 f"NAXIS1 says {width if type(width) is int else repr(width)}")
 
 
 _TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])", re.IGNORECASE)

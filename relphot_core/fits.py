@@ -296,8 +296,9 @@ def data_size(header: dict[str, Any], index: int = 0) -> int:
         raise FitsError(f"damaged FITS structure: HDU {index} lacks its {exc.args[0]} keyword", "bad-size") from None
     values = [naxis, pcount, gcount, *axes]
     if bitpix not in BITPIX_VALUES or not all(type(v) is int and v >= 0 for v in values) or naxis > 999:
-        raise FitsError(f"damaged FITS structure: HDU {index} has an impossible size "
-                        f"(BITPIX {bitpix}, NAXIS {naxis}, PCOUNT {pcount}, GCOUNT {gcount})", "bad-size")
+        shown = ", ".join(f"{key} {value if type(value) is int else repr(value)}" for key, value in
+                          (("BITPIX", bitpix), ("NAXIS", naxis), ("PCOUNT", pcount), ("GCOUNT", gcount)))
+        raise FitsError(f"damaged FITS structure: HDU {index} has an impossible size ({shown})", "bad-size")
     return abs(bitpix) // 8 * gcount * (pcount + (math.prod(axes) if naxis else 0))
 
 
