@@ -42,11 +42,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import hashlib
+import logging
 import math
 import os
 import shutil
-import glob
 import stat
 import struct
 import warnings
@@ -54,22 +55,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 from astropy.io.fits import Card, Header
 
 from . import __version__
-from .errors import ApplyError
 from .atomic import AtomicFile, remove_stale_temporaries
+from .config import Keywords
+from .errors import ApplyError
+from .fits import (BLANK_CARD, BLOCK, CARD, FitsError, encode_checksum, find_end_card, iter_hdus, mapped,
+                   ones_complement_sum, padded, read_primary_header)
 from .results import ObservationResult
 from .status import Status
 
-BLOCK = 2880
-CARD = 80
-MAX_HEADER_BLOCKS = 1000
-"""A primary header longer than this (2.9 MB) is refused as not FITS."""
+logger = logging.getLogger(__name__)
+
 COPY_CHUNK = 16 * 1024 * 1024
 JOURNAL_MAGIC = b"RELPHOT-UNDO-1\n"
-_BLANK = b" " * CARD
 _END = b"END".ljust(CARD)
 
 COMMENTS = {
@@ -107,24 +107,22 @@ def journal_path(path: str | os.PathLike) -> Path:
 
 # ---------------------------------------------------------------- reading
 
+_PRIMARY_REFUSALS = {
+    "empty": "not a FITS file (empty file, no primary header)",
+    "not-fits": "not a FITS file (no SIMPLE = T card)",
+    "truncated-header": "not a FITS file (primary header truncated, no END card)",
+}
+"""How `apply` words a primary header it cannot read (its own words since
+its first release; the other cases take `relphot_core.fits`'s)."""
+
+
 def _read_primary_header(path: Path) -> bytes:
     """The raw primary header (whole 2880-byte blocks, END included)."""
     try:
         with open(path, "rb") as stream:
-            chunks = []
-            for number in range(MAX_HEADER_BLOCKS):
-                block = stream.read(BLOCK)
-                if number == 0:
-                    if not block:
-                        raise ApplyError(path, "not a FITS file (empty file, no primary header)")
-                    if not block.startswith(b"SIMPLE  =") or block[10:30].strip() != b"T":
-                        raise ApplyError(path, "not a FITS file (no SIMPLE = T card)")
-                if len(block) < BLOCK:
-                    raise ApplyError(path, "not a FITS file (primary header truncated, no END card)")
-                chunks.append(block)
-                for start in range(0, BLOCK, CARD):
-                    if block[start:start + 8] == b"END     ":
-                        return b"".join(chunks)
+            raw = read_primary_header(stream)
+    except FitsError as exc:
+        raise ApplyError(path, _PRIMARY_REFUSALS.get(exc.kind, exc.reason)) from None
     except FileNotFoundError:
         raise ApplyError(path, "no such file") from None
     except IsADirectoryError:
@@ -133,15 +131,15 @@ def _read_primary_header(path: Path) -> bytes:
         raise ApplyError(path, "permission denied") from None
     except OSError as exc:
         raise ApplyError(path, f"cannot read ({exc.strerror})") from None
-    raise ApplyError(path, f"not a FITS file (no END card in the first {MAX_HEADER_BLOCKS} blocks)")
-
-
-_SIZE_KEYWORDS = frozenset({b"BITPIX", b"NAXIS", b"PCOUNT", b"GCOUNT"})
+    if raw[10:30].strip() != b"T":
+        raise ApplyError(path, _PRIMARY_REFUSALS["not-fits"])
+    return raw
 
 
 def check_structure(path: str | os.PathLike) -> int:
     """Check that every HDU of a FITS file is whole: each header has its END
-    card and each data unit lies within the file (read header blocks only).
+    card and each data unit lies within the file (headers only are read:
+    `relphot_core.fits.iter_hdus` on the mapped file).
 
     Returns
     -------
@@ -155,55 +153,12 @@ def check_structure(path: str | os.PathLike) -> int:
     """
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise ApplyError(path, f"cannot read ({exc.strerror})") from None
-    try:
-        size = os.fstat(fd).st_size
-        offset = index = 0
-        while offset < size:
-            first = os.pread(fd, BLOCK, offset)
-            if index and not first.startswith(b"XTENSION="):
-                if len(first) < BLOCK and not first.strip(b"\0 "):
-                    break  # padding short of a block
-                raise ApplyError(path, f"damaged FITS file: the {size - offset} bytes after HDU {index - 1} "
-                                       "are not an extension (no XTENSION card); not touched")
-            values: dict[bytes, int] = {}
-            for number in range(MAX_HEADER_BLOCKS):
-                block = first if number == 0 else os.pread(fd, BLOCK, offset)
-                if len(block) < BLOCK:
-                    raise ApplyError(path, f"file truncated inside the header of HDU {index}; not touched")
-                offset += BLOCK
-                cards = [block[i:i + CARD] for i in range(0, BLOCK, CARD)]
-                for card in cards:
-                    key = card[:8].rstrip()
-                    if (key in _SIZE_KEYWORDS or key.startswith(b"NAXIS")) and card[8:10] == b"= ":
-                        try:
-                            values[key] = int(card[10:].split(b"/", 1)[0])
-                        except ValueError:
-                            text = card.rstrip().decode("ascii", "replace")
-                            raise ApplyError(path, f"damaged FITS file: HDU {index} has {text!r}; "
-                                                   "not touched") from None
-                if any(card[:8] == b"END     " for card in cards):
-                    break
-            else:
-                raise ApplyError(path, f"HDU {index} has no END card in {MAX_HEADER_BLOCKS} blocks; not touched")
-            naxis = values.get(b"NAXIS", 0)
-            axes = [values.get(b"NAXIS%d" % i, -1) for i in range(1, naxis + 1)]
-            bitpix = values.get(b"BITPIX", 0)
-            if bitpix not in (8, 16, 32, 64, -32, -64) or min([naxis, *axes]) < 0 or naxis > 999:
-                raise ApplyError(path, f"damaged FITS file: HDU {index} has an impossible size "
-                                       f"(BITPIX {bitpix}, NAXIS {naxis}); not touched")
-            length = abs(bitpix) // 8 * values.get(b"GCOUNT", 1) * (
-                values.get(b"PCOUNT", 0) + (math.prod(axes) if naxis else 0))
-            if offset + length > size:
-                raise ApplyError(path, f"file truncated: HDU {index} ends at byte {offset + length}, beyond the end "
-                                       f"of the file ({size} bytes); not touched")
-            offset += -(-length // BLOCK) * BLOCK
-            index += 1
-        return index
-    finally:
-        os.close(fd)
+        with mapped(path) as data:
+            return sum(1 for _ in iter_hdus(data))
+    except FitsError as exc:
+        raise ApplyError(path, f"{exc.reason}; not touched") from None
+    except (OSError, ValueError) as exc:
+        raise ApplyError(path, f"cannot read ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def temporary_pattern(path: str | os.PathLike) -> str:
@@ -226,28 +181,29 @@ def _parse(path: Path, raw: bytes) -> Header:
 
 # ---------------------------------------------------------------- planning
 
-def _check_match(path: Path, header: Header, product: ObservationResult):
-    for keyword in ("OBS_ID", "FILTER", "DITHOBS"):
+def _check_match(path: Path, header: Header, product: ObservationResult, keywords: Keywords):
+    obs_key, filter_key, dither_key = keywords.obs_id, keywords.filter, keywords.dither
+    for keyword in (obs_key, filter_key, dither_key):
         if keyword not in header:
             raise ApplyError(path, f"primary header has no {keyword} keyword")
     try:
-        obs_id = int(str(header["OBS_ID"]).strip())
+        obs_id = int(str(header[obs_key]).strip())
     except ValueError:
-        raise ApplyError(path, f"OBS_ID is {header['OBS_ID']!r}, not an integer") from None
+        raise ApplyError(path, f"{obs_key} is {header[obs_key]!r}, not an integer") from None
     if obs_id != product.obs_id:
-        raise ApplyError(path, f"OBS_ID is {obs_id}, the product is for observation {product.obs_id}")
-    band = str(header["FILTER"]).strip()
+        raise ApplyError(path, f"{obs_key} is {obs_id}, the product is for observation {product.obs_id}")
+    band = str(header[filter_key]).strip()
     if band != product.filter:
-        raise ApplyError(path, f"FILTER is {band}, the product is for {product.filter}")
+        raise ApplyError(path, f"{filter_key} is {band}, the product is for {product.filter}")
     try:
-        dither = int(str(header["DITHOBS"]).strip())
+        dither = int(str(header[dither_key]).strip())
     except ValueError:
-        raise ApplyError(path, f"DITHOBS is {header['DITHOBS']!r}, not an integer") from None
+        raise ApplyError(path, f"{dither_key} is {header[dither_key]!r}, not an integer") from None
     try:
         factor = product.exposure(dither)
     except KeyError:
         known = ", ".join(str(e.exposure) for e in product.exposures)
-        raise ApplyError(path, f"DITHOBS is {dither}, the product has no exposure {dither} "
+        raise ApplyError(path, f"{dither_key} is {dither}, the product has no exposure {dither} "
                                f"(it has {known})") from None
     if factor.value is None or factor.status == Status.NODATA:
         reason = f" ({factor.reason})" if factor.reason else ""
@@ -264,7 +220,7 @@ def _card_images(keyword: str, value, comment: str | None = None) -> list[bytes]
 
 
 def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_name: str,
-               now: datetime | None = None) -> ApplyPlan:
+               now: datetime | None = None, keywords: Keywords = Keywords()) -> ApplyPlan:
     """Check one exposure against the product and compute its new header.
 
     Parameters
@@ -277,6 +233,9 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
         The product's file name, for the HISTORY card.
     now : datetime, optional
         Time stamp of the HISTORY card (default: now, UTC).
+    keywords : Keywords, optional
+        Header keywords of the exposure's identity (``OBS_ID``, ``FILTER``,
+        ``DITHOBS`` by default).
 
     Returns
     -------
@@ -292,12 +251,12 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
     path = Path(path)
     raw = _read_primary_header(path)
     header = _parse(path, raw)
-    dither, factor = _check_match(path, header, product)
+    dither, factor = _check_match(path, header, product, keywords)
     check_structure(path)
 
-    end = next(i for i in range(0, len(raw), CARD) if raw[i:i + 8] == b"END     ")
+    end = find_end_card(raw)
     cards = [raw[i:i + CARD] for i in range(0, end, CARD)]
-    while cards and cards[-1] == _BLANK:
+    while cards and cards[-1] == BLANK_CARD:
         cards.pop()  # free room at the end of the header
     changes: list[str] = []
 
@@ -333,12 +292,12 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
 
     needed = (len(cards) + 1) * CARD
     in_place = needed <= len(raw)
-    size = len(raw) if in_place else -(-needed // BLOCK) * BLOCK
-    blocks = -(-needed // BLOCK) * BLOCK
+    size = len(raw) if in_place else padded(needed)
+    blocks = padded(needed)
     if blocks < size:
         # fewer blocks needed than the header has: keep the length, the spare
         # whole blocks stay as blank cards before END
-        cards.extend([_BLANK] * ((size - blocks) // CARD))
+        cards.extend([BLANK_CARD] * ((size - blocks) // CARD))
     new_header = b"".join(cards) + _END
     new_header += b" " * (size - len(new_header))
     if "CHECKSUM" in header:
@@ -352,37 +311,6 @@ def plan_apply(product: ObservationResult, path: str | os.PathLike, *, product_n
 
 
 # ---------------------------------------------------------------- FITS checksum
-
-def _ones_complement_sum(data: bytes, start: int = 0) -> int:
-    """32-bit ones' complement sum of big-endian words (FITS checksum convention)."""
-    total = start + int(np.frombuffer(data, dtype=">u4").sum(dtype=np.uint64))
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
-    return total
-
-
-_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
-
-
-def _char_encode(value: int) -> str:
-    """The 16-character ASCII encoding of a checksum (FITS standard, appendix J)."""
-    asc = [0] * 16
-    for i in range(4):
-        byte = (value >> (24 - 8 * i)) & 0xFF
-        quotient, remainder = byte // 4 + 0x30, byte % 4
-        ch = [quotient + remainder, quotient, quotient, quotient]
-        check = True
-        while check:
-            check = False
-            for j in (0, 2):
-                while ch[j] in _EXCLUDE or ch[j + 1] in _EXCLUDE:
-                    ch[j] += 1
-                    ch[j + 1] -= 1
-                    check = True
-        for j in range(4):
-            asc[4 * j + i] = ch[j]
-    return "".join(chr(asc[(i + 15) % 16]) for i in range(16))
-
 
 def _update_checksum(path: Path, header: Header, old: bytes, new: bytes) -> bytes:
     """Recompute the primary HDU's CHECKSUM card for the new header bytes.
@@ -399,7 +327,7 @@ def _update_checksum(path: Path, header: Header, old: bytes, new: bytes) -> byte
     elif int(header.get("NAXIS", 0)) == 0:
         datasum = 0
     else:
-        datasum = ~_ones_complement_sum(old) & 0xFFFFFFFF
+        datasum = ~ones_complement_sum(old) & 0xFFFFFFFF
     where = next(i for i in range(0, len(new), CARD) if new[i:i + 8] == b"CHECKSUM")
     card = new[where:where + CARD]
     quote = card.index(b"'")
@@ -407,10 +335,10 @@ def _update_checksum(path: Path, header: Header, old: bytes, new: bytes) -> byte
     if card[quote + 17:quote + 18] != b"'":
         raise ApplyError(path, "CHECKSUM card is not a 16-character string; cannot update it")
     new = new[:where] + zero + new[where + CARD:]
-    total = _ones_complement_sum(new, datasum)
-    encoded = _char_encode(~total & 0xFFFFFFFF).encode("ascii")
+    total = ones_complement_sum(new, datasum)
+    encoded = encode_checksum(~total & 0xFFFFFFFF).encode("ascii")
     new = new[:where] + zero[:quote + 1] + encoded + zero[quote + 17:] + new[where + CARD:]
-    if _ones_complement_sum(new, datasum) != 0xFFFFFFFF:  # pragma: no cover - self-check
+    if ones_complement_sum(new, datasum) != 0xFFFFFFFF:  # pragma: no cover - self-check
         raise ApplyError(path, "internal error: the new CHECKSUM does not verify")
     return new
 
@@ -556,13 +484,15 @@ def recover(path: str | os.PathLike) -> bool:
                 os.close(fd)
             journal.unlink()
             _fsync_dir(path.parent)
+            logger.info("%s: interrupted apply rolled back from %s", path, journal.name)
             return True
     journal.unlink()  # incomplete journal: the file was never written
     return False
 
 
 def apply_product(product: ObservationResult, path: str | os.PathLike, *, product_name: str,
-                  dry_run: bool = False, now: datetime | None = None) -> ApplyPlan:
+                  dry_run: bool = False, now: datetime | None = None,
+                  keywords: Keywords = Keywords()) -> ApplyPlan:
     """Check one exposure and write QPRELEX, QPRELEXE and HISTORY into it.
 
     Parameters
@@ -576,6 +506,8 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
         Only check and plan; the file is not touched.
     now : datetime, optional
         Time stamp of the HISTORY card.
+    keywords : Keywords, optional
+        Header keywords of the exposure's identity.
 
     Returns
     -------
@@ -590,7 +522,7 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
     """
     path = Path(path)
     if dry_run:
-        plan = plan_apply(product, path, product_name=product_name, now=now)
+        plan = plan_apply(product, path, product_name=product_name, now=now, keywords=keywords)
         if journal_path(path).exists():
             plan.changes.insert(0, f"the interrupted apply recorded in {journal_path(path).name} "
                                    "will be rolled back first")
@@ -612,9 +544,10 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
         recover(path)
         # Holding the file's lock: no other apply writes a temporary copy of it now.
         remove_stale_temporaries(path.parent, temporary_pattern(path))
-        plan = plan_apply(product, path, product_name=product_name, now=now)
+        plan = plan_apply(product, path, product_name=product_name, now=now, keywords=keywords)
         if plan.in_place:
             _write_in_place(plan, stream)
         else:
             _rewrite(plan, stream)
+    logger.info("%s: %s", path, plan.describe())
     return plan

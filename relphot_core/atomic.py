@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import stat
 import tempfile
@@ -25,6 +26,8 @@ from .errors import RelphotError
 
 __all__ = ["AtomicFile", "atomic_write_bytes", "atomic_write_text", "locked_temporary",
            "remove_stale_temporaries"]
+
+logger = logging.getLogger(__name__)
 
 
 class AtomicFile:
@@ -242,6 +245,7 @@ def remove_stale_temporaries(directory: str | os.PathLike, pattern: str) -> list
             except OSError:
                 continue
             removed.append(candidate)
+            logger.info("removed %s, left by an interrupted write", candidate)
         finally:
             os.close(fd)
     return removed

@@ -20,10 +20,9 @@ catalogues (see ``benchmarks/``) and imported only then.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
+import logging
 import math
-import mmap
 import os
 import re
 import stat
@@ -36,6 +35,9 @@ import numpy as np
 
 from .config import FILTERS, Columns, Keywords
 from .errors import CatalogError, GroupingError
+from .fits import BLOCK, CARD, FitsError, iter_hdus, mapped, parse_header_cards
+
+logger = logging.getLogger(__name__)
 
 _DETECTOR_EXTNAME = re.compile(r"^DET_?(\d{2})(?:\.\w+)?$", re.IGNORECASE)
 
@@ -87,68 +89,6 @@ class ExposureCatalog:
         for array in (self.ra, self.dec, self.flux, self.flux_err, self.flags, self.detector):
             hasher.update(np.ascontiguousarray(array).tobytes())
         return hasher.hexdigest()
-
-
-def _card_value(card: str) -> Any:
-    """Value of one 80-character header card (strings unquoted)."""
-    text = card[10:]
-    if text.lstrip().startswith("'"):
-        body = text.lstrip()[1:]
-        end = body.find("'")
-        while end != -1 and body[end + 1:end + 2] == "'":
-            end = body.find("'", end + 2)
-        return body[:end].replace("''", "'").rstrip() if end != -1 else body.rstrip()
-    value = text.split("/", 1)[0].strip()
-    if value in ("T", "F"):
-        return value == "T"
-    for convert in (int, float):
-        try:
-            return convert(value.replace("D", "E") if convert is float else value)
-        except ValueError:
-            continue
-    return value
-
-
-def parse_header_cards(cards: Iterable[str] | str) -> dict[str, Any]:
-    """Keyword values of FITS header cards (as stored in ``LDAC_IMHEAD``).
-
-    Parameters
-    ----------
-    cards : str or iterable of str
-        Either one string of concatenated 80-character cards, or the cards.
-
-    Returns
-    -------
-    dict
-        ``{KEYWORD: value}`` for cards with a value indicator (``'= '``).
-    """
-    if isinstance(cards, (str, bytes)):
-        text = cards.decode("ascii", "replace") if isinstance(cards, bytes) else cards
-        cards = [text[i:i + 80] for i in range(0, len(text), 80)]
-    header: dict[str, Any] = {}
-    for card in cards:
-        card = card.decode("ascii", "replace") if isinstance(card, bytes) else str(card)
-        parsed = _parse_card(card)
-        if parsed is _END:
-            break
-        if parsed is not None:
-            header[parsed[0]] = parsed[1]
-    return header
-
-
-_END = ("END", None)
-
-
-@functools.lru_cache(maxsize=8192)
-def _parse_card(card: str) -> tuple[str, Any] | None:
-    """(KEYWORD, value) of one card, `_END` for END, None without a value
-    (cached: most cards repeat over the detectors and exposures)."""
-    key = card[:8].strip().upper()
-    if key == "END":
-        return _END
-    if key and card[8:10] == "= ":
-        return key, _card_value(card.ljust(80))
-    return None
 
 
 def _fitsio_reason(exc: BaseException) -> str:
@@ -358,7 +298,6 @@ def check_file(path: Path) -> os.stat_result:
     return info
 
 
-_BITPIX = frozenset((8, 16, 32, 64, -32, -64))
 _TFORM_FULL = re.compile(r"^\s*(\d*)(?:([LXBIJKAEDCM])|([PQ])([LXBIJKAEDCM])(?:\(\d+\))?)\s*$", re.IGNORECASE)
 _TFORM_ASCII_WIDTH = re.compile(r"^\s*\d*A(\d+)\s*$", re.IGNORECASE)
 
@@ -368,7 +307,8 @@ def _check_structure(path: Path) -> int:
 
     Checked: every header has its END card, every data unit lies within the
     file, every binary table's column formats are readable and add up to its
-    row width, and nothing but padding follows the last HDU.
+    row width, and nothing but padding follows the last HDU
+    (`relphot_core.fits.iter_hdus` and `_check_bintable`).
 
     Returns
     -------
@@ -381,54 +321,17 @@ def _check_structure(path: Path) -> int:
         Naming the HDU and the damage.
     """
     try:
-        with open(path, "rb") as stream:
-            data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+        with mapped(path) as data:
+            number = 0
+            for hdu in iter_hdus(data):
+                if hdu.xtension == "BINTABLE":
+                    _check_bintable(path, hdu.index, hdu.header)
+                number += 1
+            return number
+    except FitsError as exc:
+        raise CatalogError(path, exc.reason) from None
     except (OSError, ValueError) as exc:
         raise CatalogError(path, f"cannot read ({getattr(exc, 'strerror', None) or exc})") from None
-    try:
-        return _walk_structure(path, data)
-    finally:
-        data.close()
-
-
-def _walk_structure(path: Path, data: Any) -> int:
-    """`_check_structure` on the file's bytes."""
-    size = len(data)
-    offset = number = 0
-    while offset < size:
-        if number and not data[offset:size].strip(b"\0 "):
-            break  # trailing blank or zero padding
-        what = "its primary header, or not FITS" if number == 0 else f"the header of HDU {number}"
-        if number and data[offset:offset + 9] != b"XTENSION=":
-            raise CatalogError(path, f"damaged FITS structure: {size - offset} bytes after HDU {number - 1} "
-                                     "are not an extension (no XTENSION card)")
-        end = data.find(b"END" + b" " * 77, offset)
-        while end != -1 and (end - offset) % 80:
-            end = data.find(b"END" + b" " * 77, end + 1)
-        if end == -1:
-            raise CatalogError(path, f"file truncated inside {what} (no END card before the end of the file)")
-        header = parse_header_cards(data[offset:end + 80].decode("ascii", "replace"))
-        start = offset + (end + 80 - offset + _BLOCK - 1) // _BLOCK * _BLOCK
-        index, number = number, number + 1  # HDU numbers from 0 (the primary), as fitsio and astropy
-        try:
-            bitpix = header["BITPIX"]
-            naxis = header["NAXIS"]
-            axes = [header[f"NAXIS{i}"] for i in range(1, naxis + 1)] if isinstance(naxis, int) else []
-            pcount, gcount = header.get("PCOUNT", 0), header.get("GCOUNT", 1)
-        except KeyError as exc:
-            raise CatalogError(path, f"damaged FITS structure: HDU {index} lacks its {exc.args[0]} keyword") from None
-        values = [naxis, pcount, gcount, *axes]
-        if bitpix not in _BITPIX or not all(type(v) is int and v >= 0 for v in values) or naxis > 999:
-            raise CatalogError(path, f"damaged FITS structure: HDU {index} has an impossible size "
-                                     f"(BITPIX {bitpix}, NAXIS {naxis}, PCOUNT {pcount}, GCOUNT {gcount})")
-        length = abs(bitpix) // 8 * gcount * (pcount + (math.prod(axes) if naxis else 0))
-        if start + length > size:
-            raise CatalogError(path, f"file truncated: HDU {index} ends beyond the end of the file "
-                                     f"(at byte {start + length} of {size})")
-        if str(header.get("XTENSION", "")).strip().upper() == "BINTABLE":
-            _check_bintable(path, index, header)
-        offset = start + (length + _BLOCK - 1) // _BLOCK * _BLOCK
-    return number
 
 
 def _check_bintable(path: Path, number: int, header: Mapping[str, Any]) -> None:
@@ -449,10 +352,9 @@ def _check_bintable(path: Path, number: int, header: Mapping[str, Any]) -> None:
         position += (repeat + 7) // 8 if code == "X" else repeat * _TFORM_BYTES[code]
     if position != width:
         raise CatalogError(path, f"damaged FITS structure: {label}'s columns take {position} bytes a row, "
-                                 f"NAXIS1 says {width}")
+                                 f"NAXIS1 says {width if type(width) is int else repr(width)}")
 
 
-_BLOCK = 2880
 _TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])", re.IGNORECASE)
 _TFORM_BYTES = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16, "P": 8, "Q": 16}
 _TFORM_NUMPY = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
@@ -474,19 +376,11 @@ def _read_ldac_direct(
     identical arrays (tested).
     """
     try:
-        with open(path, "rb") as stream:
-            data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # ValueError: empty file
+        with mapped(path) as data:
+            return _parse_ldac(data, columns, keywords)
+    except Exception as exc:  # anything unforeseen, or damage: the fitsio path reads it, or words the error
+        logger.debug("%s: not read directly (%s: %s), reading it through fitsio", path, type(exc).__name__, exc)
         return None
-    try:
-        return _parse_ldac(data, columns, keywords)
-    except Exception:  # anything unforeseen: the fitsio path reads it, or words the error
-        return None
-    finally:
-        try:
-            data.close()
-        except BufferError:  # a view still alive (only on an error path): closed when collected
-            pass
 
 
 _FINAL_DTYPES = ("float64", "float64", "float64", "float64", "int64")
@@ -497,50 +391,30 @@ def _parse_ldac(
     data: Any, columns: Columns, keywords: Keywords
 ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, Any]]] | None:
     """`_read_ldac_direct` on the file's bytes (a buffer: bytes or mmap)."""
-    if data[:9] != b"SIMPLE  =" or len(data) % _BLOCK:
+    if data[:9] != b"SIMPLE  =" or len(data) % BLOCK:
         return None
     wanted = [columns.ra, columns.dec, columns.flux, columns.flux_err, columns.flags]
     tables: list[tuple[list[np.ndarray], int]] = []  # (strided views of the wanted columns, detector)
     detector_headers: list[dict[str, Any]] = []
     primary: dict[str, Any] | None = None
     pending: dict[str, Any] = {}
-    offset = 0
-    while offset < len(data):
-        end = data.find(b"END" + b" " * 77, offset)
-        while end != -1 and (end - offset) % 80:
-            end = data.find(b"END" + b" " * 77, end + 1)
-        if end == -1:
-            return None
-        header = parse_header_cards(data[offset:end + 80].decode("ascii", "replace"))
-        start = offset + (end + 80 - offset + _BLOCK - 1) // _BLOCK * _BLOCK
-        try:
-            naxis = int(header.get("NAXIS", 0))
-            size = abs(int(header["BITPIX"])) // 8 * int(header.get("GCOUNT", 1)) * (
-                int(header.get("PCOUNT", 0)) + (math.prod(int(header[f"NAXIS{i}"]) for i in range(1, naxis + 1))
-                                                if naxis else 0))
-        except (KeyError, TypeError, ValueError):
-            return None
-        stop = start + size
-        if stop > len(data):
-            return None
+    for hdu in iter_hdus(data):  # a damaged file raises FitsError: the fitsio path words it
+        header = hdu.header
         if primary is None:
             primary = header
-        else:
-            name = str(header.get("EXTNAME", "")).strip().upper()
-            if name == "LDAC_IMHEAD":
-                width = header.get("NAXIS1")
-                if header.get("TFIELDS") != 1 or not isinstance(width, int) or width % 80:
-                    return None
-                pending = parse_header_cards(data[start:stop].decode("ascii", "replace"))
-            elif name == "LDAC_OBJECTS":
-                detector = _detector_from(pending, "", keywords)
-                views = _table_columns(data, header, start, wanted) if detector is not None else None
-                if views is None or views[4].dtype.kind == "f":  # float flags: the fitsio path checks them
-                    return None
-                tables.append((views, detector))
-                detector_headers.append(pending)
-                pending = {}
-        offset = start + (size + _BLOCK - 1) // _BLOCK * _BLOCK
+        elif hdu.extname == "LDAC_IMHEAD":
+            width = header.get("NAXIS1")
+            if header.get("TFIELDS") != 1 or not isinstance(width, int) or width % CARD:
+                return None
+            pending = parse_header_cards(data[hdu.data_start:hdu.data_end].decode("ascii", "replace"))
+        elif hdu.extname == "LDAC_OBJECTS":
+            detector = _detector_from(pending, "", keywords)
+            views = _table_columns(data, header, hdu.data_start, wanted) if detector is not None else None
+            if views is None or views[4].dtype.kind == "f":  # float flags: the fitsio path checks them
+                return None
+            tables.append((views, detector))
+            detector_headers.append(pending)
+            pending = {}
     if primary is None or not tables:
         return None
     # Straight into the final arrays (the same casts as the fitsio path's

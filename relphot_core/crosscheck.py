@@ -19,18 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import Thresholds
-from .factors import _median_of_few
-from .flags import exposure_status
+from .config import Config, Thresholds
+from .flags import detector_status, exposure_detector_flag, exposure_status
+from .photometry import mag_error_to_ratio_error, mag_to_flux_ratio, ratio_error_to_mag_error
+from .solve import exposure_offsets_global, median_of_few
 from .status import OUT_OF_LIMITS, Status
 
 if TYPE_CHECKING:
-    from .config import Config
     from .results import ObservationResult
-
-
-def _factor(offset: float) -> float:
-    return 10.0 ** (-0.4 * offset)
 
 
 def crosscheck_reasons(
@@ -74,14 +70,14 @@ def crosscheck_reasons(
     for d in dithers:
         if d not in offset or d not in global_offset:
             continue
-        value, other = _factor(offset[d]), _factor(global_offset[d])
-        scale = 0.4 * math.log(10.0)
-        sigma = math.hypot(error.get(d, 0.0) * value * scale, global_error.get(d, 0.0) * other * scale)
+        value, other = mag_to_flux_ratio(offset[d]), mag_to_flux_ratio(global_offset[d])
+        other_error = mag_error_to_ratio_error(other, global_error.get(d, 0.0))
+        sigma = math.hypot(mag_error_to_ratio_error(value, error.get(d, 0.0)), other_error)
         difference = abs(value - other)
         if difference > min_difference and difference > nsigma * sigma:
             sigmas = difference / sigma if sigma > 0 else math.inf
             out[d] = (f"QPRELEX {value:.4f} ≠ global solution {other:.4f} ± "
-                      f"{global_error.get(d, 0.0) * other * scale:.4f} ({sigmas:.1f} σ)")
+                      f"{other_error:.4f} ({sigmas:.1f} σ)")
     return out
 
 
@@ -137,10 +133,10 @@ def collateral_reasons(
         if clean:
             values = [pair_median[(a, b)] if (a, b) in pair_median else -pair_median[(b, a)] for b in clean]
             errors = [pair_error[(a, b)] if (a, b) in pair_error else pair_error[(b, a)] for b in clean]
-            mu = _median_of_few(values)
+            mu = median_of_few(values)
             err = math.sqrt(float(np.mean(np.square(errors))))
-            value = _factor(mu)
-            status = str(exposure_status([value], [0.4 * math.log(10.0) * value * err], thresholds)[0])
+            value = mag_to_flux_ratio(mu)
+            status = str(exposure_status([value], [mag_error_to_ratio_error(value, err)], thresholds)[0])
             if status == Status.OK:
                 out[a] = (f"collateral: against its unflagged partner{'s' if len(clean) > 1 else ''} "
                           f"({', '.join(f'dither {b}' for b in clean)}) alone QPRELEX = {value:.4f} (OK); "
@@ -156,7 +152,7 @@ def collateral_reasons(
     return out
 
 
-def annotate(result: "ObservationResult", config: "Config | None" = None) -> "ObservationResult":
+def annotate(result: ObservationResult, config: Config | None = None) -> ObservationResult:
     """Add the cross-checks to a computed result, in place, and return it.
 
     - every exposure gets the global solution's factor and error beside its
@@ -181,10 +177,6 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
     config : Config, optional
         Thresholds (``thresholds``, ``detectors``, ``crosscheck``).
     """
-    from .config import Config
-    from .factors import LN10_04, exposure_offsets_global
-    from .flags import detector_status, exposure_detector_flag
-
     config = config or Config()
     valid = [p for p in result.pairs if p.valid and p.median is not None and p.error is not None]
     pair_median = {(p.exposure_a, p.exposure_b): float(p.median) for p in valid}
@@ -192,7 +184,7 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
     dithers = [e.exposure for e in result.exposures]
     g_offset, g_error, _ = exposure_offsets_global(dithers, pair_median, pair_error)
     if g_offset:  # normalised as the median of pair medians is: the median exposure at 1, not the mean
-        level = _median_of_few(list(g_offset.values()))
+        level = median_of_few(list(g_offset.values()))
         g_offset = {d: value - level for d, value in g_offset.items()}
     offset: dict[int, float] = {}
     error: dict[int, float] = {}
@@ -200,11 +192,11 @@ def annotate(result: "ObservationResult", config: "Config | None" = None) -> "Ob
         d = item.exposure
         item.crosscheck = item.collateral = ""  # annotate again: with these thresholds only
         if d in g_offset:
-            item.global_value = _factor(g_offset[d])
-            item.global_error = LN10_04 * item.global_value * g_error[d]
+            item.global_value = mag_to_flux_ratio(g_offset[d])
+            item.global_error = mag_error_to_ratio_error(item.global_value, g_error[d])
         if item.mag_offset is not None and item.value is not None and item.error is not None:
             offset[d] = float(item.mag_offset)
-            error[d] = float(item.error) / (LN10_04 * float(item.value))
+            error[d] = ratio_error_to_mag_error(float(item.value), float(item.error))
     if result.method == "median":
         check = config.crosscheck
         for d, text in crosscheck_reasons(dithers, offset, error, g_offset, g_error, nsigma=check.nsigma,

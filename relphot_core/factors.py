@@ -7,7 +7,8 @@ The method (that of the seed's ``NIR_calculate_relative_exposures``):
    dm = m_a - m_b = -2.5 log10(f_a / f_b) of each matched source;
 3. sigma-clip each pair's dm around the median with a MAD-based width;
 4. give each exposure the median of its pair medians,
-   mu_a = median_{b != a} mu_ab, and QPRELEX = 10**(-0.4 mu_a).
+   mu_a = median_{b != a} mu_ab, and QPRELEX = 10**(-0.4 mu_a)
+   (`relphot_core.solve`, `relphot_core.photometry`).
 
 The error: the pair medians of one exposure share that exposure's noise.
 For one source, dm_ab and dm_ac correlate by 1/2 (equal noise); for their
@@ -38,15 +39,15 @@ from . import __version__
 from .catalogs import ExposureCatalog
 from .config import Config
 from .errors import GroupingError
+from .crosscheck import annotate
 from .flags import exposure_status, flag_reason
 from .matching import build_tree, match_mutual
+from .photometry import flux_ratio_to_mag, flux_to_mag, mag_error_to_ratio_error, mag_to_flux_ratio
 from .results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
+from .solve import PAIR_MEDIAN_CORRELATION, exposure_offsets_global, exposure_offsets_median, median_of_few
 from .stats import ClippedStats, clip_sorted_segments, clipped_median_order, median_variance_factor
 from .status import Status
 
-LN10_04 = 0.4 * math.log(10.0)
-PAIR_MEDIAN_CORRELATION = 1.0 / 3.0
-"""Correlation of two pair medians sharing one exposure: (2/pi) arcsin(1/2)."""
 SAMPLE_SIZE = 1500
 """Matched sources per pair kept in the result for the plots."""
 
@@ -73,7 +74,7 @@ def select_sources(catalog: ExposureCatalog, config: Config = Config()) -> np.nd
             & ((catalog.flags & ~np.int64(sel.flags_mask)) == 0)
         )
         if sel.mag_min is not None or sel.mag_max is not None:
-            mag = sel.zero_point - 2.5 * np.log10(catalog.flux)
+            mag = flux_to_mag(catalog.flux, sel.zero_point)
             if sel.mag_min is not None:
                 mask &= mag >= sel.mag_min
             if sel.mag_max is not None:
@@ -104,7 +105,7 @@ class _PairData:
 def _pair(a: _Selected, b: _Selected, trees: dict, config: Config) -> _PairData:
     ia, ib, _ = match_mutual(trees[a.catalog.dither], trees[b.catalog.dither], config.matching.radius_arcsec)
     rows_a, rows_b = a.index[ia], b.index[ib]
-    dm = -2.5 * np.log10(a.catalog.flux[rows_a] / b.catalog.flux[rows_b])
+    dm = flux_ratio_to_mag(a.catalog.flux[rows_a] / b.catalog.flux[rows_b])
     clip, order = clipped_median_order(dm, sigma=config.clipping.sigma, max_iters=config.clipping.max_iters)
 
     def finite(x: float) -> float | None:
@@ -124,114 +125,6 @@ def _pair(a: _Selected, b: _Selected, trees: dict, config: Config) -> _PairData:
         valid=clip.n_kept >= config.factors.min_pair_matches and math.isfinite(clip.error),
     )
     return _PairData(stat, dm, clip.kept, rows_a, rows_b, order)
-
-
-def _median_of_few(values: Sequence[float]) -> float:
-    """``float(np.median(values))`` of a short list, bit for bit, without
-    np.median's overhead and its import of numpy.ma (~8 ms per process)."""
-    ordered = sorted(values)
-    n = len(ordered)
-    if n == 0 or any(math.isnan(v) for v in ordered):
-        return math.nan
-    middle = n // 2
-    return float(ordered[middle]) if n % 2 else float((ordered[middle - 1] + ordered[middle]) / 2.0)
-
-
-def exposure_offsets_median(
-    dithers: Sequence[int],
-    pair_median: dict[tuple[int, int], float],
-    pair_error: dict[tuple[int, int], float],
-) -> tuple[dict[int, float], dict[int, float], dict[int, int]]:
-    """Median of pair medians: each exposure's magnitude offset and error.
-
-    Parameters
-    ----------
-    dithers : sequence of int
-        The exposures.
-    pair_median, pair_error : dict
-        ``{(a, b): mu_ab}`` and its error, for the valid pairs only, with
-        a < b (mu_ba = -mu_ab is implied).
-
-    Returns
-    -------
-    offset, error, n_pairs : dict
-        Keyed by dither; exposures without a valid pair are absent from
-        ``offset`` and ``error``.
-    """
-    rho = PAIR_MEDIAN_CORRELATION
-    offsets: dict[int, float] = {}
-    errors: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    for a in dithers:
-        values, variances = [], []
-        for b in dithers:
-            if (a, b) in pair_median:
-                values.append(pair_median[(a, b)])
-                variances.append(pair_error[(a, b)] ** 2)
-            elif (b, a) in pair_median:
-                values.append(-pair_median[(b, a)])
-                variances.append(pair_error[(b, a)] ** 2)
-        counts[a] = len(values)
-        if values:
-            offsets[a] = _median_of_few(values)
-            factor = rho + (1.0 - rho) * median_variance_factor(len(values))
-            errors[a] = math.sqrt(float(np.mean(variances)) * factor)
-    return offsets, errors, counts
-
-
-def exposure_offsets_global(
-    dithers: Sequence[int],
-    pair_median: dict[tuple[int, int], float],
-    pair_error: dict[tuple[int, int], float],
-    *,
-    nsigma: float = 3.0,
-    max_iters: int = 10,
-) -> tuple[dict[int, float], dict[int, float], dict[int, int]]:
-    """Global robust least squares: one zero point per exposure.
-
-    Minimises sum w_ab (mu_ab - (z_a - z_b))^2 over the valid pairs with
-    sum z = 0 over the connected exposures; pairs whose residual exceeds
-    ``nsigma`` errors are down-weighted (Huber weights) and the fit repeated.
-
-    Returns
-    -------
-    offset, error, n_pairs : dict
-        As `exposure_offsets_median`.
-    """
-    connected = sorted({d for key in pair_median for d in key})
-    counts = {d: sum(d in key for key in pair_median) for d in dithers}
-    if len(connected) < 2:
-        return {}, {}, counts
-    position = {d: i for i, d in enumerate(connected)}
-    keys = sorted(pair_median)
-    k = len(connected)
-    design = np.zeros((len(keys), k))
-    for row, (a, b) in enumerate(keys):
-        design[row, position[a]], design[row, position[b]] = 1.0, -1.0
-    mu = np.array([pair_median[key] for key in keys])
-    err = np.array([pair_error[key] for key in keys])
-    robust = np.ones_like(mu)
-    for _ in range(max_iters):
-        weights = robust / err**2
-        normal = design.T @ (weights[:, None] * design)
-        system = np.block([[normal, np.ones((k, 1))], [np.ones((1, k)), np.zeros((1, 1))]])
-        solution = np.linalg.lstsq(system, np.r_[design.T @ (weights * mu), 0.0], rcond=None)[0]
-        zero_points = solution[:k]
-        residual = np.abs(mu - design @ zero_points) / err
-        new_robust = np.where(residual > nsigma, nsigma / np.maximum(residual, 1e-12), 1.0)
-        if np.allclose(new_robust, robust):
-            break
-        robust = new_robust
-    # z = M mu: propagate the covariance of the pair medians, which share
-    # their exposures' noise (correlation +-rho for pairs with a common member).
-    estimator = np.linalg.pinv(system)[:k, :k] @ design.T @ np.diag(weights)
-    shared = design @ design.T  # +1 / -1 where two pairs share an exposure
-    covariance = PAIR_MEDIAN_CORRELATION * shared * np.outer(err, err)
-    np.fill_diagonal(covariance, err**2)
-    variance = np.diag(estimator @ covariance @ estimator.T)
-    offsets = {d: float(zero_points[position[d]]) for d in connected}
-    errors = {d: float(math.sqrt(max(variance[position[d]], 0.0))) for d in connected}
-    return offsets, errors, counts
 
 
 def _detector_stats(
@@ -287,7 +180,7 @@ def _detector_stats(
         out.append(DetectorStat(
             exposure=dither,
             detector=detector,
-            median=_median_of_few(medians) + offsets[dither],
+            median=median_of_few(medians) + offsets[dither],
             error=math.sqrt(variance * factor),
             n=sum(s.n_kept for s in partner_stats),
         ))
@@ -306,7 +199,7 @@ def _sample(pair: _PairData, selected: dict[int, _Selected], config: Config) -> 
         exposure_b=pair.stat.exposure_b,
         ra=a.ra[rows],
         dec=a.dec[rows],
-        mag=config.selection.zero_point - 2.5 * np.log10(a.flux[rows]),
+        mag=flux_to_mag(a.flux[rows], config.selection.zero_point),
         dm=pair.dm[pick],
         kept=pair.kept[pick],
     )
@@ -381,8 +274,8 @@ def compute_observation(
         d = catalog.dither
         own_pairs = [p.stat for p in pairs if d in (p.stat.exposure_a, p.stat.exposure_b)]
         if d in offsets:
-            value = 10.0 ** (-0.4 * offsets[d])
-            error = LN10_04 * value * errors[d]
+            value = mag_to_flux_ratio(offsets[d])
+            error = mag_error_to_ratio_error(value, errors[d])
             reason = ""
         else:
             value = error = math.nan
@@ -429,9 +322,7 @@ def compute_observation(
         pa_pointing=first.pa_pointing,
         input_digest=input_digest(ordered, config),
     )
-    from .crosscheck import annotate  # global solution beside, collateral flags, detector statuses
-
-    return annotate(result, config)
+    return annotate(result, config)  # global solution beside, collateral flags, detector statuses
 
 
 def _nodata_reason(selected: _Selected, own_pairs: list[PairStat], n_exposures: int, config: Config) -> str:

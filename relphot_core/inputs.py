@@ -24,14 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .catalogs import MAX_DITHER, MAX_OBS_ID, check_file, parse_header_cards
+from .catalogs import MAX_DITHER, MAX_OBS_ID, check_file
 from .config import FILTERS, Keywords
 from .errors import CatalogError, MixedKeywordsError, RelphotError
+from .fits import FitsError, parse_header_cards, read_primary_header
 
-BLOCK = 2880
-"""Bytes in a FITS block."""
-MAX_HEADER_BLOCKS = 64
-"""A primary header longer than this many blocks (2,300 cards) is not a catalogue's."""
 CATALOG_PATTERNS: tuple[str, ...] = ("*.cat.fits", "*.ldac.fits", "*_cat.fits", "*.cat", "*.ldac")
 """File names taken as catalogues when a directory is searched (case ignored)."""
 
@@ -202,37 +199,6 @@ def discover(
 
 
 # ------------------------------------------------------------------ headers
-def _primary_cards(path: Path, head: bytes) -> dict[str, Any]:
-    """Keyword values of the primary header in ``head`` (whole blocks)."""
-    if not head.startswith(b"SIMPLE  ="):
-        raise CatalogError(path, "not a FITS file (no SIMPLE card at the start)")
-    text = head.decode("ascii", "replace")
-    end = -1
-    for start in range(0, len(text), 80):
-        if text[start:start + 8] == "END     " or text[start:start + 80].rstrip() == "END":
-            end = start
-            break
-    if end < 0:
-        raise CatalogError(path, "file truncated inside its primary header (no END card)")
-    return parse_header_cards(text[:end])
-
-
-def _read_head(path: Path) -> bytes:
-    """The primary header's blocks (at most `MAX_HEADER_BLOCKS`)."""
-    with open(path, "rb") as stream:
-        out = bytearray()
-        for _ in range(MAX_HEADER_BLOCKS):
-            block = stream.read(BLOCK)
-            out += block
-            if len(block) < BLOCK or b"END" in block and _has_end(block):
-                break
-        return bytes(out)
-
-
-def _has_end(block: bytes) -> bool:
-    return any(block[i:i + 8] == b"END     " for i in range(0, len(block), 80))
-
-
 def _identity_from(
     path: Path, headers: list[Mapping[str, Any]], keywords: Keywords, overrides: Mapping[str, Any]
 ) -> tuple[int, str, int] | None:
@@ -329,10 +295,12 @@ def scan_catalog(
     overrides = dict(overrides or {})
     info = check_file(path)  # missing, not a regular file, empty, compressed, not FITS: the reader's words
     try:
-        head = _read_head(path)
+        with open(path, "rb") as stream:
+            primary = parse_header_cards(read_primary_header(stream))
+    except FitsError as exc:
+        raise CatalogError(path, exc.reason) from None
     except OSError as exc:
         raise CatalogError(path, f"cannot read ({exc.strerror})") from None
-    primary = _primary_cards(path, head)
     headers: list[Mapping[str, Any]] = [primary]
     identity = _identity_from(path, headers, keywords, overrides)
     if identity is None:

@@ -22,6 +22,7 @@ read and checked before anything is computed).
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -46,6 +47,8 @@ from .inputs import (
     scan_catalog,
 )
 from .results import ObservationResult
+
+logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------- worker
@@ -124,6 +127,8 @@ def process_set(
         return SetOutcome(*exposure_set.key, None, tuple(files),
                           [_failure("duplicated dither", exc.source or files[0].path, exc.reason, exposure_set)])
     except Exception as exc:  # a bug or an input we did not foresee: the set fails, the batch goes on
+        logger.error("%s: computation error, the set is not computed (%s: %s)", exposure_set.label(),
+                     type(exc).__name__, exc, exc_info=True)
         return SetOutcome(*exposure_set.key, None, tuple(files),
                           [_failure("computation error", files[0].path, f"{type(exc).__name__}: {exc}",
                                     exposure_set)])
@@ -341,6 +346,7 @@ class DaskEngine:
                 outcome = lost_outcome(item, "its Dask workers died while computing it "
                                              "(allowed-failures reached)")
             except Exception as exc:  # noqa: BLE001: a task error is the set's failure
+                logger.error("%s: Dask task failed (%s: %s)", item.label(), type(exc).__name__, exc, exc_info=True)
                 outcome = lost_outcome(item, f"Dask task failed ({type(exc).__name__}: {exc})")
             future.release()
             nxt = submit()

@@ -33,6 +33,7 @@ from .atomic import atomic_write_bytes
 from .config import Thresholds, parameter_docs
 from .errors import ProductError
 from .mjd import datetime_to_mjd, mjd_to_datetime
+from .photometry import flux_ratio_to_mag
 from .results import ExposureFactor, ObservationResult
 from .reviews import ReviewState
 from .status import OUT_OF_LIMITS, Status
@@ -539,7 +540,7 @@ def _result_of(path: Path, root: etree._Element) -> ObservationResult:
             text = element.findtext("Error")
             error = None if text is None else _positive(path, element.find("Error"), text,
                                                         f"exposure {dither}: Error", zero=True)
-            offset = -2.5 * math.log10(value)
+            offset = flux_ratio_to_mag(value)
         reason = flag.get("reason") or (nodata.text if nodata is not None and nodata.text else "")
         global_text = flag.get("globalValue")
         if global_text is not None:

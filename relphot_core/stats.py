@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .photometry import MEDIAN_EFFICIENCY
+
 MAD_TO_SIGMA = 1.482602218505602
 """1 / Phi^-1(3/4): turns a median absolute deviation into a Gaussian sigma."""
 
@@ -81,7 +83,8 @@ def median_error(values: np.ndarray) -> float:
     ``n/2 -+ z sqrt(n)/2`` (z = 1.96), divided by z, estimates it. That stays
     calibrated when the values have different errors (bright and faint
     sources mixed), where ``1.2533 sigma / sqrt(n)`` is too large. Below 30
-    values it is ``1.2533 * mad_sigma / sqrt(n)``.
+    values it is ``MEDIAN_EFFICIENCY * mad_sigma / sqrt(n)``
+    (`relphot_core.photometry.MEDIAN_EFFICIENCY`, 1.2533).
 
     Parameters
     ----------
@@ -104,7 +107,7 @@ def median_error(values: np.ndarray) -> float:
     if n < 2:
         return math.nan
     if n < _SMALL_SAMPLE:
-        return 1.2533 * mad_sigma(values) / math.sqrt(n)
+        return MEDIAN_EFFICIENCY * mad_sigma(values) / math.sqrt(n)
     half_width = 1.96 * math.sqrt(n) / 2.0
     lo = max(int(math.floor(n / 2.0 - half_width)), 0)
     hi = min(int(math.ceil(n / 2.0 + half_width)), n - 1)

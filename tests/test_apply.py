@@ -429,3 +429,23 @@ def test_symlinked_exposure_is_updated_through_the_link(tmp_path, product):
     assert not plan.in_place
     assert link.is_symlink() and fits.getheader(real)["QPRELEX"] == 0.97
     assert (real.stat().st_uid, real.stat().st_gid) == owner  # the rewritten file keeps its owner
+
+
+def test_identity_keywords_come_from_the_configuration(tmp_path):
+    import dataclasses
+
+    from relphot_core.config import Keywords
+
+    path = make_exposure(tmp_path / "renamed.fits")
+    with fits.open(path, mode="update") as hdul:
+        header = hdul[0].header
+        header.rename_keyword("OBS_ID", "OBSID")
+        header.rename_keyword("DITHOBS", "DITHER")
+    keywords = Keywords(obs_id="OBSID", dither="DITHER")
+    plan = plan_apply(make_product_result(), path, product_name="p.xml", now=NOW, keywords=keywords)
+    assert plan.dither == 1 and plan.value == 0.9981234
+    with pytest.raises(ApplyError, match="primary header has no OBS_ID keyword"):
+        plan_apply(make_product_result(), path, product_name="p.xml", now=NOW)
+    with pytest.raises(ApplyError, match=r"DITHER is 1, the product has no exposure 1"):
+        plan_apply(dataclasses.replace(make_product_result(), exposures=[]), path, product_name="p.xml", now=NOW,
+                   keywords=keywords)

@@ -384,3 +384,22 @@ def test_two_batches_on_one_store_both_finish(tmp_path, store_url):
                                         "JOIN observation o ON o.id = r.observation_id").fetchall()
             assert conn.exec_driver_sql("SELECT count(*) FROM input_file").scalar() == 24
     assert len(runs) == len(set(runs)) == 6
+
+
+def test_an_unexpected_error_is_a_failure_and_its_traceback_is_logged(ten_sets, monkeypatch, caplog):
+    import logging
+
+    import relphot_core.factors
+
+    def broken(catalogs, config, keep_samples=True):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(relphot_core.factors, "compute_observation", broken)
+    sets, _ = form_sets(scan_catalog(path) for path in ten_sets[1][0])
+    with caplog.at_level(logging.ERROR, logger="relphot_core.pipeline"):
+        outcome = process_set(sets[0], fingerprint_files=False)
+    assert outcome.result is None and [f.kind for f in outcome.failures] == ["computation error"]
+    assert outcome.failures[0].reason == "ZeroDivisionError: a bug"
+    [record] = caplog.records
+    assert record.name == "relphot_core.pipeline" and record.exc_info[0] is ZeroDivisionError
+    assert f"observation {sets[0].obs_id} {sets[0].filter}: computation error" in record.getMessage()

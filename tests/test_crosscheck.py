@@ -88,7 +88,7 @@ def test_one_bad_exposure_among_four_or_more_leaves_no_crosscheck_on_the_good(k,
         for b in range(a + 1, k + 1):
             pair_median[(a, b)] = truth[a - 1] - truth[b - 1] + rng.normal(0, 0.0005)
             pair_error[(a, b)] = 0.0005
-    from relphot_core.factors import exposure_offsets_global, exposure_offsets_median
+    from relphot_core.solve import exposure_offsets_global, exposure_offsets_median
 
     dithers = list(range(1, k + 1))
     offset, error, _ = exposure_offsets_median(dithers, pair_median, pair_error)

@@ -42,6 +42,7 @@ def built(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # the Sphinx build
 def test_build_has_every_page(built):
     for page in ("index", "method", "qc", "inputs", "products", "store", "cli", "configuration",
                  "dashboard", "deployment", "extending", "developer", "benchmarks", "glossary", "api"):
@@ -50,6 +51,7 @@ def test_build_has_every_page(built):
     assert (built / "_static" / "mathjax" / "tex-chtml.js").is_file()  # formulas render offline
 
 
+@pytest.mark.slow  # the Sphinx build
 def test_cli_page_has_every_command_help(built):
     from relphot_core.cli import build_parser
 
@@ -62,6 +64,7 @@ def test_cli_page_has_every_command_help(built):
         assert usage in " ".join(text.split()), command
 
 
+@pytest.mark.slow  # the Sphinx build
 def test_store_page_has_every_table_column_and_migration(built):
     from relphot_core.store import models
     from relphot_core.store.schema import head_revision
@@ -80,6 +83,7 @@ def test_store_page_has_every_table_column_and_migration(built):
         assert revision["file"] in text
 
 
+@pytest.mark.slow  # the Sphinx build
 def test_configuration_page_has_every_parameter(built):
     from relphot_core.config import parameter_docs
 
@@ -91,6 +95,7 @@ def test_configuration_page_has_every_parameter(built):
             assert item.option in text
 
 
+@pytest.mark.slow  # the Sphinx build
 def test_sign_convention_is_stated(built):
     for page in ("method", "products"):
         text = " ".join(_text(built / f"{page}.html").split())

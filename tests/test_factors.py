@@ -56,6 +56,7 @@ def test_any_number_of_exposures(k):
     assert len(result.pairs) == k * (k - 1) // 2
 
 
+@pytest.mark.slow  # Monte Carlo
 @pytest.mark.parametrize("method", ["median", "global"])
 @pytest.mark.parametrize("k", [2, 4, 5])
 def test_errors_are_calibrated_over_200_realisations(method, k):

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from dashboard_fixtures import BAD, fill_small_store
 
+pytestmark = pytest.mark.slow  # starts gunicorn and its workers
+
 GUNICORN = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
 
 

@@ -7,11 +7,12 @@ relphot_core itself never imports Dash.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError
 from .common import SERVE_SECTIONS, add_config_options, config_from_args
 
 
@@ -82,17 +83,29 @@ def _check_free(host: str, port: int) -> None:
                                                 "running there? choose another port with --port") from None
 
 
+DASHBOARD_MODULES: tuple[str, ...] = ("dash", "dash_ag_grid", "plotly")
+"""What the dashboard needs beyond the core: the ``[dashboard]`` extra."""
+
+
+def require_dashboard() -> None:
+    """Refuse, in one line and before any work, to serve without the
+    ``[dashboard]`` extra (the core installs without Dash and Plotly)."""
+    missing = [name for name in DASHBOARD_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(None, f"the dashboard needs {', '.join(missing)}, not installed: install the "
+                                "[dashboard] extra, e.g. pip install '.[dashboard]' in relphot's directory")
+
+
 def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None) -> None:
     """Run the dashboard with the built-in (threaded) server, debug off
     (``config``: the `relphot_core.config.Config` of its bands and rules).
     The address is printed once the server listens."""
     _check_port(port)
     _check_host(host, port)
-    try:
-        from dashboard import create_app
-    except ImportError as exc:  # pragma: no cover - installed without the dashboard
-        raise StoreError(None, f"the dashboard cannot be imported ({exc})") from None
+    require_dashboard()
     from werkzeug.serving import make_server
+
+    from dashboard import create_app
 
     app = create_app(store, db_label=store.url, config=config)
     try:
@@ -112,6 +125,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from ..store import Store
 
     _check_port(args.port)
+    require_dashboard()
     config = config_from_args(args)  # impossible rule parameters: refused before anything starts
     _check_free(args.host, args.port)
     store = Store.open(args.db, create=False)  # a misspelt --db is refused, not served empty
@@ -130,6 +144,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.sources_per_detector < 10:
         raise ConfigError("--sources-per-detector", "must be at least 10")
     if not args.no_serve:
+        require_dashboard()
         _check_free(args.host, args.port)  # before a minute of work, not after
     db = Path(args.dir) / "relphot.db"
     if db.exists() and not args.fresh:
@@ -149,4 +164,4 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "serve", "run_serve", "run_demo"]
+__all__ = ["register", "require_dashboard", "serve", "run_serve", "run_demo"]

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-
 from ..config import DETECTORS, FILTERS
 from ..errors import ConfigError
+from ..photometry import flux_ratio_to_mag
 
 FORMATS: tuple[str, ...] = ("ldac", "plain", "plain-single")
 """`relphot_core.simulate.FORMATS`, repeated so that building the command
@@ -100,7 +99,7 @@ def parse_offset(value: str) -> tuple[int, float]:
         factor = _float(parts[1][1:], "--offset", value)
         if factor <= 0:
             raise ConfigError("--offset", f"{value!r}: a flux factor must be > 0")
-        return dither, -2.5 * math.log10(factor)
+        return dither, flux_ratio_to_mag(factor)
     return dither, _float(parts[1], "--offset", value)
 
 

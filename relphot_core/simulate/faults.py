@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..photometry import flux_ratio_to_mag, mag_to_flux_ratio
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -73,11 +75,6 @@ class Fault:
         return self.start <= obs and (self.end is None or obs < self.end)
 
 
-def _mag(fraction: float) -> float:
-    """Magnitude offset (positive = fainter) of a relative flux ``fraction``."""
-    return -2.5 * math.log10(fraction)
-
-
 @dataclass(frozen=True)
 class FaultSeason:
     """One filter's season of ``n`` observations with its `Fault` list.
@@ -122,9 +119,9 @@ class FaultSeason:
 
     def observation_kwargs(self, obs: int, *, sources_per_detector: float = 500.0) -> dict[str, Any]:
         """Keyword arguments of `simulate_observation` for observation ``obs`` (index)."""
-        offsets = {d: _mag(self.exposure_fraction(obs, d)) for d in range(1, self.n_exposures + 1)
+        offsets = {d: flux_ratio_to_mag(self.exposure_fraction(obs, d)) for d in range(1, self.n_exposures + 1)
                    if self.exposure_fraction(obs, d) != 1.0}
-        detectors = {(f.dither, int(f.detector)): _mag(1.0 + f.size) for f in self.faults
+        detectors = {(f.dither, int(f.detector)): flux_ratio_to_mag(1.0 + f.size) for f in self.faults
                      if f.kind == "detector" and f.active(obs)}
         return {
             "obs_id": self.first_obs_id + obs, "n_exposures": self.n_exposures,
@@ -202,19 +199,19 @@ def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: floa
     k = season.n_exposures
     rows = []
     for obs in range(season.n):
-        true = np.array([_mag(season.exposure_fraction(obs, d)) for d in range(1, k + 1)])
+        true = np.array([flux_ratio_to_mag(season.exposure_fraction(obs, d)) for d in range(1, k + 1)])
         detector = {f.dither: f for f in season.faults if f.kind == "detector" and f.active(obs)}
         for d, fault in detector.items():
-            true[d - 1] += _mag(1.0 + fault.size) / 16.0
+            true[d - 1] += flux_ratio_to_mag(1.0 + fault.size) / 16.0
         diff = true[:, None] - true[None, :] + rng.normal(0.0, error * math.sqrt(2.0) / 1.0857, (k, k))
         diff = (diff - diff.T) / 2.0  # one measurement per pair, antisymmetric
         offset = np.array([np.median(np.delete(diff[i], i)) for i in range(k)])
-        value = 10.0 ** (-0.4 * offset)
+        value = mag_to_flux_ratio(offset)
         status = exposure_statuses(value, np.full(k, error), Thresholds())
         for d in range(1, k + 1):
             fault = detector.get(d)
-            det_offset = _mag(1.0 + fault.size) + rng.normal(0.0, detector_error) if fault else np.nan
-            deviation = abs(10.0 ** (-0.4 * det_offset) - 1.0) if fault else 0.0
+            det_offset = flux_ratio_to_mag(1.0 + fault.size) + rng.normal(0.0, detector_error) if fault else np.nan
+            deviation = abs(mag_to_flux_ratio(det_offset) - 1.0) if fault else 0.0
             flag = "FAIL" if deviation > 0.015 else "WARN" if deviation > 0.005 else "OK"
             rows.append({
                 "obs_id": season.first_obs_id + obs, "filter": filter_name, "exposure": d,

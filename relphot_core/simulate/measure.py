@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..photometry import flux_to_mag, mag_to_flux_ratio
 from . import geometry as geo
 from .sky import NoiseModel, Population
 
@@ -83,9 +84,9 @@ def measure_exposure(
 
     det_factor = np.ones(45)
     for d, m in detector_mag.items():
-        det_factor[d] = 10.0 ** (-0.4 * m)
-    flux_true = noise.flux(true_mag[idx]) * 10.0 ** (-0.4 * exposure_mag) * det_factor[det]
-    flux_true = flux_true * np.where(pop.is_variable[idx], 10.0 ** (-0.4 * g_var[idx]), 1.0)
+        det_factor[d] = mag_to_flux_ratio(m)
+    flux_true = noise.flux(true_mag[idx]) * mag_to_flux_ratio(exposure_mag) * det_factor[det]
+    flux_true = flux_true * np.where(pop.is_variable[idx], mag_to_flux_ratio(g_var[idx]), 1.0)
     flux_true = flux_true * np.where(pop.is_blended[idx], 1.0 + g_blend[idx], 1.0)
     f_sat = float(noise.flux(noise.saturation_mag))
     saturated = flux_true > f_sat
@@ -142,7 +143,7 @@ def measure_exposure(
     alpha, delta = geo.deproject(xi, eta, ra0, dec0)
     positive = flux > 0
     safe = np.where(positive, flux, 1.0)
-    mag = np.where(positive, noise.zero_point - 2.5 * np.log10(safe), 99.0)
+    mag = np.where(positive, flux_to_mag(safe, noise.zero_point), 99.0)
     magerr = np.where(positive, 2.5 / math.log(10.0) * fluxerr / safe, 99.0)
 
     pos_err_pix = pos_sigma / geo.PIXEL_SCALE

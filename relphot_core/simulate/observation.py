@@ -14,6 +14,7 @@ import numpy as np
 from ..config import DETECTORS, FILTERS
 from ..errors import ConfigError
 from ..mjd import MJD_EPOCH
+from ..photometry import mag_to_flux_ratio
 from . import geometry as geo
 from .measure import CATALOG_DTYPE, measure_exposure
 from .sky import NoiseModel, Population, SkyModel, draw_population
@@ -113,7 +114,7 @@ def expected_factors(offsets_mag: Mapping[int, float]) -> dict[int, float | None
     out: dict[int, float | None] = {}
     for a, oa in offsets_mag.items():
         others = [oa - ob for b, ob in offsets_mag.items() if b != a]
-        out[a] = 10.0 ** (-0.4 * float(np.median(others))) if others else None
+        out[a] = mag_to_flux_ratio(float(np.median(others))) if others else None
     return out
 
 
@@ -244,14 +245,14 @@ def simulate_observation(
         ra_pnt, dec_pnt, pa_pnt = geo.exposure_pointing(du, dv, ra, dec, pa)
         t = exposure_mjd(mjd, d, filter_name)
         header = _primary_header(obs_id, filter_name, d, n_exposures, filter_index, t, ra_pnt, dec_pnt, pa_pnt)
-        factor = 10.0 ** (-0.4 * exposure_offsets.get(d, 0.0))
+        factor = mag_to_flux_ratio(exposure_offsets.get(d, 0.0))
         truth_exposures.append({
             "dither": d,
             "written": d not in missing,
             "qprelex": factor,
             "offset_mag": float(exposure_offsets.get(d, 0.0)),
             "expected_qprelex": None,
-            "detector_offsets": {str(det): {"offset_mag": float(m), "factor": 10.0 ** (-0.4 * m)}
+            "detector_offsets": {str(det): {"offset_mag": float(m), "factor": mag_to_flux_ratio(m)}
                                  for det, m in sorted(det_mag.items())},
             "partial": None if spec is None else (float(spec) if isinstance(spec, (int, float)) else sorted(present)),
             "detectors": sorted(catalogs),

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..photometry import flux_to_mag, mag_to_flux
 from . import geometry as geo
 
 FILTER_COLOUR_TERM: dict[str, float] = {"NIR_H": 0.0, "NIR_J": 0.5, "NIR_Y": 1.0}
@@ -45,7 +46,7 @@ class NoiseModel:
 
     def flux(self, mag: np.ndarray) -> np.ndarray:
         """Flux of a magnitude with this zero point."""
-        return 10.0 ** (-0.4 * (np.asarray(mag, dtype=float) - self.zero_point))
+        return mag_to_flux(mag, self.zero_point)
 
     @property
     def sky_sigma(self) -> float:
@@ -67,7 +68,7 @@ class NoiseModel:
         sky = self.sky_sigma * (1.0 if star else self.galaxy_sky_factor)
         a = 1.0 / snr**2 - self.floor**2
         f = (1.0 / self.gain + math.sqrt(1.0 / self.gain**2 + 4.0 * a * sky**2)) / (2.0 * a)
-        return self.zero_point - 2.5 * math.log10(f)
+        return flux_to_mag(f, self.zero_point)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from ..config import FILTERS, Thresholds
+from ..photometry import flux_ratio_to_mag
 from ..results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
 from ..status import Status, exposure_statuses
 from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review, utcnow
@@ -61,7 +62,7 @@ def make_result(
     statuses = exposure_statuses([np.nan if v is None else v for v in values], error, Thresholds())
     exposures = []
     for dither, (value, status) in enumerate(zip(values, statuses), start=1):
-        mag = None if value is None else float(-2.5 * np.log10(value))
+        mag = None if value is None else float(flux_ratio_to_mag(value))
         exposures.append(
             ExposureFactor(
                 exposure=dither,
@@ -214,7 +215,7 @@ def fill_survey(
                 fac_rows.append(
                     {"run_id": runs[obs_pk], "exposure_id": eid, "value": value,
                      "error": None if value is None else float(errors[i]),
-                     "mag_offset": None if value is None else float(-2.5 * np.log10(value)),
+                     "mag_offset": None if value is None else float(flux_ratio_to_mag(value)),
                      "status": status, "reason": "", "n_pairs": 0 if value is None else n_exposures - 1,
                      "n_matched": 1500, "n_kept": 1400, "n_sources": 3000}
                 )
