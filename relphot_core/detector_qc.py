@@ -11,11 +11,9 @@ import pandas as pd
 
 from .config import DETECTORS, Detectors
 from .flags import detector_status
+from .photometry import MEDIAN_EFFICIENCY
 from .stats import MAD_TO_SIGMA
 
-MEDIAN_EFFICIENCY = 1.2533
-"""sqrt(pi / 2): the standard error of a median of Gaussian values is this
-times the standard deviation over sqrt(n)."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("detector", "median_mmag", "error_mmag", "count", "flagged", "status")
 """Columns of `detector_summary`."""

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import Detectors, Thresholds
+from .photometry import mag_to_flux_ratio
 from .stats import MAD_TO_SIGMA
 from .status import OUT_OF_LIMITS, Status, exposure_statuses, reason_for, status_rank
 
@@ -175,7 +176,7 @@ def control_chart(
 
 def _flux_deviation(offset: np.ndarray) -> np.ndarray:
     """``|10**(-0.4 m) - 1|``: the flux fraction a magnitude offset amounts to."""
-    return np.abs(10.0 ** (-0.4 * offset) - 1.0)
+    return np.abs(mag_to_flux_ratio(offset) - 1.0)
 
 
 def _limit_mmag(fraction: float, sign: float) -> float:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..config import Control
 from ..mjd import mjd_to_day
-from ..detector_qc import MEDIAN_EFFICIENCY
+from ..photometry import MEDIAN_EFFICIENCY, mag_to_flux_ratio
 from ..stats import MAD_TO_SIGMA
 from ..status import FLAGGED, OUT_OF_LIMITS, Status, status_rank
 from .flags import table_bits
@@ -176,7 +176,7 @@ def _mmag(value: float, error: float | None = None) -> str:
 
 
 def _flux_fraction(mag: float) -> float:
-    return float(10.0 ** (-0.4 * mag) - 1.0)
+    return float(mag_to_flux_ratio(mag) - 1.0)
 
 
 def find_problems(

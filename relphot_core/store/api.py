@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import StoreError
 from ..qc.flags import awaits_review
@@ -135,6 +135,22 @@ class Store(ResultsPart, InputsPart, TablesPart):
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+
+    def _write_retrying(self, what: str, work: Any, attempts: int = 3) -> Any:
+        """``work(conn)`` in one transaction, again when a concurrent writer
+        inserted the same unique row first (PostgreSQL: two batches at once);
+        the next attempt sees that row. Other errors: `StoreError`, nothing written."""
+        for attempt in range(attempts):
+            try:
+                with self._writer.begin() as conn:
+                    return work(conn)
+            except IntegrityError as exc:
+                if attempt + 1 < attempts:
+                    continue
+                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+            except SQLAlchemyError as exc:
+                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def pin_run(self, run_id: int) -> None:
         """Make a run the current one of its observation until `unpin`.
@@ -295,14 +311,14 @@ class Store(ResultsPart, InputsPart, TablesPart):
                 continue
             found = find_problems(table, band, control, failures=own)
             ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
-            with self._write(f"cannot store the problems of {band}") as conn:
-                out[band] = problem_rows.sync(conn, band, found, by=by, exposure_ids=ids)
+            out[band] = self._write_retrying(f"cannot store the problems of {band}", lambda conn: problem_rows.sync(
+                conn, band, found, by=by, exposure_ids=ids))
         loose = failures[failures["filter"].isna()] if not failures.empty else failures
         if not loose.empty or self._has_problems(""):
             found = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value", "error",
                                                                   "status", "reason"]), "", control, failures=loose)
-            with self._write("cannot store the problems of failed catalogues") as conn:
-                out[""] = problem_rows.sync(conn, "", found, by=by)
+            out[""] = self._write_retrying("cannot store the problems of failed catalogues",
+                                           lambda conn: problem_rows.sync(conn, "", found, by=by))
         return out
 
     def _has_problems(self, filter: str) -> bool:
