@@ -234,9 +234,11 @@ class DataCache:
         try:
             self._load(filter_name)
             if gc.get_freeze_count():
-                # freeze the new table too (see `warm`). No collection: that
-                # would pause every thread ~0.2 s, and a replaced table
-                # leaves no reference cycle behind (measured).
+                # freeze the new table too (see `warm`), after a collection:
+                # freezing garbage in reference cycles (e.g. a request's
+                # closures holding the replaced table) would keep it forever.
+                # Cheap: the frozen objects are not scanned.
+                gc.collect()
                 gc.freeze()
         finally:
             with self._lock:
