@@ -31,7 +31,7 @@ workers) show it.
 Usage::
 
     python benchmarks/bench_load.py [--quick] [--observations 40000] [--db /tmp/relphot-load.db]
-        [--clients 1,4,16] [--duration 30] [--workers 4] [--baseline REF | --no-baseline]
+        [--clients 1,4,16] [--duration 60] [--workers 4] [--threads 1] [--baseline REF | --no-baseline]
 
 The clients run in this process (threads): on a small machine they take
 some of the CPU the server would have. Say what else ran on the machine
@@ -125,7 +125,7 @@ def unpack(ref: str, into: Path) -> Path:
 class Server:
     """``gunicorn dashboard.wsgi:server`` with the code of ``code`` (None: this checkout)."""
 
-    def __init__(self, db: Path, port: int, workers: int, code: Path | None) -> None:
+    def __init__(self, db: Path, port: int, workers: int, code: Path | None, threads: int = 1) -> None:
         gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
         env = {**os.environ, "RELPHOT_DB": f"sqlite:///{db}"}
         if code is not None:
@@ -133,8 +133,8 @@ class Server:
         self.port = port
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [gunicorn, "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--timeout", "120",
-             "dashboard.wsgi:server"],
+            [gunicorn, "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+             "--timeout", "120", "dashboard.wsgi:server"],
             cwd=str(code or ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)
 
@@ -408,7 +408,7 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
 
 def measure(name: str, args, code: Path | None) -> dict:
     """Start a server, warm it, run every level, probe freshness, stop it."""
-    server = Server(args.db, args.port, args.workers, code)
+    server = Server(args.db, args.port, args.workers, code, args.threads)
     memory = MemoryLog(server)
     memory.start()
     out: dict = {"name": name, "levels": []}
@@ -471,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=None, help="seconds per level")
     parser.add_argument("--requests", type=int, default=None, help="requests per level at most")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gunicorn's gthread when > 1)")
     parser.add_argument("--review-every", type=float, default=5.0)
     parser.add_argument("--probes", type=int, default=2, help="freshness probes after the levels")
     parser.add_argument("--port", type=int, default=int(os.environ.get("RELPHOT_TEST_DASH_PORT", "59300")))
@@ -496,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(measure(f"baseline ({ref[:12]})", args, unpack(ref, Path(tmp))))
         results.append(measure("relphot (this checkout)", args, None))
     print(f"\nstore: {args.observations:,} observations x 3 filters x 4 exposures"
-          f"{', 16 detector rows each' if detectors else ''}; gunicorn --workers {args.workers}; "
+          f"{', 16 detector rows each' if detectors else ''}; gunicorn --workers {args.workers} --threads {args.threads}; "
           f"{os.cpu_count()} cores; clients in this process")
     report(results)
     return 0
