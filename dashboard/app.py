@@ -100,7 +100,7 @@ class RelphotDash(dash.Dash):
 
 def create_app(store, *, config: Config | None = None, thresholds: Thresholds | None = None,
                db_label: str | None = None,
-               cache_ttl: float = 20.0, warm: bool = True, max_points: int | None = 3000,
+               cache_ttl: float = 1.0, warm: bool = True, max_points: int | None = 3000,
                full_plotly: bool = False) -> dash.Dash:
     """Build the dashboard on a store.
 
@@ -116,8 +116,9 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
     db_label : str, optional
         The store URL as shown to users in commands (mask passwords).
     cache_ttl : float
-        Seconds the per-filter tables are cached (see `dashboard.data`);
-        0 disables the cache.
+        Seconds the per-filter tables are used before the store's data
+        version is asked again (one small query; see `dashboard.data`): a
+        write made elsewhere shows within about this. 0 disables the cache.
     warm : bool
         Fill that cache in a background thread right away.
     max_points : int or None

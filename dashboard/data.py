@@ -5,15 +5,23 @@ per-filter trend tables (every exposure of a filter, with the control chart)
 are what the overview redraws on every filter change; at survey size one
 costs the store a second or more, so they are cached per process (see
 `DataCache`: checked against the store's data version after ``ttl``
-seconds, re-read when something was written, in the background when the
-read is expensive). Selecting from them by
-date (a binary search: they are kept sorted by time), status, review state
-or obs id (masks) then takes milliseconds. Consequence: at survey size the overview can lag a write
-made elsewhere by up to ``ttl`` plus one store read.
+seconds; brought up to date by the reviews written since when only reviews
+were written, in milliseconds; re-read otherwise, in the background when
+the read is expensive). Selecting from them by date (a binary search: they
+are kept sorted by time), status, review state or obs id (masks) then takes
+milliseconds. Consequence: a review made anywhere shows on every process's
+pages within ``ttl`` (1 s by default); a new run, a pin or a revocation made
+elsewhere within ``ttl`` plus one store read.
+
+Each table carries a digest of its content as its version
+(`table_version`): every process holding the same table gives the same
+version, so what the browser has drawn stays valid whichever worker
+answers the next callback.
 """
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import threading
 import time
@@ -72,15 +80,72 @@ def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+VERSION_MEMO = 0.25
+"""Seconds the store's data version is remembered across the filters (one
+query, under a millisecond, for the three tables a callback reads)."""
+
 VERSION_ATTR = "relphot_version"
 """``DataFrame.attrs`` key of a cached table's version: it travels with the
 table, so a figure is never remembered under the version of another table."""
 
 
-def table_version(frame: pd.DataFrame | None) -> float:
-    """The version of a table returned by `DataCache.trend` (0 if none):
-    figures drawn from another version must be drawn again."""
-    return 0.0 if frame is None else float(frame.attrs.get(VERSION_ATTR, 0.0))
+def table_version(frame: pd.DataFrame | None) -> str:
+    """The version of a table returned by `DataCache.trend` ("" if none):
+    figures drawn from another version must be drawn again. A digest of
+    the content (`content_version`), so every process holding the same
+    table gives the same version: the browser keeps a figure drawn from it
+    whichever worker answers."""
+    return "" if frame is None else str(frame.attrs.get(VERSION_ATTR, ""))
+
+
+def content_version(frame: pd.DataFrame) -> str:
+    """A digest of a table's columns and values (~10 ms for a filter of a survey)."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.blake2b(hashes.tobytes(), digest_size=8)
+    digest.update("|".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
+
+
+def _set_rows(column: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series | pd.Categorical:
+    """``column`` with ``values`` at the positions ``rows`` (a categorical
+    column stays one: its codes are set, no string is copied)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        known = column.cat.categories
+        new = pd.Index(pd.unique(values)).difference(known)
+        categories = known.append(new) if len(new) else known
+        codes = column.cat.codes.to_numpy().copy()
+        codes[rows] = categories.get_indexer(values)
+        return pd.Categorical.from_codes(codes, categories)
+    out = np.array(column.astype(object), dtype=object)
+    out[rows] = values
+    return pd.Series(out, index=column.index)
+
+
+def with_latest_reviews(frame: pd.DataFrame, reviews: pd.DataFrame | None) -> pd.DataFrame:
+    """A copy of a cached table where the exposures of ``reviews`` (the
+    latest reviews written since it was read, `relphot_core.store.Store.reviews_since`:
+    obs_id, exposure, decision, reviewer, status) carry them (the table
+    itself when none of them is in it). As in the store, an exposure counts
+    as reviewed when the status reviewed is its status now."""
+    if reviews is None or reviews.empty or frame.empty:
+        return frame
+    reviews = reviews.drop_duplicates(["obs_id", "exposure"], keep="last")
+    index = pd.MultiIndex.from_arrays([frame["obs_id"].to_numpy(), frame["exposure"].to_numpy()])
+    rows = index.get_indexer(pd.MultiIndex.from_arrays([reviews["obs_id"].to_numpy(),
+                                                        reviews["exposure"].to_numpy()]))
+    found = rows >= 0
+    if not found.any():
+        return frame
+    rows, reviews = rows[found], reviews[found]
+    frame = frame.copy()
+    for column, source in (("review_decision", "decision"), ("reviewer", "reviewer")):
+        if column in frame.columns:
+            frame[column] = _set_rows(frame[column], rows, reviews[source].to_numpy(dtype=object))
+    if "reviewed" in frame.columns:
+        reviewed = frame["reviewed"].to_numpy(dtype=bool).copy()
+        reviewed[rows] = reviews["status"].to_numpy(dtype=object) == frame["status"].to_numpy(dtype=object)[rows]
+        frame["reviewed"] = reviewed
+    return frame
 
 
 def with_review(frame: pd.DataFrame, keys: set[tuple[int, int]] | None, obs_ids: set[int],
@@ -174,10 +239,10 @@ class DataCache:
         """Set once the start-up warm-up has finished."""
 
     def _data_version(self) -> str | None:
-        """The store's data version, asked at most once a second."""
+        """The store's data version, asked at most every `VERSION_MEMO` seconds."""
         now = time.monotonic()
         cached = self._version
-        if cached is not None and now - cached[0] < 1.0:
+        if cached is not None and now - cached[0] < VERSION_MEMO:
             return cached[1]
         try:
             version = self.store.data_version()
@@ -192,24 +257,60 @@ class DataCache:
         self._version = None
         version = self._data_version()  # before the read: a write during it triggers a reload
         frame = compact_table(self.store.trend(filter_name, control=self.control))
+        frame.attrs[VERSION_ATTR] = content_version(frame)
         with self._lock:
             # reviews written through this process while the table was read
             # (rare: applied under the lock)
+            read = frame
             for when, name, keys, obs_ids, decision, reviewer in self._reviews:
                 if name == filter_name and when >= start:
                     frame = with_review(frame, keys, obs_ids, decision, reviewer)
             end = time.monotonic()
-            frame.attrs[VERSION_ATTR] = end
+            if frame is not read:  # patched here: a version of this process's own
+                frame.attrs[VERSION_ATTR] = f"local-{id(self):x}-{end}"
             self._entries[filter_name] = _Entry(frame, end, end - start, version, end)
+        return frame
+
+    def _catch_up(self, filter_name: str, entry: _Entry) -> pd.DataFrame | None:
+        """The cached table brought up to the store's data version by
+        applying the reviews written since it was read (milliseconds), when
+        only reviews were written; None when something else was (a run
+        saved, a pin, a revocation): the table must be read again."""
+        since = getattr(self.store, "reviews_since", None)
+        if since is None or entry.data_version is None:
+            return None
+        try:
+            version, reviews = since(entry.data_version, filter_name)
+        except Exception:  # noqa: BLE001 - the reload path reads the whole table instead
+            LOG.warning("cannot read the reviews written since %s; the table will be reloaded",
+                        entry.data_version, exc_info=True)
+            return None
+        if reviews is None:
+            return None
+        base = entry.frame
+        frame = with_latest_reviews(base, reviews)
+        if frame is not base:
+            frame.attrs[VERSION_ATTR] = content_version(frame)
+        now = time.monotonic()
+        with self._lock:
+            current = self._entries.get(filter_name)
+            if current is not entry or entry.frame is not base:  # replaced meanwhile: that one is newer
+                return None if current is None else current.frame
+            if frame is not base:
+                entry.frame, entry.loaded = frame, now
+            entry.data_version, entry.checked, entry.stale = version, now, False
+        self._version = (now, version)
         return frame
 
     def _background(self, filter_name: str) -> None:
         try:
             self._load(filter_name)
             if gc.get_freeze_count():
-                # freeze the new table too (see `warm`). No collection: that
-                # would pause every thread ~0.2 s, and a replaced table
-                # leaves no reference cycle behind (measured).
+                # freeze the new table too (see `warm`), after a collection:
+                # freezing garbage in reference cycles (e.g. a request's
+                # closures holding the replaced table) would keep it forever.
+                # Cheap: the frozen objects are not scanned.
+                gc.collect()
                 gc.freeze()
         finally:
             with self._lock:
@@ -223,7 +324,7 @@ class DataCache:
         is read again)."""
         if self.ttl <= 0:
             frame = self.store.trend(filter_name, control=self.control)
-            frame.attrs[VERSION_ATTR] = time.monotonic()  # every read is a new version
+            frame.attrs[VERSION_ATTR] = f"read-{time.monotonic()}"  # every read is a new version
             return frame
         with self._lock:
             entry = self._entries.get(filter_name)
@@ -235,6 +336,9 @@ class DataCache:
         if not entry.stale and entry.data_version is not None and self._data_version() == entry.data_version:
             entry.checked = now  # nothing written since the read: keep it (and its figures)
             return entry.frame
+        caught_up = self._catch_up(filter_name, entry)
+        if caught_up is not None:
+            return caught_up
         if entry.cost < self.sync_limit:
             return self._load(filter_name)
         with self._lock:
@@ -271,23 +375,28 @@ class DataCache:
     def apply_review(self, filter_name: str, keys: set[tuple[int, int]], obs_ids: set[int], decision: str,
                      reviewer: str) -> None:
         """Show a review just written through this process in the cached
-        table of its filter at once (a survey-size table reloads in the
-        background, seconds later), and mark the tables stale."""
+        table of its filter at once, and mark the tables stale.
+
+        Usually the table catches up with the store (the reviews written
+        since it was read, milliseconds); when something else was written
+        too (a run: the table must be read again, in the background at
+        survey size), the review is applied to the cached table meanwhile."""
         now = time.monotonic()
         with self._lock:
             self._reviews = [r for r in self._reviews if now - r[0] < PATCH_MEMORY]
             self._reviews.append((now, filter_name, set(keys), set(obs_ids), decision, reviewer))
             entry = self._entries.get(filter_name)
-            base = None if entry is None else entry.frame
-        if base is not None:
-            patched = with_review(base, keys, obs_ids, decision, reviewer)  # outside the lock: a copy
-            with self._lock:
-                # a reload that finished meanwhile applied the review itself
-                if patched is not base and self._entries.get(filter_name) is entry and entry.frame is base:
-                    loaded = time.monotonic()
-                    patched.attrs[VERSION_ATTR] = loaded
-                    entry.frame, entry.loaded = patched, loaded
         self.invalidate()
+        if entry is None or self._catch_up(filter_name, entry) is not None:
+            return
+        base = entry.frame
+        patched = with_review(base, keys, obs_ids, decision, reviewer)  # outside the lock: a copy
+        with self._lock:
+            # a reload that finished meanwhile applied the review itself
+            if patched is not base and self._entries.get(filter_name) is entry and entry.frame is base:
+                loaded = time.monotonic()
+                patched.attrs[VERSION_ATTR] = f"local-{id(self):x}-{loaded}"
+                entry.frame, entry.loaded = patched, loaded
 
     def reload(self, filter_name: str) -> None:
         """Read the table of a filter again now (not in the background)."""

@@ -5,8 +5,9 @@ million rows at survey size, 4 s to read) with its control-chart alarms
 (`relphot_core.qc.detector_alarms`, ~1.3 s) is read once, kept as
 numpy columns sorted by detector then time, so that one detector's rows of
 a period are a slice (two binary searches). After ``ttl`` seconds the table
-is checked against the store's data version and, when something was
-written, read again in a background thread while the old one is served.
+is checked against the store's data version and, when something other
+than reviews was written, read again in a background thread while the old
+one is served.
 """
 from __future__ import annotations
 
@@ -132,6 +133,17 @@ class DetectorCache:
                         exc_info=True)
             return None
 
+    def _reviews_only(self, version: str | None) -> bool:
+        """Whether the only writes since ``version`` were reviews."""
+        since = getattr(self.store, "reviews_since", None)
+        if since is None or version is None:
+            return False
+        try:
+            return since(version)[1] is not None
+        except Exception:  # noqa: BLE001 - then the table is read again
+            LOG.warning("cannot read the reviews written since %s", version, exc_info=True)
+            return False
+
     def _load(self, filter_name: str) -> DetectorSeries:
         version = self._version()  # before the read: a write during it triggers a reload
         series = prepare(filter_name, self.store.detector_table(filter_name), self.control)
@@ -159,9 +171,10 @@ class DetectorCache:
         if now - checked < self.ttl:
             return series
         current = self._version()
-        if current is not None and current == version:
+        if current is not None and (current == version or self._reviews_only(version)):
+            # nothing written since the read, or only reviews (not in these tables)
             with self._lock:
-                self._entries[filter_name] = (series, version, now)
+                self._entries[filter_name] = (series, current, now)
             return series
         with self._lock:
             start = filter_name not in self._loading

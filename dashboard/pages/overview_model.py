@@ -194,10 +194,13 @@ def overview_view(controls: Controls, tables: Mapping[str, pd.DataFrame | None],
 
     def selected(name: str, statuses: bool = True) -> pd.DataFrame:
         # Applied only when something below is not remembered already, and
-        # once per filter (a few ms each at survey size).
-        if (name, statuses) not in masked:
-            base = selected(name, False) if statuses else tables[name]
-            masked[name, statuses] = apply_selection(base, sel, statuses=statuses)
+        # once per filter (a few ms each at survey size). Not recursive: a
+        # closure that calls itself is a reference cycle holding the tables
+        # until a full collection (see `dashboard.data.DataCache.warm`).
+        if (name, False) not in masked:
+            masked[name, False] = apply_selection(tables[name], sel, statuses=False)
+        if statuses and (name, True) not in masked:
+            masked[name, True] = apply_selection(masked[name, False], sel, statuses=True)
         return masked[name, statuses]
 
     def chart_rows(name: str) -> pd.DataFrame | None:

@@ -102,15 +102,41 @@ class ResultsPart:
         """A token that changes whenever what the read API returns may have
         changed (a run saved, a review added or revoked, a pin set or cleared): key
         caches of tables on it."""
-        stmt = select(
+        with self._read() as conn:
+            return ":".join(str(x or 0) for x in conn.execute(self._version_statement()).one())
+
+    def reviews_since(self, version: str, filter: str | None = None) -> tuple[str, pd.DataFrame | None]:
+        """What changed since the data version ``version`` when it is reviews only.
+
+        Returns the data version now and, when the only writes since
+        ``version`` added reviews (no run saved, no pin set or cleared, no
+        review revoked), those reviews that are their exposure's latest
+        (optionally of one ``filter``): obs_id, filter, exposure, decision,
+        reviewer, status (the status reviewed). Otherwise (or when
+        ``version`` is not a version of this store) None in place of the
+        table: a cached table must be read again. Read in one transaction,
+        so the reviews are exactly those up to the version returned."""
+        with self._read() as conn:
+            now = ":".join(str(x or 0) for x in conn.execute(self._version_statement()).one())
+            before, after = version.split(":"), now.split(":")
+            if len(before) != len(after) or not all(p.isdigit() for p in before):
+                return now, None
+            if before == after:
+                return now, review_rows.latest_reviews(conn, 0, 0, filter)
+            # the parts: last run id, last review id, pins (count, sum), revocations
+            if before[:1] + before[2:] != after[:1] + after[2:] or int(after[1]) < int(before[1]):
+                return now, None
+            return now, review_rows.latest_reviews(conn, int(before[1]), int(after[1]), filter)
+
+    @staticmethod
+    def _version_statement():
+        return select(
             select(func.max(R.c.id)).scalar_subquery(),
             select(func.max(V.c.id)).scalar_subquery(),
             select(func.count(R.c.id)).where(R.c.pinned).scalar_subquery(),
             select(func.sum(R.c.id)).where(R.c.pinned).scalar_subquery(),
             review_rows.revocations(),
         )
-        with self._read() as conn:
-            return ":".join(str(x or 0) for x in conn.execute(stmt).one())
 
     def is_empty(self) -> bool:
         """True when no run is stored."""

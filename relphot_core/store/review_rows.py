@@ -155,6 +155,28 @@ def review_rows(conn: Connection, obs_id: int | None = None, filter: str | None 
     return queries.frame(conn.execute(stmt).all(), REVIEW_COLUMNS)
 
 
+LATEST_COLUMNS = {"obs_id": "int64", "filter": "object", "exposure": "int64", "decision": "object",
+                  "reviewer": "object", "status": "object"}
+"""`latest_reviews` columns and their types."""
+
+
+def latest_reviews(conn: Connection, after_id: int, up_to_id: int, filter: str | None = None) -> pd.DataFrame:
+    """The reviews with ``after_id < id <= up_to_id`` that are their
+    exposure's latest (not revoked): what changed in the review columns of
+    the trend tables (`Store.reviews_since`)."""
+    stmt = (
+        select(O.c.obs_id, O.c.filter, E.c.dither.label("exposure"), V.c.decision, V.c.reviewer, V.c.status)
+        .select_from(V)
+        .join(E, and_(E.c.id == V.c.exposure_id, E.c.latest_review_id == V.c.id))
+        .join(O, O.c.id == V.c.observation_id)
+        .where(V.c.id > int(after_id), V.c.id <= int(up_to_id))
+        .order_by(V.c.id)
+    )
+    if filter is not None:
+        stmt = stmt.where(O.c.filter == str(filter))
+    return queries.frame(conn.execute(stmt).all(), LATEST_COLUMNS)
+
+
 def batch_rows(conn: Connection) -> pd.DataFrame:
     """`Store.review_batches`."""
     stmt = select(B.c.id, B.c.created, B.c.reviewer, B.c.decision, B.c.comment, B.c.cause, B.c.n_reviews,
