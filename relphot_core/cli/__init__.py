@@ -23,13 +23,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "compute",
     "db",
+    "compare",
     "products",
     "serve",
 )
 
 
 COMMAND_MODULE: dict[str, str] = {
-    "simulate": "simulate", "compute": "compute", "db": "db",
+    "simulate": "simulate", "compute": "compute", "db": "db", "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
     "serve": "serve", "demo": "serve",
 }
