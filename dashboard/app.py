@@ -24,7 +24,7 @@ from relphot_core.config import FILTERS, Config, Thresholds
 from . import api
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
-from .pages import PAGES, detectors, overview
+from .pages import PAGES, compare, detectors, overview
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
@@ -53,10 +53,10 @@ SECURITY_HEADERS = {
 }
 
 NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
-       ("Exports", "/exports")]
+       ("Exports", "/exports"), ("Compare runs", "/compare")]
 
-ALL_PAGES = (*PAGES[:-1], detectors, PAGES[-1])
-"""`dashboard.pages.PAGES` with the detector page (the 404 page last)."""
+ALL_PAGES = (*PAGES[:-1], detectors, compare, PAGES[-1])
+"""`dashboard.pages.PAGES` with the detector and survey pages (the 404 page last)."""
 
 
 def _navbar(db_label: str) -> html.Header:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
@@ -14,50 +14,14 @@ import pytest
 from relphot_core.cli import main
 from relphot_core.compare import ChoiceError, RunChoice, compare_runs, parameter_differences
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
 from relphot_core.store.writes import params_digest
-
-OBS = range(1000, 1005)
-FILTERS = ("NIR_J", "NIR_H")
-OLD = {"clipping.sigma": "3.0", "matching.radius_arcsec": "0.5"}
-NEW = {"clipping.sigma": "2.5", "matching.radius_arcsec": "0.5"}
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
-LONE = (1005, "NIR_J")
-"""A set computed once (the new parameters): no previous run."""
-
-
-def first_values(obs_id: int, name: str) -> list[float | None]:
-    values: list[float | None] = [1.0, 1.0, 1.0, 1.0]
-    if (obs_id, name) == (1003, "NIR_J"):
-        values[3] = 1.008  # WARN
-    return values
-
-
-def second_values(obs_id: int, name: str) -> list[float | None]:
-    values: list[float | None] = [v + 0.0005 for v in first_values(obs_id, name)]
-    if (obs_id, name) == (1001, "NIR_J"):
-        values[1] = 0.97  # OK -> FAIL
-    if (obs_id, name) == (1002, "NIR_H"):
-        values[0] = None  # OK -> NODATA
-    if (obs_id, name) == (1003, "NIR_J"):
-        values[3] = 1.0005  # WARN -> OK
-    return values
-
+from survey_fixtures import NEW, OLD, fill_two_runs
 
 @pytest.fixture
 def two_runs(tmp_path) -> str:
-    """A SQLite store: 5 observations x 2 filters x 4 dithers, each set run
-    with clipping.sigma 3.0 (1 March) then 2.5 (2 March); one more set run
-    once (2 March)."""
+    """`survey_fixtures.fill_two_runs` in a fresh SQLite file."""
     url = f"sqlite:///{tmp_path / 'two_runs.db'}"
-    with Store.open(url) as store:
-        first = [make_result(o, f, values=first_values(o, f), parameters=OLD, created=T0, n_sample=0,
-                             n_detectors=0, input_digest=f"in-{o}-{f}") for o in OBS for f in FILTERS]
-        second = [make_result(o, f, values=second_values(o, f), parameters=NEW, created=T0 + timedelta(days=1),
-                              n_sample=0, n_detectors=0, input_digest=f"in-{o}-{f}") for o in OBS for f in FILTERS]
-        lone = make_result(*LONE, values=[1.0] * 4, parameters=NEW, created=T0 + timedelta(days=1), n_sample=0,
-                           n_detectors=0)
-        store.save_results([*first, *second, lone])
+    fill_two_runs(url).close()
     return url
 
 
