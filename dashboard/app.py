@@ -24,7 +24,7 @@ from relphot_core.config import FILTERS, Config, Thresholds
 from . import api
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
-from .pages import PAGES, compare, detectors, overview
+from .pages import PAGES, compare, detectors, observations, overview, sky
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
@@ -53,9 +53,10 @@ SECURITY_HEADERS = {
 }
 
 NAV = [("Overview", "/"), ("Triage queue", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
-       ("Exports", "/exports"), ("Compare runs", "/compare")]
+       ("Exports", "/exports"), ("Observations", "/observations"), ("Sky map", "/sky"),
+       ("Compare runs", "/compare")]
 
-ALL_PAGES = (*PAGES[:-1], detectors, compare, PAGES[-1])
+ALL_PAGES = (*PAGES[:-1], detectors, compare, observations, sky, PAGES[-1])
 """`dashboard.pages.PAGES` with the detector and survey pages (the 404 page last)."""
 
 

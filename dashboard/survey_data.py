@@ -1,5 +1,7 @@
 """What the survey pages read from the store, remembered per process: the
-comparison of two choices of runs (the compare page and ``/api/compare``).
+comparison of two choices of runs (the compare page and ``/api/compare``)
+and the list of observations with their pointings (the observation list
+and the sky map).
 
 Each value is keyed by the store's data version, so a run saved or a pin
 set shows at the next request; the last few are kept
@@ -7,6 +9,8 @@ set shows at the next request; the last few are kept
 """
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from flask import current_app
 
 from relphot_core.compare import RunChoice, RunComparison, compare_runs
@@ -17,10 +21,11 @@ from .data import Memo, get_store
 SURVEY_MEMO_KEY = "relphot.survey_memo"
 
 
-def _memo() -> Memo:
+def memo() -> Memo:
+    """The process's memo of survey values (kept in the Flask config: one per app)."""
     memo = current_app.config.get(SURVEY_MEMO_KEY)
     if memo is None:
-        memo = current_app.config.setdefault(SURVEY_MEMO_KEY, Memo(4))
+        memo = current_app.config.setdefault(SURVEY_MEMO_KEY, Memo(16))
     return memo
 
 
@@ -33,4 +38,63 @@ def run_comparison(before: RunChoice, after: RunChoice) -> RunComparison:
         factors_after, runs_after = store.choice_factors(after, FILTERS)
         return compare_runs(factors_before, factors_after, runs_before, runs_after)
 
-    return _memo()(("compare", str(before), str(after), store.data_version()), build)
+    return memo()(("compare", str(before), str(after), store.data_version()), build)
+
+
+LIST_FIELDS: tuple[str, ...] = ("obs", "filter", "date", "dithers", "worst", "offset", "flags", "reviewed", "run",
+                                "ra", "dec")
+"""The fields of `observation_list` (the observation list's grid columns)."""
+
+
+def _flags_text(summary: pd.DataFrame) -> np.ndarray:
+    parts = [
+        np.where(summary["n_detector"] > 0, summary["n_detector"].astype(str) + " detector", ""),
+        np.where(summary["n_crosscheck"] > 0, summary["n_crosscheck"].astype(str) + " cross-check", ""),
+        np.where(summary["n_alarm"] > 0, summary["n_alarm"].astype(str) + " control chart", ""),
+    ]
+    return np.array([", ".join(p for p in row if p) for row in zip(*parts)], dtype=object)
+
+
+def list_frame(summary: pd.DataFrame, pointings: pd.DataFrame) -> pd.DataFrame:
+    """The observation list's rows (`LIST_FIELDS`) of an
+    `relphot_core.survey.observation_summary` and the store's pointings."""
+    from .query import mjd_to_iso
+
+    if summary.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in LIST_FIELDS})
+    merged = summary.merge(pointings[["obs_id", "filter", "ra", "dec"]], on=["obs_id", "filter"], how="left")
+    band = merged["filter"].map({name: i for i, name in enumerate(FILTERS)}).fillna(len(FILTERS))
+    merged = merged.assign(band=band).sort_values(["obs_id", "band"], kind="stable", ignore_index=True)
+    any_flag = (merged["worst_status"] != "OK") | (merged[["n_detector", "n_crosscheck", "n_alarm"]].sum(axis=1) > 0)
+    awaiting = merged["n_awaiting"].to_numpy()
+    reviewed = np.where(~any_flag.to_numpy(), "—", np.where(awaiting == 0, "yes", "no"))
+    reviewed = np.where(awaiting > 0, np.char.add("no: ", awaiting.astype(str)) + " awaiting", reviewed)
+    return pd.DataFrame({
+        "obs": merged["obs_id"].astype(np.int64), "filter": merged["filter"].astype(str),
+        "date": [text[:10] for text in mjd_to_iso(merged["mjd_start"].to_numpy(dtype=float))],
+        "dithers": merged["n_dithers"].astype(np.int64), "worst": merged["worst_status"],
+        "offset": merged["max_offset"].astype(float).round(6), "flags": _flags_text(merged),
+        "reviewed": reviewed.astype(object), "run": merged["run_id"].astype(np.int64),
+        "ra": merged["ra"].astype(float).round(4), "dec": merged["dec"].astype(float).round(4),
+    })
+
+
+def observation_list() -> pd.DataFrame:
+    """One row per (observation, filter) of the current runs (`list_frame`),
+    from the overview's cached tables; remembered per version of those tables."""
+    from relphot_core.survey import observation_summary
+
+    from .data import get_cache, table_version
+
+    cache = get_cache()
+    frames = [cache.trend(name) for name in FILTERS]
+    key = ("observation-list", *(table_version(frame) for frame in frames))
+
+    def build() -> pd.DataFrame:
+        parts = [observation_summary(frame) for frame in frames if frame is not None and len(frame)]
+        summary = pd.concat(parts, ignore_index=True) if parts else observation_summary(pd.DataFrame())
+        frame = list_frame(summary, get_store().pointings())
+        frame.attrs["key"] = key
+        return frame
+
+    return memo()(key, build)

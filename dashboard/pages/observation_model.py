@@ -67,7 +67,7 @@ def next_in_queue(queue: Sequence[tuple[int, str]], obs_id: int, filter_name: st
 
 
 BACK_PAGES = {"/": "Overview", "/triage": "Triage queue", "/detectors": "Detectors", "/reviews": "Reviews",
-              "/compare": "Compare runs"}
+              "/compare": "Compare runs", "/observations": "Observations", "/sky": "Sky map"}
 """The pages the breadcrumb of an observation can lead back to."""
 
 

@@ -91,3 +91,12 @@ class SurveyPart:
             factor_rows = queries.fetch(conn, factors)
             run_rows = conn.execute(runs).all()
         return (queries.frame(factor_rows, CHOICE_FACTOR_COLUMNS), queries.frame(run_rows, CHOICE_RUN_COLUMNS))
+
+    def pointings(self) -> pd.DataFrame:
+        """The pointing of every (obs_id, filter) with a current run: obs_id,
+        filter, ra, dec (degrees, NaN when the catalogues did not give it),
+        mjd_start; ordered by obs_id, filter."""
+        stmt = (select(O.c.obs_id, O.c.filter, O.c.ra_pointing, O.c.dec_pointing, O.c.mjd_start)
+                .where(O.c.current_run_id.is_not(None)).order_by(O.c.obs_id, O.c.filter))
+        with self._read() as conn:
+            return queries.frame(queries.fetch(conn, stmt), POINTING_COLUMNS)
