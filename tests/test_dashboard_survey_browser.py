@@ -68,3 +68,59 @@ def test_compare_page_cell_lists_its_exposures(dash_duo, two_runs):
     driver.get(dash_duo.server_url + "/compare?before=latest")
     dash_duo.wait_for_contains_text("#compare-url-messages", "choice of runs 'latest'")
     assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
+
+
+def test_observation_list_filters_on_the_server_and_links(dash_duo, tmp_path):
+    from dashboard_fixtures import BAD, N_OBS, fill_small_store
+
+    store = fill_small_store(f"sqlite:///{tmp_path / 'small.db'}")
+    dash_duo.start_server(create_app(store, db_label="small.db", warm=False))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/observations")
+    dash_duo.wait_for_text_to_equal("#obslist-count", f"{N_OBS * 3} (observation, filter) rows")
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#obslist-grid .ag-row a"), message="the rows")
+    box = driver.find_element(By.CSS_SELECTOR, "#obslist-grid .ag-floating-filter[aria-colindex='5'] input")
+    box.send_keys("FAIL")
+    dash_duo.wait_for_text_to_equal("#obslist-count", f"1 of {N_OBS * 3} (observation, filter) rows match the "
+                                                      "column filters")
+    link = wait_for(lambda: [a for a in driver.find_elements(By.CSS_SELECTOR, "#obslist-grid .ag-row a")
+                             if a.text == str(BAD[0])], message="the FAIL row")[0]
+    link.click()
+    wait_for(lambda: f"/observation/{BAD[0]}" in driver.current_url, message="the observation")
+    back = wait_for(lambda: driver.find_element(By.ID, "obs-back"), message="the breadcrumb")
+    assert back.text == "Observations"
+    assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
+    store.close()
+
+
+def test_sky_map_cell_opens_its_observations(dash_duo, tmp_path):
+    from relphot_core.store import Store
+    from relphot_core.store.synth import fill_survey
+
+    store = Store.open(f"sqlite:///{tmp_path / 'survey.db'}")
+    fill_survey(store, 3000, seed=2, filters=("NIR_J",))
+    dash_duo.start_server(create_app(store, db_label="survey.db", warm=False))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/sky?filter=NIR_J")
+    dash_duo.wait_for_contains_text("#sky-summary", "3,000 pointings (NIR_J); 3,000 in view on")
+    point = wait_for(lambda: driver.execute_script(
+        "const gd = document.querySelector('#sky-map .js-plotly-plot');"
+        "for (const tr of gd.querySelectorAll('.scatterlayer .trace')) {"
+        "  const d = tr.__data__;"
+        "  if (d && d[0] && d[0].trace && (d[0].trace.name || '').startsWith('OK')) {"
+        "    const pts = tr.querySelectorAll('.point'); return pts[Math.floor(pts.length / 2)]; } }"
+        "return null;"), message="a cell of the map")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", point)
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).move_to_element(point).pause(0.3).click().perform()
+    wait_for(lambda: "/observations?cell=16%3A" in driver.current_url, message="the cell's list")
+    dash_duo.wait_for_contains_text("#obslist-narrowing", "HEALPix cell")
+    count = wait_for(lambda: dash_duo.find_element("#obslist-count").text, message="the cell's count")
+    assert count.endswith("(observation, filter) rows") and not count.startswith("0 ")
+    # the cell's rows are all of NIR_J (the map's filter)
+    rows = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#obslist-grid .ag-row [col-id='filter']"),
+                    message="the cell's rows")
+    assert {r.text for r in rows} == {"NIR_J"}
+    assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
+    store.close()
