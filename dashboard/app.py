@@ -175,6 +175,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
             try:
                 with app.server.app_context():
                     overview.prewarm()
+                    sky.prewarm()  # the observation list too
             finally:  # before the cache reports warm: ~6 s per filter at survey size
                 detector_cache.warm(FILTERS)
 

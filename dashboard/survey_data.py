@@ -47,19 +47,25 @@ LIST_FIELDS: tuple[str, ...] = ("obs", "filter", "date", "dithers", "worst", "of
 
 
 def _flags_text(summary: pd.DataFrame) -> np.ndarray:
-    parts = [
-        np.where(summary["n_detector"] > 0, summary["n_detector"].astype(str) + " detector", ""),
-        np.where(summary["n_crosscheck"] > 0, summary["n_crosscheck"].astype(str) + " cross-check", ""),
-        np.where(summary["n_alarm"] > 0, summary["n_alarm"].astype(str) + " control chart", ""),
-    ]
-    return np.array([", ".join(p for p in row if p) for row in zip(*parts)], dtype=object)
+    """"2 detector, 1 cross-check, 3 control chart" per row (built for the flagged rows only: most have none)."""
+    counts = summary[["n_detector", "n_crosscheck", "n_alarm"]].to_numpy()
+    out = np.full(len(summary), "", dtype=object)
+    for i in np.flatnonzero(counts.sum(axis=1) > 0):
+        out[i] = ", ".join(f"{n} {name}" for n, name in zip(counts[i], ("detector", "cross-check", "control chart"))
+                           if n)
+    return out
+
+
+def _dates(mjd: np.ndarray) -> np.ndarray:
+    """MJD -> ``YYYY-MM-DD`` (UTC; empty when not finite), vectorised."""
+    good = np.isfinite(mjd) & (mjd > -58000.0) & (mjd < 124000.0)
+    seconds = np.floor(np.where(good, (mjd - 40587.0) * 86400.0, 0.0)).astype("int64").astype("datetime64[s]")
+    return np.where(good, np.datetime_as_string(seconds, unit="D"), "").astype(object)
 
 
 def list_frame(summary: pd.DataFrame, pointings: pd.DataFrame) -> pd.DataFrame:
     """The observation list's rows (`LIST_FIELDS`) of an
     `relphot_core.survey.observation_summary` and the store's pointings."""
-    from .query import mjd_to_iso
-
     if summary.empty:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in LIST_FIELDS})
     merged = summary.merge(pointings[["obs_id", "filter", "ra", "dec"]], on=["obs_id", "filter"], how="left")
@@ -71,7 +77,7 @@ def list_frame(summary: pd.DataFrame, pointings: pd.DataFrame) -> pd.DataFrame:
     reviewed = np.where(awaiting > 0, np.char.add("no: ", awaiting.astype(str)) + " awaiting", reviewed)
     return pd.DataFrame({
         "obs": merged["obs_id"].astype(np.int64), "filter": merged["filter"].astype(str),
-        "date": [text[:10] for text in mjd_to_iso(merged["mjd_start"].to_numpy(dtype=float))],
+        "date": _dates(merged["mjd_start"].to_numpy(dtype=float)),
         "dithers": merged["n_dithers"].astype(np.int64), "worst": merged["worst_status"],
         "offset": merged["max_offset"].astype(float).round(6), "flags": _flags_text(merged),
         "reviewed": reviewed.astype(object), "run": merged["run_id"].astype(np.int64),
