@@ -123,8 +123,7 @@ def multiples_figure(filter_name: str, date_from, date_to, detector: int | None)
                       lambda: detector_multiples_figure(
                           {det: series.detector_rows(det, low, high) for det in DETECTORS}, warn=thresholds.warn,
                           fail=thresholds.fail, selected=detector,
-                          title=f"{filter_name} · {period}: every detector's offsets (mmag; median line, WARN / "
-                                f"FAIL one by one; click one for its history above)"))
+                          title=f"{filter_name} · {period}: every detector (mmag)"))
 
 
 def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - URL parameter name
@@ -165,8 +164,11 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
             html.Div(dcc.Graph(id=pid("series"), figure=series_figure(filter_name, date_from, date_to, chosen),
                                config=GRAPH_CONFIG), className="card detector-series"),
         ]),
-        html.Div(dcc.Graph(id=pid("multiples"), figure=multiples_figure(filter_name, date_from, date_to, chosen),
-                           config=GRAPH_CONFIG), className="card"),
+        html.Div([html.P("Every detector side by side: the median offset over time (line) and each flagged offset "
+                         "(WARN / FAIL status, control-chart alarm) one by one; click one for its history above.",
+                         className="muted"),
+                  dcc.Graph(id=pid("multiples"), figure=multiples_figure(filter_name, date_from, date_to, chosen),
+                            config=GRAPH_CONFIG)], className="card"),
         dcc.Store(id=pid("detector"), data=chosen),
         dcc.Location(id=pid("goto"), refresh="callback-nav"),
         dcc.Store(id=pid("search"), data=search_of(filter_name, date_from, date_to, chosen)),
