@@ -20,7 +20,8 @@ from dash.exceptions import PreventUpdate
 from relphot_core.compare import STATUSES, ChoiceError, RunChoice, RunComparison
 from relphot_core.config import FILTERS
 
-from ..components import command_block, data_grid, empty_store_page, grid_column, message, status_cell_style
+from ..components import (command_block, data_grid, empty_store_page, grid_column, message, status_cell_style,
+                          sync_address_bar)
 from ..data import db_label, get_cache
 from ..figures.compare import delta_histogram_figure, transition_figure
 from ..style import GRAPH_CONFIG
@@ -256,16 +257,4 @@ def register_callbacks(app: dash.Dash) -> None:
         State(pid("filter"), "value"),
         prevent_initial_call=True,
     )(open_cell)
-    app.clientside_callback(
-        """
-        function(search) {
-            if (typeof search !== 'string') { return window.dash_clientside.no_update; }
-            if (window.location.pathname === '/compare' && window.location.search !== search) {
-                window.history.replaceState(null, '', '/compare' + search);
-            }
-            return '';
-        }
-        """,
-        Output(pid("dummy"), "children"),
-        Input(pid("search"), "data"),
-    )
+    sync_address_bar(app, "/compare", pid("search"), pid("dummy"))

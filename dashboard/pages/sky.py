@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 import dash
 import numpy as np
 import pandas as pd
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.survey import STATUSES, cell_summary, hammer_xy, status_rank
 
-from ..components import empty_store_page, message
+from ..components import empty_store_page, message, sync_address_bar
 from ..data import get_cache
 from ..figures.sky import FULL_VIEW, sky_figure
 from ..style import GRAPH_CONFIG
@@ -216,16 +216,4 @@ def register_callbacks(app: dash.Dash) -> None:
         State(pid("search"), "data"),
         prevent_initial_call=True,
     )(open_click)
-    app.clientside_callback(
-        """
-        function(search) {
-            if (typeof search !== 'string') { return window.dash_clientside.no_update; }
-            if (window.location.pathname === '/sky' && window.location.search !== search) {
-                window.history.replaceState(null, '', '/sky' + search);
-            }
-            return '';
-        }
-        """,
-        Output(pid("dummy"), "children"),
-        Input(pid("search"), "data"),
-    )
+    sync_address_bar(app, "/sky", pid("search"), pid("dummy"))
