@@ -104,3 +104,17 @@ def observation_list() -> pd.DataFrame:
         return frame
 
     return memo()(key, build)
+
+
+def context_season(filter_name: str) -> pd.DataFrame:
+    """`relphot_core.survey.exposure_context` of a filter's current runs,
+    remembered per data version of the store."""
+    from relphot_core.survey import exposure_context
+
+    store = get_store()
+
+    def build() -> pd.DataFrame:
+        factors, pairs = store.context_tables(filter_name)
+        return exposure_context(factors, pairs)
+
+    return memo()(("context", filter_name, store.data_version()), build)

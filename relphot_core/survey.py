@@ -4,7 +4,8 @@ the sky: an equal-area all-sky projection and HEALPix cells.
 `observation_summary` reduces an exposure table (the store's trend tables)
 to one row per (observation, filter): its dithers, worst status, largest
 ``|QPRELEX - 1|``, the flags beyond the status and the review state.
-`hammer_xy` projects (RA, Dec) on the Hammer equal-area projection;
+`exposure_context` gives each factor's context (sources matched, fraction
+clipped, pair dispersion). `hammer_xy` projects (RA, Dec) on the Hammer equal-area projection;
 `healpix_index` and `cell_summary` aggregate pointings on HEALPix cells
 (`astropy_healpix`, nested order), so that a survey's 87,000 pointings
 draw as a few thousand cells.
@@ -190,5 +191,56 @@ def cell_summary(ra: np.ndarray, dec: np.ndarray, worst_rank: np.ndarray, offset
     return out[["cell", "ra", "dec", "count", "worst_status", "n_flagged", "max_offset"]]
 
 
-__all__ = ["STATUSES", "SUMMARY_COLUMNS", "observation_summary", "status_rank", "hammer_xy", "hammer_radec",
-           "healpix_index", "cell_centres", "cell_summary"]
+
+
+CONTEXT_COLUMNS: tuple[str, ...] = ("obs_id", "exposure", "mjd_obs", "matched", "clipped_fraction",
+                                    "pair_dispersion")
+"""The columns of `exposure_context`."""
+
+
+def exposure_context(factors: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The context of each exposure's factor: how many sources were matched,
+    what fraction the clipping rejected, how wide its pairs' dm were.
+
+    Parameters
+    ----------
+    factors : pandas.DataFrame
+        One row per exposure: obs_id, exposure, mjd_obs, n_matched, n_kept.
+    pairs : pandas.DataFrame
+        One row per pair of the same runs: obs_id, exposure_a, exposure_b,
+        sigma (the pair's clipped dm dispersion, mag).
+
+    Returns
+    -------
+    pandas.DataFrame
+        `CONTEXT_COLUMNS`, in the order of ``factors``: ``matched`` (n_matched),
+        ``clipped_fraction`` (1 - n_kept / n_matched; NaN without matches),
+        ``pair_dispersion`` (the median sigma of the exposure's pairs, mmag;
+        NaN without pairs).
+
+    >>> f = pd.DataFrame({"obs_id": [1, 1, 1], "exposure": [1, 2, 3], "mjd_obs": [0.0, 0.1, 0.2],
+    ...                   "n_matched": [100, 200, 0], "n_kept": [90, 190, 0]})
+    >>> p = pd.DataFrame({"obs_id": [1, 1, 1], "exposure_a": [1, 1, 2], "exposure_b": [2, 3, 3],
+    ...                   "sigma": [0.010, 0.020, 0.030]})
+    >>> out = exposure_context(f, p)
+    >>> out["clipped_fraction"].round(3).tolist(), out["pair_dispersion"].round(1).tolist()
+    ([0.1, 0.05, nan], [15.0, 20.0, 25.0])
+    """
+    matched = factors["n_matched"].to_numpy(dtype=float)
+    kept = factors["n_kept"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        clipped = np.where(matched > 0, 1.0 - kept / matched, np.nan)
+    ends = pd.concat([pairs[["obs_id", "exposure_a", "sigma"]].rename(columns={"exposure_a": "exposure"}),
+                      pairs[["obs_id", "exposure_b", "sigma"]].rename(columns={"exposure_b": "exposure"})],
+                     ignore_index=True)
+    dispersion = ends.groupby(["obs_id", "exposure"])["sigma"].median().rename("pair_dispersion") * 1000.0
+    out = pd.DataFrame({"obs_id": factors["obs_id"].to_numpy(), "exposure": factors["exposure"].to_numpy(),
+                        "mjd_obs": factors["mjd_obs"].to_numpy(dtype=float), "matched": matched.astype(np.int64),
+                        "clipped_fraction": clipped})
+    out = out.merge(dispersion.reset_index(), on=["obs_id", "exposure"], how="left")
+    out["pair_dispersion"] = out["pair_dispersion"].astype(float)
+    return out[list(CONTEXT_COLUMNS)]
+
+
+__all__ = ["STATUSES", "SUMMARY_COLUMNS", "CONTEXT_COLUMNS", "observation_summary", "exposure_context", "status_rank",
+           "hammer_xy", "hammer_radec", "healpix_index", "cell_centres", "cell_summary"]

@@ -127,3 +127,27 @@ def test_sky_views_and_clicks(app):
         "/observations?cell=16%3A42&filter=NIR_J"
     assert sky.open_click({"points": [{"customdata": ["obs", 1017, "NIR_J"]}]}, "all", "?filter=all") == \
         "/observation/1017?filter=NIR_J&back=/sky%3Ffilter=all"
+
+
+def test_context_of_the_factors_on_the_observation_page(app):
+    from dashboard.figures.context import context_figure
+    from dashboard.survey_data import context_season
+
+    with app.server.app_context():
+        season = context_season("NIR_J")
+        assert len(season) == N_OBS * 4
+        assert season["pair_dispersion"].notna().all() and season["pair_dispersion"].gt(0).all()
+        assert season["clipped_fraction"].between(0, 1).all() and season["matched"].gt(0).all()
+        assert context_season("NIR_J") is season  # remembered
+        figure = context_figure(season, BAD[0], title="t")
+        mine = [t for t in figure["data"] if t["name"].startswith(f"obs {BAD[0]} dither")]
+        assert len(mine) == 12  # 4 dithers x 3 panels
+        one = season[(season.obs_id == BAD[0]) & (season.exposure == 3)].iloc[0]
+        assert mine[2]["y"] == [pytest.approx(one["matched"])]
+    html = app.server.test_client().get(f"/observation/{BAD[0]}?filter=NIR_J")
+    assert html.status_code == 200
+    from dashboard.pages import observation
+
+    with app.server.app_context():
+        page = observation.layout(obs_id=str(BAD[0]), filter="NIR_J")
+    assert "obs-context" in str(page)

@@ -1,6 +1,7 @@
 """The survey part of the `~relphot_core.store.api.Store` facade: the
 factors of a choice of runs (`relphot_core.compare.RunChoice`, to compare
-two reprocessings) and the survey's pointings (the sky map).
+two reprocessings), the survey's pointings (the sky map) and the context
+of the factors (sources matched and kept, pair dispersions).
 
 The part assumes the facade's ``_read()`` context manager
 (`relphot_core.store.api.Store`).
@@ -16,12 +17,13 @@ from sqlalchemy.sql import Select
 from ..compare import RunChoice
 from ..config import FILTERS
 from . import queries
-from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun
+from .models import Exposure, ExposureFactorRow, Observation, PairStatRow, ProcessingRun
 
 O = Observation.__table__
 E = Exposure.__table__
 F = ExposureFactorRow.__table__
 R = ProcessingRun.__table__
+P = PairStatRow.__table__
 
 CHOICE_FACTOR_COLUMNS: dict[str, str] = {
     "obs_id": "int64", "filter": "object", "exposure": "int64", "run_id": "int64", "value": "float64",
@@ -100,3 +102,29 @@ class SurveyPart:
                 .where(O.c.current_run_id.is_not(None)).order_by(O.c.obs_id, O.c.filter))
         with self._read() as conn:
             return queries.frame(queries.fetch(conn, stmt), POINTING_COLUMNS)
+
+    def context_tables(self, filter: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The context of one filter's current factors, for
+        `relphot_core.survey.exposure_context`.
+
+        Returns
+        -------
+        factors : pandas.DataFrame
+            obs_id, exposure, mjd_obs, n_matched, n_kept; by mjd_obs.
+        pairs : pandas.DataFrame
+            obs_id, exposure_a, exposure_b, sigma (mag) of the same runs.
+        """
+        factors = (select(O.c.obs_id, E.c.dither, E.c.mjd_obs, F.c.n_matched, F.c.n_kept).select_from(O)
+                   .join(F, F.c.run_id == O.c.current_run_id).join(E, E.c.id == F.c.exposure_id)
+                   .where(O.c.filter == str(filter)))
+        pairs = (select(O.c.obs_id, P.c.exposure_a, P.c.exposure_b, P.c.sigma).select_from(O)
+                 .join(P, P.c.run_id == O.c.current_run_id).where(O.c.filter == str(filter)))
+        with self._read() as conn:
+            factor_rows = queries.fetch(conn, factors)
+            pair_rows = queries.fetch(conn, pairs)
+        frame = queries.frame(factor_rows, {"obs_id": "int64", "exposure": "int64", "mjd_obs": "float64",
+                                            "n_matched": "int64", "n_kept": "int64"})
+        return (frame.sort_values(["mjd_obs", "obs_id", "exposure"], ignore_index=True, kind="stable"),
+                queries.frame(pair_rows, {"obs_id": "int64", "exposure_a": "int64", "exposure_b": "int64",
+                                          "sigma": "float64"}))
+
