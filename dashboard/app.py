@@ -24,6 +24,7 @@ from relphot_core.config import FILTERS, Config, Thresholds
 from . import api
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
+from .survey_data import context_season
 from .pages import PAGES, compare, detectors, observations, overview, sky
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
@@ -176,6 +177,8 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
                 with app.server.app_context():
                     overview.prewarm()
                     sky.prewarm()  # the observation list too
+                    for name in FILTERS:  # the observation page's context of the factors
+                        context_season(name)
             finally:  # before the cache reports warm: ~6 s per filter at survey size
                 detector_cache.warm(FILTERS)
 

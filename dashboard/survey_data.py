@@ -25,7 +25,7 @@ def memo() -> Memo:
     """The process's memo of survey values (kept in the Flask config: one per app)."""
     memo = current_app.config.get(SURVEY_MEMO_KEY)
     if memo is None:
-        memo = current_app.config.setdefault(SURVEY_MEMO_KEY, Memo(16))
+        memo = current_app.config.setdefault(SURVEY_MEMO_KEY, Memo(32))
     return memo
 
 
