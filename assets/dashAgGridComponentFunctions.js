@@ -28,7 +28,7 @@ dagcomponentfuncs.ObservationLink = function (props) {
        page's breadcrumb: it accepts only its known pages, so e.g. the triage
        queue's links lead back to the queue as it was filtered */
     var here = window.location.pathname + window.location.search;
-    if (window.location.pathname !== '/' && window.location.pathname.indexOf('/observation') !== 0) {
+    if (window.location.pathname !== '/' && window.location.pathname.indexOf('/observation/') !== 0) {
         query.push('back=' + encodeURIComponent(here));
     }
     var href = '/observation/' + encodeURIComponent(obs) + (query.length ? '?' + query.join('&') : '');

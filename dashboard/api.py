@@ -8,6 +8,7 @@ JSON (for scripts)::
     GET /api/observation/<obs_id>[?filter=NIR_J]
     GET /api/failures[?all=1&obs=1043&filter=NIR_J]   sets that could not be computed (open ones by default)
     GET /api/health                                   {"status": "ok", "cache_warm": true, "open_failures": 0}
+    GET /api/compare?before=previous&after=current[&filter=NIR_J&top=20]   two choices of runs compared
 
 The selection parameters (``filter``, ``status``, ``reviewed``, ``from``,
 ``to``, ``obs``) and their rules are `relphot_core.selection`'s, shared
@@ -314,6 +315,32 @@ def register(server: Flask) -> None:
             return _error("'all' must be 0 or 1.")
         df = get_store().failures(open_only=every != "1", obs_id=int(obs) if obs else None, filter=name or None)
         return _json({"count": len(df), "failures": frame_records(df)})
+
+    @server.route("/api/compare")
+    def api_compare():
+        from relphot_core.compare import ChoiceError, RunChoice
+
+        from .survey_data import run_comparison
+
+        if unknown := unknown_parameter(("before", "after", "filter", "top")):
+            return _error(unknown)
+        name, top = request.args.get("filter") or None, request.args.get("top", "20")
+        if name is not None and name not in FILTERS:
+            return _error(f"unknown filter '{name[:40]}' (choose among {', '.join(FILTERS)}).")
+        if not is_number(top) or int(top) > 10_000:
+            return _error(f"'top' must be a whole number up to 10000, not '{top[:40]}'.")
+        try:
+            before = RunChoice.parse(request.args.get("before", "previous"))
+            after = RunChoice.parse(request.args.get("after", "current"))
+        except ChoiceError as exc:
+            return _error(str(exc))
+        comparison = run_comparison(before, after)
+        summary = comparison.summary()
+        if name is not None:
+            summary["filters"] = {k: v for k, v in summary["filters"].items() if k == name}
+        return _json({"before": {"choice": str(before), "meaning": before.describe()},
+                      "after": {"choice": str(after), "meaning": after.describe()}, **summary,
+                      "largest": frame_records(comparison.largest(int(top), name))})
 
     @server.route("/api/observations")
     def api_observations():

@@ -24,7 +24,8 @@ from relphot_core.config import FILTERS, Config, Thresholds
 from . import api
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
-from .pages import PAGES, detectors, overview
+from .survey_data import context_season
+from .pages import PAGES, compare, detectors, observations, overview, sky
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
@@ -53,10 +54,11 @@ SECURITY_HEADERS = {
 }
 
 NAV = [("Overview", "/"), ("Problems", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
-       ("Exports", "/exports")]
+       ("Exports", "/exports"), ("Observations", "/observations"), ("Sky map", "/sky"),
+       ("Compare runs", "/compare")]
 
-ALL_PAGES = (*PAGES[:-1], detectors, PAGES[-1])
-"""`dashboard.pages.PAGES` with the detector page (the 404 page last)."""
+ALL_PAGES = (*PAGES[:-1], detectors, compare, observations, sky, PAGES[-1])
+"""`dashboard.pages.PAGES` with the detector and survey pages (the 404 page last)."""
 
 
 def _navbar(db_label: str) -> html.Header:
@@ -187,6 +189,9 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
             try:
                 with app.server.app_context():
                     overview.prewarm()
+                    sky.prewarm()  # the observation list too
+                    for name in FILTERS:  # the observation page's context of the factors
+                        context_season(name)
             finally:  # before the cache reports warm: ~6 s per filter at survey size
                 detector_cache.warm(FILTERS)
 

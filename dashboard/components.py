@@ -437,3 +437,24 @@ def status_checklist(id_: str, value) -> dcc.Checklist:
         id=id_, value=list(value), inline=True, className="checklist",
         options=[{"label": html.Span(s.value, className=f"badge status-{s}"), "value": s.value} for s in STATUS_ORDER])
 
+
+
+def sync_address_bar(app: Any, path: str, search_id: str, dummy_id: str) -> None:
+    """Keep the address bar's query string equal to the ``dcc.Store``
+    ``search_id`` (a ``?...`` string) while the page at ``path`` is shown,
+    without reloading it (a client-side callback writing to ``dummy_id``)."""
+    from dash import Input, Output
+
+    app.clientside_callback(
+        f"""
+        function(search) {{
+            if (typeof search !== 'string') {{ return window.dash_clientside.no_update; }}
+            if (window.location.pathname === '{path}' && window.location.search !== search) {{
+                window.history.replaceState(null, '', '{path}' + search);
+            }}
+            return '';
+        }}
+        """,
+        Output(dummy_id, "children"),
+        Input(search_id, "data"),
+    )

@@ -75,3 +75,32 @@ def test_series_figure_bins_many_points_and_handles_none():
     assert period.stop - period.start == 100
     empty = detector_series_figure(series.detector_rows(11, 70000.0, None), detector=11, warn=0.005, fail=0.015)
     assert "No offsets of detector 11" in str(empty["layout"]["annotations"])
+
+
+def test_detector_multiples_mark_each_flagged_exposure():
+    from dashboard.figures.detectors import detector_multiples_figure
+
+    def rows(n: int, bad: int | None = None, alarm: int | None = None) -> dict:
+        offset = np.full(n, 0.001)
+        status = np.full(n, "OK", dtype=object)
+        alarms = np.full(n, "", dtype=object)
+        if bad is not None:
+            offset[bad], status[bad] = 0.05, "FAIL"
+        if alarm is not None:
+            alarms[alarm] = "drift"
+        return {"obs_id": np.arange(n) + 1000, "exposure": np.ones(n, int), "mjd_obs": 60000 + np.arange(n) / 4,
+                "offset": offset, "error": np.full(n, 0.001), "status": status, "alarm": alarms,
+                "reason": alarms}
+
+    data = {d: rows(400) for d in DETECTORS}
+    data[23] = rows(400, bad=123)
+    data[41] = rows(400, alarm=7)
+    figure = detector_multiples_figure(data, warn=0.005, fail=0.015, selected=23)
+    titles = [a["text"] for a in figure["layout"]["annotations"]]
+    assert titles[DETECTORS.index(23)] == "<b>23</b> · 1 flagged (shown above)"
+    assert titles[DETECTORS.index(41)] == "<b>41</b> · 1 flagged" and titles[0] == "<b>11</b>"
+    fail = [t for t in figure["data"] if t["name"] == "23 FAIL"][0]
+    assert fail["customdata"][0][:2] == [23, 1123]
+    assert fail["y"][0] == pytest.approx(2 * 2500 * np.log10(1 / (1 - 0.015)), rel=1e-3)  # pinned at the edge
+    assert [t["name"] for t in figure["data"] if t["name"].startswith("41 ")] == ["41 median", "41 alarm"]
+    assert len({t["xaxis"] for t in figure["data"]}) == 16

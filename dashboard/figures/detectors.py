@@ -290,3 +290,119 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
     # below the plot: three entries with counts do not fit beside the title
     layout["legend"] = dict(orientation="h", yanchor="top", y=-0.16, xanchor="left", x=0.0, font=dict(size=12))
     return dict(data=traces, layout=layout)
+
+
+MULTIPLES_BINS = 48
+"""Time bins of each small multiple's median line."""
+MULTIPLES_FLAGGED = 150
+"""Flagged offsets drawn per small multiple (the largest pulls when more)."""
+
+
+def detector_multiples_figure(rows: dict[int, dict[str, np.ndarray]], *, warn: float, fail: float,
+                              title: str = "", selected: int | None = None, height: int = 620) -> dict:
+    """The 16 detectors' offsets over time side by side, as the focal plane
+    (row 1 on top): each panel a median line over time bins of its
+    unflagged offsets and its flagged ones (WARN / FAIL status, or a
+    control-chart alarm, as the focal plane counts them) one by one (the largest
+    `MULTIPLES_FLAGGED` pulls), on shared axes (mmag, + = fainter; offsets
+    beyond the range pinned at its edge). A panel's title counts its
+    flagged exposures, so one bad exposure of a detector shows. Each
+    point's ``customdata`` is ``[detector, obs_id]``.
+
+    Parameters
+    ----------
+    rows : dict
+        Detector number -> its rows in time order (`detector_series_figure`'s ``series``).
+    warn, fail : float
+        Flux-fraction limits of the detector statuses.
+    """
+    present = {d: r for d, r in rows.items() if len(r.get("offset", ()))}
+    if not present:
+        return empty_figure("No detector offsets in this period.", height=260, title=title).to_plotly_json()
+    mjd_all = np.concatenate([np.asarray(r["mjd_obs"], dtype=float) for r in present.values()])
+    start, stop = float(np.nanmin(mjd_all)), float(np.nanmax(mjd_all))
+    edges = np.linspace(start, stop + 1e-6, MULTIPLES_BINS + 1)
+    fail_low, fail_high = mmag_limits(fail)
+    warn_low, warn_high = mmag_limits(warn)
+    low, high = 2 * fail_low, 2 * fail_high
+    layout = layout_dict(title=title or None, height=height)
+    layout.pop("xaxis"), layout.pop("yaxis")
+    layout["margin"] = dict(l=60, r=16, t=56 if title else 24, b=36)
+    layout["showlegend"] = False
+    traces: list[dict] = []
+    annotations = []
+    shapes = []
+    gap = 0.03
+    for det in DETECTORS:
+        r, c = det // 10 - 1, det % 10 - 1
+        k = r * 4 + c + 1
+        axis = "" if k == 1 else str(k)
+        x_domain = [c / 4 + gap / 2, (c + 1) / 4 - gap / 2]
+        y_domain = [1 - (r + 1) / 4 + gap, 1 - r / 4 - gap / 2]
+        layout[f"xaxis{axis}"] = dict(AXIS, domain=x_domain, anchor=f"y{axis}", type="date",
+                                      range=[(start - UNIX_EPOCH_MJD) * 86_400_000.0,
+                                             (stop - UNIX_EPOCH_MJD) * 86_400_000.0],
+                                      showticklabels=r == 3, nticks=3, tickfont=dict(size=10))
+        layout[f"yaxis{axis}"] = dict(AXIS, domain=y_domain, anchor=f"x{axis}", range=[low, high], zeroline=True,
+                                      zerolinecolor="#9aa5b1", showticklabels=c == 0, nticks=5,
+                                      tickfont=dict(size=10))
+        for y0, y1 in ((warn_high, fail_high), (fail_low, warn_low)):
+            shapes.append(dict(type="rect", xref=f"x{axis} domain", yref=f"y{axis}", x0=0, x1=1, y0=y0, y1=y1,
+                               fillcolor=BAND_WARN, line=dict(width=0), layer="below"))
+        for y0, y1 in ((fail_high, 10 * high), (10 * low, fail_low)):
+            shapes.append(dict(type="rect", xref=f"x{axis} domain", yref=f"y{axis}", x0=0, x1=1, y0=y0, y1=y1,
+                               fillcolor=BAND_FAIL, line=dict(width=0), layer="below"))
+        series = present.get(det)
+        n_flagged = 0
+        if series is not None:
+            mjd = np.asarray(series["mjd_obs"], dtype=float)
+            offset = 1000 * np.asarray(series["offset"], dtype=float)
+            error = 1000 * np.asarray(series["error"], dtype=float)
+            status = np.asarray(series["status"]).astype(str)
+            alarm = np.asarray(series.get("alarm", np.full(offset.size, "")), dtype=object) != ""
+            # flagged as on the focal plane: a WARN / FAIL status or a control-chart alarm
+            bad = (np.isin(status, OUT_OF_LIMITS) | alarm) & np.isfinite(offset)
+            n_flagged = int(bad.sum())
+            status = np.where(np.isin(status, OUT_OF_LIMITS), status, "alarm")
+            plain = ~bad & np.isfinite(offset)
+            which = np.clip(np.digitize(mjd[plain], edges) - 1, 0, MULTIPLES_BINS - 1)
+            order = np.argsort(which, kind="stable")
+            values, first = offset[plain][order], np.searchsorted(which[order], np.arange(MULTIPLES_BINS))
+            last = np.append(first[1:], values.size)
+            medians = np.array([np.median(values[a:b]) if b > a else np.nan for a, b in zip(first, last)])
+            centres = 0.5 * (edges[:-1] + edges[1:])
+            traces.append(dict(type="scatter", mode="lines", xaxis=f"x{axis}", yaxis=f"y{axis}",
+                               x=((centres - UNIX_EPOCH_MJD) * 86_400_000.0).tolist(),
+                               y=np.clip(medians, low, high).round(3).tolist(), connectgaps=False,
+                               line=dict(color="#0072B2", width=1.5), name=f"{det} median",
+                               hovertemplate=f"detector {det}<br>%{{x|%Y-%m-%d}}: median %{{y:+.2f}} mmag"
+                                             "<extra></extra>", customdata=[[det, 0]] * MULTIPLES_BINS))
+            shown = np.flatnonzero(bad)
+            if shown.size > MULTIPLES_FLAGGED:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    pulls = np.nan_to_num(np.abs(offset[shown] / error[shown]), nan=0.0)
+                shown = np.sort(shown[np.argsort(-pulls, kind="stable")[:MULTIPLES_FLAGGED]])
+            for name, colour, symbol in (("alarm", DRIFT_COLOUR, "circle-open-dot"),
+                                         (Status.WARN, STATUS_COLOURS[Status.WARN], STATUS_SYMBOLS[Status.WARN]),
+                                         (Status.FAIL, STATUS_COLOURS[Status.FAIL], STATUS_SYMBOLS[Status.FAIL])):
+                pick = shown[status[shown] == name]
+                if pick.size:
+                    traces.append(dict(
+                        type="scatter", mode="markers", xaxis=f"x{axis}", yaxis=f"y{axis}",
+                        x=((mjd[pick] - UNIX_EPOCH_MJD) * 86_400_000.0).tolist(),
+                        y=np.clip(offset[pick], low, high).round(3).tolist(), name=f"{det} {name}",
+                        marker=dict(size=7, color=colour, symbol=symbol),
+                        customdata=[[det, int(o), float(v)] for o, v in zip(series["obs_id"][pick], offset[pick])],
+                        hovertemplate=f"detector {det} · obs %{{customdata[1]}}<br>%{{x|%Y-%m-%d}}: "
+                                      f"{'control-chart alarm' if name == 'alarm' else name} %{{customdata[2]:+.1f}} mmag"
+                                      "<extra></extra>"))
+        colour = STATUS_COLOURS[Status.FAIL] if n_flagged else "#52606d"
+        label = f"<b>{det}</b>" + (f" · {n_flagged:,} flagged" if n_flagged else "")
+        if det == selected:
+            label += " (shown above)"
+        annotations.append(dict(text=label, xref=f"x{axis} domain", yref=f"y{axis} domain", x=0.02, y=1.0,
+                                xanchor="left", yanchor="bottom", showarrow=False, font=dict(size=11, color=colour)))
+    layout["annotations"] = annotations
+    layout["shapes"] = shapes
+    layout["hovermode"] = "closest"
+    return dict(data=traces, layout=layout)

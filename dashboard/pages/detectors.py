@@ -4,7 +4,10 @@ For one filter and a period: the 4x4 focal plane of the period's median
 offset of each detector against its own exposure (mmag, ± error; detectors
 whose median is WARN / FAIL framed), and, for the detector clicked (or
 named in the URL), its offsets over time with the WARN / FAIL bands and
-the alarms of its control chart (`relphot_core.detector_qc`).
+the alarms of its control chart (`relphot_core.detector_qc`); below, the
+16 detectors' series side by side (a median line and the WARN / FAIL
+offsets, each panel counting its flagged exposures): a click on one shows
+that detector above.
 
 The rows come from the server's `dashboard.detector_cache.DetectorCache`
 (one table per filter, sorted by detector then time): a change of
@@ -23,7 +26,8 @@ from relphot_core.config import DETECTORS, FILTERS
 from ..components import empty_store_page, message
 from ..data import get_cache
 from ..detector_cache import get_detector_cache
-from ..figures.detectors import detector_series_figure, focal_plane_figure, mmag_limits
+from ..figures.detectors import (detector_multiples_figure, detector_series_figure, focal_plane_figure,
+                                 mmag_limits)
 from ..query import date_to_mjd, mjd_to_date, parse_selection
 from ..style import GRAPH_CONFIG
 from .observation_model import with_back
@@ -108,6 +112,20 @@ def series_figure(filter_name: str, date_from, date_to, detector: int | None) ->
         filter_name=filter_name))
 
 
+def multiples_figure(filter_name: str, date_from, date_to, detector: int | None) -> dict:
+    """The 16 detectors' series side by side (remembered like `plane_figure`)."""
+    cache = get_detector_cache()
+    series = cache.series(filter_name)
+    _, _, low, high, _ = _period(date_from, date_to)
+    period = "whole season" if not (date_from or date_to) else f"{date_from or '…'} – {date_to or '…'}"
+    thresholds = cache.thresholds
+    return cache.memo(("multiples", filter_name, low, high, detector, series.version),
+                      lambda: detector_multiples_figure(
+                          {det: series.detector_rows(det, low, high) for det in DETECTORS}, warn=thresholds.warn,
+                          fail=thresholds.fail, selected=detector,
+                          title=f"{filter_name} · {period}: every detector (mmag)"))
+
+
 def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - URL parameter name
     """The detector page for the filter, period and detector of the URL."""
     if get_cache().is_empty():
@@ -146,6 +164,11 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
             html.Div(dcc.Graph(id=pid("series"), figure=series_figure(filter_name, date_from, date_to, chosen),
                                config=GRAPH_CONFIG), className="card detector-series"),
         ]),
+        html.Div([html.P("Every detector side by side: the median offset over time (line) and each flagged offset "
+                         "(WARN / FAIL status, control-chart alarm) one by one; click one for its history above.",
+                         className="muted"),
+                  dcc.Graph(id=pid("multiples"), figure=multiples_figure(filter_name, date_from, date_to, chosen),
+                            config=GRAPH_CONFIG)], className="card"),
         dcc.Store(id=pid("detector"), data=chosen),
         dcc.Location(id=pid("goto"), refresh="callback-nav"),
         dcc.Store(id=pid("search"), data=search_of(filter_name, date_from, date_to, chosen)),
@@ -153,7 +176,7 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
     ])
 
 
-def update(filter_name, date_from, date_to, click, detector):
+def update(filter_name, date_from, date_to, click, multiples_click, detector):
     """Redraw for a new filter, period or clicked detector (what changed only)."""
     trigger = ctx.triggered_id
     if filter_name not in FILTERS:
@@ -169,10 +192,18 @@ def update(filter_name, date_from, date_to, click, detector):
             raise PreventUpdate from None
         if new_detector not in DETECTORS:
             raise PreventUpdate
+    if trigger == pid("multiples"):
+        try:
+            new_detector = int(multiples_click["points"][0]["customdata"][0])
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise PreventUpdate from None
+        if new_detector not in DETECTORS:
+            raise PreventUpdate
     plane, _ = plane_figure(filter_name, date_from, date_to, new_detector)
     series = series_figure(filter_name, date_from, date_to, new_detector)
+    multiples = multiples_figure(filter_name, date_from, date_to, new_detector)
     return ([message(p, "warning") for p in problems], plane, series, new_detector,
-            search_of(filter_name, date_from, date_to, new_detector), [] if trigger else no_update)
+            search_of(filter_name, date_from, date_to, new_detector), [] if trigger else no_update, multiples)
 
 
 def open_observation(click, filter_name, search):
@@ -203,10 +234,12 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(pid("detector"), "data"),
         Output(pid("search"), "data"),
         Output(pid("url-messages"), "children"),
+        Output(pid("multiples"), "figure"),
         Input(pid("filter"), "value"),
         Input(pid("from"), "value"),
         Input(pid("to"), "value"),
         Input(pid("plane"), "clickData"),
+        Input(pid("multiples"), "clickData"),
         State(pid("detector"), "data"),
         prevent_initial_call=True,
     )(update)

@@ -178,6 +178,20 @@ def _detector_links(result) -> html.Div:
         for d in DETECTORS])
 
 
+def _context(result) -> html.Div:
+    """The context of the factors (sources matched, fraction clipped, pair
+    dispersion) against the filter's season (current runs)."""
+    from ..figures.context import context_figure
+    from ..survey_data import context_season
+
+    figure = context_figure(context_season(result.filter), result.obs_id,
+                            title=f"Context of the factors: this observation against the {result.filter} season")
+    return html.Div([
+        html.P("A factor far from 1 with few matched sources, much clipped or wide pairs points to the data "
+               "(crowding, a bad catalogue) rather than the photometry. (Current runs.)", className="muted"),
+        dcc.Graph(id=pid("context", result.filter), figure=figure, config=GRAPH_CONFIG)], className="obs-context")
+
+
 def _section(store, result, run_id) -> html.Div:
     f = result.filter
     bands = get_bands()
@@ -249,6 +263,7 @@ def _section(store, result, run_id) -> html.Div:
         html.Div(dcc.Graph(id=pid("focal", f), figure=focal_plane_figure(result.detectors, dithers, limit=scale),
                            config=GRAPH_CONFIG, className="focal-plane-graph"), className="focal-plane"),
         _detector_links(result),
+        _context(result),
         html.Div(className="grid-2", children=[
             _run_block(store, result, run_id),
             html.Div(className="export-block", children=[

@@ -53,7 +53,8 @@ def next_in_queue(queue: Sequence[tuple[int, str]], obs_id: int, filter_name: st
     return None
 
 
-BACK_PAGES = {"/": "Overview", "/triage": "Problem queue", "/detectors": "Detectors", "/reviews": "Reviews"}
+BACK_PAGES = {"/": "Overview", "/triage": "Problem queue", "/detectors": "Detectors", "/reviews": "Reviews",
+              "/compare": "Compare runs", "/observations": "Observations", "/sky": "Sky map"}
 """The pages the breadcrumb of an observation can lead back to."""
 
 

@@ -24,13 +24,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compute",
     "db",
     "problems",
+    "compare",
     "products",
     "serve",
 )
 
 
 COMMAND_MODULE: dict[str, str] = {
-    "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems",
+    "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
     "serve": "serve", "demo": "serve",
 }

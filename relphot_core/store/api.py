@@ -15,7 +15,8 @@ Transactions
 The facade gathers per-entity parts: results and runs
 (`relphot_core.store.results_api`), input files and failures
 (`relphot_core.store.inputs_api`), the tables of a selection
-(`relphot_core.store.tables_api`); pins and reviews are here.
+(`relphot_core.store.tables_api`), choices of runs and pointings
+(`relphot_core.store.survey_api`); pins and reviews are here.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from .models import (
 )
 from ..selection import ExposureSelection, select_exposures
 from .results_api import ResultsPart
+from .survey_api import SurveyPart
 from .schema import short_error, ensure_current
 from .tables_api import TablesPart
 from .writes import refresh_current
@@ -55,7 +57,7 @@ R = ProcessingRun.__table__
 V = Review.__table__
 
 
-class Store(ResultsPart, InputsPart, TablesPart):
+class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
     """Runs, factors and reviews of relphot in a SQL database.
 
     Use `Store.open`; close with `close` or a ``with`` block.
