@@ -42,7 +42,7 @@ MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "reason", "n_pairs",
                  "review_decision", "reviewer", "reviewed", "running_median", "control_low", "control_high",
                  "alarm", "alarm_reason", "detector_flag", "detector_reason", "crosscheck", "collateral",
-                 "global_value", "alarmed", "drift_since", "flag", "flag_reason")
+                 "global_value", "alarmed", "drift_since", "flag", "flag_reason", "review_id")
 """The columns of the store's trend table that the overview and the triage
 queue use: the cache keeps only these (masks then copy fewer bytes)."""
 

@@ -143,6 +143,8 @@ def parse_role(value: Any, source: str | None = None) -> Role:
     ConfigError
         Not one of ``viewer``, ``reviewer``, ``lead``, ``admin``.
     """
+    if isinstance(value, Role):
+        return value
     text = str(value or "").strip().lower()
     try:
         return Role(text)

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
-from ..reviews import awaits_review, check_review
+from ..reviews import StaleReviewError, awaits_review, check_review
 from . import queries, review_rows
 from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
 from .inputs_api import InputsPart
@@ -45,6 +45,7 @@ from ..selection import ExposureSelection, select_exposures
 from .results_api import ResultsPart
 from .schema import short_error, ensure_current
 from .tables_api import TablesPart
+from .users_api import UsersPart
 from .writes import refresh_current
 
 O = Observation.__table__
@@ -54,7 +55,17 @@ R = ProcessingRun.__table__
 V = Review.__table__
 
 
-class Store(ResultsPart, InputsPart, TablesPart):
+def _refuse_stale(conn: Connection, known: Mapping, expected: Mapping | None) -> None:
+    """Raise `StaleReviewError` when an exposure's latest review is not the expected one."""
+    if expected is None:
+        return
+    wanted = {(int(o), str(f), int(d)): (None if r is None else int(r)) for (o, f, d), r in expected.items()}
+    changes = review_rows.stale_changes(conn, known, wanted)
+    if changes:
+        raise StaleReviewError(changes)
+
+
+class Store(ResultsPart, InputsPart, TablesPart, UsersPart):
     """Runs, factors and reviews of relphot in a SQL database.
 
     Use `Store.open`; close with `close` or a ``with`` block.
@@ -176,6 +187,8 @@ class Store(ResultsPart, InputsPart, TablesPart):
         *,
         cause: str = "",
         about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
+        expected: Mapping[tuple[int, str, int], int | None] | None = None,
+        auth_mode: str | None = None,
     ) -> int | None:
         """Record a reviewer's decision on exposures of one observation, as one batch.
 
@@ -192,6 +205,14 @@ class Store(ResultsPart, InputsPart, TablesPart):
             decision was about, as the reviewer saw it; by default the
             exposure's own (`relphot_core.reviews.flag_about` of its status,
             detector flag and cross-check).
+        expected : mapping, optional
+            ``(obs_id, filter, dither) -> review id`` (None: no review): the
+            latest valid review each decision was made against (the
+            ``review_id`` of `exposure_table`). If one changed since, nothing
+            is stored (`relphot_core.reviews.StaleReviewError`).
+        auth_mode : str, optional
+            How the reviewer was known (`relphot_core.identity.AuthMode`:
+            ``none`` is a typed, unauthenticated name).
 
         Returns
         -------
@@ -203,10 +224,12 @@ class Store(ResultsPart, InputsPart, TablesPart):
         ------
         KeyError
             Unknown observation or exposure. ValueError: bad decision, cause or no reviewer.
+        StaleReviewError
+            An exposure's latest review is no longer ``expected``.
         """
         check_review(decision, reviewer, comment, cause, reason_required=False)
         with self._write(f"cannot review observation {obs_id} {filter}") as conn:
-            known = review_rows.targets(conn, [(int(obs_id), str(filter))])
+            known = review_rows.targets(conn, [(int(obs_id), str(filter))], lock=expected is not None)
             if not known:
                 raise KeyError(f"no observation {obs_id} {filter}")
             if exposures is None:
@@ -219,8 +242,9 @@ class Store(ResultsPart, InputsPart, TablesPart):
                         raise KeyError(f"no exposure {dither} in observation {obs_id} {filter}")
                     keys.append(key)
                 keys = list(dict.fromkeys(keys))
+            _refuse_stale(conn, known, expected)
             return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
-                                            cause, about)
+                                            cause, about, auth_mode)
 
     def add_reviews(
         self,
@@ -231,24 +255,33 @@ class Store(ResultsPart, InputsPart, TablesPart):
         *,
         cause: str = "",
         about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
+        expected: Mapping[tuple[int, str, int], int | None] | None = None,
+        auth_mode: str | None = None,
     ) -> int | None:
         """Record one decision on many exposures ``(obs_id, filter, dither)``
-        in one transaction, as one batch (see `add_review` for ``cause`` and
-        ``about``); returns the batch id (None when ``keys`` is empty)."""
+        in one transaction, as one batch (see `add_review` for ``cause``,
+        ``about``, ``expected`` and ``auth_mode``); returns the batch id
+        (None when ``keys`` is empty)."""
         check_review(decision, reviewer, comment, cause, reason_required=False)
         wanted = [(int(o), str(f), int(d)) for o, f, d in keys]
         if not wanted:
             return None
         with self._write("cannot save reviews") as conn:
-            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in wanted}))
+            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in wanted}), lock=expected is not None)
             missing = [key for key in wanted if key not in known]
             if missing:
                 raise KeyError(f"no exposure {missing[0]}")
             unique = list(dict.fromkeys(wanted))
+            _refuse_stale(conn, known, expected)
             return review_rows.insert_batch(conn, [known[k] for k in unique], unique, decision, reviewer, comment,
-                                            cause, about)
+                                            cause, about, auth_mode)
 
-    def revoke_review_batch(self, batch_id: int, by: str) -> int:
+    def review_batch_owner(self, batch_id: int) -> str:
+        """Who stored a review batch (KeyError: no such batch)."""
+        with self._read() as conn:
+            return review_rows.batch_owner(conn, int(batch_id))
+
+    def revoke_review_batch(self, batch_id: int, by: str, *, auth_mode: str | None = None) -> int:
         """Revoke a batch of reviews: they stay in the audit trail (with who
         revoked them and when) but no longer count, so each exposure is
         reviewed as it was before the batch.
@@ -264,7 +297,7 @@ class Store(ResultsPart, InputsPart, TablesPart):
             No such batch. ValueError: revoked already, or no name given.
         """
         with self._write(f"cannot revoke review batch {batch_id}") as conn:
-            return review_rows.revoke_batch(conn, int(batch_id), by)
+            return review_rows.revoke_batch(conn, int(batch_id), by, auth_mode)
 
     # ------------------------------------------------------------------ read
     @staticmethod

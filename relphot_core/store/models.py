@@ -37,7 +37,11 @@ review
 review_batch
     The reviews stored by one action (one exposure, an observation, or a
     bulk review of the triage queue): who, when, the decision, comment and
-    cause, how many. Revoking a batch revokes its reviews.
+    cause, how many, and how the reviewer was known (``auth_mode``).
+    Revoking a batch revokes its reviews.
+app_user, api_token
+    Mode ``accounts``: users with their role and argon2 password hash; API
+    tokens of scripts, stored as SHA-256 digests, revocable.
 """
 from __future__ import annotations
 
@@ -290,6 +294,41 @@ class ReviewBatch(Base):
     """How many exposures it reviewed."""
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(128))
+    auth_mode: Mapped[str | None] = mapped_column(String(16))
+    """How ``reviewer`` was known (`relphot_core.identity.AuthMode`): ``none``
+    (typed, unauthenticated), ``proxy`` or ``accounts`` (signed in); None:
+    stored before it was recorded (or by a script without an identity)."""
+    revoked_auth_mode: Mapped[str | None] = mapped_column(String(16))
+    """The same for ``revoked_by``."""
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_app_user_name"),
+        CheckConstraint("role IN ('viewer', 'reviewer', 'lead', 'admin')", name="ck_app_user_role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    """`relphot_core.identity.Role`."""
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    """argon2 hash (`relphot_core.identity.hash_password`); None: tokens only."""
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("digest", name="uq_api_token_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", name="fk_api_token_user"))
+    digest: Mapped[str] = mapped_column(String(64))
+    """`relphot_core.identity.token_digest` of the token (the token itself is shown once, never stored)."""
+    label: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InputFile(Base):

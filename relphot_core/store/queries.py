@@ -58,6 +58,7 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "collateral": "object",
     "detector_flag": "object",
     "detector_reason": "object",
+    "review_id": "float64",
 }
 
 OBSERVATION_COLUMNS: dict[str, str] = {
@@ -214,6 +215,7 @@ def _exposure_table(
             F.c.collateral,
             F.c.detector_flag,
             F.c.detector_reason,
+            E.c.latest_review_id.label("review_id"),
         )
     )
     stmt = _exposure_where(stmt, selection)
