@@ -395,13 +395,18 @@ def db_label() -> str:
 
 
 def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str, *,
-                cause: str = "", about: dict | None = None) -> int:
+                cause: str = "", about: dict | None = None, identity: Any = None,
+                expected: dict | None = None) -> int:
     """Store one decision for exposures ``(obs_id, filter, dither)`` as one
-    review batch (`relphot_core.reviews.submit`: checked there) and show it
-    in the cached tables at once; returns the batch id."""
+    review batch (`relphot_core.reviews.submit`: checked there, the
+    ``identity`` too, against the ``expected`` review ids) and show it in
+    the cached tables at once; returns the batch id."""
     from relphot_core.reviews import check_review, submit
 
-    batch = submit(get_store(), keys, decision, reviewer, comment, cause, about=about)
+    batch = submit(get_store(), keys, decision, reviewer, comment, cause, about=about, identity=identity,
+                   expected=expected)
+    if identity is not None and identity.signs_reviews:
+        reviewer = identity.name
     name = check_review(decision, reviewer, comment, cause).reviewer
     by_filter: dict[str, set[tuple[int, int]]] = {}
     for obs_id, filter_name, dither in keys:
@@ -411,14 +416,14 @@ def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, 
     return batch
 
 
-def revoke_review_batch(batch_id: int, by: str) -> int:
-    """Revoke a review batch (`relphot_core.reviews.revoke`) and reload the
-    cached tables: its exposures are reviewed as before it. Returns the
-    number of reviews revoked."""
+def revoke_review_batch(batch_id: int, by: str, *, identity: Any = None) -> int:
+    """Revoke a review batch (`relphot_core.reviews.revoke`: ``identity``
+    checked there) and reload the cached tables: its exposures are reviewed
+    as before it. Returns the number of reviews revoked."""
     from relphot_core.reviews import revoke
 
     store, cache = get_store(), get_cache()
-    count = revoke(store, batch_id, by)
+    count = revoke(store, batch_id, by, identity=identity)
     cache.invalidate()
     # read the batch's filters again now: a revocation is rare, and the
     # queue must not show the revoked reviews while a reload runs behind

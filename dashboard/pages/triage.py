@@ -12,6 +12,7 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.identity import Action, AuthError
 from relphot_core.qc import causes
 from relphot_core.reviews import ReviewInputError, awaits_review, review_problem, triage_order
 
@@ -22,8 +23,10 @@ from ..components import (
     fmt_time,
     match_count,
     message,
+    refused_message,
     review_form,
 )
+from ..auth import current_identity, signed_name, writes
 from ..data import add_reviews, get_bands, get_cache, open_failures
 
 PAGE = dict(path="/triage", name="Triage queue", title="relphot QC — triage queue", order=2)
@@ -176,13 +179,17 @@ def ticked(selected_rows) -> str:
     return f"{n:,} ticked"
 
 
+@writes(Action.REVIEW)
 def review(n_confirm, n_overrule, reviewer, comment, cause, selected_rows):
-    """Store the decision for every ticked exposure as one batch, then refresh the queue."""
+    """Store the decision for every ticked exposure as one batch, against
+    the review each row showed, then refresh the queue."""
     if not ctx.triggered_id or not (n_confirm or n_overrule):
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
     rows = selected_rows if isinstance(selected_rows, list) else []
     unchanged = (no_update,) * 4
+    identity = current_identity()
+    reviewer = signed_name(identity, reviewer)
     problem = review_problem(decision, reviewer, comment, cause)
     if problem:
         return (message(problem, "error"),) + unchanged
@@ -190,10 +197,12 @@ def review(n_confirm, n_overrule, reviewer, comment, cause, selected_rows):
         return (message("Tick one or more exposures first.", "error"),) + unchanged
     keys = [(int(r["obs"]), str(r["filter"]), int(r["exposure"])) for r in rows]
     about = {key: (r.get("flag_kind") or "status", r.get("flag_reason") or "") for key, r in zip(keys, rows)}
+    expected = {key: r.get("review_id") for key, r in zip(keys, rows)}
     try:
-        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about)
-    except ReviewInputError as exc:
-        return (message(str(exc), "error"),) + unchanged
+        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about, identity=identity,
+                            expected=expected)
+    except (ReviewInputError, AuthError) as exc:
+        return (refused_message(exc),) + unchanged
     except (KeyError, ValueError, RelphotError) as exc:
         return (message(f"Not stored: {exc}", "error"),) + unchanged
     queue, total = _queue()

@@ -25,13 +25,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "products",
     "serve",
+    "users",
 )
 
 
 COMMAND_MODULE: dict[str, str] = {
     "simulate": "simulate", "compute": "compute", "db": "db",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
-    "serve": "serve", "demo": "serve",
+    "serve": "serve", "demo": "serve", "users": "users",
 }
 """The module of each sub-command (tested against what the modules register)."""
 
