@@ -39,9 +39,13 @@ review_batch
     bulk review of the triage queue): who, when, the decision, comment and
     cause, how many, and how the reviewer was known (``auth_mode``).
     Revoking a batch revokes its reviews.
-app_user, api_token
-    Mode ``accounts``: users with their role and argon2 password hash; API
-    tokens of scripts, stored as SHA-256 digests, revocable.
+app_user
+    The users of the dashboard's accounts mode: name, role (viewer,
+    reviewer, lead, admin) and argon2 password hash
+    (`relphot_core.identity`).
+api_token
+    The API tokens of scripts, stored as SHA-256 digests (the token is
+    shown once), with their user and label; a revoked token stays, refused.
 """
 from __future__ import annotations
 
