@@ -408,7 +408,7 @@ def signer_field(component_id: Any, identity: Any) -> Any:
     if identity.signs_reviews:
         return html.Span([dcc.Input(id=component_id, type="hidden", value=""), "as ",
                           html.B(identity.name)], className="reviewer-as", title="the signed-in user")
-    return dcc.Input(id=component_id, type="text", placeholder="your name (not verified)", maxLength=MAX_REVIEWER,
+    return dcc.Input(id=component_id, type="text", placeholder="your name", maxLength=MAX_REVIEWER,
                      className="input-reviewer", autoComplete="off")
 
 
