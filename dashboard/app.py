@@ -64,11 +64,12 @@ def _who() -> html.Span:
     """Who is signed in (and the sign-out button), or that nobody is."""
     identity = auth.current_identity()
     if identity.mode is AuthMode.NONE:
-        return html.Span("not signed in: reviews are marked unauthenticated", className="nav-user", id="nav-user",
-                         title="this dashboard runs without authentication (auth mode none)")
+        return html.Span("not signed in", className="nav-user", id="nav-user",
+                         title="this dashboard runs without authentication (auth mode none): reviews are marked "
+                               "unauthenticated")
     if not identity.authenticated:
         return html.Span("not signed in", className="nav-user", id="nav-user")
-    children: list = [html.Span(identity.name, id="nav-user-name"), f" · {identity.role.value}"]
+    children: list = [html.Span([html.Span(identity.name, id="nav-user-name"), f" · {identity.role.value}"])]
     if identity.mode is AuthMode.ACCOUNTS:
         children.append(html.Form(html.Button("Sign out", type="submit", className="btn btn-small nav-signout",
                                               id="nav-signout"), action="/logout", method="post",
