@@ -18,7 +18,6 @@ from relphot_core.identity import new_token, token_digest
 ACCOUNTS = {"mode": "accounts", "secret_key": SECRET, "max_failures": 3, "lockout_seconds": 60}
 PROXY = {"mode": "proxy", "trusted_proxies": "127.0.0.1", "groups_header": "X-Forwarded-Groups",
          "group_roles": "qc=reviewer,qc-leads=lead"}
-JSON = {"Content-Type": "application/json"}
 
 
 def test_accounts_every_write_and_read_without_identity_is_refused(serve_mode):
