@@ -40,6 +40,7 @@ from relphot_core.identity import (
     LoginThrottle,
     NotAuthenticated,
     check,
+    check_trusted_proxy,
     proxy_identity,
     token_digest,
     verify_password,
@@ -191,8 +192,11 @@ def _resolve() -> Response | None:
             if request.path == "/api/health":
                 g.relphot_identity = _nobody(config)
                 return None
-            g.relphot_identity = (_token_identity(token, AuthMode.PROXY) if token
-                                  else proxy_identity(config, request.remote_addr, request.headers))
+            if token:  # a script's token, through the proxy like everything else
+                check_trusted_proxy(config, request.remote_addr)
+                g.relphot_identity = _token_identity(token, AuthMode.PROXY)
+            else:
+                g.relphot_identity = proxy_identity(config, request.remote_addr, request.headers)
             return None
         found = _token_identity(token, AuthMode.ACCOUNTS) if token else _session_identity()
     except AuthError as exc:

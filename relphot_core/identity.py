@@ -427,6 +427,23 @@ def is_loopback(host: str) -> bool:
 
 
 # ------------------------------------------------------------ proxy
+def check_trusted_proxy(settings: AuthSettings, remote_addr: str | None) -> None:
+    """Refuse a request that did not come from one of the trusted proxies.
+
+    Raises
+    ------
+    Forbidden
+        ``remote_addr`` (the TCP peer) is not in `AuthSettings.trusted_proxies`.
+    """
+    try:
+        peer = ipaddress.ip_address(str(remote_addr or "").split("%")[0])
+    except ValueError:
+        peer = None
+    if peer is None or not any(peer in network for network in settings.trusted_proxies):
+        raise Forbidden(remote_addr, "not a trusted proxy: identity headers are accepted only from "
+                                     "auth.trusted_proxies")
+
+
 def proxy_identity(settings: AuthSettings, remote_addr: str | None, headers: Mapping[str, str]) -> Identity:
     """The identity an authenticating proxy passes, checked.
 
@@ -451,13 +468,7 @@ def proxy_identity(settings: AuthSettings, remote_addr: str | None, headers: Map
     NotAuthenticated
         It came from the proxy without a user.
     """
-    try:
-        peer = ipaddress.ip_address(str(remote_addr or "").split("%")[0])
-    except ValueError:
-        peer = None
-    if peer is None or not any(peer in network for network in settings.trusted_proxies):
-        raise Forbidden(remote_addr, "not a trusted proxy: identity headers are accepted only from "
-                                     "auth.trusted_proxies")
+    check_trusted_proxy(settings, remote_addr)
     name = " ".join(str(headers.get(settings.user_header) or "").split())[:128]
     if not name:
         raise NotAuthenticated(None, f"the proxy passed no user ({settings.user_header})")

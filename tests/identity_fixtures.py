@@ -24,9 +24,10 @@ _ports = itertools.count()
 
 
 def next_port() -> int:
-    """A port of this checkout's range (RELPHOT_TEST_DASH_PORT + 80...), else any free one."""
+    """A port of this checkout's range (RELPHOT_TEST_DASH_PORT + 60 to + 79: above the dash_duo servers of
+    the suite), else any free one."""
     base = os.environ.get("RELPHOT_TEST_DASH_PORT")
-    return int(base) + 80 + next(_ports) % 20 if base else 0
+    return int(base) + 60 + next(_ports) % 20 if base else 0
 
 
 def fill_store(url: str) -> Store:

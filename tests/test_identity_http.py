@@ -136,6 +136,12 @@ def test_proxy_identity_only_from_the_trusted_address(serve_mode):
     status, _, text = served.request("POST", "/_dash-update-component", body, headers=alice)
     assert status == 200 and "confirmed by alice" in text
     assert served.store.reviews()[["reviewer", "auth_mode"]].values.tolist() == [["alice", "proxy"]]
+    # a script's token goes through the proxy too
+    token = new_token()
+    served.store.add_token("vic", token_digest(token))
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert served.request("GET", "/api/observations", headers=bearer, source="127.0.0.1")[0] == 200
+    assert served.request("GET", "/api/observations", headers=bearer, source="127.0.0.2")[0] == 403
 
 
 def test_cross_site_writes_are_refused(serve_mode):
