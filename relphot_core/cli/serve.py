@@ -144,6 +144,7 @@ def run_serve(args: argparse.Namespace) -> int:
         auth_settings = auth_settings.with_mode(args.auth)
     if args.allow_remote_none:
         auth_settings = dataclasses.replace(auth_settings, allow_remote_none=True)
+    _check_host(args.host, args.port)  # an unresolvable host is named before anything else
     check_auth(auth_settings, args.host)
     _check_free(args.host, args.port)
     store = Store.open(args.db, create=False)  # a misspelt --db is refused, not served empty
@@ -162,6 +163,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.sources_per_detector < 10:
         raise ConfigError("--sources-per-detector", "must be at least 10")
     if not args.no_serve:
+        _check_host(args.host, args.port)
         check_auth(AuthSettings(), args.host)  # the demo runs in mode none
         _check_free(args.host, args.port)  # before a minute of work, not after
     db = Path(args.dir) / "relphot.db"
