@@ -111,6 +111,16 @@ def fill(db: Path, n_obs: int, detectors: bool) -> None:
     print(f"filled {db}: {written:,} exposure factors in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
+def fill_with(code: Path, db: Path, n_obs: int, detectors: bool) -> None:
+    """`fill` by the code of another commit (a baseline older than a schema
+    migration cannot open a store this checkout made: it gets its own)."""
+    script = (f"import sys; sys.path.insert(0, {str(code)!r}); sys.path.insert(1, {str(Path(__file__).parent)!r}); "
+              f"import bench_load; from pathlib import Path; "
+              f"bench_load.fill(Path({str(db)!r}), {int(n_obs)}, {bool(detectors)})")
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(code),
+                   env={**os.environ, "PYTHONPATH": str(code)})
+
+
 def unpack(ref: str, into: Path) -> Path:
     """The code of commit ``ref`` (``git archive``), for the baseline server."""
     into.mkdir(parents=True, exist_ok=True)
@@ -308,12 +318,16 @@ def run_level(port: int, clients: int, duration: float, max_requests: int, seed:
 
 # ------------------------------------------------------------------ probes
 
-def wait_warm(port: int, timeout: float, in_a_row: int = 12) -> tuple[float, float]:
+def wait_warm(port: int, timeout: float, in_a_row: int = 12, server: "Server | None" = None) -> tuple[float, float]:
     """Seconds from now until the first answer, and until ``in_a_row``
-    health checks in a row report a warm cache."""
+    health checks in a row report a warm cache (a server that exits is an
+    error at once, with the end of its log)."""
     start = time.monotonic()
     first, row = None, 0
     while time.monotonic() - start < timeout:
+        if server is not None and server.process.poll() is not None:
+            log = server.process.stderr.read().decode(errors="replace") if server.process.stderr else ""
+            raise SystemExit(f"the server on port {port} exited ({server.process.returncode}): {log[-1500:]}")
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             connection.request("GET", "/api/health")
@@ -413,7 +427,7 @@ def measure(name: str, args, code: Path | None) -> dict:
     memory.start()
     out: dict = {"name": name, "levels": []}
     try:
-        out["first_answer_s"], out["warm_s"] = wait_warm(args.port, args.warm_timeout)
+        out["first_answer_s"], out["warm_s"] = wait_warm(args.port, args.warm_timeout, server=server)
         rng = random.Random(args.seed)
         for clients in args.clients:
             reviewer = Reviewer(args.db, args.review_every, args.seed + clients)
@@ -494,7 +508,12 @@ def main(argv: list[str] | None = None) -> int:
             ref = args.baseline or subprocess.run(["git", "-C", str(ROOT), "merge-base", "main", "HEAD"],
                                                   check=True, capture_output=True, text=True).stdout.strip()
             print(f"baseline: {ref[:12]}", file=sys.stderr)
-            results.append(measure(f"baseline ({ref[:12]})", args, unpack(ref, Path(tmp))))
+            code = unpack(ref, Path(tmp) / "code")
+            mine = args.db
+            args.db = Path(tmp) / "baseline.db"  # made by the baseline's own code (its schema)
+            fill_with(code, args.db, args.observations, detectors)
+            results.append(measure(f"baseline ({ref[:12]})", args, code))
+            args.db = mine
         results.append(measure("relphot (this checkout)", args, None))
     print(f"\nstore: {args.observations:,} observations x 3 filters x 4 exposures"
           f"{', 16 detector rows each' if detectors else ''}; gunicorn --workers {args.workers} --threads {args.threads}; "

@@ -20,8 +20,9 @@ import dash
 from dash import dcc, html
 
 from relphot_core.config import FILTERS, Config, Thresholds
+from relphot_core.identity import AuthMode, AuthSettings
 
-from . import api
+from . import api, auth
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
 from .survey_data import context_season
@@ -61,6 +62,23 @@ ALL_PAGES = (*PAGES[:-1], detectors, compare, observations, sky, PAGES[-1])
 """`dashboard.pages.PAGES` with the detector and survey pages (the 404 page last)."""
 
 
+def _who() -> html.Span:
+    """Who is signed in (and the sign-out button), or that nobody is."""
+    identity = auth.current_identity()
+    if identity.mode is AuthMode.NONE:
+        return html.Span("not signed in", className="nav-user", id="nav-user",
+                         title="this dashboard runs without authentication (auth mode none): reviews are marked "
+                               "unauthenticated")
+    if not identity.authenticated:
+        return html.Span("not signed in", className="nav-user", id="nav-user")
+    children: list = [html.Span([html.Span(identity.name, id="nav-user-name"), f" · {identity.role.value}"])]
+    if identity.mode is AuthMode.ACCOUNTS:
+        children.append(html.Form(html.Button("Sign out", type="submit", className="btn btn-small nav-signout",
+                                              id="nav-signout"), action="/logout", method="post",
+                                  className="nav-signout-form"))
+    return html.Span(children, className="nav-user", id="nav-user", title=f"signed in ({identity.mode.value})")
+
+
 def _navbar(db_label: str) -> html.Header:
     return html.Header(className="navbar", children=[
         html.A([html.Span("relphot", className="brand-name"), html.Span(" QC", className="brand-qc")],
@@ -68,6 +86,7 @@ def _navbar(db_label: str) -> html.Header:
         html.Nav([dcc.Link(label, href=href, className="nav-link", id=f"nav-{label.split()[0].lower()}")
                   for label, href in NAV], className="nav-links"),
         html.Span(["store: ", html.Code(db_label)], className="nav-db", title="the database this dashboard reads"),
+        _who(),
     ])
 
 
@@ -103,7 +122,7 @@ class RelphotDash(dash.Dash):
 def create_app(store, *, config: Config | None = None, thresholds: Thresholds | None = None,
                db_label: str | None = None,
                cache_ttl: float = 1.0, warm: bool = True, max_points: int | None = 3000,
-               full_plotly: bool = False) -> dash.Dash:
+               full_plotly: bool = False, auth_settings: AuthSettings | None = None) -> dash.Dash:
     """Build the dashboard on a store.
 
     Parameters
@@ -132,6 +151,9 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         the cartesian partial bundle (1.5 MB: scatter, bar, heatmap,
         histogram), which is all the pages draw. Implied when ``max_points``
         is None or beyond what SVG draws well (the figures then use WebGL).
+    auth_settings : relphot_core.identity.AuthSettings, optional
+        Who may do what (`dashboard.auth`); default: mode none, everyone a
+        lead, reviews marked unauthenticated (the demo).
 
     Returns
     -------
@@ -172,18 +194,22 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
     for module in ALL_PAGES:
         dash.register_page(module.__name__, layout=module.layout, **module.PAGE)
         module.register_callbacks(app)
-    app.layout = html.Div([
-        _navbar(db_label or "relphot.db"),
-        html.Main(dash.page_container, className="container"),
-        html.Footer("relphot — relative photometric calibration QC of Euclid NISP exposures · "
-                    "status colours: OK green, WARN amber, FAIL vermillion, NODATA grey",
-                    className="footer"),
-    ])
+    def page_frame() -> html.Div:  # per page load: the navbar says who is signed in
+        return html.Div([
+            _navbar(db_label or "relphot.db"),
+            html.Main(dash.page_container, className="container"),
+            html.Footer("relphot — relative photometric calibration QC of Euclid NISP exposures · "
+                        "status colours: OK green, WARN amber, FAIL vermillion, NODATA grey",
+                        className="footer"),
+        ])
+
+    app.layout = page_frame
     app.callback(dash.Output("nav-problems", "children"), dash.Input("_pages_location", "pathname"))(_problems_label)
     api.register(app.server)
+    auth.install(app.server, auth_settings or AuthSettings())
     _harden(app)
     api.register_status_codes(app.server, {module.PAGE["path"] for module in ALL_PAGES if "path" in module.PAGE}
-                              - {"/404"})
+                              - {"/404"} | {"/login"})
     if warm and cache_ttl > 0:
         def draw_default_view() -> None:
             try:
@@ -218,9 +244,10 @@ def _valid_callback_body(app: dash.Dash, body) -> bool:
 def _harden(app: dash.Dash) -> None:
     """Limits, status codes and headers of the web server: a request body
     over `MAX_REQUEST_BYTES` is 413, a callback request Dash cannot read (bad
-    JSON, nested too deep, wrong shape, unknown output) is 400 and an unknown
-    component-suite file 404, instead of Dash's 500; every response carries
-    `SECURITY_HEADERS`."""
+    JSON, nested too deep, wrong shape, unknown output) is 400, a write
+    callback the request's identity may not run 401 or 403
+    (`dashboard.auth.check_callback`), and an unknown component-suite file
+    404, instead of Dash's 500; every response carries `SECURITY_HEADERS`."""
     from flask import abort, request
     from werkzeug.exceptions import HTTPException
 
@@ -240,6 +267,7 @@ def _harden(app: dash.Dash) -> None:
                 abort(400, "callback request nested too deep")
             if not _valid_callback_body(app, body):
                 abort(400, "not a callback request of this dashboard")
+            auth.check_callback(app, body["output"])  # a write the identity may not do: 401/403
             return view(*args, **kwargs)
         return checked
 

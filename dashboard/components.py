@@ -18,6 +18,7 @@ from dash import dcc, html
 
 from relphot_core.config import FILTERS
 from relphot_core.flags import flag_reason
+from relphot_core.identity import Action
 from relphot_core.qc.flags import flag_about
 from relphot_core.reviews import CAUSES, MAX_COMMENT, MAX_REVIEWER
 from relphot_core.status import STATUS_ORDER, Status
@@ -256,8 +257,16 @@ def exposure_records(df: pd.DataFrame, *, link: bool = True, bands: Any = None) 
                              if isinstance(row.get("review_decision"), str) else ""),
             "flag_kind": kind,
             "flag_reason": about,
+            "review_id": _review_id(row.get("review_id")),
         })
     return records
+
+
+def _review_id(value: Any) -> int | None:
+    """The latest review's id as shown (what a review of the row is made against)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)
 
 
 INTEGER_COLUMNS = ("obs", "exposure", "n_pairs", "n_matched")
@@ -372,22 +381,53 @@ def review_form(prefix: Any, *, what: str) -> html.Div:
     pattern-matching dict), so one page can hold several forms. The causes
     are `relphot_core.reviews.CAUSES`.
     """
+    from .auth import current_identity
+
+    identity = current_identity()
+    may = identity.may(Action.REVIEW)
     return html.Div(className="review-form", children=[
         html.Div(className="review-row", children=[
-            dcc.Input(id=prefix("reviewer"), type="text", placeholder="your name", maxLength=MAX_REVIEWER,
-                      className="input-reviewer", persistence=True, persistence_type="local"),
+            signer_field(prefix("reviewer"), identity),
             dcc.Dropdown(id=prefix("cause"), options=[{"label": c, "value": c} for c in CAUSES],
                          placeholder="cause (optional)", clearable=True, searchable=False,
                          className="cause-select"),
             dcc.Input(id=prefix("comment"), type="text", placeholder="comment (why?)", maxLength=MAX_COMMENT,
                       className="input-comment"),
             html.Button("Confirm flag", id=prefix("confirm"), n_clicks=0, className="btn btn-confirm",
-                        title=f"The flag of {what} is right"),
+                        title=f"The flag of {what} is right", disabled=not may),
             html.Button("Overrule flag", id=prefix("overrule"), n_clicks=0, className="btn btn-overrule",
-                        title=f"The flag of {what} is wrong: the exposure is fine"),
+                        title=f"The flag of {what} is wrong: the exposure is fine", disabled=not may),
         ]),
+        None if may else html.P(f"{identity.name or 'You'} ({identity.role.value}) may look but not review: "
+                                "a reviewer may.", className="muted", id=prefix("may-not")),
         html.Div(id=prefix("result"), className="review-result"),
     ])
+
+
+def signer_field(component_id: Any, identity: Any) -> Any:
+    """Who signs a write: signed in (proxy, accounts), the user's name and
+    a hidden input (the callback's State); else a name field, empty on
+    every page load (a shared browser must not offer the previous
+    person's name), marked unverified."""
+    if identity.signs_reviews:
+        return html.Span([dcc.Input(id=component_id, type="hidden", value=""), "as ",
+                          html.B(identity.name)], className="reviewer-as", title="the signed-in user")
+    return dcc.Input(id=component_id, type="text", placeholder="your name", maxLength=MAX_REVIEWER,
+                     className="input-reviewer", autoComplete="off")
+
+
+def refused_message(exc: Exception) -> Any:
+    """The message of a write refused: not allowed (`relphot_core.identity.AuthError`),
+    or made on a stale page (`relphot_core.reviews.StaleReviewError`:
+    with a link reloading the page)."""
+    from relphot_core.identity import AuthError
+    from relphot_core.reviews import StaleReviewError
+
+    if isinstance(exc, StaleReviewError):
+        return message([str(exc), " ", html.A("Reload the page", href="", className="reload-link")], "error")
+    if isinstance(exc, AuthError):
+        return message(f"Not stored: {exc}.", "error")
+    return message(str(exc), "error")
 
 
 def command_block(command: str, **props: Any) -> html.Pre:

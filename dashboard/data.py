@@ -50,7 +50,7 @@ MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "reason", "n_pairs",
                  "review_decision", "reviewer", "reviewed", "running_median", "control_low", "control_high",
                  "alarm", "alarm_reason", "detector_flag", "detector_reason", "crosscheck", "collateral",
-                 "global_value", "alarmed", "drift_since", "flags", "flag", "flag_reason", "run_id")
+                 "global_value", "alarmed", "drift_since", "flags", "flag", "flag_reason", "run_id", "review_id")
 """The columns of the store's trend table that the overview and the triage
 queue use: the cache keeps only these (masks then copy fewer bytes)."""
 
@@ -141,6 +141,10 @@ def with_latest_reviews(frame: pd.DataFrame, reviews: pd.DataFrame | None) -> pd
     for column, source in (("review_decision", "decision"), ("reviewer", "reviewer")):
         if column in frame.columns:
             frame[column] = _set_rows(frame[column], rows, reviews[source].to_numpy(dtype=object))
+    if "review_id" in frame.columns and "review_id" in reviews.columns:  # what a review from the page is made against
+        ids = frame["review_id"].to_numpy(dtype=float).copy()
+        ids[rows] = reviews["review_id"].to_numpy(dtype=float)
+        frame["review_id"] = ids
     if "reviewed" in frame.columns:
         reviewed = frame["reviewed"].to_numpy(dtype=bool).copy()
         reviewed[rows] = reviews["status"].to_numpy(dtype=object) == frame["status"].to_numpy(dtype=object)[rows]
@@ -477,25 +481,30 @@ def db_label() -> str:
 
 
 def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str, *,
-                cause: str = "", about: dict | None = None) -> int:
+                cause: str = "", about: dict | None = None, identity: Any = None,
+                expected: dict | None = None) -> int:
     """Store one decision for exposures ``(obs_id, filter, dither)`` as one
-    review batch (`relphot_core.reviews.submit`: checked there) and show it
-    in the cached tables at once; returns the batch id."""
+    review batch (`relphot_core.reviews.submit`: checked there, the
+    ``identity`` too, against the ``expected`` review ids) and show it in
+    the cached tables at once; returns the batch id."""
     from relphot_core.reviews import check_review, submit
 
-    batch = submit(get_store(), keys, decision, reviewer, comment, cause, about=about)
+    batch = submit(get_store(), keys, decision, reviewer, comment, cause, about=about, identity=identity,
+                   expected=expected)
+    if identity is not None and identity.signs_reviews:
+        reviewer = identity.name
     _show_reviews(list(keys), decision, check_review(decision, reviewer, comment, cause).reviewer)
     return batch
 
 
-def revoke_review_batch(batch_id: int, by: str) -> int:
-    """Revoke a review batch (`relphot_core.reviews.revoke`) and reload the
-    cached tables: its exposures are reviewed as before it. Returns the
-    number of reviews revoked."""
+def revoke_review_batch(batch_id: int, by: str, *, identity: Any = None) -> int:
+    """Revoke a review batch (`relphot_core.reviews.revoke`: ``identity``
+    checked there) and reload the cached tables: its exposures are reviewed
+    as before it. Returns the number of reviews revoked."""
     from relphot_core.reviews import revoke
 
     store, cache = get_store(), get_cache()
-    count = revoke(store, batch_id, by)
+    count = revoke(store, batch_id, by, identity=identity)
     cache.invalidate()
     # read the batch's filters again now: a revocation is rare, and the
     # queue must not show the revoked reviews while a reload runs behind
@@ -513,17 +522,24 @@ def _show_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str
         get_cache().apply_review(filter_name, pairs, set(), decision, reviewer)
 
 
-def review_problem(problem_id: int, decision: str, reviewer: str, comment: str, *, cause: str = "") -> tuple[int, int]:
+def review_problem(problem_id: int, decision: str, reviewer: str, comment: str, *, cause: str = "",
+                   identity: Any = None, expected: dict | None = None) -> tuple[int, int]:
     """Confirm or overrule a problem (`relphot_core.store.Store.review_problem`:
-    one batch over its exposures, checked by `relphot_core.reviews.check_review`)
-    and show it in the cached tables; returns the batch id and the number of
-    exposures reviewed."""
+    one batch over its exposures, checked by `relphot_core.reviews.check_review`,
+    the ``identity`` by `relphot_core.identity.check`) and show it in the
+    cached tables; returns the batch id and the number of exposures reviewed."""
+    from relphot_core.identity import Action, check
     from relphot_core.reviews import ReviewInputError, check_review
 
+    if identity is not None:
+        check(identity, Action.REVIEW)
+        if identity.signs_reviews:
+            reviewer = identity.name
     review = check_review(decision, reviewer, comment, cause)
     store = get_store()
     batch = store.review_problem(int(problem_id), review.decision, review.reviewer, review.comment,
-                                 cause=review.cause)
+                                 cause=review.cause, auth_mode=None if identity is None else identity.mode.value,
+                                 expected=expected)
     if batch is None:
         raise ReviewInputError(f"problem {problem_id} has no exposure to review")
     keys = [(int(o), str(f), int(d)) for o, f, d in
@@ -533,8 +549,15 @@ def review_problem(problem_id: int, decision: str, reviewer: str, comment: str, 
 
 
 def change_problem_state(problem_id: int, action: str, by: str, *, comment: str = "",
-                         expected_version: int | None = None) -> int:
+                         expected_version: int | None = None, identity: Any = None) -> int:
     """A lead's decision on a problem (`relphot_core.store.Store.set_problem_state`),
-    refused when the problem changed since the page showed ``expected_version``."""
+    refused when the ``identity`` may not (`relphot_core.identity.Action.CHANGE_PROBLEM`)
+    or the problem changed since the page showed ``expected_version``."""
+    from relphot_core.identity import Action, check
+
+    if identity is not None:
+        check(identity, Action.CHANGE_PROBLEM)
+        if identity.signs_reviews:
+            by = identity.name
     return get_store().set_problem_state(int(problem_id), action, by, comment=comment,
                                          expected_version=expected_version)

@@ -5,7 +5,11 @@
 
 The store URL comes from ``$RELPHOT_DB`` (default: ``relphot.db`` in the
 working directory); ``$RELPHOT_CONFIG`` names an optional TOML
-configuration (bands and control-chart rules).
+configuration (bands and control-chart rules, and ``[auth]``); the
+authentication mode and its settings come from its ``[auth]`` section and
+``$RELPHOT_AUTH``, ``$RELPHOT_AUTH_*``, ``$RELPHOT_SECRET_KEY``
+(`relphot_core.identity.AuthSettings.load`). gunicorn's bind address is
+not known here: mode none (the default) must be bound to loopback.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import logging
 import os
 
 from relphot_core.config import load_config
+from relphot_core.identity import AuthMode, AuthSettings
 from relphot_core.store import Store
 
 from .app import create_app
@@ -27,6 +32,10 @@ if _gunicorn.handlers:
 _url = os.environ.get("RELPHOT_DB") or None
 store = Store.open(_url)
 config = load_config(os.environ.get("RELPHOT_CONFIG") or None).validate()
-app = create_app(store, db_label=store.url, config=config)
+auth_settings = AuthSettings.load(os.environ.get("RELPHOT_CONFIG") or None)
+if auth_settings.mode is AuthMode.NONE:
+    logging.getLogger("dashboard").warning("auth mode none: nobody signs in and anyone reaching this server may "
+                                           "review; bind it to loopback or set RELPHOT_AUTH=proxy or accounts")
+app = create_app(store, db_label=store.url, config=config, auth_settings=auth_settings)
 server = app.server
 """The Flask application (WSGI callable)."""

@@ -313,6 +313,11 @@ class Keywords:
                           doc="Header keyword of the detector number of a catalogue extension.")
 
 
+AUTH_SECTION = "auth"
+"""The section of a configuration file read by
+`relphot_core.identity.AuthSettings.load` (who may do what on the
+dashboard), not part of the processing configuration."""
+
 READ_TIME_SECTIONS: frozenset[str] = frozenset({"control"})
 """Sections used when the store is read (control charts across
 observations), not by a run: left out of a run's parameters and digest."""
@@ -546,4 +551,5 @@ def load_config(path: str | Path | None = None) -> Config:
         raise ConfigError(path, f"cannot read configuration ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, f"not valid TOML ({exc})") from None
+    data.pop(AUTH_SECTION, None)  # the deployment's authentication: relphot_core.identity.AuthSettings
     return _merge(Config(), data, source=str(path))

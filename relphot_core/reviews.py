@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .config import FILTERS
+from .identity import Action, Identity, check
 from .qc.flags import flag_about
 from .status import Status
 
@@ -80,6 +81,24 @@ class ReviewInputError(ValueError):
     """A review that cannot be stored as given (the message says why, for the reviewer)."""
 
 
+class StaleReviewError(ReviewInputError):
+    """A decision made against a state that changed since: another review
+    or a revocation came in between. Nothing was stored.
+
+    Parameters
+    ----------
+    changes : list of str
+        What changed, one sentence per exposure (who, what, when).
+    """
+
+    def __init__(self, changes: list[str]) -> None:
+        self.changes = list(changes)
+        shown = "; ".join(self.changes[:3]) + (f"; and {len(self.changes) - 3} more" if len(self.changes) > 3
+                                                else "")
+        super().__init__(f"Not stored: changed since this page was loaded: {shown}. Reload the page to see the "
+                         "current state, then review again.")
+
+
 @dataclass(frozen=True)
 class ReviewInput:
     """A decision ready to store: cleaned and checked by `check_review`."""
@@ -104,6 +123,8 @@ class ReviewState:
     flag_kind: str | None = None
     batch_id: int | None = None
     comment: str = ""
+    review_id: int | None = None
+    """The review's id: what a later decision on the exposure is made against."""
 
 
 def check_review(decision: Any, reviewer: Any, comment: Any = "", cause: Any = "", *,
@@ -244,7 +265,8 @@ def latest_states(reviews: pd.DataFrame) -> dict[tuple[int, str, int], ReviewSta
             decision=str(row["decision"]), reviewer=str(row["reviewer"]), cause=_text(row.get("cause")),
             reviewed_at=None if at is None or pd.isna(at) else pd.Timestamp(at).to_pydatetime(),
             status=_text(row.get("status")) or None, flag_kind=_text(row.get("flag_kind")) or None,
-            batch_id=None if batch is None or pd.isna(batch) else int(batch), comment=_text(row.get("comment")))
+            batch_id=None if batch is None or pd.isna(batch) else int(batch), comment=_text(row.get("comment")),
+            review_id=int(row["id"]))
     return out
 
 
@@ -252,11 +274,13 @@ class ReviewStore(Protocol):
     """What these functions need of a store (`relphot_core.store.Store`)."""
 
     def add_reviews(self, keys: Any, decision: str, reviewer: str, comment: str = "", *, cause: str = "",
-                    about: Any = None) -> int: ...
+                    about: Any = None, expected: Any = None, auth_mode: str | None = None) -> int: ...
+
+    def review_batch_owner(self, batch_id: int) -> str: ...
 
     def reviews(self, obs_id: int | None = None, filter: str | None = None, **kw: Any) -> pd.DataFrame: ...
 
-    def revoke_review_batch(self, batch_id: int, by: str) -> int: ...
+    def revoke_review_batch(self, batch_id: int, by: str, *, auth_mode: str | None = None) -> int: ...
 
 
 def review_states(store: ReviewStore, obs_id: int, filter_name: str) -> dict[int, ReviewState]:
@@ -278,9 +302,11 @@ def all_review_states(store: ReviewStore) -> dict[tuple[int, str], dict[int, Rev
 
 def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment: Any = "", cause: Any = "", *,
            rows: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None,
-           about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None) -> int:
-    """Check a decision and store it for exposures ``(obs_id, filter, dither)``
-    as one batch.
+           about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
+           identity: Identity | None = None,
+           expected: Mapping[tuple[int, str, int], int | None] | None = None) -> int:
+    """Check who decides and the decision, and store it for exposures
+    ``(obs_id, filter, dither)`` as one batch.
 
     Parameters
     ----------
@@ -296,6 +322,13 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
     about : mapping, optional
         The flags already worked out, ``key -> (kind, reason)`` (e.g. grid
         rows carrying `flag_about`'s answer); ``rows`` complete them.
+    identity : relphot_core.identity.Identity, optional
+        Who decides: must be allowed `Action.REVIEW`; when signed in
+        (proxy, accounts) the review is theirs, whatever ``reviewer`` says.
+        Its mode is stored with the batch. None: a script with store access.
+    expected : mapping, optional
+        ``key -> review id`` (None: none) each decision was made against:
+        a change since refuses the whole batch (`StaleReviewError`).
 
     Returns
     -------
@@ -305,18 +338,30 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
     Raises
     ------
     ReviewInputError
-        Bad input (see `check_review`). KeyError: an unknown exposure.
+        Bad input (see `check_review`); StaleReviewError: the state changed.
+        KeyError: an unknown exposure.
+    relphot_core.identity.AuthError
+        The identity may not review.
     """
+    if identity is not None:
+        check(identity, Action.REVIEW)
+        if identity.signs_reviews:
+            reviewer = identity.name
     review = check_review(decision, reviewer, comment, cause)
     flags = {key: flag_about(row) for key, row in (rows or {}).items()}
     flags.update({tuple(key): (str(kind), str(reason or "")) for key, (kind, reason) in (about or {}).items()})
     return store.add_reviews(list(keys), review.decision, review.reviewer, review.comment,
-                             cause=review.cause, about=flags or None)
+                             cause=review.cause, about=flags or None, expected=expected,
+                             auth_mode=None if identity is None else identity.mode.value)
 
 
-def revoke(store: ReviewStore, batch_id: Any, by: Any) -> int:
+def revoke(store: ReviewStore, batch_id: Any, by: Any, *, identity: Identity | None = None) -> int:
     """Revoke a batch of reviews (`Store.revoke_review_batch`) after checking
     who revokes; returns the number of reviews revoked.
+
+    ``identity`` (None: a script with store access) must be allowed
+    `Action.REVOKE_OWN` for its own batch, `Action.REVOKE_ANY` for
+    another's; signed in, the revocation is theirs whatever ``by`` says.
 
     Raises
     ------
@@ -324,12 +369,18 @@ def revoke(store: ReviewStore, batch_id: Any, by: Any) -> int:
         No name, or a batch id that is not a whole number.
     KeyError
         No such batch.
+    relphot_core.identity.AuthError
+        The identity may not revoke this batch.
     """
-    by = " ".join(str(by or "").split())[:MAX_REVIEWER]
-    if not by:
-        raise ReviewInputError("Enter your name before revoking: a revocation is stored with its author.")
     try:
         batch = int(batch_id)
     except (TypeError, ValueError):
         raise ReviewInputError(f"not a batch number: {batch_id!r}") from None
-    return store.revoke_review_batch(batch, by)
+    if identity is not None:
+        check(identity, Action.REVOKE_OWN, owner=store.review_batch_owner(batch))
+        if identity.signs_reviews:
+            by = identity.name
+    by = " ".join(str(by or "").split())[:MAX_REVIEWER]
+    if not by:
+        raise ReviewInputError("Enter your name before revoking: a revocation is stored with its author.")
+    return store.revoke_review_batch(batch, by, auth_mode=None if identity is None else identity.mode.value)

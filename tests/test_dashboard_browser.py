@@ -277,13 +277,14 @@ def test_a_lead_acknowledges_a_problem_and_a_stale_page_is_refused(dash_duo, sto
     open_problem(dash_duo, f"obs {OBS} dither {DITHER}")
     pid = int(store.problems(kinds=["exposure"]).query("worst_status == 'FAIL'")["id"].iloc[0])
     store.set_problem_state(pid, "acknowledge", "Ada")  # someone else, since the page was drawn
-    dash_duo.find_element("#triage-lead").send_keys("Bob")
+    dash_duo.find_element("#triage-lead").send_keys("Bob")  # the name stays for the next decision
     press(dash_duo, "#triage-state-resolve")
     dash_duo.wait_for_contains_text("#triage-notice", "changed since you saw it (acknowledge by Ada")
     assert store.problem(pid)["state"] == "acknowledged"
     open_problem(dash_duo, "WARN")
     open_problem(dash_duo, f"obs {OBS} dither {DITHER}")  # drawn again: the current version
-    dash_duo.find_element("#triage-lead").send_keys("Bob")
+    wait_for(lambda: dash_duo.find_element("#triage-state-acknowledge").get_attribute("disabled") is not None,
+             message="the actions of an acknowledged problem")
     press(dash_duo, "#triage-state-resolve")
     dash_duo.wait_for_contains_text("#triage-notice", f"Problem {pid}: resolve by Bob")
     assert store.problem(pid)["state"] == "resolved" and store.problem_events(pid)["by"].tolist()[-1] == "Bob"

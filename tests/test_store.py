@@ -256,7 +256,7 @@ def test_exposure_table_columns_and_filters(small_survey):
         "obs_id", "filter", "exposure", "mjd_obs", "date_obs", "value", "error", "status", "reason",
         "n_pairs", "n_matched", "run_id", "method", "review_decision", "reviewer", "review_comment",
         "review_cause", "reviewed_at", "reviewed", "global_value", "crosscheck", "collateral", "detector_flag",
-        "detector_reason", "detector_worst", "detector_offset", "detector_offset_error"]
+        "detector_reason", "detector_worst", "detector_offset", "detector_offset_error", "review_id"]
     assert len(table) == 19
     assert table["reviewed"].dtype == bool and not table["reviewed"].any()
     assert math.isnan(table[(table.obs_id == 103) & (table.exposure == 3)]["value"].iloc[0])
@@ -349,7 +349,7 @@ def test_reviews_validation_and_bulk(small_survey):
     reviews = store.reviews()
     assert list(reviews.columns) == ["id", "obs_id", "filter", "exposure", "decision", "reviewer", "comment",
                                      "created", "run_id", "status", "cause", "flag_kind", "flag_reason",
-                                     "batch_id", "revoked_at", "revoked_by"]
+                                     "batch_id", "revoked_at", "revoked_by", "auth_mode", "revoked_auth_mode"]
     assert reviews["batch_id"].tolist() == [batch] * 3
     assert reviews[["obs_id", "filter", "exposure", "status"]].values.tolist() == [
         [101, "NIR_J", 1, "OK"], [103, "NIR_J", 4, "FAIL"], [102, "NIR_H", 3, "OK"]]

@@ -24,14 +24,16 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.identity import Action, AuthError
 from relphot_core.mjd import mjd_to_datetime
 from relphot_core.qc.flags import exposure_flags, is_flagged, next_flagged
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import FLAGGED, OUT_OF_LIMITS, Status
 
 from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
-                          fmt_time, message, review_form, status_badge)
+                          fmt_time, message, refused_message, review_form, status_badge)
 from ..api import is_number
+from ..auth import current_identity, signed_name, writes
 from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
@@ -96,6 +98,7 @@ def exposure_frame(store, result, run_id: int | None = None) -> pd.DataFrame:
             "review_decision": review.decision if review else None, "reviewer": review.reviewer if review else None,
             "review_comment": review.comment if review else None, "review_cause": review.cause if review else None,
             "reviewed_at": review.reviewed_at if review else None,
+            "review_id": review.review_id if review else None,
         })
     frame = pd.DataFrame(rows)
     return exposure_flags(frame) if len(frame) else frame
@@ -484,11 +487,15 @@ def update_pair(value, key):
     return pair_histogram_figure(sample, pair), dm_mag_figure(sample, pair), sky_figure(sample, pair)
 
 
+@writes(Action.REVIEW)
 def review(n_confirm, n_overrule, reviewer, comment, cause, scope, selected_rows, rows, key):
-    """Store a review of the ticked exposures or of every flagged one, as one batch."""
+    """Store a review of the ticked exposures or of every flagged one, as one
+    batch, against the reviews the table showed."""
     if not ctx.triggered_id or not (n_confirm or n_overrule):
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id["type"].endswith("confirm") else "overruled"
+    identity = current_identity()
+    reviewer = signed_name(identity, reviewer)
     problem = review_problem(decision, reviewer, comment, cause)
     if problem:
         return message(problem, "error"), no_update
@@ -515,10 +522,12 @@ def review(n_confirm, n_overrule, reviewer, comment, cause, scope, selected_rows
     shown = {int(r["exposure"]): r for r in (rows or [])}  # the flag each decision is about, as shown
     about = {(result.obs_id, result.filter, d): (shown[d].get("flag_kind") or "status", shown[d].get("flag_reason")
                                                  or "") for d in exposures if d in shown}
+    expected = {(result.obs_id, result.filter, d): shown[d].get("review_id") for d in exposures if d in shown}
     try:
-        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about)
-    except ReviewInputError as exc:
-        return message(str(exc), "error"), no_update
+        batch = add_reviews(keys, decision, reviewer, comment, cause=cause or "", about=about, identity=identity,
+                            expected=expected)
+    except (ReviewInputError, AuthError) as exc:
+        return refused_message(exc), no_update
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
     what = "dither " + ", ".join(str(d) for d in exposures)

@@ -9,10 +9,12 @@ from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from relphot_core.errors import RelphotError
-from relphot_core.reviews import MAX_REVIEWER, ReviewInputError, flag_label
+from relphot_core.identity import Action, AuthError
+from relphot_core.reviews import ReviewInputError, flag_label
 
+from ..auth import current_identity, signed_name, writes
 from ..components import (data_grid, empty_store_page, fmt_time, grid_column, match_count, message,
-                          status_cell_style)
+                          refused_message, signer_field, status_cell_style)
 from ..data import get_cache, get_store, revoke_review_batch
 
 PAGE = dict(path="/reviews", name="Reviews", title="relphot QC — reviews", order=3)
@@ -46,13 +48,20 @@ def review_records(reviews: pd.DataFrame) -> list[dict]:
             "flag": flag_label(row.get("flag_kind"), row.get("flag_reason"), row.get("status")),
             "decision": str(row["decision"]),
             "cause": str(row.get("cause") or ""),
-            "reviewer": str(row["reviewer"] or ""), "comment": str(row["comment"] or ""),
+            "reviewer": _signed(row["reviewer"], row.get("auth_mode")), "comment": str(row["comment"] or ""),
             "batch": batch,
             "revoked": revoked,
-            "state": (f"revoked by {row.get('revoked_by') or '?'} ({fmt_time(row.get('revoked_at'))})"
-                      if revoked else "counts"),
+            "state": (f"revoked by {_signed(row.get('revoked_by') or '?', row.get('revoked_auth_mode'))} "
+                      f"({fmt_time(row.get('revoked_at'))})" if revoked else "counts"),
         })
     return records
+
+
+def _signed(name, mode) -> str:
+    """A reviewer's name as the audit trail shows it: a typed name (auth
+    mode none) is marked unauthenticated."""
+    name = str(name or "")
+    return f"{name} (unauthenticated)" if mode == "none" else name
 
 
 def batch_options(batches: pd.DataFrame) -> list[dict]:
@@ -112,6 +121,7 @@ def layout(q: str | None = None, **_params) -> html.Div:
     reviews = store.reviews(search=search or None)
     everything = store.reviews() if search else reviews
     hidden = {"display": "none"} if not len(everything) else None  # nothing to search, list or revoke yet
+    identity = current_identity()
     return html.Div([
         html.H1("Reviews"),
         html.P(_summary(reviews, search), className="lead", id=pid("count")),
@@ -129,13 +139,14 @@ def layout(q: str | None = None, **_params) -> html.Div:
         html.Div(_grid(review_records(reviews)), id=pid("grid-box"), style=hidden),
         html.Div(className="review-box card", id=pid("revoke-box"), style=hidden, children=[
             html.H4("Revoke a batch"),
-            html.P("Click a review in the table to choose its batch, or pick one here.", className="muted"),
+            html.P("Click a review in the table to choose its batch, or pick one here. A reviewer revokes "
+                   "their own batches; a lead anyone's.", className="muted"),
             html.Div(className="review-row", children=[
                 dcc.Dropdown(id=pid("batch"), options=batch_options(store.review_batches()),
                              placeholder="a batch of reviews…", className="batch-dropdown", clearable=True),
-                dcc.Input(id=pid("by"), type="text", placeholder="your name", maxLength=MAX_REVIEWER,
-                          className="input-reviewer", persistence=True, persistence_type="local"),
-                html.Button("Revoke this batch", id=pid("revoke"), n_clicks=0, className="btn btn-overrule"),
+                signer_field(pid("by"), identity),
+                html.Button("Revoke this batch", id=pid("revoke"), n_clicks=0, className="btn btn-overrule",
+                            disabled=not identity.may(Action.REVOKE_OWN)),
             ]),
             dcc.ConfirmDialog(id=pid("confirm")),
             html.Div(id=pid("result"), className="review-result"),
@@ -164,7 +175,7 @@ def ask(n_clicks, batch, by, options):
         raise PreventUpdate
     if batch is None:
         return False, "", message("Choose a batch first (click a review in the table, or pick one).", "error")
-    if not " ".join(str(by or "").split()):
+    if not signed_name(current_identity(), by):
         return False, "", message("Enter your name before revoking: a revocation is stored with its author.",
                                   "error")
     label = next((o["label"] for o in options or [] if o["value"] == batch), f"batch {batch}")
@@ -172,14 +183,16 @@ def ask(n_clicks, batch, by, options):
                   "return to the triage queue."), ""
 
 
+@writes(Action.REVOKE_OWN)
 def revoke(submitted, batch, by, text):
-    """Revoke the chosen batch once confirmed, then refresh the table."""
+    """Revoke the chosen batch once confirmed (a lead: anyone's; a reviewer:
+    their own), then refresh the table."""
     if not submitted or batch is None:
         raise PreventUpdate
     try:
-        count = revoke_review_batch(int(batch), by)
-    except ReviewInputError as exc:
-        return message(str(exc), "error"), no_update, no_update, no_update, no_update
+        count = revoke_review_batch(int(batch), by, identity=current_identity())
+    except (ReviewInputError, AuthError) as exc:
+        return refused_message(exc), no_update, no_update, no_update, no_update
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not revoked: {exc}", "error"), no_update, no_update, no_update, no_update
     records, summary = search(text)

@@ -21,10 +21,14 @@ from dash.exceptions import PreventUpdate
 
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
+from relphot_core.identity import Action, AuthError
 from relphot_core.qc.problems import STATE_ACTIONS, describe_span, size_text
 from relphot_core.reviews import ReviewInputError, review_problem as review_complaint
+from relphot_core.store.problems import StaleProblemError
 
-from ..components import data_grid, fmt_time, grid_column, message, review_form, status_cell_style
+from ..auth import current_identity, signed_name, writes
+from ..components import (data_grid, fmt_time, grid_column, message, refused_message, review_form, signer_field,
+                          status_cell_style)
 from ..data import change_problem_state, get_cache, get_store, review_problem
 
 PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
@@ -176,12 +180,14 @@ def detail(problem_id: int | None) -> list[Any]:
     life = [html.Li(f"{fmt_time(e.at)}: {e.event}" + (f" by {e.by}" if e.by and e.by != "relphot" else "")
                     + (f" ({e.n_exposures} exposures)" if e.n_exposures else "") + (f": {e.comment}" if e.comment else ""))
             for e in events.itertuples(index=False)]
-    allowed = [action for action, states in STATE_ACTIONS.items() if row["state"] in states]
     first_obs = int(row["first_obs"]) if pd.notna(row["first_obs"]) else None
     link = (dcc.Link("open its first observation", href=f"/observation/{first_obs}?filter={row['filter']}"
                      f"&back=/triage?problem={problem_id}") if first_obs is not None and row["filter"] else None)
+    seen = {f"{e.obs_id}|{e.filter}|{e.exposure}": (None if pd.isna(e.review_id) else int(e.review_id))
+            for e in exposures.itertuples(index=False)}
     return [
         dcc.Store(id=pid("version"), data=int(row["version"])),
+        dcc.Store(id=pid("expected"), data=seen),  # each exposure's latest review as shown: a stale review is refused
         html.H3(f"Problem {problem_id}: {row['title']} ({row['filter'] or 'no filter'})", id=pid("detail-title")),
         html.P(row["reason"], className="problem-reason"),
         html.Dl(className="problem-facts", children=[
@@ -197,28 +203,54 @@ def detail(problem_id: int | None) -> list[Any]:
         data_grid(pid("exposures"), exposure_rows(exposures),
                   [grid_column(k, n, link=True) for k, n in EXPOSURE_COLUMNS],
                   height="min(300px, 40vh)"),
-        html.Div(className="problem-actions", children=[
-            html.Div(className="review-box card", children=[
-                html.H4("Review the problem"),
-                html.P(f"One decision for its {_plural(int(row['n_exposures']), 'exposure')}, stored as one review "
-                       "batch about this problem (the reviews page can revoke it).", className="muted"),
-                review_form(pid, what="this problem's exposures"),
-            ]),
-            html.Div(className="review-box card", children=[
-                html.H4("A lead's decision"),
-                html.P("Acknowledge: known and followed (it leaves the queue). Resolve: over; if it comes back it "
-                       "regresses. Ignore: not worth following.", className="muted"),
-                html.Div(className="review-row", children=[
-                    dcc.Input(id=pid("lead"), type="text", placeholder="your name", className="input-reviewer"),
-                    dcc.Input(id=pid("lead-comment"), type="text", placeholder="comment", className="input-comment"),
-                    *[html.Button(action, id=pid(f"state-{action}"), n_clicks=0, className="btn btn-small",
-                                  disabled=action not in allowed) for action in STATE_ACTIONS],
-                ]),
-            ]),
-        ]),
         html.H4("Life"),
         html.Ul(life, className="problem-life", id=pid("life")),
     ]
+
+
+def actions() -> html.Div:
+    """The review form and a lead's decision, below the chosen problem.
+
+    In the page's layout once (not redrawn with each problem: new buttons
+    would fire their callbacks, and the server refuses a write the user may
+    not make); `action_state` enables what the chosen problem's state and
+    the user's role allow."""
+    identity = current_identity()
+    may_decide = identity.may(Action.CHANGE_PROBLEM)
+    return html.Div(className="problem-actions", id=pid("actions"), children=[
+        html.Div(className="review-box card", children=[
+            html.H4("Review the problem"),
+            html.P("One decision for all the problem's exposures, stored as one review batch about this problem "
+                   "(the reviews page can revoke it).", className="muted"),
+            review_form(pid, what="this problem's exposures"),
+        ]),
+        html.Div(className="review-box card", children=[
+            html.H4("A lead's decision"),
+            html.P("Acknowledge: known and followed (it leaves the queue). Resolve: over; if it comes back it "
+                   "regresses. Ignore: not worth following.", className="muted"),
+            html.Div(className="review-row", children=[
+                signer_field(pid("lead"), identity),
+                dcc.Input(id=pid("lead-comment"), type="text", placeholder="comment", className="input-comment"),
+                *[html.Button(action, id=pid(f"state-{action}"), n_clicks=0, className="btn btn-small",
+                              disabled=True) for action in STATE_ACTIONS],
+            ]),
+            None if may_decide else html.P(f"{identity.name or 'You'} ({identity.role.value}) may not change a "
+                                           "problem's state: a lead may.", className="muted"),
+        ]),
+    ])
+
+
+def action_state(chosen, _changed):
+    """Show the actions for a chosen problem and enable the lead's actions
+    its state allows (all disabled for who may not make them)."""
+    if chosen is None:
+        return ({"display": "none"},) + (True,) * len(STATE_ACTIONS)
+    try:
+        state = get_store().problem(int(chosen))["state"]
+    except KeyError:
+        return ({"display": "none"},) + (True,) * len(STATE_ACTIONS)
+    may_decide = current_identity().may(Action.CHANGE_PROBLEM)
+    return ({},) + tuple(not may_decide or state not in STATE_ACTIONS[action] for action in STATE_ACTIONS)
 
 
 def layout(view: str = "awaiting", filter: Any = None, problem: str | None = None, **_params) -> html.Div:
@@ -252,6 +284,7 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
         dcc.Store(id=pid("changed")),
         html.Div(id=pid("notice"), className="review-result"),
         html.Div(detail(chosen), id=pid("detail"), className="problem-detail card"),
+        html.Div(actions(), id=pid("actions-box"), style={} if chosen is not None else {"display": "none"}),
     ])
 
 
@@ -274,18 +307,25 @@ def redraw(_changed, chosen):
     return detail(chosen)
 
 
-def review(n_confirm, n_overrule, reviewer, comment, cause, chosen):
-    """Confirm or overrule the chosen problem: one batch over its exposures."""
+@writes(Action.REVIEW)
+def review(n_confirm, n_overrule, reviewer, comment, cause, chosen, seen=None):
+    """Confirm or overrule the chosen problem: one batch over its exposures,
+    signed by the signed-in user (the typed name in mode none)."""
     if not ctx.triggered_id or not (n_confirm or n_overrule) or chosen is None:
         raise PreventUpdate
     decision = "confirmed" if ctx.triggered_id == pid("confirm") else "overruled"
+    identity = current_identity()
+    reviewer = signed_name(identity, reviewer)
     complaint = review_complaint(decision, reviewer, comment, cause)
     if complaint:
         return message(complaint, "error"), no_update
     try:
-        batch, n = review_problem(int(chosen), decision, reviewer, comment, cause=cause or "")
-    except ReviewInputError as exc:
-        return message(str(exc), "error"), no_update
+        expected = None if seen is None else {(int(o), f, int(d)): r for key, r in seen.items()
+                                              for o, f, d in [key.split("|")]}
+        batch, n = review_problem(int(chosen), decision, reviewer, comment, cause=cause or "", identity=identity,
+                                  expected=expected)
+    except (ReviewInputError, AuthError) as exc:
+        return refused_message(exc), no_update
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
     name = " ".join(str(reviewer).split())
@@ -294,17 +334,25 @@ def review(n_confirm, n_overrule, reviewer, comment, cause, chosen):
             {"batch": batch})
 
 
+@writes(Action.CHANGE_PROBLEM)
 def change_state(*args):
-    """A lead acknowledges, resolves, ignores or reopens the chosen problem."""
+    """A lead acknowledges, resolves, ignores or reopens the chosen problem
+    (refused when it changed since the page showed it)."""
     *_clicks, by, comment, chosen, version = args
     # a redrawn problem brings new buttons (n_clicks 0): only a click counts
     if not ctx.triggered_id or chosen is None or not ctx.triggered[0].get("value"):
         raise PreventUpdate
     action = str(ctx.triggered_id).removeprefix(pid("state-"))
+    identity = current_identity()
+    by = signed_name(identity, by)
     try:
-        new = change_problem_state(int(chosen), action, by, comment=comment or "", expected_version=version)
-    except (KeyError, ValueError, RelphotError) as exc:
-        return message(str(exc), "error"), no_update
+        new = change_problem_state(int(chosen), action, by, comment=comment or "", expected_version=version,
+                                   identity=identity)
+    except StaleProblemError as exc:
+        return message([str(exc), " ", html.A("Reload the page", href="", className="reload-link")], "error"), \
+            no_update
+    except (KeyError, ValueError, RelphotError, AuthError) as exc:
+        return refused_message(exc), no_update
     return message(f"Problem {chosen}: {action} by {' '.join(str(by).split())} (version {new}).", "success",
                    id=pid("state-stored")), {"version": new}
 
@@ -327,6 +375,12 @@ def register_callbacks(app: dash.Dash) -> None:
         prevent_initial_call=True,
     )(choose)
     app.callback(
+        Output(pid("actions-box"), "style"),
+        *[Output(pid(f"state-{action}"), "disabled") for action in STATE_ACTIONS],
+        Input(pid("chosen"), "data"),
+        Input(pid("changed"), "data"),
+    )(action_state)
+    app.callback(
         Output(pid("detail"), "children", allow_duplicate=True),
         Input(pid("changed"), "data"),
         State(pid("chosen"), "data"),
@@ -341,6 +395,7 @@ def register_callbacks(app: dash.Dash) -> None:
         State(pid("comment"), "value"),
         State(pid("cause"), "value"),
         State(pid("chosen"), "data"),
+        State(pid("expected"), "data"),
         prevent_initial_call=True,
     )(review)
     app.callback(

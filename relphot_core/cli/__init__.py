@@ -27,13 +27,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compare",
     "products",
     "serve",
+    "users",
 )
 
 
 COMMAND_MODULE: dict[str, str] = {
     "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
-    "serve": "serve", "demo": "serve",
+    "serve": "serve", "demo": "serve", "users": "users",
 }
 """The module of each sub-command (tested against what the modules register)."""
 

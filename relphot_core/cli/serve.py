@@ -7,12 +7,14 @@ relphot_core itself never imports Dash.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
+from ..identity import AuthMode, AuthSettings, is_loopback
 from .common import SERVE_SECTIONS, add_config_options, config_from_args
 
 
@@ -26,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default $RELPHOT_DB or relphot.db)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    p.add_argument("--auth", choices=[mode.value for mode in AuthMode],
+                   help="who may do what: none (nobody signs in; reviews marked unauthenticated; loopback only), "
+                        "proxy (the user from an authenticating proxy's header), accounts (users of "
+                        "relphot users sign in); default $RELPHOT_AUTH, else [auth] mode of --config, else none")
+    p.add_argument("--allow-remote-none", action="store_true",
+                   help="with auth none, serve on a non-loopback --host anyway (anyone reaching it may review)")
     add_config_options(p, SERVE_SECTIONS,
                        config_help="configuration file: the status bands ([thresholds], [detectors]) and the "
                                    "control-chart rules ([control]) the dashboard shows")
@@ -96,24 +104,42 @@ def require_dashboard() -> None:
                                 "[dashboard] extra, e.g. pip install '.[dashboard]' in relphot's directory")
 
 
-def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None) -> None:
+def check_auth(settings: AuthSettings, host: str) -> None:
+    """Refuse settings that cannot serve, and mode none on an address other
+    machines reach unless explicitly allowed (anyone there could review
+    under any name)."""
+    problem = settings.problem()
+    if problem:
+        raise ConfigError("auth", problem)
+    if settings.mode is AuthMode.NONE and not is_loopback(host) and not settings.allow_remote_none:
+        raise ConfigError(host, "auth mode none serves only on loopback (anyone reaching the dashboard could "
+                                "review under any name): use --auth proxy or --auth accounts, or "
+                                "--allow-remote-none to serve it anyway")
+
+
+def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None,
+          auth_settings: AuthSettings | None = None) -> None:
     """Run the dashboard with the built-in (threaded) server, debug off
-    (``config``: the `relphot_core.config.Config` of its bands and rules).
+    (``config``: the `relphot_core.config.Config` of its bands and rules;
+    ``auth_settings``: who may do what, default mode none on loopback).
     The address is printed once the server listens."""
+    auth_settings = auth_settings or AuthSettings()
     _check_port(port)
     _check_host(host, port)
     require_dashboard()
+    check_auth(auth_settings, host)
     from werkzeug.serving import make_server
 
     from dashboard import create_app
 
-    app = create_app(store, db_label=store.url, config=config)
+    app = create_app(store, db_label=store.url, config=config, auth_settings=auth_settings)
     try:
         server = make_server(host, port, app.server, threaded=True)
     except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken
         raise ConfigError(f"{host}:{port}", f"cannot listen ({getattr(exc, 'strerror', None) or exc}); "
                                             "choose another port with --port") from None
-    print(f"relphot dashboard on http://{host}:{port}/  (store {store.url}; Ctrl-C stops)", file=sys.stderr)
+    print(f"relphot dashboard on http://{host}:{port}/  (store {store.url}; auth {auth_settings.mode.value}; "
+          "Ctrl-C stops)", file=sys.stderr)
     try:
         server.serve_forever()
     finally:
@@ -127,12 +153,19 @@ def run_serve(args: argparse.Namespace) -> int:
     _check_port(args.port)
     require_dashboard()
     config = config_from_args(args)  # impossible rule parameters: refused before anything starts
+    auth_settings = AuthSettings.load(getattr(args, "config", None))
+    if args.auth:
+        auth_settings = auth_settings.with_mode(args.auth)
+    if args.allow_remote_none:
+        auth_settings = dataclasses.replace(auth_settings, allow_remote_none=True)
+    _check_host(args.host, args.port)  # an unresolvable host is named before anything else
+    check_auth(auth_settings, args.host)
     _check_free(args.host, args.port)
     store = Store.open(args.db, create=False)  # a misspelt --db is refused, not served empty
     if store.is_empty():
         print(f"relphot serve: note: {store.url} is empty; the dashboard will say how to fill it "
               "(e.g. `relphot demo`).", file=sys.stderr)
-    serve(store, host=args.host, port=args.port, config=config)
+    serve(store, host=args.host, port=args.port, config=config, auth_settings=auth_settings)
     return 0
 
 
@@ -145,6 +178,8 @@ def run_demo(args: argparse.Namespace) -> int:
         raise ConfigError("--sources-per-detector", "must be at least 10")
     if not args.no_serve:
         require_dashboard()
+        _check_host(args.host, args.port)
+        check_auth(AuthSettings(), args.host)  # the demo runs in mode none
         _check_free(args.host, args.port)  # before a minute of work, not after
     db = Path(args.dir) / "relphot.db"
     if db.exists() and not args.fresh:

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..errors import StoreError
 from ..qc.flags import awaits_review
-from ..reviews import check_review
+from ..reviews import StaleReviewError, check_review
 from . import problems as problem_rows, queries, review_rows
 from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
 from .inputs_api import InputsPart
@@ -48,6 +48,7 @@ from .results_api import ResultsPart
 from .survey_api import SurveyPart
 from .schema import short_error, ensure_current
 from .tables_api import TablesPart
+from .users_api import UsersPart
 from .writes import refresh_current
 
 O = Observation.__table__
@@ -57,7 +58,17 @@ R = ProcessingRun.__table__
 V = Review.__table__
 
 
-class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
+def _refuse_stale(conn: Connection, known: Mapping, expected: Mapping | None) -> None:
+    """Raise `StaleReviewError` when an exposure's latest review is not the expected one."""
+    if expected is None:
+        return
+    wanted = {(int(o), str(f), int(d)): (None if r is None else int(r)) for (o, f, d), r in expected.items()}
+    changes = review_rows.stale_changes(conn, known, wanted)
+    if changes:
+        raise StaleReviewError(changes)
+
+
+class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
     """Runs, factors and reviews of relphot in a SQL database.
 
     Use `Store.open`; close with `close` or a ``with`` block.
@@ -195,6 +206,8 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
         *,
         cause: str = "",
         about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
+        expected: Mapping[tuple[int, str, int], int | None] | None = None,
+        auth_mode: str | None = None,
     ) -> int | None:
         """Record a reviewer's decision on exposures of one observation, as one batch.
 
@@ -211,6 +224,14 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
             decision was about, as the reviewer saw it; by default the
             exposure's own (`relphot_core.reviews.flag_about` of its status,
             detector flag and cross-check).
+        expected : mapping, optional
+            ``(obs_id, filter, dither) -> review id`` (None: no review): the
+            latest valid review each decision was made against (the
+            ``review_id`` of `exposure_table`). If one changed since, nothing
+            is stored (`relphot_core.reviews.StaleReviewError`).
+        auth_mode : str, optional
+            How the reviewer was known (`relphot_core.identity.AuthMode`:
+            ``none`` is a typed, unauthenticated name).
 
         Returns
         -------
@@ -222,10 +243,12 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
         ------
         KeyError
             Unknown observation or exposure. ValueError: bad decision, cause or no reviewer.
+        StaleReviewError
+            An exposure's latest review is no longer ``expected``.
         """
         check_review(decision, reviewer, comment, cause, reason_required=False)
         with self._write(f"cannot review observation {obs_id} {filter}") as conn:
-            known = review_rows.targets(conn, [(int(obs_id), str(filter))])
+            known = review_rows.targets(conn, [(int(obs_id), str(filter))], lock=expected is not None)
             if not known:
                 raise KeyError(f"no observation {obs_id} {filter}")
             if exposures is None:
@@ -238,8 +261,9 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
                         raise KeyError(f"no exposure {dither} in observation {obs_id} {filter}")
                     keys.append(key)
                 keys = list(dict.fromkeys(keys))
+            _refuse_stale(conn, known, expected)
             return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
-                                            cause, about)
+                                            cause, about, auth_mode)
 
     def add_reviews(
         self,
@@ -250,24 +274,33 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
         *,
         cause: str = "",
         about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
+        expected: Mapping[tuple[int, str, int], int | None] | None = None,
+        auth_mode: str | None = None,
     ) -> int | None:
         """Record one decision on many exposures ``(obs_id, filter, dither)``
-        in one transaction, as one batch (see `add_review` for ``cause`` and
-        ``about``); returns the batch id (None when ``keys`` is empty)."""
+        in one transaction, as one batch (see `add_review` for ``cause``,
+        ``about``, ``expected`` and ``auth_mode``); returns the batch id
+        (None when ``keys`` is empty)."""
         check_review(decision, reviewer, comment, cause, reason_required=False)
         wanted = [(int(o), str(f), int(d)) for o, f, d in keys]
         if not wanted:
             return None
         with self._write("cannot save reviews") as conn:
-            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in wanted}))
+            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in wanted}), lock=expected is not None)
             missing = [key for key in wanted if key not in known]
             if missing:
                 raise KeyError(f"no exposure {missing[0]}")
             unique = list(dict.fromkeys(wanted))
+            _refuse_stale(conn, known, expected)
             return review_rows.insert_batch(conn, [known[k] for k in unique], unique, decision, reviewer, comment,
-                                            cause, about)
+                                            cause, about, auth_mode)
 
-    def revoke_review_batch(self, batch_id: int, by: str) -> int:
+    def review_batch_owner(self, batch_id: int) -> str:
+        """Who stored a review batch (KeyError: no such batch)."""
+        with self._read() as conn:
+            return review_rows.batch_owner(conn, int(batch_id))
+
+    def revoke_review_batch(self, batch_id: int, by: str, *, auth_mode: str | None = None) -> int:
         """Revoke a batch of reviews: they stay in the audit trail (with who
         revoked them and when) but no longer count, so each exposure is
         reviewed as it was before the batch.
@@ -283,7 +316,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
             No such batch. ValueError: revoked already, or no name given.
         """
         with self._write(f"cannot revoke review batch {batch_id}") as conn:
-            return review_rows.revoke_batch(conn, int(batch_id), by)
+            return review_rows.revoke_batch(conn, int(batch_id), by, auth_mode)
 
     # -------------------------------------------------------------- problems
     def update_problems(self, filters: Sequence[str] | None = None, *, control: Any = None,
@@ -393,11 +426,15 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
                                           expected_version=expected_version)
 
     def review_problem(self, problem_id: int, decision: str, reviewer: str, comment: str = "", *,
-                       cause: str = "") -> int | None:
+                       cause: str = "", auth_mode: str | None = None,
+                       expected: Mapping[tuple[int, str, int], int | None] | None = None) -> int | None:
         """Confirm or overrule a problem: one review batch over all its
         exposures, each recorded as about the problem (its flag kind and
-        reason). Revoking the batch (`revoke_review_batch`) restores the
-        queue as it was. Returns the batch id (None: no exposure).
+        reason), with how the reviewer was known (``auth_mode``), refused
+        (`relphot_core.reviews.StaleReviewError`) when an exposure's latest
+        review is not the ``expected`` one the page showed. Revoking
+        the batch (`revoke_review_batch`) restores the queue as it was.
+        Returns the batch id (None: no exposure).
 
         Raises
         ------
@@ -413,10 +450,11 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart):
             if not keys:
                 return None
             known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in keys}))
+            _refuse_stale(conn, known, expected)
             kind = PROBLEM_FLAG_KIND.get(str(row["kind"]))
             about = {key: (kind or known[key]["flag_kind"], f"{row['title']}: {row['reason']}") for key in keys}
             return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
-                                            cause, about, problem_id=int(problem_id))
+                                            cause, about, auth_mode, problem_id=int(problem_id))
 
     # ------------------------------------------------------------------ read
     @staticmethod

@@ -37,8 +37,15 @@ review
 review_batch
     The reviews stored by one action (one exposure, an observation, or a
     bulk review of the triage queue): who, when, the decision, comment and
-    cause, how many, and the problem it reviewed when it was one. Revoking a
-    batch revokes its reviews.
+    cause, how many, how the reviewer was known (``auth_mode``), and the
+    problem it reviewed when it was one. Revoking a batch revokes its reviews.
+app_user
+    The users of the dashboard's accounts mode: name, role (viewer,
+    reviewer, lead, admin) and argon2 password hash
+    (`relphot_core.identity`).
+api_token
+    The API tokens of scripts, stored as SHA-256 digests (the token is
+    shown once), with their user and label; a revoked token stays, refused.
 problem
     One QC problem: a cause with its exposures (`relphot_core.qc.problems`),
     its span, size now, state (open, acknowledged, resolved, ignored,
@@ -309,6 +316,41 @@ class ReviewBatch(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(128))
     problem_id: Mapped[int | None] = mapped_column(Integer, index=True)
     """The problem reviewed (`Problem.id`), when the batch reviewed a problem."""
+    auth_mode: Mapped[str | None] = mapped_column(String(16))
+    """How ``reviewer`` was known (`relphot_core.identity.AuthMode`): ``none``
+    (typed, unauthenticated), ``proxy`` or ``accounts`` (signed in); None:
+    stored before it was recorded (or by a script without an identity)."""
+    revoked_auth_mode: Mapped[str | None] = mapped_column(String(16))
+    """The same for ``revoked_by``."""
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_app_user_name"),
+        CheckConstraint("role IN ('viewer', 'reviewer', 'lead', 'admin')", name="ck_app_user_role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    """`relphot_core.identity.Role`."""
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    """argon2 hash (`relphot_core.identity.hash_password`); None: tokens only."""
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("digest", name="uq_api_token_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", name="fk_api_token_user"))
+    digest: Mapped[str] = mapped_column(String(64))
+    """`relphot_core.identity.token_digest` of the token (the token itself is shown once, never stored)."""
+    label: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InputFile(Base):

@@ -215,11 +215,11 @@ def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequ
 def exposures(conn: Connection, problem_id: int) -> pd.DataFrame:
     """The exposures of a problem: obs_id, filter, exposure, role, mjd_obs,
     value, error, status, reason, reviewed (at the current status),
-    review_decision, reviewer; by time."""
+    review_decision, reviewer, review_id (the latest valid review); by time."""
     reviewed = case((and_(V.c.id.is_not(None), V.c.status == F.c.status), literal(True)), else_=literal(False))
     stmt = (select(O.c.obs_id, O.c.filter, E.c.dither.label("exposure"), PE.c.role, E.c.mjd_obs, F.c.value, F.c.error,
                    F.c.status, F.c.reason, reviewed.label("reviewed"), V.c.decision.label("review_decision"),
-                   V.c.reviewer)
+                   V.c.reviewer, E.c.latest_review_id)
             .select_from(PE)
             .join(E, E.c.id == PE.c.exposure_id)
             .join(O, O.c.id == E.c.observation_id)
@@ -230,7 +230,8 @@ def exposures(conn: Connection, problem_id: int) -> pd.DataFrame:
     rows = conn.execute(stmt).all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "filter", "exposure", "role", "mjd_obs", "value",
                                                             "error", "status", "reason", "reviewed",
-                                                            "review_decision", "reviewer"])
+                                                            "review_decision", "reviewer", "review_id"])
+    frame["review_id"] = frame["review_id"].astype("Int64")
     frame["reviewed"] = frame["reviewed"].astype(bool)
     return frame
 

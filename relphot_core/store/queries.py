@@ -61,6 +61,7 @@ EXPOSURE_COLUMNS: dict[str, str] = {
     "detector_worst": "float64",
     "detector_offset": "float64",
     "detector_offset_error": "float64",
+    "review_id": "float64",
 }
 
 OBSERVATION_COLUMNS: dict[str, str] = {
@@ -222,6 +223,7 @@ def _exposure_table(
             F.c.detector_worst,
             F.c.detector_offset,
             F.c.detector_offset_error,
+            E.c.latest_review_id.label("review_id"),
         )
     )
     stmt = _exposure_where(stmt, selection)
