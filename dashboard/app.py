@@ -181,7 +181,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         # URL keeps any path prefix the app is served under.
         app.config.external_scripts.append(app.get_asset_url(PLOTLY_CARTESIAN))
     config = config or Config()
-    cache = DataCache(store, ttl=cache_ttl, control=config.control)
+    cache = DataCache(store, ttl=cache_ttl, control=config.control, thresholds=thresholds or config.thresholds)
     detector_cache = DetectorCache(store, ttl=cache_ttl, control=config.control, thresholds=config.detectors)
     app.server.config.update({
         STORE_KEY: store,

@@ -226,10 +226,14 @@ class DataCache:
         Reload cost (seconds) below which reloads are synchronous.
     """
 
-    def __init__(self, store, ttl: float = 20.0, sync_limit: float = 0.3, control: Any = None) -> None:
+    def __init__(self, store, ttl: float = 20.0, sync_limit: float = 0.3, control: Any = None,
+                 thresholds: Thresholds | None = None) -> None:
         self.store = store
         self.control = control
         """The control-chart rules (`relphot_core.config.Control`; None: the defaults)."""
+        self.thresholds = thresholds
+        """The running median's window and band (``drift_window``, ``drift_nsigma`` of
+        `relphot_core.config.Thresholds`; None: the defaults)."""
         self.ttl = ttl
         self.sync_limit = sync_limit
         self._lock = threading.Lock()
@@ -241,6 +245,12 @@ class DataCache:
         self._reviews: list[tuple[float, str, set, set, str, str]] = []
         self.warmed = threading.Event()
         """Set once the start-up warm-up has finished."""
+
+    def _read_trend(self, filter_name: str) -> pd.DataFrame:
+        """The store's trend of a filter with this dashboard's rules."""
+        bands = self.thresholds or Thresholds()
+        return self.store.trend(filter_name, control=self.control, window=bands.drift_window,
+                                nsigma=bands.drift_nsigma)
 
     def _data_version(self) -> str | None:
         """The store's data version, asked at most every `VERSION_MEMO` seconds."""
@@ -260,7 +270,7 @@ class DataCache:
         start = time.monotonic()
         self._version = None
         version = self._data_version()  # before the read: a write during it triggers a reload
-        frame = compact_table(self.store.trend(filter_name, control=self.control))
+        frame = compact_table(self._read_trend(filter_name))
         frame.attrs[VERSION_ATTR] = content_version(frame)
         with self._lock:
             # reviews written through this process while the table was read
@@ -327,7 +337,7 @@ class DataCache:
         the ttl (a write by another process then shows as soon as the table
         is read again)."""
         if self.ttl <= 0:
-            frame = self.store.trend(filter_name, control=self.control)
+            frame = self._read_trend(filter_name)
             frame.attrs[VERSION_ATTR] = f"read-{time.monotonic()}"  # every read is a new version
             return frame
         with self._lock:

@@ -197,3 +197,22 @@ def test_the_default_view_is_drawn_at_start_up_outside_any_request(tmp_path):
     thread.start()
     thread.join()
     assert errors == []
+
+
+def test_the_running_median_follows_the_configured_window_and_band(tmp_path):
+    """``[thresholds] drift_window`` / ``drift_nsigma`` (``relphot serve
+    --drift-window --drift-nsigma``) shape the trend's running median and
+    band; a window below the chart's usual minimum still draws it."""
+    import numpy as np
+
+    from dashboard.data import DataCache
+    from dashboard_fixtures import fill_small_store
+    from relphot_core.config import Thresholds
+
+    store = fill_small_store(f"sqlite:///{tmp_path / 'w.db'}")
+    default = DataCache(store, ttl=0).trend("NIR_J")
+    short = DataCache(store, ttl=0, thresholds=Thresholds(drift_window=5, drift_nsigma=0.5)).trend("NIR_J")
+    wide = DataCache(store, ttl=0, thresholds=Thresholds(drift_window=400, drift_nsigma=10.0)).trend("NIR_J")
+    assert np.isfinite(short["running_median"]).sum() > np.isfinite(default["running_median"]).sum()
+    band = lambda t: np.nanmedian(t["control_high"] - t["control_low"])  # noqa: E731
+    assert band(short) < band(default) < band(wide)

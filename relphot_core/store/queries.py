@@ -409,7 +409,8 @@ def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: fl
     values = df["value"].to_numpy(dtype=float)
     finite = np.isfinite(values)
     if finite.any():
-        chart = control_chart(values[finite], window=window, nsigma=nsigma)
+        # a window shorter than the chart's usual minimum still draws its band
+        chart = control_chart(values[finite], window=window, nsigma=nsigma, min_points=min(20, window))
         df.loc[finite, "running_median"] = chart.center
         df.loc[finite, "control_low"] = chart.low
         df.loc[finite, "control_high"] = chart.high
