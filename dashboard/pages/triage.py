@@ -294,9 +294,11 @@ def refresh(view, filters, _store):
     return problem_rows(frame), heading(view or "awaiting", frame)
 
 
-def choose(selected):
-    """A row clicked: that problem below the queue."""
-    if not selected:
+def choose(selected, chosen=None):
+    """A row clicked: that problem below the queue (the grid re-selecting
+    the same row after its rows were refreshed changes nothing: the message
+    of the action just made stays)."""
+    if not selected or int(selected[0]["id"]) == chosen:
         raise PreventUpdate
     problem_id = int(selected[0]["id"])
     return problem_id, detail(problem_id), None
@@ -372,6 +374,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Output(pid("detail"), "children"),
         Output(pid("notice"), "children"),
         Input(pid("table"), "selectedRows"),
+        State(pid("chosen"), "data"),
         prevent_initial_call=True,
     )(choose)
     app.callback(
