@@ -28,7 +28,7 @@ from relphot_core.identity import Action, AuthError
 from relphot_core.mjd import mjd_to_datetime
 from relphot_core.qc.flags import exposure_flags, is_flagged, next_flagged
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
-from relphot_core.status import FLAGGED, OUT_OF_LIMITS, Status
+from relphot_core.status import OUT_OF_LIMITS, Status
 
 from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
                           fmt_time, message, refused_message, review_form, status_badge)

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
-import numpy as np
 import pandas as pd
 
 from relphot_core.config import FILTERS

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, StoreError
+from ..errors import ConfigError
 from ..identity import AuthMode, AuthSettings, is_loopback
 from .common import SERVE_SECTIONS, add_config_options, config_from_args
 

@@ -3,7 +3,8 @@ catalogue files each set was computed from (to tell what changed) and the
 processing failures (`relphot_core.store.batches` holds their SQL).
 
 The part assumes the facade's ``_read()`` / ``_write(what)`` connection
-context managers, ``_writer`` engine and ``url`` (`relphot_core.store.api.Store`).
+context managers, ``_write_retrying(what, work)`` and ``url``
+(`relphot_core.store.api.Store`).
 """
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import Connection
 
-from ..errors import StoreError
 from ..results import ObservationResult
 from . import batches
-from .schema import short_error
 from .writes import prepare, result_label, save_batch
 
 
@@ -54,34 +53,29 @@ class InputsPart:
                   params_digest: str) -> list[int | None]:
         """`save_set` for many sets in one transaction: all or nothing."""
         what = "cannot save " + (result_label(items[0][0]) if len(items) == 1 else f"{len(items)} sets")
-        for attempt in range(2):
-            try:
-                with self._writer.begin() as conn:
-                    run_ids = save_batch(conn, [result for result, _ in items])
-                    for (result, files), run_id in zip(items, run_ids):
-                        observation_id = batches.observation_row_id(conn, int(result.obs_id), result.filter)
-                        assert observation_id is not None
-                        if run_id is None:
-                            p = prepare(result)
-                            run_id_known = batches.run_of(conn, observation_id, p.method, p.input_digest,
-                                                          p.params_digest)
-                        else:
-                            run_id_known = run_id
-                        batches.record_inputs(
-                            conn, observation_id, params_digest,
-                            [(f.path, int(f.dither), int(f.size), int(f.mtime_ns), f.sha256) for f in files],
-                            run_id_known,
-                        )
-                        batches.resolve_failures(conn, int(result.obs_id), result.filter,
-                                                 [f.path for f in files])
-                    return run_ids
-            except IntegrityError as exc:
-                if attempt == 0:  # a concurrent batch stored the same set first: look again
-                    continue
-                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
-            except SQLAlchemyError as exc:
-                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def work(conn: Connection) -> list[int | None]:
+            run_ids = save_batch(conn, [result for result, _ in items])
+            for (result, files), run_id in zip(items, run_ids):
+                observation_id = batches.observation_row_id(conn, int(result.obs_id), result.filter)
+                assert observation_id is not None
+                if run_id is None:
+                    p = prepare(result)
+                    run_id_known = batches.run_of(conn, observation_id, p.method, p.input_digest,
+                                                  p.params_digest)
+                else:
+                    run_id_known = run_id
+                batches.record_inputs(
+                    conn, observation_id, params_digest,
+                    [(f.path, int(f.dither), int(f.size), int(f.mtime_ns), f.sha256) for f in files],
+                    run_id_known,
+                )
+                batches.resolve_failures(conn, int(result.obs_id), result.filter,
+                                         [f.path for f in files])
+            return run_ids
+
+        # a concurrent batch may store the same set first: the retry finds it
+        return self._write_retrying(what, work, attempts=2)
 
     def touch_inputs(self, params_digest: str, files: Sequence[tuple[str, int, int]]) -> None:
         """Record the new (size, mtime_ns) of files whose content was found

@@ -3,7 +3,8 @@ facade: saving results as runs, reading them back (one, or the current
 ones), the runs of an observation, its neighbours and the data version.
 
 The part assumes the facade's ``_read()`` / ``_write(what)`` connection
-context managers, ``_writer`` engine and ``url`` (`relphot_core.store.api.Store`).
+context managers, ``_write_retrying(what, work)``, ``_writer`` engine and ``url``
+(`relphot_core.store.api.Store`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import StoreError
 from ..results import ObservationResult
@@ -21,7 +22,6 @@ from ..selection import ExposureSelection
 from . import queries, review_rows
 from .models import ExposureFactorRow, Observation, ProcessingRun, Review
 from .records import build_factor_results, build_result
-from .schema import short_error
 from .writes import result_label, save_batch
 
 O = Observation.__table__
@@ -47,20 +47,10 @@ class ResultsPart:
         StoreError
             If the result is invalid or cannot be written; nothing is stored.
         """
-        what = f"cannot save {result_label(result)}"
-        for attempt in range(2):
-            try:
-                with self._writer.begin() as conn:
-                    return save_batch(conn, [result], imported=imported)[0]
-            except IntegrityError as exc:
-                # A concurrent writer stored the same run first (PostgreSQL):
-                # look again, the retry finds it and stores nothing.
-                if attempt == 0:
-                    continue
-                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
-            except SQLAlchemyError as exc:
-                raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        # A concurrent writer may store the same run first (PostgreSQL): the
+        # retry finds it and stores nothing.
+        return self._write_retrying(f"cannot save {result_label(result)}",
+                                    lambda conn: save_batch(conn, [result], imported=imported)[0], attempts=2)
 
     def save_results(
         self, results: Iterable[ObservationResult], *, imported: bool = False, batch_size: int = 200
