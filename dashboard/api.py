@@ -302,6 +302,13 @@ def register(server: Flask) -> None:
         return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set(),
                       "open_failures": int(len(get_store().failures()))})
 
+    @server.route("/metrics")
+    def metrics():
+        from relphot_core.metrics import exposition
+
+        body, content_type = exposition(get_store())
+        return Response(body, mimetype=None, content_type=content_type)
+
     @server.route("/api/failures")
     def api_failures():
         if unknown := unknown_parameter(("all", "obs", "filter")):
