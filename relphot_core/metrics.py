@@ -1,27 +1,15 @@
 """The store's state as Prometheus metrics (``/metrics`` of the dashboard).
 
 One scrape reads the store (`store_metrics`) and renders the text
-exposition format with prometheus_client (`exposition`). The metrics are
-gauges of what the store holds now and counters over its batches' log:
-
-========================================  ======================================================
-``relphot_open_problems{kind,filter}``    current problems in an open state (open, regressed)
-``relphot_problems{state,filter}``        current problems by state
-``relphot_exposures{filter,status}``      exposures of the current runs by status
-``relphot_awaiting_review{filter}``       exposures of open problems awaiting review
-``relphot_open_failures{kind}``           processing failures not resolved by a later batch
-``relphot_last_batch_start_timestamp_seconds``  start of the latest batch (Unix time)
-``relphot_last_batch_end_timestamp_seconds``    end of the latest finished batch
-``relphot_last_batch_duration_seconds``   its duration
-``relphot_last_batch_exit_status``        its exit status (0 ok, 1 failures, 2 refused)
-``relphot_last_batch_sets``               sets it computed
-``relphot_batches_total``                 batches logged
-``relphot_sets_computed_total``           sets computed by every batch
-``relphot_batch_failures_total``          failures met by every batch
-========================================  ======================================================
-
-``time() - relphot_last_batch_start_timestamp_seconds > 26 * 3600`` is the
-"no new data" rule of a Prometheus/Alertmanager set-up (docs/operations).
+exposition format with prometheus_client (`exposition`): gauges of what the
+store holds now (open problems by kind and filter, problems by state,
+exposures by filter and status, exposures awaiting review, open processing
+failures, the latest batch's start, end, duration, exit status and sets)
+and counters over the batches' log (``relphot_batches_total``,
+``relphot_sets_computed_total``, ``relphot_batch_failures_total``). The
+user's guide (docs/metrics.rst) lists them with a Prometheus and
+Alertmanager set-up; ``time() - relphot_last_batch_start_timestamp_seconds
+> 26 * 3600`` is its "no new data" rule.
 """
 from __future__ import annotations
 

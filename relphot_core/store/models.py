@@ -57,6 +57,14 @@ problem_exposure
 problem_event
     The life of each problem: opened, grew, regressed, gone, back, and the
     leads' actions, with who and when.
+batch
+    The log of the batches, one row each (``relphot compute --db``, the
+    demo's two), written when it starts and completed when it ends (duration, sets,
+    runs, failures, exposures by status, problems found, exit status). What
+    "since the last batch", the alerts' "no new data" and ``/metrics`` read.
+user_visit
+    When each signed-in user was last seen and when their previous visit
+    ended: what "since your last visit" counts from.
 """
 from __future__ import annotations
 
