@@ -81,9 +81,12 @@ def since_links(current: str, *, base: str = "/news", link_id: str = "since") ->
 def news_strip(news: News) -> html.Div:
     """The overview's line: what is new since the last batch, with links to
     the page and to the queue's "new" view."""
-    links = [dcc.Link("What's new →", href=f"/news?since={news.since.key}", id="news-strip-link")]
+    links: list[Any] = [dcc.Link("What's new →", href=f"/news?since={news.since.key}", id="news-strip-link")]
     if not news.problems.empty:
         links = [dcc.Link("its problems in the queue", href="/triage?view=new"), " · ", *links]
+    others = [key for key in SINCE_CHOICES if key != news.since.key and (key != "visit" or user_name())]
+    links += [" (since ", *[part for i, key in enumerate(others) for part in
+                            ([" · "] if i else []) + [dcc.Link(SINCE_CHOICES[key], href=f"/news?since={key}")]], ")"]
     return html.Div(className="news-strip card", id="news-strip", children=[
         html.Span(news.summary(), id="news-strip-text"), " ", *links])
 
