@@ -205,3 +205,21 @@ def test_relphot_news_prints_and_refuses(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--since" in err[0] and "someday" in err[0]
     assert main(["news", "--db", str(tmp_path / "missing.db")]) == 2
+
+
+def test_the_overview_line_of_a_store_without_a_logged_batch_counts_nothing(tmp_path):
+    from dashboard import create_app
+    from dashboard.pages.news import news_view, overview_strip
+
+    store = Store.open(f"sqlite:///{tmp_path / 'old.db'}")
+    store.save_results(_clean(100, 5))  # stored without a batch (an import, an older store)
+    app = create_app(store, warm=False)
+    with app.server.test_request_context("/"):
+        strip = overview_strip()
+        assert strip.children[0].children.startswith("No batch is logged in this store yet")
+        _night(store, lambda: _clean(105, 2))
+        text = str(overview_strip().children[0].children)
+        assert text == store.news("batch").summary() and "2 sets processed" in text
+        cards = news_view(store.news("day"))
+        assert cards[0].children == store.news("day").summary()
+    store.close()

@@ -78,6 +78,18 @@ def since_links(current: str, *, base: str = "/news", link_id: str = "since") ->
         className="pills since-links")
 
 
+def overview_strip() -> html.Div:
+    """`news_strip` of the store's last batch; a store without a logged
+    batch (filled before batches were logged, or by imports) says so
+    instead of counting everything it holds as new."""
+    store = get_store()
+    if store.last_batch_started() is None:
+        return html.Div(className="news-strip card", id="news-strip", children=[html.Span(
+            "No batch is logged in this store yet (relphot compute --db logs each one): ", id="news-strip-text"),
+            dcc.Link("everything it holds →", href="/news?since=batch", id="news-strip-link")])
+    return news_strip(store.news("batch"))
+
+
 def news_strip(news: News) -> html.Div:
     """The overview's line: what is new since the last batch, with links to
     the page and to the queue's "new" view."""
