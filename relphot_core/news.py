@@ -117,6 +117,8 @@ NEWS_PROBLEM_COLUMNS = ("problem_id", "event", "at", "kind", "filter", "subject"
 NEW_FAIL_COLUMNS = ("obs_id", "filter", "exposure", "value", "error", "reason", "run_id")
 SET_COLUMNS = ("obs_id", "filter", "n_exposures", "run_id")
 FAILURE_COLUMNS = ("id", "obs_id", "filter", "kind", "path", "reason", "created")
+LONE_KIND = "lone exposure"
+"""The failure of a set with one exposure (`relphot_core.inputs.FAILURE_KINDS`): a coverage fact."""
 
 
 @dataclass
@@ -135,13 +137,16 @@ class News:
     new_fails : pandas.DataFrame
         Their FAIL exposures (`NEW_FAIL_COLUMNS`).
     failures : pandas.DataFrame
-        Processing failures first seen since and still open (`FAILURE_COLUMNS`).
+        Processing failures first seen since and still open (`FAILURE_COLUMNS`),
+        lone exposures aside.
     problems : pandas.DataFrame
         One row per problem opened, grown or regressed since, with its most
         telling event (`NEWS_PROBLEM_COLUMNS`, `NEWS_EVENTS`), worst first.
-    missing_dither, lone : pandas.DataFrame
-        The new sets with fewer than `DITHERS_PER_SET` exposures, and with
-        one only (`SET_COLUMNS`).
+    missing_dither : pandas.DataFrame
+        The new sets with fewer than `DITHERS_PER_SET` exposures (`SET_COLUMNS`).
+    lone : pandas.DataFrame
+        The new lone exposures: open failures of kind `LONE_KIND`
+        (`FAILURE_COLUMNS`; a set of one exposure has no factor).
     """
 
     since: Since
@@ -152,7 +157,7 @@ class News:
     failures: pd.DataFrame = field(default_factory=lambda: _empty(FAILURE_COLUMNS))
     problems: pd.DataFrame = field(default_factory=lambda: _empty(NEWS_PROBLEM_COLUMNS))
     missing_dither: pd.DataFrame = field(default_factory=lambda: _empty(SET_COLUMNS))
-    lone: pd.DataFrame = field(default_factory=lambda: _empty(SET_COLUMNS))
+    lone: pd.DataFrame = field(default_factory=lambda: _empty(FAILURE_COLUMNS))
 
     def problem_count(self, event: str) -> int:
         """Problems whose most telling event since is ``event`` (`NEWS_EVENTS`)."""

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from relphot_core.inputs import SetFailure
 from relphot_core.news import SINCE_CHOICES, News, Since, resolve_since
 from relphot_core.qc.problems import ACTIVE_STATES
 from relphot_core.store import Store
@@ -68,23 +69,26 @@ def test_news_since_the_last_batch_names_what_it_brought(store):
                 make_result(138, values=[1.0, 1.04, 1.0, 1.0], n_detectors=0, n_sample=0, seed=1,
                             mjd_start=60000.0 + 138 * 0.25),  # a FAIL
                 make_result(139, values=[1.0, 1.0, 1.0], n_detectors=0, n_sample=0, seed=2,
-                            mjd_start=60000.0 + 139 * 0.25),  # a missing dither
-                make_result(140, values=[1.0], n_detectors=0, n_sample=0, seed=3,
-                            mjd_start=60000.0 + 140 * 0.25)]  # a lone exposure
+                            mjd_start=60000.0 + 139 * 0.25)]  # a missing dither
 
     second = _night(store, tonight)
+    store.record_failure(SetFailure("lone exposure", "/data/000140_NIR_J_D1.cat.fits", "1 exposure, no partner",
+                                    obs_id=140, filter="NIR_J"), "p")
+    store.record_failure(SetFailure("unreadable catalogue", "/data/bad.cat.fits", "truncated"), "p")
     news = store.news("batch")
     assert news.since.key == "batch" and news.since.at == store.last_batch_started()
     assert news.batches["id"].tolist() == [second]
-    assert news.sets == 11
+    assert news.sets == 10
     assert news.new_fails[["obs_id", "filter", "exposure"]].values.tolist() == [[138, "NIR_J", 2]]
     opened = news.problems[news.problems["event"] == "opened"]
     assert len(opened) >= 1 and "138" in " ".join(opened["subject"])
-    assert news.missing_dither["obs_id"].tolist() == [139, 140] and news.lone["obs_id"].tolist() == [140]
-    assert news.counts["new_fails"] == 1 and "1 new FAIL" in news.summary()
+    assert news.missing_dither["obs_id"].tolist() == [139] and news.lone["obs_id"].tolist() == [140]
+    assert news.failures["kind"].tolist() == ["unreadable catalogue"]
+    assert news.counts["new_fails"] == 1 and news.counts["failures"] == 1 and news.counts["lone"] == 1
+    assert news.summary().endswith("1 new FAIL, 1 failed set; 1 set with a missing dither, 1 lone exposure.")
     # "24 hours ago" holds both nights
     day = store.news("day")
-    assert day.sets == 41 and len(day.batches) == 2
+    assert day.sets == 40 and len(day.batches) == 2
     # a moment after everything: nothing new
     later = (datetime.now(timezone.utc) + timedelta(seconds=5)).isoformat()
     assert store.news(later).empty

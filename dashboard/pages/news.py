@@ -159,15 +159,16 @@ def _failures(frame: pd.DataFrame) -> html.Div:
 
 
 def _coverage(missing: pd.DataFrame, lone: pd.DataFrame) -> html.Div:
-    if missing.empty:
+    if missing.empty and lone.empty:
         return html.P("Every new set has its 4 dithers.", className="muted")
     items = [html.Li([dcc.Link(f"obs {r.obs_id} {r.filter}", href=f"/observation/{r.obs_id}?filter={r.filter}"),
-                      f": {plural(int(r.n_exposures), 'exposure')}" + (" (lone: no factor)" if r.n_exposures == 1
-                                                                       else "")])
+                      f": {plural(int(r.n_exposures), 'exposure')}"])
              for r in missing.head(MAX_ROWS).itertuples(index=False)]
+    items += [html.Li([f"obs {r.obs_id} {r.filter}" if not pd.isna(r.obs_id) else "", f" · lone exposure {r.path}"])
+              for r in lone.head(MAX_ROWS).itertuples(index=False)]
     return html.Div([html.P(f"{plural(len(missing), 'set')} with a missing dither, "
-                            f"{plural(len(lone), 'lone exposure')}."),
-                     html.Ul(items, id=pid("coverage"), className="news-list"), _more(missing)])
+                            f"{plural(len(lone), 'lone exposure')} (a set of one: no factor)."),
+                     html.Ul(items, id=pid("coverage"), className="news-list"), _more(missing), _more(lone)])
 
 
 def _more(frame: pd.DataFrame) -> html.Span | str:

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from ..news import (BATCH_COLUMNS, DITHERS_PER_SET, FAILURE_COLUMNS, NEW_FAIL_COLUMNS, NEWS_EVENTS,
+from ..news import (BATCH_COLUMNS, DITHERS_PER_SET, FAILURE_COLUMNS, LONE_KIND, NEW_FAIL_COLUMNS, NEWS_EVENTS,
                     NEWS_PROBLEM_COLUMNS, SET_COLUMNS, News, Since)
 from .models import (Batch, Exposure, ExposureFactorRow, Observation, Problem, ProblemEvent, ProcessingFailure,
                      ProcessingRun, UserVisit, utcnow)
@@ -152,14 +152,15 @@ def news(conn: Connection, since: Since, *, filters: list[str] | None = None) ->
         batch_frame[column] = pd.to_datetime(batch_frame[column], utc=True)
     failure_frame = pd.DataFrame([tuple(r) for r in conn.execute(failures).all()], columns=list(FAILURE_COLUMNS))
     failure_frame["created"] = pd.to_datetime(failure_frame["created"], utc=True)
+    lone = failure_frame["kind"] == LONE_KIND
     return News(
         since=since, batches=batch_frame, sets=len(sets),
         statuses={str(s): int(n) for s, n in conn.execute(statuses).all()},
         new_fails=pd.DataFrame([tuple(r) for r in conn.execute(fails).all()], columns=list(NEW_FAIL_COLUMNS)),
-        failures=failure_frame,
+        failures=failure_frame[~lone].reset_index(drop=True),
         problems=_news_problems(conn, conn.execute(events).all(), filters),
         missing_dither=sets[sets["n_exposures"] < DITHERS_PER_SET].reset_index(drop=True),
-        lone=sets[sets["n_exposures"] == 1].reset_index(drop=True),
+        lone=failure_frame[lone].reset_index(drop=True),
     )
 
 
