@@ -85,7 +85,8 @@ def resolve_since(choice: str | None, *, last_batch: datetime | None = None, pre
     now = now or datetime.now(timezone.utc)
     key = (choice or "batch").strip()
     if key == "batch":
-        return Since("batch", last_batch, _label("the last batch", last_batch) if last_batch else "the start (no batch yet)")
+        label = _label("the last batch", last_batch) if last_batch else "the start (no batch yet)"
+        return Since("batch", last_batch, label)
     if key == "day":
         return Since("day", now - timedelta(days=1), SINCE_CHOICES["day"])
     if key == "visit":

@@ -133,7 +133,8 @@ def _problems(frame: pd.DataFrame) -> html.Div:
                 if p.size is not None and not pd.isna(p.size) else "")
         items.append(html.Li([
             html.Span(EVENT_TEXT[p.event], className=f"badge {EVENT_CLASS[p.event]}"), " ",
-            dcc.Link(f"{p.title} ({p.filter})" if p.filter else p.title, href=f"/triage?view=open&problem={p.problem_id}"),
+            dcc.Link(f"{p.title} ({p.filter})" if p.filter else p.title,
+                     href=f"/triage?view=open&problem={p.problem_id}"),
             f": {size}" if size else (f": {p.worst_status}" if p.worst_status else ""),
             f" · {plural(int(p.n_exposures), 'exposure')} · {p.state}" + ("" if p.current else " · gone"),
         ], className="news-problem"))
