@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 from dash import dcc, html
+from dash.development.base_component import Component
 from flask import Flask, g, request
 
 from relphot_core.news import SINCE_CHOICES, News, plural
@@ -103,7 +104,7 @@ def news_strip(news: News) -> html.Div:
         html.Span(news.summary(), id="news-strip-text"), " ", *links])
 
 
-def _batches(frame: pd.DataFrame) -> html.Div:
+def _batches(frame: pd.DataFrame) -> Component:
     if frame.empty:
         return html.P("No batch ran.", className="muted")
     rows = []
@@ -124,7 +125,7 @@ def _batches(frame: pd.DataFrame) -> html.Div:
                     className="table-scroll")
 
 
-def _problems(frame: pd.DataFrame) -> html.Div:
+def _problems(frame: pd.DataFrame) -> Component:
     if frame.empty:
         return html.P("No problem opened, grew or regressed.", className="muted", id=pid("no-problems"))
     items = []
@@ -141,7 +142,7 @@ def _problems(frame: pd.DataFrame) -> html.Div:
     return html.Div([html.Ul(items, id=pid("problems"), className="news-list"), _more(frame)])
 
 
-def _new_fails(frame: pd.DataFrame) -> html.Div:
+def _new_fails(frame: pd.DataFrame) -> Component:
     if frame.empty:
         return html.P("No new FAIL exposure.", className="muted")
     items = [html.Li([dcc.Link(f"obs {r.obs_id} {r.filter} dither {r.exposure}",
@@ -151,7 +152,7 @@ def _new_fails(frame: pd.DataFrame) -> html.Div:
     return html.Div([html.Ul(items, id=pid("fails"), className="news-list"), _more(frame)])
 
 
-def _failures(frame: pd.DataFrame) -> html.Div:
+def _failures(frame: pd.DataFrame) -> Component:
     if frame.empty:
         return html.P("Every set was processed.", className="muted")
     items = [html.Li([html.Strong(r.kind), f" · obs {r.obs_id} {r.filter}" if not pd.isna(r.obs_id) else "",
@@ -159,7 +160,7 @@ def _failures(frame: pd.DataFrame) -> html.Div:
     return html.Div([html.Ul(items, id=pid("failures"), className="news-list"), _more(frame)])
 
 
-def _coverage(missing: pd.DataFrame, lone: pd.DataFrame) -> html.Div:
+def _coverage(missing: pd.DataFrame, lone: pd.DataFrame) -> Component:
     if missing.empty and lone.empty:
         return html.P("Every new set has its 4 dithers.", className="muted")
     items = [html.Li([dcc.Link(f"obs {r.obs_id} {r.filter}", href=f"/observation/{r.obs_id}?filter={r.filter}"),

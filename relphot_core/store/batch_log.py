@@ -12,6 +12,7 @@ run was stored after the moment, a problem when one of its events
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,7 +47,9 @@ def start(conn: Connection, *, command: str = "compute", host: str = "", softwar
               "software_version": software_version[:64], "params_digest": params_digest[:64],
               "sets_planned": int(sets_planned), "sets_computed": int(sets_computed), "new_runs": 0, "same_runs": 0,
               "failures": 0, "statuses": {}, "problems": {}}
-    return int(conn.execute(insert(B).values(**values)).inserted_primary_key[0])
+    key = conn.execute(insert(B).values(**values)).inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    return int(key[0])
 
 
 def finish(conn: Connection, batch_id: int, *, new_runs: int = 0, same_runs: int = 0, failures: int = 0,
@@ -59,7 +62,7 @@ def finish(conn: Connection, batch_id: int, *, new_runs: int = 0, same_runs: int
     KeyError
         No such batch.
     """
-    started = conn.execute(select(B.c.started).where(B.c.id == int(batch_id))).scalar()
+    started: datetime | None = conn.execute(select(B.c.started).where(B.c.id == int(batch_id))).scalar()
     if started is None:
         raise KeyError(f"no batch {batch_id}")
     finished = finished or utcnow()
@@ -164,7 +167,7 @@ def news(conn: Connection, since: Since, *, filters: list[str] | None = None) ->
     )
 
 
-def _news_problems(conn: Connection, events: list[Any], filters: list[str] | None) -> pd.DataFrame:
+def _news_problems(conn: Connection, events: Sequence[Any], filters: list[str] | None) -> pd.DataFrame:
     """One row per problem: its most telling event (`NEWS_EVENTS` order) and when."""
     rank = {event: i for i, event in enumerate(NEWS_EVENTS)}
     best: dict[int, tuple[str, datetime]] = {}
