@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from .config import Alerts
 from .errors import ConfigError
@@ -228,7 +228,7 @@ def digest(events: Sequence[AlertEvent], *, about: str = "", since: datetime | N
     ----------
     events : sequence of AlertEvent
     about : str
-        What the events come from, e.g. ``"batch 12 (2026-12-05 02:10 UTC)"``.
+        What the events come from, e.g. ``"batch 12, 2026-12-05 02:10 UTC"``.
     since : datetime, optional
         The batch's start: the body links to what is new since then.
     links : Links
@@ -306,7 +306,7 @@ def targets(urls: Sequence[str], source: str | None = "configuration") -> list[T
         if plugin is None:
             raise ConfigError(source, f"alerts.targets: target {number} ({url.split(':')[0][:20]}://...) is not "
                                       "a URL Apprise can send to (see Apprise's list of services)")
-        out.append(Target(url, target_id(url), plugin.url(privacy=True).split("?")[0]))
+        out.append(Target(url, target_id(url), unquote(plugin.url(privacy=True).split("?")[0])))
     return out
 
 
@@ -375,7 +375,7 @@ Sender = Callable[[Target, str, str], "str | None"]
 
 
 def _batch_label(started: datetime | None, batch_id: int) -> str:
-    return f"batch {batch_id}" + (f" ({started.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC)" if started else "")
+    return f"batch {batch_id}" + (f", {started.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if started else "")
 
 
 def record_batches(store: "Store", settings: Alerts, configured: Sequence[Target],

@@ -145,14 +145,25 @@ class AlertsPart:
 
         return self._write_retrying(f"cannot record alert delivery {delivery_id}", work)
 
-    def alert_deliveries(self, *, failed_only: bool = False, limit: int | None = 100) -> pd.DataFrame:
-        """Deliveries, newest first (`DELIVERY_COLUMNS`); ``failed_only``:
-        those not sent (failed, given up), what the dashboard shows."""
+    def alert_deliveries(self, *, failed_only: bool = False, since: datetime | None = None,
+                         limit: int | None = 100) -> pd.DataFrame:
+        """Deliveries, newest first (`DELIVERY_COLUMNS`).
+
+        Parameters
+        ----------
+        failed_only : bool
+            Only those not sent (failed, given up): what the dashboard shows.
+        since : datetime, optional
+            Only those tried (or recorded) after this moment.
+        limit : int, optional
+        """
         stmt = (select(S.c.id, S.c.digest_id, D.c.batch_id, D.c.title, S.c.target, S.c.outcome, S.c.attempts,
                        S.c.last_error, S.c.last_attempt, S.c.sent, D.c.created)
                 .select_from(S.join(D, D.c.id == S.c.digest_id)).order_by(S.c.id.desc()))
         if failed_only:
             stmt = stmt.where(S.c.outcome.in_(("failed", "given_up")))
+        if since is not None:
+            stmt = stmt.where(func.coalesce(S.c.last_attempt, D.c.created) >= since)
         if limit is not None:
             stmt = stmt.limit(int(limit))
         with self._read() as conn:

@@ -16,7 +16,8 @@ The facade gathers per-entity parts: results and runs
 (`relphot_core.store.results_api`), input files and failures
 (`relphot_core.store.inputs_api`), the tables of a selection
 (`relphot_core.store.tables_api`), choices of runs and pointings
-(`relphot_core.store.survey_api`); pins and reviews are here.
+(`relphot_core.store.survey_api`), the alerts' digests and deliveries
+(`relphot_core.store.alerts_api`); pins and reviews are here.
 """
 from __future__ import annotations
 
