@@ -28,6 +28,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -365,10 +366,9 @@ class AlertReport:
     """(target, outcome, error) of the deliveries that failed."""
 
     def summary(self) -> str:
-        """One line, e.g. ``"3 new events in 1 digest; sent 2, failed 1"``."""
-        text = f"{plural(len(self.events), 'new event')} in {plural(self.digests, 'digest')}; " \
-               f"{len(self.sent)} sent, {len(self.failed)} failed"
-        return text
+        """One line, e.g. ``"3 new events in 1 digest; 2 sent, 1 failed"``."""
+        return (f"{plural(len(self.events), 'new event')} in {plural(self.digests, 'digest')}; "
+                f"{len(self.sent)} sent, {len(self.failed)} failed")
 
 
 Sender = Callable[[Target, str, str], "str | None"]
@@ -399,10 +399,9 @@ def record_batches(store: "Store", settings: Alerts, configured: Sequence[Target
         fingerprints = dict(zip(problems["id"].astype(int), problems["fingerprint"]))
     for batch_id, started in chosen:
         events = news_events(store.news(started.isoformat()), fingerprints, settings, links)
-        label = _batch_label(started, batch_id)
-        _digest_id, new = store.record_alerts(
-            events, lambda new: _as_tuple(digest(new, about=label, since=started, links=links)),
-            [(t.id, t.label) for t in configured], batch_id=batch_id, now=now)
+        grouped = partial(_message, about=_batch_label(started, batch_id), since=started, links=links)
+        _digest_id, new = store.record_alerts(events, grouped, [(t.id, t.label) for t in configured],
+                                              batch_id=batch_id, now=now)
         report.events += new
         report.digests += bool(new)
     return report
@@ -428,8 +427,10 @@ def alert_batches(store: "Store", settings: Alerts, *, now: datetime | None = No
     return send_pending(store, settings, configured, report, now=now, send=send)
 
 
-def _as_tuple(d: Digest) -> tuple[str, str]:
-    return d.title, d.body
+def _message(events: Sequence[AlertEvent], **how: Any) -> tuple[str, str]:
+    """``(title, body)`` of `digest`, as `relphot_core.store.Store.record_alerts` takes it."""
+    message = digest(events, **how)
+    return message.title, message.body
 
 
 def send_pending(store: "Store", settings: Alerts, configured: Sequence[Target], report: AlertReport, *,
@@ -468,8 +469,8 @@ def check(store: "Store", settings: Alerts, *, now: datetime | None = None, send
     links = Links(settings.dashboard_url)
     quiet = no_data_event(store.last_batch_started(), now, settings, links)
     if quiet is not None:
-        _digest_id, new = store.record_alerts(
-            [quiet], lambda new: _as_tuple(digest(new, links=links)), [(t.id, t.label) for t in configured], now=now)
+        _digest_id, new = store.record_alerts([quiet], partial(_message, links=links),
+                                              [(t.id, t.label) for t in configured], now=now)
         report.events += new
         report.digests += bool(new)
     return send_pending(store, settings, configured, report, now=now, send=send)
