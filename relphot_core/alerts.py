@@ -151,7 +151,8 @@ def problem_events(problems: Any, fingerprints: Mapping[int, str], settings: Ale
         at = row.at.to_pydatetime() if hasattr(row.at, "to_pydatetime") else row.at
         key = f"{fingerprint} {row.event}" + (f" {at:%Y-%m-%dT%H:%M:%S.%f}" if kind == "regression" else "")
         title = f"{row.title} ({row.filter})" if row.filter else str(row.title)
-        details = [d for d in (_size_text(row), plural(int(row.n_exposures), "exposure"),
+        measured = _size_text(row) or (str(row.worst_status) if isinstance(row.worst_status, str) else "")
+        details = [d for d in (measured, plural(int(row.n_exposures), "exposure"),
                                "ongoing" if row.ongoing else "") if d]
         out.append(AlertEvent(key, kind, f"{links.problem(title, int(row.problem_id))}: {', '.join(details)}",
                               int(row.problem_id)))
