@@ -58,9 +58,9 @@ problem_event
     The life of each problem: opened, grew, regressed, gone, back, and the
     leads' actions, with who and when.
 alert_digest
-    One message of the alerts (`relphot_core.alerts`): the events a batch
-    brought (or a "no new data"), with its title and body as sent. A batch
-    the alerts have looked at has one, even when it brought nothing.
+    One message of the alerts, the events a batch brought (or a "no new
+    data"), with its title and body as sent (`relphot_core.alerts`). A
+    batch the alerts have looked at has one, even when it brought nothing.
 alert_event
     Each event alerted, once: its de-duplication key (a problem's
     fingerprint and the event, an exposure, a failure), kind and text.
