@@ -441,6 +441,8 @@ def send_pending(store: "Store", settings: Alerts, configured: Sequence[Target],
     as they are: its URL is not stored)."""
     by_id = {t.id: t for t in configured}
     for delivery in store.pending_alert_deliveries(list(by_id)):
+        if not store.claim_alert_delivery(delivery, now=now):
+            continue  # another run (a batch's end, a cron check) is sending it
         target = by_id[delivery.target_id]
         error = send(target, delivery.title, delivery.body)
         outcome = store.record_alert_delivery(delivery.id, error, max_attempts=settings.max_attempts, now=now)

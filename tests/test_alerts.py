@@ -356,6 +356,10 @@ def test_migration_0010_adds_the_alert_tables_and_goes_back(store_url):  # noqa:
         _id, new = opened.record_alerts([event, event], lambda new: ("t", "b"), [("t1", "json://x")], batch_id=1)
         assert len(new) == 1 and opened.record_alerts([event], lambda new: ("t", "b"), [])[1] == []
         assert opened.alert_batches_to_scan() == []
+        (pending,) = opened.pending_alert_deliveries(["t1"])
+        assert opened.claim_alert_delivery(pending) and not opened.claim_alert_delivery(pending)  # sent once
+        assert opened.record_alert_delivery(pending.id, "refused", max_attempts=1) == "given_up"
+        assert opened.pending_alert_deliveries(["t1"]) == []
     engine = make_engine(store_url)
     with write_engine(engine).begin() as conn:
         config.attributes["connection"] = conn

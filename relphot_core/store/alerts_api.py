@@ -128,18 +128,33 @@ class AlertsPart:
                                 .order_by(S.c.id)).all()
         return [PendingDelivery(int(r.id), r.target_id, int(r.attempts), r.title, r.body) for r in rows]
 
+    def claim_alert_delivery(self, delivery: PendingDelivery, *, now: datetime | None = None) -> bool:
+        """Take a delivery before sending it: count the attempt, unless
+        another process took it since it was read (then False: do not send
+        it twice). A process that dies while sending leaves it to the next run."""
+        now = now or utcnow()
+
+        def work(conn: Connection) -> bool:
+            taken = conn.execute(update(S).where(S.c.id == int(delivery.id), S.c.attempts == int(delivery.attempts),
+                                                 S.c.outcome.in_(("pending", "failed")))
+                                 .values(attempts=S.c.attempts + 1, last_attempt=now))
+            return taken.rowcount == 1
+
+        return self._write_retrying(f"cannot take alert delivery {delivery.id}", work)
+
     def record_alert_delivery(self, delivery_id: int, error: str | None, *, max_attempts: int,
                               now: datetime | None = None) -> str:
-        """Note one sending of a delivery: ``error`` None when the target
-        took it. Returns its outcome (sent, failed, or given_up once
-        ``max_attempts`` sendings failed)."""
+        """Note the outcome of a delivery's sending (after
+        `claim_alert_delivery`): ``error`` None when the target took it.
+        Returns its outcome: sent, failed, or given_up once
+        ``max_attempts`` sendings failed."""
         now = now or utcnow()
 
         def work(conn: Connection) -> str:
-            attempts = int(conn.execute(select(S.c.attempts).where(S.c.id == int(delivery_id))).scalar_one()) + 1
+            attempts = int(conn.execute(select(S.c.attempts).where(S.c.id == int(delivery_id))).scalar_one())
             outcome = "sent" if error is None else ("given_up" if attempts >= max_attempts else "failed")
             conn.execute(update(S).where(S.c.id == int(delivery_id)).values(
-                attempts=attempts, outcome=outcome, last_error=(error or "")[:1000], last_attempt=now,
+                outcome=outcome, last_error=(error or "")[:1000], last_attempt=now,
                 sent=now if error is None else None))
             return outcome
 
