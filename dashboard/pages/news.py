@@ -177,6 +177,19 @@ def _more(frame: pd.DataFrame) -> html.Span | str:
     return html.Span(f"… and {len(frame) - MAX_ROWS:,} more.", className="muted") if len(frame) > MAX_ROWS else ""
 
 
+def alert_failures(frame: pd.DataFrame) -> html.Div | None:
+    """The card of the alerts not delivered (`Store.alert_deliveries`), or
+    None when every one was."""
+    if frame.empty:
+        return None
+    items = [html.Li([html.Strong(d.target), f": {d.title or 'digest ' + str(d.digest_id)} — ",
+                      "given up" if d.outcome == "given_up" else "retried by the next run",
+                      f" after {plural(int(d.attempts), 'attempt')}" + (f" ({d.last_error})" if d.last_error else "")])
+             for d in frame.itertuples(index=False)]
+    return html.Div(className="card", id=pid("alert-failures"), children=[
+        html.H3(f"Alerts not delivered ({len(frame)})"), html.Ul(items, className="news-list")])
+
+
 def news_view(news: News) -> list[Any]:
     """The page's cards for ``news`` (a plain function: tests call it)."""
     counts = news.counts
@@ -206,6 +219,7 @@ def layout(since: str | None = None, **_params: Any) -> html.Div:
                "processed, and the new sets that miss a dither.", className="muted"),
         since_links(news.since.key),
         *[message(note, "warning") for note in notes],
+        alert_failures(get_store().alert_deliveries(failed_only=True, since=news.since.at, limit=MAX_ROWS)),
         html.Div(news_view(news), id=pid("body")),
     ])
 

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "problems",
     "news",
+    "alerts",
     "compare",
     "products",
     "serve",
@@ -34,7 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 COMMAND_MODULE: dict[str, str] = {
     "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "news": "news",
-    "compare": "compare",
+    "alerts": "alerts", "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
     "serve": "serve", "demo": "serve", "users": "users",
 }

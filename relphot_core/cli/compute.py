@@ -195,6 +195,15 @@ def run(args: argparse.Namespace) -> int:
 
         store = Store.open(args.db)
         params = params_digest(config.parameters())
+    alert_targets = store is not None and bool(config.alerts.targets)
+    if alert_targets:  # a bad target is refused before anything runs
+        from ..alerts import targets
+
+        try:
+            targets(config.alerts.targets, getattr(args, "config", None) or "command line")
+        except BaseException:
+            store.close()
+            raise
     try:
         recorded = store.recorded_inputs(params) if store is not None and not args.force else {}
         plan = plan_batch(args.catalogs, config, list_files=args.from_file, patterns=patterns,
@@ -213,9 +222,12 @@ def run(args: argparse.Namespace) -> int:
             record_plan(store, plan, params)
         for failure in plan.failures:
             _err(f"error: {failure.message()}")
-        return _execute(args, plan, store, params, partial(process_set, config=config,
-                        overrides={k: v for k, v in overrides.items() if v is not None},
-                        keep_samples=not args.no_samples, fingerprint_files=store is not None), log)
+        status = _execute(args, plan, store, params, partial(process_set, config=config,
+                          overrides={k: v for k, v in overrides.items() if v is not None},
+                          keep_samples=not args.no_samples, fingerprint_files=store is not None), log)
+        if alert_targets:
+            _send_alerts(store, config.alerts, quiet=args.quiet)
+        return status
     finally:
         if store is not None:
             store.close()
@@ -240,6 +252,24 @@ class _BatchLog:
         if self.id is not None:
             self.store.finish_batch(self.id, exit_status=exit_status, **counts)
         return exit_status
+
+
+def _send_alerts(store: Any, settings: Any, *, quiet: bool) -> None:
+    """Send the alerts of this batch (`relphot_core.alerts.alert_batches`)
+    after it is recorded: a failure is a warning line, never the batch's
+    exit status (the next run, or ``relphot alerts check``, retries)."""
+    from ..alerts import alert_batches
+
+    try:
+        report = alert_batches(store, settings)
+    except Exception as exc:  # the batch is done and recorded whatever happens here
+        _err(f"warning: alerts not sent ({exc}); relphot alerts check retries")
+        return
+    for label, outcome, error in report.failed:
+        _err(f"warning: alert to {label} not delivered ({error})"
+             + ("; given up" if outcome == "given_up" else "; relphot alerts check retries"))
+    if not quiet and (report.events or report.sent):
+        _err(f"alerts: {report.summary()}")
 
 
 def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any,

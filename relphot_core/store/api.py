@@ -16,7 +16,8 @@ The facade gathers per-entity parts: results and runs
 (`relphot_core.store.results_api`), input files and failures
 (`relphot_core.store.inputs_api`), the tables of a selection
 (`relphot_core.store.tables_api`), choices of runs and pointings
-(`relphot_core.store.survey_api`); pins and reviews are here.
+(`relphot_core.store.survey_api`), the alerts' digests and deliveries
+(`relphot_core.store.alerts_api`); pins and reviews are here.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from ..qc.flags import awaits_review
 from ..reviews import StaleReviewError, check_review
 from . import batch_log, problems as problem_rows, queries, review_rows
 from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
+from .alerts_api import AlertsPart
 from .inputs_api import InputsPart
 from .models import (
     Exposure,
@@ -68,7 +70,7 @@ def _refuse_stale(conn: Connection, known: Mapping, expected: Mapping | None) ->
         raise StaleReviewError(changes)
 
 
-class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
+class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart, AlertsPart):
     """Runs, factors and reviews of relphot in a SQL database.
 
     Use `Store.open`; close with `close` or a ``with`` block.

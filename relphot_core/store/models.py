@@ -65,6 +65,17 @@ batch
 user_visit
     When each signed-in user was last seen and when their previous visit
     ended: what "since your last visit" counts from.
+alert_digest
+    One message of the alerts, the events a batch brought (or a "no new
+    data"), with its title and body as sent (`relphot_core.alerts`). A
+    batch the alerts have looked at has one, even when it brought nothing.
+alert_event
+    Each event alerted, once: its de-duplication key (a problem's
+    fingerprint and the event, an exposure, a failure), kind and text.
+alert_delivery
+    The sending of a digest to one target: the target's masked URL and
+    digest (never its password), outcome (pending, sent, failed, given up),
+    attempts, last error and time.
 """
 from __future__ import annotations
 
@@ -534,3 +545,59 @@ class UserVisit(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     seen: Mapped[datetime] = mapped_column(UTCDateTime())
     previous: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertDigest(Base):
+    """One message of the alerts: the new events of a batch (or a "no new
+    data"), as sent to every target (`relphot_core.alerts`)."""
+
+    __tablename__ = "alert_digest"
+    __table_args__ = (Index("ix_alert_digest_batch", "batch_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    """The batch whose news it gives (None: a "no new data" or a test)."""
+    title: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    """Markdown."""
+    n_events: Mapped[int] = mapped_column(Integer, default=0)
+    """0: the batch was looked at and brought nothing to send."""
+
+
+class AlertEvent(Base):
+    """An event alerted once, de-duplicated by ``key`` (`relphot_core.alerts.AlertEvent`)."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (UniqueConstraint("key", name="uq_alert_event_key"),
+                      Index("ix_alert_event_digest", "digest_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    """`relphot_core.config.ALERT_EVENTS`."""
+    digest_id: Mapped[int] = mapped_column(ForeignKey("alert_digest.id", ondelete="CASCADE"))
+    problem_id: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertDelivery(Base):
+    """The sending of a digest to one target, retried until sent or given up."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (UniqueConstraint("digest_id", "target_id", name="uq_alert_delivery_target"),
+                      Index("ix_alert_delivery_outcome", "outcome"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("alert_digest.id", ondelete="CASCADE"))
+    target_id: Mapped[str] = mapped_column(String(64))
+    """A digest of the target's URL: which configured target it is, without its secrets."""
+    target: Mapped[str] = mapped_column(String(255))
+    """The target's URL with its password masked."""
+    outcome: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending, sent, failed (retried) or given_up."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent: Mapped[datetime | None] = mapped_column(UTCDateTime())
