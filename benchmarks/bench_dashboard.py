@@ -377,14 +377,14 @@ def p95(values: list[float]) -> float:
     values = sorted(values)
     if not values:
         return float("nan")
-    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
 
 
 def measure(db: Path, mode: str, repeats: int, timeout: float) -> dict:
     process, url = serve(db, mode)
     driver = browser()
     try:
-        cold, fcp = first_paint(driver, url, timeout)
+        cold, _fcp = first_paint(driver, url, timeout)
         payload = driver.execute_script(
             "return Array.from(document.querySelectorAll('#ov-trend-graph .js-plotly-plot'))"
             ".map(gd => gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0));")

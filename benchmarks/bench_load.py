@@ -318,7 +318,7 @@ def run_level(port: int, clients: int, duration: float, max_requests: int, seed:
 
 # ------------------------------------------------------------------ probes
 
-def wait_warm(port: int, timeout: float, in_a_row: int = 12, server: "Server | None" = None) -> tuple[float, float]:
+def wait_warm(port: int, timeout: float, in_a_row: int = 12, server: Server | None = None) -> tuple[float, float]:
     """Seconds from now until the first answer, and until ``in_a_row``
     health checks in a row report a warm cache (a server that exits is an
     error at once, with the end of its log)."""
@@ -516,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             args.db = mine
         results.append(measure("relphot (this checkout)", args, None))
     print(f"\nstore: {args.observations:,} observations x 3 filters x 4 exposures"
-          f"{', 16 detector rows each' if detectors else ''}; gunicorn --workers {args.workers} --threads {args.threads}; "
+          f"{', 16 detector rows each' if detectors else ''}; "
+          f"gunicorn --workers {args.workers} --threads {args.threads}; "
           f"{os.cpu_count()} cores; clients in this process")
     report(results)
     return 0

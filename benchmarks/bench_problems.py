@@ -28,7 +28,7 @@ from pathlib import Path
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def nightly_compute_seconds(n_sets: int) -> float:

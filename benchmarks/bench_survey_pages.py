@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dashboard import browser, p95, serve, wait  # noqa: E402 - the shared browser harness
+from bench_dashboard import browser, p95, serve, wait
 
 LIST_READY_JS = """
 const count = document.querySelector('#obslist-count');

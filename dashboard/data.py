@@ -260,7 +260,7 @@ class DataCache:
             return cached[1]
         try:
             version = self.store.data_version()
-        except Exception:  # noqa: BLE001 - a store without versions: always reload
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the store's data version; the tables will be reloaded", exc_info=True)
             return None
         self._version = (now, version)
@@ -295,7 +295,7 @@ class DataCache:
             return None
         try:
             version, reviews = since(entry.data_version, filter_name)
-        except Exception:  # noqa: BLE001 - the reload path reads the whole table instead
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the reviews written since %s; the table will be reloaded",
                         entry.data_version, exc_info=True)
             return None

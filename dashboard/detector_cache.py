@@ -128,7 +128,7 @@ class DetectorCache:
     def _version(self) -> str | None:
         try:
             return self.store.data_version()
-        except Exception:  # noqa: BLE001 - a store without versions: always reload
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the store's data version; the detector tables will be reloaded",
                         exc_info=True)
             return None
@@ -140,7 +140,7 @@ class DetectorCache:
             return False
         try:
             return since(version)[1] is not None
-        except Exception:  # noqa: BLE001 - then the table is read again
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the reviews written since %s", version, exc_info=True)
             return False
 

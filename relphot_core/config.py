@@ -363,7 +363,7 @@ class Config:
     columns: Columns = field(default_factory=Columns)
     keywords: Keywords = field(default_factory=Keywords)
 
-    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
         """Return a copy with some fields of some sections replaced.
 
         ``config.replace(thresholds={"fail": 0.02})``. Unknown sections or
@@ -373,7 +373,7 @@ class Config:
         """
         return self.override(sections, source="options")
 
-    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> "Config":
+    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> Config:
         """`replace` with the values' origin named in errors.
 
         Parameters
@@ -402,7 +402,7 @@ class Config:
                 flat[f"{section.name}.{item.name}"] = str(getattr(values, item.name))
         return flat
 
-    def validate(self, source: str | Path | None = None) -> "Config":
+    def validate(self, source: str | Path | None = None) -> Config:
         """Check every field's type and range, then the relations between
         fields; raise `ConfigError` on the first problem, naming the
         parameter and ``source`` (the file or the options the values came

@@ -122,7 +122,7 @@ def collateral_reasons(
     >>> pe = {k: 0.001 for k in pm}
     >>> collateral_reasons([1, 2, 3], {1: "WARN", 2: "WARN", 3: "FAIL"}, pm, pe,
     ...                    {1: "OK", 2: "OK", 3: "FAIL"})[1]
-    'collateral: every partner is flagged (dither 2 WARN, dither 3 FAIL); the global solution finds it OK and puts the offset on dither 3'
+    'collateral: every partner is flagged (dither 2 WARN, dither 3 FAIL); the global solution finds it OK and ...'
     """
     out: dict[int, str] = {}
     flagged = {d for d in dithers if statuses.get(d) in OUT_OF_LIMITS}

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def build_demo(directory: Path, *, n_observations: int = 100, seed: int = 2026, sources_per_detector: int = 150,
-               workers: int = 1, progress: Callable[[str], None] | None = None) -> "Store":
+               workers: int = 1, progress: Callable[[str], None] | None = None) -> Store:
     """Simulate a season, compute every (observation, filter) and store it.
 
     The season (`relphot_core.simulate.simulate_season`) has a few bad

@@ -209,7 +209,7 @@ class LocalEngine:
                                 lost_once.add(item.key)
                                 retries.append(item)
                     if broken:
-                        for future, item in running.items():
+                        for item in running.values():
                             if item.key in lost_once:
                                 yield lost_outcome(item, "its worker process died twice (out of memory?)")
                             else:
@@ -345,7 +345,7 @@ class DaskEngine:
             except KilledWorker:
                 outcome = lost_outcome(item, "its Dask workers died while computing it "
                                              "(allowed-failures reached)")
-            except Exception as exc:  # noqa: BLE001: a task error is the set's failure
+            except Exception as exc:  # a task error is the set's failure
                 logger.error("%s: Dask task failed (%s: %s)", item.label(), type(exc).__name__, exc, exc_info=True)
                 outcome = lost_outcome(item, f"Dask task failed ({type(exc).__name__}: {exc})")
             future.release()

@@ -95,7 +95,7 @@ def test_control_parameters_are_used():
 
 
 def test_summary_of_a_bad_detector():
-    obs_id, detector, mjd, offset, error, index = season(seed=7)
+    _obs_id, detector, _mjd, offset, error, index = season(seed=7)
     offset[detector == 23] += 0.02
     n = np.full(offset.size, 100)
     flagged = (detector == 23) & (index % 2 == 0)

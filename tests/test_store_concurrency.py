@@ -58,7 +58,7 @@ def test_writers_and_reader_at_once(store_url):
                 assert store.load_result(obs_id, "NIR_J").obs_id == obs_id
             reads += 1
         for w in writers:
-            out, err = w.communicate()
+            _out, err = w.communicate()
             assert w.returncode == 0, err
         assert reads > 3 and seen_rows > 0
         obs = store.observation_table()
@@ -108,7 +108,7 @@ def test_many_threads_reading_while_writing(store_url):
                 for _ in range(20):
                     store.exposure_table()
                     store.load_result(1, "NIR_J")
-            except BaseException as exc:  # pragma: no cover - reported below
+            except BaseException as exc:  # noqa: BLE001 - reported below  # pragma: no cover
                 errors.append(exc)
 
         threads = [threading.Thread(target=read) for _ in range(3)]
@@ -149,8 +149,7 @@ def test_two_processes_saving_the_same_runs_store_each_once(store_url):
         assert p.returncode == 0, err
         outs.append(int(out))
     assert sum(outs) == 40  # each run stored by exactly one of them
-    with Store.open(store_url) as store:
-        with store.engine.connect() as conn:
-            from sqlalchemy import text
+    with Store.open(store_url) as store, store.engine.connect() as conn:
+        from sqlalchemy import text
 
-            assert conn.execute(text("SELECT count(*) FROM processing_run")).scalar() == 40
+        assert conn.execute(text("SELECT count(*) FROM processing_run")).scalar() == 40

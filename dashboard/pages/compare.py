@@ -152,7 +152,7 @@ def cell_rows(comparison: RunComparison, filter_name: str, before: str, after: s
     return heading, change_records(df.iloc[order])
 
 
-def layout(before=None, after=None, filter=None, **_params) -> html.Div:  # noqa: A002 - URL parameter name
+def layout(before=None, after=None, filter=None, **_params) -> html.Div:  # URL parameter name
     """The comparison of the URL's two choices of runs, one filter."""
     if get_cache().is_empty():
         return empty_store_page()

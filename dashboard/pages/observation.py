@@ -361,7 +361,7 @@ def _summary(results, back: str | None) -> html.Div:
         html.H3("Filters of this observation, worst first"), html.Table(rows, className="plain-table")])
 
 
-def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Div:  # noqa: A002 - URL parameter
+def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Div:  # URL parameter
     """The page of one observation (one or all of its filters).
 
     ``back``: the page it was opened from (overview, triage queue, ...)

@@ -153,7 +153,7 @@ def grid() -> object:
     return table
 
 
-def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # noqa: A002 - URL parameter name
+def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # URL parameter name
     """The list of (observation, filter) rows, narrowed by the URL."""
     if get_cache().is_empty():
         return empty_store_page()

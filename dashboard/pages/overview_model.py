@@ -47,7 +47,7 @@ class Controls:
     yrange: str | None = None
 
     @classmethod
-    def of(cls, sel: Selection, trend: str | None = None) -> "Controls":
+    def of(cls, sel: Selection, trend: str | None = None) -> Controls:
         """The controls showing a parsed selection (``trend``: its tab)."""
         return cls(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
                    trend if trend is not None else sel.trend_filter, sel.by, sel.yrange)

@@ -178,7 +178,8 @@ def detail(problem_id: int | None) -> list[Any]:
     if row["state_comment"]:
         state += f": {row['state_comment']}"
     life = [html.Li(f"{fmt_time(e.at)}: {e.event}" + (f" by {e.by}" if e.by and e.by != "relphot" else "")
-                    + (f" ({e.n_exposures} exposures)" if e.n_exposures else "") + (f": {e.comment}" if e.comment else ""))
+                    + (f" ({e.n_exposures} exposures)" if e.n_exposures else "")
+                    + (f": {e.comment}" if e.comment else ""))
             for e in events.itertuples(index=False)]
     first_obs = int(row["first_obs"]) if pd.notna(row["first_obs"]) else None
     link = (dcc.Link("open its first observation", href=f"/observation/{first_obs}?filter={row['filter']}"

@@ -332,7 +332,8 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
             if overlap < 0.5:
                 continue
             if cause.kind == "detector":
-                explained = abs(draft.size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+                share = COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+                explained = abs(draft.size) <= share
             else:
                 explained = draft.size * cause.size < 0 and abs(draft.size) < abs(cause.size) / 2
             if explained:
@@ -409,7 +410,7 @@ class _Columns:
     detector_flag: np.ndarray
 
     @classmethod
-    def of(cls, table: pd.DataFrame) -> "_Columns":
+    def of(cls, table: pd.DataFrame) -> _Columns:
         def text(name: str) -> np.ndarray:
             if name not in table.columns:
                 return np.full(len(table), "", dtype=object)

@@ -159,7 +159,7 @@ def ending_faults_season(n: int = 160) -> FaultSeason:
 
 
 def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: float = 0.002, seed: int = 0,
-                 detector_error: float = 0.002) -> "pd.DataFrame":
+                 detector_error: float = 0.002) -> pd.DataFrame:
     """A filter's exposure table as the store's trend gives it, simulated at
     the level of the factors (fast: no catalogue), with the collateral
     effects of the method.

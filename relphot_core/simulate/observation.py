@@ -210,7 +210,7 @@ def simulate_observation(
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1]")
     for d in list(exposure_offsets) + [k[0] for k in detector_offsets] + list(missing) + list(partial):
         _check(d in dithers, f"dither {d} does not exist (exposures are 1..{n_exposures})")
-    for d, det in detector_offsets:
+    for _d, det in detector_offsets:
         _check(det in DETECTORS, f"detector {det} does not exist (11..44)")
     for d, spec in partial.items():
         if not isinstance(spec, (int, float)):

@@ -108,7 +108,8 @@ def simulate_season(directory: str | Path, n_observations: int = 12, *, filters:
                     first_obs_id: int = 1000, mjd_start: float = 60700.0, days: float = 28.0,
                     bad_exposures: int = 3, bad_detector: tuple[int, float] | None = (23, 0.05),
                     drift_per_day: float = 0.0005, drift_filter: str = "NIR_H", drift_dither: int = 4,
-                    nodata_exposures: int = 1, three_dither_sets: int = 1, fmt: str = "ldac", progress: Callable[[int], None] | None = None,
+                    nodata_exposures: int = 1, three_dither_sets: int = 1, fmt: str = "ldac",
+                    progress: Callable[[int], None] | None = None,
                     **options: Any) -> tuple[list[Path], dict[str, Any]]:
     """Simulate and write a season of observations.
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -80,7 +81,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
 
     # ------------------------------------------------------------------ life
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True, create: bool = True) -> "Store":
+    def open(cls, url: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
         """Open (and on first use create or migrate) a store.
 
         Parameters
@@ -124,7 +125,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
         """Release the connections."""
         self.engine.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -346,8 +347,8 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
                 continue
             found = find_problems(table, band, control, failures=own)
             ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
-            out[band] = self._write_retrying(f"cannot store the problems of {band}", lambda conn: problem_rows.sync(
-                conn, band, found, by=by, exposure_ids=ids))
+            out[band] = self._write_retrying(f"cannot store the problems of {band}", partial(
+                problem_rows.sync, filter_name=band, problems=found, by=by, exposure_ids=ids))
         loose = failures[failures["filter"].isna()] if not failures.empty else failures
         if not loose.empty or self._has_problems(""):
             found = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value", "error",

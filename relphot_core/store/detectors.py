@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
 from ..config import DETECTORS, Detectors
@@ -148,7 +148,7 @@ def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
     detector = (packed // 8) % _DETECTOR_SLOTS
     exposure_key = packed // (8 * _DETECTOR_SLOTS)  # run_id * 64 + dither
     # the exposures in time order: their rank is the sort key within a detector
-    run_id, dither, obs_id, mjd = (exposures[:, i] for i in range(4))
+    _run_id, dither, obs_id, mjd = (exposures[:, i] for i in range(4))
     by_time = np.lexsort((dither, obs_id, mjd))
     exposures = exposures[by_time]
     keys = exposures[:, 0].astype(np.int64) * _DETECTOR_SLOTS + exposures[:, 1].astype(np.int64)
@@ -175,7 +175,7 @@ def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
 
 
 def fill_detector_stats(
-    store: "Store",
+    store: Store,
     seed: int = 0,
     *,
     bad: tuple[str, int, float, float, float] | None = ("NIR_J", 23, 0.02, 0.45, 0.47),
@@ -249,7 +249,8 @@ def fill_detector_stats(
     records = list(zip(np.repeat(run_id, n_det).tolist(), np.repeat(dither, n_det).tolist(), detector.tolist(),
                        [None if not np.isfinite(m) else m for m in median.tolist()], error.tolist(),
                        count.tolist(), status.tolist()))
-    sql = "INSERT INTO detector_stat (run_id, exposure, detector, median, error, n, status) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    sql = ("INSERT INTO detector_stat (run_id, exposure, detector, median, error, n, status) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
     with store._writer.begin() as conn:
         if conn.dialect.paramstyle != "qmark":
             sql = sql.replace("?", "%s")

@@ -22,7 +22,7 @@ from .writes import prepare, result_label, save_batch
 class InputsPart:
     """Recorded input files and processing failures (part of `Store`)."""
 
-    def recorded_inputs(self, params_digest: str) -> dict[str, "batches.RecordedInput"]:
+    def recorded_inputs(self, params_digest: str) -> dict[str, batches.RecordedInput]:
         """The input files recorded for a parameter set, by absolute path
         (`relphot_core.store.writes.params_digest` of the run parameters)."""
         with self._read() as conn:

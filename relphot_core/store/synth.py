@@ -122,7 +122,7 @@ def make_result(
 
 
 def fill_survey(
-    store: "Store",
+    store: Store,
     n_obs: int,
     seed: int = 0,
     *,
