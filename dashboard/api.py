@@ -37,6 +37,7 @@ import re
 import zipfile
 from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -201,7 +202,7 @@ def selected_observations(sel: ExposureSelection, limit: int | None = None) -> p
 def observation_detail(obs_id: int, filters) -> dict | None:
     """Everything about one observation (current runs), or None if unknown."""
     store = get_store()
-    out = {"obs_id": obs_id, "filters": {}}
+    out: dict[str, Any] = {"obs_id": obs_id, "filters": {}}
     for name in filters:
         try:
             result = store.load_result(obs_id, name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import dash
 from dash import dcc, html
@@ -113,7 +114,7 @@ class RelphotDash(dash.Dash):
     their compiled async functions): that is loaded in its place.
     """
 
-    def interpolate_index(self, **kwargs) -> str:
+    def interpolate_index(self, **kwargs: Any) -> str:  # type: ignore[override]  # forwards Dash's keywords
         runtime = f'<script src="{self.get_asset_url(REGENERATOR_RUNTIME)}"></script>'
         kwargs["scripts"] = _POLYFILL_TAG.sub(lambda _: runtime, kwargs.get("scripts", ""), count=1)
         return super().interpolate_index(**kwargs)
@@ -172,7 +173,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         pages_folder="",
         assets_folder=str(ASSETS_DIR),
         title="relphot QC",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented: None keeps the tab's title while updating
         suppress_callback_exceptions=True,
     )
     if not full_plotly:

@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -184,6 +184,9 @@ class _Entry:
     stale: bool = False
 
 
+T = TypeVar("T")
+
+
 class Memo:
     """``build()`` results remembered by key, the last ``size`` keys, safe
     across the server's threads (a value built twice by a race is the same)."""
@@ -193,11 +196,11 @@ class Memo:
         self._lock = threading.Lock()
         self._values: OrderedDict[Hashable, object] = OrderedDict()
 
-    def __call__(self, key: Hashable, build: Callable[[], object], size: int | None = None) -> object:
+    def __call__(self, key: Hashable, build: Callable[[], T], size: int | None = None) -> T:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
-                return self._values[key]
+                return cast(T, self._values[key])  # what build() gave for this key
         value = build()
         with self._lock:
             self._values[key] = value
@@ -362,7 +365,7 @@ class DataCache:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return entry.frame
 
-    def memo(self, key: Hashable, build: Callable[[], object], size: int = 24) -> object:
+    def memo(self, key: Hashable, build: Callable[[], T], size: int = 24) -> T:
         """``build()``, remembered under ``key`` (the last ``size`` keys).
 
         For what is a pure function of the key, e.g. a figure keyed by its

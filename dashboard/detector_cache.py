@@ -26,7 +26,7 @@ from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms
 from relphot_core.status import OUT_OF_LIMITS
 
-from .data import Memo
+from .data import Memo, T
 
 LOG = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class DetectorCache:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return series
 
-    def memo(self, key: Hashable, build: Callable[[], object], size: int = 48) -> object:
+    def memo(self, key: Hashable, build: Callable[[], T], size: int = 48) -> T:
         """``build()`` remembered under ``key`` (the last ``size`` keys)."""
         return self._memo(key, build, size)
 

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -444,7 +444,14 @@ def check_trusted_proxy(settings: AuthSettings, remote_addr: str | None) -> None
                                      "auth.trusted_proxies")
 
 
-def proxy_identity(settings: AuthSettings, remote_addr: str | None, headers: Mapping[str, str]) -> Identity:
+class HeaderLookup(Protocol):
+    """A request's headers as `proxy_identity` reads them (Werkzeug's
+    `Headers`, or a mapping)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def proxy_identity(settings: AuthSettings, remote_addr: str | None, headers: HeaderLookup) -> Identity:
     """The identity an authenticating proxy passes, checked.
 
     Parameters

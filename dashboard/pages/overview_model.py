@@ -228,8 +228,9 @@ def overview_view(controls: Controls, tables: Mapping[str, pd.DataFrame | None],
         flags = {f: _flagged(tables[f], sel) for f in sel.filters}
         total = sum(n for by_status, _, _ in counts.values() for status, n in by_status.items()
                     if status in sel.statuses)
-        links = {(f, status): "/" + with_updates(sel, statuses=(status,), trend=f).to_search()
-                 for f in sel.filters for status in STATUS_ORDER}
+        links: dict[tuple[str, str], str] = {
+            (f, status): "/" + with_updates(sel, statuses=(status,), trend=f).to_search()
+            for f in sel.filters for status in STATUS_ORDER}
         return CountsView(counts=counts, flags=flags, shown=tuple(sel.statuses), total=total,
                           hidden=[s.value for s in STATUS_ORDER if s not in sel.statuses], links=links)
 

@@ -96,7 +96,7 @@ def _read(view: str, filters: list[str] | None) -> pd.DataFrame:
     return store.problems(filters or None, awaiting=True if view == "awaiting" else None)
 
 
-def heading(view: str, frame: pd.DataFrame) -> html.Div:
+def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
     """What the queue holds, in one line."""
     if frame.empty:
         text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",

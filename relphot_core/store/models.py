@@ -61,7 +61,7 @@ problem_event
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -75,6 +75,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -113,6 +114,10 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of the store's tables."""
+
+    # Every model here is mapped to one Table (no other FromClause): insert,
+    # update and delete accept it.
+    __table__: ClassVar[Table]
 
 
 class Observation(Base):
