@@ -495,7 +495,7 @@ def db_label() -> str:
 
 def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str, *,
                 cause: str = "", about: dict | None = None, identity: Any = None,
-                expected: dict | None = None) -> int:
+                expected: dict | None = None) -> int | None:
     """Store one decision for exposures ``(obs_id, filter, dither)`` as one
     review batch (`relphot_core.reviews.submit`: checked there, the
     ``identity`` too, against the ``expected`` review ids) and show it in

@@ -410,7 +410,7 @@ def _parse_ldac(
         elif hdu.extname == "LDAC_OBJECTS":
             detector = _detector_from(pending, "", keywords)
             views = _table_columns(data, header, hdu.data_start, wanted) if detector is not None else None
-            if views is None or views[4].dtype.kind == "f":  # float flags: the fitsio path checks them
+            if detector is None or views is None or views[4].dtype.kind == "f":  # float flags: fitsio checks them
                 return None
             tables.append((views, detector))
             detector_headers.append(pending)
@@ -437,7 +437,8 @@ def _table_columns(data: Any, header: dict[str, Any], start: int, wanted: list[s
     if str(header.get("XTENSION", "")).strip() != "BINTABLE" or header.get("NAXIS") != 2:
         return None
     width, rows, fields = header.get("NAXIS1"), header.get("NAXIS2"), header.get("TFIELDS")
-    if not all(isinstance(v, int) and v >= 0 for v in (width, rows, fields)):
+    if not (isinstance(width, int) and isinstance(rows, int) and isinstance(fields, int)
+            and min(width, rows, fields) >= 0):
         return None
     layout: dict[str, tuple[int, str, int]] = {}  # NAME: (byte offset, code, repeat)
     position = 0

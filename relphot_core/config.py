@@ -38,7 +38,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -339,7 +339,7 @@ class ParameterDoc:
     """One of `UNITS`, or None for names, methods and bit masks."""
     doc: str
     """What the parameter does, in one or two sentences."""
-    option: str | None
+    option: str
     """The command-line option that sets it, e.g. ``"--min-snr"``."""
 
     @property
@@ -467,7 +467,7 @@ def _checked(section: str, item: dataclasses.Field, value: Any, source: str | Pa
     accepted = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) or not isinstance(value, accepted):
         raise ConfigError(source, f"{key} must be {_KINDS[kind]} (got {_shown(value)})")
-    if kind is float:
+    if kind is float and isinstance(value, (int, float)):  # checked above: the same as `if kind is float`
         value = float(value)
     problem = item.metadata["check"].problem(value)
     if problem:
@@ -517,7 +517,8 @@ def parameter_docs() -> list[ParameterDoc]:
     """
     docs = []
     for section in dataclasses.fields(Config):
-        for item in dataclasses.fields(section.default_factory):
+        # each section's default is made by its dataclass
+        for item in dataclasses.fields(cast("type[Any]", section.default_factory)):
             docs.append(ParameterDoc(section=section.name, name=item.name, default=item.default,
                                      type=str(item.type), unit=item.metadata["unit"], doc=item.metadata["doc"],
                                      option=item.metadata["option"]))

@@ -116,6 +116,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import minimum_filter1d
@@ -766,7 +767,7 @@ def false_alarm_rate(
     *,
     seed: int = 0,
     errors: bool = False,
-    **rules: float,
+    **rules: Any,
 ) -> dict[str, float]:
     """Monte Carlo false-alarm rates of `control_rules` on Gaussian noise.
 
@@ -820,7 +821,7 @@ def detection_delay(
     n_after: int = 200,
     n_series: int = 200,
     seed: int = 0,
-    **rules: float,
+    **rules: Any,
 ) -> np.ndarray:
     """Monte Carlo delays of the drift alarm after a step and/or a ramp.
 

@@ -26,7 +26,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -324,7 +324,7 @@ class DaskEngine:
         from distributed.scheduler import KilledWorker
 
         pending = iter(sets)
-        owner: dict[str, ExposureSet] = {}
+        owner: dict[Hashable, ExposureSet] = {}  # by the Dask future's key
 
         def submit() -> Any:
             item = next(pending, None)
@@ -624,7 +624,7 @@ def _map(function: Any, items: Sequence[Any], jobs: int, label: str, quiet: bool
 
     from tqdm import tqdm
 
-    bar = dict(total=len(items), desc=label, unit="", disable=quiet or len(items) < 2, file=sys.stderr)
+    bar: dict[str, Any] = dict(total=len(items), desc=label, unit="", disable=quiet or len(items) < 2, file=sys.stderr)
     if jobs <= 1 or len(items) < 2:
         return [function(item) for item in tqdm(items, **bar)]
     with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -215,7 +215,7 @@ class ExposureSelection:
             params["from"] = self.date_from
         if self.date_to:
             params["to"] = self.date_to
-        if self.obs_range is not None:
+        if self.obs is not None:
             params["obs"] = self.obs
         return params
 

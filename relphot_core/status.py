@@ -52,7 +52,9 @@ class Status(str, enum.Enum):
     NODATA = "NODATA"
 
     __str__ = str.__str__
-    __format__ = str.__format__
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
 
     @property
     def rank(self) -> int:

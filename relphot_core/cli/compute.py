@@ -115,6 +115,7 @@ class _JsonRows:
             sys.stdout.write("\n")
             return
         self._stream.write("\n]\n")
+        assert self._file is not None  # the stream is the file's
         self._file.commit()
 
     def abandon(self) -> None:
@@ -153,7 +154,10 @@ def _progress(total: int, *, show: bool) -> Any:
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc="sets", unit="set", file=sys.stderr)
-    bar.write = lambda text: tqdm.write(text, file=sys.stderr)  # type: ignore[method-assign]
+    def write(s: str, file: Any = None, end: str = "\n", nolock: bool = False) -> None:
+        tqdm.write(s, file=sys.stderr, end=end, nolock=nolock)
+
+    bar.write = write  # type: ignore[method-assign]
     return bar
 
 

@@ -259,7 +259,7 @@ def _drift_drafts(drafts, owner, role, alarms: SeriesAlarms, obs, dither, value,
         with np.errstate(invalid="ignore", divide="ignore"):
             far = np.abs(value[rows] - 1.0 - local) > control.outlier_nsigma * scale * error[rows]
         rows = rows[~(far & np.isin(status[rows], [s.value for s in FLAGGED]))]
-        label = int(drift.series)
+        label = int(drift.series)  # type: ignore[call-overload]  # the series here are dither numbers
         draft = by_series.get(label)
         if draft is None:
             draft = by_series[label] = _Draft("drift", f"dither {label}", f"drift of dither {label}")
@@ -469,7 +469,7 @@ ACTION_STATE: Mapping[str, str] = {"acknowledge": "acknowledged", "resolve": "re
 
 def describe_span(problem: Problem) -> str:
     """``obs 1040-1059 (2025-01-28 .. 2025-01-30)``."""
-    if pd.isna(problem.first_obs):
+    if problem.first_obs is None or problem.last_obs is None or pd.isna(problem.first_obs):
         return ""
     first_obs, last_obs = int(problem.first_obs), int(problem.last_obs)
     obs = f"obs {first_obs}" + (f"-{last_obs}" if last_obs != first_obs else "")
