@@ -418,7 +418,7 @@ def test_trend_by_dither_draws_a_running_median_per_dither(app):
 
 
 def test_overview_opens_on_the_filter_that_needs_attention(tmp_path):
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'j_only.db'}")
     store.save_results([make_result(i, "NIR_J", values=[1.0, 1.0, 1.0, 0.97 if i == 3 else 1.0],
@@ -461,7 +461,7 @@ def test_an_extreme_factor_is_pinned_at_the_edge_not_squashing_the_others():
 
 
 def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'sel.db'}")
     # obs 1: a WARN (reviewed below) and OKs; obs 2: a FAIL not reviewed; obs 3: all OK
@@ -485,7 +485,7 @@ def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
 
 def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
     from relphot_core.results import PairStat
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     result = make_result(7, values=[1.0, 1.0, 0.97, 1.0])
     result.pairs = [PairStat(a, b, 0.0333 if 3 in (a, b) else 0.001, 0.0005, 0.02, 500, 480, 20, -0.06, 0.06, True)
@@ -496,7 +496,7 @@ def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
 
 
 def test_exports_carry_the_review_and_drop_it_once_revoked(tmp_path):
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'rev.db'}")
     store.save_results([make_result(2, values=[0.97, 1.0, 1.0, 1.0], mjd_start=60001.0)])

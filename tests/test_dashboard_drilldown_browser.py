@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 
 from dashboard import create_app
 from relphot_core.qc.flags import next_flagged as next_flagged_in
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 pytestmark = pytest.mark.browser
 

@@ -12,8 +12,8 @@ from relphot_core.control import DRIFT, OUTSIDE_LIMITS
 from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms, reference_pull_width
 from relphot_core.store import Store
-from relphot_core.store.detectors import DETECTOR_COLUMNS, fill_detector_stats
-from relphot_core.store.synth import make_result
+from relphot_core.store.detectors import DETECTOR_COLUMNS
+from relphot_core.testing.synth import fill_detector_stats, make_result
 
 
 def season(n_exposures: int = 300, seed: int = 0, noise: float = 0.002):
@@ -144,7 +144,7 @@ def test_store_detector_table(tmp_path):
 
 
 def test_fill_detector_stats_adds_rows_with_statuses(tmp_path):
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_survey
 
     store = Store.open(f"sqlite:///{tmp_path / 'f.db'}")
     fill_survey(store, 60, seed=1)

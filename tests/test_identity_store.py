@@ -13,7 +13,7 @@ from relphot_core.identity import (Action, AuthMode, Forbidden, Identity, Role, 
                                    token_digest, verify_password)
 from relphot_core.reviews import StaleReviewError
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 KEY = (1052, "NIR_H", 3)

@@ -15,7 +15,7 @@ from relphot_core.qc.problems import find_problems, next_state
 from relphot_core.results import ObservationResult
 from relphot_core.simulate.faults import Fault, FaultSeason, ending_faults_season, factor_table
 from relphot_core.store.problems import ProblemStateError, StaleProblemError
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 

@@ -15,7 +15,7 @@ from relphot_core.selection import ExposureSelection
 from relphot_core.store import Store
 from relphot_core.store import writes
 from relphot_core.store.models import Base
-from relphot_core.store.synth import fill_survey, make_result
+from relphot_core.testing.synth import fill_survey, make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 TABLES = [t.name for t in Base.metadata.sorted_tables]

@@ -10,14 +10,14 @@ import time
 
 from relphot_core.selection import ExposureSelection
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from store_fixtures import store_url  # noqa: F401  (fixture)
 
 WRITER = textwrap.dedent(
     """
     import sys
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     url, first, count, recompute = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     store = Store.open(url)
@@ -77,7 +77,7 @@ OPENER = textwrap.dedent(
     """
     import sys
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
     store = Store.open(sys.argv[1])
     store.save_result(make_result(int(sys.argv[2])))
     """
@@ -128,7 +128,7 @@ SAME = textwrap.dedent(
     """
     import sys
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
     store = Store.open(sys.argv[1])
     new = sum(store.save_result(make_result(i, n_sample=0)) is not None for i in range(1, 41))
     print(new)
