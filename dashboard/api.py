@@ -34,6 +34,8 @@ import logging
 import json
 import math
 import re
+import threading
+import time
 import zipfile
 from dataclasses import asdict
 from datetime import date, datetime
@@ -293,6 +295,30 @@ def register_status_codes(server: Flask, page_paths: set[str]) -> None:
         return response
 
 
+METRICS_TTL = 10.0
+"""Seconds a ``/metrics`` exposition is served again before the store is
+read anew: a scrape reads about 2 s at survey size (480,000 factors,
+15,000 problems), and several Prometheus servers may scrape each worker."""
+
+_metrics_lock = threading.Lock()
+METRICS_CACHE_KEY = "relphot.metrics_cache"
+
+
+def _metrics_exposition() -> tuple[bytes, str]:
+    """`relphot_core.metrics.exposition` of this app's store, at most `METRICS_TTL` old."""
+    from flask import current_app
+
+    from relphot_core.metrics import exposition
+
+    with _metrics_lock:  # one reader at a time: concurrent scrapes wait for its answer
+        cached = current_app.config.get(METRICS_CACHE_KEY)
+        if cached is not None and time.monotonic() - cached[0] < METRICS_TTL:
+            return cached[1], cached[2]
+        body, content_type = exposition(get_store())
+        current_app.config[METRICS_CACHE_KEY] = (time.monotonic(), body, content_type)
+        return body, content_type
+
+
 def register(server: Flask) -> None:
     """Add the JSON API and the download routes to the Flask server."""
 
@@ -302,6 +328,11 @@ def register(server: Flask) -> None:
 
         return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set(),
                       "open_failures": len(get_store().failures())})
+
+    @server.route("/metrics")
+    def metrics():
+        body, content_type = _metrics_exposition()
+        return Response(body, mimetype=None, content_type=content_type)
 
     @server.route("/api/failures")
     def api_failures():

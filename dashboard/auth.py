@@ -196,7 +196,7 @@ def _resolve() -> BaseResponse | None:
         return _refuse(exc.status, str(exc))
     g.relphot_identity = found or _nobody(config)
     if found is None and not request.path.startswith(OPEN_PATHS):
-        if request.method == "GET" and not request.path.startswith(("/api/", "/download/", "/_dash")):
+        if request.method == "GET" and not request.path.startswith(("/api/", "/download/", "/_dash", "/metrics")):
             return redirect(f"/login?next={request.full_path.rstrip('?')}")
         return _refuse(401, "sign in first (or send an API token: Authorization: Bearer ...)")
     return None

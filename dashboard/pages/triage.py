@@ -33,7 +33,8 @@ from ..data import change_problem_state, get_cache, get_store, review_problem
 
 PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
 
-VIEWS = {"awaiting": "awaiting review", "open": "every current problem", "gone": "gone (no longer found)"}
+VIEWS = {"awaiting": "awaiting review", "new": "new since the last batch", "open": "every current problem",
+         "gone": "gone (no longer found)"}
 """The queue's views, by URL value."""
 
 STATE_COLOURS = {"open": "#D55E00", "regressed": "#CC79A7", "acknowledged": "#E69F00", "resolved": "#009E73",
@@ -93,6 +94,10 @@ def _read(view: str, filters: list[str] | None) -> pd.DataFrame:
     store = get_store()
     if view == "gone":
         return store.problems(filters or None, current=False)
+    if view == "new":  # opened, grown or regressed by the last batch (`relphot_core.news`)
+        news = store.news("batch", filters=filters or None).problems
+        frame = store.problems(filters or None, current=None)
+        return frame[frame["id"].isin(news["problem_id"].tolist())].reset_index(drop=True)
     return store.problems(filters or None, awaiting=True if view == "awaiting" else None)
 
 
@@ -100,6 +105,7 @@ def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
     """What the queue holds, in one line."""
     if frame.empty:
         text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",
+                "new": "No problem opened, grew or regressed in the last batch.",
                 "open": "No problem: no flag in the current runs.",
                 "gone": "No problem has gone."}[view]
         return message(text, "success", id=pid("empty"))

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compute",
     "db",
     "problems",
+    "news",
     "compare",
     "products",
     "serve",
@@ -32,7 +33,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 COMMAND_MODULE: dict[str, str] = {
-    "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "compare": "compare",
+    "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "news": "news",
+    "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
     "serve": "serve", "demo": "serve", "users": "users",
 }

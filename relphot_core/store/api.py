@@ -45,7 +45,16 @@ from ..qc.flags import awaits_review
 from ..results import ObservationResult
 from ..reviews import check_review
 from ..selection import ExposureSelection, select_exposures
-from . import batches, problems as problem_rows, queries, result_rows, review_rows, survey_rows, user_rows
+from . import (
+    batch_log,
+    batches,
+    problems as problem_rows,
+    queries,
+    result_rows,
+    review_rows,
+    survey_rows,
+    user_rows,
+)
 from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
 from .schema import ensure_current, short_error
 from .user_rows import UserRecord
@@ -857,3 +866,70 @@ class Store:
         with self._read() as conn:
             return review_rows.batch_rows(conn)
 
+
+    # ------------------------------------------------ batches, visits, news
+    def start_batch(self, **values: Any) -> int:
+        """Record a batch that starts now (`relphot_core.store.batch_log.start`:
+        command, host, software_version, params_digest, sets_planned,
+        sets_computed); returns its id for `finish_batch`."""
+        with self._write("cannot record the batch") as conn:
+            return batch_log.start(conn, **values)
+
+    def finish_batch(self, batch_id: int, **values: Any) -> None:
+        """Complete a batch's record (`relphot_core.store.batch_log.finish`:
+        new_runs, same_runs, failures, statuses, problems, exit_status)."""
+        with self._write(f"cannot record the end of batch {batch_id}") as conn:
+            batch_log.finish(conn, int(batch_id), **values)
+
+    def batches(self, *, since: Any = None, limit: int | None = None, finished_only: bool = False) -> pd.DataFrame:
+        """The batches, newest first (`relphot_core.news.BATCH_COLUMNS`)."""
+        with self._read() as conn:
+            return batch_log.read(conn, since=since, limit=limit, finished_only=finished_only)
+
+    def batch_totals(self) -> dict[str, int]:
+        """Counts over every batch (`relphot_core.store.batch_log.totals`)."""
+        with self._read() as conn:
+            return batch_log.totals(conn)
+
+    def last_batch_started(self) -> Any:
+        """When the latest batch started (a UTC datetime, None before the first)."""
+        with self._read() as conn:
+            return batch_log.last_started(conn)
+
+    def record_visit(self, name: str, *, now: Any = None) -> Any:
+        """Note that ``name`` is here; returns when their previous visit
+        ended (None on a first visit; `relphot_core.store.batch_log.record_visit`)."""
+        with self._write(f"cannot record the visit of {name}") as conn:
+            return batch_log.record_visit(conn, name, now=now)
+
+    def previous_visit(self, name: str) -> Any:
+        """When ``name``'s previous visit ended (None: first visit), without recording one."""
+        with self._read() as conn:
+            return batch_log.previous_visit(conn, name)
+
+    def news(self, since: str | None = "batch", *, user: str | None = None, filters: Sequence[str] | None = None,
+             now: Any = None) -> Any:
+        """What is new since a moment (`relphot_core.news.News`).
+
+        Parameters
+        ----------
+        since : str
+            ``"batch"`` (the start of the last batch), ``"day"``, ``"visit"``
+            (``user``'s previous visit) or an ISO time
+            (`relphot_core.news.resolve_since`).
+        user : str, optional
+            Whose visit ``"visit"`` means.
+        filters : sequence of str, optional
+            Only these filters.
+
+        Raises
+        ------
+        ValueError
+            An unknown ``since``.
+        """
+        from ..news import resolve_since
+
+        with self._read() as conn:
+            moment = resolve_since(since, last_batch=batch_log.last_started(conn),
+                                   previous_visit=batch_log.previous_visit(conn, user) if user else None, now=now)
+            return batch_log.news(conn, moment, filters=list(filters) if filters else None)

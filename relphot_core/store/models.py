@@ -57,6 +57,14 @@ problem_exposure
 problem_event
     The life of each problem: opened, grew, regressed, gone, back, and the
     leads' actions, with who and when.
+batch
+    The log of the batches, one row each (``relphot compute --db``, the
+    demo's two), written when it starts and completed when it ends (duration, sets,
+    runs, failures, exposures by status, problems found, exit status). What
+    "since the last batch", the alerts' "no new data" and ``/metrics`` read.
+user_visit
+    When each signed-in user was last seen and when their previous visit
+    ended: what "since your last visit" counts from.
 """
 from __future__ import annotations
 
@@ -490,3 +498,44 @@ class ProblemEvent(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     n_exposures: Mapped[int] = mapped_column(Integer, default=0)
 
+
+
+class Batch(Base):
+    """One batch of ``relphot compute --db`` (or of the demo): when it ran,
+    how long, what it computed and what it found. The "since the last
+    batch" views, the alerts and ``/metrics`` read it."""
+
+    __tablename__ = "batch"
+    __table_args__ = (Index("ix_batch_started", "started"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """None while it runs (or when it died before it could say)."""
+    seconds: Mapped[float | None] = mapped_column(Float)
+    command: Mapped[str] = mapped_column(String(32), default="compute")
+    host: Mapped[str] = mapped_column(String(128), default="")
+    software_version: Mapped[str] = mapped_column(String(64), default="")
+    params_digest: Mapped[str] = mapped_column(String(64), default="")
+    sets_planned: Mapped[int] = mapped_column(Integer, default=0)
+    """Sets found in the catalogues (computed and unchanged)."""
+    sets_computed: Mapped[int] = mapped_column(Integer, default=0)
+    new_runs: Mapped[int] = mapped_column(Integer, default=0)
+    same_runs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    statuses: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """Exposures computed, by status."""
+    problems: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """What the problems' update found: opened, grew, regressed, gone."""
+    exit_status: Mapped[int | None] = mapped_column(Integer)
+
+
+class UserVisit(Base):
+    """When a user was last seen, and the end of their visit before this
+    one: what "since my last visit" counts from."""
+
+    __tablename__ = "user_visit"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    previous: Mapped[datetime | None] = mapped_column(UTCDateTime())
