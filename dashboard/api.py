@@ -39,6 +39,7 @@ import time
 import zipfile
 from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -203,7 +204,7 @@ def selected_observations(sel: ExposureSelection, limit: int | None = None) -> p
 def observation_detail(obs_id: int, filters) -> dict | None:
     """Everything about one observation (current runs), or None if unknown."""
     store = get_store()
-    out = {"obs_id": obs_id, "filters": {}}
+    out: dict[str, Any] = {"obs_id": obs_id, "filters": {}}
     for name in filters:
         try:
             result = store.load_result(obs_id, name)
@@ -284,7 +285,7 @@ def register_status_codes(server: Flask, page_paths: set[str]) -> None:
             try:
                 missing = not is_number(obs_id) or not observation_exists(
                     int(obs_id), request.args.get("filter"), request.args.get("run"))
-            except Exception:  # noqa: BLE001 - a status code is not worth a failed page
+            except Exception:  # a status code is not worth a failed page
                 LOG.exception("cannot tell whether %s exists; answering 200", path)
                 missing = False
             if missing:
@@ -326,7 +327,7 @@ def register(server: Flask) -> None:
         from .data import get_cache
 
         return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set(),
-                      "open_failures": int(len(get_store().failures()))})
+                      "open_failures": len(get_store().failures())})
 
     @server.route("/metrics")
     def metrics():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import dash
 from dash import dcc, html
@@ -54,8 +55,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-NAV = [("Overview", "/"), ("What's new", "/news"), ("Problems", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
-       ("Exports", "/exports"), ("Observations", "/observations"), ("Sky map", "/sky"),
+NAV = [("Overview", "/"), ("What's new", "/news"), ("Problems", "/triage"), ("Detectors", "/detectors"),
+       ("Reviews", "/reviews"), ("Exports", "/exports"), ("Observations", "/observations"), ("Sky map", "/sky"),
        ("Compare runs", "/compare")]
 
 ALL_PAGES = (*PAGES[:-1], news, detectors, compare, observations, sky, PAGES[-1])
@@ -83,7 +84,8 @@ def _navbar(db_label: str) -> html.Header:
     return html.Header(className="navbar", children=[
         html.A([html.Span("relphot", className="brand-name"), html.Span(" QC", className="brand-qc")],
                href="/", className="brand"),
-        html.Nav([dcc.Link(label, href=href, className="nav-link", id=f"nav-{label.split()[0].lower().replace(chr(39), '')}")
+        html.Nav([dcc.Link(label, href=href, className="nav-link",
+                           id=f"nav-{label.split()[0].lower().replace(chr(39), '')}")
                   for label, href in NAV], className="nav-links"),
         html.Span(["store: ", html.Code(db_label)], className="nav-db", title="the database this dashboard reads"),
         _who(),
@@ -113,7 +115,7 @@ class RelphotDash(dash.Dash):
     their compiled async functions): that is loaded in its place.
     """
 
-    def interpolate_index(self, **kwargs) -> str:
+    def interpolate_index(self, **kwargs: Any) -> str:  # type: ignore[override]  # forwards Dash's keywords
         runtime = f'<script src="{self.get_asset_url(REGENERATOR_RUNTIME)}"></script>'
         kwargs["scripts"] = _POLYFILL_TAG.sub(lambda _: runtime, kwargs.get("scripts", ""), count=1)
         return super().interpolate_index(**kwargs)
@@ -172,7 +174,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         pages_folder="",
         assets_folder=str(ASSETS_DIR),
         title="relphot QC",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented: None keeps the tab's title while updating
         suppress_callback_exceptions=True,
     )
     if not full_plotly:

@@ -348,7 +348,7 @@ def deliver(target: Target, title: str, body: str) -> str | None:
             return lines[-1] if lines else "Apprise cannot use this URL"
         try:
             ok = bool(notifier.notify(title=title, body=body, body_format=apprise.NotifyFormat.MARKDOWN))
-        except Exception as exc:  # a plugin's bug must not stop the others
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug must not stop the others
             return f"{type(exc).__name__}: {exc}"
     return None if ok else (" ".join(lines[-1].split()) if lines else "not delivered")
 
@@ -379,7 +379,7 @@ def _batch_label(started: datetime | None, batch_id: int) -> str:
     return f"batch {batch_id}" + (f", {started.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if started else "")
 
 
-def record_batches(store: "Store", settings: Alerts, configured: Sequence[Target],
+def record_batches(store: Store, settings: Alerts, configured: Sequence[Target],
                    chosen: Sequence[tuple[int, datetime]] | None = None, *, now: datetime | None = None,
                    report: AlertReport | None = None) -> AlertReport:
     """Record the new events of batches, one digest each, with a pending
@@ -408,7 +408,7 @@ def record_batches(store: "Store", settings: Alerts, configured: Sequence[Target
     return report
 
 
-def alert_batches(store: "Store", settings: Alerts, *, now: datetime | None = None,
+def alert_batches(store: Store, settings: Alerts, *, now: datetime | None = None,
                   send: Sender = deliver) -> AlertReport:
     """What ``relphot compute --db`` does at its end: record the new events
     of the batches not looked at yet (its own), then send every pending or
@@ -434,7 +434,7 @@ def _message(events: Sequence[AlertEvent], **how: Any) -> tuple[str, str]:
     return message.title, message.body
 
 
-def send_pending(store: "Store", settings: Alerts, configured: Sequence[Target], report: AlertReport, *,
+def send_pending(store: Store, settings: Alerts, configured: Sequence[Target], report: AlertReport, *,
                  now: datetime | None = None, send: Sender = deliver) -> AlertReport:
     """Send every pending or failed delivery to a configured target, and
     record each outcome (a target no longer configured keeps its deliveries
@@ -453,7 +453,7 @@ def send_pending(store: "Store", settings: Alerts, configured: Sequence[Target],
     return report
 
 
-def check(store: "Store", settings: Alerts, *, now: datetime | None = None, send: Sender = deliver) -> AlertReport:
+def check(store: Store, settings: Alerts, *, now: datetime | None = None, send: Sender = deliver) -> AlertReport:
     """What ``relphot alerts check`` does (for cron): the batches not looked
     at yet, "no new data" once per quiet spell, and the retries.
 

@@ -42,7 +42,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -388,7 +388,7 @@ class ParameterDoc:
     """One of `UNITS`, or None for names, methods and bit masks."""
     doc: str
     """What the parameter does, in one or two sentences."""
-    option: str | None
+    option: str
     """The command-line option that sets it, e.g. ``"--min-snr"``."""
 
     @property
@@ -413,7 +413,7 @@ class Config:
     keywords: Keywords = field(default_factory=Keywords)
     alerts: Alerts = field(default_factory=Alerts)
 
-    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
         """Return a copy with some fields of some sections replaced.
 
         ``config.replace(thresholds={"fail": 0.02})``. Unknown sections or
@@ -423,7 +423,7 @@ class Config:
         """
         return self.override(sections, source="options")
 
-    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> "Config":
+    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> Config:
         """`replace` with the values' origin named in errors.
 
         Parameters
@@ -452,7 +452,7 @@ class Config:
                 flat[f"{section.name}.{item.name}"] = str(getattr(values, item.name))
         return flat
 
-    def validate(self, source: str | Path | None = None) -> "Config":
+    def validate(self, source: str | Path | None = None) -> Config:
         """Check every field's type and range, then the relations between
         fields; raise `ConfigError` on the first problem, naming the
         parameter and ``source`` (the file or the options the values came
@@ -528,7 +528,7 @@ def _checked(section: str, item: dataclasses.Field, value: Any, source: str | Pa
     accepted = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) or not isinstance(value, accepted):
         raise ConfigError(source, f"{key} must be {_KINDS[kind]} (got {_shown(value)})")
-    if kind is float:
+    if kind is float and isinstance(value, (int, float)):  # checked above: the same as `if kind is float`
         value = float(value)
     problem = item.metadata["check"].problem(value)
     if problem:
@@ -592,7 +592,8 @@ def parameter_docs() -> list[ParameterDoc]:
     """
     docs = []
     for section in dataclasses.fields(Config):
-        for item in dataclasses.fields(section.default_factory):
+        # each section's default is made by its dataclass
+        for item in dataclasses.fields(cast("type[Any]", section.default_factory)):
             docs.append(ParameterDoc(section=section.name, name=item.name, default=item.default,
                                      type=str(item.type), unit=item.metadata["unit"], doc=item.metadata["doc"],
                                      option=item.metadata["option"]))

@@ -159,7 +159,7 @@ def _settings(*targets: str, **values) -> Alerts:
 
 
 def test_a_batch_sends_one_digest_naming_its_new_fail_and_drift_once_and_a_regression_again(
-        store, season, smtp, webhook):  # noqa: F811
+        store, season, smtp, webhook):
     mailbox, mail_url = smtp
     settings = _settings(mail_url, webhook.url)
     _batch(store, season[season["obs_id"] < 1100])  # the earlier nights
@@ -204,7 +204,7 @@ def test_a_batch_sends_one_digest_naming_its_new_fail_and_drift_once_and_a_regre
 
 
 def test_an_unreachable_target_is_recorded_retried_and_given_up(store, season, webhook, tmp_path,
-                                                                 capsys):  # noqa: F811
+                                                                 capsys):
     closed = free_port()
     settings = _settings(webhook.url, f"json://127.0.0.1:{closed}/hook", max_attempts=3)
     _batch(store, season[season["obs_id"] < 1100])
@@ -244,7 +244,7 @@ def test_an_unreachable_target_is_recorded_retried_and_given_up(store, season, w
 
 
 def test_relphot_alerts_check_raises_no_new_data_once_per_quiet_spell(store, season, webhook,
-                                                                      tmp_path, capsys):  # noqa: F811
+                                                                      tmp_path, capsys):
     config = tmp_path / "relphot.toml"
     config.write_text(f'[alerts]\ntargets = ["{webhook.url}"]\nno_data_hours = 24\n')
     _batch(store, season[season["obs_id"] < 1025])  # with the bad exposure of obs 1020
@@ -275,7 +275,7 @@ def test_relphot_alerts_check_raises_no_new_data_once_per_quiet_spell(store, sea
     assert "no_data" in capsys.readouterr().out
 
 
-def test_relphot_alerts_test_and_usage_errors(webhook, tmp_path, capsys):  # noqa: F811
+def test_relphot_alerts_test_and_usage_errors(webhook, tmp_path, capsys):
     assert main(["alerts", "test", "--alert-target", webhook.url]) == 0
     assert len(webhook.received) == 1 and "test" in webhook.received[0]["title"]
     closed = free_port()
@@ -292,7 +292,7 @@ def test_relphot_alerts_test_and_usage_errors(webhook, tmp_path, capsys):  # noq
 
 # ------------------------------------------------------------ relphot compute --db
 def test_compute_sends_its_batch_and_a_failed_delivery_leaves_its_exit_status(tmp_path, webhook,
-                                                                              capsys):  # noqa: F811
+                                                                              capsys):
     catalogs = tmp_path / "catalogs"
     assert main(["simulate", "--out", str(catalogs), "--filters", "NIR_J", "--sources-per-detector", "150",
                  "--offset", "2:0.05", "--quiet"]) == 0
@@ -332,7 +332,7 @@ def test_without_targets_compute_sends_nothing_and_records_nothing(tmp_path):
 
 
 # ------------------------------------------------------------ schema
-def test_migration_0010_adds_the_alert_tables_and_goes_back(store_url):  # noqa: F811
+def test_migration_0010_adds_the_alert_tables_and_goes_back(store_url):
     from alembic import command
 
     from relphot_core.store.engine import make_engine, write_engine

@@ -2,6 +2,7 @@
 every field, the options and product descriptions derived from them."""
 import argparse
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_the_control_section_is_the_keywords_of_control_rules():
 def test_the_module_cites_nothing_outside_the_repository():
     import relphot_core.config as module
 
-    text = open(module.__file__, encoding="utf-8").read()
+    text = Path(module.__file__).read_text(encoding="utf-8")
     assert "DESIGN.md" not in text and "RECIPES.md" not in text
 
 

@@ -13,7 +13,7 @@ from relphot_core.inputs import SetFailure
 from relphot_core.news import SINCE_CHOICES, News, Since, resolve_since
 from relphot_core.qc.problems import ACTIVE_STATES
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from identity_fixtures import serve_mode  # noqa: F401  (fixture)
 from store_fixtures import store, store_url  # noqa: F401
 

@@ -208,6 +208,8 @@ def obs_from_point(name: str, point: dict) -> int | None:
         obs_id = obs_id[0] if obs_id else None
     if obs_id is None and "x" in point:
         obs_id = _obs_at(get_cache().trend(name), point["x"])
+    if obs_id is None:
+        return None
     try:
         return int(obs_id)
     except (TypeError, ValueError):

@@ -101,7 +101,7 @@ def _read(view: str, filters: list[str] | None) -> pd.DataFrame:
     return store.problems(filters or None, awaiting=True if view == "awaiting" else None)
 
 
-def heading(view: str, frame: pd.DataFrame) -> html.Div:
+def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
     """What the queue holds, in one line."""
     if frame.empty:
         text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",
@@ -184,7 +184,8 @@ def detail(problem_id: int | None) -> list[Any]:
     if row["state_comment"]:
         state += f": {row['state_comment']}"
     life = [html.Li(f"{fmt_time(e.at)}: {e.event}" + (f" by {e.by}" if e.by and e.by != "relphot" else "")
-                    + (f" ({e.n_exposures} exposures)" if e.n_exposures else "") + (f": {e.comment}" if e.comment else ""))
+                    + (f" ({e.n_exposures} exposures)" if e.n_exposures else "")
+                    + (f": {e.comment}" if e.comment else ""))
             for e in events.itertuples(index=False)]
     first_obs = int(row["first_obs"]) if pd.notna(row["first_obs"]) else None
     link = (dcc.Link("open its first observation", href=f"/observation/{first_obs}?filter={row['filter']}"

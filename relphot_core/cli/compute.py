@@ -115,6 +115,7 @@ class _JsonRows:
             sys.stdout.write("\n")
             return
         self._stream.write("\n]\n")
+        assert self._file is not None  # the stream is the file's
         self._file.commit()
 
     def abandon(self) -> None:
@@ -153,7 +154,10 @@ def _progress(total: int, *, show: bool) -> Any:
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc="sets", unit="set", file=sys.stderr)
-    bar.write = lambda text: tqdm.write(text, file=sys.stderr)  # type: ignore[method-assign]
+    def write(s: str, file: Any = None, end: str = "\n", nolock: bool = False) -> None:
+        tqdm.write(s, file=sys.stderr, end=end, nolock=nolock)
+
+    bar.write = write  # type: ignore[method-assign]
     return bar
 
 
@@ -196,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         store = Store.open(args.db)
         params = params_digest(config.parameters())
     alert_targets = store is not None and bool(config.alerts.targets)
-    if alert_targets:  # a bad target is refused before anything runs
+    if store is not None and alert_targets:  # a bad target is refused before anything runs
         from ..alerts import targets
 
         try:
@@ -262,7 +266,7 @@ def _send_alerts(store: Any, settings: Any, *, quiet: bool) -> None:
 
     try:
         report = alert_batches(store, settings)
-    except Exception as exc:  # the batch is done and recorded whatever happens here
+    except Exception as exc:  # noqa: BLE001 - the batch is done and recorded whatever happens here
         _err(f"warning: alerts not sent ({exc}); relphot alerts check retries")
         return
     for label, outcome, error in report.failed:

@@ -80,7 +80,7 @@ alert_delivery
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -94,6 +94,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -132,6 +133,10 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of the store's tables."""
+
+    # Every model here is mapped to one Table (no other FromClause): insert,
+    # update and delete accept it.
+    __table__: ClassVar[Table]
 
 
 class Observation(Base):
