@@ -47,7 +47,7 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import Config, Thresholds
-from relphot_core.snapshot import Snapshot, SnapshotStore, table_columns
+from relphot_core.snapshot import Snapshot, SnapshotStore, rules_key, table_columns
 from relphot_core.selection import sorted_nan_last
 from relphot_core.qc.flags import exposure_flags
 
@@ -325,12 +325,17 @@ class DataCache:
         assert self.snapshots is not None
         try:
             return self.snapshots.get_or_build(
-                f"trend-{filter_name}", self.store.data_version,
+                self.snapshot_kind(filter_name), self.store.data_version,
                 (lambda: self._build(filter_name)) if build else None,
                 lambda base: self._derive(filter_name, base), blocking=build)
         except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
             LOG.warning("the shared snapshot of %s failed; reading the store", filter_name, exc_info=True)
             return None
+
+    def snapshot_kind(self, filter_name: str) -> str:
+        """The kind of a filter's snapshots: the filter and this cache's rules."""
+        bands = self.thresholds or Thresholds()
+        return f"trend-{filter_name}-{rules_key(self.control, bands.drift_window, bands.drift_nsigma)}"
 
     @staticmethod
     def _frame(snapshot: Snapshot) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from flask import current_app
 from relphot_core.config import DETECTORS, Control, Detectors
 from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms
-from relphot_core.snapshot import Snapshot, SnapshotStore
+from relphot_core.snapshot import Snapshot, SnapshotStore, rules_key
 from relphot_core.status import OUT_OF_LIMITS
 
 from .data import Memo
@@ -176,11 +176,15 @@ class DetectorCache:
             return None
         return None if reviews is None else (version, base.columns, base.attrs)
 
+    def snapshot_kind(self, filter_name: str) -> str:
+        """The kind of a filter's snapshots: the filter and the control-chart rules."""
+        return f"detectors-{filter_name}-{rules_key(self.control)}"
+
     def _shared(self, filter_name: str) -> tuple[DetectorSeries, str] | None:
         """The shared snapshot of a filter's table (None when it fails: then read here)."""
         assert self.snapshots is not None
         try:
-            snapshot = self.snapshots.get_or_build(f"detectors-{filter_name}", self.store.data_version,
+            snapshot = self.snapshots.get_or_build(self.snapshot_kind(filter_name), self.store.data_version,
                                                    lambda: self._build(filter_name), self._relink)
         except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
             LOG.warning("the shared detector snapshot of %s failed; reading the store", filter_name, exc_info=True)

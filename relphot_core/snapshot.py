@@ -360,6 +360,12 @@ class SnapshotStore:
             return self.write(kind, built_version, columns, attrs)
 
 
+def rules_key(*rules: object) -> str:
+    """A short digest of the rules a table is computed with (their ``repr``):
+    put in a kind's name, processes with other rules never share its snapshots."""
+    return hashlib.blake2b(repr(rules).encode(), digest_size=4).hexdigest()
+
+
 def _manifest(path: Path) -> dict:
     return json.loads((path / MANIFEST).read_text())
 

@@ -106,4 +106,4 @@ def test_memory_stays_flat_over_30_background_reloads(medium_store, shared, tmp_
     first = sizes[2]  # after the allocator's first reuse
     assert max(sizes[2:]) <= 1.10 * first, f"RSS grew from {first:.0f} to {max(sizes):.0f} MiB: {sizes}"
     if shared:  # a new snapshot each time, the old ones pruned
-        assert len(list((tmp_path / "trend-NIR_J").iterdir())) == cache.snapshots.keep
+        assert len(list((tmp_path / cache.snapshot_kind("NIR_J")).iterdir())) == cache.snapshots.keep

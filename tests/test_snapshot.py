@@ -52,6 +52,11 @@ def test_round_trip_gives_the_tables_of_the_direct_build(survey, tmp_path):
         assert not mapped["value"].to_numpy().flags.writeable  # a read-only map, not a copy
     again = DataCache(store, ttl=60, snapshots=snapshots).trend("NIR_J")  # another process: maps, same content
     pd.testing.assert_frame_equal(again, direct.trend("NIR_J"))
+    # other control-chart rules: other tables, never the snapshot of these
+    strict = Control(min_reference_points=5)
+    other = DataCache(store, ttl=60, control=strict, snapshots=snapshots)
+    assert other.snapshot_kind("NIR_J") != shared.snapshot_kind("NIR_J")
+    pd.testing.assert_frame_equal(other.trend("NIR_J"), DataCache(store, ttl=60, control=strict).trend("NIR_J"))
 
     series = DetectorCache(store, ttl=60, snapshots=snapshots).series("NIR_H")
     built = prepare("NIR_H", store.detector_table("NIR_H"), Control())
@@ -117,16 +122,19 @@ def test_two_processes_asking_at_once_build_once(survey, tmp_path):
     assert log.read_text().count("build") == 1  # one read of the store; the other process mapped it
     versions = {out.strip() for out, _ in outputs}
     assert len(versions) == 1 and versions != {""}
-    assert len(list((tmp_path / "snapshots" / "trend-NIR_J").iterdir())) == 1
+    kind = DataCache(_store, ttl=60).snapshot_kind("NIR_J")
+    assert len(list((tmp_path / "snapshots" / kind).iterdir())) == 1
 
 
 def test_a_review_elsewhere_derives_a_new_snapshot_and_a_new_run_rebuilds_it(survey, tmp_path):
     store, path = survey
     snapshots = SnapshotStore(tmp_path / "snapshots")
     cache = DataCache(store, ttl=0.01, snapshots=snapshots)
+    kind = cache.snapshot_kind("NIR_J")
     before = cache.trend("NIR_J")
-    first = snapshots.latest("trend-NIR_J")
-    built = DetectorCache(store, ttl=60, snapshots=snapshots).series("NIR_J")
+    first = snapshots.latest(kind)
+    detectors = DetectorCache(store, ttl=60, snapshots=snapshots)
+    built = detectors.series("NIR_J")
     row = before[(before["status"] == "FAIL") & ~before["reviewed"]].iloc[0]
 
     with Store.open(f"sqlite:///{path}") as elsewhere:  # another process's review
@@ -135,14 +143,14 @@ def test_a_review_elsewhere_derives_a_new_snapshot_and_a_new_run_rebuilds_it(sur
     after = cache.trend("NIR_J", fresh=True)
     reviewed = after[(after["obs_id"] == row.obs_id) & (after["exposure"] == row.exposure)]
     assert reviewed["review_decision"].tolist() == ["confirmed"] and reviewed["reviewed"].all()
-    derived = snapshots.latest("trend-NIR_J")
+    derived = snapshots.latest(kind)
     assert derived.version == store.data_version() != first.version
     pd.testing.assert_frame_equal(after, DataCache(store, ttl=60).trend("NIR_J"))  # as a direct build
     count = links(derived.path)
     assert sum(n == 2 for n in count.values()) == len(count) - 4  # only the review columns written again
     # a process starting now maps the detector tables built before the review (reviews do not change them)
     restarted = DetectorCache(store, ttl=60, snapshots=snapshots).series("NIR_J")
-    relinked = snapshots.latest("detectors-NIR_J")
+    relinked = snapshots.latest(detectors.snapshot_kind("NIR_J"))
     assert relinked.version == derived.version and set(links(relinked.path).values()) == {2}
     assert restarted.version == built.version  # its figures are those drawn before
 
@@ -150,7 +158,7 @@ def test_a_review_elsewhere_derives_a_new_snapshot_and_a_new_run_rebuilds_it(sur
         fill_survey(elsewhere, 10, seed=6, first_obs_id=5000)
     time.sleep(0.3)
     cache.reload("NIR_J")
-    rebuilt = snapshots.latest("trend-NIR_J")
+    rebuilt = snapshots.latest(kind)
     assert rebuilt.version == store.data_version() and set(links(rebuilt.path).values()) == {1}
     assert len(cache.trend("NIR_J")) == len(before) + 40
     pd.testing.assert_frame_equal(cache.trend("NIR_J"), DataCache(store, ttl=60).trend("NIR_J"))
