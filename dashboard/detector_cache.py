@@ -30,7 +30,7 @@ from flask import current_app
 from relphot_core.config import DETECTORS, Control, Detectors
 from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms
-from relphot_core.snapshot import Snapshot, SnapshotStore, rules_key
+from relphot_core.snapshot import SnapshotStore, kept_through_reviews, rules_key
 from relphot_core.status import OUT_OF_LIMITS
 
 from .data import Memo
@@ -167,15 +167,6 @@ class DetectorCache:
         series = prepare(filter_name, self.store.detector_table(filter_name), self.control)
         return version, series.columns, {"built": series.version}
 
-    def _relink(self, base: Snapshot) -> tuple[str, dict, dict] | None:
-        """``base`` under the data version now when only reviews were written since."""
-        try:
-            version, reviews = self.store.reviews_since(base.version)
-        except Exception:  # noqa: BLE001 - then the table is read again
-            LOG.warning("cannot read the reviews written since %s", base.version, exc_info=True)
-            return None
-        return None if reviews is None else (version, base.columns, base.attrs)
-
     def snapshot_kind(self, filter_name: str) -> str:
         """The kind of a filter's snapshots: the filter and the control-chart rules."""
         return f"detectors-{filter_name}-{rules_key(self.control)}"
@@ -185,7 +176,8 @@ class DetectorCache:
         assert self.snapshots is not None
         try:
             snapshot = self.snapshots.get_or_build(self.snapshot_kind(filter_name), self.store.data_version,
-                                                   lambda: self._build(filter_name), self._relink)
+                                                   lambda: self._build(filter_name),
+                                                   kept_through_reviews(self.store))
         except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
             LOG.warning("the shared detector snapshot of %s failed; reading the store", filter_name, exc_info=True)
             return None

@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ from typing import Any, Union
 
 import numpy as np
 import pandas as pd
+
+LOG = logging.getLogger(__name__)
 
 Column = Union[np.ndarray, pd.Categorical]
 """A snapshot's column: a numpy array of a numeric or boolean dtype, or a
@@ -358,6 +361,24 @@ class SnapshotStore:
                 return None
             built_version, columns, attrs = build()
             return self.write(kind, built_version, columns, attrs)
+
+
+def kept_through_reviews(store: Any) -> Callable[[Snapshot], tuple[str, Mapping[str, Column], Mapping[str, Any]] | None]:
+    """An ``update`` for `SnapshotStore.get_or_build` of a table reviews do
+    not change (detector rows, the context of the factors): the latest
+    snapshot, its files linked under the data version now, when only reviews
+    were written since (`relphot_core.store.Store.reviews_since`); None
+    otherwise (then it is built again)."""
+
+    def update(base: Snapshot) -> tuple[str, Mapping[str, Column], Mapping[str, Any]] | None:
+        try:
+            version, reviews = store.reviews_since(base.version)
+        except Exception:  # noqa: BLE001 - then the table is read again
+            LOG.warning("cannot read the reviews written since %s", base.version, exc_info=True)
+            return None
+        return None if reviews is None else (version, base.columns, base.attrs)
+
+    return update
 
 
 def rules_key(*rules: object) -> str:

@@ -237,3 +237,30 @@ def test_where_snapshots_live(tmp_path, monkeypatch):
     assert snapshot_dir(f"sqlite:///{tmp_path}/relphot.db") == tmp_path / "here"
     assert snapshot_dir(f"sqlite:///{tmp_path}/relphot.db", "off") is None
     assert version_key("12:3:0:0:1") != version_key("12:3:0:0:1 ") and "/" not in version_key("a/b")
+
+
+def test_the_context_of_the_factors_is_shared_and_kept_through_reviews(survey, tmp_path):
+    from dashboard.app import create_app
+    from dashboard.survey_data import context_season
+    from relphot_core.survey import exposure_context
+
+    store, path = survey
+    snapshots = SnapshotStore(tmp_path / "snapshots")
+    app = create_app(store, warm=False, snapshots=snapshots)
+    with app.server.app_context():
+        shared = context_season("NIR_Y")
+    pd.testing.assert_frame_equal(shared, exposure_context(*store.context_tables("NIR_Y")))
+    first = snapshots.latest("context-NIR_Y")
+    assert first is not None and first.version == store.data_version()
+
+    table = store.trend("NIR_Y")
+    row = table[table["status"] == "FAIL"].iloc[0]
+    with Store.open(f"sqlite:///{path}") as elsewhere:
+        elsewhere.add_reviews([(int(row.obs_id), "NIR_Y", int(row.exposure))], "confirmed", "ada", "seen")
+    restarted = create_app(store, warm=False, snapshots=snapshots)  # another worker
+    with restarted.server.app_context():
+        again = context_season("NIR_Y")
+    pd.testing.assert_frame_equal(again, shared)
+    relinked = snapshots.latest("context-NIR_Y")
+    assert relinked.version == store.data_version() != first.version
+    assert set(links(relinked.path).values()) == {2}  # the same files: reviews do not change it
