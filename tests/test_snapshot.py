@@ -264,3 +264,14 @@ def test_the_context_of_the_factors_is_shared_and_kept_through_reviews(survey, t
     relinked = snapshots.latest("context-NIR_Y")
     assert relinked.version == store.data_version() != first.version
     assert set(links(relinked.path).values()) == {2}  # the same files: reviews do not change it
+
+
+def test_a_snapshot_directory_that_cannot_be_written_falls_back_to_the_store(survey, tmp_path, caplog):
+    store, _ = survey
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the snapshots should go")
+    cache = DataCache(store, ttl=60, snapshots=SnapshotStore(blocked))
+    pd.testing.assert_frame_equal(cache.trend("NIR_J"), DataCache(store, ttl=60).trend("NIR_J"))
+    assert "the shared snapshot of NIR_J failed; reading the store" in caplog.text
+    series = DetectorCache(store, ttl=60, snapshots=SnapshotStore(blocked)).series("NIR_J")
+    assert len(series) == len(store.detector_table("NIR_J"))
