@@ -12,6 +12,7 @@ the Flask config; pages and routes reach it through `dashboard.data`.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -220,17 +221,22 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
     api.register_status_codes(app.server, {module.PAGE["path"] for module in ALL_PAGES if "path" in module.PAGE}
                               - {"/404"} | {"/login"})
     if warm and cache_ttl > 0:
+        # workers starting together begin with different filters: with
+        # shared snapshots, each builds a different one meanwhile
+        first = os.getpid() % len(FILTERS)
+        order = FILTERS[first:] + FILTERS[:first]
+
         def draw_default_view() -> None:
             try:
                 with app.server.app_context():
                     overview.prewarm()
                     sky.prewarm()  # the observation list too
-                    for name in FILTERS:  # the observation page's context of the factors
+                    for name in order:  # the observation page's context of the factors
                         context_season(name)
             finally:  # before the cache reports warm: ~6 s per filter at survey size
-                detector_cache.warm(FILTERS)
+                detector_cache.warm(order)
 
-        threading.Thread(target=cache.warm, args=(FILTERS, draw_default_view), daemon=True).start()
+        threading.Thread(target=cache.warm, args=(order, draw_default_view), daemon=True).start()
     else:
         cache.warmed.set()
     return app
