@@ -4,12 +4,16 @@ A store of ``--observations`` observations x 3 filters x 4 exposures (built
 with `relphot_core.testing.synth.fill_survey`, plus 16 detector rows per
 exposure with `relphot_core.testing.synth.fill_detector_stats` unless
 ``--no-detectors``) is served by ``gunicorn --workers W dashboard.wsgi:server``
-twice in the same run, one after the other:
+several times in the same run, one after the other:
 
 * baseline: the code of another commit (``--baseline``, default the commit
   this branch started from), unpacked with ``git archive`` and put first on
-  the workers' ``PYTHONPATH``;
-* relphot: this checkout.
+  the workers' ``PYTHONPATH`` (on a copy of the store when the schema is
+  the same, else on a store its own code made);
+* with ``--own-tables``: this checkout with ``RELPHOT_SNAPSHOT_DIR=off``
+  (every worker builds its own tables);
+* relphot: this checkout, the workers sharing the tables through snapshots
+  in a new directory (the first start builds them).
 
 For each, and each number of clients N (``--clients``, default 1, 4, 16),
 N threads each with its own keep-alive connection send requests for
@@ -22,16 +26,21 @@ its last answer said was drawn, as the browser does), the pages router
 review every ``--review-every`` seconds.
 
 Printed: throughput (requests/s), errors, p50 / p95 / p99 per route (ms),
-the RSS of every worker over time (start, peak, end), the warm-up time
-(start until 12 health checks in a row say the cache is warm, so every
-worker most likely is) and the freshness: after a review written by another
-process, the time until 8 overview callbacks in a row (spread over the
-workers) show it.
+the RSS of every worker over time (start, peak, end) and PSS (the
+proportional set size: pages shared by several workers, e.g. mapped
+snapshots, counted once in the sum), with the sums over the workers; the
+warm-up time of every worker (from its fork until its cache reports warm,
+told by a gunicorn hook), at the first start and for a worker restarted
+after the levels (one worker stopped; gunicorn starts another); the
+time until 12 health checks in a row say the cache is warm; and the
+freshness: after a review written by another process, the time until 8
+overview callbacks in a row (spread over the workers) show it.
 
 Usage::
 
     python benchmarks/bench_load.py [--quick] [--observations 40000] [--db /tmp/relphot-load.db]
         [--clients 1,4,16] [--duration 60] [--workers 4] [--threads 1] [--baseline REF | --no-baseline]
+        [--own-tables]
 
 The clients run in this process (threads): on a small machine they take
 some of the CPU the server would have. Say what else ran on the machine
@@ -49,6 +58,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import textwrap
 import sys
 import tempfile
 import threading
@@ -121,6 +131,12 @@ def fill_with(code: Path, db: Path, n_obs: int, detectors: bool) -> None:
                    env={**os.environ, "PYTHONPATH": str(code)})
 
 
+def same_schema(ref: str) -> bool:
+    """Whether commit ``ref`` has this checkout's store migrations (then a copy of the store serves it)."""
+    return subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", ref, "--", "relphot_core/store/migrations"],
+                          capture_output=True).returncode == 0
+
+
 def unpack(ref: str, into: Path) -> Path:
     """The code of commit ``ref`` (``git archive``), for the baseline server."""
     into.mkdir(parents=True, exist_ok=True)
@@ -132,21 +148,70 @@ def unpack(ref: str, into: Path) -> Path:
 
 # ------------------------------------------------------------------ server
 
-class Server:
-    """``gunicorn dashboard.wsgi:server`` with the code of ``code`` (None: this checkout)."""
+WARM_HOOK = textwrap.dedent("""
+    # gunicorn configuration of the load benchmark: every worker says on
+    # stderr how long after its fork its cache reported warm
+    import os, sys, threading, time
 
-    def __init__(self, db: Path, port: int, workers: int, code: Path | None, threads: int = 1) -> None:
+    def post_fork(server, worker):
+        worker.bench_forked = time.monotonic()
+
+    def post_worker_init(worker):
+        def report():
+            worker.wsgi.config["RELPHOT_CACHE"].warmed.wait()
+            print(f"bench-warm pid={os.getpid()} seconds={time.monotonic() - worker.bench_forked:.2f}",
+                  file=sys.stderr, flush=True)
+        threading.Thread(target=report, daemon=True).start()
+""")
+"""A gunicorn configuration file (``-c``): the warm-up time of every worker."""
+
+
+class Server:
+    """``gunicorn dashboard.wsgi:server`` with the code of ``code`` (None: this
+    checkout), the environment ``extra`` added."""
+
+    def __init__(self, db: Path, port: int, workers: int, code: Path | None, threads: int = 1,
+                 extra: dict[str, str] | None = None, hook: Path | None = None) -> None:
         gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
-        env = {**os.environ, "RELPHOT_DB": f"sqlite:///{db}"}
+        env = {**os.environ, "RELPHOT_DB": f"sqlite:///{db}", **(extra or {})}
         if code is not None:
             env["PYTHONPATH"] = str(code) + os.pathsep + env.get("PYTHONPATH", "")
         self.port = port
         self.started = time.monotonic()
+        self.warm: dict[int, float] = {}
+        """pid -> seconds from its fork until its cache was warm."""
+        self.log: list[str] = []
         self.process = subprocess.Popen(
             [gunicorn, "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
-             "--timeout", "120", "dashboard.wsgi:server"],
+             "--timeout", "120", *(["-c", str(hook)] if hook else []), "dashboard.wsgi:server"],
             cwd=str(code or ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)
+        threading.Thread(target=self._read_log, daemon=True).start()
+
+    def _read_log(self) -> None:
+        """Read the server's stderr as it comes (a full pipe would stop it)."""
+        assert self.process.stderr is not None
+        for raw in self.process.stderr:
+            line = raw.decode(errors="replace")
+            self.log = self.log[-200:] + [line]
+            found = re.search(r"bench-warm pid=(\d+) seconds=([\d.]+)", line)
+            if found:
+                self.warm[int(found.group(1))] = float(found.group(2))
+
+    def restart_one(self, timeout: float) -> tuple[int, float] | None:
+        """Stop one worker (gunicorn starts another) and wait until the new
+        one is warm: its pid and warm-up seconds (None past ``timeout``)."""
+        before = set(self.workers())
+        if not before:
+            return None
+        os.kill(min(before), signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = [pid for pid in self.warm if pid not in before]
+            if new:
+                return new[0], self.warm[new[0]]
+            time.sleep(0.2)
+        return None
 
     def workers(self) -> list[int]:
         try:
@@ -174,22 +239,34 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def pss_mib(pid: int) -> float | None:
+    """The proportional set size (shared pages divided among their processes), MiB."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 class MemoryLog(threading.Thread):
-    """Every worker's RSS every ``every`` seconds: pid -> [(t, MiB)]."""
+    """Every worker's RSS and PSS every ``every`` seconds: pid -> [(t, RSS MiB, PSS MiB)]."""
 
     def __init__(self, server: Server, every: float = 1.0) -> None:
         super().__init__(daemon=True)
         self.server, self.every = server, every
-        self.samples: dict[int, list[tuple[float, float]]] = {}
+        self.samples: dict[int, list[tuple[float, float, float]]] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
             now = time.monotonic() - self.server.started
             for pid in self.server.workers():
-                value = rss_mib(pid)
+                value, shared = rss_mib(pid), pss_mib(pid)
                 if value is not None:
-                    self.samples.setdefault(pid, []).append((now, value))
+                    self.samples.setdefault(pid, []).append((now, value, shared if shared is not None else value))
             self.done.wait(self.every)
 
 
@@ -420,14 +497,22 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), cuts[94], cuts[98]
 
 
-def measure(name: str, args, code: Path | None) -> dict:
-    """Start a server, warm it, run every level, probe freshness, stop it."""
-    server = Server(args.db, args.port, args.workers, code, args.threads)
+def measure(name: str, args, code: Path | None, extra: dict[str, str] | None = None) -> dict:
+    """Start a server, warm it, run every level, probe freshness, restart a
+    worker, stop it."""
+    hook = Path(tempfile.mkdtemp(prefix="relphot-load-hook-")) / "gunicorn_warm.py"
+    hook.write_text(WARM_HOOK)
+    server = Server(args.db, args.port, args.workers, code, args.threads, extra, hook)
     memory = MemoryLog(server)
     memory.start()
-    out: dict = {"name": name, "levels": []}
+    out: dict = {"name": name, "levels": [], "restart": None}
     try:
         out["first_answer_s"], out["warm_s"] = wait_warm(args.port, args.warm_timeout, server=server)
+        deadline = time.monotonic() + args.warm_timeout
+        while len(server.warm) < args.workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out["worker_warm_s"] = dict(server.warm)
+        out["warm_memory"] = {pid: samples[-1] for pid, samples in memory.samples.items()}
         rng = random.Random(args.seed)
         for clients in args.clients:
             reviewer = Reviewer(args.db, args.review_every, args.seed + clients)
@@ -437,10 +522,13 @@ def measure(name: str, args, code: Path | None) -> dict:
             reviewer.join()
             out["levels"].append((level, reviewer.count))
         out["fresh_s"] = [freshness(args.db, args.port, rng) for _ in range(args.probes)]
+        if args.restart:
+            out["restart"] = server.restart_one(args.warm_timeout)
     finally:
         memory.done.set()
         memory.join()
         server.stop()
+        shutil.rmtree(hook.parent, ignore_errors=True)
     out["memory"] = memory.samples
     return out
 
@@ -450,6 +538,17 @@ def report(results: list[dict]) -> None:
         print(f"\n== {result['name']} ==")
         print(f"first answer {result['first_answer_s']:.1f} s, every worker warm (12 health checks in a row) "
               f"{result['warm_s']:.1f} s after start")
+        warm = sorted(result["worker_warm_s"].values())
+        if warm:
+            print(f"warm-up per worker (fork to warm cache), all starting at once: "
+                  f"{', '.join(f'{w:.1f}' for w in warm)} s (max {max(warm):.1f} s)")
+        if result["warm_memory"]:
+            at_warm = result["warm_memory"].values()
+            print(f"memory when every worker was warm: RSS sum {sum(v[1] for v in at_warm):.0f} MiB, "
+                  f"PSS sum {sum(v[2] for v in at_warm):.0f} MiB")
+        if result["restart"] is not None:
+            print(f"a worker restarted after the levels (pid {result['restart'][0]}): warm "
+                  f"{result['restart'][1]:.1f} s after its fork")
         for level, reviews in result["levels"]:
             print(f"-- N = {level.clients}: {level.count} requests in {level.seconds:.1f} s = "
                   f"{level.count / level.seconds:.1f} requests/s, {level.errors} errors, "
@@ -465,14 +564,15 @@ def report(results: list[dict]) -> None:
                       f"{size:8.1f}")
         fresh = ", ".join("> 60" if f is None else f"{f:.1f}" for f in result["fresh_s"])
         print(f"a review by another process shown by 8 overview callbacks in a row after: {fresh} s")
-        print("RSS per worker (MiB): start -> peak -> end (samples every second)")
-        total_end = 0.0
+        print("RSS per worker (MiB): start -> peak -> end (samples every second); PSS at the end")
         for pid, samples in sorted(result["memory"].items()):
-            values = [v for _, v in samples]
-            total_end += values[-1]
+            values = [v for _, v, _ in samples]
             print(f"   worker {pid}: {values[0]:.0f} -> {max(values):.0f} -> {values[-1]:.0f} "
-                  f"over {samples[-1][0] - samples[0][0]:.0f} s")
-        print(f"   all workers at the end: {total_end:.0f} MiB")
+                  f"over {samples[-1][0] - samples[0][0]:.0f} s; PSS {samples[-1][2]:.0f}")
+        last = max((samples[-1][0] for samples in result["memory"].values()), default=0.0)
+        alive = [samples[-1] for samples in result["memory"].values() if samples[-1][0] >= last - 1.5]
+        print(f"   the {len(alive)} workers alive at the end: RSS sum {sum(v[1] for v in alive):.0f} MiB, "
+              f"PSS sum {sum(v[2] for v in alive):.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -491,6 +591,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("RELPHOT_TEST_DASH_PORT", "59300")))
     parser.add_argument("--baseline", default=None, help="git commit of the baseline (default: merge-base with main)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--own-tables", action="store_true",
+                        help="also this checkout without snapshots (every worker builds its own tables)")
+    parser.add_argument("--no-restart", dest="restart", action="store_false",
+                        help="do not restart a worker after the levels")
     parser.add_argument("--warm-timeout", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
@@ -510,11 +614,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"baseline: {ref[:12]}", file=sys.stderr)
             code = unpack(ref, Path(tmp) / "code")
             mine = args.db
-            args.db = Path(tmp) / "baseline.db"  # made by the baseline's own code (its schema)
-            fill_with(code, args.db, args.observations, detectors)
+            args.db = Path(tmp) / "baseline.db"
+            if same_schema(ref):  # a copy: the same store for both
+                shutil.copyfile(mine, args.db)
+            else:  # made by the baseline's own code (its schema)
+                fill_with(code, args.db, args.observations, detectors)
             results.append(measure(f"baseline ({ref[:12]})", args, code))
+            args.db.unlink()
             args.db = mine
-        results.append(measure("relphot (this checkout)", args, None))
+        if args.own_tables:
+            results.append(measure("relphot, every worker its own tables (RELPHOT_SNAPSHOT_DIR=off)", args, None,
+                                   {"RELPHOT_SNAPSHOT_DIR": "off"}))
+        results.append(measure("relphot (this checkout), shared snapshots", args, None,
+                               {"RELPHOT_SNAPSHOT_DIR": str(Path(tmp) / "snapshots")}))
     print(f"\nstore: {args.observations:,} observations x 3 filters x 4 exposures"
           f"{', 16 detector rows each' if detectors else ''}; "
           f"gunicorn --workers {args.workers} --threads {args.threads}; "

@@ -12,6 +12,7 @@ the Flask config; pages and routes reach it through `dashboard.data`.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -22,6 +23,7 @@ from dash import dcc, html
 
 from relphot_core.config import FILTERS, Config, Thresholds
 from relphot_core.identity import AuthMode, AuthSettings
+from relphot_core.snapshot import SnapshotStore
 
 from . import api, auth
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
@@ -124,7 +126,8 @@ class RelphotDash(dash.Dash):
 def create_app(store, *, config: Config | None = None, thresholds: Thresholds | None = None,
                db_label: str | None = None,
                cache_ttl: float = 1.0, warm: bool = True, max_points: int | None = 3000,
-               full_plotly: bool = False, auth_settings: AuthSettings | None = None) -> dash.Dash:
+               full_plotly: bool = False, auth_settings: AuthSettings | None = None,
+               snapshots: SnapshotStore | None = None) -> dash.Dash:
     """Build the dashboard on a store.
 
     Parameters
@@ -156,6 +159,11 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
     auth_settings : relphot_core.identity.AuthSettings, optional
         Who may do what (`dashboard.auth`); default: mode none, everyone a
         lead, reviews marked unauthenticated (the demo).
+    snapshots : relphot_core.snapshot.SnapshotStore, optional
+        Share the per-filter tables with the other processes serving the
+        store through snapshots there (`dashboard.data`; several gunicorn
+        workers: `dashboard.wsgi` gives one). None: this process builds its
+        own tables.
 
     Returns
     -------
@@ -183,8 +191,10 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         # URL keeps any path prefix the app is served under.
         app.config.external_scripts.append(app.get_asset_url(PLOTLY_CARTESIAN))
     config = config or Config()
-    cache = DataCache(store, ttl=cache_ttl, control=config.control, thresholds=thresholds or config.thresholds)
-    detector_cache = DetectorCache(store, ttl=cache_ttl, control=config.control, thresholds=config.detectors)
+    cache = DataCache(store, ttl=cache_ttl, control=config.control, thresholds=thresholds or config.thresholds,
+                      snapshots=snapshots)
+    detector_cache = DetectorCache(store, ttl=cache_ttl, control=config.control, thresholds=config.detectors,
+                                   snapshots=snapshots)
     app.server.config.update({
         STORE_KEY: store,
         CACHE_KEY: cache,
@@ -214,17 +224,22 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
     api.register_status_codes(app.server, {module.PAGE["path"] for module in ALL_PAGES if "path" in module.PAGE}
                               - {"/404"} | {"/login"})
     if warm and cache_ttl > 0:
+        # workers starting together begin with different filters: with
+        # shared snapshots, each builds a different one meanwhile
+        first = os.getpid() % len(FILTERS)
+        order = FILTERS[first:] + FILTERS[:first]
+
         def draw_default_view() -> None:
             try:
                 with app.server.app_context():
                     overview.prewarm()
                     sky.prewarm()  # the observation list too
-                    for name in FILTERS:  # the observation page's context of the factors
+                    for name in order:  # the observation page's context of the factors
                         context_season(name)
             finally:  # before the cache reports warm: ~6 s per filter at survey size
-                detector_cache.warm(FILTERS)
+                detector_cache.warm(order)
 
-        threading.Thread(target=cache.warm, args=(FILTERS, draw_default_view), daemon=True).start()
+        threading.Thread(target=cache.warm, args=(order, draw_default_view), daemon=True).start()
     else:
         cache.warmed.set()
     return app

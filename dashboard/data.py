@@ -17,12 +17,24 @@ Each table carries a digest of its content as its version
 (`table_version`): every process holding the same table gives the same
 version, so what the browser has drawn stays valid whichever worker
 answers the next callback.
+
+With a `relphot_core.snapshot.SnapshotStore` (``snapshots``; the gunicorn
+entry point `dashboard.wsgi` gives one) the tables are not built by every
+process: the first that needs a filter's table at a data version builds it
+and writes it as a snapshot, under the snapshot's lock; the others wait for
+it and memory-map it (one copy in the page cache for every worker, mapped
+in milliseconds). After reviews only, the snapshot of the new version is
+derived from the last one: the review columns written again, the others
+hard-linked.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +47,7 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import Config, Thresholds
+from relphot_core.snapshot import Snapshot, SnapshotStore, rules_key, table_columns
 from relphot_core.selection import sorted_nan_last
 from relphot_core.qc.flags import exposure_flags
 
@@ -53,6 +66,9 @@ TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "s
                  "global_value", "alarmed", "drift_since", "flags", "flag", "flag_reason", "run_id", "review_id")
 """The columns of the store's trend table that the overview and the triage
 queue use: the cache keeps only these (masks then copy fewer bytes)."""
+
+REVIEW_COLUMNS = ("review_decision", "reviewer", "review_id", "reviewed")
+"""The columns of a cached table a review changes (`with_latest_reviews`)."""
 
 PATCH_MEMORY = 600.0
 """Seconds a review applied to the cached tables is remembered, to apply it
@@ -137,7 +153,7 @@ def with_latest_reviews(frame: pd.DataFrame, reviews: pd.DataFrame | None) -> pd
     if not found.any():
         return frame
     rows, reviews = rows[found], reviews[found]
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # the columns changed are replaced, the others shared
     for column, source in (("review_decision", "decision"), ("reviewer", "reviewer")):
         if column in frame.columns:
             frame[column] = _set_rows(frame[column], rows, reviews[source].to_numpy(dtype=object))
@@ -163,7 +179,7 @@ def with_review(frame: pd.DataFrame, keys: set[tuple[int, int]] | None, obs_ids:
         hit = hit | pairs.isin(list(keys))
     if not hit.any():
         return frame
-    frame = frame.copy()
+    frame = frame.copy(deep=False)
     for column, value in (("review_decision", decision), ("reviewer", reviewer)):
         if column in frame.columns:
             values = np.array(frame[column].astype(object), dtype=object)
@@ -227,11 +243,16 @@ class DataCache:
         Seconds a table is reused; 0 disables the cache.
     sync_limit : float
         Reload cost (seconds) below which reloads are synchronous.
+    snapshots : relphot_core.snapshot.SnapshotStore, optional
+        Where the tables are shared with the other processes serving the
+        same store (see the module's docstring); None: this process builds
+        its own.
     """
 
     def __init__(self, store, ttl: float = 20.0, sync_limit: float = 0.3, control: Any = None,
-                 thresholds: Thresholds | None = None) -> None:
+                 thresholds: Thresholds | None = None, snapshots: SnapshotStore | None = None) -> None:
         self.store = store
+        self.snapshots = snapshots
         self.control = control
         """The control-chart rules (`relphot_core.config.Control`; None: the defaults)."""
         self.thresholds = thresholds
@@ -269,12 +290,75 @@ class DataCache:
         self._version = (now, version)
         return version
 
+    def _build(self, filter_name: str) -> tuple[str, dict, dict]:
+        """A filter's table read from the store, as a snapshot's columns."""
+        start = time.monotonic()
+        version = self.store.data_version()  # before the read: a write during it triggers a reload
+        frame = compact_table(self._read_trend(filter_name))
+        return version, table_columns(frame), {"content_version": content_version(frame),
+                                               "build_seconds": time.monotonic() - start}
+
+    def _derive(self, filter_name: str, base: Snapshot) -> tuple[str, dict, dict] | None:
+        """The snapshot of the store's version now derived from ``base`` when
+        only reviews were written since (None otherwise): the review columns
+        new, the others ``base``'s own (linked, not written again)."""
+        since = getattr(self.store, "reviews_since", None)
+        if since is None:
+            return None
+        try:
+            version, reviews = since(base.version, filter_name)
+        except Exception:  # noqa: BLE001 - the table is then read again
+            LOG.warning("cannot read the reviews written since %s", base.version, exc_info=True)
+            return None
+        if reviews is None:
+            return None
+        frame = base.frame()
+        patched = with_latest_reviews(frame, reviews)
+        if patched is frame:
+            return version, base.columns, base.attrs
+        columns = dict(base.columns)
+        columns.update({name: values for name, values in table_columns(patched).items() if name in REVIEW_COLUMNS})
+        return version, columns, {**base.attrs, "content_version": content_version(patched)}
+
+    def _shared(self, filter_name: str, *, build: bool) -> Snapshot | None:
+        """The shared snapshot of a filter's table at the store's version now
+        (`relphot_core.snapshot.SnapshotStore.get_or_build`). ``build``:
+        read the store when it cannot be derived, waiting for another
+        process doing so; otherwise None rather than wait or read."""
+        assert self.snapshots is not None
+        try:
+            return self.snapshots.get_or_build(
+                self.snapshot_kind(filter_name), self.store.data_version,
+                (lambda: self._build(filter_name)) if build else None,
+                lambda base: self._derive(filter_name, base), blocking=build)
+        except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
+            LOG.warning("the shared snapshot of %s failed; reading the store", filter_name, exc_info=True)
+            return None
+
+    def snapshot_kind(self, filter_name: str) -> str:
+        """The kind of a filter's snapshots: the filter and this cache's rules."""
+        bands = self.thresholds or Thresholds()
+        return f"trend-{filter_name}-{rules_key(self.control, bands.drift_window, bands.drift_nsigma)}"
+
+    @staticmethod
+    def _frame(snapshot: Snapshot) -> pd.DataFrame:
+        frame = snapshot.frame()
+        frame.attrs[VERSION_ATTR] = snapshot.attrs.get("content_version") or content_version(frame)
+        return frame
+
     def _load(self, filter_name: str) -> pd.DataFrame:
         start = time.monotonic()
         self._version = None
-        version = self._data_version()  # before the read: a write during it triggers a reload
-        frame = compact_table(self._read_trend(filter_name))
-        frame.attrs[VERSION_ATTR] = content_version(frame)
+        snapshot = self._shared(filter_name, build=True) if self.snapshots is not None else None
+        if snapshot is not None:
+            version: str | None = snapshot.version
+            frame = self._frame(snapshot)
+            cost = float(snapshot.attrs.get("build_seconds", 0.0))
+        else:
+            version = self._data_version()  # before the read: a write during it triggers a reload
+            frame = compact_table(self._read_trend(filter_name))
+            frame.attrs[VERSION_ATTR] = content_version(frame)
+            cost = -1.0
         with self._lock:
             # reviews written through this process while the table was read
             # (rare: applied under the lock)
@@ -285,7 +369,28 @@ class DataCache:
             end = time.monotonic()
             if frame is not read:  # patched here: a version of this process's own
                 frame.attrs[VERSION_ATTR] = f"local-{id(self):x}-{end}"
-            self._entries[filter_name] = _Entry(frame, end, end - start, version, end)
+            self._entries[filter_name] = _Entry(frame, end, end - start if cost < 0 else cost, version, end)
+        return frame
+
+    def _catch_up_shared(self, filter_name: str, entry: _Entry) -> pd.DataFrame | None:
+        """`_catch_up` through the snapshots: the snapshot of the version now
+        mapped when another process wrote it, derived here when only reviews
+        were written (None when the table must be read again, or another
+        process is writing that snapshot)."""
+        snapshot = self._shared(filter_name, build=False)
+        if snapshot is None:
+            return None
+        base = entry.frame
+        same = snapshot.attrs.get("content_version") == table_version(base)
+        frame = base if same else self._frame(snapshot)  # the same content: keep the object (and its figures)
+        now = time.monotonic()
+        with self._lock:
+            current = self._entries.get(filter_name)
+            if current is not entry or entry.frame is not base:
+                return None if current is None else current.frame
+            entry.frame, entry.loaded = frame, (entry.loaded if same else now)
+            entry.data_version, entry.checked, entry.stale = snapshot.version, now, False
+        self._version = (now, snapshot.version)
         return frame
 
     def _catch_up(self, filter_name: str, entry: _Entry) -> pd.DataFrame | None:
@@ -293,6 +398,8 @@ class DataCache:
         applying the reviews written since it was read (milliseconds), when
         only reviews were written; None when something else was (a run
         saved, a pin, a revocation): the table must be read again."""
+        if self.snapshots is not None:
+            return self._catch_up_shared(filter_name, entry)
         since = getattr(self.store, "reviews_since", None)
         if since is None or entry.data_version is None:
             return None
@@ -329,6 +436,7 @@ class DataCache:
                 # Cheap: the frozen objects are not scanned.
                 gc.collect()
                 gc.freeze()
+            release_free_memory()
         finally:
             with self._lock:
                 self._refreshing.discard(filter_name)
@@ -438,6 +546,7 @@ class DataCache:
         after it, full collections only scan what came later (~20 ms).
         Objects frozen are still freed when no longer referenced.
         """
+        start = time.monotonic()
         try:
             if not self.store.is_empty():
                 for name in filters:
@@ -446,10 +555,23 @@ class DataCache:
                     then()
                 gc.collect()
                 gc.freeze()
+                release_free_memory()
         except Exception:  # pragma: no cover - warming is best effort: pages load the tables themselves
             LOG.exception("warming the cached tables failed")
         finally:
             self.warmed.set()
+            LOG.info("process %d warm in %.1f s (%s)", os.getpid(), time.monotonic() - start,
+                     "shared snapshots" if self.snapshots is not None else "own tables")
+
+
+def release_free_memory() -> None:
+    """Give the memory the C allocator holds free back to the system
+    (glibc's ``malloc_trim``; nothing elsewhere): what building the tables
+    used and freed otherwise stays in this process's resident memory."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,12 @@ a period are a slice (two binary searches). After ``ttl`` seconds the table
 is checked against the store's data version and, when something other
 than reviews was written, read again in a background thread while the old
 one is served.
+
+With a `relphot_core.snapshot.SnapshotStore` the tables are shared by the
+processes serving the store, as the trend tables are (`dashboard.data`):
+built once per version of the runs, by the first process that needs one,
+and memory-mapped by the others; reviews (which these tables do not show)
+only link the snapshot under the new data version.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from flask import current_app
 from relphot_core.config import DETECTORS, Control, Detectors
 from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms
+from relphot_core.snapshot import SnapshotStore, kept_through_reviews, rules_key
 from relphot_core.status import OUT_OF_LIMITS
 
 from .data import Memo, T
@@ -41,11 +48,13 @@ class DetectorSeries:
     filter: str
     columns: dict[str, np.ndarray]
     """obs_id, exposure, detector, mjd_obs, offset (mag), error (mag), n,
-    status (str), alarm, reason, flagged (bool: WARN/FAIL status or alarm)."""
+    status, alarm, reason (`pandas.Categorical` of strings), flagged (bool:
+    WARN/FAIL status or alarm)."""
     bounds: dict[int, tuple[int, int]]
     """Rows of each detector: ``start, stop``."""
-    version: float = field(default_factory=time.monotonic)
-    """When it was loaded: figures drawn from another version are redrawn."""
+    version: float = field(default_factory=time.time)
+    """When it was built (the same in every process sharing it): figures
+    drawn from another version are redrawn."""
 
     def __len__(self) -> int:
         return len(self.columns["offset"])
@@ -84,19 +93,24 @@ def prepare(filter_name: str, table: pd.DataFrame, control: Control) -> Detector
     (`relphot_core.qc.detector_alarms`)."""
     columns = {name: table[name].to_numpy() for name in ("obs_id", "exposure", "detector", "mjd_obs", "offset",
                                                          "error", "n")}
-    columns["status"] = table["status"].astype(str).to_numpy(dtype=object)
+    status = table["status"].astype(str).to_numpy(dtype=object)
     found = detector_alarms(columns["obs_id"], columns["detector"], columns["mjd_obs"], columns["offset"],
                             columns["error"], control)
-    columns["alarm"] = found.alarm
-    columns["reason"] = found.reason
-    columns["flagged"] = (found.alarm != "") | np.isin(columns["status"], OUT_OF_LIMITS)
-    detector = columns["detector"]
+    columns["flagged"] = (found.alarm != "") | np.isin(status, OUT_OF_LIMITS)
+    # strings as categoricals: a byte per row rather than a pointer, and a snapshot can map them
+    for name, values in (("status", status), ("alarm", found.alarm), ("reason", found.reason)):
+        columns[name] = pd.Categorical(values)
+    return DetectorSeries(filter_name, columns, detector_bounds(columns["detector"]))
+
+
+def detector_bounds(detector: np.ndarray) -> dict[int, tuple[int, int]]:
+    """The rows ``start, stop`` of each detector in a column sorted by detector."""
     bounds = {}
     for det in DETECTORS:
         start = int(np.searchsorted(detector, det, side="left"))
         stop = int(np.searchsorted(detector, det, side="right"))
         bounds[det] = (start, stop)
-    return DetectorSeries(filter_name, columns, bounds)
+    return bounds
 
 
 class DetectorCache:
@@ -112,11 +126,15 @@ class DetectorCache:
         The control-chart rules.
     thresholds : relphot_core.config.Detectors, optional
         The detector status limits (bands and period statuses).
+    snapshots : relphot_core.snapshot.SnapshotStore, optional
+        Where the tables are shared with the other processes (None: this
+        process builds its own).
     """
 
     def __init__(self, store, ttl: float = 20.0, control: Control | None = None,
-                 thresholds: Detectors | None = None) -> None:
+                 thresholds: Detectors | None = None, snapshots: SnapshotStore | None = None) -> None:
         self.store = store
+        self.snapshots = snapshots
         self.ttl = ttl
         self.control = control or Control()
         self.thresholds = thresholds or Detectors()
@@ -144,9 +162,38 @@ class DetectorCache:
             LOG.warning("cannot read the reviews written since %s", version, exc_info=True)
             return False
 
-    def _load(self, filter_name: str) -> DetectorSeries:
-        version = self._version()  # before the read: a write during it triggers a reload
+    def _build(self, filter_name: str) -> tuple[str, dict, dict]:
+        version = self.store.data_version()  # before the read: a write during it triggers a reload
         series = prepare(filter_name, self.store.detector_table(filter_name), self.control)
+        return version, series.columns, {"built": series.version}
+
+    def snapshot_kind(self, filter_name: str) -> str:
+        """The kind of a filter's snapshots: the filter and the control-chart rules."""
+        return f"detectors-{filter_name}-{rules_key(self.control)}"
+
+    def _shared(self, filter_name: str) -> tuple[DetectorSeries, str] | None:
+        """The shared snapshot of a filter's table (None when it fails: then read here)."""
+        assert self.snapshots is not None
+        try:
+            snapshot = self.snapshots.get_or_build(self.snapshot_kind(filter_name), self.store.data_version,
+                                                   lambda: self._build(filter_name),
+                                                   kept_through_reviews(self.store))
+        except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
+            LOG.warning("the shared detector snapshot of %s failed; reading the store", filter_name, exc_info=True)
+            return None
+        if snapshot is None:
+            return None
+        columns = dict(snapshot.columns)
+        return (DetectorSeries(filter_name, columns, detector_bounds(columns["detector"]),
+                               float(snapshot.attrs.get("built", snapshot.written))), snapshot.version)
+
+    def _load(self, filter_name: str) -> DetectorSeries:
+        shared = self._shared(filter_name) if self.snapshots is not None else None
+        if shared is not None:
+            series, version = shared
+        else:
+            version = self._version()  # before the read: a write during it triggers a reload
+            series = prepare(filter_name, self.store.detector_table(filter_name), self.control)
         with self._lock:
             self._entries[filter_name] = (series, version, time.monotonic())
         return series

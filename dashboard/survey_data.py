@@ -5,9 +5,13 @@ and the sky map).
 
 Each value is keyed by the store's data version, so a run saved or a pin
 set shows at the next request; the last few are kept
-(`dashboard.data.Memo`).
+(`dashboard.data.Memo`).  The context of the factors, when the
+workers share snapshots, is shared too (one read of the store per run
+saved, for all the workers).
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pandas as pd
@@ -15,8 +19,11 @@ from flask import current_app
 
 from relphot_core.compare import RunChoice, RunComparison, compare_runs
 from relphot_core.config import FILTERS
+from relphot_core.snapshot import kept_through_reviews, table_columns
 
 from .data import Memo, get_store
+
+LOG = logging.getLogger(__name__)
 
 SURVEY_MEMO_KEY = "relphot.survey_memo"
 
@@ -108,13 +115,31 @@ def observation_list() -> pd.DataFrame:
 
 def context_season(filter_name: str) -> pd.DataFrame:
     """`relphot_core.survey.exposure_context` of a filter's current runs,
-    remembered per data version of the store."""
+    remembered per data version of the store; shared by the workers as a
+    snapshot when the cached tables are (`dashboard.data`; reviews, which
+    do not change it, only link it under the new version)."""
     from relphot_core.survey import exposure_context
 
+    from .data import get_cache
+
     store = get_store()
+    snapshots = get_cache().snapshots
 
     def build() -> pd.DataFrame:
         factors, pairs = store.context_tables(filter_name)
         return exposure_context(factors, pairs)
 
-    return memo()(("context", filter_name, store.data_version()), build)
+    def shared() -> pd.DataFrame:
+        def read() -> tuple[str, dict, dict]:
+            version = store.data_version()  # before the read: a run saved during it is read again
+            return version, table_columns(build()), {}
+
+        try:
+            snapshot = snapshots.get_or_build(f"context-{filter_name}", store.data_version, read,
+                                              kept_through_reviews(store))
+        except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
+            LOG.warning("the shared context of %s failed; reading the store", filter_name, exc_info=True)
+            snapshot = None
+        return build() if snapshot is None else snapshot.frame()
+
+    return memo()(("context", filter_name, store.data_version()), build if snapshots is None else shared)

@@ -10,6 +10,11 @@ authentication mode and its settings come from its ``[auth]`` section and
 ``$RELPHOT_AUTH``, ``$RELPHOT_AUTH_*``, ``$RELPHOT_SECRET_KEY``
 (`relphot_core.identity.AuthSettings.load`). gunicorn's bind address is
 not known here: mode none (the default) must be bound to loopback.
+
+The workers share the per-filter tables through snapshots
+(`relphot_core.snapshot`) in ``$RELPHOT_SNAPSHOT_DIR`` (default: beside a
+SQLite file, ``relphot.db.snapshots``; for PostgreSQL in
+``~/.cache/relphot/snapshots/``; ``off``: every worker builds its own).
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import os
 
 from relphot_core.config import load_config
 from relphot_core.identity import AuthMode, AuthSettings
+from relphot_core.snapshot import SnapshotStore, snapshot_dir
 from relphot_core.store import Store
 
 from .app import create_app
@@ -36,6 +42,8 @@ auth_settings = AuthSettings.load(os.environ.get("RELPHOT_CONFIG") or None)
 if auth_settings.mode is AuthMode.NONE:
     logging.getLogger("dashboard").warning("auth mode none: nobody signs in and anyone reaching this server may "
                                            "review; bind it to loopback or set RELPHOT_AUTH=proxy or accounts")
-app = create_app(store, db_label=store.url, config=config, auth_settings=auth_settings)
+_snapshots = snapshot_dir(store.url)
+app = create_app(store, db_label=store.url, config=config, auth_settings=auth_settings,
+                 snapshots=None if _snapshots is None else SnapshotStore(_snapshots))
 server = app.server
 """The Flask application (WSGI callable)."""

@@ -33,7 +33,7 @@ def test_bench_load_runs_tiny(tmp_path):
         capture_output=True, text=True, timeout=400, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
-    assert out.count("== baseline (") == 1 and out.count("== relphot (this checkout) ==") == 1
+    assert out.count("== baseline (") == 1 and out.count("== relphot (this checkout), shared snapshots ==") == 1
     levels = re.findall(r"N = (\d+): (\d+) requests in [\d.]+ s = [\d.]+ requests/s, (\d+) errors", out)
     assert [n for n, _, _ in levels] == ["1", "3", "1", "3"]
     assert all(0 < int(count) <= 60 and errors == "0" for _, count, errors in levels), levels
@@ -41,4 +41,8 @@ def test_bench_load_runs_tiny(tmp_path):
         assert re.search(rf"{re.escape(route)}\s+\d+\s+\d+\s+\d+\s+\d+", out), route
     fresh = re.findall(r"shown by 8 overview callbacks in a row after: ([\d.]+) s", out)
     assert len(fresh) == 2 and all(float(f) < 60 for f in fresh), out
-    assert len(re.findall(r"worker \d+: \d+ -> \d+ -> \d+", out)) >= 4
+    assert len(re.findall(r"worker \d+: \d+ -> \d+ -> \d+ over \d+ s; PSS \d+", out)) >= 4
+    warm = re.findall(r"warm-up per worker \(fork to warm cache\), all starting at once: ([\d., ]+) s", out)
+    assert len(warm) == 2 and all(len(w.split(",")) == 2 for w in warm), out  # both workers, both servers
+    assert len(re.findall(r"a worker restarted after the levels \(pid \d+\): warm [\d.]+ s after its fork", out)) == 2
+    assert len(re.findall(r"workers alive at the end: RSS sum \d+ MiB, PSS sum \d+ MiB", out)) == 2

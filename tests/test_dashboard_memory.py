@@ -10,6 +10,7 @@ import pytest
 
 from dashboard.data import DataCache
 from dashboard.pages.overview_model import Controls, overview_view
+from relphot_core.snapshot import SnapshotStore
 from relphot_core.store import Store
 from relphot_core.testing.synth import fill_survey
 
@@ -71,16 +72,31 @@ def test_the_overview_view_leaves_no_reference_cycle(medium_store):
     assert found == 0, f"garbage in reference cycles: {kinds}"
 
 
-def test_memory_stays_flat_over_30_background_reloads(medium_store):
-    cache = DataCache(medium_store, ttl=60)
+class NewVersions(RequestDuringReload):
+    """`RequestDuringReload` where every reload sees a new data version that
+    is not reviews only: a shared cache builds and maps a new snapshot each time."""
+
+    count = 0
+
+    def data_version(self) -> str:
+        return f"{self.count}"
+
+    def reviews_since(self, version: str, filter_name: str | None = None):
+        return self.data_version(), None  # not reviews only: read again
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own tables", "shared snapshots"])
+def test_memory_stays_flat_over_30_background_reloads(medium_store, shared, tmp_path):
+    cache = DataCache(medium_store, ttl=60, snapshots=SnapshotStore(tmp_path) if shared else None)
     try:
         gc.unfreeze()
         cache.warm(["NIR_J"])  # freezes, as at start-up
-        cache.store = RequestDuringReload(medium_store, cache)
+        cache.store = NewVersions(medium_store, cache)
         replaced = []
         sizes = []
-        for _ in range(30):
+        for count in range(30):
             replaced.append(weakref.ref(cache.trend("NIR_J")))
+            cache.store.count = count + 1
             cache._background("NIR_J")  # what a write made elsewhere triggers
             sizes.append(resident_mib())
         alive = sum(ref() is not None for ref in replaced)
@@ -89,3 +105,5 @@ def test_memory_stays_flat_over_30_background_reloads(medium_store):
     assert alive == 0, f"{alive} of 30 replaced tables still alive"
     first = sizes[2]  # after the allocator's first reuse
     assert max(sizes[2:]) <= 1.10 * first, f"RSS grew from {first:.0f} to {max(sizes):.0f} MiB: {sizes}"
+    if shared:  # a new snapshot each time, the old ones pruned
+        assert len(list((tmp_path / cache.snapshot_kind("NIR_J")).iterdir())) == cache.snapshots.keep
