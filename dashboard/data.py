@@ -307,7 +307,7 @@ class DataCache:
             return None
         try:
             version, reviews = since(base.version, filter_name)
-        except Exception:  # noqa: BLE001 - the table is then read again
+        except Exception:
             LOG.warning("cannot read the reviews written since %s", base.version, exc_info=True)
             return None
         if reviews is None:
@@ -331,7 +331,7 @@ class DataCache:
                 self.snapshot_kind(filter_name), self.store.data_version,
                 (lambda: self._build(filter_name)) if build else None,
                 lambda base: self._derive(filter_name, base), blocking=build)
-        except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
+        except Exception:
             LOG.warning("the shared snapshot of %s failed; reading the store", filter_name, exc_info=True)
             return None
 

@@ -178,7 +178,7 @@ class DetectorCache:
             snapshot = self.snapshots.get_or_build(self.snapshot_kind(filter_name), self.store.data_version,
                                                    lambda: self._build(filter_name),
                                                    kept_through_reviews(self.store))
-        except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
+        except Exception:
             LOG.warning("the shared detector snapshot of %s failed; reading the store", filter_name, exc_info=True)
             return None
         if snapshot is None:
@@ -189,6 +189,7 @@ class DetectorCache:
 
     def _load(self, filter_name: str) -> DetectorSeries:
         shared = self._shared(filter_name) if self.snapshots is not None else None
+        version: str | None
         if shared is not None:
             series, version = shared
         else:

@@ -130,6 +130,8 @@ def context_season(filter_name: str) -> pd.DataFrame:
         return exposure_context(factors, pairs)
 
     def shared() -> pd.DataFrame:
+        assert snapshots is not None  # chosen below only then
+
         def read() -> tuple[str, dict, dict]:
             version = store.data_version()  # before the read: a run saved during it is read again
             return version, table_columns(build()), {}
@@ -137,7 +139,7 @@ def context_season(filter_name: str) -> pd.DataFrame:
         try:
             snapshot = snapshots.get_or_build(f"context-{filter_name}", store.data_version, read,
                                               kept_through_reviews(store))
-        except Exception:  # noqa: BLE001 - a snapshot directory that fails: this process reads its own
+        except Exception:
             LOG.warning("the shared context of %s failed; reading the store", filter_name, exc_info=True)
             snapshot = None
         return build() if snapshot is None else snapshot.frame()

@@ -36,14 +36,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 LOG = logging.getLogger(__name__)
 
-Column = Union[np.ndarray, pd.Categorical]
+Column: TypeAlias = np.ndarray | pd.Categorical
 """A snapshot's column: a numpy array of a numeric or boolean dtype, or a
 `pandas.Categorical` (strings and other objects)."""
 
@@ -363,17 +363,21 @@ class SnapshotStore:
             return self.write(kind, built_version, columns, attrs)
 
 
-def kept_through_reviews(store: Any) -> Callable[[Snapshot], tuple[str, Mapping[str, Column], Mapping[str, Any]] | None]:
+Built: TypeAlias = tuple[str, Mapping[str, Column], Mapping[str, Any]]
+"""What a build gives: the data version it read, its columns and attributes."""
+
+
+def kept_through_reviews(store: Any) -> Callable[[Snapshot], Built | None]:
     """An ``update`` for `SnapshotStore.get_or_build` of a table reviews do
     not change (detector rows, the context of the factors): the latest
     snapshot, its files linked under the data version now, when only reviews
     were written since (`relphot_core.store.Store.reviews_since`); None
     otherwise (then it is built again)."""
 
-    def update(base: Snapshot) -> tuple[str, Mapping[str, Column], Mapping[str, Any]] | None:
+    def update(base: Snapshot) -> Built | None:
         try:
             version, reviews = store.reviews_since(base.version)
-        except Exception:  # noqa: BLE001 - then the table is read again
+        except Exception:
             LOG.warning("cannot read the reviews written since %s", base.version, exc_info=True)
             return None
         return None if reviews is None else (version, base.columns, base.attrs)
