@@ -19,8 +19,7 @@ from dashboard.detector_cache import DetectorCache, prepare
 from relphot_core.config import Control
 from relphot_core.snapshot import SnapshotError, SnapshotStore, default_snapshot_dir, snapshot_dir, version_key
 from relphot_core.store import Store
-from relphot_core.store.detectors import fill_detector_stats
-from relphot_core.store.synth import fill_survey
+from relphot_core.testing.synth import fill_detector_stats, fill_survey
 
 ROOT = Path(__file__).resolve().parents[1]
 
