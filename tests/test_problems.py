@@ -145,6 +145,35 @@ def test_problems_keep_their_identity_as_the_season_grows_and_regress(store, sea
     assert store.update_problems(["NIR_J"])["NIR_J"]["unchanged"] == 5
 
 
+def test_a_recomputation_writes_only_what_changed(store, season_table):
+    """After a batch, the problems whose values and exposures are as stored
+    are not written again: same ``updated`` time, their ``problem_exposure``
+    rows untouched; only the problem that grew is rewritten."""
+    from sqlalchemy import event
+
+    store.save_results(_results(season_table[season_table["obs_id"] < 1159]))
+    store.update_problems(["NIR_J"])
+    before = store.problems("NIR_J").set_index("subject")
+    statements: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    store.save_results(_results(season_table[season_table["obs_id"] == 1159]))  # the two drifts go on
+    event.listen(store.engine, "before_cursor_execute", record)  # the writer's too: it is an option of it
+    counts = store.update_problems(["NIR_J"])
+    assert counts["NIR_J"]["grew"] == 2 and counts["NIR_J"]["unchanged"] == 3
+    after = store.problems("NIR_J").set_index("subject")
+    changed = after.index[after["updated"] != before["updated"]]
+    assert sorted(changed) == ["dither 3", "dither 4"]
+    grown = sorted(after.loc[changed, "id"].tolist())
+    rewritten = [sorted(parameters) for statement, parameters in statements
+                 if statement.lstrip().upper().startswith("DELETE FROM PROBLEM_EXPOSURE")]
+    assert rewritten == [grown]
+    updates = [parameters for statement, parameters in statements if statement.lstrip().upper().startswith("UPDATE PROBLEM ")]
+    assert len(updates) == 1 and len(updates[0]) == len(grown)  # one statement, a parameter set for each
+
+
 def test_a_problem_is_reviewed_in_one_batch_and_revoking_restores_the_queue(store, season_table):
     store.save_results(_results(season_table))
     store.update_problems(["NIR_J"])

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePath
 import numpy as np
 import pandas as pd
@@ -133,7 +134,7 @@ class Problem:
     def n_collateral(self) -> int:
         return sum(role == "collateral" for *_, role in self.exposures)
 
-    @property
+    @cached_property
     def severity(self) -> float:
         """Worst first: the worst status (FAIL > WARN > NODATA > other
         flags), then the size in units of its error (capped), a failure
@@ -373,8 +374,9 @@ def _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, 
     groups, starts = np.unique(obs[left], return_index=True)
     for obs_id, rows in zip(groups.tolist(), np.split(left, starts[1:])):
         primary = rows[~collateral[rows]]
+        explained = rows[collateral[rows]]
         if primary.size == 0:
-            primary = rows
+            primary, explained = rows, rows[:0]
         if primary.size == 1:
             r = int(primary[0])
             draft = _Draft("exposure", f"obs {obs_id} dither {dither[r]}", f"exposure {obs_id} dither {dither[r]}")
@@ -388,7 +390,6 @@ def _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, 
             draft.reason = f"observation {obs_id}: {primary.size} exposures flagged ({listed})"
             worst = primary[np.nanargmax(np.nan_to_num(np.abs(value[primary] - 1.0), nan=-1.0))]
             draft.size, draft.size_error = value[worst] - 1.0, error[worst]
-        explained = np.setdiff1d(rows, primary)
         if explained.size:
             draft.reason += f"; {explained.size} partner flag{'s' if explained.size != 1 else ''} it explains"
         draft.rows, draft.collateral = primary.tolist(), explained.tolist()
@@ -420,19 +421,20 @@ class _Columns:
 
 
 def _problem(draft: _Draft, columns: _Columns, filter_name: str) -> Problem:
-    rows = sorted(set(draft.rows) | set(draft.collateral))
+    own = set(draft.rows)
+    rows = sorted(own | set(draft.collateral))
     if not rows:
         return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason, None, None, np.nan, np.nan)
-    obs, dither, mjd = columns.obs, columns.dither, columns.mjd
-    primary = sorted(set(draft.rows))
-    own = set(primary)
-    exposures = tuple((int(obs[r]), int(dither[r]), "primary" if r in own else "collateral") for r in rows)
+    primary = sorted(own)
+    exposures = tuple(zip(columns.obs[rows].tolist(), columns.dither[rows].tolist(),
+                          ["primary" if r in own else "collateral" for r in rows]))
     status = columns.detector_flag if draft.kind == "detector" else columns.status
     ranked = [s for s in status[primary] if s]
     worst = max(ranked, key=status_rank) if ranked else ""
     span = primary or rows  # collateral flags follow the cause: they do not make its span
+    obs, mjd = columns.obs[span], columns.mjd[span]
     return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason or draft.title,
-                   int(obs[span].min()), int(obs[span].max()), float(np.nanmin(mjd[span])), float(np.nanmax(mjd[span])),
+                   int(obs.min()), int(obs.max()), float(np.nanmin(mjd)), float(np.nanmax(mjd)),
                    exposures, float(draft.size), float(draft.size_error), float(draft.slope), draft.unit, str(worst),
                    bool(draft.ongoing))
 

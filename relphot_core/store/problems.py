@@ -28,6 +28,7 @@ from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACT
 from ..reviews import MAX_REVIEWER
 from .models import (Exposure, ExposureFactorRow, Observation, Problem as ProblemRow, ProblemEvent, ProblemExposure,
                      Review, ReviewBatch, utcnow)
+from .queries import fetch
 
 P = ProblemRow.__table__
 PE = ProblemExposure.__table__
@@ -73,9 +74,32 @@ def _values(problem: Problem) -> dict[str, Any]:
             "ongoing": bool(problem.ongoing), "current": True}
 
 
+VALUE_COLUMNS: tuple[str, ...] = (
+    "kind", "filter", "subject", "title", "reason", "first_obs", "last_obs", "first_mjd", "last_mjd", "n_exposures",
+    "n_collateral", "size", "size_error", "slope", "unit", "worst_status", "severity", "ongoing", "current")
+"""The columns a recomputation sets (`_values`): a known problem whose values, state and exposures are all as
+stored is not written again."""
+
+
+def _stored_members(conn: Connection, filter_name: str) -> dict[int, set[tuple[int, str]]]:
+    """``problem id -> {(exposure id, role)}`` of a filter's stored problems."""
+    members: dict[int, set[tuple[int, str]]] = {}
+    rows = fetch(conn, select(PE.c.problem_id, PE.c.exposure_id, PE.c.role).select_from(PE)
+                 .join(P, P.c.id == PE.c.problem_id).where(P.c.filter == filter_name))
+    for pid, exposure_id, role in rows:
+        members.setdefault(int(pid), set()).add((int(exposure_id), str(role)))
+    return members
+
+
 def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now: datetime | None = None,
          by: str = "relphot", exposure_ids: dict[tuple[int, int], int] | None = None) -> dict[str, int]:
     """Store a filter's computed problems, keeping identities.
+
+    Only what changed is written: a known problem whose values
+    (`VALUE_COLUMNS`) and state are as stored is not updated (its
+    ``updated`` time is that of its last change), and the exposures
+    (``problem_exposure`` rows) of a problem are rewritten only when they
+    differ from the stored ones.
 
     Parameters
     ----------
@@ -100,12 +124,13 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     now = now or utcnow()
     counts = dict.fromkeys(("opened", "grew", "regressed", "gone", "back", "unchanged"), 0)
     stored = {row.fingerprint: row for row in conn.execute(
-        select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.n_exposures, P.c.last_obs,
-               P.c.current, P.c.grew_at).where(P.c.filter == filter_name))}
+        select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.grew_at,
+               *[P.c[name] for name in VALUE_COLUMNS if name != "filter"]).where(P.c.filter == filter_name))}
+    old_members = _stored_members(conn, filter_name) if stored else {}
     ids = exposure_ids if exposure_ids is not None else (
         _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {})
     events: list[dict[str, Any]] = []
-    members: dict[int, list[dict[str, Any]]] = {}
+    members: dict[int, set[tuple[int, str]]] = {}
     updates: list[dict[str, Any]] = []
     seen: set[int] = set()
     for problem in problems:
@@ -125,9 +150,10 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
                 problem.last_obs is not None and old.last_obs is not None and problem.last_obs > old.last_obs)
             changed = (state != old.state or grew or not old.current
                        or values["n_exposures"] != int(old.n_exposures or 0))
-            updates.append({**values, "pid": pid, "state": state, "updated": now,
-                            "grew_at": now if grew else old.grew_at,
-                            "version": int(old.version) + (1 if changed else 0)})
+            if changed or any(values[name] != getattr(old, name) for name in VALUE_COLUMNS if name != "filter"):
+                updates.append({**values, "pid": pid, "state": state, "updated": now,
+                                "grew_at": now if grew else old.grew_at,
+                                "version": int(old.version) + (1 if changed else 0)})
             if state != old.state:
                 events.append({"problem_id": pid, "event": "regressed", "n_exposures": values["n_exposures"]})
                 counts["regressed"] += 1
@@ -140,8 +166,7 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
             else:
                 counts["unchanged"] += 1
         seen.add(pid)
-        members[pid] = [{"problem_id": pid, "exposure_id": ids[(o, d)], "role": role}
-                        for o, d, role in problem.exposures if (o, d) in ids]
+        members[pid] = {(ids[(o, d)], role) for o, d, role in problem.exposures if (o, d) in ids}
     if updates:  # one statement, many parameter sets
         names = [k for k in updates[0] if k != "pid"]
         conn.execute(update(P).where(P.c.id == bindparam("pid")).values({k: bindparam(k) for k in names}), updates)
@@ -151,10 +176,13 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
                                                                version=P.c.version + 1))
         events.extend({"problem_id": pid, "event": "gone", "n_exposures": 0} for pid in gone)
         counts["gone"] += len(gone)
-    touched = sorted(seen | set(gone))
+    # the exposures: rewritten for the problems whose exposures changed, removed from those gone
+    touched = sorted({pid for pid in seen if members[pid] != old_members.get(pid, set())}
+                     | {pid for pid in gone if old_members.get(pid)})
     for start in range(0, len(touched), 500):
         conn.execute(delete(PE).where(PE.c.problem_id.in_(touched[start:start + 500])))
-    rows = [row for pid in sorted(members) for row in members[pid]]
+    rows = [{"problem_id": pid, "exposure_id": exposure_id, "role": role}
+            for pid in touched if pid in members for exposure_id, role in sorted(members[pid])]
     for start in range(0, len(rows), 5000):
         conn.execute(insert(PE), rows[start:start + 5000])
     if events:
