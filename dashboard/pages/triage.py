@@ -22,7 +22,7 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.identity import Action, AuthError
-from relphot_core.qc.problems import STATE_ACTIONS, describe_span, size_text
+from relphot_core.qc.problems import SERIES_KINDS, STATE_ACTIONS, describe_span, size_text
 from relphot_core.reviews import ReviewInputError, review_problem as review_complaint
 from relphot_core.store.problems import StaleProblemError
 
@@ -75,7 +75,7 @@ def problem_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for item in frame.itertuples(index=False):
         span = describe_span(item)
-        span += " · ongoing" if item.ongoing else (" · ended" if item.kind in ("drift", "detector") else "")
+        span += " · ongoing" if item.ongoing else (" · ended" if item.kind in SERIES_KINDS else "")
         collateral = f" ({item.n_collateral} collateral)" if item.n_collateral else ""
         state = item.state if item.current else f"{item.state} (gone)"
         rows.append({

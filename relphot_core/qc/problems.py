@@ -7,6 +7,10 @@ A *problem* is one cause (`PROBLEM_KINDS`):
   its control chart, `relphot_core.qc.series`);
 - ``detector``: a detector flagged in one or more exposures (the worst
   flagged detector of each exposure, `relphot_core.flags.exposure_detector_flag`);
+- ``detector-drift``: a detector whose offset steps or drifts over a span,
+  too little for any exposure's detector flag (a drift of the detector's
+  control chart, `relphot_core.qc.detector_alarms`); its exposures are
+  those whose detector is in the drift;
 - ``exposure``: one bad exposure (a flag no other cause explains);
 - ``observation``: several flagged exposures of one observation that no
   other cause explains (e.g. a set without data);
@@ -42,9 +46,9 @@ from ..photometry import MEDIAN_EFFICIENCY, mag_to_flux_ratio
 from ..stats import MAD_TO_SIGMA
 from ..status import FLAGGED, OUT_OF_LIMITS, Status, status_rank
 from .flags import table_bits
-from .series import SeriesAlarms, dither_alarms
+from .series import SeriesAlarms, detector_alarms, dither_alarms
 
-PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift", "exposure", "observation", "failure")
 """The kinds of problems."""
 
 PROBLEM_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "ignored", "regressed")
@@ -56,7 +60,7 @@ back); ``ignored``: not worth following (it stays quiet whatever happens);
 ACTIVE_STATES: tuple[str, ...] = ("open", "regressed")
 """States of the problems the queue shows (with exposures awaiting review)."""
 
-PROBLEM_FLAG_KIND: Mapping[str, str] = {"drift": "alarm", "detector": "detector"}
+PROBLEM_FLAG_KIND: Mapping[str, str] = {"drift": "alarm", "detector": "detector", "detector-drift": "detector"}
 """The flag kind (`relphot_core.qc.flags.FlagKind`) a review of a problem is
 about; the other kinds keep each exposure's own."""
 
@@ -66,6 +70,10 @@ observations is ongoing."""
 
 DETECTORS_PER_EXPOSURE = 16
 """Detectors whose sources make up an exposure's factor."""
+
+SERIES_KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift")
+"""The kinds of problems about a series (a dither position or a detector) over a span: they say
+"ongoing" or "ended"."""
 
 COLLATERAL_SHARE = 2.0
 """A drift of an exposure series is the consequence of a detector fault on
@@ -187,6 +195,8 @@ def find_problems(
     *,
     alarms: SeriesAlarms | None = None,
     failures: pd.DataFrame | None = None,
+    detectors: pd.DataFrame | None = None,
+    detector_series: SeriesAlarms | None = None,
 ) -> list[Problem]:
     """The problems of one filter.
 
@@ -205,6 +215,12 @@ def find_problems(
     failures : pandas.DataFrame, optional
         Unresolved processing failures (`relphot_core.store.Store.failures`
         rows: id, obs_id, filter, path, reason, created) of this filter.
+    detectors : pandas.DataFrame, optional
+        The filter's detector offsets (`relphot_core.store.Store.detector_table`:
+        obs_id, exposure, detector, mjd_obs, offset, error), whose series'
+        drifts are ``detector-drift`` problems; None: none looked for.
+    detector_series : SeriesAlarms, optional
+        `relphot_core.qc.detector_alarms` of ``detectors`` when already computed.
 
     Returns
     -------
@@ -229,6 +245,13 @@ def find_problems(
         last_obs = np.unique(obs)[-ONGOING_OBSERVATIONS:]
         _drift_drafts(drafts, owner, role, alarms, obs, dither, value, error, status, control)
         _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs)
+        if detectors is not None and len(detectors):
+            if detector_series is None:
+                detector_series = detector_alarms(
+                    detectors["obs_id"].to_numpy(), detectors["detector"].to_numpy(),
+                    detectors["mjd_obs"].to_numpy(dtype=float), detectors["offset"].to_numpy(dtype=float),
+                    detectors["error"].to_numpy(dtype=float), control)
+            _detector_drift_drafts(drafts, owner, role, detector_series, detectors, obs, dither)
         _collateral_drifts(drafts, owner, role, obs, dither)
         _collateral_flags(drafts, owner, role, table, obs, dither, flagged)
         _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms)
@@ -309,12 +332,53 @@ def _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs) 
         draft.ongoing = bool(np.isin(obs[rows], last_obs).any())
 
 
+def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: pd.DataFrame, obs,
+                           dither) -> None:
+    """One draft per detector whose offsets drift: the exposures whose
+    detector is in one of its drifts, its latest drift's size. A drift over
+    the span of the same detector's flagged exposures is that fault seen in
+    its series (the flagged exposure's shift leaks into the detector's
+    series): its exposures join the flag's problem as collateral."""
+    if not found.drifts:
+        return
+    key = obs * 64 + dither  # an exposure row of the filter's table from (obs_id, dither)
+    order = np.argsort(key, kind="stable")
+    det_key = (detectors["obs_id"].to_numpy(dtype=np.int64) * 64
+               + detectors["exposure"].to_numpy(dtype=np.int64))
+    place = np.minimum(np.searchsorted(key, det_key, sorter=order), max(key.size - 1, 0))
+    exposure_row = np.where(key[order][place] == det_key, order[place], -1) if key.size else np.full(det_key.size, -1)
+    detector = detectors["detector"].to_numpy()
+    flagged = {d.subject: i for i, d in enumerate(drafts) if d.kind == "detector"}
+    for label in sorted({int(drift.series) for drift in found.drifts}):
+        members = [(index, drift) for index, drift in enumerate(found.drifts) if int(drift.series) == label]
+        rows = np.flatnonzero(np.isin(found.drift, [index for index, _ in members]))
+        rows = np.unique(exposure_row[rows][exposure_row[rows] >= 0])
+        if rows.size == 0:
+            continue
+        latest = members[-1][1]
+        parent = flagged.get(f"detector {label}")
+        if parent is not None and np.isin(obs[rows], obs[np.asarray(drafts[parent].rows)]).mean() >= 0.5:
+            loose = rows[owner[rows] < 0]
+            drafts[parent].collateral.extend(loose.tolist())
+            owner[loose], role[loose] = parent, "collateral"
+            continue
+        draft = _Draft("detector-drift", f"detector {label}", f"drift of detector {label}", unit="mag")
+        draft.size, draft.size_error, draft.slope = latest.level, latest.level_error, latest.slope
+        draft.reason = str(found.reason[latest.end])
+        draft.ongoing = latest.end == int(np.flatnonzero(detector == detector[latest.end])[-1])
+        # the detector's drift outranks a dither drift's claim (that shift is its doing) but not a flag's problem
+        mine = rows[(owner[rows] < 0) | np.isin(owner[rows], [i for i, d in enumerate(drafts) if d.kind == "drift"])]
+        draft.rows = mine.tolist()
+        owner[mine], role[mine] = len(drafts), "primary"
+        drafts.append(draft)
+
+
 def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
     """Drifts that another problem explains become its collateral: the
     shift of an exposure series over a detector fault's span (no larger than
     the detector's share of the exposure), and the opposite, smaller shift
     of a drifting position's partners."""
-    causes = sorted((i for i, d in enumerate(drafts) if d.kind in ("detector", "drift")),
+    causes = sorted((i for i, d in enumerate(drafts) if d.kind in SERIES_KINDS),
                     key=lambda i: -abs(drafts[i].size if drafts[i].unit == "flux"
                                        else _flux_fraction(drafts[i].size) if np.isfinite(drafts[i].size) else 0.0))
     for i, draft in enumerate(drafts):
@@ -332,7 +396,7 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
             overlap = np.isin(obs[claimed], np.unique(obs[np.asarray(cause.rows)])).mean()
             if overlap < 0.5:
                 continue
-            if cause.kind == "detector":
+            if cause.unit == "mag":  # a detector's: its share of the exposure
                 explained = abs(draft.size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
             else:
                 explained = draft.size * cause.size < 0 and abs(draft.size) < abs(cause.size) / 2

@@ -321,9 +321,9 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
     # -------------------------------------------------------------- problems
     def update_problems(self, filters: Sequence[str] | None = None, *, control: Any = None,
                         by: str = "relphot") -> dict[str, dict[str, int]]:
-        """Compute the problems of each filter from its current runs
-        (`relphot_core.qc.problems.find_problems`, with the control charts
-        ``control``) and keep them (`relphot_core.store.problems.sync`:
+        """Compute the problems of each filter from its current runs and
+        its detectors' offsets (`relphot_core.qc.problems.find_problems`,
+        with the control charts ``control``) and keep them (`relphot_core.store.problems.sync`:
         identities, states and events), one transaction per filter.
 
         Returns
@@ -344,7 +344,9 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
             own = failures[failures["filter"].astype(object) == band] if not failures.empty else None
             if table.empty and (own is None or own.empty) and not self._has_problems(band):
                 continue
-            found = find_problems(table, band, control, failures=own)
+            # the detectors' series: their drifts too little for a flag (no detector rows: nothing to read)
+            detectors = self.detector_table(band) if len(table) else None
+            found = find_problems(table, band, control, failures=own, detectors=detectors)
             ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
             out[band] = self._write_retrying(f"cannot store the problems of {band}", lambda conn: problem_rows.sync(
                 conn, band, found, by=by, exposure_ids=ids))
