@@ -318,6 +318,45 @@ AUTH_SECTION = "auth"
 `relphot_core.identity.AuthSettings.load` (who may do what on the
 dashboard), not part of the processing configuration."""
 
+JUDGED_PARAMETERS: tuple[str, ...] = (
+    "thresholds.fail", "thresholds.warn", "thresholds.warn_nsigma",
+    "detectors.fail", "detectors.warn", "detectors.nsigma", "detectors.min_sources")
+"""The parameters the statuses (exposures and detectors) are judged with
+when the factors are computed: they are stored with each run, and a
+dashboard that painted other bands would contradict the statuses it shows
+(`judged_mismatches`)."""
+
+
+def judged_mismatches(config: "Config", stored: Mapping[str, set[str]]) -> list[tuple[str, str, list[str]]]:
+    """The `JUDGED_PARAMETERS` whose value in ``config`` is not the one
+    the stored statuses were judged with.
+
+    Parameters
+    ----------
+    config : Config
+    stored : mapping
+        ``"section.name" -> {value, ...}`` of the current runs
+        (`relphot_core.store.Store.current_parameter_values`); a key absent
+        is not checked (no run records it).
+
+    Returns
+    -------
+    list of (key, value, stored values)
+
+    Examples
+    --------
+    >>> judged_mismatches(Config(), {"thresholds.warn": {"0.004"}, "thresholds.fail": {"0.015"}})
+    [('thresholds.warn', '0.005', ['0.004'])]
+    """
+    out = []
+    for key in JUDGED_PARAMETERS:
+        section, name = key.split(".")
+        value = str(getattr(getattr(config, section), name))
+        if key in stored and set(stored[key]) != {value}:
+            out.append((key, value, sorted(stored[key])))
+    return out
+
+
 READ_TIME_SECTIONS: frozenset[str] = frozenset({"control"})
 """Sections used when the store is read (control charts across
 observations), not by a run: left out of a run's parameters and digest."""

@@ -8,7 +8,7 @@ The part assumes the facade's ``_read()`` context manager
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from sqlalchemy import and_, func, or_, select
@@ -93,6 +93,21 @@ class SurveyPart:
             factor_rows = queries.fetch(conn, factors)
             run_rows = conn.execute(runs).all()
         return (queries.frame(factor_rows, CHOICE_FACTOR_COLUMNS), queries.frame(run_rows, CHOICE_RUN_COLUMNS))
+
+    def current_parameter_values(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """The values of run parameters (``"thresholds.warn"``, ...) the
+        current runs were computed with: ``key -> {value, ...}`` (a key no
+        current run records is absent)."""
+        current = select(O.c.current_run_id).where(O.c.current_run_id.is_not(None))
+        digests = (select(func.min(R.c.id)).where(R.c.id.in_(current)).group_by(R.c.params_digest))
+        with self._read() as conn:
+            rows = conn.execute(select(R.c.parameters).where(R.c.id.in_(digests))).all()
+        values: dict[str, set[str]] = {}
+        for (parameters,) in rows:
+            for key in keys:
+                if key in (parameters or {}):
+                    values.setdefault(key, set()).add(str(parameters[key]))
+        return values
 
     def pointings(self) -> pd.DataFrame:
         """The pointing of every (obs_id, filter) with a current run: obs_id,
