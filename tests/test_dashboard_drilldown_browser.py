@@ -134,6 +134,14 @@ def test_pair_matrix_click_shows_that_pair_and_focal_plane_opens_the_detector(da
              message="the pair menu on 1-2")
     wait_for(lambda: "m(dither 1) − m(dither 2)" in (graph_state(
         dash_duo, hist, "return gd._fullLayout.title.text;") or ""), message="the histogram of pair 1-2")
+    median_12 = graph_state(dash_duo, hist, "return gd._fullLayout.shapes.map(s => s.x0);")
+    # the lower triangle: row dither 2, column dither 1 is m(2) - m(1), drawn with that sign
+    click_heatmap_cell(dash_duo, matrix, 1, 0, 4)
+    wait_for(lambda: "dither 2 − dither 1" in dash_duo.find_element(dropdown).text, message="the pair menu on 2-1")
+    wait_for(lambda: "m(dither 2) − m(dither 1)" in (graph_state(
+        dash_duo, hist, "return gd._fullLayout.title.text;") or ""), message="the histogram of pair 2-1")
+    median_21 = graph_state(dash_duo, hist, "return gd._fullLayout.shapes.map(s => s.x0);")
+    assert sorted(median_21) == pytest.approx(sorted(-x for x in median_12))
     # the focal plane: detector 23 of the first dither's panel opens its history
     plane = f"[id*='obs-focal'][id*='{FILTER}']"
     click_heatmap_cell(dash_duo, plane, 1, 2, 4)

@@ -145,8 +145,10 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
     antisymmetric. Pairs left out (too few matches) are shown as "n/a".
     ``limit``: see `colour_limit` (values beyond it saturate; the cells give
     their value). Each cell's ``customdata`` is its pair as the page's pair
-    menu names it (``"a-b"``, lower dither first; empty on the diagonal):
-    a click on a cell shows that pair's plots.
+    menu names it, oriented as the cell (``"a-b"`` for row a, column b, so
+    a lower-triangle cell is ``"b-a"`` of the stored pair a-b; empty on the
+    diagonal): a click on a cell shows that pair's plots with the sign the
+    cell shows.
     """
     dithers = list(dithers)
     if not pairs or len(dithers) < 2:
@@ -160,7 +162,7 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
         if pair.exposure_a not in index or pair.exposure_b not in index:
             continue
         a, b = index[pair.exposure_a], index[pair.exposure_b]
-        keys[a][b] = keys[b][a] = f"{pair.exposure_a}-{pair.exposure_b}"
+        keys[a][b], keys[b][a] = f"{pair.exposure_a}-{pair.exposure_b}", f"{pair.exposure_b}-{pair.exposure_a}"
         if pair.median is None or not pair.valid:
             text[a][b] = text[b][a] = f"n/a<br>({pair.n_kept} kept)"
             continue

@@ -14,10 +14,12 @@ next flagged one and the next one of the triage queue
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from urllib.parse import urlencode
 
 import dash
+import numpy as np
 import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
@@ -27,6 +29,7 @@ from relphot_core.errors import RelphotError
 from relphot_core.identity import Action, AuthError
 from relphot_core.mjd import mjd_to_datetime
 from relphot_core.qc.flags import exposure_flags, is_flagged, next_flagged
+from relphot_core.results import MatchSample, PairStat
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import OUT_OF_LIMITS, Status
 
@@ -122,8 +125,28 @@ def flagged_dithers(result, run_id: int | None = None) -> list[int]:
 
 
 def _pair_options(result) -> list[dict]:
-    return [{"label": f"dither {p.exposure_a} − dither {p.exposure_b} ({p.n_kept} kept)",
-             "value": f"{p.exposure_a}-{p.exposure_b}"} for p in result.pairs]
+    """Each pair in both orientations (a click on either triangle of the
+    matrix chooses the one its cell shows): the stored one first."""
+    def option(p: PairStat, a: int, b: int) -> dict:
+        return {"label": f"dither {a} − dither {b} ({p.n_kept} kept)", "value": f"{a}-{b}"}
+
+    return ([option(p, p.exposure_a, p.exposure_b) for p in result.pairs]
+            + [option(p, p.exposure_b, p.exposure_a) for p in result.pairs])
+
+
+def reversed_pair(pair: PairStat | None, sample: MatchSample | None) -> tuple[PairStat | None, MatchSample | None]:
+    """A pair and its sample seen the other way round: dm = m(b) - m(a)."""
+    def negated(value: float | None) -> float | None:
+        return None if value is None else -value
+
+    if pair is not None:
+        pair = dataclasses.replace(pair, exposure_a=pair.exposure_b, exposure_b=pair.exposure_a,
+                                   median=negated(pair.median), clip_low=negated(pair.clip_high),
+                                   clip_high=negated(pair.clip_low))
+    if sample is not None:
+        sample = dataclasses.replace(sample, exposure_a=sample.exposure_b, exposure_b=sample.exposure_a,
+                                     dm=-np.asarray(sample.dm))
+    return pair, sample
 
 
 def default_pair(result) -> str | None:
@@ -145,6 +168,10 @@ def _pair(result, value: str | None):
         return None, None
     pair = next((p for p in result.pairs if (p.exposure_a, p.exposure_b) == (a, b)), None)
     sample = next((s for s in result.samples if (s.exposure_a, s.exposure_b) == (a, b)), None)
+    if pair is None and sample is None:  # the stored pair b-a, seen as a-b
+        pair = next((p for p in result.pairs if (p.exposure_a, p.exposure_b) == (b, a)), None)
+        sample = next((s for s in result.samples if (s.exposure_a, s.exposure_b) == (b, a)), None)
+        return reversed_pair(pair, sample)
     return pair, sample
 
 
