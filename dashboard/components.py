@@ -311,7 +311,8 @@ def grid_column(key: str, name: str, *, link: bool = False) -> dict:
     elif key in LONG_TEXT_COLUMNS:
         column.update(tooltipField=key, width=220, minWidth=140, suppressFloatingFilterButton=True)
     elif key == "status":
-        column.update(width=90, minWidth=84, cellStyle=status_cell_style(key), suppressFloatingFilterButton=True)
+        # wide enough for NODATA in bold with the cell padding: never cut to "NODA..."
+        column.update(width=100, minWidth=100, cellStyle=status_cell_style(key), suppressFloatingFilterButton=True)
     elif key in ("date", "when"):
         column.update(width=150, minWidth=140, suppressFloatingFilterButton=True)
     else:

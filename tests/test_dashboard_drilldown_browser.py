@@ -197,3 +197,26 @@ def test_a_problem_queue_link_leads_back_to_the_queue(dash_duo, store):
     assert urlparse(back.get_attribute("href")).path == "/triage"
     back.click()
     wait_for(lambda: urlparse(dash_duo.driver.current_url).path == "/triage", message="the queue")
+
+
+def test_a_nodata_exposure_page_draws_without_errors_and_shows_nodata_whole(dash_duo, store):
+    """An observation whose dither has no factor and no detector statistics
+    (the demo's 1071 NIR_J): no console error (its focal-plane panel is
+    drawn grey, titled "no data") and the status cell reads
+    NODATA, not "NODA..."."""
+    obs_id, filter_name, dither = 1006, "NIR_Y", 2  # a middle dither, as 1071's
+    result = make_result(obs_id, filter_name, values=[1.0, None, 1.0, 1.0], seed=5, mjd_start=60706.0)
+    result.detectors = [d for d in result.detectors if d.exposure != dither]
+    store.save_results([result])
+    start(dash_duo, store, f"/observation/{obs_id}?filter={filter_name}")
+    dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {obs_id}")
+    plane = f"[id*='obs-focal'][id*='{filter_name}']"
+    notes = wait_for(lambda: graph_state(dash_duo, plane, "return gd._fullLayout.annotations.map(a => a.text);"),
+                     message="the focal plane")
+    assert f"dither {dither}: no data" in notes
+    cells = wait_for(lambda: dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(\".ag-cell[col-id='status']\"))"
+        ".filter(c => c.textContent.trim() === 'NODATA').map(c => [c.scrollWidth, c.clientWidth]);"),
+        message="the NODATA cell")
+    assert cells and all(scroll <= client for scroll, client in cells), cells
+    assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
