@@ -215,7 +215,7 @@ def histogram_traces(histogram: FactorHistogram, *, name: str = "") -> tuple[lis
     traces = []
     for start, stop in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [zone.size]])):
         status = (Status.OK, Status.WARN, Status.FAIL)[zone[start]]
-        texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposures"
+        texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposure{'' if counts[j] == 1 else 's'}"
                  for j in range(start, stop)]
         traces.append(dict(
             type="scatter", mode="lines", line=dict(shape="vh", width=1, color=STATUS_COLOURS[status]),

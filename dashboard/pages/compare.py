@@ -20,8 +20,8 @@ from dash.exceptions import PreventUpdate
 from relphot_core.compare import STATUSES, ChoiceError, RunChoice, RunComparison
 from relphot_core.config import FILTERS
 
-from ..components import (command_block, data_grid, empty_store_page, grid_column, message, status_cell_style,
-                          sync_address_bar)
+from ..components import (command_block, data_grid, empty_store_page, grid_column, message, plural,
+                          status_cell_style, sync_address_bar)
 from ..data import db_label, get_cache
 from ..figures.compare import delta_histogram_figure, transition_figure
 from ..style import GRAPH_CONFIG
@@ -109,7 +109,8 @@ def summary_text(comparison: RunComparison, filter_name: str) -> str:
     spread = ("" if p["mmag"]["p50"] is None else
               f" |Δ| median {p['mmag']['p50']:.2f} mmag ({p['sigma']['p50']:.2f} QPRELEXE), p90 "
               f"{p['mmag']['p90']:.2f}, p99 {p['mmag']['p99']:.2f}, largest {p['mmag']['p100']:.2f} mmag.")
-    return (f"{filter_name}: {n['compared']:,} sets compared ({n['exposures']:,} exposures, {changed:,} changed "
+    return (f"{filter_name}: {plural(n['compared'], 'set')} compared ({plural(n['exposures'], 'exposure')}, "
+            f"{changed:,} changed "
             f"status); {n['same_run']:,} have the same run on both sides, {n['only_before']:,} a run before only, "
             f"{n['only_after']:,} after only.{spread}")
 

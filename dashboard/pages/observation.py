@@ -34,7 +34,7 @@ from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import OUT_OF_LIMITS, Status
 
 from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
-                          fmt_time, message, refused_message, review_form, status_badge)
+                          fmt_time, message, plural, refused_message, review_form, status_badge)
 from ..api import is_number
 from ..auth import current_identity, signed_name, writes
 from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version
@@ -246,7 +246,7 @@ def _section(store, result, run_id) -> html.Div:
     return html.Section(className="obs-section card", id=f"obs-section-{f}", children=[
         html.Div(className="card-head", children=[
             html.H2([f, " "] + summary),
-            html.Span(f"{result.method} method · {len(dithers)} exposures"
+            html.Span(f"{result.method} method · {plural(len(dithers), 'exposure')}"
                       + (f" · showing run {run_id}" if run_id else ""), className="muted"),
         ]),
         dcc.Store(id=pid("key", f), data={"obs_id": result.obs_id, "filter": f, "run": run_id}),

@@ -48,6 +48,11 @@ class TablesPart:
         with self._read() as conn:
             return queries.observation_table(conn, selection or ExposureSelection(), limit=limit)
 
+    def observation_count(self, selection: ExposureSelection | None = None) -> int:
+        """How many rows `observation_table` gives without a limit."""
+        with self._read() as conn:
+            return queries.observation_count(conn, selection or ExposureSelection())
+
     def status_counts(self, selection: ExposureSelection | None = None) -> pd.DataFrame:
         """Columns filter, status, n_exposures, n_observations (current runs,
         selected exposures)."""
