@@ -418,6 +418,18 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
         with self._read() as conn:
             return problem_rows.exposure_problems(conn, filter)
 
+    def observation_problems(self) -> pd.DataFrame:
+        """The current problems (neither resolved nor ignored) of each
+        (observation, filter): obs_id, filter, problems (titles, worst
+        first), n_problems (`relphot_core.store.problems.observation_problems`)."""
+        with self._read() as conn:
+            return problem_rows.observation_problems(conn)
+
+    def problems_version(self) -> int:
+        """Changes with every problem event: key caches of problems on it."""
+        with self._read() as conn:
+            return problem_rows.version(conn)
+
     def set_problem_state(self, problem_id: int, action: str, by: str, *, comment: str = "",
                           expected_version: int | None = None) -> int:
         """Acknowledge, resolve, ignore or reopen a problem

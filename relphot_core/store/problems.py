@@ -339,5 +339,30 @@ def exposure_problems(conn: Connection, filter_name: str) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "exposure", "problem_id", "problem_kind", "role"])
 
 
+def observation_problems(conn: Connection) -> pd.DataFrame:
+    """The problems each (observation, filter) holds an exposure of:
+    obs_id, filter, problems (their titles, worst first, with the state
+    when it is not ``open``, e.g. ``drift of dither 4 (acknowledged);
+    exposure 1071 dither 2``), n_problems. Current problems only, neither
+    resolved nor ignored."""
+    rows = fetch(conn, select(O.c.obs_id, O.c.filter, P.c.id, P.c.title, P.c.state, P.c.severity).distinct()
+                 .select_from(PE).join(P, P.c.id == PE.c.problem_id).join(E, E.c.id == PE.c.exposure_id)
+                 .join(O, O.c.id == E.c.observation_id)
+                 .where(P.c.current.is_(True), P.c.state.not_in(("resolved", "ignored"))))
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "filter", "id", "title", "state", "severity"])
+    if frame.empty:
+        return pd.DataFrame({"obs_id": pd.Series(dtype="int64"), "filter": pd.Series(dtype=object),
+                             "problems": pd.Series(dtype=object), "n_problems": pd.Series(dtype="int64")})
+    frame["text"] = frame["title"].where(frame["state"] == "open", frame["title"] + " (" + frame["state"] + ")")
+    frame = frame.sort_values(["obs_id", "filter", "severity", "id"], ascending=[True, True, False, True])
+    grouped = frame.groupby(["obs_id", "filter"], sort=False)
+    return pd.DataFrame({"problems": grouped["text"].agg("; ".join), "n_problems": grouped["id"].size()}).reset_index()
+
+
+def version(conn: Connection) -> int:
+    """A number that changes with every event of every problem (found, grew, gone, a lead's action)."""
+    return int(conn.execute(select(func.max(EV.c.id))).scalar() or 0)
+
+
 __all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "events", "exposure_problems",
-           "exposures", "read", "review_keys", "set_state", "sync"]
+           "exposures", "observation_problems", "read", "review_keys", "set_state", "sync", "version"]
