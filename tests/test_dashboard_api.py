@@ -577,3 +577,35 @@ def test_exposure_routes_carry_the_flags_and_select_by_them(client):
     assert "problem_id" in csv[0] and "alarm_reason" in csv[0] and len(csv) == 4
     vot = client.get("/download/exposures.vot?awaiting=1").data.decode()
     assert 'name="problem_kind"' in vot and 'name="flags"' in vot
+
+
+@pytest.mark.parametrize("path, known", [
+    ("/", "filter, status, reviewed, from, to, obs, x, trend, by, yrange"),
+    ("/exports", "filter, status, reviewed, from, to, obs, x, trend, by, yrange"),
+    (f"/observation/{BAD[0]}", "filter, run, back"),
+    ("/observations", "filter, worst, cell"),
+    ("/sky", "filter, colour"),
+    ("/detectors", "filter, detector, from, to"),
+    ("/compare", "before, after, filter"),
+    ("/reviews", "q"),
+    ("/triage", "view, filter, problem"),
+])
+def test_pages_name_the_url_parameters_they_do_not_read(app, path, known):
+    """A page says which URL parameter it ignores (the API refuses it with
+    a 400), and still shows what it would without it."""
+    from dashboard.pages import compare, detectors, observations, sky
+
+    page = {"/": overview, "/exports": exports, "/observations": observations, "/sky": sky,
+            "/detectors": detectors, "/compare": compare, "/reviews": reviews, "/triage": triage}
+    params = {"statsu": "FAIL"}
+    with app.server.test_request_context(path + "?statsu=FAIL"):
+        if path.startswith("/observation/"):
+            text = text_of(observation.layout(obs_id=str(BAD[0]), **params))
+        else:
+            text = text_of(page[path].layout(**params))
+    assert f"Unknown URL parameter 'statsu' (this page reads {known}); ignored." in " ".join(text.split())
+    with app.server.test_request_context(path):
+        clean = text_of(observation.layout(obs_id=str(BAD[0])) if path.startswith("/observation/")
+                        else page[path].layout())
+    assert "Unknown URL parameter" not in clean
+    assert app.server.test_client().get("/api/exposures?statsu=FAIL").status_code == 400

@@ -24,6 +24,7 @@ from ..components import (command_block, data_grid, empty_store_page, grid_colum
                           status_cell_style, sync_address_bar)
 from ..data import db_label, get_cache
 from ..figures.compare import delta_histogram_figure, transition_figure
+from ..query import unknown_parameters
 from ..style import GRAPH_CONFIG
 from ..survey_data import run_comparison
 
@@ -158,6 +159,7 @@ def layout(before=None, after=None, filter=None, **_params) -> html.Div:  # noqa
     if get_cache().is_empty():
         return empty_store_page()
     chosen_before, chosen_after, problems = parse_choices(before, after)
+    problems = unknown_parameters(_params, ("before", "after", "filter")) + problems
     filter_name = filter if filter in FILTERS else FILTERS[0]
     if filter not in (None, "") and filter not in FILTERS:
         problems.append(f"Unknown filter '{str(filter)[:40]}' (choose among {', '.join(FILTERS)}); showing "

@@ -28,7 +28,7 @@ from ..data import get_cache
 from ..detector_cache import get_detector_cache
 from ..figures.detectors import (detector_multiples_figure, detector_series_figure, focal_plane_figure,
                                  mmag_limits)
-from ..query import date_to_mjd, mjd_to_date, parse_selection
+from ..query import date_to_mjd, mjd_to_date, parse_selection, unknown_parameters
 from ..style import GRAPH_CONFIG
 from .observation_model import with_back
 
@@ -133,7 +133,7 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - UR
     filter_name, problems = parse_filter(filter)
     chosen, more = parse_detector(detector)
     date_from, date_to, _, _, date_problems = _period(params.get("from"), params.get("to"))
-    problems += more + date_problems
+    problems += more + date_problems + unknown_parameters(params, ("filter", "detector", "from", "to"))
     series = get_detector_cache().series(filter_name)
     span = series.span()
     hint = (f"{filter_name} has detector offsets from {mjd_to_date(span[0])} to {mjd_to_date(span[1])}. "

@@ -41,6 +41,7 @@ from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
 from ..figures.observation import FACTOR_VIEWS
+from ..query import unknown_parameters
 from ..style import GRAPH_CONFIG
 from .observation_model import (back_link, filter_summary, next_in_queue, queue_order, with_back,
                                 worst_first)
@@ -388,7 +389,7 @@ def _summary(results, back: str | None) -> html.Div:
         html.H3("Filters of this observation, worst first"), html.Table(rows, className="plain-table")])
 
 
-def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Div:  # noqa: A002 - URL parameter
+def layout(obs_id=None, filter=None, run=None, back=None, **_params) -> html.Div:  # noqa: A002 - URL parameter
     """The page of one observation (one or all of its filters).
 
     ``back``: the page it was opened from (overview, triage queue, ...)
@@ -402,7 +403,7 @@ def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Di
     if not is_number(text):
         return not_found(f"'{text}' is not an observation id: ids are whole numbers, e.g. /observation/1001.")
     obs = int(text)
-    problems = []
+    problems = unknown_parameters(_params, ("filter", "run", "back"))
     filters = list(FILTERS)
     if filter not in (None, ""):
         if str(filter) in FILTERS:

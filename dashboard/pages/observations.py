@@ -27,6 +27,7 @@ from relphot_core.survey import STATUSES, healpix_index
 from ..components import data_grid, empty_store_page, grid_column, message, status_cell_style
 from ..data import get_cache
 from ..grid_query import filter_rows, sort_rows
+from ..query import unknown_parameters
 from ..survey_data import memo, observation_list
 
 PAGE = dict(path="/observations", name="Observations", title="relphot QC — observations", order=7)
@@ -156,6 +157,7 @@ def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # noqa: 
     if get_cache().is_empty():
         return empty_store_page()
     narrowing, problems = parse_narrowing(filter, worst, cell)
+    problems = unknown_parameters(_params, ("filter", "worst", "cell")) + problems
     where = narrowing_text(narrowing)
     return html.Div([
         html.Div([dcc.Link("Overview", href="/"), " / observations"], className="breadcrumb"),

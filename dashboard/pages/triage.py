@@ -30,6 +30,7 @@ from ..auth import current_identity, signed_name, writes
 from ..components import (data_grid, fmt_time, grid_column, message, plural, refused_message, review_form,
                           signer_field, status_cell_style)
 from ..data import change_problem_state, get_cache, get_store, review_problem
+from ..query import unknown_parameters
 
 PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
 
@@ -262,6 +263,8 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
             return empty_store_page()
     return html.Div([
         html.H1("Problem queue"),
+        html.Div([message(p, "warning") for p in unknown_parameters(_params, ("view", "filter", "problem"))],
+                 id=pid("url-messages")),
         html.P("Each row is one problem: one cause with its exposures. A drift of a dither position, a detector "
                "flagged over a span, a bad exposure or observation, a set that could not be processed. Flags a "
                "problem explains (the partners' collateral WARNs, the shift a bad detector gives its exposure) "
