@@ -585,7 +585,7 @@ def test_exposure_routes_carry_the_flags_and_select_by_them(client):
     (f"/observation/{BAD[0]}", "filter, run, back"),
     ("/observations", "filter, worst, cell"),
     ("/sky", "filter, colour"),
-    ("/detectors", "filter, detector, from, to"),
+    ("/detectors", "filter, detector, from, to, show"),
     ("/compare", "before, after, filter"),
     ("/reviews", "q"),
     ("/triage", "view, filter, problem"),
