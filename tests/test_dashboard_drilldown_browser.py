@@ -220,3 +220,30 @@ def test_a_nodata_exposure_page_draws_without_errors_and_shows_nodata_whole(dash
         message="the NODATA cell")
     assert cells and all(scroll <= client for scroll, client in cells), cells
     assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
+
+
+def test_the_overview_hover_of_an_observation_with_a_bad_detector_names_it(dash_duo, store):
+    """The four dithers of an observation share a pixel: wherever the pointer
+    lands on them, the hover names the bad detector of the one flagged."""
+    result = make_result(1002, FILTER, values=[1.0, 1.0, 1.0, 1.0], seed=8, mjd_start=60702.0)
+    flagged = result.exposures[0]
+    flagged.detector_flag, flagged.detector_worst, flagged.detector_offset = "FAIL", 23, 0.05
+    flagged.detector_reason = "1 of 16 detectors flagged (1 FAIL); worst detector 23: +50.0 mmag"
+    store.save_results([result])
+    start(dash_duo, store, f"/?filter={FILTER}")
+    graph = "#ov-trend-graph"
+    at = wait_for(lambda: graph_state(dash_duo, graph, (
+        "const t = gd._fullData.find(t => (t.name || '').startsWith('other flag'));"
+        "if (!t) { return null; }"
+        "const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
+        "const box = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+        "return [box.x + xa.l2p(xa.d2l(t.x[0])), box.y + ya.l2p(t.y[0])];")), message="the ring")
+    actions = ActionBuilder(dash_duo.driver)
+    actions.pointer_action.move_to_location(int(at[0]), int(at[1]))
+    actions.pointer_action.pause(0.5)
+    actions.perform()
+    hover = wait_for(lambda: dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.hoverlayer .hovertext')).map(e => e.textContent).join(' ');"),
+        message="the hover")
+    assert "obs 1002" in hover and "worst detector 23" in hover
+    assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]

@@ -273,6 +273,29 @@ def test_trend_cap_keeps_every_kind_of_flag():
     assert len(shown) == len(set(shown)) and "OK" in shown
 
 
+def test_a_flagged_detector_shows_on_every_dither_of_its_observation_and_its_ring_is_on_top():
+    """The four dithers of an observation share a pixel on a season's axis:
+    the ring of the exposure whose detector is bad is drawn after every
+    other marker, and the hover of each of its partners names that flag."""
+    df = trend_rows(bad={(5, 3): (0.97, "FAIL")})
+    bad = (df["obs_id"] == 1004) & (df["exposure"] == 1)
+    df["flag_reason"] = None
+    df.loc[bad, "flag"] = True
+    df.loc[bad, "flag_reason"] = "1 of 16 detectors flagged (1 FAIL); worst detector 23: +49.7 mmag\nanother line"
+    fig = trend_figure(df, warn=WARN, fail=FAIL)
+    markers = [t for t in fig.data if t.mode == "markers" and t.xaxis in (None, "x")]
+    assert markers[-1].name == "other flag (1)" and markers[-1].marker.line.width == 2.5
+    ok = traces_named(fig, "OK")[0]
+    partner = next(text for text, (obs, _) in zip(ok.text, ok.customdata) if obs == 1004 and "dither 4" in text)
+    assert "flagged in this observation</b>: dither 1: 1 of 16 detectors flagged (1 FAIL); worst detector 23" in partner
+    assert "another line" not in partner
+    # the FAIL of obs 1005 shows on its partners too, by its status
+    partner = next(text for text, (obs, _) in zip(ok.text, ok.customdata) if obs == 1005 and "dither 1" in text)
+    assert "dither 3: FAIL" in partner
+    lone = next(text for text, (obs, _) in zip(ok.text, ok.customdata) if obs == 1010)
+    assert "flagged in this observation" not in lone
+
+
 def test_trend_cap_keeps_drift_alarms_on_warn_exposures():
     # a drift alarm on a mild WARN is still drawn (with its ring) among thousands of worse WARN
     bad = {(i, 1): (1.006 + i * 1e-6, "WARN") for i in range(3000)}
