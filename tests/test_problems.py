@@ -205,7 +205,8 @@ def test_a_recomputation_writes_only_what_changed(store, season_table):
     changed = after.index[after["updated"] != before["updated"]]
     assert sorted(changed) == ["dither 3", "dither 4"]
     grown = sorted(after.loc[changed, "id"].tolist())
-    rewritten = [sorted(parameters) for statement, parameters in statements
+    rewritten = [sorted(parameters.values() if isinstance(parameters, dict) else parameters)  # PostgreSQL: named
+                 for statement, parameters in statements
                  if statement.lstrip().upper().startswith("DELETE FROM PROBLEM_EXPOSURE")]
     assert rewritten == [grown]
     updates = [parameters for statement, parameters in statements if statement.lstrip().upper().startswith("UPDATE PROBLEM ")]
