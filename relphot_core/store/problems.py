@@ -97,9 +97,9 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
 
     Only what changed is written: a known problem whose values
     (`VALUE_COLUMNS`) and state are as stored is not updated (its
-    ``updated`` time is that of its last change), and the exposures
-    (``problem_exposure`` rows) of a problem are rewritten only when they
-    differ from the stored ones.
+    ``updated`` time is that of its last change), and of the exposures
+    (``problem_exposure`` rows) only those added, removed or whose role
+    changed are written.
 
     Parameters
     ----------
@@ -176,15 +176,22 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
                                                                version=P.c.version + 1))
         events.extend({"problem_id": pid, "event": "gone", "n_exposures": 0} for pid in gone)
         counts["gone"] += len(gone)
-    # the exposures: rewritten for the problems whose exposures changed, removed from those gone
-    touched = sorted({pid for pid in seen if members[pid] != old_members.get(pid, set())}
-                     | {pid for pid in gone if old_members.get(pid)})
-    for start in range(0, len(touched), 500):
-        conn.execute(delete(PE).where(PE.c.problem_id.in_(touched[start:start + 500])))
-    rows = [{"problem_id": pid, "exposure_id": exposure_id, "role": role}
-            for pid in touched if pid in members for exposure_id, role in sorted(members[pid])]
-    for start in range(0, len(rows), 5000):
-        conn.execute(insert(PE), rows[start:start + 5000])
+    # the exposures: only the rows that differ (a growing drift of thousands of exposures gains a few rows, it
+    # is not rewritten); every row of a problem gone
+    removed: list[dict[str, int]] = []
+    added: list[dict[str, Any]] = []
+    for pid in seen:
+        old_roles = dict(old_members.get(pid, ()))
+        new_roles = dict(members[pid])
+        removed += [{"pid": pid, "eid": eid} for eid, role in old_roles.items() if new_roles.get(eid) != role]
+        added += [{"problem_id": pid, "exposure_id": eid, "role": role}
+                  for eid, role in sorted(new_roles.items()) if old_roles.get(eid) != role]
+    removed += [{"pid": pid, "eid": eid} for pid in gone for eid, _ in sorted(old_members.get(pid, ()))]
+    if removed:
+        conn.execute(delete(PE).where(PE.c.problem_id == bindparam("pid"), PE.c.exposure_id == bindparam("eid")),
+                     removed)
+    for start in range(0, len(added), 5000):
+        conn.execute(insert(PE), added[start:start + 5000])
     if events:
         conn.execute(insert(EV), [{**e, "at": now, "by": by, "comment": ""} for e in events])
     return counts
