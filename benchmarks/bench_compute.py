@@ -146,12 +146,12 @@ def peer(paths: list[Path], tmp: Path, runs: int) -> None:
             scamp_command(paths, reference),
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
-    for name, command in commands.items():  # warm-up: page cache, .pyc files
+    for command in commands.values():  # warm-up: page cache, .pyc files
         _timed(command, tmp)
     for _ in range(runs):
         for name, command in commands.items():
             times[name].append(_timed(command, tmp))
-    (ours, t_ours), (theirs, t_theirs) = times.items()
+    (_ours, t_ours), (_theirs, t_theirs) = times.items()
     rows = json.loads(out.read_text())
     qprelex = np.array([r["value"] for r in sorted(rows, key=lambda r: r["exposure"])])
     qprelex = qprelex / qprelex.mean()

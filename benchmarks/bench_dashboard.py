@@ -1,7 +1,7 @@
 """Dashboard at survey size, measured in a real browser.
 
 A store with ~40,000 observations x 3 filters x 4 exposures (480,000
-exposure factors, synthesised with `relphot_core.store.synth.fill_survey`)
+exposure factors, synthesised with `relphot_core.testing.synth.fill_survey`)
 is served by the dashboard; headless chromium (selenium) measures
 
 * the first paint of the overview: from the start of the navigation until
@@ -18,7 +18,7 @@ is served by the dashboard; headless chromium (selenium) measures
   visit until the focal plane and the detector's series are drawn, and the
   latency of a click on another detector of the focal plane until its
   series is redrawn, p50 / p95 (7.7 million detector rows, added to the
-  survey by `relphot_core.store.detectors.fill_detector_stats`).
+  survey by `relphot_core.testing.synth.fill_detector_stats`).
 
 Two apps run on the same store in the same run:
 
@@ -125,7 +125,7 @@ def free_port() -> int:
 
 def fill(db: Path, n_obs: int, reuse: bool) -> float:
     from relphot_core.store import Store
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_survey
 
     if reuse and db.exists():
         return fill_detectors(db)
@@ -142,7 +142,7 @@ def fill(db: Path, n_obs: int, reuse: bool) -> float:
 def fill_detectors(db: Path) -> float:
     """Add 16 detector rows to each exposure that has none (seconds taken)."""
     from relphot_core.store import Store
-    from relphot_core.store.detectors import fill_detector_stats
+    from relphot_core.testing.synth import fill_detector_stats
 
     start = time.perf_counter()
     written = fill_detector_stats(Store.open(f"sqlite:///{db}"), seed=1)
@@ -377,14 +377,14 @@ def p95(values: list[float]) -> float:
     values = sorted(values)
     if not values:
         return float("nan")
-    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
 
 
 def measure(db: Path, mode: str, repeats: int, timeout: float) -> dict:
     process, url = serve(db, mode)
     driver = browser()
     try:
-        cold, fcp = first_paint(driver, url, timeout)
+        cold, _fcp = first_paint(driver, url, timeout)
         payload = driver.execute_script(
             "return Array.from(document.querySelectorAll('#ov-trend-graph .js-plotly-plot'))"
             ".map(gd => gd._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0));")

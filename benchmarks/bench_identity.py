@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         secret = "b" * 32
         modes = {
             "none": ({}, {}),
-            "proxy (header)": ({"mode": "proxy", "trusted_proxies": "127.0.0.1, 10.0.0.0/8", "default_role": "reviewer"},
+            "proxy (header)": ({"mode": "proxy", "trusted_proxies": "127.0.0.1, 10.0.0.0/8",
+                                "default_role": "reviewer"},
                                {"headers": {"X-Forwarded-User": "user07"}, "environ_base": {
                                    "REMOTE_ADDR": "127.0.0.1"}}),
             "accounts (API token)": ({"mode": "accounts", "secret_key": secret},

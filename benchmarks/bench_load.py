@@ -1,8 +1,8 @@
 """The dashboard under load: gunicorn with several workers on loopback.
 
 A store of ``--observations`` observations x 3 filters x 4 exposures (built
-with `relphot_core.store.synth.fill_survey`, plus 16 detector rows per
-exposure with `relphot_core.store.detectors.fill_detector_stats` unless
+with `relphot_core.testing.synth.fill_survey`, plus 16 detector rows per
+exposure with `relphot_core.testing.synth.fill_detector_stats` unless
 ``--no-detectors``) is served by ``gunicorn --workers W dashboard.wsgi:server``
 twice in the same run, one after the other:
 
@@ -92,8 +92,8 @@ CSV = ["?filter=NIR_J&status=FAIL", "?filter=NIR_H&limit=2000", "?status=WARN&ob
 def fill(db: Path, n_obs: int, detectors: bool) -> None:
     """Build the store (reused when it exists with the same size)."""
     from relphot_core.store import Store
-    from relphot_core.store.detectors import fill_detector_stats
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_detector_stats
+    from relphot_core.testing.synth import fill_survey
 
     marker = Path(f"{db}.size")
     wanted = f"{n_obs}:{int(detectors)}"
@@ -318,7 +318,7 @@ def run_level(port: int, clients: int, duration: float, max_requests: int, seed:
 
 # ------------------------------------------------------------------ probes
 
-def wait_warm(port: int, timeout: float, in_a_row: int = 12, server: "Server | None" = None) -> tuple[float, float]:
+def wait_warm(port: int, timeout: float, in_a_row: int = 12, server: Server | None = None) -> tuple[float, float]:
     """Seconds from now until the first answer, and until ``in_a_row``
     health checks in a row report a warm cache (a server that exits is an
     error at once, with the end of its log)."""
@@ -516,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             args.db = mine
         results.append(measure("relphot (this checkout)", args, None))
     print(f"\nstore: {args.observations:,} observations x 3 filters x 4 exposures"
-          f"{', 16 detector rows each' if detectors else ''}; gunicorn --workers {args.workers} --threads {args.threads}; "
+          f"{', 16 detector rows each' if detectors else ''}; "
+          f"gunicorn --workers {args.workers} --threads {args.threads}; "
           f"{os.cpu_count()} cores; clients in this process")
     report(results)
     return 0

@@ -4,7 +4,7 @@ what the problem queue and the overview's headline cost to read.
     python benchmarks/bench_problems.py                  # 40,000 observations (480,000 factors)
     python benchmarks/bench_problems.py --observations 4000
 
-The store is synthesised with `relphot_core.store.synth.fill_survey` (the
+The store is synthesised with `relphot_core.testing.synth.fill_survey` (the
 dashboard benchmark's survey: 0.2 % scatter, a slow drift, ~2 % outliers:
 thousands of problems, more than a real survey would hold). Measured:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
     ordered = sorted(values)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def timed(work) -> tuple[object, float, float]:
@@ -59,7 +59,7 @@ def main() -> None:
 
     from relphot_core.qc.problems import ACTIVE_STATES
     from relphot_core.store import Store
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_survey
 
     with tempfile.TemporaryDirectory(prefix="relphot-bench-problems-") as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'survey.db'}")

@@ -38,10 +38,10 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relphot_core import products  # noqa: E402
-from relphot_core.apply import apply_product  # noqa: E402
-from relphot_core.config import Config  # noqa: E402
-from relphot_core.results import ExposureFactor, ObservationResult  # noqa: E402
+from relphot_core import products
+from relphot_core.apply import apply_product
+from relphot_core.config import Config
+from relphot_core.results import ExposureFactor, ObservationResult
 
 DETECTORS = [10 * row + col for row in range(1, 5) for col in range(1, 5)]
 

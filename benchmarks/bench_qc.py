@@ -84,7 +84,8 @@ def make_plan(n: int, seed: int = 1) -> Plan:
     picks = rng.choice(quiet, size=min(len(quiet), max(12, n // 25)), replace=False)
     third = len(picks) // 3
     for obs in picks[:third]:
-        plan.bad_exposure[int(obs)] = (int(rng.integers(1, 5)), 1 + float(rng.uniform(0.01, 0.05)) * rng.choice([-1, 1]))
+        plan.bad_exposure[int(obs)] = (int(rng.integers(1, 5)),
+                                       1 + float(rng.uniform(0.01, 0.05)) * rng.choice([-1, 1]))
     for obs in picks[third:2 * third]:
         plan.bad_detector[int(obs)] = (int(rng.integers(1, 5)), int(rng.choice([11, 14, 22, 23, 32, 33, 41, 44])),
                                        1 + float(rng.uniform(0.01, 0.05)) * rng.choice([-1, 1]))
@@ -163,7 +164,7 @@ def ending_season_rows(workers: int) -> list[tuple[str, str, str, bool]]:
           f"problems computed in {seconds:.2f} s: {len(problems)} problems")
     first = season.first_obs_id
     truth = {  # kind, subject, first, last, size, unit
-        "3 % bad exposure": ("exposure", "obs {} dither 1".format(first + 20), first + 20, first + 20, -0.03, "flux"),
+        "3 % bad exposure": ("exposure", f"obs {first + 20} dither 1", first + 20, first + 20, -0.03, "flux"),
         "detector 23, 3 %, 30 observations": ("detector", "detector 23", first + 30, first + 59,
                                                -2.5 * math.log10(0.97), "mag"),
         "0.5 % step of dither 2 over 20": ("drift", "dither 2", first + 60, first + 79, -0.005, "flux"),

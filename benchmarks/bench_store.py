@@ -10,7 +10,7 @@ straightforward ORM code (look up or add each object, ``session.add`` row by
 row, one commit per result), measured in the same run.
 
 Part 2, queries: a survey of N observations x 3 filters x 4 exposures filled
-with `relphot_core.store.synth.fill_survey`, then the read API timed (best of
+with `relphot_core.testing.synth.fill_survey`, then the read API timed (best of
 3). Each (observation, filter) has ``--runs`` runs (recomputations, the
 current one last). Baseline for the exposure table: the straightforward SQL (current run by
 correlated subquery, latest review by subquery) read with ``pandas.read_sql``.
@@ -41,7 +41,7 @@ from relphot_core.store.models import (
     ProcessingRun,
 )
 from relphot_core.store.samples import encode_sample
-from relphot_core.store.synth import fill_survey, make_result
+from relphot_core.testing.synth import fill_survey, make_result
 from relphot_core.store.writes import params_digest
 
 

@@ -3,7 +3,7 @@ observation list (``/observations``) and the sky map (``/sky``).
 
 A store with ~40,000 observations x 3 filters x 4 exposures (480,000
 exposure factors, 120,000 (observation, filter) rows, each with its own
-pointing; `relphot_core.store.synth.fill_survey`) is served by the
+pointing; `relphot_core.testing.synth.fill_survey`) is served by the
 dashboard as ``relphot serve`` does (cache warmed at start-up); headless
 chromium measures, on the page's own clock:
 
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_dashboard import browser, p95, serve, wait  # noqa: E402 - the shared browser harness
+from bench_dashboard import browser, p95, serve, wait
 
 LIST_READY_JS = """
 const count = document.querySelector('#obslist-count');
@@ -84,7 +84,7 @@ document.querySelector(selector).click();
 
 def fill(db: Path, n_obs: int, reuse: bool) -> float:
     from relphot_core.store import Store
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_survey
 
     if reuse and db.exists():
         return 0.0

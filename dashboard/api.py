@@ -34,9 +34,12 @@ import logging
 import json
 import math
 import re
+import threading
+import time
 import zipfile
 from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -201,7 +204,7 @@ def selected_observations(sel: ExposureSelection, limit: int | None = None) -> p
 def observation_detail(obs_id: int, filters) -> dict | None:
     """Everything about one observation (current runs), or None if unknown."""
     store = get_store()
-    out = {"obs_id": obs_id, "filters": {}}
+    out: dict[str, Any] = {"obs_id": obs_id, "filters": {}}
     for name in filters:
         try:
             result = store.load_result(obs_id, name)
@@ -282,7 +285,7 @@ def register_status_codes(server: Flask, page_paths: set[str]) -> None:
             try:
                 missing = not is_number(obs_id) or not observation_exists(
                     int(obs_id), request.args.get("filter"), request.args.get("run"))
-            except Exception:  # noqa: BLE001 - a status code is not worth a failed page
+            except Exception:  # a status code is not worth a failed page
                 LOG.exception("cannot tell whether %s exists; answering 200", path)
                 missing = False
             if missing:
@@ -290,6 +293,30 @@ def register_status_codes(server: Flask, page_paths: set[str]) -> None:
         elif path not in page_paths:
             response.status_code = 404
         return response
+
+
+METRICS_TTL = 10.0
+"""Seconds a ``/metrics`` exposition is served again before the store is
+read anew: a scrape reads about 2 s at survey size (480,000 factors,
+15,000 problems), and several Prometheus servers may scrape each worker."""
+
+_metrics_lock = threading.Lock()
+METRICS_CACHE_KEY = "relphot.metrics_cache"
+
+
+def _metrics_exposition() -> tuple[bytes, str]:
+    """`relphot_core.metrics.exposition` of this app's store, at most `METRICS_TTL` old."""
+    from flask import current_app
+
+    from relphot_core.metrics import exposition
+
+    with _metrics_lock:  # one reader at a time: concurrent scrapes wait for its answer
+        cached = current_app.config.get(METRICS_CACHE_KEY)
+        if cached is not None and time.monotonic() - cached[0] < METRICS_TTL:
+            return cached[1], cached[2]
+        body, content_type = exposition(get_store())
+        current_app.config[METRICS_CACHE_KEY] = (time.monotonic(), body, content_type)
+        return body, content_type
 
 
 def register(server: Flask) -> None:
@@ -300,7 +327,12 @@ def register(server: Flask) -> None:
         from .data import get_cache
 
         return _json({"status": "ok", "cache_warm": get_cache().warmed.is_set(),
-                      "open_failures": int(len(get_store().failures()))})
+                      "open_failures": len(get_store().failures())})
+
+    @server.route("/metrics")
+    def metrics():
+        body, content_type = _metrics_exposition()
+        return Response(body, mimetype=None, content_type=content_type)
 
     @server.route("/api/failures")
     def api_failures():

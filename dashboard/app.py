@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import dash
 from dash import dcc, html
@@ -26,7 +27,7 @@ from . import api, auth
 from .data import CACHE_KEY, DB_LABEL_KEY, MAX_POINTS_KEY, STORE_KEY, THRESHOLDS_KEY, DataCache
 from .detector_cache import DETECTOR_CACHE_KEY, DetectorCache
 from .survey_data import context_season
-from .pages import PAGES, compare, detectors, observations, overview, sky
+from .pages import PAGES, compare, detectors, news, observations, overview, sky
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """The CSS; a symlink to the repository's top-level ``assets/`` (copied into wheels)."""
@@ -54,12 +55,12 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 
-NAV = [("Overview", "/"), ("Problems", "/triage"), ("Detectors", "/detectors"), ("Reviews", "/reviews"),
-       ("Exports", "/exports"), ("Observations", "/observations"), ("Sky map", "/sky"),
+NAV = [("Overview", "/"), ("What's new", "/news"), ("Problems", "/triage"), ("Detectors", "/detectors"),
+       ("Reviews", "/reviews"), ("Exports", "/exports"), ("Observations", "/observations"), ("Sky map", "/sky"),
        ("Compare runs", "/compare")]
 
-ALL_PAGES = (*PAGES[:-1], detectors, compare, observations, sky, PAGES[-1])
-"""`dashboard.pages.PAGES` with the detector and survey pages (the 404 page last)."""
+ALL_PAGES = (*PAGES[:-1], news, detectors, compare, observations, sky, PAGES[-1])
+"""`dashboard.pages.PAGES` with the news, detector and survey pages (the 404 page last)."""
 
 
 def _who() -> html.Span:
@@ -83,7 +84,8 @@ def _navbar(db_label: str) -> html.Header:
     return html.Header(className="navbar", children=[
         html.A([html.Span("relphot", className="brand-name"), html.Span(" QC", className="brand-qc")],
                href="/", className="brand"),
-        html.Nav([dcc.Link(label, href=href, className="nav-link", id=f"nav-{label.split()[0].lower()}")
+        html.Nav([dcc.Link(label, href=href, className="nav-link",
+                           id=f"nav-{label.split()[0].lower().replace(chr(39), '')}")
                   for label, href in NAV], className="nav-links"),
         html.Span(["store: ", html.Code(db_label)], className="nav-db", title="the database this dashboard reads"),
         _who(),
@@ -113,7 +115,7 @@ class RelphotDash(dash.Dash):
     their compiled async functions): that is loaded in its place.
     """
 
-    def interpolate_index(self, **kwargs) -> str:
+    def interpolate_index(self, **kwargs: Any) -> str:  # type: ignore[override]  # forwards Dash's keywords
         runtime = f'<script src="{self.get_asset_url(REGENERATOR_RUNTIME)}"></script>'
         kwargs["scripts"] = _POLYFILL_TAG.sub(lambda _: runtime, kwargs.get("scripts", ""), count=1)
         return super().interpolate_index(**kwargs)
@@ -172,7 +174,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
         pages_folder="",
         assets_folder=str(ASSETS_DIR),
         title="relphot QC",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented: None keeps the tab's title while updating
         suppress_callback_exceptions=True,
     )
     if not full_plotly:
@@ -207,6 +209,7 @@ def create_app(store, *, config: Config | None = None, thresholds: Thresholds | 
     app.callback(dash.Output("nav-problems", "children"), dash.Input("_pages_location", "pathname"))(_problems_label)
     api.register(app.server)
     auth.install(app.server, auth_settings or AuthSettings())
+    news.install_visits(app.server)
     _harden(app)
     api.register_status_codes(app.server, {module.PAGE["path"] for module in ALL_PAGES if "path" in module.PAGE}
                               - {"/404"} | {"/login"})

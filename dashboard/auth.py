@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, redirect, request
-from flask import current_app, has_request_context
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from relphot_core.identity import (
     Action,
@@ -74,17 +74,9 @@ def writes(action: Action) -> Callable[[F], F]:
 
 def settings() -> AuthSettings:
     """The deployment's authentication settings (mode none without an app)."""
-    if has_request_context() or _has_app():
+    if has_request_context() or has_app_context():
         return current_app.config.get(SETTINGS_KEY) or AuthSettings()
     return AuthSettings()
-
-
-def _has_app() -> bool:
-    try:
-        current_app._get_current_object()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _nobody(mode: AuthSettings) -> Identity:
@@ -178,7 +170,7 @@ def _refuse(status: int, text: str) -> Response:
     return Response(_page("Not allowed", f"<p>{html_text.escape(text)}</p>"), status=status, mimetype="text/html")
 
 
-def _resolve() -> Response | None:
+def _resolve() -> BaseResponse | None:
     """Set ``g.relphot_identity``, or answer the request with a refusal."""
     config: AuthSettings = current_app.config[SETTINGS_KEY]
     if request.method in UNSAFE_METHODS and not _origin_allowed(config):
@@ -204,7 +196,7 @@ def _resolve() -> Response | None:
         return _refuse(exc.status, str(exc))
     g.relphot_identity = found or _nobody(config)
     if found is None and not request.path.startswith(OPEN_PATHS):
-        if request.method == "GET" and not request.path.startswith(("/api/", "/download/", "/_dash")):
+        if request.method == "GET" and not request.path.startswith(("/api/", "/download/", "/_dash", "/metrics")):
             return redirect(f"/login?next={request.full_path.rstrip('?')}")
         return _refuse(401, "sign in first (or send an API token: Authorization: Bearer ...)")
     return None
@@ -274,7 +266,7 @@ def _install_accounts(server: Flask, config: AuthSettings) -> None:
             return None
         return None if user is None else _User(user.id, user.name, user.role)
 
-    def sign_in() -> Response:
+    def sign_in() -> BaseResponse:
         next_url = _safe_next(request.values.get("next"))
         if request.method == "GET":
             return Response(_login_form(next_url=next_url), mimetype="text/html")
@@ -301,7 +293,7 @@ def _install_accounts(server: Flask, config: AuthSettings) -> None:
         LOG.info("%s signed in from %s", user.name, request.remote_addr)
         return redirect(next_url)
 
-    def sign_out() -> Response:
+    def sign_out() -> BaseResponse:
         logout_user()
         from flask import session
 

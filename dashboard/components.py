@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from relphot_core.config import FILTERS
 from relphot_core.flags import flag_reason
@@ -27,14 +28,14 @@ from .query import mjd_to_iso
 from .style import REVIEW_COLOURS, STATUS_COLOURS, STATUS_TEXT_COLOURS
 
 
-def message(text: str, kind: str = "info", **kw: Any) -> html.Div:
+def message(text: str | list[str | Component], kind: str = "info", **kw: Any) -> html.Div:
     """A message box: kind is info, warning, error or success."""
     return html.Div(text, className=f"msg msg-{kind}", **kw)
 
 
 def messages(texts, kind: str = "warning", id_: str | None = None) -> html.Div:
     """Several messages (e.g. ignored URL parameters), or nothing."""
-    kw = {"id": id_} if id_ else {}
+    kw: dict[str, Any] = {"id": id_} if id_ else {}
     return html.Div([message(t, kind) for t in texts], **kw)
 
 
@@ -122,7 +123,7 @@ OTHER_FLAGS = "other flags"
 """The counts column of flags beyond the status."""
 
 
-def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
+def counts_table(frames: Mapping[str, pd.DataFrame | StatusCounts | None],
                  shown: tuple[str, ...] | list[str] = STATUS_ORDER,
                  flags: dict[str, tuple[int, int]] | None = None,
                  link: Callable[[str, str], str] | None = None) -> html.Table:
@@ -154,7 +155,7 @@ def counts_table(frames: dict[str, pd.DataFrame | StatusCounts | None],
         n_rows = sum(n_exp_by.values())
         for status in STATUS_ORDER:
             n_exp, n_obs = n_exp_by.get(status, 0), n_obs_by.get(status, 0)
-            count = html.Span(f"{n_exp:,}", className="count-main")
+            count: Component = html.Span(f"{n_exp:,}", className="count-main")
             if n_exp and link is not None:  # to the view of just these
                 count = dcc.Link(count, href=link(name, status), title=f"show the {status} exposures of {name}")
             cells.append(html.Td([count,
@@ -345,7 +346,7 @@ def grid_column(key: str, name: str, *, link: bool = False) -> dict:
     return column
 
 
-def data_grid(id_: Any, rows: list[dict], columns: list[dict], *, selectable: bool | str = False,
+def data_grid(id_: Any, rows: list[dict] | None, columns: list[dict], *, selectable: bool | str = False,
               height: str | None = "560px", row_id: str | None = "id", **props: Any) -> dag.AgGrid:
     """A Dash AG Grid with the dashboard's defaults: sortable, typed
     floating filters, one line a row (long texts cut with an ellipsis, the
@@ -453,7 +454,7 @@ def command_block(command: str, **props: Any) -> html.Pre:
     ``--option value`` is kept on one line (browsers would break after a
     hyphen); the copied text is the command as given."""
     parts = re.split(r" (?=--)", command)
-    children = []
+    children: list[str | Component] = []
     for i, part in enumerate(parts):
         children.append(html.Span(part, className="nowrap"))
         if i < len(parts) - 1:

@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -184,6 +184,9 @@ class _Entry:
     stale: bool = False
 
 
+T = TypeVar("T")
+
+
 class Memo:
     """``build()`` results remembered by key, the last ``size`` keys, safe
     across the server's threads (a value built twice by a race is the same)."""
@@ -193,11 +196,11 @@ class Memo:
         self._lock = threading.Lock()
         self._values: OrderedDict[Hashable, object] = OrderedDict()
 
-    def __call__(self, key: Hashable, build: Callable[[], object], size: int | None = None) -> object:
+    def __call__(self, key: Hashable, build: Callable[[], T], size: int | None = None) -> T:
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
-                return self._values[key]
+                return cast(T, self._values[key])  # what build() gave for this key
         value = build()
         with self._lock:
             self._values[key] = value
@@ -260,7 +263,7 @@ class DataCache:
             return cached[1]
         try:
             version = self.store.data_version()
-        except Exception:  # noqa: BLE001 - a store without versions: always reload
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the store's data version; the tables will be reloaded", exc_info=True)
             return None
         self._version = (now, version)
@@ -295,7 +298,7 @@ class DataCache:
             return None
         try:
             version, reviews = since(entry.data_version, filter_name)
-        except Exception:  # noqa: BLE001 - the reload path reads the whole table instead
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the reviews written since %s; the table will be reloaded",
                         entry.data_version, exc_info=True)
             return None
@@ -362,7 +365,7 @@ class DataCache:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return entry.frame
 
-    def memo(self, key: Hashable, build: Callable[[], object], size: int = 24) -> object:
+    def memo(self, key: Hashable, build: Callable[[], T], size: int = 24) -> T:
         """``build()``, remembered under ``key`` (the last ``size`` keys).
 
         For what is a pure function of the key, e.g. a figure keyed by its
@@ -492,7 +495,7 @@ def db_label() -> str:
 
 def add_reviews(keys: list[tuple[int, str, int]], decision: str, reviewer: str, comment: str, *,
                 cause: str = "", about: dict | None = None, identity: Any = None,
-                expected: dict | None = None) -> int:
+                expected: dict | None = None) -> int | None:
     """Store one decision for exposures ``(obs_id, filter, dither)`` as one
     review batch (`relphot_core.reviews.submit`: checked there, the
     ``identity`` too, against the ``expected`` review ids) and show it in

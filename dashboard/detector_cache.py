@@ -26,7 +26,7 @@ from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms
 from relphot_core.status import OUT_OF_LIMITS
 
-from .data import Memo
+from .data import Memo, T
 
 LOG = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class DetectorCache:
     def _version(self) -> str | None:
         try:
             return self.store.data_version()
-        except Exception:  # noqa: BLE001 - a store without versions: always reload
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the store's data version; the detector tables will be reloaded",
                         exc_info=True)
             return None
@@ -141,7 +141,7 @@ class DetectorCache:
             return False
         try:
             return since(version)[1] is not None
-        except Exception:  # noqa: BLE001 - then the table is read again
+        except Exception:  # a store without versions: always reload
             LOG.warning("cannot read the reviews written since %s", version, exc_info=True)
             return False
 
@@ -184,7 +184,7 @@ class DetectorCache:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return series
 
-    def memo(self, key: Hashable, build: Callable[[], object], size: int = 48) -> object:
+    def memo(self, key: Hashable, build: Callable[[], T], size: int = 48) -> T:
         """``build()`` remembered under ``key`` (the last ``size`` keys)."""
         return self._memo(key, build, size)
 

@@ -129,7 +129,8 @@ def rows_block(df: pd.DataFrame, request: dict | None, *, default_sort: list[str
     chosen = sort_rows(filter_rows(df, request.get("filterModel")), request.get("sortModel"), default_sort)
     try:
         start = max(0, int(request.get("startRow") or 0))
-        end = max(start, int(request.get("endRow") if request.get("endRow") is not None else start + 100))
+        end_row = request.get("endRow")
+        end = max(start, int(end_row if end_row is not None else start + 100))
     except (TypeError, ValueError):
         start, end = 0, 100
     return chosen.iloc[start:min(end, start + int(limit))], len(chosen)

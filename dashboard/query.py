@@ -18,7 +18,6 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from relphot_core.config import FILTERS
 from relphot_core.mjd import MJD_EPOCH_DATE, mjd_to_day
 from relphot_core.selection import (ALL_STATUSES, PARAMETERS, ExposureSelection, day_to_mjd, exposure_rows,
                                     read_criteria, read_obs_range, select_exposures)

@@ -6,7 +6,12 @@ plot never relies on colour alone.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from relphot_core.status import Status
+
+if TYPE_CHECKING:
+    from dash import dcc
 
 STATUS_COLOURS: dict[str, str] = {
     Status.OK: "#009E73",      # bluish green
@@ -42,7 +47,7 @@ MEDIAN_COLOUR = "#0072B2"     # blue: running median and control limits
 REVIEW_COLOURS = {"confirmed": "#0072B2", "overruled": "#6a3d9a"}
 
 
-GRAPH_CONFIG: dict = {
+GRAPH_CONFIG: dcc.Graph.Config = {
     "displaylogo": False,
     "displayModeBar": "hover",
     # Four tools (save, zoom, pan, reset) keep the bar off the plot titles.

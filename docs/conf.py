@@ -19,7 +19,7 @@ from relphot_docs import package_modules  # noqa: E402
 
 project = "relphot"
 author = "the relphot developers"
-copyright = "the relphot developers, BSD-3-Clause"  # noqa: A001 - Sphinx's name
+copyright = "the relphot developers, BSD-3-Clause"  # Sphinx's name
 version = release = __version__
 
 extensions = [

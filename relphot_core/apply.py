@@ -175,7 +175,7 @@ def _parse(path: Path, raw: bytes) -> Header:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return Header.fromstring(text)
-    except Exception as exc:  # astropy raises several types on a bad header
+    except Exception as exc:  # noqa: BLE001 - astropy raises several types on a bad header
         raise ApplyError(path, f"primary header cannot be parsed ({exc})") from None
 
 
@@ -531,7 +531,7 @@ def apply_product(product: ObservationResult, path: str | os.PathLike, *, produc
         path = Path(os.path.realpath(path))
     _writable(path)
     try:
-        stream = open(path, "r+b")
+        stream = open(path, "r+b")  # noqa: SIM115 - the `with stream:` below closes it
     except PermissionError:
         raise ApplyError(path, "file is read-only") from None
     except OSError as exc:

@@ -20,7 +20,7 @@ import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from .errors import RelphotError
 
@@ -140,7 +140,7 @@ class AtomicFile:
         return self.stream
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> bool:
+                 traceback: TracebackType | None) -> Literal[False]:
         if kind is None:
             self.commit()
             return False

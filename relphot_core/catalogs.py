@@ -99,7 +99,7 @@ def _fitsio_reason(exc: BaseException) -> str:
 
 def _header_dict(hdu: Any) -> dict[str, Any]:
     header = hdu.read_header()
-    return {key.upper(): header[key] for key in header.keys() if key}
+    return {key.upper(): header[key] for key in header if key}
 
 
 def _detector_from(header: Mapping[str, Any], extname: str, keywords: Keywords) -> int | None:
@@ -134,7 +134,7 @@ def _read_columns(path: Path, hdu: Any, columns: Columns, need_detector: bool) -
         raise CatalogError(path, f"HDU {hdu.get_extname() or hdu.get_extnum()} lacks column(s) {', '.join(missing)}")
     try:
         data = hdu.read(columns=[names[name.upper()] for name in wanted])
-    except Exception as exc:  # fitsio raises OSError or ValueError on truncated data
+    except Exception as exc:  # noqa: BLE001 - fitsio raises OSError or ValueError on truncated data
         raise CatalogError(path, f"cannot read table data of HDU {hdu.get_extname()} "
                                  f"(file truncated? {_fitsio_reason(exc)})") from None
     out = {name: np.asarray(data[names[name.upper()]]) for name in wanted}
@@ -210,7 +210,7 @@ def read_catalog(
 
     try:
         fits = fitsio.FITS(str(path))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - fitsio raises several types on a damaged file
         raise CatalogError(path, f"not a readable FITS file ({_fitsio_reason(exc)})") from None
     with fits:
         try:
@@ -218,7 +218,7 @@ def read_catalog(
             hdus = [(hdu, hdu.get_extname().upper()) for hdu in fits[1:]]
             size = path.stat().st_size
             short = [hdu for hdu, _ in hdus if hdu.get_offsets()["data_end"] > size]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - fitsio raises several types on a damaged file
             raise CatalogError(path, f"damaged FITS structure ({_fitsio_reason(exc)})") from None
         if short:
             raise CatalogError(path, f"file truncated: HDU {short[0].get_extnum()} ends beyond the end of the file")
@@ -378,7 +378,7 @@ def _read_ldac_direct(
     try:
         with mapped(path) as data:
             return _parse_ldac(data, columns, keywords)
-    except Exception as exc:  # anything unforeseen, or damage: the fitsio path reads it, or words the error
+    except Exception as exc:  # noqa: BLE001 - anything unforeseen, or damage: the fitsio path reads it, or words the error
         logger.debug("%s: not read directly (%s: %s), reading it through fitsio", path, type(exc).__name__, exc)
         return None
 
@@ -410,7 +410,7 @@ def _parse_ldac(
         elif hdu.extname == "LDAC_OBJECTS":
             detector = _detector_from(pending, "", keywords)
             views = _table_columns(data, header, hdu.data_start, wanted) if detector is not None else None
-            if views is None or views[4].dtype.kind == "f":  # float flags: the fitsio path checks them
+            if detector is None or views is None or views[4].dtype.kind == "f":  # float flags: fitsio checks them
                 return None
             tables.append((views, detector))
             detector_headers.append(pending)
@@ -437,7 +437,8 @@ def _table_columns(data: Any, header: dict[str, Any], start: int, wanted: list[s
     if str(header.get("XTENSION", "")).strip() != "BINTABLE" or header.get("NAXIS") != 2:
         return None
     width, rows, fields = header.get("NAXIS1"), header.get("NAXIS2"), header.get("TFIELDS")
-    if not all(isinstance(v, int) and v >= 0 for v in (width, rows, fields)):
+    if not (isinstance(width, int) and isinstance(rows, int) and isinstance(fields, int)
+            and min(width, rows, fields) >= 0):
         return None
     layout: dict[str, tuple[int, str, int]] = {}  # NAME: (byte offset, code, repeat)
     position = 0
@@ -468,7 +469,7 @@ def _table_columns(data: Any, header: dict[str, Any], start: int, wanted: list[s
 def _read_imhead(path: Path, hdu: Any) -> dict[str, Any]:
     try:
         table = hdu.read()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - fitsio raises several types on a damaged file
         raise CatalogError(path, f"cannot read LDAC_IMHEAD HDU {hdu.get_extnum()} ({_fitsio_reason(exc)})") from None
     column = table.dtype.names[0]
     cards = np.asarray(table[column]).ravel()

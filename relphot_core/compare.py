@@ -79,7 +79,7 @@ class RunChoice:
     value: str = ""
 
     @classmethod
-    def parse(cls, text: str) -> "RunChoice":
+    def parse(cls, text: str) -> RunChoice:
         """Read ``current``, ``previous``, ``version:V``, ``params:DIGEST``,
         ``date:YYYY-MM-DD[THH:MM]`` or ``runs:ID,ID``.
 

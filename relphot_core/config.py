@@ -26,9 +26,13 @@ overrides the file::
     [columns]
     flux = "FLUX_APER"
 
+    [alerts]
+    targets = ["mailto://qc.example.org?to=nisp-qc@example.org"]
+    dashboard_url = "https://qc.example.org"
+
 The sections are `Selection`, `Matching`, `Clipping`, `Factors`,
-`Thresholds`, `Crosscheck`, `Detectors`, `Control`, `Columns` and
-`Keywords`; ``parameter_docs()`` lists every parameter.
+`Thresholds`, `Crosscheck`, `Detectors`, `Control`, `Columns`,
+`Keywords` and `Alerts`; ``parameter_docs()`` lists every parameter.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,10 +64,11 @@ UNITS: Mapping[str, str] = {
     "fraction": "flux fraction: 0.01 is 1 %, about 11 mmag",
     "fraction or mag": "the unit of the series charted: flux fraction for exposures, mag for detectors",
     "days": "days",
+    "hours": "hours",
     "count": "a number of things (sources, matches, exposures, points, iterations)",
 }
 """The units a parameter may have, with their meaning. A parameter without a
-unit (``None``) is a name, a method or a bit mask."""
+unit (``None``) is a name, a method, a list of names or a bit mask."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,7 @@ def param(default: Any, *, doc: str, option: str, unit: str | None = None, above
         Allowed range: value > ``above``, value >= ``at_least``,
         value < ``below``. Floats must also be finite; strings non-empty.
     choices : tuple of str, optional
-        The allowed values of a string parameter.
+        The allowed values of a string parameter (of each item of a list).
 
     Returns
     -------
@@ -313,6 +318,49 @@ class Keywords:
                           doc="Header keyword of the detector number of a catalogue extension.")
 
 
+ALERT_EVENTS: tuple[str, ...] = ("new_problem", "regression", "new_fail", "failure", "no_data")
+"""The events an alert can be about (`relphot_core.alerts`): a problem
+opened, a resolved problem seen again, an exposure come out FAIL, a set that
+could not be processed, no batch for `Alerts.no_data_hours`."""
+
+ALERT_PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+"""`relphot_core.qc.problems.PROBLEM_KINDS`, repeated (that module imports
+this one; tested to stay equal)."""
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Notifications of what a batch brought (`relphot_core.alerts`): where
+    they go, which events, and the links they carry.
+
+    Not a processing parameter: runs and products do not record it. The
+    targets are Apprise URLs and may hold passwords: they are never stored
+    or shown whole (the store keeps a digest and a masked form).
+    """
+
+    targets: tuple[str, ...] = param((), option="--alert-target",
+                                     doc="Apprise URLs the digests are sent to (mailto://, json://, slack://, "
+                                         "mmost://, msteams://, ...); none: no alert is sent.")
+    events: tuple[str, ...] = param(ALERT_EVENTS, option="--alert-event", choices=ALERT_EVENTS,
+                                    doc="The events that are alerted: new_problem, regression, new_fail, "
+                                        "failure (a set not processed) and no_data.")
+    kinds: tuple[str, ...] = param(ALERT_PROBLEM_KINDS[:-1], option="--alert-kind", choices=ALERT_PROBLEM_KINDS,
+                                   doc="Kinds of problems whose opening or regression is alerted (a failed set "
+                                       "comes as the failure event).")
+    min_size: float = param(0.0, unit="fraction or mag", option="--alert-min-size", at_least=0,
+                            doc="A new problem is alerted only when its size now is at least this (0: every "
+                                "one; a problem without a size always is).")
+    no_data_hours: float = param(36.0, unit="hours", option="--no-data-hours", above=0,
+                                 doc="The no_data alert is raised (once, by relphot alerts check) when the "
+                                     "last batch started longer ago than this.")
+    dashboard_url: str | None = param(None, option="--dashboard-url",
+                                      doc="The dashboard's address (https://qc.example.org) the digests link to "
+                                          "(None: no links).")
+    max_attempts: int = param(5, unit="count", option="--alert-attempts", at_least=1,
+                              doc="Sendings of a digest to a target (the next relphot compute --db or relphot "
+                                  "alerts check retries) before it is given up.")
+
+
 AUTH_SECTION = "auth"
 """The section of a configuration file read by
 `relphot_core.identity.AuthSettings.load` (who may do what on the
@@ -357,9 +405,10 @@ def judged_mismatches(config: "Config", stored: Mapping[str, set[str]]) -> list[
     return out
 
 
-READ_TIME_SECTIONS: frozenset[str] = frozenset({"control"})
-"""Sections used when the store is read (control charts across
-observations), not by a run: left out of a run's parameters and digest."""
+READ_TIME_SECTIONS: frozenset[str] = frozenset({"control", "alerts"})
+"""Sections not used by a run: the control charts across observations (used
+when the store is read) and the alerts (sent after a batch); left out of a
+run's parameters and digest."""
 
 
 @dataclass(frozen=True)
@@ -378,7 +427,7 @@ class ParameterDoc:
     """One of `UNITS`, or None for names, methods and bit masks."""
     doc: str
     """What the parameter does, in one or two sentences."""
-    option: str | None
+    option: str
     """The command-line option that sets it, e.g. ``"--min-snr"``."""
 
     @property
@@ -401,8 +450,9 @@ class Config:
     control: Control = field(default_factory=Control)
     columns: Columns = field(default_factory=Columns)
     keywords: Keywords = field(default_factory=Keywords)
+    alerts: Alerts = field(default_factory=Alerts)
 
-    def replace(self, **sections: Mapping[str, Any]) -> "Config":
+    def replace(self, **sections: Mapping[str, Any]) -> Config:
         """Return a copy with some fields of some sections replaced.
 
         ``config.replace(thresholds={"fail": 0.02})``. Unknown sections or
@@ -412,7 +462,7 @@ class Config:
         """
         return self.override(sections, source="options")
 
-    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> "Config":
+    def override(self, sections: Mapping[str, Mapping[str, Any]], source: str | Path | None) -> Config:
         """`replace` with the values' origin named in errors.
 
         Parameters
@@ -441,7 +491,7 @@ class Config:
                 flat[f"{section.name}.{item.name}"] = str(getattr(values, item.name))
         return flat
 
-    def validate(self, source: str | Path | None = None) -> "Config":
+    def validate(self, source: str | Path | None = None) -> Config:
         """Check every field's type and range, then the relations between
         fields; raise `ConfigError` on the first problem, naming the
         parameter and ``source`` (the file or the options the values came
@@ -469,11 +519,19 @@ class Config:
         for ok, message, (first, second), why in relations:
             if not ok:
                 raise ConfigError(source, f"{message} (got {first!r} and {second!r}{why})")
+        alerts = self.alerts
+        if alerts.dashboard_url is not None and not alerts.dashboard_url.startswith(("http://", "https://")):
+            raise ConfigError(source, f"alerts.dashboard_url must start with http:// or https:// "
+                                      f"(got {_shown(alerts.dashboard_url)})")
+        for number, url in enumerate(alerts.targets, 1):
+            if "://" not in url:  # quoted only up to its scheme: a target may hold a password
+                raise ConfigError(source, f"alerts.targets: target {number} is not a URL such as "
+                                          f"mailto://... or json://... (got {url.split(':')[0][:20]!r}...)")
         return self
 
 
-_TYPES: dict[str, type] = {"float": float, "int": int, "str": str}
-_KINDS: dict[type, str] = {float: "a number", int: "a whole number", str: "text"}
+_TYPES: dict[str, type] = {"float": float, "int": int, "str": str, "tuple[str,...]": tuple}
+_KINDS: dict[type, str] = {float: "a number", int: "a whole number", str: "text", tuple: "a list of text"}
 
 
 def value_type(item: dataclasses.Field) -> tuple[type, bool]:
@@ -487,7 +545,8 @@ def value_type(item: dataclasses.Field) -> tuple[type, bool]:
     Returns
     -------
     (type, bool)
-        ``float``, ``int`` or ``str``, and True for ``X | None``.
+        ``float``, ``int``, ``str`` or ``tuple`` (a list of text), and
+        True for ``X | None``.
     """
     declared = str(item.type).replace(" ", "")
     optional = declared.endswith("|None")
@@ -503,15 +562,31 @@ def _checked(section: str, item: dataclasses.Field, value: Any, source: str | Pa
         if optional:
             return None
         raise ConfigError(source, f"{key} must be {_KINDS[kind]}, not empty")
+    if kind is tuple:
+        return _checked_list(key, item, value, source)
     accepted = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) or not isinstance(value, accepted):
         raise ConfigError(source, f"{key} must be {_KINDS[kind]} (got {_shown(value)})")
-    if kind is float:
+    if kind is float and isinstance(value, (int, float)):  # checked above: the same as `if kind is float`
         value = float(value)
     problem = item.metadata["check"].problem(value)
     if problem:
         raise ConfigError(source, f"{key} {problem} (got {_shown(value)})")
     return value
+
+
+def _checked_list(key: str, item: dataclasses.Field, value: Any, source: str | Path | None) -> tuple[str, ...]:
+    """A list of text (one text is a list of one) as a tuple, each item
+    checked against the parameter's choices."""
+    values = (value,) if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(source, f"{key} must be a list of text (got {_shown(value)})")
+    check = item.metadata["check"]
+    for text in values:
+        problem = check.problem(text)
+        if problem:
+            raise ConfigError(source, f"{key}: each item {problem} (got {_shown(text)})")
+    return tuple(values)
 
 
 def _shown(value: Any) -> str:
@@ -556,7 +631,8 @@ def parameter_docs() -> list[ParameterDoc]:
     """
     docs = []
     for section in dataclasses.fields(Config):
-        for item in dataclasses.fields(section.default_factory):
+        # each section's default is made by its dataclass
+        for item in dataclasses.fields(cast("type[Any]", section.default_factory)):
             docs.append(ParameterDoc(section=section.name, name=item.name, default=item.default,
                                      type=str(item.type), unit=item.metadata["unit"], doc=item.metadata["doc"],
                                      option=item.metadata["option"]))

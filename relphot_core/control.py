@@ -116,10 +116,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import minimum_filter1d
-from scipy.special import ndtr
 
 from .stats import MAD_TO_SIGMA
 
@@ -607,7 +607,7 @@ def control_rules(
         raise ValueError("need outlier_nsigma > 0, cusum_k >= 0 and cusum_h > 0")
     if cusum_cap is not None and not cusum_cap > cusum_k:
         raise ValueError("need cusum_cap > cusum_k")
-    if cusum_window < 1 or reference_points < 2 or not 2 <= min_reference_points:
+    if cusum_window < 1 or reference_points < 2 or not min_reference_points >= 2:
         raise ValueError("need cusum_window >= 1 and reference_points, min_reference_points >= 2")
     if not max_gap_days > 0 or not min_sigma > 0:
         raise ValueError("need max_gap_days > 0 and min_sigma > 0")
@@ -704,7 +704,7 @@ def control_rules(
     code[drifting] |= ALARM_DRIFT
     # A point outside the limits within a drift (start..end) is part of it, not an alarm of its own.
     explained = start_row >= 0
-    for first, start, end, *_ in list(found):
+    for _first, start, end, *_ in list(found):
         explained[start:end + 1] = True
     for i in np.flatnonzero(outside & ~explained).tolist():
         found.append((i, i, i, 1 if z[i] > 0 else -1, float(residual[i]), float(z[i]), OUTSIDE_LIMITS))
@@ -796,7 +796,7 @@ def false_alarm_rate(
     *,
     seed: int = 0,
     errors: bool = False,
-    **rules: float,
+    **rules: Any,
 ) -> dict[str, float]:
     """Monte Carlo false-alarm rates of `control_rules` on Gaussian noise.
 
@@ -850,7 +850,7 @@ def detection_delay(
     n_after: int = 200,
     n_series: int = 200,
     seed: int = 0,
-    **rules: float,
+    **rules: Any,
 ) -> np.ndarray:
     """Monte Carlo delays of the drift alarm after a step and/or a ramp.
 

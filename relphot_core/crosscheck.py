@@ -122,7 +122,7 @@ def collateral_reasons(
     >>> pe = {k: 0.001 for k in pm}
     >>> collateral_reasons([1, 2, 3], {1: "WARN", 2: "WARN", 3: "FAIL"}, pm, pe,
     ...                    {1: "OK", 2: "OK", 3: "FAIL"})[1]
-    'collateral: every partner is flagged (dither 2 WARN, dither 3 FAIL); the global solution finds it OK and puts the offset on dither 3'
+    'collateral: every partner is flagged (dither 2 WARN, dither 3 FAIL); the global solution finds it OK and ...'
     """
     out: dict[int, str] = {}
     flagged = {d for d in dithers if statuses.get(d) in OUT_OF_LIMITS}
@@ -179,8 +179,8 @@ def annotate(result: ObservationResult, config: Config | None = None) -> Observa
     """
     config = config or Config()
     valid = [p for p in result.pairs if p.valid and p.median is not None and p.error is not None]
-    pair_median = {(p.exposure_a, p.exposure_b): float(p.median) for p in valid}
-    pair_error = {(p.exposure_a, p.exposure_b): float(p.error) for p in valid}
+    pair_median = {(p.exposure_a, p.exposure_b): float(p.median) for p in valid if p.median is not None}
+    pair_error = {(p.exposure_a, p.exposure_b): float(p.error) for p in valid if p.error is not None}
     dithers = [e.exposure for e in result.exposures]
     g_offset, g_error, _ = exposure_offsets_global(dithers, pair_median, pair_error)
     if g_offset:  # normalised as the median of pair medians is: the median exposure at 1, not the mean

@@ -19,13 +19,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def build_demo(directory: Path, *, n_observations: int = 100, seed: int = 2026, sources_per_detector: int = 150,
-               workers: int = 1, progress: Callable[[str], None] | None = None) -> "Store":
+               workers: int = 1, progress: Callable[[str], None] | None = None) -> Store:
     """Simulate a season, compute every (observation, filter) and store it.
 
     The season (`relphot_core.simulate.simulate_season`) has a few bad
     exposures, one bad detector and a slow drift of NIR_H dither 4. The
     catalogues go to ``directory/catalogs``, the store is
-    ``directory/relphot.db`` (rebuilt from scratch each time).
+    ``directory/relphot.db`` (rebuilt from scratch each time). It is
+    computed as two batches, logged as ``relphot compute --db`` logs its
+    own: the earlier nights, then "last night" (the last fifth of the
+    observations, with a new FAIL and the drift growing), so that the
+    "since the last batch" views have something new to show.
 
     Parameters
     ----------
@@ -52,7 +56,6 @@ def build_demo(directory: Path, *, n_observations: int = 100, seed: int = 2026, 
     ConfigError
         The directory cannot be prepared.
     """
-    from .pipeline import compute_catalogs
     from .simulate import simulate_season
     from .store import Store
 
@@ -72,15 +75,44 @@ def build_demo(directory: Path, *, n_observations: int = 100, seed: int = 2026, 
     say(f"simulating {n_observations} observations x 3 filters x 4 exposures in {catalogs} ...")
     paths, _truth = simulate_season(catalogs, n_observations, seed=seed, sources_per_detector=sources_per_detector,
                                     bad_exposures=max(3, n_observations // 30))
-    say(f"{len(paths)} catalogues in {time.perf_counter() - start:.0f} s; computing with {workers} processes ...")
-    results = compute_catalogs(paths, Config(), jobs=workers, keep_samples=True, quiet=progress is None)
     store = Store.open(f"sqlite:///{db.resolve()}")
-    store.save_results(results)
-    counts = store.update_problems()
-    opened = sum(c["opened"] for c in counts.values())
-    say(f"{len(results)} (observation, filter) results stored in {db}, {opened} problems found, after "
-        f"{time.perf_counter() - start:.0f} s")
+    first_tonight = 1000 + n_observations - max(1, n_observations // 5)
+    nights = (("the earlier nights", [p for p in paths if _obs_id(p) < first_tonight]),
+              ("last night", [p for p in paths if _obs_id(p) >= first_tonight]))
+    say(f"{len(paths)} catalogues in {time.perf_counter() - start:.0f} s; computing with {workers} processes "
+        f"as two batches ({nights[0][0]}, then {nights[1][0]}: observations {first_tonight}+) ...")
+    opened = 0
+    for _label, chosen in nights:
+        opened += _demo_batch(store, chosen, workers=workers, quiet=progress is None)
+    say(f"stored in {db}, {opened} problems found, after {time.perf_counter() - start:.0f} s")
     return store
+
+
+def _obs_id(path: Path) -> int:
+    """The observation of a simulated catalogue (`relphot_core.simulate.writers.catalog_name`)."""
+    return int(path.name.split("_", 1)[0])
+
+
+def _demo_batch(store: Store, paths: list[Path], *, workers: int, quiet: bool) -> int:
+    """Compute and store one batch as ``relphot compute --db`` does, logged
+    in the store's batches; returns the problems it opened."""
+    import socket
+    from collections import Counter
+
+    from . import __version__
+    from .pipeline import compute_catalogs
+
+    n_sets = len({tuple(p.name.split("_", 2)[:2]) for p in paths})
+    batch = store.start_batch(command="demo", host=socket.gethostname(), software_version=__version__,
+                              sets_planned=n_sets, sets_computed=n_sets)
+    results = compute_catalogs(paths, Config(), jobs=workers, keep_samples=True, quiet=quiet)
+    store.save_results(results)
+    problems: Counter[str] = Counter()
+    for per_filter in store.update_problems().values():
+        problems.update(per_filter)
+    statuses = Counter(str(e.status) for r in results for e in r.exposures)
+    store.finish_batch(batch, new_runs=len(results), statuses=dict(statuses), problems=dict(problems), exit_status=0)
+    return problems["opened"]
 
 
 __all__ = ["build_demo"]

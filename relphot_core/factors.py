@@ -264,8 +264,9 @@ def compute_observation(
     pairs = [_pair(selected[a], selected[b], trees, config) for a, b in combinations(dithers, 2)]
 
     valid = [p.stat for p in pairs if p.stat.valid]
-    pair_median = {(p.exposure_a, p.exposure_b): p.median for p in valid}
-    pair_error = {(p.exposure_a, p.exposure_b): p.error for p in valid}
+    # a valid pair has its median and error
+    pair_median = {(p.exposure_a, p.exposure_b): p.median for p in valid if p.median is not None}
+    pair_error = {(p.exposure_a, p.exposure_b): p.error for p in valid if p.error is not None}
     solve = exposure_offsets_global if config.factors.method == "global" else exposure_offsets_median
     offsets, errors, n_pairs = solve(dithers, pair_median, pair_error)
 

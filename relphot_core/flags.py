@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .config import Detectors, Thresholds
@@ -22,8 +23,8 @@ from .status import OUT_OF_LIMITS, Status, exposure_statuses, reason_for, status
 
 
 def exposure_status(
-    value: np.ndarray,
-    error: np.ndarray,
+    value: ArrayLike,
+    error: ArrayLike,
     thresholds: Thresholds = Thresholds(),
 ) -> np.ndarray:
     """Status of each factor: ``OK``, ``WARN``, ``FAIL`` or ``NODATA``, by the
@@ -336,10 +337,10 @@ class DetectorFlag:
 
 
 def exposure_detector_flag(
-    detectors: np.ndarray,
-    offset: np.ndarray,
-    error: np.ndarray,
-    n: np.ndarray,
+    detectors: ArrayLike,
+    offset: ArrayLike,
+    error: ArrayLike,
+    n: ArrayLike,
     thresholds: Detectors = Detectors(),
 ) -> DetectorFlag:
     """The "detector flag" of one exposure from its detectors' offsets.

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -296,7 +296,7 @@ class AuthSettings:
     ENV_PREFIX = "RELPHOT_AUTH_"
 
     @classmethod
-    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> "AuthSettings":
+    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> AuthSettings:
         """Settings from ``[auth]`` of a TOML file, then the environment.
 
         Variables: ``RELPHOT_AUTH`` (the mode), ``RELPHOT_AUTH_USER_HEADER``,
@@ -334,7 +334,7 @@ class AuthSettings:
         return cls.from_mapping(values, str(path) if path else "environment")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], source: str | None = None) -> "AuthSettings":
+    def from_mapping(cls, values: Mapping[str, Any], source: str | None = None) -> AuthSettings:
         """Settings from plain values (strings as in the environment, or
         TOML types), checked.
 
@@ -399,7 +399,7 @@ class AuthSettings:
                     "sign session cookies; e.g. python -c 'import secrets; print(secrets.token_hex(32))'")
         return None
 
-    def with_mode(self, mode: AuthMode | str) -> "AuthSettings":
+    def with_mode(self, mode: AuthMode | str) -> AuthSettings:
         """A copy in another mode (the command line's ``--auth``)."""
         return replace(self, mode=AuthMode(mode))
 
@@ -444,7 +444,14 @@ def check_trusted_proxy(settings: AuthSettings, remote_addr: str | None) -> None
                                      "auth.trusted_proxies")
 
 
-def proxy_identity(settings: AuthSettings, remote_addr: str | None, headers: Mapping[str, str]) -> Identity:
+class HeaderLookup(Protocol):
+    """A request's headers as `proxy_identity` reads them (Werkzeug's
+    `Headers`, or a mapping)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def proxy_identity(settings: AuthSettings, remote_addr: str | None, headers: HeaderLookup) -> Identity:
     """The identity an authenticating proxy passes, checked.
 
     Parameters

@@ -139,17 +139,18 @@ def read_path_list(list_file: str) -> Iterator[Path]:
         close = False
     else:
         try:
-            stream = open(list_file, encoding="utf-8")
+            stream = open(list_file, encoding="utf-8")  # noqa: SIM115 - closed in the finally below
         except OSError as exc:
             raise RelphotError(list_file, f"cannot read the list of catalogues ({exc.strerror})") from None
         close = True
+    number = 0  # lines read so far
     try:
-        for number, line in enumerate(stream, 1):
+        for number, line in enumerate(stream, 1):  # noqa: B007 - `number` is named in the error below
             text = line.strip()
             if text and not text.startswith("#"):
                 yield Path(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise RelphotError(list_file, f"cannot read the list of catalogues at line {number} ({exc})") from None
+        raise RelphotError(list_file, f"cannot read the list of catalogues after {number} line(s) ({exc})") from None
     finally:
         if close:
             stream.close()
@@ -252,8 +253,8 @@ def _first_detector_header(path: Path) -> dict[str, Any]:
                     return parse_header_cards(cards[0] if cards.size == 1 else cards.tolist())
                 if hdu.get_exttype() in ("BINARY_TBL", "ASCII_TBL"):
                     header = hdu.read_header()
-                    return {key.upper(): header[key] for key in header.keys() if key}
-    except Exception as exc:  # fitsio raises OSError/ValueError on damaged files
+                    return {key.upper(): header[key] for key in header if key}
+    except Exception as exc:  # noqa: BLE001 - fitsio raises OSError/ValueError on damaged files
         text = str(exc).strip().splitlines()
         raise CatalogError(path, f"damaged FITS structure ({text[0] if text else type(exc).__name__})") from None
     return {}

@@ -26,7 +26,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -209,7 +209,7 @@ class LocalEngine:
                                 lost_once.add(item.key)
                                 retries.append(item)
                     if broken:
-                        for future, item in running.items():
+                        for item in running.values():
                             if item.key in lost_once:
                                 yield lost_outcome(item, "its worker process died twice (out of memory?)")
                             else:
@@ -324,7 +324,7 @@ class DaskEngine:
         from distributed.scheduler import KilledWorker
 
         pending = iter(sets)
-        owner: dict[str, ExposureSet] = {}
+        owner: dict[Hashable, ExposureSet] = {}  # by the Dask future's key
 
         def submit() -> Any:
             item = next(pending, None)
@@ -345,7 +345,7 @@ class DaskEngine:
             except KilledWorker:
                 outcome = lost_outcome(item, "its Dask workers died while computing it "
                                              "(allowed-failures reached)")
-            except Exception as exc:  # noqa: BLE001: a task error is the set's failure
+            except Exception as exc:  # a task error is the set's failure
                 logger.error("%s: Dask task failed (%s: %s)", item.label(), type(exc).__name__, exc, exc_info=True)
                 outcome = lost_outcome(item, f"Dask task failed ({type(exc).__name__}: {exc})")
             future.release()
@@ -624,7 +624,7 @@ def _map(function: Any, items: Sequence[Any], jobs: int, label: str, quiet: bool
 
     from tqdm import tqdm
 
-    bar = dict(total=len(items), desc=label, unit="", disable=quiet or len(items) < 2, file=sys.stderr)
+    bar: dict[str, Any] = dict(total=len(items), desc=label, unit="", disable=quiet or len(items) < 2, file=sys.stderr)
     if jobs <= 1 or len(items) < 2:
         return [function(item) for item in tqdm(items, **bar)]
     with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -93,7 +93,7 @@ class MatchSample:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MatchSample":
+    def from_dict(cls, data: dict[str, Any]) -> MatchSample:
         """Inverse of `to_dict`."""
         return cls(
             exposure_a=int(data["exposure_a"]),

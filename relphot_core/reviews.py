@@ -274,11 +274,12 @@ class ReviewStore(Protocol):
     """What these functions need of a store (`relphot_core.store.Store`)."""
 
     def add_reviews(self, keys: Any, decision: str, reviewer: str, comment: str = "", *, cause: str = "",
-                    about: Any = None, expected: Any = None, auth_mode: str | None = None) -> int: ...
+                    about: Any = None, expected: Any = None, auth_mode: str | None = None) -> int | None: ...
 
     def review_batch_owner(self, batch_id: int) -> str: ...
 
-    def reviews(self, obs_id: int | None = None, filter: str | None = None, **kw: Any) -> pd.DataFrame: ...
+    def reviews(self, obs_id: int | None = None, filter: str | None = None, *, search: str | None = None,
+                batch_id: int | None = None, include_revoked: bool = True) -> pd.DataFrame: ...
 
     def revoke_review_batch(self, batch_id: int, by: str, *, auth_mode: str | None = None) -> int: ...
 
@@ -304,7 +305,7 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
            rows: Mapping[tuple[int, str, int], Mapping[str, Any]] | None = None,
            about: Mapping[tuple[int, str, int], tuple[str, str]] | None = None,
            identity: Identity | None = None,
-           expected: Mapping[tuple[int, str, int], int | None] | None = None) -> int:
+           expected: Mapping[tuple[int, str, int], int | None] | None = None) -> int | None:
     """Check who decides and the decision, and store it for exposures
     ``(obs_id, filter, dither)`` as one batch.
 
@@ -332,8 +333,8 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
 
     Returns
     -------
-    int
-        The batch id (its reviews: one per distinct key).
+    int or None
+        The batch id (its reviews: one per distinct key); None when no key is given.
 
     Raises
     ------
@@ -348,7 +349,7 @@ def submit(store: ReviewStore, keys: Any, decision: Any, reviewer: Any, comment:
         if identity.signs_reviews:
             reviewer = identity.name
     review = check_review(decision, reviewer, comment, cause)
-    flags = {key: flag_about(row) for key, row in (rows or {}).items()}
+    flags: dict[tuple, tuple[str, str]] = {key: flag_about(row) for key, row in (rows or {}).items()}
     flags.update({tuple(key): (str(kind), str(reason or "")) for key, (kind, reason) in (about or {}).items()})
     return store.add_reviews(list(keys), review.decision, review.reviewer, review.comment,
                              cause=review.cause, about=flags or None, expected=expected,

@@ -215,7 +215,7 @@ class ExposureSelection:
             params["from"] = self.date_from
         if self.date_to:
             params["to"] = self.date_to
-        if self.obs_range is not None:
+        if self.obs is not None:
             params["obs"] = self.obs
         return params
 
@@ -227,7 +227,7 @@ class ExposureSelection:
         return out
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None) -> "ExposureSelection":
+    def from_params(cls, params: Mapping[str, Any] | None) -> ExposureSelection:
         """Read parameters strictly: `SelectionError` naming every value
         that cannot be read, a reversed obs range included
         (`parse_selection` drops them, or reads the range lowest first,

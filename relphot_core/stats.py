@@ -109,8 +109,8 @@ def median_error(values: np.ndarray) -> float:
     if n < _SMALL_SAMPLE:
         return MEDIAN_EFFICIENCY * mad_sigma(values) / math.sqrt(n)
     half_width = 1.96 * math.sqrt(n) / 2.0
-    lo = max(int(math.floor(n / 2.0 - half_width)), 0)
-    hi = min(int(math.ceil(n / 2.0 + half_width)), n - 1)
+    lo = max(math.floor(n / 2.0 - half_width), 0)
+    hi = min(math.ceil(n / 2.0 + half_width), n - 1)
     order = np.partition(values, (lo, hi))
     # Values per rank near the median is 1 / (n f(median)); the error of the
     # median is 1 / (2 f sqrt(n)), i.e. sqrt(n) / 2 ranks' worth of spread.
@@ -128,7 +128,7 @@ MEDIAN_VARIANCE_SMALL: tuple[float, ...] = (
 as numbers so that no process pays the integration (tested equal)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _median_variance_exact(n: int) -> float:
     """Variance of the median of ``n`` iid unit normals, by numerical
     integration of the order statistics' densities (odd n: one order
@@ -495,8 +495,8 @@ def _median_error_sorted(ordered: np.ndarray) -> float:
     if n < _SMALL_SAMPLE:
         return median_error(ordered)
     half_width = 1.96 * math.sqrt(n) / 2.0
-    lo = max(int(math.floor(n / 2.0 - half_width)), 0)
-    hi = min(int(math.ceil(n / 2.0 + half_width)), n - 1)
+    lo = max(math.floor(n / 2.0 - half_width), 0)
+    hi = min(math.ceil(n / 2.0 + half_width), n - 1)
     return float((ordered[hi] - ordered[lo]) / (hi - lo) * math.sqrt(n) / 2.0)
 
 

@@ -52,7 +52,9 @@ class Status(str, enum.Enum):
     NODATA = "NODATA"
 
     __str__ = str.__str__
-    __format__ = str.__format__
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(self, format_spec)
 
     @property
     def rank(self) -> int:
@@ -124,10 +126,10 @@ class Rule:
 
     status: Status
     name: str
-    holds: Callable[[np.ndarray, np.ndarray, "Thresholds"], np.ndarray]
-    limit: Callable[["Thresholds"], float] | None = None
+    holds: Callable[[np.ndarray, np.ndarray, Thresholds], np.ndarray]
+    limit: Callable[[Thresholds], float] | None = None
 
-    def reason(self, deviation: float, error: float, thresholds: "Thresholds") -> str:
+    def reason(self, deviation: float, error: float, thresholds: Thresholds) -> str:
         """The reason this rule gives for one factor, e.g.
         ``|QPRELEX − 1| = 0.0258 > FAIL limit 0.015 (43 σ)``."""
         if self.limit is None:
@@ -162,7 +164,7 @@ def _as_arrays(value: Any, error: Any) -> tuple[np.ndarray, np.ndarray]:
     return deviation, np.broadcast_to(error, deviation.shape)
 
 
-def fired_rules(value: Any, error: Any, thresholds: "Thresholds") -> np.ndarray:
+def fired_rules(value: Any, error: Any, thresholds: Thresholds) -> np.ndarray:
     """Index in `EXPOSURE_RULES` of the rule that decides each factor's
     status (-1: none holds, the factor is ``OK``).
 
@@ -184,7 +186,7 @@ def fired_rules(value: Any, error: Any, thresholds: "Thresholds") -> np.ndarray:
     return fired
 
 
-def exposure_statuses(value: Any, error: Any, thresholds: "Thresholds") -> np.ndarray:
+def exposure_statuses(value: Any, error: Any, thresholds: Thresholds) -> np.ndarray:
     """Status of each factor (array of plain ``str``, see `EXPOSURE_RULES`).
 
     Examples
@@ -208,7 +210,7 @@ class Verdict:
     reason: str
 
 
-def judge(value: Any, error: Any, thresholds: "Thresholds") -> Verdict:
+def judge(value: Any, error: Any, thresholds: Thresholds) -> Verdict:
     """The status of one factor and why.
 
     Parameters
@@ -237,7 +239,7 @@ def judge(value: Any, error: Any, thresholds: "Thresholds") -> Verdict:
     return Verdict(rule.status, rule, rule.reason(abs(value - 1.0), error, thresholds))
 
 
-def reason_for(status: Any, value: Any, error: Any, thresholds: "Thresholds | None") -> str:
+def reason_for(status: Any, value: Any, error: Any, thresholds: Thresholds | None) -> str:
     """The reason the rule of ``status`` gives for this factor, if that rule
     holds for it; empty otherwise (``OK``, an unknown status, no thresholds,
     or a status given with other thresholds: no wrong claim).

@@ -11,7 +11,7 @@ import numpy as np
 
 from relphot_core.config import FILTERS
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 BAD = (1017, "NIR_J", 3)
 WARN = (1023, "NIR_H", 2)

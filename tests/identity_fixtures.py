@@ -15,7 +15,7 @@ import pytest
 
 from relphot_core.identity import AuthSettings, hash_password
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 PASSWORD = "a long enough password"
 USERS = {"alice": "reviewer", "bob": "reviewer", "lea": "lead", "vic": "viewer", "ada": "admin"}

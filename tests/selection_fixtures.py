@@ -5,7 +5,7 @@ from __future__ import annotations
 from dashboard_fixtures import fill_small_store
 
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 ISSUE_QUERY = "filter=NIR_J,NIR_H&status=WARN,FAIL&reviewed=no&from=2025-02-01"
 """The selection of issue 12, defect 1."""

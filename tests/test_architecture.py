@@ -105,6 +105,29 @@ def test_no_import_cycle_in_relphot_core():
     assert cycle is None, " -> ".join(cycle)
 
 
+def test_only_the_tests_and_benchmarks_import_the_test_data():
+    """`relphot_core.testing` (synthetic stores) is no part of the product:
+    no other module of the package imports it, and the store's modules no
+    longer hold it."""
+    graph = import_graph()
+    assert "relphot_core.testing.synth" in graph and "relphot_core.store.synth" not in graph
+    importers = sorted(name for name, targets in graph.items() if not name.startswith("relphot_core.testing")
+                       and any(t.startswith("relphot_core.testing") for t in targets))
+    assert importers == []
+
+
+def test_the_store_modules_take_a_connection_the_store_owns_the_transactions():
+    """The `Store` is one class (no mixin parts relying on its private
+    connection helpers); only it and the test data reach for transactions."""
+    from relphot_core.store import Store
+
+    assert Store.__bases__ == (object,)
+    for path in (PACKAGE / "store").glob("*.py"):
+        if path.name != "api.py":
+            text = path.read_text(encoding="utf-8")
+            assert "._read(" not in text and "._write(" not in text and "._writer" not in text, path.name
+
+
 def test_the_core_imports_no_dashboard_library():
     """Every module of relphot_core, the CLI's parser included, imports
     without Dash, Plotly or Flask (they come with the [dashboard] extra)."""

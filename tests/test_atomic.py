@@ -25,17 +25,16 @@ def test_a_write_replaces_the_whole_file_and_leaves_no_temporary(tmp_path):
 def test_an_exception_in_the_block_leaves_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(KeyError):
-        with AtomicFile(target, text=True) as stream:
-            stream.write("half of the new")
-            raise KeyError("interrupted")
+    with pytest.raises(KeyError), AtomicFile(target, text=True) as stream:
+        stream.write("half of the new")
+        raise KeyError("interrupted")
     assert target.read_text() == "old" and _leftovers(tmp_path) == []
 
 
 def test_a_system_error_becomes_one_error_naming_the_file(tmp_path):
     target = tmp_path / "product.xml"
-    with pytest.raises(ProductError, match=r"product\.xml: cannot write product \(No space left on device\)$"):
-        with AtomicFile(target, error=ProductError, reason="cannot write product"):
+    with pytest.raises(ProductError, match=r"product\.xml: cannot write product \(No space left on device\)$"), \
+            AtomicFile(target, error=ProductError, reason="cannot write product"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert not target.exists() and _leftovers(tmp_path) == []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -27,8 +26,8 @@ from relphot_core.simulate.observation import simulate_observation
 from relphot_core.simulate.writers import write_observation
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_apply import make_exposure  # noqa: E402
-from test_products import make_result  # noqa: E402
+from test_apply import make_exposure
+from test_products import make_result
 
 RELPHOT = [sys.executable, "-m", "relphot_core.cli"]
 

@@ -63,7 +63,7 @@ def test_directory_list_file_and_stdin_give_the_same_sets(ten_sets, tmp_path, mo
     listing.write_text("# catalogues\n" + "\n".join(map(str, paths)) + "\n\n")
     by_dir = plan_batch([root])
     by_list = plan_batch([], list_files=[str(listing)])
-    monkeypatch.setattr(sys, "stdin", open(listing))
+    monkeypatch.setattr(sys, "stdin", open(listing))  # noqa: SIM115 - closed with the test
     by_stdin = plan_batch([], list_files=["-"])
     keys = [s.key for s in by_dir.to_compute]
     assert len(keys) == 10 and not by_dir.failures
@@ -98,6 +98,11 @@ def test_usage_errors_exit_2(tmp_path, capsys):
                                         "list of catalogues (No such file or directory)"
     code, err = _compute(capsys)
     assert code == 2 and "no catalogue given" in err
+    undecodable = tmp_path / "latin1.txt"
+    undecodable.write_bytes(b"\xe9toile.cat.fits\n")  # not UTF-8: the error names the file, no crash
+    code, err = _compute(capsys, "--from-file", undecodable)
+    assert code == 2 and err.strip().startswith(f"relphot compute: error: {undecodable}: cannot read the "
+                                                "list of catalogues after 0 line(s) ('utf-8' codec can't decode")
 
 
 # -------------------------------------------------------- fault isolation
@@ -252,7 +257,7 @@ def _values(rows):
 
 def test_local_processes_dask_and_in_memory_give_the_same_factors(ten_sets, tmp_path, capsys):
     pytest.importorskip("distributed")
-    root, sets = ten_sets
+    _root, sets = ten_sets
     paths = [p for s in sets[:6] for p in s]
     in_memory = [row for result in compute_catalogs(paths, Config()) for row in result.to_rows()]
     results = {}
@@ -305,7 +310,8 @@ def test_workers_that_cannot_see_the_inputs(tmp_path):
     engine = DaskEngine("local", workers=1)
     try:
         # no MALLOC_TRIM_THRESHOLD_ in the workers: with it set relphot computes 2x slower
-        assert engine.warnings == [] and set(engine.client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
+        trim = engine.client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+        assert engine.warnings == [] and set(trim.values()) == {None}
         engine.check_paths([__file__])
         with pytest.raises(RelphotError, match="cannot read this catalogue: the workers must see the inputs"):
             engine.check_paths([str(tmp_path / "only-on-the-client.cat.fits")])
@@ -378,11 +384,10 @@ def test_two_batches_on_one_store_both_finish(tmp_path, store_url):
     for process in processes:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
-    with Store.open(store_url) as store:
-        with store.engine.connect() as conn:
-            runs = conn.exec_driver_sql("SELECT o.obs_id, o.filter FROM processing_run r "
-                                        "JOIN observation o ON o.id = r.observation_id").fetchall()
-            assert conn.exec_driver_sql("SELECT count(*) FROM input_file").scalar() == 24
+    with Store.open(store_url) as store, store.engine.connect() as conn:
+        runs = conn.exec_driver_sql("SELECT o.obs_id, o.filter FROM processing_run r "
+                                    "JOIN observation o ON o.id = r.observation_id").fetchall()
+        assert conn.exec_driver_sql("SELECT count(*) FROM input_file").scalar() == 24
     assert len(runs) == len(set(runs)) == 6
 
 

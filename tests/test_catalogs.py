@@ -124,7 +124,7 @@ def test_missing_column(tmp_path):
 
 def test_missing_keyword(tmp_path):
     path = _table_file(tmp_path / "nokey.fits", GOOD, primary={"OBS_ID": 1, "FILTER": "NIR_J"})
-    with pytest.raises(CatalogError, match="nokey.fits: missing header keyword DITHOBS"):
+    with pytest.raises(CatalogError, match=r"nokey\.fits: missing header keyword DITHOBS"):
         read_catalog(path)
 
 

@@ -194,7 +194,7 @@ def test_exposures_that_do_not_overlap(tmp_path, capsys):
     a = simulate_observation(13, "NIR_J", n_exposures=2, sources_per_detector=100, seed=6, ra=10.0)
     b = simulate_observation(13, "NIR_J", n_exposures=2, sources_per_detector=100, seed=6, ra=40.0)
     paths = [write_observation(a, tmp_path / "a")[0], write_observation(b, tmp_path / "b")[1]]
-    code, rows, err = _compute_json(capsys, *paths)
+    code, rows, _err = _compute_json(capsys, *paths)
     assert code == 0
     assert [r["status"] for r in rows] == ["NODATA", "NODATA"]
     assert "the exposures may not overlap" in rows[0]["reason"]

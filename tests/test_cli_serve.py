@@ -91,7 +91,7 @@ def test_impossible_rule_parameters_are_refused_at_start(tmp_path, capsys):
 def test_the_dashboard_uses_the_configured_rules(tmp_path):
     from dashboard import create_app
     from relphot_core.config import Config
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'rules.db'}")
     store.save_results([make_result(i, values=[1.0, 1.0, 1.0, 1.004 if i >= 60 else 1.0], mjd_start=60000.0 + i)
@@ -145,7 +145,7 @@ def test_status_thresholds_other_than_the_stored_ones_are_refused_on_serve(tmp_p
     runs were computed with is refused in one line naming it and the stored
     value; the same values are accepted (the bands then match the statuses)."""
     from relphot_core.config import Config
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     db = tmp_path / "judged.db"
     computed = {k: v for k, v in Config().replace(thresholds={"warn": 0.004}).parameters().items()}

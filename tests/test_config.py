@@ -2,6 +2,7 @@
 every field, the options and product descriptions derived from them."""
 import argparse
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -56,7 +57,8 @@ def test_types_are_the_declared_ones():
     types = {doc.key: doc.type for doc in DOCS}
     assert types["selection.min_snr"] == "float" and types["selection.mag_min"] == "float | None"
     assert types["clipping.max_iters"] == "int" and types["columns.flux"] == "str"
-    assert set(types.values()) == {"float", "int", "str", "float | None"}
+    assert types["alerts.targets"] == "tuple[str, ...]" and types["alerts.dashboard_url"] == "str | None"
+    assert set(types.values()) == {"float", "int", "str", "float | None", "str | None", "tuple[str, ...]"}
 
 
 def test_defaults_are_valid_and_runs_leave_out_the_read_time_sections():
@@ -80,7 +82,7 @@ def test_the_control_section_is_the_keywords_of_control_rules():
 def test_the_module_cites_nothing_outside_the_repository():
     import relphot_core.config as module
 
-    text = open(module.__file__, encoding="utf-8").read()
+    text = Path(module.__file__).read_text(encoding="utf-8")
     assert "DESIGN.md" not in text and "RECIPES.md" not in text
 
 
@@ -234,9 +236,9 @@ def test_every_run_parameter_is_an_option_that_reaches_the_config():
 
 
 def test_serve_sections_reach_the_config_and_every_parameter_has_a_command():
-    from relphot_core.cli.common import RUN_SECTIONS, SERVE_SECTIONS, config_from_args
+    from relphot_core.cli.common import ALERT_SECTIONS, RUN_SECTIONS, SERVE_SECTIONS, config_from_args
 
-    assert set(RUN_SECTIONS) | set(SERVE_SECTIONS) == {doc.section for doc in DOCS}
+    assert set(RUN_SECTIONS) | set(SERVE_SECTIONS) | set(ALERT_SECTIONS) == {doc.section for doc in DOCS}
     parser = _parser(SERVE_SECTIONS)
     config = config_from_args(parser.parse_args(["--cusum-h", "9", "--reference-points", "300",
                                                  "--min-reference-points", "30", "--detector-fail", "0.02"]))

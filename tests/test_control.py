@@ -136,8 +136,9 @@ def test_missing_points_are_skipped_never_counted_nor_flagged():
     kept = np.isfinite(holed) & np.isfinite(errors)
     assert np.all(np.isnan(result.statistic[~kept])) and not np.any(result.alarm[~kept] & ALARM_OUTSIDE_LIMITS)
     # With an unbounded memory, skipping a point is removing it.
-    np.testing.assert_allclose(result.statistic[kept], control_rules(holed[kept], errors[kept], cusum_window=10_000).statistic)
-    first = [a for a in result.alarms if a.kind == DRIFT][0]
+    unbounded = control_rules(holed[kept], errors[kept], cusum_window=10_000)
+    np.testing.assert_allclose(result.statistic[kept], unbounded.statistic)
+    first = next(a for a in result.alarms if a.kind == DRIFT)
     assert np.isfinite(holed[first.start]) and np.isfinite(holed[first.first])
     assert full.alarms and any(a.kind == DRIFT for a in full.alarms)
 

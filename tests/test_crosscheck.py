@@ -107,5 +107,5 @@ def test_crosscheck_thresholds_are_configuration():
     assert all(not e.crosscheck for e in result.exposures)
     from relphot_core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="crosscheck.nsigma"):
+    with pytest.raises(ConfigError, match=r"crosscheck\.nsigma"):
         Config().replace(crosscheck={"nsigma": 0}).validate()

@@ -162,7 +162,7 @@ def test_api_observations_and_exposures(client):
     assert [(o["obs_id"], o["filter"]) for o in fails] == [BAD[:2]]
     exps = client.get(f"/api/exposures?filter={BAD[1]}&obs={BAD[0]}").get_json()
     assert exps["count"] == 4
-    bad = [e for e in exps["exposures"] if e["exposure"] == BAD[2]][0]
+    bad = next(e for e in exps["exposures"] if e["exposure"] == BAD[2])
     assert bad["status"] == "FAIL" and bad["value"] == pytest.approx(0.97)
     assert "reviewed_at" in bad and bad["reviewed_at"] is None  # not reviewed: null, never "NaT"
     nodata = client.get(f"/api/exposures?filter={NODATA[1]}&status=NODATA").get_json()["exposures"]
@@ -274,19 +274,20 @@ def test_empty_store_pages(tmp_path):
 def test_overview_callback_counts(app):
     with app.server.test_request_context("/"):
         out = overview.update(["NIR_J"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_Y")
-    messages, counts, fj, options, value, search, _, drawn = out
+    _messages, _counts, fj, options, value, search, _, drawn = out
     assert search == "?filter=NIR_J&status=WARN,FAIL"
     # the tab of a filter just unticked falls back to the first selected one
     assert options == [{"label": "NIR_J", "value": "NIR_J", "disabled": False}] and value == "NIR_J"
     assert "NIR_J" in fj["layout"]["title"]["text"]
-    fail = [t for t in fj["data"] if t["name"].startswith("FAIL")][0]
+    fail = next(t for t in fj["data"] if t["name"].startswith("FAIL"))
     assert fail["customdata"] == [[BAD[0], "NIR_J"]]
     assert fail["y"]["dtype"] == "f4"  # typed arrays, as plotly.py sends them
     assert any(t.get("xaxis") == "x2" for t in fj["data"])  # the marginal distribution
     assert json.dumps(fj, default=str)
     # another filter ticked: the J trend is not rebuilt nor sent, the counts are
     with app.server.test_request_context("/"):
-        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", None, None, drawn)
+        again = overview.update(["NIR_J", "NIR_H"], ["FAIL", "WARN"], "any", "", "", "", "time", "NIR_J", None, None,
+                                drawn)
     assert again[2] is dash.no_update and again[4] is dash.no_update and again[1] is not dash.no_update
     assert again[5] == "?filter=NIR_J,NIR_H&status=WARN,FAIL"
     # another tab: only the trend is sent, and the URL names the tab
@@ -425,7 +426,7 @@ def test_trend_by_dither_draws_a_running_median_per_dither(app):
 
 
 def test_overview_opens_on_the_filter_that_needs_attention(tmp_path):
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'j_only.db'}")
     store.save_results([make_result(i, "NIR_J", values=[1.0, 1.0, 1.0, 0.97 if i == 3 else 1.0],
@@ -433,7 +434,7 @@ def test_overview_opens_on_the_filter_that_needs_attention(tmp_path):
     app = create_app(store, warm=False)
     with app.server.test_request_context("/"):
         page = overview.layout()
-        tabs = [c for c in _walk(page) if getattr(c, "id", None) == "ov-trend"][0]
+        tabs = next(c for c in _walk(page) if getattr(c, "id", None) == "ov-trend")
         assert tabs.value == "NIR_J"  # not the empty NIR_Y
         assert {o["value"]: o["disabled"] for o in tabs.options} == {"NIR_Y": True, "NIR_J": False, "NIR_H": True}
         assert [o["label"] for o in tabs.options] == ["NIR_Y (no data)", "NIR_J", "NIR_H (no data)"]
@@ -459,16 +460,16 @@ def test_an_extreme_factor_is_pinned_at_the_edge_not_squashing_the_others():
     traces, layout = trend_spec(rows, warn=0.005, fail=0.015)
     low, high = layout["yaxis"]["range"]
     assert low > 0.93 and high < 1.07  # robust: 1 +- 4 x FAIL at most
-    pinned = [t for t in traces if str(t.get("name", "")).startswith("off scale")][0]
+    pinned = next(t for t in traces if str(t.get("name", "")).startswith("off scale"))
     assert pinned["text"] == ["0.600"] and pinned["marker"]["symbol"] == ["triangle-down"]
-    fail = [t for t in traces if str(t.get("name", "")).startswith("FAIL")][0]
+    fail = next(t for t in traces if str(t.get("name", "")).startswith("FAIL"))
     assert low < float(fail["y"][0]) < low + 0.01 * (high - low) + 0.01
     _, fitted = trend_spec(rows, warn=0.005, fail=0.015, fit_all=True)
     assert fitted["yaxis"]["range"][0] < 0.6
 
 
 def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'sel.db'}")
     # obs 1: a WARN (reviewed below) and OKs; obs 2: a FAIL not reviewed; obs 3: all OK
@@ -492,7 +493,7 @@ def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
 
 def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
     from relphot_core.results import PairStat
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     result = make_result(7, values=[1.0, 1.0, 0.97, 1.0])
     result.pairs = [PairStat(a, b, 0.0333 if 3 in (a, b) else 0.001, 0.0005, 0.02, 500, 480, 20, -0.06, 0.06, True)
@@ -503,7 +504,7 @@ def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
 
 
 def test_exports_carry_the_review_and_drop_it_once_revoked(tmp_path):
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'rev.db'}")
     store.save_results([make_result(2, values=[0.97, 1.0, 1.0, 1.0], mjd_start=60001.0)])
@@ -511,9 +512,9 @@ def test_exports_carry_the_review_and_drop_it_once_revoked(tmp_path):
     client = create_app(store, warm=False).server.test_client()
 
     def exported() -> tuple[dict, dict, bytes]:
-        row = [r for r in client.get("/api/exposures?filter=NIR_J").get_json()["exposures"] if r["exposure"] == 1][0]
+        row = next(r for r in client.get("/api/exposures?filter=NIR_J").get_json()["exposures"] if r["exposure"] == 1)
         text = client.get("/download/exposures.csv?filter=NIR_J").data.decode()
-        csv_row = [r for r in csv.DictReader(io.StringIO(text)) if r["exposure"] == "1"][0]
+        csv_row = next(r for r in csv.DictReader(io.StringIO(text)) if r["exposure"] == "1")
         archive = zipfile.ZipFile(io.BytesIO(client.get("/download/products.zip?filter=NIR_J").data))
         return row, csv_row, archive.read(archive.namelist()[0])
 
@@ -546,7 +547,8 @@ def test_problems_routes_list_filter_and_show(client):
     body = client.get("/api/problems").get_json()
     assert body["count"] == 3 and {p["kind"] for p in body["problems"]} == {"exposure"}
     worst = body["problems"][0]
-    assert (worst["subject"], worst["worst_status"], worst["state"]) == (f"obs {BAD[0]} dither {BAD[2]}", "FAIL", "open")
+    assert (worst["subject"], worst["worst_status"], worst["state"]) == (f"obs {BAD[0]} dither {BAD[2]}", "FAIL",
+                                                                         "open")
     assert isinstance(worst["id"], int) and worst["n_awaiting"] == 1
     assert client.get("/api/problems?filter=NIR_H").get_json()["count"] == 1
     assert client.get("/api/problems?state=resolved").get_json()["count"] == 0

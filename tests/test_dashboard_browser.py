@@ -5,7 +5,6 @@ known bad exposure and drives the pages as a calibration scientist would.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -227,7 +226,8 @@ def test_only_flags_are_reviewed(dash_duo, store):
 
 def queue_rows(dash_duo) -> list[str]:
     """The problem queue's rows as text."""
-    return [r.text for r in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row")]
+    rows = dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row")
+    return [r.text for r in rows]
 
 
 def open_problem(dash_duo, text: str) -> None:
@@ -273,7 +273,7 @@ def test_problem_queue_empties_as_problems_are_reviewed(dash_duo, store):
 
 
 def test_a_lead_acknowledges_a_problem_and_a_stale_page_is_refused(dash_duo, store):
-    start(dash_duo, store, f"/triage?view=open")
+    start(dash_duo, store, "/triage?view=open")
     open_problem(dash_duo, f"obs {OBS} dither {DITHER}")
     pid = int(store.problems(kinds=["exposure"]).query("worst_status == 'FAIL'")["id"].iloc[0])
     store.set_problem_state(pid, "acknowledge", "Ada")  # someone else, since the page was drawn
@@ -408,7 +408,8 @@ def test_the_reviews_page_finds_a_review_by_its_cause(dash_duo, store):
     store.add_reviews([(OBS, FILTER, DITHER)], "confirmed", "Ida", "streak", cause="satellite trail")
     store.add_reviews([(1023, "NIR_H", 2)], "overruled", "Joe", "fine", cause="persistence")
     start(dash_duo, store, "/reviews")
-    rows = lambda: [r.text for r in grid_rows(dash_duo, "#reviews-table")]
+    def rows():
+        return [r.text for r in grid_rows(dash_duo, "#reviews-table")]
     wait_for(lambda: len(rows()) == 2, message="two reviews")
     assert any("status FAIL" in r for r in rows())
     search = dash_duo.find_element("#reviews-search")

@@ -179,7 +179,7 @@ def test_the_default_view_is_drawn_at_start_up_outside_any_request(tmp_path):
     from dashboard import create_app
     from dashboard.pages import overview
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     store = Store.open(f"sqlite:///{tmp_path / 'warm.db'}")
     store.save_results([make_result(i, mjd_start=60000.0 + i) for i in range(1, 6)])

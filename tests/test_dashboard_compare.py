@@ -50,7 +50,7 @@ def test_view_and_cell_of_the_two_runs(app):
         from dashboard.survey_data import run_comparison
 
         comparison = run_comparison(RunChoice("previous"), RunChoice("current"))
-        summary, histogram, matrix, largest = page.view(comparison, "NIR_J")
+        summary, histogram, _matrix, largest = page.view(comparison, "NIR_J")
         assert summary.startswith("NIR_J: 5 sets compared (20 exposures, 2 changed status)")
         assert "1 after only" in summary
         assert sum(histogram["data"][0]["y"]) == 20

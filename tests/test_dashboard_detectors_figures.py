@@ -129,7 +129,7 @@ def test_detector_multiples_mark_each_flagged_exposure():
     titles = [a["text"] for a in figure["layout"]["annotations"]]
     assert titles[DETECTORS.index(23)] == "<b>23</b> · 1 flagged (shown above)"
     assert titles[DETECTORS.index(41)] == "<b>41</b> · 1 flagged" and titles[0] == "<b>11</b>"
-    fail = [t for t in figure["data"] if t["name"] == "23 FAIL"][0]
+    fail = next(t for t in figure["data"] if t["name"] == "23 FAIL")
     assert fail["customdata"][0][:2] == [23, 1123]
     assert fail["y"][0] == pytest.approx(2 * 2500 * np.log10(1 / (1 - 0.015)), rel=1e-3)  # pinned at the edge
     assert [t["name"] for t in figure["data"] if t["name"].startswith("41 ")] == ["41 median", "41 alarm"]

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 
 from dashboard import create_app
 from relphot_core.qc.flags import next_flagged as next_flagged_in
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 pytestmark = pytest.mark.browser
 
@@ -78,7 +78,8 @@ def test_trend_has_a_date_axis_and_a_click_opens_the_observation_with_the_way_ba
     graph = "#ov-trend-graph"
     axis = wait_for(lambda: graph_state(dash_duo, graph, "return gd._fullLayout.xaxis.type;"), message="the trend")
     assert axis == "date"
-    ticks = graph_state(dash_duo, graph, "return Array.from(gd.querySelectorAll('.xtick text')).map(t => t.textContent);")
+    ticks = graph_state(dash_duo, graph,
+                        "return Array.from(gd.querySelectorAll('.xtick text')).map(t => t.textContent);")
     assert any("Jan" in t or "Feb" in t for t in ticks)  # dates, not MJDs like 60700.0
     hover = graph_state(dash_duo, graph, "const t = gd._fullData.find(t => (t.name || '').startsWith('FAIL'));"
                                          "return t.text[0];")
@@ -188,7 +189,8 @@ def test_a_problem_queue_link_leads_back_to_the_queue(dash_duo, store):
         By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-row") if f"obs {OBS}" in r.text), None),
         message="the bad exposure's problem")
     row.find_element(By.CSS_SELECTOR, ".ag-cell[col-id=what]").click()
-    link = wait_for(lambda: next((a for a in dash_duo.driver.find_elements(By.CSS_SELECTOR, "#triage-exposures .ag-row a")
+    link = wait_for(lambda: next((a for a in dash_duo.driver.find_elements(By.CSS_SELECTOR,
+                                                                           "#triage-exposures .ag-row a")
                                   if a.text == str(OBS)), None), message="the problem's link to the bad observation")
     link.click()
     dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {OBS}")

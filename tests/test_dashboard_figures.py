@@ -384,7 +384,7 @@ def test_no_control_line_is_drawn_across_a_gap_of_weeks():
                          "status": "OK", "running_median": 1.0, "control_low": 0.997, "control_high": 1.003})
     for by in ("status", "dither"):
         traces, _ = trend_spec(rows, warn=0.005, fail=0.015, by=by)
-        line = [t for t in traces if t.get("mode") == "lines" and "median" in str(t.get("name"))][0]
+        line = next(t for t in traces if t.get("mode") == "lines" and "median" in str(t.get("name")))
         xs = np.asarray(line["x"], dtype=float) / 86_400_000  # a date axis: ms
         assert np.isnan(xs).sum() == 1 and np.nanmax(np.diff(xs[~np.isnan(xs)][:40])) < 30
 
@@ -403,7 +403,7 @@ def test_dm_mag_is_ranged_to_the_clipping_limits_with_a_running_median():
     assert sorted(np.round(np.concatenate([t.customdata for t in off]))) == [-1000, 900, 1000]
     drawn = sum(len(t.x) for t in fig.data if t.mode == "markers")
     assert drawn == 200  # every match drawn, inside or pinned
-    median = [t for t in fig.data if (t.name or "").startswith("running median")][0]
+    median = next(t for t in fig.data if (t.name or "").startswith("running median"))
     assert np.all(np.diff(median.x) >= 0) and abs(np.median(median.y) - 10) < 5  # the sample is centred on +10
     # the pair histogram and the sky say which way dm goes
     assert "+ = dither 1 fainter" in pair_histogram_figure(s, pair).layout.xaxis.title.text

@@ -13,7 +13,7 @@ from dashboard_fixtures import BAD, WARN, fill_small_store
 from dashboard.data import DataCache, table_version
 from dashboard.pages.overview_model import Controls, overview_view
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 
 class CountingReads:

@@ -11,7 +11,7 @@ import pytest
 from dashboard.data import DataCache
 from dashboard.pages.overview_model import Controls, overview_view
 from relphot_core.store import Store
-from relphot_core.store.synth import fill_survey
+from relphot_core.testing.synth import fill_survey
 
 
 def resident_mib() -> float:

@@ -101,7 +101,7 @@ def test_observation_list_filters_on_the_server_and_links(dash_duo, tmp_path):
 
 def test_sky_map_cell_opens_its_observations(dash_duo, tmp_path):
     from relphot_core.store import Store
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_survey
 
     store = Store.open(f"sqlite:///{tmp_path / 'survey.db'}")
     fill_survey(store, 3000, seed=2, filters=("NIR_J",))

@@ -191,7 +191,7 @@ def test_back_links_lead_only_to_pages_of_the_dashboard():
 
 def test_filter_summary_and_worst_filter_first():
     from dashboard.pages.observation_model import filter_summary, worst_first
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     y = make_result(7, "NIR_Y", values=[1.0, 1.0, 1.0, 1.0])
     j = make_result(7, "NIR_J", values=[1.0, 1.0, 0.99, 1.0])

@@ -12,8 +12,8 @@ from relphot_core.control import DRIFT, OUTSIDE_LIMITS
 from relphot_core.detector_qc import detector_summary
 from relphot_core.qc import detector_alarms, reference_pull_width
 from relphot_core.store import Store
-from relphot_core.store.detectors import DETECTOR_COLUMNS, fill_detector_stats
-from relphot_core.store.synth import make_result
+from relphot_core.store.detectors import DETECTOR_COLUMNS
+from relphot_core.testing.synth import fill_detector_stats, make_result
 
 
 def season(n_exposures: int = 300, seed: int = 0, noise: float = 0.002):
@@ -95,7 +95,7 @@ def test_control_parameters_are_used():
 
 
 def test_summary_of_a_bad_detector():
-    obs_id, detector, mjd, offset, error, index = season(seed=7)
+    _obs_id, detector, _mjd, offset, error, index = season(seed=7)
     offset[detector == 23] += 0.02
     n = np.full(offset.size, 100)
     flagged = (detector == 23) & (index % 2 == 0)
@@ -144,7 +144,7 @@ def test_store_detector_table(tmp_path):
 
 
 def test_fill_detector_stats_adds_rows_with_statuses(tmp_path):
-    from relphot_core.store.synth import fill_survey
+    from relphot_core.testing.synth import fill_survey
 
     store = Store.open(f"sqlite:///{tmp_path / 'f.db'}")
     fill_survey(store, 60, seed=1)

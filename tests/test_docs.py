@@ -45,7 +45,7 @@ def built(tmp_path_factory) -> Path:
 @pytest.mark.slow  # the Sphinx build
 def test_build_has_every_page(built):
     for page in ("index", "method", "qc", "inputs", "products", "store", "cli", "configuration",
-                 "dashboard", "deployment", "extending", "developer", "benchmarks", "glossary", "api"):
+                 "dashboard", "deployment", "operations", "extending", "developer", "benchmarks", "glossary", "api"):
         assert (built / f"{page}.html").is_file(), page
     assert (built / "generated" / "relphot_core.factors.html").is_file()
     assert (built / "_static" / "mathjax" / "tex-chtml.js").is_file()  # formulas render offline

@@ -135,7 +135,7 @@ def test_selection_drops_bad_sources():
 def test_mixed_observations_and_repeated_dithers_are_refused():
     a = make_exposures(50, 2, obs_id=1)
     b = make_exposures(50, 2, obs_id=2)
-    with pytest.raises(GroupingError, match="is observation 2 NIR_J, but .* is observation 1 NIR_J"):
+    with pytest.raises(GroupingError, match=r"is observation 2 NIR_J, but .* is observation 1 NIR_J"):
         compute_observation([a[0], b[1]])
     with pytest.raises(GroupingError, match="claims dither 1, already given by"):
         compute_observation([a[0], a[0]])

@@ -13,19 +13,19 @@ from relphot_core.identity import (Action, AuthMode, Forbidden, Identity, Role, 
                                    token_digest, verify_password)
 from relphot_core.reviews import StaleReviewError
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 KEY = (1052, "NIR_H", 3)
 
 
 @pytest.fixture
-def survey(store):  # noqa: F811
+def survey(store):
     store.save_results([make_result(1052, "NIR_H", values=[1.0, 1.0, 0.974, 1.0], mjd_start=60001.0)])
     return store
 
 
-def test_users_roles_and_no_hash_listed(store):  # noqa: F811
+def test_users_roles_and_no_hash_listed(store):
     store.add_user("alice", "reviewer", hash_password("alice's long password"))
     store.add_user(" bob  lead ", Role.LEAD)
     with pytest.raises(ValueError, match="user alice exists already"):
@@ -46,7 +46,7 @@ def test_users_roles_and_no_hash_listed(store):  # noqa: F811
         store.set_user_role("nobody", "viewer")
 
 
-def test_tokens_work_until_revoked(store):  # noqa: F811
+def test_tokens_work_until_revoked(store):
     store.add_user("script", "viewer")
     token = new_token()
     token_id = store.add_token("script", token_digest(token), "nightly export")
@@ -98,7 +98,8 @@ def test_a_review_made_on_a_stale_state_is_refused_naming_who_changed_it(survey)
     alice = Identity("alice", Role.REVIEWER, AuthMode.ACCOUNTS, True)
     bob = Identity("bob", Role.REVIEWER, AuthMode.ACCOUNTS, True)
     batch = reviews.submit(survey, [KEY], "confirmed", "", identity=alice, expected={KEY: None})
-    with pytest.raises(StaleReviewError, match="1052 NIR_H dither 3 was confirmed by alice at 20[-0-9 :]+ UTC. Reload"):
+    with pytest.raises(StaleReviewError,
+                       match=r"1052 NIR_H dither 3 was confirmed by alice at 20[-0-9 :]+ UTC\. Reload"):
         reviews.submit(survey, [KEY], "overruled", "", "not a FAIL", identity=bob, expected={KEY: None})
     latest = int(survey.exposure_table()["review_id"].max())
     assert survey.reviews()["reviewer"].tolist() == ["alice"]
@@ -112,7 +113,7 @@ def test_a_review_made_on_a_stale_state_is_refused_naming_who_changed_it(survey)
     assert batch == 1
 
 
-def test_two_simultaneous_contradictory_confirmations_the_second_is_refused(survey, store_url):  # noqa: F811
+def test_two_simultaneous_contradictory_confirmations_the_second_is_refused(survey, store_url):
     stores = [Store.open(store_url) for _ in range(2)]
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
@@ -147,7 +148,7 @@ def test_problems_have_their_action():
         check(Identity("rev", Role.REVIEWER, AuthMode.ACCOUNTS, True), Action.CHANGE_PROBLEM)
 
 
-def test_migration_0008_adds_users_and_goes_back(store_url):  # noqa: F811
+def test_migration_0008_adds_users_and_goes_back(store_url):
     from alembic import command
 
     from relphot_core.store.engine import make_engine, write_engine

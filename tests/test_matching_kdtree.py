@@ -81,7 +81,8 @@ def test_every_close_pair_is_found_even_across_the_whole_sky(seed, n, radius):
     xa /= np.linalg.norm(xa, axis=1)[:, None]
     xb = np.r_[xa + rng.normal(0.0, np.radians(radius / 3600.0), xa.shape), rng.normal(size=(n, 3))]
     xb /= np.linalg.norm(xb, axis=1)[:, None]
-    to_sky = lambda x: (np.degrees(np.arctan2(x[:, 1], x[:, 0])) % 360.0, np.degrees(np.arcsin(np.clip(x[:, 2], -1, 1))))
+    def to_sky(x):
+        return (np.degrees(np.arctan2(x[:, 1], x[:, 0])) % 360.0, np.degrees(np.arcsin(np.clip(x[:, 2], -1, 1))))
     a, b = build_tree(*to_sky(xa)), build_tree(*to_sky(xb))
     chord = chord_length(radius)
     rows_a, rows_b, distance = pairs_within(a, b, chord)

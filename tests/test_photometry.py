@@ -30,8 +30,8 @@ def test_arrays_convert_element_by_element(values):
 
 
 def test_constants():
-    assert LN10_04 == pytest.approx(math.log(10.0) / 2.5)
-    assert MEDIAN_EFFICIENCY == pytest.approx(math.sqrt(math.pi / 2), abs=5e-5)
+    assert pytest.approx(math.log(10.0) / 2.5) == LN10_04
+    assert pytest.approx(math.sqrt(math.pi / 2), abs=5e-5) == MEDIAN_EFFICIENCY
     rng = np.random.default_rng(1)  # the error of the median of n normals, by Monte Carlo
     medians = np.median(rng.normal(size=(4000, 201)), axis=1)
     assert np.std(medians) * math.sqrt(201) == pytest.approx(MEDIAN_EFFICIENCY, rel=0.05)

@@ -15,7 +15,7 @@ from relphot_core.qc.problems import find_problems, next_state
 from relphot_core.results import ObservationResult
 from relphot_core.simulate.faults import Fault, FaultSeason, detector_table, ending_faults_season, factor_table
 from relphot_core.store.problems import ProblemStateError, StaleProblemError
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
@@ -280,7 +280,8 @@ def test_state_changes_are_checked_and_stale_ones_refused(store, season_table):
 
 def test_a_problem_whose_flags_are_gone_is_not_current_and_comes_back(store):
     values = [[1.0, 1.0, 1.0, 1.0]] * 3 + [[1.0, 0.96, 1.0, 1.0]] + [[1.0, 1.0, 1.0, 1.0]] * 3
-    store.save_results([make_result(100 + i, values=v, n_detectors=0, n_sample=0, seed=i) for i, v in enumerate(values)])
+    store.save_results([make_result(100 + i, values=v, n_detectors=0, n_sample=0, seed=i)
+                        for i, v in enumerate(values)])
     store.update_problems(["NIR_J"])
     (pid,) = store.problems("NIR_J")["id"].tolist()
     # reprocessed: the exposure is fine now

@@ -10,7 +10,7 @@ from relphot_core import reviews
 from relphot_core.qc.flags import awaits_review, flag_about
 from relphot_core.reviews import (CAUSES, ReviewInputError, check_review, flag_label, latest_states, review_problem,
                                   triage_order)
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 

@@ -19,7 +19,7 @@ from relphot_core.config import FILTERS
 from relphot_core.selection import (ALL_STATUSES, ExposureSelection, SelectionError, day_to_mjd,
                                     observation_keys, parse_selection, select_exposures)
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from store_fixtures import store_url  # noqa: F401  (fixture)
 
 FIRST_DAY = date(2025, 1, 20)  # MJD 60695

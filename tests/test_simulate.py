@@ -259,7 +259,7 @@ def test_full_density_counts():
 # --- geometry ----------------------------------------------------------------------------------------
 
 def test_focal_plane_layout_and_gaps():
-    det, x, y = locate(*geo.detector_centre(np.array(DETECTORS)))
+    det, x, _y = locate(*geo.detector_centre(np.array(DETECTORS)))
     np.testing.assert_array_equal(det, DETECTORS)
     np.testing.assert_allclose(x, 1020.5)
     # The middle of the gap between columns 2 and 3, and between rows 2 and 3, is on no detector.

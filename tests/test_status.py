@@ -32,7 +32,7 @@ def test_status_is_its_string_everywhere_it_leaves_the_core():
 def test_order_and_flagged():
     assert [s.rank for s in STATUS_ORDER] == [0, 1, 2, 3]
     assert status_rank("FAIL") == 2 and status_rank("") == status_rank(None) == status_rank("?") == 4
-    assert FLAGGED == {Status.WARN, Status.FAIL, Status.NODATA}
+    assert {Status.WARN, Status.FAIL, Status.NODATA} == FLAGGED
     assert [is_flagged(s) for s in ("OK", "WARN", "FAIL", "NODATA", "")] == [False, True, True, True, False]
     assert all(s.is_flagged for s in OUT_OF_LIMITS) and not Status.OK.is_flagged
     assert worst(["OK", "WARN", "OK"]) is Status.WARN and worst(["FAIL", "NODATA"]) is Status.NODATA

@@ -15,7 +15,7 @@ from relphot_core.selection import ExposureSelection
 from relphot_core.store import Store
 from relphot_core.store import writes
 from relphot_core.store.models import Base
-from relphot_core.store.synth import fill_survey, make_result
+from relphot_core.testing.synth import fill_survey, make_result
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 TABLES = [t.name for t in Base.metadata.sorted_tables]
@@ -371,7 +371,8 @@ def test_neighbours_is_empty_and_iter_results(small_survey):
     assert statuses[101, "NIR_J"] == {"OK"} and statuses[102, "NIR_J"] != {"OK"}
     assert store.next_flagged(101, "NIR_J") == 102 and store.next_flagged(102, "NIR_J") == 103
     assert store.next_flagged(103, "NIR_J") is None and store.next_flagged(100, "NIR_Y") is None
-    assert store.next_flagged(103, "NIR_J", before=True) == 102 and store.next_flagged(102, "NIR_Y", before=True) is None
+    assert store.next_flagged(103, "NIR_J", before=True) == 102
+    assert store.next_flagged(102, "NIR_Y", before=True) is None
     assert keys == [(101, "NIR_J"), (102, "NIR_H"), (102, "NIR_J"), (103, "NIR_J"), (210, "NIR_Y")]
     assert [(r.obs_id, r.filter) for r in store.iter_results(obs_ids=[102], filter="NIR_J")] == [(102, "NIR_J")]
     assert len(list(store.iter_results(filter=["NIR_H", "NIR_Y"]))) == 2

@@ -10,14 +10,14 @@ import time
 
 from relphot_core.selection import ExposureSelection
 from relphot_core.store import Store
-from relphot_core.store.synth import make_result
+from relphot_core.testing.synth import make_result
 from store_fixtures import store_url  # noqa: F401  (fixture)
 
 WRITER = textwrap.dedent(
     """
     import sys
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
 
     url, first, count, recompute = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     store = Store.open(url)
@@ -58,7 +58,7 @@ def test_writers_and_reader_at_once(store_url):
                 assert store.load_result(obs_id, "NIR_J").obs_id == obs_id
             reads += 1
         for w in writers:
-            out, err = w.communicate()
+            _out, err = w.communicate()
             assert w.returncode == 0, err
         assert reads > 3 and seen_rows > 0
         obs = store.observation_table()
@@ -77,7 +77,7 @@ OPENER = textwrap.dedent(
     """
     import sys
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
     store = Store.open(sys.argv[1])
     store.save_result(make_result(int(sys.argv[2])))
     """
@@ -108,7 +108,7 @@ def test_many_threads_reading_while_writing(store_url):
                 for _ in range(20):
                     store.exposure_table()
                     store.load_result(1, "NIR_J")
-            except BaseException as exc:  # pragma: no cover - reported below
+            except BaseException as exc:  # noqa: BLE001 - reported below  # pragma: no cover
                 errors.append(exc)
 
         threads = [threading.Thread(target=read) for _ in range(3)]
@@ -128,7 +128,7 @@ SAME = textwrap.dedent(
     """
     import sys
     from relphot_core.store import Store
-    from relphot_core.store.synth import make_result
+    from relphot_core.testing.synth import make_result
     store = Store.open(sys.argv[1])
     new = sum(store.save_result(make_result(i, n_sample=0)) is not None for i in range(1, 41))
     print(new)
@@ -149,8 +149,7 @@ def test_two_processes_saving_the_same_runs_store_each_once(store_url):
         assert p.returncode == 0, err
         outs.append(int(out))
     assert sum(outs) == 40  # each run stored by exactly one of them
-    with Store.open(store_url) as store:
-        with store.engine.connect() as conn:
-            from sqlalchemy import text
+    with Store.open(store_url) as store, store.engine.connect() as conn:
+        from sqlalchemy import text
 
-            assert conn.execute(text("SELECT count(*) FROM processing_run")).scalar() == 40
+        assert conn.execute(text("SELECT count(*) FROM processing_run")).scalar() == 40

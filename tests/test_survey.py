@@ -65,7 +65,8 @@ def test_cells_aggregate_pointings():
 
 
 def test_grid_query_filters_sorts_and_slices():
-    df = pd.DataFrame({"obs": [3, 1, 2, 4], "worst": ["OK", "FAIL", "WARN", "FAIL"], "offset": [0.0, 0.03, 0.01, np.nan]})
+    df = pd.DataFrame({"obs": [3, 1, 2, 4], "worst": ["OK", "FAIL", "WARN", "FAIL"],
+                       "offset": [0.0, 0.03, 0.01, np.nan]})
     two = {"conditions": [{"filterType": "text", "type": "equals", "filter": "fail"},
                           {"filterType": "text", "type": "equals", "filter": "warn"}], "operator": "OR",
            "filterType": "text"}

@@ -5,7 +5,6 @@ import html
 import math
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
 
 from ..style import BAND_FAIL, BAND_WARN

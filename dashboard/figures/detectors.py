@@ -290,7 +290,6 @@ def detector_series_figure(series: dict[str, np.ndarray], *, detector: int, warn
             marker=dict(size=13, symbol="circle-open-dot", color=DRIFT_COLOUR, line=dict(width=2, color=DRIFT_COLOUR)),
             customdata=series["obs_id"][rows].tolist(), text=texts[ringed].tolist(),
             hovertemplate="%{text}<extra></extra>"))
-    warn_low, warn_high = mmag_limits(warn)
     fail_low, fail_high = mmag_limits(fail)
     finite = offset[np.isfinite(offset)]
     low, high = 2 * fail_low, 2 * fail_high
@@ -411,7 +410,8 @@ def detector_multiples_figure(rows: dict[int, dict[str, np.ndarray]], *, warn: f
                         marker=dict(size=7, color=colour, symbol=symbol),
                         customdata=[[det, int(o), float(v)] for o, v in zip(series["obs_id"][pick], offset[pick])],
                         hovertemplate=f"detector {det} · obs %{{customdata[1]}}<br>%{{x|%Y-%m-%d}}: "
-                                      f"{'control-chart alarm' if name == 'alarm' else name} %{{customdata[2]:+.1f}} mmag"
+                                      f"{'control-chart alarm' if name == 'alarm' else name} "
+                                      "%{customdata[2]:+.1f} mmag"
                                       "<extra></extra>"))
         colour = STATUS_COLOURS[Status.FAIL] if n_flagged else "#52606d"
         label = f"<b>{det}</b>" + (f" · {n_flagged:,} flagged" if n_flagged else "")

@@ -379,15 +379,16 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
     limit = colour_limit(values, limit)
     fig = make_subplots(rows=1, cols=len(dithers), subplot_titles=[f"dither {d}" for d in dithers],
                         horizontal_spacing=0.03)
-    for i, d in enumerate(dithers, start=1):
-        def cell(r: int, c: int) -> str:
-            value, error, status = grids[d][r, c], errors[d][r, c], statuses[d][r, c]
-            head = f"{10 * (r + 1) + c + 1}" + (" <b>!</b>" if status in OUT_OF_LIMITS else "")
-            if not np.isfinite(value):
-                return f"{head}<br>—"
-            return f"{head}<br>{value:+.1f}" + (f"<br>±{error:.1f}" if np.isfinite(error) else "")
 
-        text = [[cell(r, c) for c in range(4)] for r in range(4)]
+    def cell(d: int, r: int, c: int) -> str:
+        value, error, status = grids[d][r, c], errors[d][r, c], statuses[d][r, c]
+        head = f"{10 * (r + 1) + c + 1}" + (" <b>!</b>" if status in OUT_OF_LIMITS else "")
+        if not np.isfinite(value):
+            return f"{head}<br>—"
+        return f"{head}<br>{value:+.1f}" + (f"<br>±{error:.1f}" if np.isfinite(error) else "")
+
+    for i, d in enumerate(dithers, start=1):
+        text = [[cell(d, r, c) for c in range(4)] for r in range(4)]
         detector_ids = 10 * np.arange(1, 5)[:, None] + np.arange(1, 5)[None, :]
         custom = np.dstack([counts[d], np.nan_to_num(errors[d], nan=-1.0),
                             np.where(statuses[d] == "", "—", statuses[d]), detector_ids]).tolist()

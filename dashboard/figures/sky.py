@@ -99,7 +99,7 @@ def sky_figure(points: pd.DataFrame, *, kind: str, colour_by: str = "worst", tit
         offset = points["max_offset"].to_numpy(dtype=float)
         nside = int(points["nside"].iloc[0])
         # the hover reads the fields from customdata (one template, not one text per marker: half the bytes)
-        custom = [["cell", nside, int(c), int(n), int(f), s, o, round(float(r), 2), round(float(d), 2)]
+        rows = [["cell", nside, int(c), int(n), int(f), s, o, round(float(r), 2), round(float(d), 2)]
                   for c, n, f, s, o, r, d in zip(points["cell"], points["count"], points["n_flagged"], status,
                                                  _percent(offset), points["ra"], points["dec"])]
         hover = ("HEALPix cell %{customdata[2]} (nside %{customdata[1]})<br>%{customdata[3]:,} pointings, "
@@ -110,7 +110,7 @@ def sky_figure(points: pd.DataFrame, *, kind: str, colour_by: str = "worst", tit
     else:
         status = points["worst"].to_numpy(dtype=object)
         offset = points["offset"].to_numpy(dtype=float)
-        custom = [["obs", int(o), str(f), s, p, round(float(r), 3), round(float(d), 3)]
+        rows = [["obs", int(o), str(f), s, p, round(float(r), 3), round(float(d), 3)]
                   for o, f, s, p, r, d in zip(points["obs"], points["filter"], status, _percent(offset), points["ra"],
                                               points["dec"])]
         hover = ("obs %{customdata[1]} %{customdata[2]}<br>worst %{customdata[3]} · largest |QPRELEX − 1| "
@@ -118,7 +118,7 @@ def sky_figure(points: pd.DataFrame, *, kind: str, colour_by: str = "worst", tit
                  "<extra></extra>")
         size = 8.0
         symbol_of = STATUS_SYMBOLS
-    custom = np.array(custom, dtype=object)
+    custom = np.array(rows, dtype=object)
     if colour_by == "offset":
         finite = np.isfinite(offset)
         top = float(np.nanpercentile(offset[finite], 99)) if finite.any() else 0.02

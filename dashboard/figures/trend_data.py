@@ -19,6 +19,7 @@ redraws in ~100 ms):
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -423,7 +424,7 @@ def zone_edges(low: float, high: float, width: float, thresholds: list[float]) -
     threshold counts in the bin above it.)"""
     stops = [low] + sorted(t for t in thresholds if low < t < high) + [high]
     parts = [np.linspace(a, b, max(1, int(np.ceil((b - a) / width - 1e-9))) + 1)[:-1]
-             for a, b in zip(stops[:-1], stops[1:])]
+             for a, b in itertools.pairwise(stops)]
     return np.append(np.concatenate(parts), high)
 
 

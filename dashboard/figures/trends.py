@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import functools
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -258,7 +259,7 @@ def histogram_traces(histogram: FactorHistogram, *, name: str = "") -> tuple[lis
 
 
 def _line_traces(lines: list[Line], x: str) -> list[dict]:
-    traces = []
+    traces: list[dict[str, Any]] = []
     for line in lines:
         xs = axis_x(line.x, x)
         if line.role == "median":
@@ -271,6 +272,7 @@ def _line_traces(lines: list[Line], x: str) -> list[dict]:
                                legendgroup="control", line=dict(color=MEDIAN_COLOUR, width=1, dash="dash"),
                                hoverinfo="skip"))
         else:
+            assert line.dither is not None  # the other lines are a dither's
             colour, dash = DITHER_STYLES[(line.dither - 1) % len(DITHER_STYLES) + 1]
             traces.append(dict(type="scatter", x=xs, y=line.y, mode="lines", name=line.name,
                                legendgroup=f"median dither {line.dither}", line=dict(color=colour, width=2, dash=dash),

@@ -12,9 +12,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
+import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html
+from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from relphot_core.compare import STATUSES, ChoiceError, RunChoice, RunComparison
@@ -95,7 +97,7 @@ def _columns() -> list[dict]:
     return columns
 
 
-def _grid(name: str, records: list[dict]) -> object:
+def _grid(name: str, records: list[dict]) -> dag.AgGrid:
     return data_grid(pid(name), records, _columns(), height=None if len(records) <= 15 else "min(520px, 60vh)")
 
 
@@ -116,7 +118,7 @@ def summary_text(comparison: RunComparison, filter_name: str) -> str:
             f"{n['only_after']:,} after only.{spread}")
 
 
-def parameter_list(comparison: RunComparison) -> html.Div:
+def parameter_list(comparison: RunComparison) -> Component:
     """The parameters that differ, per (before, after) parameter set."""
     if not comparison.parameters:
         return html.P("No set compared: no parameters to compare.", className="muted")
@@ -154,7 +156,7 @@ def cell_rows(comparison: RunComparison, filter_name: str, before: str, after: s
     return heading, change_records(df.iloc[order])
 
 
-def layout(before=None, after=None, filter=None, **_params) -> html.Div:  # noqa: A002 - URL parameter name
+def layout(before=None, after=None, filter=None, **_params) -> html.Div:  # URL parameter name
     """The comparison of the URL's two choices of runs, one filter."""
     if get_cache().is_empty():
         return empty_store_page()

@@ -29,7 +29,7 @@ from ..data import get_cache
 from ..detector_cache import get_detector_cache
 from ..figures.detectors import (PLANE_SHOWS, detector_multiples_figure, detector_series_figure,
                                  focal_plane_figure, mmag_limits)
-from ..query import date_to_mjd, mjd_to_date, parse_selection, unknown_parameters
+from ..query import mjd_to_date, parse_selection, unknown_parameters
 from ..style import GRAPH_CONFIG
 from .observation_model import with_back
 
@@ -138,7 +138,7 @@ def multiples_figure(filter_name: str, date_from, date_to, detector: int | None)
                           title=f"{filter_name} · {period}: every detector (mmag)"))
 
 
-def layout(filter=None, detector=None, **params) -> html.Div:  # noqa: A002 - URL parameter name
+def layout(filter=None, detector=None, **params) -> html.Div:  # URL parameter name
     """The detector page for the filter, period and detector of the URL."""
     if get_cache().is_empty():
         return empty_store_page()

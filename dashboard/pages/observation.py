@@ -22,6 +22,7 @@ import dash
 import numpy as np
 import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
+from dash.dependencies import Wildcard
 from dash.exceptions import PreventUpdate
 
 from relphot_core.config import DETECTORS, FILTERS
@@ -55,7 +56,7 @@ COLUMNS = [("exposure", "dither"), ("date", "date (UTC)"), ("value", "QPRELEX"),
            ("review_cause", "cause"), ("review_comment", "review comment")]
 
 
-def pid(name: str, filter_name: str | None = None):
+def pid(name: str, filter_name: str | Wildcard | None = None) -> str | dict[str, str | Wildcard]:
     """Page-local id; per-filter components get a pattern-matching id."""
     if filter_name is None:
         return f"obs-{name}"
@@ -223,7 +224,7 @@ def _context(result) -> html.Div:
         dcc.Graph(id=pid("context", result.filter), figure=figure, config=GRAPH_CONFIG)], className="obs-context")
 
 
-def _section(store, result, run_id) -> html.Div:
+def _section(store, result, run_id) -> html.Section:
     f = result.filter
     bands = get_bands()
     df = exposure_frame(store, result, run_id)
@@ -318,8 +319,8 @@ def _next_flagged(store, obs: int, filters: list[str]) -> int | None:
             found.append(next_flagged(cache.trend(name), obs))
         else:
             found.append(store.next_flagged(obs, name))
-    found = [f for f in found if f is not None]
-    return min(found) if found else None
+    known = [f for f in found if f is not None]
+    return min(known) if known else None
 
 
 def _queue(store) -> list[tuple[int, str]]:
@@ -389,7 +390,7 @@ def _summary(results, back: str | None) -> html.Div:
         html.H3("Filters of this observation, worst first"), html.Table(rows, className="plain-table")])
 
 
-def layout(obs_id=None, filter=None, run=None, back=None, **_params) -> html.Div:  # noqa: A002 - URL parameter
+def layout(obs_id=None, filter=None, run=None, back=None, **_params) -> html.Div:  # URL parameter
     """The page of one observation (one or all of its filters).
 
     ``back``: the page it was opened from (overview, triage queue, ...)

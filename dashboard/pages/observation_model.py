@@ -16,7 +16,7 @@ from relphot_core.status import Status
 from relphot_core.qc.flags import awaits_review
 from relphot_core.reviews import TRIAGE_STATUS_ORDER, triage_order
 
-STATUS_RANK = {status: rank for rank, status in enumerate((*TRIAGE_STATUS_ORDER, Status.OK))}
+STATUS_RANK: dict[str, int] = {status: rank for rank, status in enumerate((*TRIAGE_STATUS_ORDER, Status.OK))}
 """Worst first, as the triage queue orders statuses: the order of the "all filters" view."""
 
 

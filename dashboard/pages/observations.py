@@ -17,6 +17,7 @@ import json
 from urllib.parse import urlencode
 
 import dash
+import dash_ag_grid as dag
 import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
@@ -143,7 +144,7 @@ def _columns() -> list[dict]:
     return columns
 
 
-def grid() -> object:
+def grid() -> dag.AgGrid:
     """The list's grid (infinite row model: rows come from `query_rows`)."""
     table = data_grid(pid("grid"), None, _columns(), height="min(640px, 70vh)", row_id=None,
                       rowModelType="infinite")
@@ -152,7 +153,7 @@ def grid() -> object:
     return table
 
 
-def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # noqa: A002 - URL parameter name
+def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # URL parameter name
     """The list of (observation, filter) rows, narrowed by the URL."""
     if get_cache().is_empty():
         return empty_store_page()

@@ -31,6 +31,7 @@ from ..components import (counts_table, date_and_obs_controls, empty_store_page,
 from ..data import get_bands, get_cache, get_store, max_points
 from ..query import mjd_to_date, parse_selection, with_updates
 from .observation_model import with_back
+from .news import overview_strip
 from .triage import headline
 from .overview_model import Controls, CountsView, default_trend as model_default_trend, overview_view, trend_options
 from ..style import GRAPH_CONFIG
@@ -115,6 +116,7 @@ def layout(**params) -> html.Div:
                className="lead"),
         messages(sel.messages, id_=pid("url-messages")),
         headline(get_store().problems(states=ACTIVE_STATES)),
+        overview_strip(),
         _controls(sel),
         html.Div(problems, id=pid("messages")),
         html.Div(counts, id=pid("counts"), className="card"),
@@ -206,6 +208,8 @@ def obs_from_point(name: str, point: dict) -> int | None:
         obs_id = obs_id[0] if obs_id else None
     if obs_id is None and "x" in point:
         obs_id = _obs_at(get_cache().trend(name), point["x"])
+    if obs_id is None:
+        return None
     try:
         return int(obs_id)
     except (TypeError, ValueError):

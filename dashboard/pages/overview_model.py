@@ -47,7 +47,7 @@ class Controls:
     yrange: str | None = None
 
     @classmethod
-    def of(cls, sel: Selection, trend: str | None = None) -> "Controls":
+    def of(cls, sel: Selection, trend: str | None = None) -> Controls:
         """The controls showing a parsed selection (``trend``: its tab)."""
         return cls(list(sel.filters), list(sel.statuses), sel.reviewed, sel.date_from, sel.date_to, sel.obs, sel.x,
                    trend if trend is not None else sel.trend_filter, sel.by, sel.yrange)
@@ -228,8 +228,9 @@ def overview_view(controls: Controls, tables: Mapping[str, pd.DataFrame | None],
         flags = {f: _flagged(tables[f], sel) for f in sel.filters}
         total = sum(n for by_status, _, _ in counts.values() for status, n in by_status.items()
                     if status in sel.statuses)
-        links = {(f, status): "/" + with_updates(sel, statuses=(status,), trend=f).to_search()
-                 for f in sel.filters for status in STATUS_ORDER}
+        links: dict[tuple[str, str], str] = {
+            (f, status): "/" + with_updates(sel, statuses=(status,), trend=f).to_search()
+            for f in sel.filters for status in STATUS_ORDER}
         return CountsView(counts=counts, flags=flags, shown=tuple(sel.statuses), total=total,
                           hidden=[s.value for s in STATUS_ORDER if s not in sel.statuses], links=links)
 

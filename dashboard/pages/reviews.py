@@ -4,6 +4,7 @@ and the revocation of a batch (kept in the audit trail, greyed)."""
 from __future__ import annotations
 
 import dash
+import dash_ag_grid as dag
 import pandas as pd
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
@@ -91,7 +92,7 @@ def _summary(reviews: pd.DataFrame, search: str) -> str:
     return text + "."
 
 
-def _grid(records: list[dict]) -> object:
+def _grid(records: list[dict]) -> dag.AgGrid:
     columns = [grid_column(key, name, link=True) for key, name in COLUMNS]
     for column in columns:
         if column["field"] == "status":

@@ -130,7 +130,7 @@ def search_of(filter_name: str, colour_by: str) -> str:
     return "?" + urlencode({"filter": filter_name, "colour": colour_by})
 
 
-def layout(filter=None, colour=None, **_params) -> html.Div:  # noqa: A002 - URL parameter name
+def layout(filter=None, colour=None, **_params) -> html.Div:  # URL parameter name
     """The sky map of the URL's filter and colouring."""
     if get_cache().is_empty():
         return empty_store_page()

@@ -34,7 +34,8 @@ from ..query import unknown_parameters
 
 PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
 
-VIEWS = {"awaiting": "awaiting review", "open": "every current problem", "gone": "gone (no longer found)"}
+VIEWS = {"awaiting": "awaiting review", "new": "new since the last batch", "open": "every current problem",
+         "gone": "gone (no longer found)"}
 """The queue's views, by URL value."""
 
 STATE_COLOURS = {"open": "#D55E00", "regressed": "#CC79A7", "acknowledged": "#E69F00", "resolved": "#009E73",
@@ -90,13 +91,18 @@ def _read(view: str, filters: list[str] | None) -> pd.DataFrame:
     store = get_store()
     if view == "gone":
         return store.problems(filters or None, current=False)
+    if view == "new":  # opened, grown or regressed by the last batch (`relphot_core.news`)
+        news = store.news("batch", filters=filters or None).problems
+        frame = store.problems(filters or None, current=None)
+        return frame[frame["id"].isin(news["problem_id"].tolist())].reset_index(drop=True)
     return store.problems(filters or None, awaiting=True if view == "awaiting" else None)
 
 
-def heading(view: str, frame: pd.DataFrame) -> html.Div:
+def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
     """What the queue holds, in one line."""
     if frame.empty:
         text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",
+                "new": "No problem opened, grew or regressed in the last batch.",
                 "open": "No problem: no flag in the current runs.",
                 "gone": "No problem has gone."}[view]
         return message(text, "success", id=pid("empty"))
@@ -175,7 +181,8 @@ def detail(problem_id: int | None) -> list[Any]:
     if row["state_comment"]:
         state += f": {row['state_comment']}"
     life = [html.Li(f"{fmt_time(e.at)}: {e.event}" + (f" by {e.by}" if e.by and e.by != "relphot" else "")
-                    + (f" ({plural(e.n_exposures, 'exposure')})" if e.n_exposures else "") + (f": {e.comment}" if e.comment else ""))
+                    + (f" ({plural(e.n_exposures, 'exposure')})" if e.n_exposures else "")
+                    + (f": {e.comment}" if e.comment else ""))
             for e in events.itertuples(index=False)]
     first_obs = int(row["first_obs"]) if pd.notna(row["first_obs"]) else None
     link = (dcc.Link("open its first observation", href=f"/observation/{first_obs}?filter={row['filter']}"

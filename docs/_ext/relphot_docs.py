@@ -244,9 +244,9 @@ def migration_revisions(directory: Path = MIGRATIONS) -> list[dict[str, str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         values: dict[str, Any] = {}
         for node in tree.body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                if node.targets[0].id in ("revision", "down_revision"):
-                    values[node.targets[0].id] = ast.literal_eval(node.value)
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and node.targets[0].id in ("revision", "down_revision")):
+                values[node.targets[0].id] = ast.literal_eval(node.value)
         if "revision" not in values:
             continue
         doc = (ast.get_docstring(tree) or "").split("\n\n")[0]

@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compute",
     "db",
     "problems",
+    "news",
+    "alerts",
     "compare",
     "products",
     "serve",
@@ -32,7 +34,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 COMMAND_MODULE: dict[str, str] = {
-    "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "compare": "compare",
+    "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "news": "news",
+    "alerts": "alerts", "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
     "serve": "serve", "demo": "serve", "users": "users",
 }

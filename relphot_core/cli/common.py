@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import READ_TIME_SECTIONS, Config, ParameterDoc, load_config, parameter_docs
 
-__all__ = ["RUN_SECTIONS", "SERVE_SECTIONS", "add_config_options", "config_from_args"]
+__all__ = ["ALERT_SECTIONS", "RUN_SECTIONS", "SERVE_SECTIONS", "add_config_options", "config_from_args"]
 
 RUN_SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config)
                                       if f.name not in READ_TIME_SECTIONS)
@@ -24,6 +24,9 @@ RUN_SECTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Config)
 
 SERVE_SECTIONS: tuple[str, ...] = ("thresholds", "detectors", "control")
 """The sections the dashboard uses: the status bands and the control-chart rules."""
+
+ALERT_SECTIONS: tuple[str, ...] = ("alerts",)
+"""The sections of ``relphot alerts`` (``relphot compute --db`` reads them from its ``--config`` file)."""
 
 COMMAND_LINE = "command line"
 """The source named by errors in values given as options."""
@@ -52,9 +55,13 @@ def _read(doc: ParameterDoc, text: object) -> object:
         return text
 
 
+def _is_list(doc: ParameterDoc) -> bool:
+    return doc.type.startswith("tuple")
+
+
 def _help(doc: ParameterDoc) -> str:
     default = "none" if doc.default is None else f"{doc.default:g}" if isinstance(doc.default, float) \
-        else str(doc.default)
+        else (", ".join(doc.default) or "none") if _is_list(doc) else str(doc.default)
     unit = f"{doc.unit}; " if doc.unit else ""
     return f"{doc.doc.rstrip('.')} ({unit}default {default}; {doc.key}).".replace("%", "%%")
 
@@ -94,7 +101,8 @@ def add_config_options(parser: argparse.ArgumentParser, sections: Iterable[str] 
             kind = _kind(doc)
             metavar = {float: "X", int: "N"}.get(kind, "NAME" if doc.section in ("columns", "keywords") else "TEXT")
             group.add_argument(doc.option, dest=_dest(doc), default=None, metavar=metavar,
-                               help=_help(doc))
+                               action="append" if _is_list(doc) else "store",
+                               help=_help(doc) + (" Repeatable." if _is_list(doc) else ""))
     parser.set_defaults(**{_SECTIONS_ATTRIBUTE: sections})
 
 

@@ -115,6 +115,7 @@ class _JsonRows:
             sys.stdout.write("\n")
             return
         self._stream.write("\n]\n")
+        assert self._file is not None  # the stream is the file's
         self._file.commit()
 
     def abandon(self) -> None:
@@ -153,7 +154,10 @@ def _progress(total: int, *, show: bool) -> Any:
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc="sets", unit="set", file=sys.stderr)
-    bar.write = lambda text: tqdm.write(text, file=sys.stderr)  # type: ignore[method-assign]
+    def write(s: str, file: Any = None, end: str = "\n", nolock: bool = False) -> None:
+        tqdm.write(s, file=sys.stderr, end=end, nolock=nolock)
+
+    bar.write = write  # type: ignore[method-assign]
     return bar
 
 
@@ -195,6 +199,15 @@ def run(args: argparse.Namespace) -> int:
 
         store = Store.open(args.db)
         params = params_digest(config.parameters())
+    alert_targets = store is not None and bool(config.alerts.targets)
+    if store is not None and alert_targets:  # a bad target is refused before anything runs
+        from ..alerts import targets
+
+        try:
+            targets(config.alerts.targets, getattr(args, "config", None) or "command line")
+        except BaseException:
+            store.close()
+            raise
     try:
         recorded = store.recorded_inputs(params) if store is not None and not args.force else {}
         plan = plan_batch(args.catalogs, config, list_files=args.from_file, patterns=patterns,
@@ -203,27 +216,72 @@ def run(args: argparse.Namespace) -> int:
             _err(f"{plan.n_files} catalogue(s) scanned in {plan.scan_seconds:.2f} s ({plan.scan_rate:,.0f} files/s): "
                  f"{len(plan.to_compute) + len(plan.unchanged)} set(s), {len(plan.to_compute)} to compute, "
                  f"{len(plan.unchanged)} unchanged (skipped)")
+        log = _BatchLog(store, plan, params)
         if args.strict and plan.failures:
             for failure in plan.failures:
                 _err(f"error: {failure.message()}")
             _err("--strict: nothing computed, nothing stored")
-            return 2
+            return log.finish(2, failures=len(plan.failures))
         if store is not None:
             record_plan(store, plan, params)
         for failure in plan.failures:
             _err(f"error: {failure.message()}")
-        return _execute(args, plan, store, params, partial(process_set, config=config,
-                        overrides={k: v for k, v in overrides.items() if v is not None},
-                        keep_samples=not args.no_samples, fingerprint_files=store is not None))
+        status = _execute(args, plan, store, params, partial(process_set, config=config,
+                          overrides={k: v for k, v in overrides.items() if v is not None},
+                          keep_samples=not args.no_samples, fingerprint_files=store is not None), log)
+        if alert_targets:
+            _send_alerts(store, config.alerts, quiet=args.quiet)
+        return status
     finally:
         if store is not None:
             store.close()
 
 
-def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any) -> int:
+class _BatchLog:
+    """The batch's row in the store's log (`relphot_core.store.Store.start_batch`),
+    started when the plan is known and finished with the exit status; nothing without a store."""
+
+    def __init__(self, store: Any, plan: Any, params: str) -> None:
+        import socket
+
+        from .. import __version__
+
+        self.store = store
+        self.id = None if store is None else store.start_batch(
+            command="compute", host=socket.gethostname(), software_version=__version__, params_digest=params,
+            sets_planned=len(plan.to_compute) + len(plan.unchanged), sets_computed=len(plan.to_compute))
+
+    def finish(self, exit_status: int, **counts: Any) -> int:
+        """Record the end of the batch; returns ``exit_status``."""
+        if self.id is not None:
+            self.store.finish_batch(self.id, exit_status=exit_status, **counts)
+        return exit_status
+
+
+def _send_alerts(store: Any, settings: Any, *, quiet: bool) -> None:
+    """Send the alerts of this batch (`relphot_core.alerts.alert_batches`)
+    after it is recorded: a failure is a warning line, never the batch's
+    exit status (the next run, or ``relphot alerts check``, retries)."""
+    from ..alerts import alert_batches
+
+    try:
+        report = alert_batches(store, settings)
+    except Exception as exc:  # noqa: BLE001 - the batch is done and recorded whatever happens here
+        _err(f"warning: alerts not sent ({exc}); relphot alerts check retries")
+        return
+    for label, outcome, error in report.failed:
+        _err(f"warning: alert to {label} not delivered ({error})"
+             + ("; given up" if outcome == "given_up" else "; relphot alerts check retries"))
+    if not quiet and (report.events or report.sent):
+        _err(f"alerts: {report.summary()}")
+
+
+def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any,
+             log: _BatchLog) -> int:
     from ..pipeline import run_batch
 
     counts: Counter[str] = Counter()
+    problems: Counter[str] = Counter()
     rows_shown: list[dict[str, Any]] = []
     output = _JsonRows(args.json)
     engine = _engine(args, len(plan.to_compute)) if plan.to_compute else None
@@ -246,7 +304,7 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
                 _err(f"error: {failure.message()}")
             _err("--strict: nothing stored")
             output.abandon()
-            return 2
+            return log.finish(2, failures=len(done.failures))
         output.finish()
     except BaseException:
         output.abandon()
@@ -263,7 +321,7 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
         _err(f"stored {done.new_runs} new run(s), {done.same_runs} identical run(s) already in the store, "
              f"{len(plan.unchanged)} unchanged set(s) skipped")
         if done.new_runs or done.failures or plan.failures:
-            _update_problems(store, plan, args)
+            problems = _update_problems(store, plan, args)
     if not args.quiet:
         target = sys.stderr if args.json == "-" else sys.stdout
         if sum(counts.values()) <= SUMMARY_ROWS:
@@ -279,13 +337,14 @@ def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work:
         kinds = Counter(f.kind for f in done.failures)
         _err(f"{len(done.failures)} failure(s): " + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
              + (" (recorded in the store)" if store is not None else ""))
-        return 1
-    return 0
+    return log.finish(1 if done.failures else 0, new_runs=done.new_runs, same_runs=done.same_runs,
+                      failures=len(done.failures), statuses=dict(counts), problems=dict(problems))
 
 
-def _update_problems(store: Any, plan: Any, args: argparse.Namespace) -> None:
+def _update_problems(store: Any, plan: Any, args: argparse.Namespace) -> Counter[str]:
     """Compute and keep the problems of the filters this batch touched
-    (`relphot_core.store.Store.update_problems`), and say what changed."""
+    (`relphot_core.store.Store.update_problems`), say what changed and
+    return the counts (opened, grew, regressed, gone, ...)."""
     import time
 
     start = time.perf_counter()
@@ -299,3 +358,4 @@ def _update_problems(store: Any, plan: Any, args: argparse.Namespace) -> None:
         _err(f"problems: {total['opened']} new, {total['grew']} grown, {total['regressed']} regressed, "
              f"{total['gone']} gone; {open_now} await review (relphot problems) "
              f"[{time.perf_counter() - start:.1f} s]")
+    return total

@@ -79,11 +79,11 @@ def _current(args: argparse.Namespace) -> int:
 
     engine = make_engine(args.db)
     database = engine.url.database
-    if engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):
-        if not Path(database).exists():
-            engine.dispose()
-            print(f"{mask_url(engine.url)}: no such database file; head is {head_revision()}")
-            return 1
+    if (engine.url.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+            and not Path(database).exists()):
+        engine.dispose()
+        print(f"{mask_url(engine.url)}: no such database file; head is {head_revision()}")
+        return 1
     try:
         state = schema_state(engine)
     finally:

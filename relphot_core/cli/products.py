@@ -122,7 +122,7 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def export_selection(args: argparse.Namespace) -> "ExposureSelection":
+def export_selection(args: argparse.Namespace) -> ExposureSelection:
     """The selection the ``export`` options give.
 
     Raises

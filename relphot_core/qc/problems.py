@@ -283,7 +283,7 @@ def _drift_drafts(drafts, owner, role, alarms: SeriesAlarms, obs, dither, value,
         with np.errstate(invalid="ignore", divide="ignore"):
             far = np.abs(value[rows] - 1.0 - local) > control.outlier_nsigma * scale * error[rows]
         rows = rows[~(far & np.isin(status[rows], [s.value for s in FLAGGED]))]
-        label = int(drift.series)
+        label = int(drift.series)  # type: ignore[call-overload]  # the series here are dither numbers
         draft = by_series.get(label)
         if draft is None:
             draft = by_series[label] = _Draft("drift", f"dither {label}", f"drift of dither {label}")
@@ -396,8 +396,9 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
             overlap = np.isin(obs[claimed], np.unique(obs[np.asarray(cause.rows)])).mean()
             if overlap < 0.5:
                 continue
-            if cause.unit == "mag":  # a detector's: its share of the exposure
-                explained = abs(draft.size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+            if cause.unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
+                share = COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+                explained = abs(draft.size) <= share
             else:
                 explained = draft.size * cause.size < 0 and abs(draft.size) < abs(cause.size) / 2
             if explained:
@@ -474,7 +475,7 @@ class _Columns:
     detector_flag: np.ndarray
 
     @classmethod
-    def of(cls, table: pd.DataFrame) -> "_Columns":
+    def of(cls, table: pd.DataFrame) -> _Columns:
         def text(name: str) -> np.ndarray:
             if name not in table.columns:
                 return np.full(len(table), "", dtype=object)
@@ -534,7 +535,7 @@ ACTION_STATE: Mapping[str, str] = {"acknowledge": "acknowledged", "resolve": "re
 
 def describe_span(problem: Problem) -> str:
     """``obs 1040-1059 (2025-01-28 .. 2025-01-30)``."""
-    if pd.isna(problem.first_obs):
+    if problem.first_obs is None or problem.last_obs is None or pd.isna(problem.first_obs):
         return ""
     first_obs, last_obs = int(problem.first_obs), int(problem.last_obs)
     obs = f"obs {first_obs}" + (f"-{last_obs}" if last_obs != first_obs else "")

@@ -126,7 +126,7 @@ class FaultSeason:
         offsets = {d: flux_ratio_to_mag(self.exposure_fraction(obs, d)) for d in range(1, self.n_exposures + 1)
                    if self.exposure_fraction(obs, d) != 1.0}
         detectors = {(f.dither, int(f.detector)): flux_ratio_to_mag(1.0 + f.size) for f in self.faults
-                     if f.kind == "detector" and f.active(obs)}
+                     if f.kind == "detector" and f.detector is not None and f.active(obs)}
         return {
             "obs_id": self.first_obs_id + obs, "n_exposures": self.n_exposures,
             "sources_per_detector": sources_per_detector, "seed": obs, "ra": (obs * 7.3) % 360,
@@ -163,7 +163,7 @@ def ending_faults_season(n: int = 160) -> FaultSeason:
 
 
 def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: float = 0.002, seed: int = 0,
-                 detector_error: float = 0.002) -> "pd.DataFrame":
+                 detector_error: float = 0.002) -> pd.DataFrame:
     """A filter's exposure table as the store's trend gives it, simulated at
     the level of the factors (fast: no catalogue), with the collateral
     effects of the method.
@@ -205,8 +205,8 @@ def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: floa
     for obs in range(season.n):
         true = np.array([flux_ratio_to_mag(season.exposure_fraction(obs, d)) for d in range(1, k + 1)])
         detector = {f.dither: f for f in season.faults if f.kind == "detector" and f.active(obs)}
-        for d, fault in detector.items():
-            true[d - 1] += flux_ratio_to_mag(1.0 + fault.size) / 16.0
+        for d, active in detector.items():
+            true[d - 1] += flux_ratio_to_mag(1.0 + active.size) / 16.0
         diff = true[:, None] - true[None, :] + rng.normal(0.0, error * math.sqrt(2.0) / 1.0857, (k, k))
         diff = (diff - diff.T) / 2.0  # one measurement per pair, antisymmetric
         offset = np.array([np.median(np.delete(diff[i], i)) for i in range(k)])
@@ -217,12 +217,13 @@ def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: floa
             det_offset = flux_ratio_to_mag(1.0 + fault.size) + rng.normal(0.0, detector_error) if fault else np.nan
             deviation = abs(mag_to_flux_ratio(det_offset) - 1.0) if fault else 0.0
             flag = "FAIL" if deviation > 0.015 else "WARN" if deviation > 0.005 else "OK"
+            worst = fault.detector if fault is not None and flag != "OK" else None  # a flag: a detector's fault
             rows.append({
                 "obs_id": season.first_obs_id + obs, "filter": filter_name, "exposure": d,
                 "mjd_obs": season.mjd(obs) + (d - 1) * 0.004, "value": float(value[d - 1]), "error": error,
                 "status": str(status[d - 1]), "reason": "", "detector_flag": flag,
-                "detector_reason": f"detector {fault.detector}: {1000 * det_offset:+.1f} mmag" if flag != "OK" else "",
-                "detector_worst": float(fault.detector) if flag != "OK" else np.nan,
+                "detector_reason": f"detector {worst}: {1000 * det_offset:+.1f} mmag" if worst is not None else "",
+                "detector_worst": float(worst) if worst is not None else np.nan,
                 "detector_offset": float(det_offset) if flag != "OK" else np.nan, "crosscheck": "",
                 "collateral": "", "reviewed": False})
     return pd.DataFrame(rows)

@@ -52,7 +52,7 @@ class SimulatedExposure:
         parts = []
         for det, cat in self.catalogs.items():
             part = np.empty(len(cat), dtype=dtype)
-            for name in CATALOG_DTYPE.names:
+            for name in CATALOG_DTYPE.names or ():  # a structured dtype: names never None
                 part[name] = cat[name]
             part["DETECTOR"] = det
             parts.append(part)
@@ -210,7 +210,7 @@ def simulate_observation(
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1]")
     for d in list(exposure_offsets) + [k[0] for k in detector_offsets] + list(missing) + list(partial):
         _check(d in dithers, f"dither {d} does not exist (exposures are 1..{n_exposures})")
-    for d, det in detector_offsets:
+    for _d, det in detector_offsets:
         _check(det in DETECTORS, f"detector {det} does not exist (11..44)")
     for d, spec in partial.items():
         if not isinstance(spec, (int, float)):
@@ -235,8 +235,8 @@ def simulate_observation(
     truth_exposures = []
     for d in dithers:
         du, dv = offsets[d - 1]
-        spec = partial.get(d)
-        present = tuple(spec) if spec is not None and not isinstance(spec, (int, float)) else DETECTORS
+        part = partial.get(d)
+        present = tuple(part) if part is not None and not isinstance(part, (int, float)) else DETECTORS
         det_mag = {det: m for (dd, det), m in detector_offsets.items() if dd == d}
         rng = _rng(seed, obs_id, 1 + filter_index, d)
         catalogs, truth = measure_exposure(rng, population, true_mag, du, dv, ra, dec, pa,
@@ -254,7 +254,7 @@ def simulate_observation(
             "expected_qprelex": None,
             "detector_offsets": {str(det): {"offset_mag": float(m), "factor": mag_to_flux_ratio(m)}
                                  for det, m in sorted(det_mag.items())},
-            "partial": None if spec is None else (float(spec) if isinstance(spec, (int, float)) else sorted(present)),
+            "partial": None if part is None else (float(part) if isinstance(part, (int, float)) else sorted(present)),
             "detectors": sorted(catalogs),
             "n_sources": int(sum(len(c) for c in catalogs.values())),
             "mjd_obs": t,
@@ -270,7 +270,7 @@ def simulate_observation(
     expected = expected_factors({e["dither"]: e["offset_mag"] for e in truth_exposures if e["written"]})
     for entry in truth_exposures:
         entry["expected_qprelex"] = expected.get(entry["dither"])
-    truth = {
+    summary = {
         "obs_id": int(obs_id), "filter": filter_name, "seed": int(seed),
         "n_exposures": n_exposures, "sources_per_detector": float(sources_per_detector),
         "pointing": {"ra": float(ra), "dec": float(dec), "pa": float(pa)}, "mjd_start": float(mjd),
@@ -279,7 +279,7 @@ def simulate_observation(
         "blend_fraction": blend_fraction, "n_true_sources": len(population),
         "exposures": truth_exposures,
     }
-    return SimulatedObservation(int(obs_id), filter_name, exposures, population, truth)
+    return SimulatedObservation(int(obs_id), filter_name, exposures, population, summary)
 
 
 def _primary_header(obs_id: int, filter_name: str, dither: int, total: int, filter_index: int,

@@ -82,7 +82,7 @@ def season_plan(n_observations: int, *, filters: Sequence[str] = FILTERS, n_expo
             if f == drift_filter and drift_per_day:
                 offsets[drift_dither] = offsets.get(drift_dither, 0.0) + drift_per_day * float(mjd[i] - mjd_start)
             det_offsets = {}
-            if bad_det_key is not None and bad_det_key[:2] == (i, f):
+            if bad_detector is not None and bad_det_key is not None and bad_det_key[:2] == (i, f):
                 det_offsets[(bad_det_key[2], bad_detector[0])] = float(bad_detector[1])
             extra: dict[str, Any] = {}
             # an exposure that overlaps no other one: NODATA
@@ -108,7 +108,8 @@ def simulate_season(directory: str | Path, n_observations: int = 12, *, filters:
                     first_obs_id: int = 1000, mjd_start: float = 60700.0, days: float = 28.0,
                     bad_exposures: int = 3, bad_detector: tuple[int, float] | None = (23, 0.05),
                     drift_per_day: float = 0.0005, drift_filter: str = "NIR_H", drift_dither: int = 4,
-                    nodata_exposures: int = 1, three_dither_sets: int = 1, fmt: str = "ldac", progress: Callable[[int], None] | None = None,
+                    nodata_exposures: int = 1, three_dither_sets: int = 1, fmt: str = "ldac",
+                    progress: Callable[[int], object] | None = None,
                     **options: Any) -> tuple[list[Path], dict[str, Any]]:
     """Simulate and write a season of observations.
 

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..photometry import flux_to_mag, mag_to_flux
 from . import geometry as geo
@@ -44,7 +45,7 @@ class NoiseModel:
     saturation_mag: float = 16.0
     """True magnitude brighter than this: saturated (FLAGS bit 4)."""
 
-    def flux(self, mag: np.ndarray) -> np.ndarray:
+    def flux(self, mag: ArrayLike) -> np.ndarray:
         """Flux of a magnitude with this zero point."""
         return mag_to_flux(mag, self.zero_point)
 

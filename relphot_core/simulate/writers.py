@@ -35,10 +35,15 @@ _IMAGE_CARDS = (("XTENSION", "IMAGE", "image extension"), ("BITPIX", -32, "IEEE 
                 ("NAXIS", 2, ""), ("NAXIS1", 2040, ""), ("NAXIS2", 2040, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, ""))
 
 
-@functools.lru_cache(maxsize=8192)
 def _card(key: str, value: Any, comment: str, kind: type) -> str:
     """One 80-character header card, formatted by astropy (cached: most cards
-    repeat over the 16 detectors of an exposure)."""
+    repeat over the 16 detectors of an exposure; ``kind`` keeps 1, 1.0 and
+    True apart)."""
+    return _card_image(key, value, comment, kind.__name__)
+
+
+@functools.lru_cache(maxsize=8192)
+def _card_image(key: str, value: Any, comment: str, kind: str) -> str:
     return fits.Card(key, value, comment).image
 
 
@@ -71,7 +76,7 @@ def _primary_hdu(header: dict[str, tuple[Any, str]]) -> bytes:
 
 def _table_hdu(table: np.ndarray, extname: str, extra: tuple[tuple[str, Any, str], ...] = ()) -> bytes:
     """A binary table HDU: the rows of a packed structured array, big-endian, as FITS stores them."""
-    names = table.dtype.names
+    names = table.dtype.names or ()  # a structured array: names never None
     stored = np.dtype([(name, table.dtype[name].newbyteorder(">")) for name in names])
     if table.dtype != stored:
         table = table.astype(stored)

@@ -12,63 +12,60 @@ Reviews
 Transactions
     Every write is one transaction: a failure leaves nothing behind.
 
-The facade gathers per-entity parts: results and runs
-(`relphot_core.store.results_api`), input files and failures
-(`relphot_core.store.inputs_api`), the tables of a selection
-(`relphot_core.store.tables_api`), choices of runs and pointings
-(`relphot_core.store.survey_api`); pins and reviews are here.
+`Store` owns the engine, the connections and the transactions (``_read``,
+``_write``, ``_write_retrying``); each method opens one and hands it to a
+per-entity module of functions taking a `~sqlalchemy.engine.Connection`:
+results and runs (`relphot_core.store.result_rows`, saving in
+`relphot_core.store.writes`), input files and failures
+(`relphot_core.store.batches`), reviews (`relphot_core.store.review_rows`),
+problems (`relphot_core.store.problems`), the tables of a selection
+(`relphot_core.store.queries`, `relphot_core.store.detectors`), choices of
+runs and pointings (`relphot_core.store.survey_rows`), users
+(`relphot_core.store.user_rows`), the batches' log and news
+(`relphot_core.store.batch_log`) and the alerts' digests and deliveries
+(`relphot_core.store.alert_rows`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..compare import RunChoice
+from ..config import FILTERS
 from ..errors import StoreError
+from ..identity import Role, parse_role
 from ..qc.flags import awaits_review
-from ..reviews import StaleReviewError, check_review
-from . import problems as problem_rows, queries, review_rows
-from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
-from .inputs_api import InputsPart
-from .models import (
-    Exposure,
-    ExposureFactorRow,
-    Observation,
-    ProcessingRun,
-    Review,
-)
+from ..results import ObservationResult
+from ..reviews import check_review
 from ..selection import ExposureSelection, select_exposures
-from .results_api import ResultsPart
-from .survey_api import SurveyPart
-from .schema import short_error, ensure_current
-from .tables_api import TablesPart
-from .users_api import UsersPart
-from .writes import refresh_current
-
-O = Observation.__table__
-E = Exposure.__table__
-F = ExposureFactorRow.__table__
-R = ProcessingRun.__table__
-V = Review.__table__
-
-
-def _refuse_stale(conn: Connection, known: Mapping, expected: Mapping | None) -> None:
-    """Raise `StaleReviewError` when an exposure's latest review is not the expected one."""
-    if expected is None:
-        return
-    wanted = {(int(o), str(f), int(d)): (None if r is None else int(r)) for (o, f, d), r in expected.items()}
-    changes = review_rows.stale_changes(conn, known, wanted)
-    if changes:
-        raise StaleReviewError(changes)
+from . import (
+    alert_rows,
+    batch_log,
+    batches,
+    problems as problem_rows,
+    queries,
+    result_rows,
+    review_rows,
+    survey_rows,
+    user_rows,
+)
+from .engine import make_engine, mask_url, missing_sqlite_file, write_engine
+from .models import utcnow
+from .schema import ensure_current, short_error
+from .user_rows import UserRecord
+from .writes import result_label, save_batch
 
 
-class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
+class Store:
     """Runs, factors and reviews of relphot in a SQL database.
 
     Use `Store.open`; close with `close` or a ``with`` block.
@@ -80,7 +77,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
 
     # ------------------------------------------------------------------ life
     @classmethod
-    def open(cls, url: str | None = None, *, migrate: bool = True, create: bool = True) -> "Store":
+    def open(cls, url: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
         """Open (and on first use create or migrate) a store.
 
         Parameters
@@ -124,7 +121,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
         """Release the connections."""
         self.engine.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -165,6 +162,418 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
                 raise StoreError(self.url, f"{what}: nothing written ({short_error(exc)})") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ------------------------------------------------------ results and runs
+    def save_result(self, result: ObservationResult, *, imported: bool = False) -> int | None:
+        """Store one result as a new run, in one transaction.
+
+        Returns
+        -------
+        int or None
+            The new run id; None if a run with the same method, input digest and
+            parameters already exists for that (obs_id, filter) (nothing stored).
+
+        Raises
+        ------
+        StoreError
+            If the result is invalid or cannot be written; nothing is stored.
+        """
+        # A concurrent writer may store the same run first (PostgreSQL): the
+        # retry finds it and stores nothing.
+        return self._write_retrying(f"cannot save {result_label(result)}",
+                                    lambda conn: save_batch(conn, [result], imported=imported)[0], attempts=2)
+
+    def save_results(
+        self, results: Iterable[ObservationResult], *, imported: bool = False, batch_size: int = 200
+    ) -> list[int | None]:
+        """Store many results, each all-or-nothing.
+
+        Results are written ``batch_size`` at a time in one transaction (fast).
+        If a batch fails, it is rolled back and its results are saved one
+        transaction each, so the outcome is that of calling `save_result` in
+        a loop: every result before a failing one is stored, the failing one
+        raises `StoreError` and those after it are not attempted.
+
+        Returns
+        -------
+        list of int or None
+            As `save_result`, one per result, in order.
+        """
+        out: list[int | None] = []
+        batch: list[ObservationResult] = []
+
+        def flush() -> None:
+            try:
+                with self._writer.begin() as conn:
+                    out.extend(save_batch(conn, batch, imported=imported))
+            except (SQLAlchemyError, StoreError):
+                for result in batch:
+                    out.append(self.save_result(result, imported=imported))
+            batch.clear()
+
+        for result in results:
+            batch.append(result)
+            if len(batch) >= max(1, int(batch_size)):
+                flush()
+        if batch:
+            flush()
+        return out
+
+    def data_version(self) -> str:
+        """A token that changes whenever what the read API returns may have
+        changed (a run saved, a review added or revoked, a pin set or cleared): key
+        caches of tables on it."""
+        with self._read() as conn:
+            return result_rows.data_version(conn)
+
+    def reviews_since(self, version: str, filter: str | None = None) -> tuple[str, pd.DataFrame | None]:
+        """What changed since the data version ``version`` when it is reviews only.
+
+        Returns the data version now and, when the only writes since
+        ``version`` added reviews (no run saved, no pin set or cleared, no
+        review revoked), those reviews that are their exposure's latest
+        (optionally of one ``filter``): obs_id, filter, exposure, decision,
+        reviewer, status (the status reviewed). Otherwise (or when
+        ``version`` is not a version of this store) None in place of the
+        table: a cached table must be read again. Read in one transaction,
+        so the reviews are exactly those up to the version returned."""
+        with self._read() as conn:
+            return result_rows.reviews_since(conn, version, filter)
+
+    def is_empty(self) -> bool:
+        """True when no run is stored."""
+        with self._read() as conn:
+            return result_rows.is_empty(conn)
+
+    def load_result(self, obs_id: int, filter: str, run_id: int | None = None) -> ObservationResult:
+        """One run of (obs_id, filter), by default the current one, in full.
+
+        Raises
+        ------
+        KeyError
+            If the observation has no such run.
+        """
+        with self._read() as conn:
+            return result_rows.load_result(conn, obs_id, filter, run_id)
+
+    def iter_results(
+        self,
+        obs_ids: Iterable[int] | None = None,
+        filter: str | Iterable[str] | None = None,
+        since: datetime | str | None = None,
+        *,
+        selection: ExposureSelection | None = None,
+        details: bool = True,
+    ) -> Iterator[ObservationResult]:
+        """The current runs, in (obs_id, filter) order.
+
+        Parameters
+        ----------
+        obs_ids : iterable of int or None
+        filter : str or iterable of str or None
+        since : datetime or ISO 8601 str or None
+            Only runs created at or after this time (UTC if naive).
+        selection : ExposureSelection or None
+            Only the observations holding at least one selected exposure
+            (the selected observation products, as `observation_table`).
+        details : bool
+            Also load the pair and detector statistics and the match samples
+            (False: the exposure factors only, what a product needs).
+        """
+        stmt = result_rows.current_observations(obs_ids, filter, since, selection)
+        with self._read() as conn:
+            observations = conn.execute(stmt).all()
+        chunk = 500 if not details else 1
+        for start in range(0, len(observations), chunk):
+            with self._read() as conn:
+                results = result_rows.current_results(conn, observations[start:start + chunk], details=details)
+            yield from results
+
+    def runs(self, obs_id: int, filter: str) -> pd.DataFrame:
+        """The runs of (obs_id, filter), oldest first: run_id, created, method,
+        software_version, imported, pinned, parameters (dict), input_digest,
+        current (bool). Empty if the observation is unknown."""
+        with self._read() as conn:
+            return result_rows.runs(conn, obs_id, filter)
+
+    def neighbours(self, obs_id: int, filter: str | None = None) -> tuple[int | None, int | None]:
+        """The previous and next observation ids (with a current run, in the
+        filter if given) around ``obs_id``."""
+        with self._read() as conn:
+            return result_rows.neighbours(conn, obs_id, filter)
+
+    def next_flagged(self, obs_id: int, filter: str, *, before: bool = False, control: Any = None) -> int | None:
+        """The next observation id after ``obs_id`` (the previous one with
+        ``before``) of a filter with a flagged exposure in its current run, by
+        the flag model (`relphot_core.qc.flags.next_flagged`: status, detector,
+        cross-check and control-chart alarm, the latter over the filter's
+        series with ``control``). Reads the filter's whole trend: a page with
+        the table at hand asks `relphot_core.qc.flags.next_flagged` itself."""
+        from ..qc.flags import next_flagged
+
+        return next_flagged(self.trend(filter, control=control), obs_id, before=before)
+
+    # --------------------------------------------------- inputs and failures
+    def recorded_inputs(self, params_digest: str) -> dict[str, batches.RecordedInput]:
+        """The input files recorded for a parameter set, by absolute path
+        (`relphot_core.store.writes.params_digest` of the run parameters)."""
+        with self._read() as conn:
+            return batches.recorded_inputs(conn, params_digest)
+
+    def save_set(self, result: ObservationResult, files: Sequence[Any], params_digest: str) -> int | None:
+        """Store one set's result and the files it was computed from, in one
+        transaction, and resolve the set's open processing failures.
+
+        Parameters
+        ----------
+        result : ObservationResult
+        files : sequence
+            Objects with ``path``, ``dither``, ``size``, ``mtime_ns`` and
+            ``sha256`` (`relphot_core.inputs.CatalogFile`).
+        params_digest : str
+            The digest the inputs are recorded under.
+
+        Returns
+        -------
+        int or None
+            As `save_result`: None when an identical run was stored before
+            (the inputs are recorded all the same).
+        """
+        return self.save_sets([(result, files)], params_digest)[0]
+
+    def save_sets(self, items: Sequence[tuple[ObservationResult, Sequence[Any]]],
+                  params_digest: str) -> list[int | None]:
+        """`save_set` for many sets in one transaction: all or nothing."""
+        what = "cannot save " + (result_label(items[0][0]) if len(items) == 1 else f"{len(items)} sets")
+        # a concurrent batch may store the same set first: the retry finds it
+        return self._write_retrying(what, partial(batches.save_sets, items=items, params_digest=params_digest),
+                                    attempts=2)
+
+    def touch_inputs(self, params_digest: str, files: Sequence[tuple[str, int, int]]) -> None:
+        """Record the new (size, mtime_ns) of files whose content was found
+        unchanged, so that the next batch tells it from size and time alone."""
+        if files:
+            with self._write("cannot update input files") as conn:
+                batches.touch_inputs(conn, params_digest, files)
+
+    def record_failure(self, failure: Any, params_digest: str) -> int:
+        """Record a processing failure (`relphot_core.inputs.SetFailure`:
+        ``kind``, ``path``, ``reason``, ``files``, ``obs_id``, ``filter``).
+
+        The same open failure met again counts one more attempt. Returns
+        the failure's id.
+        """
+        with self._write(f"cannot record the failure of {failure.path}") as conn:
+            return batches.record_failure(
+                conn, kind=failure.kind, path=str(failure.path), reason=failure.reason,
+                files=[str(f) for f in failure.files] or [str(failure.path)], params_digest=params_digest,
+                obs_id=failure.obs_id, filter=failure.filter,
+            )
+
+    def failures(self, *, open_only: bool = True, obs_id: int | None = None,
+                 filter: str | None = None) -> pd.DataFrame:
+        """Processing failures, newest first: ``id, obs_id, filter, kind,
+        path, files, reason, created, last_seen, attempts, resolved``.
+
+        Parameters
+        ----------
+        open_only : bool
+            Only those not resolved by a later batch (default).
+        """
+        with self._read() as conn:
+            return batches.failures(conn, open_only=open_only, obs_id=obs_id, filter=filter)
+
+    # ---------------------------------------------------------------- tables
+    def exposure_table(self, selection: ExposureSelection | None = None, *,
+                       limit: int | None = None) -> pd.DataFrame:
+        """One row per selected exposure of the current runs (all by
+        default; `relphot_core.selection` says which are selected), at most
+        ``limit``.
+
+        Columns: obs_id, filter, exposure, mjd_obs, date_obs, value, error,
+        status, reason, n_pairs, n_matched, run_id, method, review_decision
+        (None/'confirmed'/'overruled'), reviewer, review_comment, reviewed_at,
+        reviewed (bool: the latest review was made on the current status).
+        Ordered by obs_id, filter, exposure.
+        """
+        with self._read() as conn:
+            return queries.exposure_table(conn, selection or ExposureSelection(), limit=limit)
+
+    def observation_table(self, selection: ExposureSelection | None = None, *,
+                          limit: int | None = None) -> pd.DataFrame:
+        """One row per selected (obs_id, filter): those holding at least one
+        selected exposure (all by default), at most ``limit``.
+
+        Columns: obs_id, filter, mjd_start, mjd_end, n_exposures,
+        worst_status (OK < WARN < FAIL < NODATA), n_ok, n_warn, n_fail,
+        n_nodata, n_reviewed, run_id; the counts are of all the
+        observation's exposures."""
+        with self._read() as conn:
+            return queries.observation_table(conn, selection or ExposureSelection(), limit=limit)
+
+    def observation_count(self, selection: ExposureSelection | None = None) -> int:
+        """How many rows `observation_table` gives without a limit."""
+        with self._read() as conn:
+            return queries.observation_count(conn, selection or ExposureSelection())
+
+    def status_counts(self, selection: ExposureSelection | None = None) -> pd.DataFrame:
+        """Columns filter, status, n_exposures, n_observations (current runs,
+        selected exposures)."""
+        with self._read() as conn:
+            return queries.status_counts(conn, selection or ExposureSelection())
+
+    def trend(
+        self, filter: str, selection: ExposureSelection | None = None, *, window: int | None = None,
+        nsigma: float | None = None, control: Any = None,
+    ) -> pd.DataFrame:
+        """The exposure table of one filter ordered by mjd_obs, with the
+        control charts (`relphot_core.store.queries.add_control_chart`:
+        running_median, control_low, control_high, alarm, alarm_reason,
+        drift_since, alarmed); ``control`` is the rules'
+        `relphot_core.config.Control` (default: the defaults).
+
+        The chart is computed over the whole series of the filter (defaults
+        from `relphot_core.config.Thresholds`), then ``selection`` (its
+        filters aside) selects rows.
+        """
+        with self._read() as conn:
+            df = queries.exposure_table(conn, ExposureSelection(filters=(filter,)), order_by_mjd=True)
+        df = queries.add_control_chart(df, window=window, nsigma=nsigma, control=control)
+        if selection is not None:
+            df = select_exposures(df, replace(selection.criteria(), filters=(filter,))).reset_index(drop=True)
+        return df
+
+    def detector_table(self, filter: str) -> pd.DataFrame:
+        """One row per (observation, dither, detector) of one filter's
+        current runs: obs_id, exposure, detector, mjd_obs, offset (detector
+        median minus the exposure's mag_offset, mag), error, n, status;
+        ordered by detector then time (`relphot_core.store.detectors.detector_table`)."""
+        from . import detectors
+
+        with self._read() as conn:
+            return detectors.detector_table(conn, filter)
+
+    # ---------------------------------------------------------------- survey
+    def choice_factors(self, choice: RunChoice, filters: Iterable[str] = FILTERS) -> tuple[pd.DataFrame,
+                                                                                            pd.DataFrame]:
+        """The factors and runs of a choice of runs.
+
+        Returns
+        -------
+        factors : pandas.DataFrame
+            One row per exposure of each chosen run: obs_id, filter,
+            exposure, run_id, value, error, status.
+        runs : pandas.DataFrame
+            The chosen runs' run_id, software_version, params_digest,
+            parameters (dict), created.
+        """
+        with self._read() as conn:
+            return survey_rows.choice_factors(conn, choice, filters)
+
+    def current_parameter_values(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """The values of run parameters (``"thresholds.warn"``, ...) the
+        current runs were computed with: ``key -> {value, ...}`` (a key no
+        current run records is absent; `relphot_core.store.survey_rows.current_parameter_values`)."""
+        with self._read() as conn:
+            return survey_rows.current_parameter_values(conn, keys)
+
+    def pointings(self) -> pd.DataFrame:
+        """The pointing of every (obs_id, filter) with a current run: obs_id,
+        filter, ra, dec (degrees, NaN when the catalogues did not give it),
+        mjd_start; ordered by obs_id, filter."""
+        with self._read() as conn:
+            return survey_rows.pointings(conn)
+
+    def context_tables(self, filter: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The context of one filter's current factors, for
+        `relphot_core.survey.exposure_context`.
+
+        Returns
+        -------
+        factors : pandas.DataFrame
+            obs_id, exposure, mjd_obs, n_matched, n_kept; by mjd_obs.
+        pairs : pandas.DataFrame
+            obs_id, exposure_a, exposure_b, sigma (mag) of the same runs.
+        """
+        with self._read() as conn:
+            return survey_rows.context_tables(conn, filter)
+
+    # ----------------------------------------------------------------- users
+    def add_user(self, name: str, role: Role | str, password_hash: str | None = None) -> None:
+        """Add a user.
+
+        Raises
+        ------
+        ValueError
+            A bad name or role, or a user of that name exists.
+        """
+        name, role = user_rows.clean_name(name), parse_role(role)
+        with self._write(f"cannot add user {name}") as conn:
+            user_rows.add_user(conn, name, role, password_hash)
+
+    def remove_user(self, name: str) -> None:
+        """Remove a user and their tokens (their reviews keep their name).
+
+        Raises
+        ------
+        KeyError
+            No such user.
+        """
+        with self._write(f"cannot remove user {name}") as conn:
+            user_rows.remove_user(conn, name)
+
+    def set_user_role(self, name: str, role: Role | str) -> None:
+        """Change a user's role (their next request has it)."""
+        role = parse_role(role)
+        with self._write(f"cannot change the role of {name}") as conn:
+            user_rows.set_user_role(conn, name, role)
+
+    def set_user_password(self, name: str, password_hash: str) -> None:
+        """Replace a user's password hash."""
+        with self._write(f"cannot change the password of {name}") as conn:
+            user_rows.set_user_password(conn, name, password_hash)
+
+    def user(self, name: str) -> UserRecord | None:
+        """A user by name (None if there is none)."""
+        with self._read() as conn:
+            return user_rows.user(conn, name)
+
+    def users(self) -> pd.DataFrame:
+        """Every user: name, role, created, has_password, active_tokens (no hash)."""
+        with self._read() as conn:
+            return user_rows.users(conn)
+
+    def add_token(self, name: str, digest: str, label: str = "") -> int:
+        """Store an API token's digest for a user; returns the token id."""
+        with self._write(f"cannot add a token for {name}") as conn:
+            return user_rows.add_token(conn, name, digest, label)
+
+    def revoke_token(self, token_id: int) -> None:
+        """Revoke an API token (kept, no longer accepted).
+
+        Raises
+        ------
+        KeyError
+            No such token. ValueError: revoked already.
+        """
+        with self._write(f"cannot revoke token {token_id}") as conn:
+            user_rows.revoke_token(conn, token_id)
+
+    def tokens(self, name: str | None = None) -> pd.DataFrame:
+        """API tokens (id, user, label, created, revoked_at; never the digest)."""
+        with self._read() as conn:
+            return user_rows.tokens(conn, name)
+
+    def token_user(self, digest: str) -> UserRecord | None:
+        """The user of a valid (not revoked) token digest, or None."""
+        with self._read() as conn:
+            return user_rows.token_user(conn, digest)
+
+    def user_by_id(self, user_id: int) -> UserRecord | None:
+        """A user by id (the session's), or None."""
+        with self._read() as conn:
+            return user_rows.user_by_id(conn, user_id)
+
+    # ------------------------------------------------------ pins and reviews
     def pin_run(self, run_id: int) -> None:
         """Make a run the current one of its observation until `unpin`.
 
@@ -174,13 +583,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
             If there is no such run.
         """
         with self._write(f"cannot pin run {run_id}") as conn:
-            observation_id = conn.execute(select(R.c.observation_id).where(R.c.id == int(run_id))).scalar()
-            if observation_id is None:
-                raise KeyError(f"no run {run_id}")
-            conn.execute(
-                update(R).where(R.c.observation_id == observation_id).values(pinned=R.c.id == int(run_id))
-            )
-            refresh_current(conn, [observation_id])
+            result_rows.pin_run(conn, run_id)
 
     def unpin(self, obs_id: int, filter: str) -> None:
         """Return (obs_id, filter) to "latest run is current".
@@ -191,9 +594,7 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
             If the observation is not in the store.
         """
         with self._write(f"cannot unpin observation {obs_id} {filter}") as conn:
-            observation_id = self._observation_id(conn, obs_id, filter)
-            conn.execute(update(R).where(R.c.observation_id == observation_id).values(pinned=False))
-            refresh_current(conn, [observation_id])
+            result_rows.unpin(conn, obs_id, filter)
 
     def add_review(
         self,
@@ -248,22 +649,8 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
         """
         check_review(decision, reviewer, comment, cause, reason_required=False)
         with self._write(f"cannot review observation {obs_id} {filter}") as conn:
-            known = review_rows.targets(conn, [(int(obs_id), str(filter))], lock=expected is not None)
-            if not known:
-                raise KeyError(f"no observation {obs_id} {filter}")
-            if exposures is None:
-                keys = sorted(known)
-            else:
-                keys = []
-                for dither in exposures:
-                    key = (int(obs_id), str(filter), int(dither))
-                    if key not in known:
-                        raise KeyError(f"no exposure {dither} in observation {obs_id} {filter}")
-                    keys.append(key)
-                keys = list(dict.fromkeys(keys))
-            _refuse_stale(conn, known, expected)
-            return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
-                                            cause, about, auth_mode)
+            return review_rows.add_review(conn, obs_id, filter, exposures, decision, reviewer, comment, cause,
+                                          about, expected, auth_mode)
 
     def add_reviews(
         self,
@@ -286,14 +673,8 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
         if not wanted:
             return None
         with self._write("cannot save reviews") as conn:
-            known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in wanted}), lock=expected is not None)
-            missing = [key for key in wanted if key not in known]
-            if missing:
-                raise KeyError(f"no exposure {missing[0]}")
-            unique = list(dict.fromkeys(wanted))
-            _refuse_stale(conn, known, expected)
-            return review_rows.insert_batch(conn, [known[k] for k in unique], unique, decision, reviewer, comment,
-                                            cause, about, auth_mode)
+            return review_rows.add_reviews(conn, wanted, decision, reviewer, comment, cause, about, expected,
+                                           auth_mode)
 
     def review_batch_owner(self, batch_id: int) -> str:
         """Who stored a review batch (KeyError: no such batch)."""
@@ -348,8 +729,8 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
             detectors = self.detector_table(band) if len(table) else None
             found = find_problems(table, band, control, failures=own, detectors=detectors)
             ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
-            out[band] = self._write_retrying(f"cannot store the problems of {band}", lambda conn: problem_rows.sync(
-                conn, band, found, by=by, exposure_ids=ids))
+            out[band] = self._write_retrying(f"cannot store the problems of {band}", partial(
+                problem_rows.sync, filter_name=band, problems=found, by=by, exposure_ids=ids))
         loose = failures[failures["filter"].isna()] if not failures.empty else failures
         if not loose.empty or self._has_problems(""):
             found = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value", "error",
@@ -464,22 +845,13 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
             if not keys:
                 return None
             known = review_rows.targets(conn, sorted({(o, f) for o, f, _ in keys}))
-            _refuse_stale(conn, known, expected)
+            review_rows.refuse_stale(conn, known, expected)
             kind = PROBLEM_FLAG_KIND.get(str(row["kind"]))
             about = {key: (kind or known[key]["flag_kind"], f"{row['title']}: {row['reason']}") for key in keys}
             return review_rows.insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment,
                                             cause, about, auth_mode, problem_id=int(problem_id))
 
     # ------------------------------------------------------------------ read
-    @staticmethod
-    def _observation_id(conn: Connection, obs_id: int, filter: str) -> int:
-        oid = conn.execute(
-            select(O.c.id).where(O.c.obs_id == int(obs_id), O.c.filter == str(filter))
-        ).scalar()
-        if oid is None:
-            raise KeyError(f"no observation {obs_id} {filter}")
-        return oid
-
     def triage_queue(self, selection: ExposureSelection | None = None, *, control: Any = None) -> pd.DataFrame:
         """Exposure rows (with the control-chart columns of `trend`) whose
         status is WARN/FAIL/NODATA, or that drift on the control chart, and
@@ -524,3 +896,146 @@ class Store(ResultsPart, InputsPart, TablesPart, SurveyPart, UsersPart):
         with self._read() as conn:
             return review_rows.batch_rows(conn)
 
+
+    # ------------------------------------------------ batches, visits, news
+    def start_batch(self, **values: Any) -> int:
+        """Record a batch that starts now (`relphot_core.store.batch_log.start`:
+        command, host, software_version, params_digest, sets_planned,
+        sets_computed); returns its id for `finish_batch`."""
+        with self._write("cannot record the batch") as conn:
+            return batch_log.start(conn, **values)
+
+    def finish_batch(self, batch_id: int, **values: Any) -> None:
+        """Complete a batch's record (`relphot_core.store.batch_log.finish`:
+        new_runs, same_runs, failures, statuses, problems, exit_status)."""
+        with self._write(f"cannot record the end of batch {batch_id}") as conn:
+            batch_log.finish(conn, int(batch_id), **values)
+
+    def batches(self, *, since: Any = None, limit: int | None = None, finished_only: bool = False) -> pd.DataFrame:
+        """The batches, newest first (`relphot_core.news.BATCH_COLUMNS`)."""
+        with self._read() as conn:
+            return batch_log.read(conn, since=since, limit=limit, finished_only=finished_only)
+
+    def batch_totals(self) -> dict[str, int]:
+        """Counts over every batch (`relphot_core.store.batch_log.totals`)."""
+        with self._read() as conn:
+            return batch_log.totals(conn)
+
+    def last_batch_started(self) -> Any:
+        """When the latest batch started (a UTC datetime, None before the first)."""
+        with self._read() as conn:
+            return batch_log.last_started(conn)
+
+    def record_visit(self, name: str, *, now: Any = None) -> Any:
+        """Note that ``name`` is here; returns when their previous visit
+        ended (None on a first visit; `relphot_core.store.batch_log.record_visit`)."""
+        with self._write(f"cannot record the visit of {name}") as conn:
+            return batch_log.record_visit(conn, name, now=now)
+
+    def previous_visit(self, name: str) -> Any:
+        """When ``name``'s previous visit ended (None: first visit), without recording one."""
+        with self._read() as conn:
+            return batch_log.previous_visit(conn, name)
+
+    def news(self, since: str | None = "batch", *, user: str | None = None, filters: Sequence[str] | None = None,
+             now: Any = None) -> Any:
+        """What is new since a moment (`relphot_core.news.News`).
+
+        Parameters
+        ----------
+        since : str
+            ``"batch"`` (the start of the last batch), ``"day"``, ``"visit"``
+            (``user``'s previous visit) or an ISO time
+            (`relphot_core.news.resolve_since`).
+        user : str, optional
+            Whose visit ``"visit"`` means.
+        filters : sequence of str, optional
+            Only these filters.
+
+        Raises
+        ------
+        ValueError
+            An unknown ``since``.
+        """
+        from ..news import resolve_since
+
+        with self._read() as conn:
+            moment = resolve_since(since, last_batch=batch_log.last_started(conn),
+                                   previous_visit=batch_log.previous_visit(conn, user) if user else None, now=now)
+            return batch_log.news(conn, moment, filters=list(filters) if filters else None)
+
+    # ---------------------------------------------------------------- alerts
+    def alert_batches_to_scan(self) -> list[tuple[int, datetime]]:
+        """The finished batches the alerts have not looked at, oldest first,
+        as ``(id, started)`` (`relphot_core.store.alert_rows.batches_to_scan`)."""
+        with self._read() as conn:
+            return alert_rows.batches_to_scan(conn)
+
+    def record_alerts(self, events: Sequence[Any], digest: Callable[[list[Any]], tuple[str, str]],
+                      targets: Sequence[tuple[str, str]], *, batch_id: int | None = None,
+                      now: datetime | None = None) -> tuple[int, list[Any]]:
+        """Record the events not alerted yet as one digest, with a pending
+        delivery per target.
+
+        Parameters
+        ----------
+        events : sequence of relphot_core.alerts.AlertEvent
+            Candidates (``key``, ``kind``, ``text``, ``problem_id``); those
+            whose key is already recorded are left out.
+        digest : callable
+            ``digest(new_events) -> (title, body)``.
+        targets : sequence of (target_id, masked URL)
+        batch_id : int, optional
+            The batch the events come from (marks it looked at).
+
+        Returns
+        -------
+        (int, list)
+            The digest's id and the new events (none: no delivery recorded).
+        """
+        when = now or utcnow()
+        return self._write_retrying("cannot record the alerts", lambda conn: alert_rows.record(
+            conn, events, digest, targets, batch_id=batch_id, now=when))
+
+    def pending_alert_deliveries(self, target_ids: Sequence[str]) -> list[alert_rows.PendingDelivery]:
+        """Deliveries still to send (pending or failed) to these targets, oldest first."""
+        with self._read() as conn:
+            return alert_rows.pending(conn, target_ids)
+
+    def claim_alert_delivery(self, delivery: alert_rows.PendingDelivery, *, now: datetime | None = None) -> bool:
+        """Take a delivery before sending it: count the attempt, unless
+        another process took it since it was read (then False: do not send
+        it twice). A process that dies while sending leaves it to the next run."""
+        when = now or utcnow()
+        return bool(self._write_retrying(f"cannot take alert delivery {delivery.id}",
+                                         lambda conn: alert_rows.claim(conn, delivery, now=when)))
+
+    def record_alert_delivery(self, delivery_id: int, error: str | None, *, max_attempts: int,
+                              now: datetime | None = None) -> str:
+        """Note the outcome of a delivery's sending (after
+        `claim_alert_delivery`): ``error`` None when the target took it.
+        Returns its outcome: sent, failed, or given_up once
+        ``max_attempts`` sendings failed."""
+        when = now or utcnow()
+        return str(self._write_retrying(f"cannot record alert delivery {delivery_id}", lambda conn: (
+            alert_rows.record_delivery(conn, delivery_id, error, max_attempts=max_attempts, now=when))))
+
+    def alert_deliveries(self, *, failed_only: bool = False, since: datetime | None = None,
+                         limit: int | None = 100) -> pd.DataFrame:
+        """Deliveries, newest first (`relphot_core.store.alert_rows.DELIVERY_COLUMNS`).
+
+        Parameters
+        ----------
+        failed_only : bool
+            Only those not sent (failed, given up): what the dashboard shows.
+        since : datetime, optional
+            Only those tried (or recorded) after this moment.
+        limit : int, optional
+        """
+        with self._read() as conn:
+            return alert_rows.deliveries(conn, failed_only=failed_only, since=since, limit=limit)
+
+    def alert_events(self, *, limit: int | None = 100) -> pd.DataFrame:
+        """The events alerted, newest first (`relphot_core.store.alert_rows.EVENT_COLUMNS`)."""
+        with self._read() as conn:
+            return alert_rows.events(conn, limit=limit)

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+import pandas as pd
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from ..results import ObservationResult
 from .models import InputFile, Observation, ProcessingFailure, ProcessingRun, utcnow
+from .writes import prepare, save_batch
 
 I = InputFile.__table__
 O = Observation.__table__
@@ -134,3 +138,36 @@ def failures_query(*, open_only: bool = True, obs_id: int | None = None, filter:
     if filter is not None:
         query = query.where(P.c.filter == filter)
     return query.order_by(P.c.last_seen.desc(), P.c.id.desc())
+
+
+def failures(conn: Connection, *, open_only: bool = True, obs_id: int | None = None,
+             filter: str | None = None) -> pd.DataFrame:
+    """`Store.failures`."""
+    rows = conn.execute(failures_query(open_only=open_only, obs_id=obs_id, filter=filter)).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(FAILURE_COLUMNS))
+    frame["obs_id"] = frame["obs_id"].astype("Int64")
+    for column in ("created", "last_seen", "resolved"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def save_sets(conn: Connection, items: Sequence[tuple[ObservationResult, Sequence[Any]]],
+              params_digest: str) -> list[int | None]:
+    """`Store.save_sets`: the results, the files each was computed from and
+    its failures resolved."""
+    run_ids = save_batch(conn, [result for result, _ in items])
+    for (result, files), run_id in zip(items, run_ids):
+        observation_id = observation_row_id(conn, int(result.obs_id), result.filter)
+        assert observation_id is not None
+        if run_id is None:
+            p = prepare(result)
+            run_id_known = run_of(conn, observation_id, p.method, p.input_digest, p.params_digest)
+        else:
+            run_id_known = run_id
+        record_inputs(
+            conn, observation_id, params_digest,
+            [(f.path, int(f.dither), int(f.size), int(f.mtime_ns), f.sha256) for f in files],
+            run_id_known,
+        )
+        resolve_failures(conn, int(result.obs_id), result.filter, [f.path for f in files])
+    return run_ids

@@ -8,26 +8,18 @@ replaced in SQL by a sentinel, statuses by small integer codes), each chunk
 flattened into one numpy array with `numpy.fromiter`: no Python loop per
 row, and the tuples of one chunk only are alive at a time. Sorting is done
 in numpy (a stable lexsort), cheaper than SQLite's temporary B-tree.
-
-`fill_detector_stats` adds synthetic detector rows to a store filled by
-`relphot_core.store.synth.fill_survey` (benchmarks).
 """
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
-from ..config import DETECTORS, Detectors
 from ..status import STATUS_ORDER
 from .models import DetectorStatRow, Exposure, ExposureFactorRow, Observation
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .api import Store
 
 O = Observation.__table__
 E = Exposure.__table__
@@ -148,7 +140,7 @@ def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
     detector = (packed // 8) % _DETECTOR_SLOTS
     exposure_key = packed // (8 * _DETECTOR_SLOTS)  # run_id * 64 + dither
     # the exposures in time order: their rank is the sort key within a detector
-    run_id, dither, obs_id, mjd = (exposures[:, i] for i in range(4))
+    _run_id, dither, obs_id, mjd = (exposures[:, i] for i in range(4))
     by_time = np.lexsort((dither, obs_id, mjd))
     exposures = exposures[by_time]
     keys = exposures[:, 0].astype(np.int64) * _DETECTOR_SLOTS + exposures[:, 1].astype(np.int64)
@@ -172,87 +164,3 @@ def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
         "n": rows[:, 3].astype(np.int32),
         "status": pd.Categorical.from_codes(status, categories=list(DETECTOR_STATUSES)),
     }, columns=list(DETECTOR_COLUMNS))
-
-
-def fill_detector_stats(
-    store: "Store",
-    seed: int = 0,
-    *,
-    bad: tuple[str, int, float, float, float] | None = ("NIR_J", 23, 0.02, 0.45, 0.47),
-    step: tuple[str, int, float, float] | None = ("NIR_H", 41, 0.006, 0.6),
-    thresholds: Detectors = Detectors(),
-    chunk: int = 400_000,
-) -> int:
-    """Add 16 synthetic detector rows to every exposure of the current runs
-    that has none (a store filled by `relphot_core.store.synth.fill_survey`).
-
-    Relative offsets scatter by their errors (1.5-3 mmag; 20-200 sources);
-    ``median = mag_offset + relative offset``; the status follows
-    `relphot_core.flags.detector_status`.
-
-    Parameters
-    ----------
-    store : Store
-    seed : int
-    bad : (filter, detector, offset mag, start, end) or None
-        A detector off by ``offset`` for the exposures between the
-        fractions ``start`` and ``end`` of the season (by MJD).
-    step : (filter, detector, offset mag, start) or None
-        A detector that steps by ``offset`` from the fraction ``start`` on.
-    thresholds : Detectors
-    chunk : int
-        Rows inserted per statement batch.
-
-    Returns
-    -------
-    int
-        Detector rows written.
-    """
-    from ..flags import detector_status
-
-    rng = np.random.default_rng(seed)
-    stmt = (
-        select(O.c.filter, O.c.current_run_id, E.c.dither, E.c.mjd_obs, F.c.mag_offset)
-        .select_from(O)
-        .join(F, F.c.run_id == O.c.current_run_id)
-        .join(E, E.c.id == F.c.exposure_id)
-        .where(~select(D.c.id).where(D.c.run_id == O.c.current_run_id).exists())
-    )
-    with store._read() as conn:
-        rows = conn.execute(stmt).all()
-    if not rows:
-        return 0
-    filters = np.array([r[0] for r in rows], dtype=object)
-    run_id = np.array([r[1] for r in rows], dtype=np.int64)
-    dither = np.array([r[2] for r in rows], dtype=np.int64)
-    mjd = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=float)
-    mag = np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=float)
-    n_det = len(DETECTORS)
-    size = len(rows) * n_det
-    detector = np.tile(np.array(DETECTORS), len(rows))
-    band = np.repeat(filters, n_det)
-    when = np.repeat(mjd, n_det)
-    low, high = np.nanmin(mjd), np.nanmax(mjd)
-    fraction = (when - low) / max(high - low, 1e-9)
-    error = rng.uniform(0.0015, 0.003, size)
-    relative = rng.normal(0.0, 1.0, size) * error  # calibrated errors
-    if bad is not None:
-        name, det, offset, start, end = bad
-        relative[(band == name) & (detector == det) & (fraction >= start) & (fraction < end)] += offset
-    if step is not None:
-        name, det, offset, start = step
-        relative[(band == name) & (detector == det) & (fraction >= start)] += offset
-    count = rng.integers(20, 200, size)
-    base = np.repeat(mag, n_det)
-    median = base + relative
-    status = detector_status(np.where(np.isfinite(base), relative, np.nan), error, count, thresholds)
-    records = list(zip(np.repeat(run_id, n_det).tolist(), np.repeat(dither, n_det).tolist(), detector.tolist(),
-                       [None if not np.isfinite(m) else m for m in median.tolist()], error.tolist(),
-                       count.tolist(), status.tolist()))
-    sql = "INSERT INTO detector_stat (run_id, exposure, detector, median, error, n, status) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    with store._writer.begin() as conn:
-        if conn.dialect.paramstyle != "qmark":
-            sql = sql.replace("?", "%s")
-        for start in range(0, len(records), chunk):
-            conn.exec_driver_sql(sql, records[start:start + chunk])
-    return size

@@ -57,11 +57,30 @@ problem_exposure
 problem_event
     The life of each problem: opened, grew, regressed, gone, back, and the
     leads' actions, with who and when.
+batch
+    The log of the batches, one row each (``relphot compute --db``, the
+    demo's two), written when it starts and completed when it ends (duration, sets,
+    runs, failures, exposures by status, problems found, exit status). What
+    "since the last batch", the alerts' "no new data" and ``/metrics`` read.
+user_visit
+    When each signed-in user was last seen and when their previous visit
+    ended: what "since your last visit" counts from.
+alert_digest
+    One message of the alerts, the events a batch brought (or a "no new
+    data"), with its title and body as sent (`relphot_core.alerts`). A
+    batch the alerts have looked at has one, even when it brought nothing.
+alert_event
+    Each event alerted, once: its de-duplication key (a problem's
+    fingerprint and the event, an exposure, a failure), kind and text.
+alert_delivery
+    The sending of a digest to one target: the target's masked URL and
+    digest (never its password), outcome (pending, sent, failed, given up),
+    attempts, last error and time.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -75,6 +94,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -113,6 +133,10 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of the store's tables."""
+
+    # Every model here is mapped to one Table (no other FromClause): insert,
+    # update and delete accept it.
+    __table__: ClassVar[Table]
 
 
 class Observation(Base):
@@ -485,3 +509,100 @@ class ProblemEvent(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     n_exposures: Mapped[int] = mapped_column(Integer, default=0)
 
+
+
+class Batch(Base):
+    """One batch of ``relphot compute --db`` (or of the demo): when it ran,
+    how long, what it computed and what it found. The "since the last
+    batch" views, the alerts and ``/metrics`` read it."""
+
+    __tablename__ = "batch"
+    __table_args__ = (Index("ix_batch_started", "started"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """None while it runs (or when it died before it could say)."""
+    seconds: Mapped[float | None] = mapped_column(Float)
+    command: Mapped[str] = mapped_column(String(32), default="compute")
+    host: Mapped[str] = mapped_column(String(128), default="")
+    software_version: Mapped[str] = mapped_column(String(64), default="")
+    params_digest: Mapped[str] = mapped_column(String(64), default="")
+    sets_planned: Mapped[int] = mapped_column(Integer, default=0)
+    """Sets found in the catalogues (computed and unchanged)."""
+    sets_computed: Mapped[int] = mapped_column(Integer, default=0)
+    new_runs: Mapped[int] = mapped_column(Integer, default=0)
+    same_runs: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    statuses: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """Exposures computed, by status."""
+    problems: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """What the problems' update found: opened, grew, regressed, gone."""
+    exit_status: Mapped[int | None] = mapped_column(Integer)
+
+
+class UserVisit(Base):
+    """When a user was last seen, and the end of their visit before this
+    one: what "since my last visit" counts from."""
+
+    __tablename__ = "user_visit"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    previous: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlertDigest(Base):
+    """One message of the alerts: the new events of a batch (or a "no new
+    data"), as sent to every target (`relphot_core.alerts`)."""
+
+    __tablename__ = "alert_digest"
+    __table_args__ = (Index("ix_alert_digest_batch", "batch_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"))
+    """The batch whose news it gives (None: a "no new data" or a test)."""
+    title: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    """Markdown."""
+    n_events: Mapped[int] = mapped_column(Integer, default=0)
+    """0: the batch was looked at and brought nothing to send."""
+
+
+class AlertEvent(Base):
+    """An event alerted once, de-duplicated by ``key`` (`relphot_core.alerts.AlertEvent`)."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (UniqueConstraint("key", name="uq_alert_event_key"),
+                      Index("ix_alert_event_digest", "digest_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    """`relphot_core.config.ALERT_EVENTS`."""
+    digest_id: Mapped[int] = mapped_column(ForeignKey("alert_digest.id", ondelete="CASCADE"))
+    problem_id: Mapped[int | None] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AlertDelivery(Base):
+    """The sending of a digest to one target, retried until sent or given up."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (UniqueConstraint("digest_id", "target_id", name="uq_alert_delivery_target"),
+                      Index("ix_alert_delivery_outcome", "outcome"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("alert_digest.id", ondelete="CASCADE"))
+    target_id: Mapped[str] = mapped_column(String(64))
+    """A digest of the target's URL: which configured target it is, without its secrets."""
+    target: Mapped[str] = mapped_column(String(255))
+    """The target's URL with its password masked."""
+    outcome: Mapped[str] = mapped_column(String(12), default="pending")
+    """pending, sent, failed (retried) or given_up."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_attempt: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -13,6 +13,7 @@ Which rows a read returns is an `relphot_core.selection.ExposureSelection`
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -80,7 +81,7 @@ OBSERVATION_COLUMNS: dict[str, str] = {
 }
 
 
-def frame(rows: list[Any], columns: dict[str, str]) -> pd.DataFrame:
+def frame(rows: Sequence[Any], columns: dict[str, str]) -> pd.DataFrame:
     """A data frame with fixed columns and dtypes (also when empty).
 
     Text columns are ``object`` with None for missing values; ``datetime``
@@ -107,7 +108,7 @@ def frame(rows: list[Any], columns: dict[str, str]) -> pd.DataFrame:
     return df
 
 
-def fetch(conn: Connection, stmt: Select) -> list[tuple[Any, ...]]:
+def fetch(conn: Connection, stmt: Select) -> Sequence[tuple[Any, ...]]:
     """Rows of a statement as plain DBAPI tuples (no per-value processing:
     several times faster on large tables; callers convert columns)."""
     result = conn.execute(stmt)
@@ -285,7 +286,8 @@ def problem_input(conn: Connection, filter: str) -> pd.DataFrame:
 def _worst(df: pd.DataFrame) -> np.ndarray:
     worst_first = STATUS_ORDER[::-1]
     conditions = [df[f"n_{status.lower()}"] > 0 for status in worst_first]
-    return np.select(conditions, [status.value for status in worst_first], default=None)
+    # None: an object array, None where no status counts
+    return np.select(conditions, [status.value for status in worst_first], default=None)  # type: ignore[call-overload]
 
 
 def observation_table(conn: Connection, selection: ExposureSelection, *, limit: int | None = None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from sqlalchemy import String, and_, cast, func, insert, or_, select, tuple_, up
 from sqlalchemy.engine import Connection
 
 from ..qc.flags import FLAG_KINDS, flag_about
-from ..reviews import check_review
+from ..reviews import StaleReviewError, check_review
 from . import queries
 from .models import Exposure, ExposureFactorRow, Observation, Review, ReviewBatch, utcnow
 
@@ -107,6 +107,54 @@ def stale_changes(conn: Connection, known: Mapping[Key, dict[str, Any]],
         else:
             out.append(f"{what} changed")
     return out
+
+
+def refuse_stale(conn: Connection, known: Mapping[Key, dict[str, Any]],
+                 expected: Mapping[Key, int | None] | None) -> None:
+    """Raise `StaleReviewError` when an exposure's latest review is not the expected one."""
+    if expected is None:
+        return
+    wanted = {(int(o), str(f), int(d)): (None if r is None else int(r)) for (o, f, d), r in expected.items()}
+    changes = stale_changes(conn, known, wanted)
+    if changes:
+        raise StaleReviewError(changes)
+
+
+def add_review(conn: Connection, obs_id: int, filter: str, exposures: Sequence[int] | None, decision: str,
+               reviewer: str, comment: str, cause: str, about: Mapping[Key, tuple[str, str]] | None,
+               expected: Mapping[Key, int | None] | None, auth_mode: str | None) -> int | None:
+    """`Store.add_review`: one batch on exposures of one observation (KeyError:
+    an unknown observation or exposure)."""
+    known = targets(conn, [(int(obs_id), str(filter))], lock=expected is not None)
+    if not known:
+        raise KeyError(f"no observation {obs_id} {filter}")
+    if exposures is None:
+        keys = sorted(known)
+    else:
+        keys = []
+        for dither in exposures:
+            key = (int(obs_id), str(filter), int(dither))
+            if key not in known:
+                raise KeyError(f"no exposure {dither} in observation {obs_id} {filter}")
+            keys.append(key)
+        keys = list(dict.fromkeys(keys))
+    refuse_stale(conn, known, expected)
+    return insert_batch(conn, [known[k] for k in keys], keys, decision, reviewer, comment, cause, about, auth_mode)
+
+
+def add_reviews(conn: Connection, keys: Sequence[Key], decision: str, reviewer: str, comment: str, cause: str,
+                about: Mapping[Key, tuple[str, str]] | None, expected: Mapping[Key, int | None] | None,
+                auth_mode: str | None) -> int | None:
+    """`Store.add_reviews`: one batch on exposures of any observations
+    (KeyError: an unknown exposure)."""
+    known = targets(conn, sorted({(o, f) for o, f, _ in keys}), lock=expected is not None)
+    missing = [key for key in keys if key not in known]
+    if missing:
+        raise KeyError(f"no exposure {missing[0]}")
+    unique = list(dict.fromkeys(keys))
+    refuse_stale(conn, known, expected)
+    return insert_batch(conn, [known[k] for k in unique], unique, decision, reviewer, comment, cause, about,
+                        auth_mode)
 
 
 def insert_batch(conn: Connection, chosen: list[dict[str, Any]], keys: list[Key], decision: str, reviewer: str,

@@ -17,10 +17,14 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 from ..errors import StoreError
 from ..results import ObservationResult
@@ -136,11 +140,15 @@ def _upsert(
         cache_key = (dialect, table.name, tuple(keys), tuple(update_cols))
         stmt = _UPSERTS.get(cache_key)
         if stmt is None:  # built once: constructing it costs more than running it
+            base: SqliteInsert | PostgresqlInsert
             if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+                base = sqlite_insert(table)
             else:
-                from sqlalchemy.dialects.postgresql import insert as dialect_insert
-            base = dialect_insert(table)
+                from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+                base = postgresql_insert(table)
             stmt = base.on_conflict_do_update(
                 index_elements=list(keys),
                 set_={c: func.coalesce(base.excluded[c], table.c[c]) for c in update_cols},
@@ -381,9 +389,9 @@ def save_batch(
                     "data": encode_sample(sample),
                 }
             )
-    for stmt, rows in zip(_INSERT_ROWS, (factors, pairs, detectors, samples)):
-        if rows:
-            conn.execute(stmt, rows)
+    for stmt, batch in zip(_INSERT_ROWS, (factors, pairs, detectors, samples)):
+        if batch:
+            conn.execute(stmt, batch)
 
     # 6. Current runs.
     refresh_current(conn, [identity[0] for _, _, identity in fresh])

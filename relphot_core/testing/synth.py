@@ -3,7 +3,9 @@
 `make_result` builds a plausible `ObservationResult` by hand (no catalogues
 needed); `fill_survey` fills a store with a whole survey's current values
 through a fast bulk path (factors and runs only, no pair/detector rows), to
-measure the dashboard's queries at scale.
+measure the dashboard's queries at scale; `fill_detector_stats` adds the
+detector rows of such a survey. They write through the store's engine
+(`Store.engine`) in bulk, past its API.
 """
 from __future__ import annotations
 
@@ -15,15 +17,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import insert, select
 
-from ..config import FILTERS, Thresholds
+from ..config import FILTERS, Detectors, Thresholds
 from ..photometry import flux_ratio_to_mag
 from ..results import DetectorStat, ExposureFactor, MatchSample, ObservationResult, PairStat
 from ..status import Status, exposure_statuses
-from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review, utcnow
-from .writes import params_digest, refresh_current
+from ..store.engine import write_engine
+from ..store.models import (
+    DetectorStatRow,
+    Exposure,
+    ExposureFactorRow,
+    Observation,
+    ProcessingRun,
+    Review,
+    utcnow,
+)
+from ..store.writes import params_digest, refresh_current
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import Store
+    from ..store.api import Store
 
 DETECTORS = tuple(10 * row + col for row in range(1, 5) for col in range(1, 5))
 
@@ -122,7 +133,7 @@ def make_result(
 
 
 def fill_survey(
-    store: "Store",
+    store: Store,
     n_obs: int,
     seed: int = 0,
     *,
@@ -157,7 +168,7 @@ def fill_survey(
     for start in range(0, n_obs, chunk):
         ids = obs_ids[start : start + chunk]
         mjds = mjd0[start : start + chunk]
-        with store._writer.begin() as conn:
+        with write_engine(store.engine).begin() as conn:
             obs_rows = [
                 {"obs_id": int(o), "filter": f, "mjd_start": float(m), "mjd_end": float(m) + 0.05,
                  "ra_pointing": float(rng.uniform(0, 360)), "dec_pointing": float(rng.uniform(-60, 60)),
@@ -246,3 +257,90 @@ def _bind(name: str):
 
     return bindparam(name)
 
+
+def fill_detector_stats(
+    store: Store,
+    seed: int = 0,
+    *,
+    bad: tuple[str, int, float, float, float] | None = ("NIR_J", 23, 0.02, 0.45, 0.47),
+    step: tuple[str, int, float, float] | None = ("NIR_H", 41, 0.006, 0.6),
+    thresholds: Detectors = Detectors(),
+    chunk: int = 400_000,
+) -> int:
+    """Add 16 synthetic detector rows to every exposure of the current runs
+    that has none (a store filled by `fill_survey`).
+
+    Relative offsets scatter by their errors (1.5-3 mmag; 20-200 sources);
+    ``median = mag_offset + relative offset``; the status follows
+    `relphot_core.flags.detector_status`.
+
+    Parameters
+    ----------
+    store : Store
+    seed : int
+    bad : (filter, detector, offset mag, start, end) or None
+        A detector off by ``offset`` for the exposures between the
+        fractions ``start`` and ``end`` of the season (by MJD).
+    step : (filter, detector, offset mag, start) or None
+        A detector that steps by ``offset`` from the fraction ``start`` on.
+    thresholds : Detectors
+    chunk : int
+        Rows inserted per statement batch.
+
+    Returns
+    -------
+    int
+        Detector rows written.
+    """
+    from ..flags import detector_status
+
+    O, E, F, D = (Observation.__table__, Exposure.__table__, ExposureFactorRow.__table__,
+                  DetectorStatRow.__table__)
+
+    rng = np.random.default_rng(seed)
+    stmt = (
+        select(O.c.filter, O.c.current_run_id, E.c.dither, E.c.mjd_obs, F.c.mag_offset)
+        .select_from(O)
+        .join(F, F.c.run_id == O.c.current_run_id)
+        .join(E, E.c.id == F.c.exposure_id)
+        .where(~select(D.c.id).where(D.c.run_id == O.c.current_run_id).exists())
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    if not rows:
+        return 0
+    filters = np.array([r[0] for r in rows], dtype=object)
+    run_id = np.array([r[1] for r in rows], dtype=np.int64)
+    dither = np.array([r[2] for r in rows], dtype=np.int64)
+    mjd = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=float)
+    mag = np.array([np.nan if r[4] is None else r[4] for r in rows], dtype=float)
+    n_det = len(DETECTORS)
+    size = len(rows) * n_det
+    detector = np.tile(np.array(DETECTORS), len(rows))
+    band = np.repeat(filters, n_det)
+    when = np.repeat(mjd, n_det)
+    low, high = np.nanmin(mjd), np.nanmax(mjd)
+    fraction = (when - low) / max(high - low, 1e-9)
+    error = rng.uniform(0.0015, 0.003, size)
+    relative = rng.normal(0.0, 1.0, size) * error  # calibrated errors
+    if bad is not None:
+        name, det, offset, start, end = bad
+        relative[(band == name) & (detector == det) & (fraction >= start) & (fraction < end)] += offset
+    if step is not None:
+        name, det, offset, start = step
+        relative[(band == name) & (detector == det) & (fraction >= start)] += offset
+    count = rng.integers(20, 200, size)
+    base = np.repeat(mag, n_det)
+    median = base + relative
+    status = detector_status(np.where(np.isfinite(base), relative, np.nan), error, count, thresholds)
+    records = list(zip(np.repeat(run_id, n_det).tolist(), np.repeat(dither, n_det).tolist(), detector.tolist(),
+                       [None if not np.isfinite(m) else m for m in median.tolist()], error.tolist(),
+                       count.tolist(), status.tolist()))
+    sql = ("INSERT INTO detector_stat (run_id, exposure, detector, median, error, n, status) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+    with write_engine(store.engine).begin() as conn:
+        if conn.dialect.paramstyle != "qmark":
+            sql = sql.replace("?", "%s")
+        for start in range(0, len(records), chunk):
+            conn.exec_driver_sql(sql, records[start:start + chunk])
+    return size
