@@ -375,7 +375,7 @@ dashboard that painted other bands would contradict the statuses it shows
 (`judged_mismatches`)."""
 
 
-def judged_mismatches(config: "Config", stored: Mapping[str, set[str]]) -> list[tuple[str, str, list[str]]]:
+def judged_mismatches(config: Config, stored: Mapping[str, set[str]]) -> list[tuple[str, str, list[str]]]:
     """The `JUDGED_PARAMETERS` whose value in ``config`` is not the one
     the stored statuses were judged with.
 

@@ -173,7 +173,7 @@ def test_api_observations_and_exposures(client):
     cut = client.get("/api/observations?limit=5").get_json()
     assert (cut["count"], cut["total"], cut["truncated"]) == (5, 3 * N_OBS, True)
     assert [o["obs_id"] for o in cut["observations"]] == [o["obs_id"] for o in data["observations"][:5]]
-    one = client.get(f"/api/observations?status=FAIL&limit=1").get_json()
+    one = client.get("/api/observations?status=FAIL&limit=1").get_json()
     assert (one["count"], one["total"], one["truncated"]) == (1, 1, False)
 
 

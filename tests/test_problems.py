@@ -215,7 +215,8 @@ def test_a_recomputation_writes_only_what_changed(store, season_table, tmp_path)
     added = int((after.loc[changed, "n_exposures"] - before.loc[changed, "n_exposures"]).sum())
     assert added > 0 and parameter_sets("INSERT INTO PROBLEM_EXPOSURE") == added
     assert parameter_sets("DELETE FROM PROBLEM_EXPOSURE") == 0
-    updates = [parameters for statement, parameters in statements if statement.lstrip().upper().startswith("UPDATE PROBLEM ")]
+    updates = [parameters for statement, parameters in statements
+               if statement.lstrip().upper().startswith("UPDATE PROBLEM ")]
     assert len(updates) == 1 and len(updates[0]) == len(grown)  # one statement, a parameter set for each
     # what is stored is what a computation from scratch stores
     from relphot_core.store import Store

@@ -166,7 +166,8 @@ def _counts_card(counts: CountsView) -> list:
     """The counts card's content."""
     note = f" · {' and '.join(counts.hidden)} not selected (greyed)" if counts.hidden else ""
     head = html.Div([html.H3("Counts per status"),
-                     html.Span(f"{plural(counts.total, 'exposure')} selected{note}", className="muted", id=pid("n-selected"))],
+                     html.Span(f"{plural(counts.total, 'exposure')} selected{note}", className="muted",
+                               id=pid("n-selected"))],
                     className="card-head")
     return [head, counts_table(counts.counts, counts.shown, counts.flags,
                                lambda name, status: counts.links[name, status])]

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import PurePath
+from typing import cast
 import numpy as np
 import pandas as pd
 
@@ -349,8 +350,9 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
     exposure_row = np.where(key[order][place] == det_key, order[place], -1) if key.size else np.full(det_key.size, -1)
     detector = detectors["detector"].to_numpy()
     flagged = {d.subject: i for i, d in enumerate(drafts) if d.kind == "detector"}
-    for label in sorted({int(drift.series) for drift in found.drifts}):
-        members = [(index, drift) for index, drift in enumerate(found.drifts) if int(drift.series) == label]
+    labels = [int(cast(int, drift.series)) for drift in found.drifts]  # detector numbers
+    for label in sorted(set(labels)):
+        members = [(index, drift) for index, drift in enumerate(found.drifts) if labels[index] == label]
         rows = np.flatnonzero(np.isin(found.drift, [index for index, _ in members]))
         rows = np.unique(exposure_row[rows][exposure_row[rows] >= 0])
         if rows.size == 0:

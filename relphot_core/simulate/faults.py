@@ -230,7 +230,7 @@ def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: floa
 
 
 def detector_table(season: FaultSeason, *, error: float = 0.002, seed: int = 0,
-                   detectors: tuple[int, ...] | None = None) -> "pd.DataFrame":
+                   detectors: tuple[int, ...] | None = None) -> pd.DataFrame:
     """The filter's detector offsets as the store's detector table gives
     them (`relphot_core.store.Store.detector_table`), simulated: each
     detector's offset in each exposure is 0 plus noise of ``error`` (mag),
@@ -267,7 +267,8 @@ def detector_table(season: FaultSeason, *, error: float = 0.002, seed: int = 0,
         for fault in season.faults:
             if fault.detector != detector or fault.kind not in ("detector", "detector-step"):
                 continue
-            hit = np.array([fault.active(int(o)) for o in obs]) & ((dither == fault.dither) | (fault.kind == "detector-step"))
+            every = fault.kind == "detector-step"  # every dither; a "detector" fault: its own
+            hit = np.array([fault.active(int(o)) for o in obs]) & ((dither == fault.dither) | every)
             offset[hit] += flux_ratio_to_mag(1.0 + fault.size)
         frames.append(pd.DataFrame({"obs_id": season.first_obs_id + obs, "exposure": dither, "detector": detector,
                                     "mjd_obs": mjd, "offset": offset, "error": error}))
