@@ -323,7 +323,7 @@ ALERT_EVENTS: tuple[str, ...] = ("new_problem", "regression", "new_fail", "failu
 opened, a resolved problem seen again, an exposure come out FAIL, a set that
 could not be processed, no batch for `Alerts.no_data_hours`."""
 
-ALERT_PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+ALERT_PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift", "exposure", "observation", "failure")
 """`relphot_core.qc.problems.PROBLEM_KINDS`, repeated (that module imports
 this one; tested to stay equal)."""
 
