@@ -441,7 +441,7 @@ def unreviewed_fail(db: Path, rng: random.Random) -> tuple[int, list[tuple[int, 
 def selected_count(client: Client, obs: int) -> int | None:
     view = (list(FILTERS), ["FAIL"], "no", None, None, f"{obs}-{obs}", "time", "NIR_J")
     status, body = client.request("POST", "/_dash-update-component", overview_payload(view, None))
-    found = re.search(r"([\d,]+) exposures selected", body.decode(errors="replace")) if status == 200 else None
+    found = re.search(r"([\d,]+) exposures? selected", body.decode(errors="replace")) if status == 200 else None
     return int(found.group(1).replace(",", "")) if found else None
 
 

@@ -380,7 +380,9 @@ def register(server: Flask) -> None:
         if problem:
             return _error(problem)
         df = selected_observations(sel, limit)
-        return _json({"count": len(df), "observations": frame_records(df)})
+        total = len(df) if limit is None or len(df) < limit else get_store().observation_count(sel.criteria())
+        return _json({"count": len(df), "total": total, "truncated": total > len(df),
+                      "observations": frame_records(df)})
 
     @server.route("/api/exposures")
     def api_exposures():

@@ -84,7 +84,8 @@ class DetectorSeries:
         index = np.concatenate([np.arange(p.start, p.stop) for p in parts]) if parts else np.zeros(0, int)
         c = self.columns
         return detector_summary(c["detector"][index], c["offset"][index], c["error"][index], c["n"][index],
-                                c["flagged"][index], thresholds)
+                                c["flagged"][index], thresholds, obs_id=c["obs_id"][index],
+                                exposure=c["exposure"][index])
 
 
 def prepare(filter_name: str, table: pd.DataFrame, control: Control) -> DetectorSeries:

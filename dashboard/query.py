@@ -11,6 +11,7 @@ could not.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
@@ -18,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from relphot_core.mjd import MJD_EPOCH_DATE, mjd_to_day
-from relphot_core.selection import (ALL_STATUSES, ExposureSelection, day_to_mjd, exposure_rows, read_criteria,
-                                    read_obs_range, select_exposures)
+from relphot_core.selection import (ALL_STATUSES, PARAMETERS, ExposureSelection, day_to_mjd, exposure_rows,
+                                    read_criteria, read_obs_range, select_exposures)
 
 X_CHOICES = ("time", "obsid")
 BY_CHOICES = ("status", "dither")
@@ -99,6 +100,24 @@ def _choice(params: dict, name: str, choices: tuple[str, ...], messages: list[st
     return value
 
 
+SELECTION_PAGE_PARAMETERS: tuple[str, ...] = (*PARAMETERS, "x", "trend", "by", "yrange")
+"""The URL parameters of the selection pages (overview, exports): `parse_selection`'s."""
+
+
+def unknown_parameters(params: Mapping[str, object] | None, known: Iterable[str]) -> list[str]:
+    """One message per URL parameter a page does not read: the API refuses
+    them (400); a page says so and shows what it would without them.
+
+    Examples
+    --------
+    >>> unknown_parameters({"filter": "NIR_J", "statsu": "FAIL"}, ("filter", "status"))
+    ["Unknown URL parameter 'statsu' (this page reads filter, status); ignored."]
+    """
+    known = tuple(known)
+    return [f"Unknown URL parameter '{str(name)[:40]}' (this page reads {', '.join(known) or 'none'}); ignored."
+            for name in (params or {}) if name not in known]
+
+
 def parse_selection(params: dict | None) -> Selection:
     """Build a `Selection` from URL query parameters (or control values).
 
@@ -116,6 +135,7 @@ def parse_selection(params: dict | None) -> Selection:
     """
     params = dict(params or {})
     criteria, messages = read_criteria(params)
+    messages = unknown_parameters(params, SELECTION_PAGE_PARAMETERS) + list(messages)
     x = _choice(params, "x", X_CHOICES, messages, "'time' or 'obsid'")
     filters = criteria["filters"]
     trend = params.get("trend")

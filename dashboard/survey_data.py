@@ -48,8 +48,8 @@ def run_comparison(before: RunChoice, after: RunChoice) -> RunComparison:
     return memo()(("compare", str(before), str(after), store.data_version()), build)
 
 
-LIST_FIELDS: tuple[str, ...] = ("obs", "filter", "date", "dithers", "worst", "offset", "flags", "reviewed", "run",
-                                "ra", "dec")
+LIST_FIELDS: tuple[str, ...] = ("obs", "filter", "date", "dithers", "worst", "offset", "flags", "problems", "reviewed",
+                                "run", "ra", "dec")
 """The fields of `observation_list` (the observation list's grid columns)."""
 
 
@@ -70,12 +70,17 @@ def _dates(mjd: np.ndarray) -> np.ndarray:
     return np.where(good, np.datetime_as_string(seconds, unit="D"), "").astype(object)
 
 
-def list_frame(summary: pd.DataFrame, pointings: pd.DataFrame) -> pd.DataFrame:
+def list_frame(summary: pd.DataFrame, pointings: pd.DataFrame, problems: pd.DataFrame | None = None) -> pd.DataFrame:
     """The observation list's rows (`LIST_FIELDS`) of an
-    `relphot_core.survey.observation_summary` and the store's pointings."""
+    `relphot_core.survey.observation_summary`, the store's pointings and
+    its problems per observation (`relphot_core.store.Store.observation_problems`)."""
     if summary.empty:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in LIST_FIELDS})
     merged = summary.merge(pointings[["obs_id", "filter", "ra", "dec"]], on=["obs_id", "filter"], how="left")
+    if problems is not None and len(problems):
+        merged = merged.merge(problems[["obs_id", "filter", "problems"]], on=["obs_id", "filter"], how="left")
+    else:
+        merged["problems"] = None
     band = merged["filter"].map({name: i for i, name in enumerate(FILTERS)}).fillna(len(FILTERS))
     merged = merged.assign(band=band).sort_values(["obs_id", "band"], kind="stable", ignore_index=True)
     any_flag = (merged["worst_status"] != "OK") | (merged[["n_detector", "n_crosscheck", "n_alarm"]].sum(axis=1) > 0)
@@ -87,6 +92,7 @@ def list_frame(summary: pd.DataFrame, pointings: pd.DataFrame) -> pd.DataFrame:
         "date": _dates(merged["mjd_start"].to_numpy(dtype=float)),
         "dithers": merged["n_dithers"].astype(np.int64), "worst": merged["worst_status"],
         "offset": merged["max_offset"].astype(float).round(6), "flags": _flags_text(merged),
+        "problems": merged["problems"].fillna("").astype(object),
         "reviewed": reviewed.astype(object), "run": merged["run_id"].astype(np.int64),
         "ra": merged["ra"].astype(float).round(4), "dec": merged["dec"].astype(float).round(4),
     })
@@ -101,12 +107,13 @@ def observation_list() -> pd.DataFrame:
 
     cache = get_cache()
     frames = [cache.trend(name) for name in FILTERS]
-    key = ("observation-list", *(table_version(frame) for frame in frames))
+    store = get_store()
+    key = ("observation-list", *(table_version(frame) for frame in frames), store.problems_version())
 
     def build() -> pd.DataFrame:
         parts = [observation_summary(frame) for frame in frames if frame is not None and len(frame)]
         summary = pd.concat(parts, ignore_index=True) if parts else observation_summary(pd.DataFrame())
-        frame = list_frame(summary, get_store().pointings())
+        frame = list_frame(summary, store.pointings(), store.observation_problems())
         frame.attrs["key"] = key
         return frame
 

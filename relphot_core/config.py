@@ -323,7 +323,7 @@ ALERT_EVENTS: tuple[str, ...] = ("new_problem", "regression", "new_fail", "failu
 opened, a resolved problem seen again, an exposure come out FAIL, a set that
 could not be processed, no batch for `Alerts.no_data_hours`."""
 
-ALERT_PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+ALERT_PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift", "exposure", "observation", "failure")
 """`relphot_core.qc.problems.PROBLEM_KINDS`, repeated (that module imports
 this one; tested to stay equal)."""
 
@@ -365,6 +365,45 @@ AUTH_SECTION = "auth"
 """The section of a configuration file read by
 `relphot_core.identity.AuthSettings.load` (who may do what on the
 dashboard), not part of the processing configuration."""
+
+JUDGED_PARAMETERS: tuple[str, ...] = (
+    "thresholds.fail", "thresholds.warn", "thresholds.warn_nsigma",
+    "detectors.fail", "detectors.warn", "detectors.nsigma", "detectors.min_sources")
+"""The parameters the statuses (exposures and detectors) are judged with
+when the factors are computed: they are stored with each run, and a
+dashboard that painted other bands would contradict the statuses it shows
+(`judged_mismatches`)."""
+
+
+def judged_mismatches(config: Config, stored: Mapping[str, set[str]]) -> list[tuple[str, str, list[str]]]:
+    """The `JUDGED_PARAMETERS` whose value in ``config`` is not the one
+    the stored statuses were judged with.
+
+    Parameters
+    ----------
+    config : Config
+    stored : mapping
+        ``"section.name" -> {value, ...}`` of the current runs
+        (`relphot_core.store.Store.current_parameter_values`); a key absent
+        is not checked (no run records it).
+
+    Returns
+    -------
+    list of (key, value, stored values)
+
+    Examples
+    --------
+    >>> judged_mismatches(Config(), {"thresholds.warn": {"0.004"}, "thresholds.fail": {"0.015"}})
+    [('thresholds.warn', '0.005', ['0.004'])]
+    """
+    out = []
+    for key in JUDGED_PARAMETERS:
+        section, name = key.split(".")
+        value = str(getattr(getattr(config, section), name))
+        if key in stored and set(stored[key]) != {value}:
+            out.append((key, value, sorted(stored[key])))
+    return out
+
 
 READ_TIME_SECTIONS: frozenset[str] = frozenset({"control", "alerts"})
 """Sections not used by a run: the control charts across observations (used

@@ -137,3 +137,38 @@ def test_serve_refuses_a_missing_sqlite_store_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such store" in err[0] and str(missing) in err[0]
     assert not missing.exists()
+
+
+def test_status_thresholds_other_than_the_stored_ones_are_refused_on_serve(tmp_path, capsys):
+    """relphot serve cannot judge the stored statuses again: a status or
+    detector threshold (option or --config) other than the one the current
+    runs were computed with is refused in one line naming it and the stored
+    value; the same values are accepted (the bands then match the statuses)."""
+    from relphot_core.config import Config
+    from relphot_core.testing.synth import make_result
+
+    db = tmp_path / "judged.db"
+    computed = {k: v for k, v in Config().replace(thresholds={"warn": 0.004}).parameters().items()}
+    with Store.open(f"sqlite:///{db}") as store:
+        store.save_results([make_result(i, parameters=computed, seed=i) for i in range(1, 4)])
+    port = str(free_port())
+    assert main(["serve", "--db", str(db), "--warn", "0.006", "--port", port]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("relphot serve: error: --warn 0.006 (command line): the store's statuses were judged with "
+                   "thresholds.warn = 0.004 by relphot compute; relphot serve shows them as stored and cannot judge "
+                   "them again: serve with the thresholds they were computed with, or recompute them "
+                   "(relphot compute --db)")
+    config = tmp_path / "serve.toml"
+    config.write_text("[detectors]\nfail = 0.02\n[thresholds]\nwarn = 0.004\n")
+    assert main(["serve", "--db", str(db), "--config", str(config), "--port", port]) == 2
+    assert f"detectors.fail = 0.02 ({config}): the store's statuses were judged with detectors.fail = 0.015" \
+        in capsys.readouterr().err
+    assert main(["serve", "--db", str(db), "--port", port]) == 2  # the default 0.005 is not what they were judged with
+    assert "thresholds.warn = 0.005 (the default)" in capsys.readouterr().err
+    from relphot_core.cli import build_parser
+    from relphot_core.cli.common import config_from_args
+    from relphot_core.cli.serve import check_judged
+
+    args = build_parser().parse_args(["serve", "--db", str(db), "--warn", "0.004"])
+    with Store.open(f"sqlite:///{db}") as store:
+        check_judged(config_from_args(args), store, args)  # the values they were judged with: served

@@ -168,6 +168,13 @@ def test_api_observations_and_exposures(client):
     nodata = client.get(f"/api/exposures?filter={NODATA[1]}&status=NODATA").get_json()["exposures"]
     assert nodata[0]["value"] is None  # never a made-up 1.0
     assert client.get("/api/exposures?limit=5").get_json()["count"] == 5
+    # as /api/exposures: the total selected and whether the rows were cut at the limit
+    assert (data["total"], data["truncated"]) == (3 * N_OBS, False)
+    cut = client.get("/api/observations?limit=5").get_json()
+    assert (cut["count"], cut["total"], cut["truncated"]) == (5, 3 * N_OBS, True)
+    assert [o["obs_id"] for o in cut["observations"]] == [o["obs_id"] for o in data["observations"][:5]]
+    one = client.get("/api/observations?status=FAIL&limit=1").get_json()
+    assert (one["count"], one["total"], one["truncated"]) == (1, 1, False)
 
 
 def test_api_observation_detail(client):
@@ -260,7 +267,8 @@ def test_empty_store_pages(tmp_path):
             assert "The store is empty" in text_of(page.layout())
         assert "The store is empty" in text_of(observation.layout(obs_id="1"))
     client = app.server.test_client()
-    assert client.get("/api/observations").get_json() == {"count": 0, "observations": []}
+    assert client.get("/api/observations").get_json() == {"count": 0, "total": 0, "truncated": False,
+                                                          "observations": []}
 
 
 def test_overview_callback_counts(app):
@@ -480,7 +488,7 @@ def test_zip_api_and_exports_page_select_the_same_observations(tmp_path):
     assert len(archive.namelist()) == 1 and "_000002_NIR_J_" in archive.namelist()[0]
     with app.server.test_request_context("/"):
         text = text_of(exports.selection_block(["NIR_J"], ["WARN", "FAIL"], None, None, None, "no"))
-    assert " ".join(text.split()).startswith("1 exposures in 1 observation products selected")
+    assert " ".join(text.split()).startswith("1 exposure in 1 observation product selected")
 
 
 def test_the_observation_page_opens_on_the_pair_of_the_bad_exposure():
@@ -571,3 +579,35 @@ def test_exposure_routes_carry_the_flags_and_select_by_them(client):
     assert "problem_id" in csv[0] and "alarm_reason" in csv[0] and len(csv) == 4
     vot = client.get("/download/exposures.vot?awaiting=1").data.decode()
     assert 'name="problem_kind"' in vot and 'name="flags"' in vot
+
+
+@pytest.mark.parametrize("path, known", [
+    ("/", "filter, status, reviewed, from, to, obs, x, trend, by, yrange"),
+    ("/exports", "filter, status, reviewed, from, to, obs, x, trend, by, yrange"),
+    (f"/observation/{BAD[0]}", "filter, run, back"),
+    ("/observations", "filter, worst, cell"),
+    ("/sky", "filter, colour"),
+    ("/detectors", "filter, detector, from, to, show"),
+    ("/compare", "before, after, filter"),
+    ("/reviews", "q"),
+    ("/triage", "view, filter, problem"),
+])
+def test_pages_name_the_url_parameters_they_do_not_read(app, path, known):
+    """A page says which URL parameter it ignores (the API refuses it with
+    a 400), and still shows what it would without it."""
+    from dashboard.pages import compare, detectors, observations, sky
+
+    page = {"/": overview, "/exports": exports, "/observations": observations, "/sky": sky,
+            "/detectors": detectors, "/compare": compare, "/reviews": reviews, "/triage": triage}
+    params = {"statsu": "FAIL"}
+    with app.server.test_request_context(path + "?statsu=FAIL"):
+        if path.startswith("/observation/"):
+            text = text_of(observation.layout(obs_id=str(BAD[0]), **params))
+        else:
+            text = text_of(page[path].layout(**params))
+    assert f"Unknown URL parameter 'statsu' (this page reads {known}); ignored." in " ".join(text.split())
+    with app.server.test_request_context(path):
+        clean = text_of(observation.layout(obs_id=str(BAD[0])) if path.startswith("/observation/")
+                        else page[path].layout())
+    assert "Unknown URL parameter" not in clean
+    assert app.server.test_client().get("/api/exposures?statsu=FAIL").status_code == 400

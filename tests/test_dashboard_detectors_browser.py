@@ -137,3 +137,35 @@ def test_bad_url_parameters_are_reported(dash_duo, season):
     assert "detector 11..44" in text and "'from' must be a date" in text
     wait_for(lambda: dash_duo.driver.execute_script(FRAMED_JS) is not None, message="focal plane")
     assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []
+
+
+STATUS_FRAMED_JS = """
+const gd = document.querySelector('#det-plane .js-plotly-plot');
+if (!gd || !gd._fullData) { return null; }
+return gd._fullData.filter(t => t.name === 'flagged detector')
+    .flatMap(t => Array.from(t.x).map((x, i) => 10 * t.y[i] + x));
+"""
+
+
+def test_the_worst_offset_frames_the_bad_detector_over_the_whole_season(dash_duo, season):
+    """Over the whole season the bad detector's median is fine (no frame in
+    a status colour; at most the thin purple one when enough of its
+    exposures are flagged, not in the 100-observation demo); showing the
+    worst offset frames it in its status colour, names its observation, and
+    goes into the URL."""
+    bad, detector = the_bad_detector(season)
+    band, obs_id = bad["filter"], int(bad["obs_id"])
+    dash_duo.start_server(create_app(season, db_label="detectors.db", warm=False))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + f"/detectors?filter={band}")
+    (framed,) = wait_for(lambda: (found := driver.execute_script(STATUS_FRAMED_JS)) is not None and [found],
+                         message="the median plane")
+    assert detector not in framed
+    driver.find_element(By.XPATH, "//*[@id='det-show']//label[contains(., 'worst offset')]").click()
+    wait_for(lambda: detector in (driver.execute_script(STATUS_FRAMED_JS) or []), message="the worst-offset plane")
+    texts = driver.execute_script("return document.querySelector('#det-plane .js-plotly-plot')._fullData[0]"
+                                  ".text.flat();")
+    cell = next(t for t in texts if t.startswith(f"<b>{detector}</b>"))
+    assert f"obs {obs_id} d{int(bad['exposure'])}" in cell
+    wait_for(lambda: "show=worst" in driver.current_url, message="the view in the URL")
+    assert [entry for entry in dash_duo.get_logs() if entry.get("level") == "SEVERE"] == []

@@ -50,6 +50,36 @@ def test_focal_plane_frames_the_bad_detector_and_selection():
     assert "No detector offsets" in str(empty["layout"]["annotations"])
 
 
+def test_the_worst_offset_frames_the_tile_of_a_detector_with_one_bad_exposure():
+    """Detector 32 FAIL in one exposure of 200: its median is fine (no frame,
+    under the 0.5 % of flagged exposures), its worst offset is that
+    exposure's, framed, with its observation."""
+    rows = table()
+    bad = (rows["detector"] == 32) & (rows["obs_id"] == 1020) & (rows["exposure"] == 2)
+    rows.loc[bad, "offset"] = 0.04
+    rows["status"] = rows["status"].where(~bad, "FAIL")
+    summary = prepare("NIR_J", rows, Control()).summary(None, 60015.0, Detectors())  # before detector 23 went bad
+    by_detector = summary.set_index("detector")
+    assert by_detector.loc[32, "status"] == "OK" and by_detector.loc[32, "worst_status"] == "FAIL"
+    assert (by_detector.loc[32, "worst_obs"], by_detector.loc[32, "worst_exposure"]) == (1020, 2)
+    assert by_detector.loc[32, "worst_mmag"] == pytest.approx(40.0)
+
+    def framed(figure):
+        names = [t.get("name") for t in figure["data"]]
+        if "flagged detector" not in names:
+            return []
+        trace = figure["data"][names.index("flagged detector")]
+        return [10 * y + x for x, y in zip(trace["x"], trace["y"])]
+
+    assert framed(focal_plane_figure(summary)) == []
+    worst = focal_plane_figure(summary, show="worst")
+    assert framed(worst) == [32]
+    assert worst["data"][0]["z"][2][1] == pytest.approx(40.0) and "obs 1020 d2" in worst["data"][0]["text"][2][1]
+    assert "worst offset" in worst["data"][0]["hovertemplate"]
+    with pytest.raises(ValueError, match="show must be one of"):
+        focal_plane_figure(summary, show="mean")
+
+
 def test_series_figure_draws_flagged_points_alarms_and_bands():
     series = prepare("NIR_J", table(), Control(min_reference_points=20))
     rows = series.detector_rows(23, None, None)

@@ -135,6 +135,14 @@ def test_pair_matrix_click_shows_that_pair_and_focal_plane_opens_the_detector(da
              message="the pair menu on 1-2")
     wait_for(lambda: "m(dither 1) − m(dither 2)" in (graph_state(
         dash_duo, hist, "return gd._fullLayout.title.text;") or ""), message="the histogram of pair 1-2")
+    median_12 = graph_state(dash_duo, hist, "return gd._fullLayout.shapes.map(s => s.x0);")
+    # the lower triangle: row dither 2, column dither 1 is m(2) - m(1), drawn with that sign
+    click_heatmap_cell(dash_duo, matrix, 1, 0, 4)
+    wait_for(lambda: "dither 2 − dither 1" in dash_duo.find_element(dropdown).text, message="the pair menu on 2-1")
+    wait_for(lambda: "m(dither 2) − m(dither 1)" in (graph_state(
+        dash_duo, hist, "return gd._fullLayout.title.text;") or ""), message="the histogram of pair 2-1")
+    median_21 = graph_state(dash_duo, hist, "return gd._fullLayout.shapes.map(s => s.x0);")
+    assert sorted(median_21) == pytest.approx(sorted(-x for x in median_12))
     # the focal plane: detector 23 of the first dither's panel opens its history
     plane = f"[id*='obs-focal'][id*='{FILTER}']"
     click_heatmap_cell(dash_duo, plane, 1, 2, 4)
@@ -191,3 +199,53 @@ def test_a_problem_queue_link_leads_back_to_the_queue(dash_duo, store):
     assert urlparse(back.get_attribute("href")).path == "/triage"
     back.click()
     wait_for(lambda: urlparse(dash_duo.driver.current_url).path == "/triage", message="the queue")
+
+
+def test_a_nodata_exposure_page_draws_without_errors_and_shows_nodata_whole(dash_duo, store):
+    """An observation whose dither has no factor and no detector statistics
+    (the demo's 1071 NIR_J): no console error (its focal-plane panel is
+    drawn grey, titled "no data") and the status cell reads
+    NODATA, not "NODA..."."""
+    obs_id, filter_name, dither = 1006, "NIR_Y", 2  # a middle dither, as 1071's
+    result = make_result(obs_id, filter_name, values=[1.0, None, 1.0, 1.0], seed=5, mjd_start=60706.0)
+    result.detectors = [d for d in result.detectors if d.exposure != dither]
+    store.save_results([result])
+    start(dash_duo, store, f"/observation/{obs_id}?filter={filter_name}")
+    dash_duo.wait_for_text_to_equal("#obs-title", f"Observation {obs_id}")
+    plane = f"[id*='obs-focal'][id*='{filter_name}']"
+    notes = wait_for(lambda: graph_state(dash_duo, plane, "return gd._fullLayout.annotations.map(a => a.text);"),
+                     message="the focal plane")
+    assert f"dither {dither}: no data" in notes
+    cells = wait_for(lambda: dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll(\".ag-cell[col-id='status']\"))"
+        ".filter(c => c.textContent.trim() === 'NODATA').map(c => [c.scrollWidth, c.clientWidth]);"),
+        message="the NODATA cell")
+    assert cells and all(scroll <= client for scroll, client in cells), cells
+    assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]
+
+
+def test_the_overview_hover_of_an_observation_with_a_bad_detector_names_it(dash_duo, store):
+    """The four dithers of an observation share a pixel: wherever the pointer
+    lands on them, the hover names the bad detector of the one flagged."""
+    result = make_result(1002, FILTER, values=[1.0, 1.0, 1.0, 1.0], seed=8, mjd_start=60702.0)
+    flagged = result.exposures[0]
+    flagged.detector_flag, flagged.detector_worst, flagged.detector_offset = "FAIL", 23, 0.05
+    flagged.detector_reason = "1 of 16 detectors flagged (1 FAIL); worst detector 23: +50.0 mmag"
+    store.save_results([result])
+    start(dash_duo, store, f"/?filter={FILTER}")
+    graph = "#ov-trend-graph"
+    at = wait_for(lambda: graph_state(dash_duo, graph, (
+        "const t = gd._fullData.find(t => (t.name || '').startsWith('other flag'));"
+        "if (!t) { return null; }"
+        "const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
+        "const box = gd.querySelector('.nsewdrag').getBoundingClientRect();"
+        "return [box.x + xa.l2p(xa.d2l(t.x[0])), box.y + ya.l2p(t.y[0])];")), message="the ring")
+    actions = ActionBuilder(dash_duo.driver)
+    actions.pointer_action.move_to_location(int(at[0]), int(at[1]))
+    actions.pointer_action.pause(0.5)
+    actions.perform()
+    hover = wait_for(lambda: dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.hoverlayer .hovertext')).map(e => e.textContent).join(' ');"),
+        message="the hover")
+    assert "obs 1002" in hover and "worst detector 23" in hover
+    assert not [e for e in dash_duo.get_logs() if e.get("level") == "SEVERE"]

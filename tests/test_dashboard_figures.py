@@ -273,6 +273,29 @@ def test_trend_cap_keeps_every_kind_of_flag():
     assert len(shown) == len(set(shown)) and "OK" in shown
 
 
+def test_a_flagged_detector_shows_on_every_dither_of_its_observation_and_its_ring_is_on_top():
+    """The four dithers of an observation share a pixel on a season's axis:
+    the ring of the exposure whose detector is bad is drawn after every
+    other marker, and the hover of each of its partners names that flag."""
+    df = trend_rows(bad={(5, 3): (0.97, "FAIL")})
+    bad = (df["obs_id"] == 1004) & (df["exposure"] == 1)
+    df["flag_reason"] = None
+    df.loc[bad, "flag"] = True
+    df.loc[bad, "flag_reason"] = "1 of 16 detectors flagged (1 FAIL); worst detector 23: +49.7 mmag\nanother line"
+    fig = trend_figure(df, warn=WARN, fail=FAIL)
+    markers = [t for t in fig.data if t.mode == "markers" and t.xaxis in (None, "x")]
+    assert markers[-1].name == "other flag (1)" and markers[-1].marker.line.width == 2.5
+    ok = traces_named(fig, "OK")[0]
+    partner = next(text for text, (obs, _) in zip(ok.text, ok.customdata) if obs == 1004 and "dither 4" in text)
+    assert "flagged in this observation</b>: dither 1: 1 of 16 detectors flagged (1 FAIL); worst detector 23" in partner
+    assert "another line" not in partner
+    # the FAIL of obs 1005 shows on its partners too, by its status
+    partner = next(text for text, (obs, _) in zip(ok.text, ok.customdata) if obs == 1005 and "dither 1" in text)
+    assert "dither 3: FAIL" in partner
+    lone = next(text for text, (obs, _) in zip(ok.text, ok.customdata) if obs == 1010)
+    assert "flagged in this observation" not in lone
+
+
 def test_trend_cap_keeps_drift_alarms_on_warn_exposures():
     # a drift alarm on a mild WARN is still drawn (with its ring) among thousands of worse WARN
     bad = {(i, 1): (1.006 + i * 1e-6, "WARN") for i in range(3000)}
@@ -423,6 +446,25 @@ def test_factor_plot_views_show_the_error_bars():
         exposure_factor_figure(exposures, warn=WARN, fail=FAIL, view="log")
 
 
+def test_a_lower_triangle_pair_is_drawn_with_the_sign_its_cell_shows():
+    from dashboard.pages.observation import _pair, _pair_options
+    from relphot_core.results import MatchSample, ObservationResult
+
+    pair = PairStat(1, 2, 0.01, 0.001, 0.02, 100, 95, 5, clip_low=-0.05, clip_high=0.07, valid=True)
+    sample = MatchSample(1, 2, np.zeros(3), np.zeros(3), np.array([18.0, 19.0, 20.0]), np.array([0.01, 0.02, -0.2]),
+                         np.array([True, True, False]))
+    result = ObservationResult(obs_id=1, filter="NIR_J", method="median", exposures=[], pairs=[pair], detectors=[],
+                               samples=[sample])
+    assert [o["value"] for o in _pair_options(result)] == ["1-2", "2-1"]
+    assert _pair(result, "1-2") == (pair, sample)
+    seen, drawn = _pair(result, "2-1")
+    assert (seen.exposure_a, seen.exposure_b, seen.median, seen.clip_low, seen.clip_high) == (2, 1, -0.01, -0.07, 0.05)
+    assert (drawn.exposure_a, drawn.exposure_b) == (2, 1) and drawn.dm.tolist() == [-0.01, -0.02, 0.2]
+    histogram = pair_histogram_figure(drawn, seen)
+    assert "m(dither 2) − m(dither 1)" in histogram.layout.title.text
+    assert pair.median == 0.01 and sample.dm[0] == 0.01  # the stored ones untouched
+
+
 def test_matrix_cells_and_focal_plane_cells_name_what_a_click_opens():
     from dashboard.pages.observation import detector_from_click, pair_from_click
 
@@ -430,7 +472,9 @@ def test_matrix_cells_and_focal_plane_cells_name_what_a_click_opens():
              PairStat(1, 3, None, None, None, 3, 3, 0, valid=False)]
     fig = pair_matrix_figure(pairs, [1, 2, 3])
     keys = fig.data[0].customdata
-    assert keys[0][1] == keys[1][0] == "1-2" and keys[2][0] == "1-3" and keys[1][1] == ""
+    # each cell names its pair oriented as it shows it: row 2, column 1 is m(2) - m(1)
+    assert keys[0][1] == "1-2" and keys[1][0] == "2-1" and keys[2][0] == "3-1" and keys[1][1] == ""
+    assert fig.data[0].z[1][0] == -fig.data[0].z[0][1] == -10.0
     assert "m_a" not in fig.layout.title.text and "+ = row fainter" in fig.layout.title.text
     assert pair_from_click({"points": [{"customdata": "1-3"}]}) == "1-3"
     assert pair_from_click({"points": [{"customdata": ""}]}) is None and pair_from_click(None) is None

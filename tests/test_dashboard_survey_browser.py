@@ -76,8 +76,14 @@ def test_observation_list_filters_on_the_server_and_links(dash_duo, tmp_path):
     store = fill_small_store(f"sqlite:///{tmp_path / 'small.db'}")
     dash_duo.start_server(create_app(store, db_label="small.db", warm=False))
     driver = dash_duo.driver
+    # a misspelt parameter (the API refuses it): the page says so and lists every row
+    driver.get(dash_duo.server_url + "/observations?wrost=FAIL")
+    dash_duo.wait_for_text_to_equal("#obslist-count", f"{N_OBS * 3} (observation, filter) rows")
+    assert dash_duo.find_element("#obslist-url-messages").text == (
+        "Unknown URL parameter 'wrost' (this page reads filter, worst, cell); ignored.")
     driver.get(dash_duo.server_url + "/observations")
     dash_duo.wait_for_text_to_equal("#obslist-count", f"{N_OBS * 3} (observation, filter) rows")
+    assert dash_duo.find_element("#obslist-url-messages").text == ""
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#obslist-grid .ag-row a"), message="the rows")
     box = driver.find_element(By.CSS_SELECTOR, "#obslist-grid .ag-floating-filter[aria-colindex='5'] input")
     box.send_keys("FAIL")

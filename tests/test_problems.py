@@ -13,7 +13,7 @@ import pytest
 from relphot_core.cli import main
 from relphot_core.qc.problems import find_problems, next_state
 from relphot_core.results import ObservationResult
-from relphot_core.simulate.faults import Fault, FaultSeason, ending_faults_season, factor_table
+from relphot_core.simulate.faults import Fault, FaultSeason, detector_table, ending_faults_season, factor_table
 from relphot_core.store.problems import ProblemStateError, StaleProblemError
 from relphot_core.testing.synth import make_result
 
@@ -87,6 +87,36 @@ def test_collateral_drifts_join_their_cause():
     assert (problems[0].first_obs, problems[0].last_obs) == (1080, 1129)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_detector_step_too_small_for_a_flag_is_a_detector_drift_problem(seed):
+    """Detector 23 0.4 % faint in every exposure over 60 observations (no
+    exposure's detector flag: under 0.5 %): one ``detector-drift`` problem,
+    its span within 10 observations, its size within 3 errors, ended."""
+    season = FaultSeason(300, (Fault("detector-step", 100, 160, 0, -0.004, detector=23),))
+    table = factor_table(season, error=0.002, seed=seed)
+    assert find_problems(table, "NIR_J") == []  # the exposures alone show nothing
+    problems = find_problems(table, "NIR_J", detectors=detector_table(season, error=0.002, seed=seed))
+    assert [(p.kind, p.subject) for p in problems] == [("detector-drift", "detector 23")]
+    (problem,) = problems
+    assert abs(problem.first_obs - 1100) <= 10 and abs(problem.last_obs - 1159) <= 10
+    assert abs(problem.size - 0.00436) <= 3 * problem.size_error and problem.unit == "mag"
+    assert not problem.ongoing and "drift of detector 23 since" in problem.reason
+    assert {d for _, d, _ in problem.exposures} == {1, 2, 3, 4}
+
+
+def test_a_flagged_detector_seen_in_its_series_is_one_problem():
+    """The 3 % fault of detector 23 in one dither also drifts that
+    detector's series: the series' drift joins the flag's problem as its
+    collateral, so the ending season still has one problem per fault."""
+    season = ending_faults_season(160)
+    table = factor_table(season, error=0.0005, seed=1)
+    problems = find_problems(table, "NIR_J", detectors=detector_table(season, seed=1))
+    assert sorted(p.subject for p in problems) == sorted(s for _, s, *_ in FAULTS.values())
+    detector = next(p for p in problems if p.subject == "detector 23")
+    assert detector.kind == "detector" and detector.n_collateral > 0
+    assert (detector.first_obs, detector.last_obs) == (1030, 1059)
+
+
 def test_next_state_regresses_only_a_resolved_problem_seen_later():
     assert next_state("resolved", 1040, 1041) == "regressed"
     assert next_state("resolved", 1040, 1040) == "resolved"
@@ -95,8 +125,12 @@ def test_next_state_regresses_only_a_resolved_problem_seen_later():
 
 
 # ------------------------------------------------------------------ store
-def _results(table: pd.DataFrame) -> list[ObservationResult]:
-    """Store results carrying a factor table's values and detector flags."""
+def _results(table: pd.DataFrame, detectors: pd.DataFrame | None = None) -> list[ObservationResult]:
+    """Store results carrying a factor table's values and detector flags
+    (and a detector table's offsets)."""
+    from relphot_core.results import DetectorStat
+
+    by_obs = dict(list(detectors.groupby("obs_id"))) if detectors is not None else {}
     out = []
     for obs_id, rows in table.groupby("obs_id", sort=True):
         result = make_result(int(obs_id), "NIR_J", values=rows["value"].tolist(), n_detectors=0, n_sample=0,
@@ -109,6 +143,10 @@ def _results(table: pd.DataFrame) -> list[ObservationResult]:
             exposure.detector_reason = row.detector_reason
             if np.isfinite(row.detector_worst):
                 exposure.detector_worst, exposure.detector_offset = int(row.detector_worst), float(row.detector_offset)
+        if obs_id in by_obs:
+            mag = {e.exposure: e.mag_offset for e in result.exposures}
+            result.detectors = [DetectorStat(int(r.exposure), int(r.detector), float(r.offset) + mag[int(r.exposure)],
+                                             float(r.error), 100) for r in by_obs[obs_id].itertuples(index=False)]
         out.append(result)
     return out
 
@@ -143,6 +181,67 @@ def test_problems_keep_their_identity_as_the_season_grows_and_regress(store, sea
     assert events == ["opened", "resolve", "regressed"]
     # the same data again: nothing changes
     assert store.update_problems(["NIR_J"])["NIR_J"]["unchanged"] == 5
+
+
+def test_a_recomputation_writes_only_what_changed(store, season_table, tmp_path):
+    """After a batch, the problems whose values and exposures are as stored
+    are not written again (same ``updated`` time), and of the problems that
+    grew only their new exposures are written."""
+    from sqlalchemy import event
+
+    store.save_results(_results(season_table[season_table["obs_id"] < 1159]))
+    store.update_problems(["NIR_J"])
+    before = store.problems("NIR_J").set_index("subject")
+    statements: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    store.save_results(_results(season_table[season_table["obs_id"] == 1159]))  # the two drifts go on
+    event.listen(store.engine, "before_cursor_execute", record)  # the writer's too: it is an option of it
+    counts = store.update_problems(["NIR_J"])
+    assert counts["NIR_J"]["grew"] == 2 and counts["NIR_J"]["unchanged"] == 3
+    after = store.problems("NIR_J").set_index("subject")
+    changed = after.index[after["updated"] != before["updated"]]
+    assert sorted(changed) == ["dither 3", "dither 4"]
+    grown = sorted(after.loc[changed, "id"].tolist())
+
+    def parameter_sets(prefix: str) -> int:
+        return sum(len(parameters) if isinstance(parameters, (list, tuple)) and parameters
+                   and isinstance(parameters[0], (list, tuple, dict)) else 1
+                   for statement, parameters in statements if statement.lstrip().upper().startswith(prefix))
+
+    # of the exposures, only the new ones are written: nothing deleted, nothing rewritten
+    added = int((after.loc[changed, "n_exposures"] - before.loc[changed, "n_exposures"]).sum())
+    assert added > 0 and parameter_sets("INSERT INTO PROBLEM_EXPOSURE") == added
+    assert parameter_sets("DELETE FROM PROBLEM_EXPOSURE") == 0
+    updates = [parameters for statement, parameters in statements
+               if statement.lstrip().upper().startswith("UPDATE PROBLEM ")]
+    assert len(updates) == 1 and len(updates[0]) == len(grown)  # one statement, a parameter set for each
+    # what is stored is what a computation from scratch stores
+    from relphot_core.store import Store
+
+    with Store.open(f"sqlite:///{tmp_path / 'scratch.db'}") as scratch:
+        scratch.save_results(_results(season_table))
+        scratch.update_problems(["NIR_J"])
+        fresh = scratch.problems("NIR_J").set_index("subject")
+        assert sorted(fresh.index) == sorted(after.index)
+        for subject in after.index:
+            mine = store.problem_exposures(int(after.loc[subject, "id"]))[["obs_id", "exposure", "role"]]
+            theirs = scratch.problem_exposures(int(fresh.loc[subject, "id"]))[["obs_id", "exposure", "role"]]
+            pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))
+
+
+def test_the_store_finds_a_detector_drift_from_its_detector_offsets(store):
+    season = FaultSeason(200, (Fault("detector-step", 60, 120, 0, -0.004, detector=32),))
+    store.save_results(_results(factor_table(season, error=0.002, seed=4),
+                                detector_table(season, error=0.002, seed=4)))
+    assert store.update_problems(["NIR_J"])["NIR_J"]["opened"] == 1
+    (problem,) = store.problems("NIR_J").itertuples(index=False)
+    assert (problem.kind, problem.subject, problem.unit) == ("detector-drift", "detector 32", "mag")
+    assert abs(problem.first_obs - 1060) <= 10 and abs(problem.last_obs - 1119) <= 10
+    exposures = store.problem_exposures(problem.id)
+    assert set(exposures["exposure"]) == {1, 2, 3, 4} and (exposures["role"] == "primary").all()
 
 
 def test_a_problem_is_reviewed_in_one_batch_and_revoking_restores_the_queue(store, season_table):

@@ -89,6 +89,7 @@ def test_observation_list_rows_and_narrowing(app):
             "worst": {"filterType": "text", "type": "equals", "filter": "FAIL"}}})
         assert matching == 1 and (records[0]["obs"], records[0]["filter"]) == BAD[:2]
         assert records[0]["reviewed"] == "no: 1 awaiting" and records[0]["dithers"] == 4
+        assert records[0]["problems"] == f"exposure {BAD[0]} dither {BAD[2]}"  # the store's problem of it
         worst = {(r["obs"], r["filter"]): r["worst"] for r in observations.query_rows({}, {"endRow": 100})[0]}
         assert worst[WARN[:2]] == "WARN" and worst[NODATA[:2]] == "NODATA"
         narrowing, problems = observations.parse_narrowing("NIR_J", "fail", "16:1")
@@ -101,6 +102,24 @@ def test_observation_list_rows_and_narrowing(app):
         assert observations.query_rows({"cell": (16, cell + 1)}, {"endRow": 100})[2] == 0
     client = app.server.test_client()
     assert client.get("/observations?cell=16:3").status_code == 200
+
+
+def test_the_observation_list_shows_the_problems_of_each_observation_with_their_state(tmp_path):
+    store = fill_small_store(f"sqlite:///{tmp_path / 'problems.db'}")
+    ids = store.problems().set_index("subject")["id"]
+    app = create_app(store, warm=False)
+
+    def problems_of(key):
+        with app.server.app_context():
+            rows = observations.query_rows({}, {"endRow": 1000})[0]
+        return next(r["problems"] for r in rows if (r["obs"], r["filter"]) == key)
+
+    assert problems_of(WARN[:2]) == f"exposure {WARN[0]} dither {WARN[2]}"
+    assert problems_of((1001, "NIR_J")) == ""
+    store.set_problem_state(int(ids[f"obs {WARN[0]} dither {WARN[2]}"]), "acknowledge", "lead")
+    assert problems_of(WARN[:2]) == f"exposure {WARN[0]} dither {WARN[2]} (acknowledged)"
+    store.set_problem_state(int(ids[f"obs {WARN[0]} dither {WARN[2]}"]), "resolve", "lead")
+    assert problems_of(WARN[:2]) == ""  # resolved: no longer listed
 
 
 def test_sky_views_and_clicks(app):

@@ -47,9 +47,14 @@ def _compact(count: int) -> str:
     return f"{count:,}" if count < 1000 else f"{count / 1000:.1f}k"
 
 
+PLANE_SHOWS: dict[str, str] = {"median": "median offset", "worst": "worst offset"}
+"""What the focal plane's tiles show: the period's median offset of each
+detector, or its worst one (one bad exposure of a detector then frames its tile)."""
+
+
 def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, limit: float | None = None,
-                       title: str = "", height: int = 430) -> dict:
-    """The period's median offset per detector as the 4x4 focal plane.
+                       title: str = "", height: int = 430, show: str = "median") -> dict:
+    """The period's median (or worst) offset per detector as the 4x4 focal plane.
 
     Parameters
     ----------
@@ -61,6 +66,11 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
     limit : float, optional
         Symmetric colour limit (mmag); default from the values (>= 5).
     title : str
+    show : str
+        ``"median"``: each tile is the period's median offset, framed when
+        that median is WARN / FAIL; ``"worst"``: its worst offset (the
+        worst status, then the largest), framed when that one offset is
+        WARN / FAIL, with its observation (`PLANE_SHOWS`).
 
     Returns
     -------
@@ -68,6 +78,11 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
         A plotly figure; each cell's ``customdata`` starts with its detector
         number (a click opens that detector's series).
     """
+    if show not in PLANE_SHOWS:
+        raise ValueError(f"show must be one of {', '.join(PLANE_SHOWS)}, not {show!r}")
+    worst = show == "worst"
+    value_column, error_column, status_column = (("worst_mmag", "worst_error_mmag", "worst_status") if worst
+                                                 else ("median_mmag", "error_mmag", "status"))
     if summary is None or summary.empty or not (summary["count"] > 0).any():
         return empty_figure("No detector offsets in this period.", height=height, title=title).to_plotly_json()
     rows = {int(d): r for d, r in zip(summary["detector"], summary.to_dict("records"))}
@@ -79,13 +94,15 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
         row = rows.get(det)
         if row is None:
             continue
-        value, error, count, flagged, status = (row["median_mmag"], row["error_mmag"], int(row["count"]),
-                                                int(row["flagged"]), str(row["status"]))
+        value, error, count, flagged, status = (row[value_column], row[error_column], int(row["count"]),
+                                                int(row["flagged"]), str(row[status_column]))
         z[r, c] = value
         head = f"<b>{det}</b>" + (" <b>!</b>" if status in OUT_OF_LIMITS else "")
         digits = 2 if np.isfinite(error) and error < 0.1 else 1
         body = "—" if not np.isfinite(value) else f"{value:+.{digits}f} ± {error:.{digits}f}"
-        text[r][c] = f"{head}<br>{body}" + (f"<br>{_compact(flagged)} flagged" if flagged else "")
+        where = (f"<br>obs {int(row['worst_obs'])} d{int(row['worst_exposure'])}"
+                 if worst and int(row.get("worst_obs", -1)) >= 0 and np.isfinite(value) else "")
+        text[r][c] = f"{head}<br>{body}" + (where or (f"<br>{_compact(flagged)} flagged" if flagged else ""))
         custom[r][c] = [det, count, flagged, status, "—" if not np.isfinite(error) else f"{error:.2f}"]
     finite = np.abs(z[np.isfinite(z)])
     if limit is None:
@@ -94,17 +111,17 @@ def focal_plane_figure(summary: pd.DataFrame, *, selected: int | None = None, li
         type="heatmap", z=z.tolist(), x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
         textfont=dict(size=11), customdata=custom, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
         xgap=3, ygap=3, colorbar=dict(title=dict(text="mmag"), thickness=12),
-        hovertemplate="detector %{customdata[0]}<br>median offset %{z:+.2f} ± %{customdata[4]} mmag<br>"
+        hovertemplate=f"detector %{{customdata[0]}}<br>{PLANE_SHOWS[show]} %{{z:+.2f}} ± %{{customdata[4]}} mmag<br>"
                       "%{customdata[1]:,} exposures, %{customdata[2]:,} flagged<br>status %{customdata[3]}"
                       "<br>click: its series<extra></extra>",
         name="detectors")]
     by_detector = summary.set_index("detector")
-    framed = [d for d in DETECTORS if by_detector["status"].get(d) in OUT_OF_LIMITS]
-    if framed:  # a frame in the status colour around each detector whose median is flagged
+    framed = [d for d in DETECTORS if by_detector[status_column].get(d) in OUT_OF_LIMITS]
+    if framed:  # a frame in the status colour around each detector whose median (or worst offset) is flagged
         traces.append(dict(
             type="scatter", x=[d % 10 for d in framed], y=[d // 10 for d in framed], mode="markers",
             marker=dict(symbol="square-open", size=70, line=dict(width=5),
-                        color=[STATUS_COLOURS[by_detector["status"][d]] for d in framed]),
+                        color=[STATUS_COLOURS[by_detector[status_column][d]] for d in framed]),
             hoverinfo="skip", showlegend=False, name="flagged detector"))
     fraction = by_detector["flagged"] / by_detector["count"].clip(lower=1)
     with_flags = [d for d in DETECTORS if d not in framed and by_detector["flagged"].get(d, 0) > 0

@@ -145,8 +145,10 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
     antisymmetric. Pairs left out (too few matches) are shown as "n/a".
     ``limit``: see `colour_limit` (values beyond it saturate; the cells give
     their value). Each cell's ``customdata`` is its pair as the page's pair
-    menu names it (``"a-b"``, lower dither first; empty on the diagonal):
-    a click on a cell shows that pair's plots.
+    menu names it, oriented as the cell (``"a-b"`` for row a, column b, so
+    a lower-triangle cell is ``"b-a"`` of the stored pair a-b; empty on the
+    diagonal): a click on a cell shows that pair's plots with the sign the
+    cell shows.
     """
     dithers = list(dithers)
     if not pairs or len(dithers) < 2:
@@ -160,7 +162,7 @@ def pair_matrix_figure(pairs: Sequence[PairStat], dithers: Sequence[int], *, hei
         if pair.exposure_a not in index or pair.exposure_b not in index:
             continue
         a, b = index[pair.exposure_a], index[pair.exposure_b]
-        keys[a][b] = keys[b][a] = f"{pair.exposure_a}-{pair.exposure_b}"
+        keys[a][b], keys[b][a] = f"{pair.exposure_a}-{pair.exposure_b}", f"{pair.exposure_b}-{pair.exposure_a}"
         if pair.median is None or not pair.valid:
             text[a][b] = text[b][a] = f"n/a<br>({pair.n_kept} kept)"
             continue
@@ -390,15 +392,24 @@ def focal_plane_figure(detectors: Sequence[DetectorStat], dithers: Sequence[int]
         detector_ids = 10 * np.arange(1, 5)[:, None] + np.arange(1, 5)[None, :]
         custom = np.dstack([counts[d], np.nan_to_num(errors[d], nan=-1.0),
                             np.where(statuses[d] == "", "—", statuses[d]), detector_ids]).tolist()
-        fig.add_trace(go.Heatmap(
-            z=grids[d], x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
-            textfont=dict(size=11), customdata=custom, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
-            showscale=i == len(dithers), xgap=2, ygap=2,
-            colorbar=dict(title=dict(text="mmag"), thickness=12),
-            hovertemplate="DET%{y}%{x}<br>median dm %{z:.2f} ± %{customdata[1]:.2f} mmag<br>"
-                          "n = %{customdata[0]}<br>status %{customdata[2]}<br>click for its history"
-                          "<extra></extra>"),
-            row=1, col=i)
+        if not np.isfinite(grids[d]).any():
+            # a dither without detector statistics (NODATA): its cells in grey, no hover (a panel whose values
+            # are all NaN gives plotly no extent: it draws its axis lines as NaN paths, console errors)
+            fig.add_trace(go.Heatmap(
+                z=np.zeros((4, 4)), x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
+                textfont=dict(size=11, color="#666"), customdata=custom, colorscale=[[0, "#eeeeee"], [1, "#eeeeee"]],
+                showscale=False, xgap=2, ygap=2, hoverinfo="skip", name="no detector statistics"), row=1, col=i)
+            fig.layout.annotations[i - 1].text = f"dither {d}: no data"
+        else:
+            fig.add_trace(go.Heatmap(
+                z=grids[d], x=[1, 2, 3, 4], y=[1, 2, 3, 4], text=text, texttemplate="%{text}",
+                textfont=dict(size=11), customdata=custom, colorscale=DIVERGING, zmin=-limit, zmax=limit, zmid=0,
+                showscale=i == len(dithers), xgap=2, ygap=2,
+                colorbar=dict(title=dict(text="mmag"), thickness=12),
+                hovertemplate="DET%{y}%{x}<br>median dm %{z:.2f} ± %{customdata[1]:.2f} mmag<br>"
+                              "n = %{customdata[0]}<br>status %{customdata[2]}<br>click for its history"
+                              "<extra></extra>"),
+                row=1, col=i)
         flagged = np.argwhere(np.isin(statuses[d], OUT_OF_LIMITS))
         if flagged.size:  # a frame around each flagged detector
             fig.add_trace(go.Scatter(

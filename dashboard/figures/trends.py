@@ -55,12 +55,34 @@ def _review_text(decision, reviewer, flagged: bool, escape) -> str:
     return "review: awaiting" if flagged else ""
 
 
+def _flagged_partners(cols: dict[str, np.ndarray], idx: np.ndarray, escape) -> dict[int, list[tuple[int, str]]]:
+    """``obs_id -> [(dither, what), ...]``: the flagged exposures of the
+    observations of ``idx`` (a status other than OK, or another flag:
+    its first reason line), for the hover of their partners."""
+    flagged = np.flatnonzero(((cols["code"] != 0) | cols["flag"]) & np.isin(cols["obs_id"], cols["obs_id"][idx]))
+    reasons = cols.get("flag_reason")
+    statuses = cols.get("status")
+    out: dict[int, list[tuple[int, str]]] = {}
+    for row in flagged.tolist():
+        status = str(statuses[row]) if statuses is not None else ""
+        reason = reasons[row] if reasons is not None else None
+        first = reason.split("\n")[0] if isinstance(reason, str) and reason else ""
+        what = first if cols["code"][row] == 0 and first else status
+        if len(what) > 70:
+            what = what[:69] + "…"
+        out.setdefault(int(cols["obs_id"][row]), []).append((int(cols["exposure"][row]), escape(what)))
+    return out
+
+
 def hover_texts(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
     """One escaped hover text per row of ``idx``: UTC date and MJD, obs id
     and dither, QPRELEX ± error, status and its reason, the review state
-    (``awaiting`` for a flagged exposure nobody reviewed) and the other
-    flags' reasons."""
+    (``awaiting`` for a flagged exposure nobody reviewed), the other
+    flags' reasons, and the observation's other flagged dithers (the four
+    dithers of an observation share a pixel on a season's axis: whichever
+    one the pointer finds, a flag of the observation shows)."""
     escape = functools.lru_cache(maxsize=1024)(esc)  # statuses, reasons, reviewers repeat
+    partners = _flagged_partners(cols, idx, escape)
 
     def picked(name: str) -> list:
         column = cols.get(name)
@@ -89,6 +111,9 @@ def hover_texts(cols: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
             text += "<br>" + review
         if isinstance(other, str) and other:
             text += "<br>" + "<br>".join(escape(part) for part in other.split("\n"))
+        also = [f"dither {d}: {what}" for d, what in partners.get(int(obs), []) if d != int(exposure)]
+        if also:
+            text += "<br><b>flagged in this observation</b>: " + "; ".join(also)
         texts.append(text)
     return texts
 
@@ -216,7 +241,7 @@ def histogram_traces(histogram: FactorHistogram, *, name: str = "") -> tuple[lis
     traces = []
     for start, stop in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [zone.size]])):
         status = (Status.OK, Status.WARN, Status.FAIL)[zone[start]]
-        texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposures"
+        texts = [f"QPRELEX {edges[j]:.4f} to {edges[j + 1]:.4f}: {counts[j]:,} exposure{'' if counts[j] == 1 else 's'}"
                  for j in range(start, stop)]
         traces.append(dict(
             type="scatter", mode="lines", line=dict(shape="vh", width=1, color=STATUS_COLOURS[status]),
@@ -277,8 +302,9 @@ def _group_trace(data: TrendData, group: PointGroup, *, max_detailed: int, filte
     colour = DRIFT_COLOUR if kind == FLAG_LABEL else REVIEW_COLOURS[kind.split(": ")[1]]
     y = np.where(np.isfinite(data.cols["value"][idx]), data.drawn_y[idx], data.y_nodata)
     return _markers(data, idx, name=f"{kind} ({idx.size})", colour=colour,
-                    symbol="circle-open" if kind == FLAG_LABEL else "square-open", size=15 if detailed else 11,
-                    y=y, errors=None, detailed=detailed, label=kind, line_width=2 if detailed else 1.2,
+                    symbol="circle-open" if kind == FLAG_LABEL else "square-open", size=16 if detailed else 11,
+                    y=y, errors=None, detailed=detailed, label=kind,
+                    line_width=(2.5 if kind == FLAG_LABEL else 2) if detailed else 1.2,
                     filter_name=filter_name)
 
 
@@ -312,8 +338,9 @@ def trend_spec(df: pd.DataFrame, *, warn: float, fail: float, x: str = "mjd_obs"
     traces: list[dict] = _line_traces(data.lines, x)
     if data.envelope is not None:
         traces.extend(_envelope_traces(data.envelope, data.n_binned, x))
-    traces.extend(_group_trace(data, group, max_detailed=max_detailed, filter_name=filter_name)
-                  for group in data.groups)
+    # the rings last: on top of the four dithers of their observation (which share their pixel on a season's axis)
+    groups = sorted(data.groups, key=lambda group: group.kind == FLAG_LABEL)
+    traces.extend(_group_trace(data, group, max_detailed=max_detailed, filter_name=filter_name) for group in groups)
     histogram, xaxis2, _ = histogram_traces(data.histogram, name=filter_name)
     traces.extend(histogram)
     pinned = _off_scale_trace(data)

@@ -22,10 +22,11 @@ from dash.exceptions import PreventUpdate
 from relphot_core.compare import STATUSES, ChoiceError, RunChoice, RunComparison
 from relphot_core.config import FILTERS
 
-from ..components import (command_block, data_grid, empty_store_page, grid_column, message, status_cell_style,
-                          sync_address_bar)
+from ..components import (command_block, data_grid, empty_store_page, grid_column, message, plural,
+                          status_cell_style, sync_address_bar)
 from ..data import db_label, get_cache
 from ..figures.compare import delta_histogram_figure, transition_figure
+from ..query import unknown_parameters
 from ..style import GRAPH_CONFIG
 from ..survey_data import run_comparison
 
@@ -111,7 +112,8 @@ def summary_text(comparison: RunComparison, filter_name: str) -> str:
     spread = ("" if p["mmag"]["p50"] is None else
               f" |Δ| median {p['mmag']['p50']:.2f} mmag ({p['sigma']['p50']:.2f} QPRELEXE), p90 "
               f"{p['mmag']['p90']:.2f}, p99 {p['mmag']['p99']:.2f}, largest {p['mmag']['p100']:.2f} mmag.")
-    return (f"{filter_name}: {n['compared']:,} sets compared ({n['exposures']:,} exposures, {changed:,} changed "
+    return (f"{filter_name}: {plural(n['compared'], 'set')} compared ({plural(n['exposures'], 'exposure')}, "
+            f"{changed:,} changed "
             f"status); {n['same_run']:,} have the same run on both sides, {n['only_before']:,} a run before only, "
             f"{n['only_after']:,} after only.{spread}")
 
@@ -159,6 +161,7 @@ def layout(before=None, after=None, filter=None, **_params) -> html.Div:  # URL 
     if get_cache().is_empty():
         return empty_store_page()
     chosen_before, chosen_after, problems = parse_choices(before, after)
+    problems = unknown_parameters(_params, ("before", "after", "filter")) + problems
     filter_name = filter if filter in FILTERS else FILTERS[0]
     if filter not in (None, "") and filter not in FILTERS:
         problems.append(f"Unknown filter '{str(filter)[:40]}' (choose among {', '.join(FILTERS)}); showing "

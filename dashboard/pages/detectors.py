@@ -1,8 +1,9 @@
-"""Detector page: ``/detectors?filter=NIR_J&from=2026-01-01&to=2026-02-01&detector=23``.
+"""Detector page: ``/detectors?filter=NIR_J&from=2026-01-01&to=2026-02-01&detector=23&show=worst``.
 
 For one filter and a period: the 4x4 focal plane of the period's median
 offset of each detector against its own exposure (mmag, ± error; detectors
-whose median is WARN / FAIL framed), and, for the detector clicked (or
+whose median is WARN / FAIL framed), or of its worst offset (``show=worst``:
+one bad exposure of a detector frames its tile, with its observation), and, for the detector clicked (or
 named in the URL), its offsets over time with the WARN / FAIL bands and
 the alarms of its control chart (`relphot_core.detector_qc`); below, the
 16 detectors' series side by side (a median line and the WARN / FAIL
@@ -26,9 +27,9 @@ from relphot_core.config import DETECTORS, FILTERS
 from ..components import empty_store_page, message
 from ..data import get_cache
 from ..detector_cache import get_detector_cache
-from ..figures.detectors import (detector_multiples_figure, detector_series_figure, focal_plane_figure,
-                                 mmag_limits)
-from ..query import mjd_to_date, parse_selection
+from ..figures.detectors import (PLANE_SHOWS, detector_multiples_figure, detector_series_figure,
+                                 focal_plane_figure, mmag_limits)
+from ..query import mjd_to_date, parse_selection, unknown_parameters
 from ..style import GRAPH_CONFIG
 from .observation_model import with_back
 
@@ -58,7 +59,15 @@ def parse_filter(value: object) -> tuple[str, list[str]]:
                         f"showing {FILTERS[0]}."]
 
 
-def search_of(filter_name: str, date_from: str | None, date_to: str | None, detector: int | None) -> str:
+def parse_show(value: object) -> tuple[str, list[str]]:
+    """What the focal plane shows (`PLANE_SHOWS`; ``median`` and a message when unknown)."""
+    if value in (None, "") or str(value) in PLANE_SHOWS:
+        return (str(value) if value else "median"), []
+    return "median", [f"'show' must be one of {', '.join(PLANE_SHOWS)}, not '{str(value)[:40]}'; showing median."]
+
+
+def search_of(filter_name: str, date_from: str | None, date_to: str | None, detector: int | None,
+              show: str = "median") -> str:
     """The URL query string of a view."""
     params = {"filter": filter_name}
     if date_from:
@@ -67,6 +76,8 @@ def search_of(filter_name: str, date_from: str | None, date_to: str | None, dete
         params["to"] = date_to
     if detector is not None:
         params["detector"] = str(detector)
+    if show != "median":
+        params["show"] = show
     return "?" + urlencode(params)
 
 
@@ -80,17 +91,18 @@ def _date_input(name: str, value: str | None, placeholder: str) -> dcc.Input:
                      className="input-date")
 
 
-def plane_figure(filter_name: str, date_from, date_to, detector: int | None) -> tuple[dict, object]:
-    """The focal plane of a period (remembered per filter, period, table version and selection)."""
+def plane_figure(filter_name: str, date_from, date_to, detector: int | None,
+                 show: str = "median") -> tuple[dict, object]:
+    """The focal plane of a period (remembered per filter, period, table version, selection and what it shows)."""
     cache = get_detector_cache()
     series = cache.series(filter_name)
     _, _, low, high, _ = _period(date_from, date_to)
     period = "whole season" if not (date_from or date_to) else f"{date_from or '…'} – {date_to or '…'}"
     summary = cache.memo(("summary", filter_name, low, high, series.version),
                          lambda: series.summary(low, high, cache.thresholds))
-    figure = cache.memo(("plane", filter_name, low, high, detector, series.version), lambda: focal_plane_figure(
-        summary, selected=detector, limit=1.5 * mmag_limits(cache.thresholds.fail)[1],
-        title=f"{filter_name} · {period}: median offset (mmag)"))
+    figure = cache.memo(("plane", filter_name, low, high, detector, show, series.version), lambda: focal_plane_figure(
+        summary, selected=detector, limit=1.5 * mmag_limits(cache.thresholds.fail)[1], show=show,
+        title=f"{filter_name} · {period}: {PLANE_SHOWS[show]} (mmag)"))
     return figure, summary
 
 
@@ -132,20 +144,23 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # URL parameter n
         return empty_store_page()
     filter_name, problems = parse_filter(filter)
     chosen, more = parse_detector(detector)
+    show, show_problems = parse_show(params.get("show"))
     date_from, date_to, _, _, date_problems = _period(params.get("from"), params.get("to"))
-    problems += more + date_problems
+    problems += more + date_problems + show_problems + unknown_parameters(
+        params, ("filter", "detector", "from", "to", "show"))
     series = get_detector_cache().series(filter_name)
     span = series.span()
     hint = (f"{filter_name} has detector offsets from {mjd_to_date(span[0])} to {mjd_to_date(span[1])}. "
             if span else f"{filter_name} has no detector offsets. ")
-    plane, _ = plane_figure(filter_name, date_from, date_to, chosen)
+    plane, _ = plane_figure(filter_name, date_from, date_to, chosen, show)
     return html.Div([
         html.Div([dcc.Link("Overview", href="/"), " / detectors"], className="breadcrumb"),
         html.H1("Detectors of the NISP focal plane"),
         html.P([hint, "Each detector's offset is the median difference of its sources against the other "
                 "exposures minus its own exposure's offset (positive = fainter). Framed: the period's median is "
                 "WARN or FAIL (amber, vermillion), or more than 0.5 % of the detector's exposures are flagged "
-                "(purple: WARN / FAIL statuses, control-chart alarms). "
+                "(purple: WARN / FAIL statuses, control-chart alarms); showing the worst offset, the tile is the "
+                "detector's worst exposure of the period, framed when that one is WARN or FAIL. "
                 "Click a detector for its history, its WARN / FAIL bands and its control-chart alarms; "
                 "a point of the history for its observation."], className="lead",
                id=pid("hint")),
@@ -157,6 +172,9 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # URL parameter n
             html.Div([html.Label("Period (UTC)"), html.Div([
                 _date_input("from", date_from, "from YYYY-MM-DD"), html.Span("–", className="dash-sep"),
                 _date_input("to", date_to, "to YYYY-MM-DD")])], className="control"),
+            html.Div([html.Label("Tiles show"), dcc.RadioItems(
+                id=pid("show"), value=show, inline=True, className="radio-inline",
+                options=[{"label": text, "value": key} for key, text in PLANE_SHOWS.items()])], className="control"),
         ]),
         html.Div(id=pid("messages")),
         html.Div(className="detector-grid", children=[
@@ -171,15 +189,15 @@ def layout(filter=None, detector=None, **params) -> html.Div:  # URL parameter n
                             config=GRAPH_CONFIG)], className="card"),
         dcc.Store(id=pid("detector"), data=chosen),
         dcc.Location(id=pid("goto"), refresh="callback-nav"),
-        dcc.Store(id=pid("search"), data=search_of(filter_name, date_from, date_to, chosen)),
+        dcc.Store(id=pid("search"), data=search_of(filter_name, date_from, date_to, chosen, show)),
         html.Div(id=pid("dummy"), hidden=True),
     ])
 
 
-def update(filter_name, date_from, date_to, click, multiples_click, detector):
-    """Redraw for a new filter, period or clicked detector (what changed only)."""
+def update(filter_name, date_from, date_to, click, multiples_click, show, detector):
+    """Redraw for a new filter, period, clicked detector or what the tiles show."""
     trigger = ctx.triggered_id
-    if filter_name not in FILTERS:
+    if filter_name not in FILTERS or show not in PLANE_SHOWS:
         raise PreventUpdate
     date_from, date_to, _, _, problems = _period(date_from, date_to)
     new_detector = detector
@@ -199,11 +217,11 @@ def update(filter_name, date_from, date_to, click, multiples_click, detector):
             raise PreventUpdate from None
         if new_detector not in DETECTORS:
             raise PreventUpdate
-    plane, _ = plane_figure(filter_name, date_from, date_to, new_detector)
+    plane, _ = plane_figure(filter_name, date_from, date_to, new_detector, show)
     series = series_figure(filter_name, date_from, date_to, new_detector)
     multiples = multiples_figure(filter_name, date_from, date_to, new_detector)
     return ([message(p, "warning") for p in problems], plane, series, new_detector,
-            search_of(filter_name, date_from, date_to, new_detector), [] if trigger else no_update, multiples)
+            search_of(filter_name, date_from, date_to, new_detector, show), [] if trigger else no_update, multiples)
 
 
 def open_observation(click, filter_name, search):
@@ -240,6 +258,7 @@ def register_callbacks(app: dash.Dash) -> None:
         Input(pid("to"), "value"),
         Input(pid("plane"), "clickData"),
         Input(pid("multiples"), "clickData"),
+        Input(pid("show"), "value"),
         State(pid("detector"), "data"),
         prevent_initial_call=True,
     )(update)

@@ -18,7 +18,7 @@ from relphot_core.config import FILTERS
 
 from ..api import MAX_ZIP, is_number
 from ..components import (command_block, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
-                          reviewed_radio, status_checklist)
+                          noun, reviewed_radio, status_checklist)
 from ..data import db_label, get_cache
 from ..query import apply_selection, parse_selection
 
@@ -133,8 +133,8 @@ def selection_block(filters, statuses, date_from, date_to, obs, reviewed="any"):
                           "selection or use the command below.", className="muted"))
     return html.Div([
         messages(sel.messages),
-        html.P([html.Strong(f"{n_exp:,}"), " exposures in ", html.Strong(f"{n_obs:,}"),
-                " observation products selected."], id=pid("count")),
+        html.P([html.Strong(f"{n_exp:,}"), f" {noun(n_exp, 'exposure')} in ", html.Strong(f"{n_obs:,}"),
+                f" {noun(n_obs, 'observation product')} selected."], id=pid("count")),
         html.Div(className="downloads", children=[
             zip_link,
             html.A("Exposure table as CSV", href=f"/download/exposures.csv{search}", id=pid("csv"),

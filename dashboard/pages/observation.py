@@ -14,10 +14,12 @@ next flagged one and the next one of the triage queue
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from urllib.parse import urlencode
 
 import dash
+import numpy as np
 import pandas as pd
 from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.dependencies import Wildcard
@@ -28,17 +30,19 @@ from relphot_core.errors import RelphotError
 from relphot_core.identity import Action, AuthError
 from relphot_core.mjd import mjd_to_datetime
 from relphot_core.qc.flags import exposure_flags, is_flagged, next_flagged
+from relphot_core.results import MatchSample, PairStat
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import OUT_OF_LIMITS, Status
 
 from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
-                          fmt_time, message, refused_message, review_form, status_badge)
+                          fmt_time, message, plural, refused_message, review_form, status_badge)
 from ..api import is_number
 from ..auth import current_identity, signed_name, writes
 from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version
 from ..figures import (dm_mag_figure, exposure_factor_figure, focal_plane_figure, pair_histogram_figure,
                        pair_matrix_figure, sky_figure)
 from ..figures.observation import FACTOR_VIEWS
+from ..query import unknown_parameters
 from ..style import GRAPH_CONFIG
 from .observation_model import (back_link, filter_summary, next_in_queue, queue_order, with_back,
                                 worst_first)
@@ -123,8 +127,28 @@ def flagged_dithers(result, run_id: int | None = None) -> list[int]:
 
 
 def _pair_options(result) -> list[dict]:
-    return [{"label": f"dither {p.exposure_a} − dither {p.exposure_b} ({p.n_kept} kept)",
-             "value": f"{p.exposure_a}-{p.exposure_b}"} for p in result.pairs]
+    """Each pair in both orientations (a click on either triangle of the
+    matrix chooses the one its cell shows): the stored one first."""
+    def option(p: PairStat, a: int, b: int) -> dict:
+        return {"label": f"dither {a} − dither {b} ({p.n_kept} kept)", "value": f"{a}-{b}"}
+
+    return ([option(p, p.exposure_a, p.exposure_b) for p in result.pairs]
+            + [option(p, p.exposure_b, p.exposure_a) for p in result.pairs])
+
+
+def reversed_pair(pair: PairStat | None, sample: MatchSample | None) -> tuple[PairStat | None, MatchSample | None]:
+    """A pair and its sample seen the other way round: dm = m(b) - m(a)."""
+    def negated(value: float | None) -> float | None:
+        return None if value is None else -value
+
+    if pair is not None:
+        pair = dataclasses.replace(pair, exposure_a=pair.exposure_b, exposure_b=pair.exposure_a,
+                                   median=negated(pair.median), clip_low=negated(pair.clip_high),
+                                   clip_high=negated(pair.clip_low))
+    if sample is not None:
+        sample = dataclasses.replace(sample, exposure_a=sample.exposure_b, exposure_b=sample.exposure_a,
+                                     dm=-np.asarray(sample.dm))
+    return pair, sample
 
 
 def default_pair(result) -> str | None:
@@ -146,6 +170,10 @@ def _pair(result, value: str | None):
         return None, None
     pair = next((p for p in result.pairs if (p.exposure_a, p.exposure_b) == (a, b)), None)
     sample = next((s for s in result.samples if (s.exposure_a, s.exposure_b) == (a, b)), None)
+    if pair is None and sample is None:  # the stored pair b-a, seen as a-b
+        pair = next((p for p in result.pairs if (p.exposure_a, p.exposure_b) == (b, a)), None)
+        sample = next((s for s in result.samples if (s.exposure_a, s.exposure_b) == (b, a)), None)
+        return reversed_pair(pair, sample)
     return pair, sample
 
 
@@ -220,7 +248,7 @@ def _section(store, result, run_id) -> html.Section:
     return html.Section(className="obs-section card", id=f"obs-section-{f}", children=[
         html.Div(className="card-head", children=[
             html.H2([f, " "] + summary),
-            html.Span(f"{result.method} method · {len(dithers)} exposures"
+            html.Span(f"{result.method} method · {plural(len(dithers), 'exposure')}"
                       + (f" · showing run {run_id}" if run_id else ""), className="muted"),
         ]),
         dcc.Store(id=pid("key", f), data={"obs_id": result.obs_id, "filter": f, "run": run_id}),
@@ -362,7 +390,7 @@ def _summary(results, back: str | None) -> html.Div:
         html.H3("Filters of this observation, worst first"), html.Table(rows, className="plain-table")])
 
 
-def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Div:  # URL parameter
+def layout(obs_id=None, filter=None, run=None, back=None, **_params) -> html.Div:  # URL parameter
     """The page of one observation (one or all of its filters).
 
     ``back``: the page it was opened from (overview, triage queue, ...)
@@ -376,7 +404,7 @@ def layout(obs_id=None, filter=None, run=None, back=None, **_ignored) -> html.Di
     if not is_number(text):
         return not_found(f"'{text}' is not an observation id: ids are whole numbers, e.g. /observation/1001.")
     obs = int(text)
-    problems = []
+    problems = unknown_parameters(_params, ("filter", "run", "back"))
     filters = list(FILTERS)
     if filter not in (None, ""):
         if str(filter) in FILTERS:

@@ -2,10 +2,10 @@
 
 One row per (observation, filter) of the current runs: date, dithers, worst
 status, largest ``|QPRELEX - 1|``, the flags beyond the status (detectors,
-cross-check, control chart), the review state, the run and the pointing;
-every column sorts and filters, the obs id opens the observation. The URL
-narrows the list to a filter, a worst status or a HEALPix cell of the sky
-map (``cell=NSIDE:INDEX``, nested).
+cross-check, control chart), the problems its exposures belong to, the
+review state, the run and the pointing; every column sorts and filters, the
+obs id opens the observation. The URL narrows the list to a filter, a worst
+status or a HEALPix cell of the sky map (``cell=NSIDE:INDEX``, nested).
 
 A survey's 120,000 rows stay on the server: the grid's infinite row model
 asks for the block it shows, filtered and sorted there
@@ -28,6 +28,7 @@ from relphot_core.survey import STATUSES, healpix_index
 from ..components import data_grid, empty_store_page, grid_column, message, status_cell_style
 from ..data import get_cache
 from ..grid_query import filter_rows, sort_rows
+from ..query import unknown_parameters
 from ..survey_data import memo, observation_list
 
 PAGE = dict(path="/observations", name="Observations", title="relphot QC — observations", order=7)
@@ -36,9 +37,7 @@ BLOCK = 200
 
 COLUMNS = [("obs", "obs id"), ("filter", "filter"), ("date", "date (UTC)"), ("dithers", "dithers"),
            ("worst", "worst status"), ("offset", "largest |QPRELEX − 1|"), ("flags", "other flags"),
-           # Issue 18 ("problems"): the open problems of each observation get their column here, after the
-           # flags; `dashboard.survey_data.list_frame` fills the field from the store.
-           ("reviewed", "reviewed"), ("run", "run"), ("ra", "RA (deg)"), ("dec", "Dec (deg)")]
+           ("problems", "problems"), ("reviewed", "reviewed"), ("run", "run"), ("ra", "RA (deg)"), ("dec", "Dec (deg)")]
 DEFAULT_SORT: list[str] = []
 """No sort asked: the list's own order (obs id, then the filters in `FILTERS` order)."""
 MAX_NSIDE = 1 << 12
@@ -134,7 +133,7 @@ def _columns() -> list[dict]:
                           valueFormatter={"function": f"params.value == null ? '—' : params.value.toFixed({digits})"})
         elif key == "worst":
             column.update(width=110, minWidth=100, cellStyle=status_cell_style(key))
-        elif key == "flags":
+        elif key in ("flags", "problems"):
             column.update(tooltipField=key, width=220, minWidth=150)
         elif key == "reviewed":
             column.update(tooltipField=key, width=140, minWidth=120)
@@ -159,6 +158,7 @@ def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # URL pa
     if get_cache().is_empty():
         return empty_store_page()
     narrowing, problems = parse_narrowing(filter, worst, cell)
+    problems = unknown_parameters(_params, ("filter", "worst", "cell")) + problems
     where = narrowing_text(narrowing)
     return html.Div([
         html.Div([dcc.Link("Overview", href="/"), " / observations"], className="breadcrumb"),
@@ -166,8 +166,10 @@ def layout(filter=None, worst=None, cell=None, **_params) -> html.Div:  # URL pa
         html.P(["One row per observation and filter (current runs). Sort or filter any column (e.g. ",
                 html.Code("3"), " in dithers for the 3-dither sets, ", html.Code("FAIL"), " in worst status); the obs "
                 "id opens the observation. The flags are those beyond the status: flagged detectors, "
-                "disagreements with the global solution, control-chart alarms; reviewed says whether the flagged "
-                "exposures are reviewed at their current status."], className="lead"),
+                "disagreements with the global solution, control-chart alarms; problems are the problems (",
+                dcc.Link("the queue", href="/triage"), ") its exposures belong to, neither resolved nor ignored; "
+                "reviewed says whether the flagged exposures are reviewed at their current status."],
+               className="lead"),
         html.Div([message(p, "warning") for p in problems], id=pid("url-messages")),
         html.Div(([message(["Narrowed to ", where, ". ", dcc.Link("Show every observation", href="/observations")],
                            "info")] if where else []), id=pid("narrowing")),

@@ -27,7 +27,7 @@ from relphot_core.mjd import datetime_to_mjd
 from relphot_core.qc.problems import ACTIVE_STATES
 
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
-                          reviewed_radio, status_checklist)
+                          plural, reviewed_radio, status_checklist)
 from ..data import get_bands, get_cache, get_store, max_points
 from ..query import mjd_to_date, parse_selection, with_updates
 from .observation_model import with_back
@@ -166,7 +166,8 @@ def _counts_card(counts: CountsView) -> list:
     """The counts card's content."""
     note = f" · {' and '.join(counts.hidden)} not selected (greyed)" if counts.hidden else ""
     head = html.Div([html.H3("Counts per status"),
-                     html.Span(f"{counts.total:,} exposures selected{note}", className="muted", id=pid("n-selected"))],
+                     html.Span(f"{plural(counts.total, 'exposure')} selected{note}", className="muted",
+                               id=pid("n-selected"))],
                     className="card-head")
     return [head, counts_table(counts.counts, counts.shown, counts.flags,
                                lambda name, status: counts.links[name, status])]

@@ -17,6 +17,7 @@ from ..auth import current_identity, signed_name, writes
 from ..components import (data_grid, empty_store_page, fmt_time, grid_column, match_count, message,
                           refused_message, signer_field, status_cell_style)
 from ..data import get_cache, get_store, revoke_review_batch
+from ..query import unknown_parameters
 
 PAGE = dict(path="/reviews", name="Reviews", title="relphot QC — reviews", order=3)
 LIMIT = 2000
@@ -125,6 +126,7 @@ def layout(q: str | None = None, **_params) -> html.Div:
     identity = current_identity()
     return html.Div([
         html.H1("Reviews"),
+        html.Div([message(p, "warning") for p in unknown_parameters(_params, ("q",))], id=pid("url-messages")),
         html.P(_summary(reviews, search), className="lead", id=pid("count")),
         html.P("Review exposures from the triage queue or an observation page. Each action is one batch: a batch "
                "stored by mistake can be revoked below; its reviews stay here, greyed, but no longer count (the "

@@ -25,6 +25,7 @@ from relphot_core.survey import STATUSES, cell_summary, hammer_xy, status_rank
 from ..components import empty_store_page, message, sync_address_bar
 from ..data import get_cache
 from ..figures.sky import FULL_VIEW, sky_figure
+from ..query import unknown_parameters
 from ..style import GRAPH_CONFIG
 from ..survey_data import memo, observation_list
 from .observation_model import with_back
@@ -133,7 +134,7 @@ def layout(filter=None, colour=None, **_params) -> html.Div:  # URL parameter na
     """The sky map of the URL's filter and colouring."""
     if get_cache().is_empty():
         return empty_store_page()
-    problems = []
+    problems = unknown_parameters(_params, ("filter", "colour"))
     filter_name = filter if filter in (ALL, *FILTERS) else ALL
     if filter not in (None, "", *FILTERS, ALL):
         problems.append(f"Unknown filter '{str(filter)[:40]}' (choose among all, {', '.join(FILTERS)}); showing all.")

@@ -22,14 +22,15 @@ from dash.exceptions import PreventUpdate
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.identity import Action, AuthError
-from relphot_core.qc.problems import STATE_ACTIONS, describe_span, size_text
+from relphot_core.qc.problems import SERIES_KINDS, STATE_ACTIONS, describe_span, size_text
 from relphot_core.reviews import ReviewInputError, review_problem as review_complaint
 from relphot_core.store.problems import StaleProblemError
 
 from ..auth import current_identity, signed_name, writes
-from ..components import (data_grid, fmt_time, grid_column, message, refused_message, review_form, signer_field,
-                          status_cell_style)
+from ..components import (data_grid, fmt_time, grid_column, message, plural, refused_message, review_form,
+                          signer_field, status_cell_style)
 from ..data import change_problem_state, get_cache, get_store, review_problem
+from ..query import unknown_parameters
 
 PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
 
@@ -67,16 +68,12 @@ def pid(name: str) -> str:
     return f"triage-{name}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def problem_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Grid rows of `relphot_core.store.Store.problems` rows."""
     rows = []
     for item in frame.itertuples(index=False):
         span = describe_span(item)
-        span += " · ongoing" if item.ongoing else (" · ended" if item.kind in ("drift", "detector") else "")
+        span += " · ongoing" if item.ongoing else (" · ended" if item.kind in SERIES_KINDS else "")
         collateral = f" ({item.n_collateral} collateral)" if item.n_collateral else ""
         state = item.state if item.current else f"{item.state} (gone)"
         rows.append({
@@ -84,7 +81,7 @@ def problem_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "filter": item.filter or "—", "what": item.subject, "span": span,
             "size": size_text(item.kind, item.unit, item.size, item.size_error, item.slope),
             "worst": item.worst_status or "", "n_exposures": int(item.n_exposures),
-            "exposures_text": _plural(int(item.n_exposures), "exposure") + collateral,
+            "exposures_text": plural(int(item.n_exposures), "exposure") + collateral,
             "n_awaiting": int(item.n_awaiting), "reason": item.reason,
         })
     return rows
@@ -112,9 +109,9 @@ def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
     waiting = int(frame["n_awaiting"].sum())
     ongoing = int(frame["ongoing"].sum())
     if view == "awaiting":
-        text = f"{_plural(len(frame), 'problem')} await review ({_plural(waiting, 'exposure')})"
+        text = f"{plural(len(frame), 'problem')} await review ({plural(waiting, 'exposure')})"
     else:
-        text = f"{_plural(len(frame), 'problem')} ({VIEWS[view]})"
+        text = f"{plural(len(frame), 'problem')} ({VIEWS[view]})"
     return html.P(text + (f", {ongoing:,} ongoing" if ongoing else "") + ".", id=pid("count"), className="lead")
 
 
@@ -141,8 +138,8 @@ def headline(frame: pd.DataFrame) -> html.Div:
                       " · ongoing" if row.ongoing else ""])
              for row in frame.head(3).itertuples(index=False)]
     return html.Div(className="headline card", id="problem-headline", children=[
-        html.Strong(f"{_plural(len(frame), 'open problem')}"), f" ({summary})",
-        f", {ongoing} ongoing" if ongoing else "", f"; {_plural(waiting, 'exposure')} await review. ",
+        html.Strong(f"{plural(len(frame), 'open problem')}"), f" ({summary})",
+        f", {ongoing} ongoing" if ongoing else "", f"; {plural(waiting, 'exposure')} await review. ",
         dcc.Link("Open the problem queue →", href="/triage"),
         html.Ul(worst, className="headline-worst"),
     ])
@@ -184,7 +181,7 @@ def detail(problem_id: int | None) -> list[Any]:
     if row["state_comment"]:
         state += f": {row['state_comment']}"
     life = [html.Li(f"{fmt_time(e.at)}: {e.event}" + (f" by {e.by}" if e.by and e.by != "relphot" else "")
-                    + (f" ({e.n_exposures} exposures)" if e.n_exposures else "")
+                    + (f" ({plural(e.n_exposures, 'exposure')})" if e.n_exposures else "")
                     + (f": {e.comment}" if e.comment else ""))
             for e in events.itertuples(index=False)]
     first_obs = int(row["first_obs"]) if pd.notna(row["first_obs"]) else None
@@ -202,7 +199,7 @@ def detail(problem_id: int | None) -> list[Any]:
                                       " · " if link else "", link]),
             html.Dt("size now"), html.Dd(size_text(row["kind"], row["unit"], row["size"], row["size_error"],
                                                    row["slope"]) or "—"),
-            html.Dt("exposures"), html.Dd(f"{_plural(int(row['n_exposures']), 'exposure')} "
+            html.Dt("exposures"), html.Dd(f"{plural(int(row['n_exposures']), 'exposure')} "
                                           f"({row['n_collateral']} collateral: flags this problem explains), "
                                           f"{row['n_awaiting']} awaiting review"),
             html.Dt("state"), html.Dd(state + ("" if row["current"] else " · gone: no longer found")),
@@ -273,6 +270,8 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
             return empty_store_page()
     return html.Div([
         html.H1("Problem queue"),
+        html.Div([message(p, "warning") for p in unknown_parameters(_params, ("view", "filter", "problem"))],
+                 id=pid("url-messages")),
         html.P("Each row is one problem: one cause with its exposures. A drift of a dither position, a detector "
                "flagged over a span, a bad exposure or observation, a set that could not be processed. Flags a "
                "problem explains (the partners' collateral WARNs, the shift a bad detector gives its exposure) "
@@ -338,7 +337,7 @@ def review(n_confirm, n_overrule, reviewer, comment, cause, chosen, seen=None):
     except (KeyError, ValueError, RelphotError) as exc:
         return message(f"Not stored: {exc}", "error"), no_update
     name = " ".join(str(reviewer).split())
-    return (message(f"Stored: {decision} by {name} for problem {chosen}'s {_plural(n, 'exposure')}, as review "
+    return (message(f"Stored: {decision} by {name} for problem {chosen}'s {plural(n, 'exposure')}, as review "
                     f"batch {batch} (the reviews page can revoke it).", "success", id=pid("stored")),
             {"batch": batch})
 

@@ -23,7 +23,7 @@ ENV_VAR = "RELPHOT_DB"
 
 STATE_COMMANDS: tuple[str, ...] = ("acknowledge", "resolve", "ignore", "reopen")
 """The leads' actions (`relphot_core.qc.problems.STATE_ACTIONS`), repeated: the parser imports no science."""
-KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift", "exposure", "observation", "failure")
 """`relphot_core.qc.problems.PROBLEM_KINDS`, repeated (tested to stay equal)."""
 STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "ignored", "regressed")
 """`relphot_core.qc.problems.PROBLEM_STATES`, repeated (tested to stay equal)."""

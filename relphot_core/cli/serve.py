@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-remote-none", action="store_true",
                    help="with auth none, serve on a non-loopback --host anyway (anyone reaching it may review)")
     add_config_options(p, SERVE_SECTIONS,
-                       config_help="configuration file: the status bands ([thresholds], [detectors]) and the "
-                                   "control-chart rules ([control]) the dashboard shows")
+                       config_help="configuration file: the status bands ([thresholds], [detectors]; they must "
+                                   "be those the stored statuses were computed with) and the control-chart "
+                                   "rules ([control]) the dashboard shows")
     p.set_defaults(func=run_serve)
 
     p = subparsers.add_parser(
@@ -117,6 +118,33 @@ def check_auth(settings: AuthSettings, host: str) -> None:
                                 "--allow-remote-none to serve it anyway")
 
 
+def check_judged(config, store, args: argparse.Namespace) -> None:
+    """Refuse status or detector thresholds (``--warn``, ``--fail``,
+    ``--warn-nsigma``, ``--detector-*``, or the same in ``--config``)
+    other than those the store's current statuses were judged with
+    (`relphot_core.config.judged_mismatches`): the dashboard shows the
+    stored statuses and counts, and cannot judge them again, so bands
+    painted at other limits would contradict them. One line naming the
+    option (or the file) and the stored value."""
+    from ..config import JUDGED_PARAMETERS, judged_mismatches, parameter_docs
+    from .common import COMMAND_LINE, _dest
+
+    mismatches = judged_mismatches(config, store.current_parameter_values(JUDGED_PARAMETERS))
+    if not mismatches:
+        return
+    key, value, stored = mismatches[0]
+    doc = next(d for d in parameter_docs() if d.key == key)
+    if getattr(args, _dest(doc), None) is not None:
+        where = f"{doc.option} {value} ({COMMAND_LINE})"
+    elif getattr(args, "config", None) is not None:
+        where = f"{key} = {value} ({args.config})"
+    else:
+        where = f"{key} = {value} (the default)"
+    raise ConfigError(where, f"the store's statuses were judged with {key} = {' / '.join(stored)} by relphot "
+                             "compute; relphot serve shows them as stored and cannot judge them again: serve with "
+                             "the thresholds they were computed with, or recompute them (relphot compute --db)")
+
+
 def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None,
           auth_settings: AuthSettings | None = None) -> None:
     """Run the dashboard with the built-in (threaded) server, debug off
@@ -162,6 +190,7 @@ def run_serve(args: argparse.Namespace) -> int:
     check_auth(auth_settings, args.host)
     _check_free(args.host, args.port)
     store = Store.open(args.db, create=False)  # a misspelt --db is refused, not served empty
+    check_judged(config, store, args)
     if store.is_empty():
         print(f"relphot serve: note: {store.url} is empty; the dashboard will say how to fill it "
               "(e.g. `relphot demo`).", file=sys.stderr)

@@ -7,6 +7,10 @@ A *problem* is one cause (`PROBLEM_KINDS`):
   its control chart, `relphot_core.qc.series`);
 - ``detector``: a detector flagged in one or more exposures (the worst
   flagged detector of each exposure, `relphot_core.flags.exposure_detector_flag`);
+- ``detector-drift``: a detector whose offset steps or drifts over a span,
+  too little for any exposure's detector flag (a drift of the detector's
+  control chart, `relphot_core.qc.detector_alarms`); its exposures are
+  those whose detector is in the drift;
 - ``exposure``: one bad exposure (a flag no other cause explains);
 - ``observation``: several flagged exposures of one observation that no
   other cause explains (e.g. a set without data);
@@ -31,7 +35,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import PurePath
+from typing import cast
 import numpy as np
 import pandas as pd
 
@@ -41,9 +47,9 @@ from ..photometry import MEDIAN_EFFICIENCY, mag_to_flux_ratio
 from ..stats import MAD_TO_SIGMA
 from ..status import FLAGGED, OUT_OF_LIMITS, Status, status_rank
 from .flags import table_bits
-from .series import SeriesAlarms, dither_alarms
+from .series import SeriesAlarms, detector_alarms, dither_alarms
 
-PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "exposure", "observation", "failure")
+PROBLEM_KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift", "exposure", "observation", "failure")
 """The kinds of problems."""
 
 PROBLEM_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "ignored", "regressed")
@@ -55,7 +61,7 @@ back); ``ignored``: not worth following (it stays quiet whatever happens);
 ACTIVE_STATES: tuple[str, ...] = ("open", "regressed")
 """States of the problems the queue shows (with exposures awaiting review)."""
 
-PROBLEM_FLAG_KIND: Mapping[str, str] = {"drift": "alarm", "detector": "detector"}
+PROBLEM_FLAG_KIND: Mapping[str, str] = {"drift": "alarm", "detector": "detector", "detector-drift": "detector"}
 """The flag kind (`relphot_core.qc.flags.FlagKind`) a review of a problem is
 about; the other kinds keep each exposure's own."""
 
@@ -65,6 +71,10 @@ observations is ongoing."""
 
 DETECTORS_PER_EXPOSURE = 16
 """Detectors whose sources make up an exposure's factor."""
+
+SERIES_KINDS: tuple[str, ...] = ("drift", "detector", "detector-drift")
+"""The kinds of problems about a series (a dither position or a detector) over a span: they say
+"ongoing" or "ended"."""
 
 COLLATERAL_SHARE = 2.0
 """A drift of an exposure series is the consequence of a detector fault on
@@ -133,7 +143,7 @@ class Problem:
     def n_collateral(self) -> int:
         return sum(role == "collateral" for *_, role in self.exposures)
 
-    @property
+    @cached_property
     def severity(self) -> float:
         """Worst first: the worst status (FAIL > WARN > NODATA > other
         flags), then the size in units of its error (capped), a failure
@@ -186,6 +196,8 @@ def find_problems(
     *,
     alarms: SeriesAlarms | None = None,
     failures: pd.DataFrame | None = None,
+    detectors: pd.DataFrame | None = None,
+    detector_series: SeriesAlarms | None = None,
 ) -> list[Problem]:
     """The problems of one filter.
 
@@ -204,6 +216,12 @@ def find_problems(
     failures : pandas.DataFrame, optional
         Unresolved processing failures (`relphot_core.store.Store.failures`
         rows: id, obs_id, filter, path, reason, created) of this filter.
+    detectors : pandas.DataFrame, optional
+        The filter's detector offsets (`relphot_core.store.Store.detector_table`:
+        obs_id, exposure, detector, mjd_obs, offset, error), whose series'
+        drifts are ``detector-drift`` problems; None: none looked for.
+    detector_series : SeriesAlarms, optional
+        `relphot_core.qc.detector_alarms` of ``detectors`` when already computed.
 
     Returns
     -------
@@ -228,6 +246,13 @@ def find_problems(
         last_obs = np.unique(obs)[-ONGOING_OBSERVATIONS:]
         _drift_drafts(drafts, owner, role, alarms, obs, dither, value, error, status, control)
         _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs)
+        if detectors is not None and len(detectors):
+            if detector_series is None:
+                detector_series = detector_alarms(
+                    detectors["obs_id"].to_numpy(), detectors["detector"].to_numpy(),
+                    detectors["mjd_obs"].to_numpy(dtype=float), detectors["offset"].to_numpy(dtype=float),
+                    detectors["error"].to_numpy(dtype=float), control)
+            _detector_drift_drafts(drafts, owner, role, detector_series, detectors, obs, dither)
         _collateral_drifts(drafts, owner, role, obs, dither)
         _collateral_flags(drafts, owner, role, table, obs, dither, flagged)
         _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms)
@@ -308,12 +333,54 @@ def _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs) 
         draft.ongoing = bool(np.isin(obs[rows], last_obs).any())
 
 
+def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: pd.DataFrame, obs,
+                           dither) -> None:
+    """One draft per detector whose offsets drift: the exposures whose
+    detector is in one of its drifts, its latest drift's size. A drift over
+    the span of the same detector's flagged exposures is that fault seen in
+    its series (the flagged exposure's shift leaks into the detector's
+    series): its exposures join the flag's problem as collateral."""
+    if not found.drifts:
+        return
+    key = obs * 64 + dither  # an exposure row of the filter's table from (obs_id, dither)
+    order = np.argsort(key, kind="stable")
+    det_key = (detectors["obs_id"].to_numpy(dtype=np.int64) * 64
+               + detectors["exposure"].to_numpy(dtype=np.int64))
+    place = np.minimum(np.searchsorted(key, det_key, sorter=order), max(key.size - 1, 0))
+    exposure_row = np.where(key[order][place] == det_key, order[place], -1) if key.size else np.full(det_key.size, -1)
+    detector = detectors["detector"].to_numpy()
+    flagged = {d.subject: i for i, d in enumerate(drafts) if d.kind == "detector"}
+    labels = [int(cast(int, drift.series)) for drift in found.drifts]  # detector numbers
+    for label in sorted(set(labels)):
+        members = [(index, drift) for index, drift in enumerate(found.drifts) if labels[index] == label]
+        rows = np.flatnonzero(np.isin(found.drift, [index for index, _ in members]))
+        rows = np.unique(exposure_row[rows][exposure_row[rows] >= 0])
+        if rows.size == 0:
+            continue
+        latest = members[-1][1]
+        parent = flagged.get(f"detector {label}")
+        if parent is not None and np.isin(obs[rows], obs[np.asarray(drafts[parent].rows)]).mean() >= 0.5:
+            loose = rows[owner[rows] < 0]
+            drafts[parent].collateral.extend(loose.tolist())
+            owner[loose], role[loose] = parent, "collateral"
+            continue
+        draft = _Draft("detector-drift", f"detector {label}", f"drift of detector {label}", unit="mag")
+        draft.size, draft.size_error, draft.slope = latest.level, latest.level_error, latest.slope
+        draft.reason = str(found.reason[latest.end])
+        draft.ongoing = latest.end == int(np.flatnonzero(detector == detector[latest.end])[-1])
+        # the detector's drift outranks a dither drift's claim (that shift is its doing) but not a flag's problem
+        mine = rows[(owner[rows] < 0) | np.isin(owner[rows], [i for i, d in enumerate(drafts) if d.kind == "drift"])]
+        draft.rows = mine.tolist()
+        owner[mine], role[mine] = len(drafts), "primary"
+        drafts.append(draft)
+
+
 def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
     """Drifts that another problem explains become its collateral: the
     shift of an exposure series over a detector fault's span (no larger than
     the detector's share of the exposure), and the opposite, smaller shift
     of a drifting position's partners."""
-    causes = sorted((i for i, d in enumerate(drafts) if d.kind in ("detector", "drift")),
+    causes = sorted((i for i, d in enumerate(drafts) if d.kind in SERIES_KINDS),
                     key=lambda i: -abs(drafts[i].size if drafts[i].unit == "flux"
                                        else _flux_fraction(drafts[i].size) if np.isfinite(drafts[i].size) else 0.0))
     for i, draft in enumerate(drafts):
@@ -331,7 +398,7 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
             overlap = np.isin(obs[claimed], np.unique(obs[np.asarray(cause.rows)])).mean()
             if overlap < 0.5:
                 continue
-            if cause.kind == "detector":
+            if cause.unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
                 share = COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
                 explained = abs(draft.size) <= share
             else:
@@ -374,8 +441,9 @@ def _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, 
     groups, starts = np.unique(obs[left], return_index=True)
     for obs_id, rows in zip(groups.tolist(), np.split(left, starts[1:])):
         primary = rows[~collateral[rows]]
+        explained = rows[collateral[rows]]
         if primary.size == 0:
-            primary = rows
+            primary, explained = rows, rows[:0]
         if primary.size == 1:
             r = int(primary[0])
             draft = _Draft("exposure", f"obs {obs_id} dither {dither[r]}", f"exposure {obs_id} dither {dither[r]}")
@@ -389,7 +457,6 @@ def _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, 
             draft.reason = f"observation {obs_id}: {primary.size} exposures flagged ({listed})"
             worst = primary[np.nanargmax(np.nan_to_num(np.abs(value[primary] - 1.0), nan=-1.0))]
             draft.size, draft.size_error = value[worst] - 1.0, error[worst]
-        explained = np.setdiff1d(rows, primary)
         if explained.size:
             draft.reason += f"; {explained.size} partner flag{'s' if explained.size != 1 else ''} it explains"
         draft.rows, draft.collateral = primary.tolist(), explained.tolist()
@@ -421,19 +488,20 @@ class _Columns:
 
 
 def _problem(draft: _Draft, columns: _Columns, filter_name: str) -> Problem:
-    rows = sorted(set(draft.rows) | set(draft.collateral))
+    own = set(draft.rows)
+    rows = sorted(own | set(draft.collateral))
     if not rows:
         return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason, None, None, np.nan, np.nan)
-    obs, dither, mjd = columns.obs, columns.dither, columns.mjd
-    primary = sorted(set(draft.rows))
-    own = set(primary)
-    exposures = tuple((int(obs[r]), int(dither[r]), "primary" if r in own else "collateral") for r in rows)
+    primary = sorted(own)
+    exposures = tuple(zip(columns.obs[rows].tolist(), columns.dither[rows].tolist(),
+                          ["primary" if r in own else "collateral" for r in rows]))
     status = columns.detector_flag if draft.kind == "detector" else columns.status
     ranked = [s for s in status[primary] if s]
     worst = max(ranked, key=status_rank) if ranked else ""
     span = primary or rows  # collateral flags follow the cause: they do not make its span
+    obs, mjd = columns.obs[span], columns.mjd[span]
     return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason or draft.title,
-                   int(obs[span].min()), int(obs[span].max()), float(np.nanmin(mjd[span])), float(np.nanmax(mjd[span])),
+                   int(obs.min()), int(obs.max()), float(np.nanmin(mjd)), float(np.nanmax(mjd)),
                    exposures, float(draft.size), float(draft.size_error), float(draft.slope), draft.unit, str(worst),
                    bool(draft.ongoing))
 

@@ -336,17 +336,20 @@ def series_alarms(
         z = np.sign(z) * np.maximum(np.abs(z) - control.cusum_k, 0.0)
     last_row = {label: int(np.flatnonzero(series == label)[-1]) for label in np.unique(series).tolist()}
     drifts: list[SeriesDrift] = []
+    rows_of: dict[object, np.ndarray] = {}
+    after_drift: dict[object, int] = {}  # per series: the position after its latest drift so far
     for item in result.alarms:
         if item.kind != DRIFT:
             continue
-        rows = np.flatnonzero((series == item.group) & finite)
+        rows = rows_of.get(item.group)
+        if rows is None:
+            rows = rows_of[item.group] = np.flatnonzero((series == item.group) & finite)
         if rows.size == 0:
             continue
         first, end = (int(np.searchsorted(rows, r)) for r in (item.first, item.end))
         cusum_start = int(np.searchsorted(rows, item.start))
         # the start: the best change point around the CUSUM's, not before the previous drift of the series
-        previous_end = max((int(np.searchsorted(rows, d.end)) + 1 for d in drifts if d.series == item.group),
-                           default=0)
+        previous_end = after_drift.get(item.group, 0)
         lo = max(previous_end, cusum_start - SEARCH_BEFORE)
         start = change_point(mjd[rows], z[rows], lo, min(first, end), end)
         tail = rows[max(start, end + 1 - LEVEL_POINTS):end + 1]
@@ -365,10 +368,12 @@ def series_alarms(
         drifts.append(SeriesDrift(item.group, int(rows[start]), int(rows[first]), int(rows[end]), float(level),
                                   float(level_error), float(b), float(b_error), item.direction,
                                   int(end - start + 1)))
+        after_drift[item.group] = max(after_drift.get(item.group, 0), end + 1)
     drifts.sort(key=lambda d: d.start)
+    series_rows = {label: np.flatnonzero(series == label) for label in {d.series for d in drifts}}
     for index, drift in enumerate(drifts):
-        rows = np.flatnonzero(series == drift.series)
-        rows = rows[(rows >= drift.start) & (rows <= drift.end)]
+        rows = series_rows[drift.series]
+        rows = rows[np.searchsorted(rows, drift.start):np.searchsorted(rows, drift.end, side="right")]
         ongoing = drift.end == last_row[drift.series]
         alarm[rows] = DRIFT
         reason[rows] = _describe(kind, drift.series, obs_id, mjd, drift, ongoing)

@@ -8,6 +8,10 @@ at ``mjd0 + i / per_day``) with a list of `Fault`, each active over
   ``-0.03`` reads 3 % faint) for ``[start, end)`` (one observation for a
   bad exposure);
 - ``detector``: detector ``detector`` of exposure ``dither`` off by ``size``;
+- ``detector-step``: detector ``detector`` off by ``size`` in every exposure
+  (``dither`` is not used): the same for all dithers, it leaves the
+  relative factors as they are and shows only in the detector's series
+  (`detector_table`);
 - ``step``: dither position ``dither`` off by ``size`` (a zero-point step of
   that dither: every observation of the span);
 - ``ramp``: dither position ``dither`` drifting by ``size`` per day from
@@ -31,7 +35,7 @@ from ..photometry import flux_ratio_to_mag, mag_to_flux_ratio
 if TYPE_CHECKING:
     import pandas as pd
 
-FAULT_KINDS: tuple[str, ...] = ("exposure", "detector", "step", "ramp")
+FAULT_KINDS: tuple[str, ...] = ("exposure", "detector", "detector-step", "step", "ramp")
 """The kinds of `Fault`."""
 
 
@@ -52,7 +56,7 @@ class Fault:
     size : float
         Flux fraction (``-0.005``: 0.5 % faint); per day for a ``ramp``.
     detector : int or None
-        The detector, for a ``detector`` fault.
+        The detector, for a ``detector`` or ``detector-step`` fault.
     """
 
     kind: str
@@ -65,8 +69,8 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, not {self.kind!r}")
-        if self.kind == "detector" and self.detector is None:
-            raise ValueError("a detector fault needs its detector")
+        if self.kind in ("detector", "detector-step") and self.detector is None:
+            raise ValueError(f"a {self.kind} fault needs its detector")
         if self.end is not None and self.end <= self.start:
             raise ValueError(f"a fault must end after it starts ({self.start} .. {self.end})")
 
@@ -223,3 +227,49 @@ def factor_table(season: FaultSeason, filter_name: str = "NIR_J", *, error: floa
                 "detector_offset": float(det_offset) if flag != "OK" else np.nan, "crosscheck": "",
                 "collateral": "", "reviewed": False})
     return pd.DataFrame(rows)
+
+
+def detector_table(season: FaultSeason, *, error: float = 0.002, seed: int = 0,
+                   detectors: tuple[int, ...] | None = None) -> pd.DataFrame:
+    """The filter's detector offsets as the store's detector table gives
+    them (`relphot_core.store.Store.detector_table`), simulated: each
+    detector's offset in each exposure is 0 plus noise of ``error`` (mag),
+    plus the ``detector`` faults of that exposure and the ``detector-step``
+    faults of every exposure.
+
+    Parameters
+    ----------
+    season : FaultSeason
+    error : float
+        1-sigma error of an offset (mag).
+    seed : int
+    detectors : tuple of int, optional
+        Default: `relphot_core.config.DETECTORS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        obs_id, exposure, detector, mjd_obs, offset, error; by detector, then time.
+    """
+    import pandas as pd
+
+    from ..config import DETECTORS
+
+    detectors = DETECTORS if detectors is None else detectors
+    rng = np.random.default_rng(seed)
+    k = season.n_exposures
+    obs = np.repeat(np.arange(season.n), k)
+    dither = np.tile(np.arange(1, k + 1), season.n)
+    mjd = np.array([season.mjd(int(o)) for o in obs]) + (dither - 1) * 0.004
+    frames = []
+    for detector in detectors:
+        offset = rng.normal(0.0, error, obs.size)
+        for fault in season.faults:
+            if fault.detector != detector or fault.kind not in ("detector", "detector-step"):
+                continue
+            every = fault.kind == "detector-step"  # every dither; a "detector" fault: its own
+            hit = np.array([fault.active(int(o)) for o in obs]) & ((dither == fault.dither) | every)
+            offset[hit] += flux_ratio_to_mag(1.0 + fault.size)
+        frames.append(pd.DataFrame({"obs_id": season.first_obs_id + obs, "exposure": dither, "detector": detector,
+                                    "mjd_obs": mjd, "offset": offset, "error": error}))
+    return pd.concat(frames, ignore_index=True)

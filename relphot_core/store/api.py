@@ -410,6 +410,11 @@ class Store:
         with self._read() as conn:
             return queries.observation_table(conn, selection or ExposureSelection(), limit=limit)
 
+    def observation_count(self, selection: ExposureSelection | None = None) -> int:
+        """How many rows `observation_table` gives without a limit."""
+        with self._read() as conn:
+            return queries.observation_count(conn, selection or ExposureSelection())
+
     def status_counts(self, selection: ExposureSelection | None = None) -> pd.DataFrame:
         """Columns filter, status, n_exposures, n_observations (current runs,
         selected exposures)."""
@@ -463,6 +468,13 @@ class Store:
         """
         with self._read() as conn:
             return survey_rows.choice_factors(conn, choice, filters)
+
+    def current_parameter_values(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """The values of run parameters (``"thresholds.warn"``, ...) the
+        current runs were computed with: ``key -> {value, ...}`` (a key no
+        current run records is absent; `relphot_core.store.survey_rows.current_parameter_values`)."""
+        with self._read() as conn:
+            return survey_rows.current_parameter_values(conn, keys)
 
     def pointings(self) -> pd.DataFrame:
         """The pointing of every (obs_id, filter) with a current run: obs_id,
@@ -690,9 +702,9 @@ class Store:
     # -------------------------------------------------------------- problems
     def update_problems(self, filters: Sequence[str] | None = None, *, control: Any = None,
                         by: str = "relphot") -> dict[str, dict[str, int]]:
-        """Compute the problems of each filter from its current runs
-        (`relphot_core.qc.problems.find_problems`, with the control charts
-        ``control``) and keep them (`relphot_core.store.problems.sync`:
+        """Compute the problems of each filter from its current runs and
+        its detectors' offsets (`relphot_core.qc.problems.find_problems`,
+        with the control charts ``control``) and keep them (`relphot_core.store.problems.sync`:
         identities, states and events), one transaction per filter.
 
         Returns
@@ -713,7 +725,9 @@ class Store:
             own = failures[failures["filter"].astype(object) == band] if not failures.empty else None
             if table.empty and (own is None or own.empty) and not self._has_problems(band):
                 continue
-            found = find_problems(table, band, control, failures=own)
+            # the detectors' series: their drifts too little for a flag (no detector rows: nothing to read)
+            detectors = self.detector_table(band) if len(table) else None
+            found = find_problems(table, band, control, failures=own, detectors=detectors)
             ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
             out[band] = self._write_retrying(f"cannot store the problems of {band}", partial(
                 problem_rows.sync, filter_name=band, problems=found, by=by, exposure_ids=ids))
@@ -784,6 +798,18 @@ class Store:
         obs_id, exposure, problem_id, problem_kind, role."""
         with self._read() as conn:
             return problem_rows.exposure_problems(conn, filter)
+
+    def observation_problems(self) -> pd.DataFrame:
+        """The current problems (neither resolved nor ignored) of each
+        (observation, filter): obs_id, filter, problems (titles, worst
+        first), n_problems (`relphot_core.store.problems.observation_problems`)."""
+        with self._read() as conn:
+            return problem_rows.observation_problems(conn)
+
+    def problems_version(self) -> int:
+        """Changes with every problem event: key caches of problems on it."""
+        with self._read() as conn:
+            return problem_rows.version(conn)
 
     def set_problem_state(self, problem_id: int, action: str, by: str, *, comment: str = "",
                           expected_version: int | None = None) -> int:

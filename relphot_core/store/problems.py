@@ -28,6 +28,7 @@ from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACT
 from ..reviews import MAX_REVIEWER
 from .models import (Exposure, ExposureFactorRow, Observation, Problem as ProblemRow, ProblemEvent, ProblemExposure,
                      Review, ReviewBatch, utcnow)
+from .queries import fetch
 
 P = ProblemRow.__table__
 PE = ProblemExposure.__table__
@@ -73,9 +74,32 @@ def _values(problem: Problem) -> dict[str, Any]:
             "ongoing": bool(problem.ongoing), "current": True}
 
 
+VALUE_COLUMNS: tuple[str, ...] = (
+    "kind", "filter", "subject", "title", "reason", "first_obs", "last_obs", "first_mjd", "last_mjd", "n_exposures",
+    "n_collateral", "size", "size_error", "slope", "unit", "worst_status", "severity", "ongoing", "current")
+"""The columns a recomputation sets (`_values`): a known problem whose values, state and exposures are all as
+stored is not written again."""
+
+
+def _stored_members(conn: Connection, filter_name: str) -> dict[int, set[tuple[int, str]]]:
+    """``problem id -> {(exposure id, role)}`` of a filter's stored problems."""
+    members: dict[int, set[tuple[int, str]]] = {}
+    rows = fetch(conn, select(PE.c.problem_id, PE.c.exposure_id, PE.c.role).select_from(PE)
+                 .join(P, P.c.id == PE.c.problem_id).where(P.c.filter == filter_name))
+    for pid, exposure_id, role in rows:
+        members.setdefault(int(pid), set()).add((int(exposure_id), str(role)))
+    return members
+
+
 def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now: datetime | None = None,
          by: str = "relphot", exposure_ids: dict[tuple[int, int], int] | None = None) -> dict[str, int]:
     """Store a filter's computed problems, keeping identities.
+
+    Only what changed is written: a known problem whose values
+    (`VALUE_COLUMNS`) and state are as stored is not updated (its
+    ``updated`` time is that of its last change), and of the exposures
+    (``problem_exposure`` rows) only those added, removed or whose role
+    changed are written.
 
     Parameters
     ----------
@@ -100,12 +124,13 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     now = now or utcnow()
     counts = dict.fromkeys(("opened", "grew", "regressed", "gone", "back", "unchanged"), 0)
     stored = {row.fingerprint: row for row in conn.execute(
-        select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.n_exposures, P.c.last_obs,
-               P.c.current, P.c.grew_at).where(P.c.filter == filter_name))}
+        select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.grew_at,
+               *[P.c[name] for name in VALUE_COLUMNS if name != "filter"]).where(P.c.filter == filter_name))}
+    old_members = _stored_members(conn, filter_name) if stored else {}
     ids = exposure_ids if exposure_ids is not None else (
         _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {})
     events: list[dict[str, Any]] = []
-    members: dict[int, list[dict[str, Any]]] = {}
+    members: dict[int, set[tuple[int, str]]] = {}
     updates: list[dict[str, Any]] = []
     seen: set[int] = set()
     for problem in problems:
@@ -125,9 +150,10 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
                 problem.last_obs is not None and old.last_obs is not None and problem.last_obs > old.last_obs)
             changed = (state != old.state or grew or not old.current
                        or values["n_exposures"] != int(old.n_exposures or 0))
-            updates.append({**values, "pid": pid, "state": state, "updated": now,
-                            "grew_at": now if grew else old.grew_at,
-                            "version": int(old.version) + (1 if changed else 0)})
+            if changed or any(values[name] != getattr(old, name) for name in VALUE_COLUMNS if name != "filter"):
+                updates.append({**values, "pid": pid, "state": state, "updated": now,
+                                "grew_at": now if grew else old.grew_at,
+                                "version": int(old.version) + (1 if changed else 0)})
             if state != old.state:
                 events.append({"problem_id": pid, "event": "regressed", "n_exposures": values["n_exposures"]})
                 counts["regressed"] += 1
@@ -140,8 +166,7 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
             else:
                 counts["unchanged"] += 1
         seen.add(pid)
-        members[pid] = [{"problem_id": pid, "exposure_id": ids[(o, d)], "role": role}
-                        for o, d, role in problem.exposures if (o, d) in ids]
+        members[pid] = {(ids[(o, d)], role) for o, d, role in problem.exposures if (o, d) in ids}
     if updates:  # one statement, many parameter sets
         names = [k for k in updates[0] if k != "pid"]
         conn.execute(update(P).where(P.c.id == bindparam("pid")).values({k: bindparam(k) for k in names}), updates)
@@ -151,12 +176,22 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
                                                                version=P.c.version + 1))
         events.extend({"problem_id": pid, "event": "gone", "n_exposures": 0} for pid in gone)
         counts["gone"] += len(gone)
-    touched = sorted(seen | set(gone))
-    for start in range(0, len(touched), 500):
-        conn.execute(delete(PE).where(PE.c.problem_id.in_(touched[start:start + 500])))
-    rows = [row for pid in sorted(members) for row in members[pid]]
-    for start in range(0, len(rows), 5000):
-        conn.execute(insert(PE), rows[start:start + 5000])
+    # the exposures: only the rows that differ (a growing drift of thousands of exposures gains a few rows, it
+    # is not rewritten); every row of a problem gone
+    removed: list[dict[str, int]] = []
+    added: list[dict[str, Any]] = []
+    for pid in seen:
+        old_roles = dict(old_members.get(pid, ()))
+        new_roles = dict(members[pid])
+        removed += [{"pid": pid, "eid": eid} for eid, role in old_roles.items() if new_roles.get(eid) != role]
+        added += [{"problem_id": pid, "exposure_id": eid, "role": role}
+                  for eid, role in sorted(new_roles.items()) if old_roles.get(eid) != role]
+    removed += [{"pid": pid, "eid": eid} for pid in gone for eid, _ in sorted(old_members.get(pid, ()))]
+    if removed:
+        conn.execute(delete(PE).where(PE.c.problem_id == bindparam("pid"), PE.c.exposure_id == bindparam("eid")),
+                     removed)
+    for start in range(0, len(added), 5000):
+        conn.execute(insert(PE), added[start:start + 5000])
     if events:
         conn.execute(insert(EV), [{**e, "at": now, "by": by, "comment": ""} for e in events])
     return counts
@@ -311,5 +346,30 @@ def exposure_problems(conn: Connection, filter_name: str) -> pd.DataFrame:
     return pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "exposure", "problem_id", "problem_kind", "role"])
 
 
+def observation_problems(conn: Connection) -> pd.DataFrame:
+    """The problems each (observation, filter) holds an exposure of:
+    obs_id, filter, problems (their titles, worst first, with the state
+    when it is not ``open``, e.g. ``drift of dither 4 (acknowledged);
+    exposure 1071 dither 2``), n_problems. Current problems only, neither
+    resolved nor ignored."""
+    rows = fetch(conn, select(O.c.obs_id, O.c.filter, P.c.id, P.c.title, P.c.state, P.c.severity).distinct()
+                 .select_from(PE).join(P, P.c.id == PE.c.problem_id).join(E, E.c.id == PE.c.exposure_id)
+                 .join(O, O.c.id == E.c.observation_id)
+                 .where(P.c.current.is_(True), P.c.state.not_in(("resolved", "ignored"))))
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "filter", "id", "title", "state", "severity"])
+    if frame.empty:
+        return pd.DataFrame({"obs_id": pd.Series(dtype="int64"), "filter": pd.Series(dtype=object),
+                             "problems": pd.Series(dtype=object), "n_problems": pd.Series(dtype="int64")})
+    frame["text"] = frame["title"].where(frame["state"] == "open", frame["title"] + " (" + frame["state"] + ")")
+    frame = frame.sort_values(["obs_id", "filter", "severity", "id"], ascending=[True, True, False, True])
+    grouped = frame.groupby(["obs_id", "filter"], sort=False)
+    return pd.DataFrame({"problems": grouped["text"].agg("; ".join), "n_problems": grouped["id"].size()}).reset_index()
+
+
+def version(conn: Connection) -> int:
+    """A number that changes with every event of every problem (found, grew, gone, a lead's action)."""
+    return int(conn.execute(select(func.max(EV.c.id))).scalar() or 0)
+
+
 __all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "events", "exposure_problems",
-           "exposures", "read", "review_keys", "set_state", "sync"]
+           "exposures", "observation_problems", "read", "review_keys", "set_state", "sync", "version"]

@@ -381,6 +381,13 @@ def status_counts(conn: Connection, selection: ExposureSelection) -> pd.DataFram
     )
 
 
+def observation_count(conn: Connection, selection: ExposureSelection) -> int:
+    """How many (obs_id, filter) with a current run hold a selected exposure
+    (the rows `observation_table` gives without a limit)."""
+    stmt = _exposure_where(_current_from(select(func.count(func.distinct(O.c.id)))), selection)
+    return int(conn.execute(stmt).scalar() or 0)
+
+
 def add_control_chart(df: pd.DataFrame, *, window: int | None = None, nsigma: float | None = None,
                       control: Any = None) -> pd.DataFrame:
     """Add the control charts to one filter's mjd-ordered exposure table.

@@ -7,7 +7,7 @@ Functions of an open connection.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 from sqlalchemy import and_, func, or_, select
@@ -79,6 +79,19 @@ def choice_factors(conn: Connection, choice: RunChoice,
     factor_rows = queries.fetch(conn, factors)
     run_rows = conn.execute(runs).all()
     return (queries.frame(factor_rows, CHOICE_FACTOR_COLUMNS), queries.frame(run_rows, CHOICE_RUN_COLUMNS))
+
+
+def current_parameter_values(conn: Connection, keys: Sequence[str]) -> dict[str, set[str]]:
+    """``key -> {value, ...}`` of the run parameters ``keys`` over the
+    current runs (one run read per parameter digest)."""
+    current = select(O.c.current_run_id).where(O.c.current_run_id.is_not(None))
+    digests = select(func.min(R.c.id)).where(R.c.id.in_(current)).group_by(R.c.params_digest)
+    values: dict[str, set[str]] = {}
+    for (parameters,) in conn.execute(select(R.c.parameters).where(R.c.id.in_(digests))).all():
+        for key in keys:
+            if key in (parameters or {}):
+                values.setdefault(key, set()).add(str(parameters[key]))
+    return values
 
 
 def pointings(conn: Connection) -> pd.DataFrame:
