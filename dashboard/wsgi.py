@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import os
 
-from relphot_core.config import load_config
+from relphot_core.config import JUDGED_PARAMETERS, judged_mismatches, judged_refusal, load_config
+from relphot_core.errors import ConfigError
 from relphot_core.identity import AuthMode, AuthSettings
 from relphot_core.snapshot import SnapshotStore, snapshot_dir
 from relphot_core.store import Store
@@ -38,6 +39,10 @@ if _gunicorn.handlers:
 _url = os.environ.get("RELPHOT_DB") or None
 store = Store.open(_url)
 config = load_config(os.environ.get("RELPHOT_CONFIG") or None).validate()
+for _key, _value, _stored in judged_mismatches(config, store.current_parameter_values(JUDGED_PARAMETERS))[:1]:
+    # as relphot serve: bands at other limits than the stored statuses' would contradict them
+    raise ConfigError(f"{_key} = {_value} ({os.environ.get('RELPHOT_CONFIG') or 'the default'})",
+                      judged_refusal(_key, _stored))
 auth_settings = AuthSettings.load(os.environ.get("RELPHOT_CONFIG") or None)
 if auth_settings.mode is AuthMode.NONE:
     logging.getLogger("dashboard").warning("auth mode none: nobody signs in and anyone reaching this server may "

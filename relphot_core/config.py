@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -403,6 +403,15 @@ def judged_mismatches(config: Config, stored: Mapping[str, set[str]]) -> list[tu
         if key in stored and set(stored[key]) != {value}:
             out.append((key, value, sorted(stored[key])))
     return out
+
+
+def judged_refusal(key: str, stored: Sequence[str]) -> str:
+    """Why a server refuses a threshold the stored statuses were not judged
+    with (`judged_mismatches`): the words ``relphot serve`` and the WSGI
+    entry point both say."""
+    return (f"the store's statuses were judged with {key} = {' / '.join(stored)} by relphot compute; the "
+            "dashboard shows them as stored and cannot judge them again: serve with the thresholds they were "
+            "computed with, or recompute them (relphot compute --db)")
 
 
 READ_TIME_SECTIONS: frozenset[str] = frozenset({"control", "alerts"})

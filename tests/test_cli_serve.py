@@ -155,8 +155,8 @@ def test_status_thresholds_other_than_the_stored_ones_are_refused_on_serve(tmp_p
     assert main(["serve", "--db", str(db), "--warn", "0.006", "--port", port]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("relphot serve: error: --warn 0.006 (command line): the store's statuses were judged with "
-                   "thresholds.warn = 0.004 by relphot compute; relphot serve shows them as stored and cannot judge "
-                   "them again: serve with the thresholds they were computed with, or recompute them "
+                   "thresholds.warn = 0.004 by relphot compute; the dashboard shows them as stored and cannot "
+                   "judge them again: serve with the thresholds they were computed with, or recompute them "
                    "(relphot compute --db)")
     config = tmp_path / "serve.toml"
     config.write_text("[detectors]\nfail = 0.02\n[thresholds]\nwarn = 0.004\n")
@@ -172,3 +172,14 @@ def test_status_thresholds_other_than_the_stored_ones_are_refused_on_serve(tmp_p
     args = build_parser().parse_args(["serve", "--db", str(db), "--warn", "0.004"])
     with Store.open(f"sqlite:///{db}") as store:
         check_judged(config_from_args(args), store, args)  # the values they were judged with: served
+    # the WSGI entry point (gunicorn) refuses the same, before serving anything
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, RELPHOT_DB=f"sqlite:///{db}", RELPHOT_CONFIG=str(config))
+    done = subprocess.run([sys.executable, "-c", "import dashboard.wsgi"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert (f"detectors.fail = 0.02 ({config}): the store's statuses were judged with detectors.fail = 0.015"
+            in done.stderr)

@@ -126,7 +126,7 @@ def check_judged(config, store, args: argparse.Namespace) -> None:
     stored statuses and counts, and cannot judge them again, so bands
     painted at other limits would contradict them. One line naming the
     option (or the file) and the stored value."""
-    from ..config import JUDGED_PARAMETERS, judged_mismatches, parameter_docs
+    from ..config import JUDGED_PARAMETERS, judged_mismatches, judged_refusal, parameter_docs
     from .common import COMMAND_LINE, _dest
 
     mismatches = judged_mismatches(config, store.current_parameter_values(JUDGED_PARAMETERS))
@@ -140,9 +140,7 @@ def check_judged(config, store, args: argparse.Namespace) -> None:
         where = f"{key} = {value} ({args.config})"
     else:
         where = f"{key} = {value} (the default)"
-    raise ConfigError(where, f"the store's statuses were judged with {key} = {' / '.join(stored)} by relphot "
-                             "compute; relphot serve shows them as stored and cannot judge them again: serve with "
-                             "the thresholds they were computed with, or recompute them (relphot compute --db)")
+    raise ConfigError(where, judged_refusal(key, stored))
 
 
 def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None,
