@@ -172,23 +172,6 @@ def counts_table(frames: Mapping[str, pd.DataFrame | StatusCounts | None],
     return html.Table(rows, className="counts-table", id="counts-table")
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 exposure``, ``2 exposures``, ``1,204 observation products`` (``many``: the plural when it
-    is not ``word + "s"``).
-
-    Examples
-    --------
-    >>> plural(1, "exposure"), plural(1204, "exposure"), plural(1, "observation product")
-    ('1 exposure', '1,204 exposures', '1 observation product')
-    """
-    return f"{n:,} {noun(n, word, many)}"
-
-
-def noun(n: int, word: str, many: str | None = None) -> str:
-    """The word for ``n`` of them: ``exposure`` for 1, ``exposures`` otherwise (see `plural`)."""
-    return word if n == 1 else (many or word + "s")
-
-
 def fmt_time(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
         return ""

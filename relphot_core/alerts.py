@@ -36,7 +36,8 @@ from urllib.parse import quote, unquote
 
 from .config import Alerts
 from .errors import ConfigError
-from .news import News, plural
+from .news import News
+from .wording import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Store

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from .wording import plural
+
 DITHERS_PER_SET = 4
 """Exposures of a complete NISP dither pattern: a set with fewer misses some."""
 
@@ -203,14 +205,5 @@ class News:
         return text + ("; " + ", ".join(coverage) if coverage else "") + "."
 
 
-def plural(n: int, noun: str) -> str:
-    """``"1 set"``, ``"2 sets"``.
-
-    >>> plural(1, "exposure"), plural(3, "exposure"), plural(0, "new FAIL")
-    ('1 exposure', '3 exposures', '0 new FAILs')
-    """
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-__all__ = ["BATCH_COLUMNS", "DITHERS_PER_SET", "NEWS_EVENTS", "News", "SINCE_CHOICES", "Since", "plural",
+__all__ = ["BATCH_COLUMNS", "DITHERS_PER_SET", "NEWS_EVENTS", "News", "SINCE_CHOICES", "Since",
            "resolve_since"]

@@ -77,9 +77,15 @@ def test_since_last_night_on_the_demo(dash_duo, demo):
     # the queue's "new" view: exactly the problems of the last batch
     dash_duo.driver.get(dash_duo.server_url + "/triage?view=new")
     dash_duo.wait_for_element("#triage-count")
-    assert dash_duo.find_element("#triage-count").text.startswith("2 problems (new since the last batch)")
+    assert dash_duo.find_element("#triage-count").text.startswith("2 problems new since the last batch (")
     whats = wait_for(lambda: [c.text for c in dash_duo.driver.find_elements(
         By.CSS_SELECTOR, "#triage-table .ag-center-cols-container .ag-cell[col-id=what]")] or None,
         message="the queue's rows")
     assert sorted(whats) == ["dither 4", "obs 1080 dither 1"]
+    # ... and since 24 hours ago: every problem the two batches opened
+    dash_duo.find_element("#triage-since-day").click()
+    n_day = len(demo.news("day").problems)
+    wait_for(lambda: dash_duo.find_element("#triage-count").text.startswith(
+        f"{n_day} problems new since 24 hours ago"), message="the queue since 24 hours ago")
+    assert n_day == len(demo.problems(current=None))
     assert dash_duo.get_logs() == []

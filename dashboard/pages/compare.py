@@ -19,11 +19,12 @@ from dash import Input, Output, State, dcc, html
 from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
+from relphot_core.wording import plural
 from relphot_core.compare import STATUSES, ChoiceError, RunChoice, RunComparison
 from relphot_core.config import FILTERS
 
-from ..components import (command_block, data_grid, empty_store_page, grid_column, message, plural,
-                          status_cell_style, sync_address_bar)
+from ..components import (command_block, data_grid, empty_store_page, grid_column, message, status_cell_style,
+                          sync_address_bar)
 from ..data import db_label, get_cache
 from ..figures.compare import delta_histogram_figure, transition_figure
 from ..query import unknown_parameters

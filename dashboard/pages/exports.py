@@ -14,11 +14,12 @@ import dash
 import flask
 from dash import Input, Output, ctx, dcc, html, no_update
 
+from relphot_core.wording import noun
 from relphot_core.config import FILTERS
 
 from ..api import MAX_ZIP, is_number
 from ..components import (command_block, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
-                          noun, reviewed_radio, status_checklist)
+                          reviewed_radio, status_checklist)
 from ..data import db_label, get_cache
 from ..query import apply_selection, parse_selection
 

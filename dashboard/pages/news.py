@@ -22,7 +22,8 @@ from dash import dcc, html
 from dash.development.base_component import Component
 from flask import Flask, g, request
 
-from relphot_core.news import SINCE_CHOICES, News, plural
+from relphot_core.news import SINCE_CHOICES, News
+from relphot_core.wording import plural
 from relphot_core.qc.problems import size_text
 
 from ..auth import current_identity
@@ -54,7 +55,7 @@ def user_name() -> str | None:
     return identity.name if identity.authenticated and identity.name else None
 
 
-def read_news(since: str | None) -> tuple[News, list[str]]:
+def read_news(since: str | None, *, filters: list[str] | None = None) -> tuple[News, list[str]]:
     """The news since ``since`` for this request's user, and messages about
     the choice (an unknown one falls back to the last batch)."""
     store = get_store()
@@ -64,17 +65,18 @@ def read_news(since: str | None) -> tuple[News, list[str]]:
         notes.append("Nobody is signed in: showing what is new since the last batch instead of your last visit.")
         choice = "batch"
     try:
-        return store.news(choice, user=user_name()), notes
+        return store.news(choice, user=user_name(), filters=filters), notes
     except ValueError as exc:
         notes.append(f"{exc}: showing what is new since the last batch.")
-        return store.news("batch"), notes
+        return store.news("batch", filters=filters), notes
 
 
-def since_links(current: str, *, base: str = "/news", link_id: str = "since") -> html.Div:
+def since_links(current: str, *, base: str = "/news", id_prefix: str = "news-since") -> html.Div:
     """The moments to choose from, as links (``visit`` only for a signed-in user)."""
     keys = [k for k in SINCE_CHOICES if k != "visit" or user_name() is not None]
     return html.Div([html.Span("Since:", className="since-label"), *[
-        dcc.Link(SINCE_CHOICES[key], href=f"{base}?since={key}", id=pid(f"{link_id}-{key}"),
+        dcc.Link(SINCE_CHOICES[key], href=f"{base}{'&' if '?' in base else '?'}since={key}",
+                 id=f"{id_prefix}-{key}",
                  className="pill" + (" pill-active" if key == current else "")) for key in keys]],
         className="pills since-links")
 

@@ -25,6 +25,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.dependencies import Wildcard
 from dash.exceptions import PreventUpdate
 
+from relphot_core.wording import plural
 from relphot_core.config import DETECTORS, FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.identity import Action, AuthError
@@ -34,8 +35,8 @@ from relphot_core.results import MatchSample, PairStat
 from relphot_core.reviews import ReviewInputError, review_problem, review_states
 from relphot_core.status import OUT_OF_LIMITS, Status
 
-from ..components import (command_block, empty_store_page, exposure_records, exposure_table,
-                          fmt_time, message, plural, refused_message, review_form, status_badge)
+from ..components import (command_block, empty_store_page, exposure_records, exposure_table, fmt_time, message,
+                          refused_message, review_form, status_badge)
 from ..api import is_number
 from ..auth import current_identity, signed_name, writes
 from ..data import add_reviews, db_label, get_bands, get_cache, get_store, table_version

@@ -22,12 +22,13 @@ import numpy as np
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
+from relphot_core.wording import plural
 from relphot_core.config import FILTERS
 from relphot_core.mjd import datetime_to_mjd
 from relphot_core.qc.problems import ACTIVE_STATES
 
 from ..components import (counts_table, date_and_obs_controls, empty_store_page, filter_checklist, message, messages,
-                          plural, reviewed_radio, status_checklist)
+                          reviewed_radio, status_checklist)
 from ..data import get_bands, get_cache, get_store, max_points
 from ..query import mjd_to_date, parse_selection, with_updates
 from .observation_model import with_back

@@ -19,6 +19,7 @@ import pandas as pd
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from relphot_core.wording import plural
 from relphot_core.config import FILTERS
 from relphot_core.errors import RelphotError
 from relphot_core.identity import Action, AuthError
@@ -27,14 +28,15 @@ from relphot_core.reviews import ReviewInputError, review_problem as review_comp
 from relphot_core.store.problems import StaleProblemError
 
 from ..auth import current_identity, signed_name, writes
-from ..components import (data_grid, fmt_time, grid_column, message, plural, refused_message, review_form,
-                          signer_field, status_cell_style)
+from ..components import (data_grid, fmt_time, grid_column, message, refused_message, review_form, signer_field,
+                          status_cell_style)
 from ..data import change_problem_state, get_cache, get_store, review_problem
 from ..query import unknown_parameters
+from .news import read_news, since_links
 
 PAGE = dict(path="/triage", name="Problems", title="relphot QC — problem queue", order=2)
 
-VIEWS = {"awaiting": "awaiting review", "new": "new since the last batch", "open": "every current problem",
+VIEWS = {"awaiting": "awaiting review", "new": "new since…", "open": "every current problem",
          "gone": "gone (no longer found)"}
 """The queue's views, by URL value."""
 
@@ -87,22 +89,25 @@ def problem_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _read(view: str, filters: list[str] | None) -> pd.DataFrame:
+def _read(view: str, filters: list[str] | None, since: str | None = None) -> tuple[pd.DataFrame, str, list[str]]:
+    """The queue's problems, what "new" counted from (its label) and notes on
+    the ``since`` asked (`dashboard.pages.news.read_news`)."""
     store = get_store()
     if view == "gone":
-        return store.problems(filters or None, current=False)
-    if view == "new":  # opened, grown or regressed by the last batch (`relphot_core.news`)
-        news = store.news("batch", filters=filters or None).problems
+        return store.problems(filters or None, current=False), "", []
+    if view == "new":  # opened, grown or regressed since a moment (`relphot_core.news`)
+        news, notes = read_news(since, filters=filters or None)
         frame = store.problems(filters or None, current=None)
-        return frame[frame["id"].isin(news["problem_id"].tolist())].reset_index(drop=True)
-    return store.problems(filters or None, awaiting=True if view == "awaiting" else None)
+        chosen = frame[frame["id"].isin(news.problems["problem_id"].tolist())].reset_index(drop=True)
+        return chosen, news.since.label, notes
+    return store.problems(filters or None, awaiting=True if view == "awaiting" else None), "", []
 
 
-def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
-    """What the queue holds, in one line."""
+def heading(view: str, frame: pd.DataFrame, since_label: str = "the last batch") -> html.Div | html.P:
+    """What the queue holds, in one line (``since_label``: what view ``new`` counts from)."""
     if frame.empty:
         text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",
-                "new": "No problem opened, grew or regressed in the last batch.",
+                "new": f"No problem opened, grew or regressed since {since_label}.",
                 "open": "No problem: no flag in the current runs.",
                 "gone": "No problem has gone."}[view]
         return message(text, "success", id=pid("empty"))
@@ -110,6 +115,8 @@ def heading(view: str, frame: pd.DataFrame) -> html.Div | html.P:
     ongoing = int(frame["ongoing"].sum())
     if view == "awaiting":
         text = f"{plural(len(frame), 'problem')} await review ({plural(waiting, 'exposure')})"
+    elif view == "new":
+        text = f"{plural(len(frame), 'problem')} new since {since_label}"
     else:
         text = f"{plural(len(frame), 'problem')} ({VIEWS[view]})"
     return html.P(text + (f", {ongoing:,} ongoing" if ongoing else "") + ".", id=pid("count"), className="lead")
@@ -257,11 +264,13 @@ def action_state(chosen, _changed):
     return ({},) + tuple(not may_decide or state not in STATE_ACTIONS[action] for action in STATE_ACTIONS)
 
 
-def layout(view: str = "awaiting", filter: Any = None, problem: str | None = None, **_params) -> html.Div:
-    """The problem queue and the chosen problem."""
+def layout(view: str = "awaiting", filter: Any = None, problem: str | None = None, since: str | None = None,
+           **_params) -> html.Div:
+    """The problem queue and the chosen problem (``view=new``: those opened,
+    grown or regressed since the moment ``since`` names, as on /news)."""
     view = view if view in VIEWS else "awaiting"
     filters = [f for f in ([filter] if isinstance(filter, str) else (filter or [])) if f in FILTERS]
-    frame = _read(view, filters)
+    frame, since_label, notes = _read(view, filters, since)
     chosen = int(problem) if problem is not None and str(problem).isdigit() else None
     if get_cache().is_empty() and frame.empty and view == "awaiting":
         from ..components import empty_store_page
@@ -270,7 +279,8 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
             return empty_store_page()
     return html.Div([
         html.H1("Problem queue"),
-        html.Div([message(p, "warning") for p in unknown_parameters(_params, ("view", "filter", "problem"))],
+        html.Div([message(p, "warning") for p in [*unknown_parameters(_params, ("view", "filter", "problem",
+                                                                               "since")), *notes]],
                  id=pid("url-messages")),
         html.P("Each row is one problem: one cause with its exposures. A drift of a dither position, a detector "
                "flagged over a span, a bad exposure or observation, a set that could not be processed. Flags a "
@@ -283,7 +293,10 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
             dcc.Checklist(id=pid("filters"), options=list(FILTERS), value=filters or list(FILTERS), inline=True,
                           className="filter-checklist"),
         ]),
-        html.Div(heading(view, frame), id=pid("heading")),
+        html.Div(since_links(since or "batch", base="/triage?view=new", id_prefix="triage-since"),
+                 id=pid("since-box"), style={} if view == "new" else {"display": "none"}),
+        html.Div(heading(view, frame, since_label), id=pid("heading")),
+        dcc.Store(id=pid("since"), data=since or "batch"),
         data_grid(pid("table"), problem_rows(frame), QUEUE_COLUMNS, selectable="single",
                   height=None if len(frame) <= 12 else "min(420px, 50vh)"),
         dcc.Store(id=pid("chosen"), data=chosen),
@@ -294,10 +307,11 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
     ])
 
 
-def refresh(view, filters, _store):
-    """The queue for a view and filters."""
-    frame = _read(view or "awaiting", [f for f in (filters or []) if f in FILTERS])
-    return problem_rows(frame), heading(view or "awaiting", frame)
+def refresh(view, filters, _store, since=None):
+    """The queue for a view and filters (and the moment of view ``new``)."""
+    frame, since_label, _notes = _read(view or "awaiting", [f for f in (filters or []) if f in FILTERS], since)
+    return (problem_rows(frame), heading(view or "awaiting", frame, since_label),
+            {} if view == "new" else {"display": "none"})
 
 
 def choose(selected, chosen=None):
@@ -370,9 +384,11 @@ def register_callbacks(app: dash.Dash) -> None:
     app.callback(
         Output(pid("table"), "rowData"),
         Output(pid("heading"), "children"),
+        Output(pid("since-box"), "style"),
         Input(pid("view"), "value"),
         Input(pid("filters"), "value"),
         Input(pid("changed"), "data"),
+        State(pid("since"), "data"),
         prevent_initial_call=True,
     )(refresh)
     app.callback(

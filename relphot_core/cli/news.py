@@ -61,7 +61,7 @@ def as_json(news: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Execute ``relphot news``."""
     from ..errors import RelphotError
-    from ..news import plural
+    from ..wording import plural
     from ..qc.problems import size_text
     from ..store import Store
 
