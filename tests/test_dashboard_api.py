@@ -590,15 +590,16 @@ def test_exposure_routes_carry_the_flags_and_select_by_them(client):
     ("/detectors", "filter, detector, from, to, show"),
     ("/compare", "before, after, filter"),
     ("/reviews", "q"),
-    ("/triage", "view, filter, problem"),
+    ("/triage", "view, filter, problem, since"),
+    ("/news", "since"),
 ])
 def test_pages_name_the_url_parameters_they_do_not_read(app, path, known):
     """A page says which URL parameter it ignores (the API refuses it with
     a 400), and still shows what it would without it."""
-    from dashboard.pages import compare, detectors, observations, sky
+    from dashboard.pages import compare, detectors, news, observations, sky
 
     page = {"/": overview, "/exports": exports, "/observations": observations, "/sky": sky,
-            "/detectors": detectors, "/compare": compare, "/reviews": reviews, "/triage": triage}
+            "/detectors": detectors, "/compare": compare, "/reviews": reviews, "/triage": triage, "/news": news}
     params = {"statsu": "FAIL"}
     with app.server.test_request_context(path + "?statsu=FAIL"):
         if path.startswith("/observation/"):

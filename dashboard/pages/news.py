@@ -29,6 +29,7 @@ from relphot_core.qc.problems import size_text
 from ..auth import current_identity
 from ..components import message
 from ..data import get_store
+from ..query import unknown_parameters
 
 PAGE = dict(path="/news", name="What's new", title="relphot QC — what's new", order=1)
 
@@ -220,7 +221,7 @@ def layout(since: str | None = None, **_params: Any) -> html.Div:
                "they opened, grew or regressed, the exposures that came out FAIL, the sets that could not be "
                "processed, and the new sets that miss a dither.", className="muted"),
         since_links(news.since.key),
-        *[message(note, "warning") for note in notes],
+        *[message(note, "warning") for note in [*unknown_parameters(_params, ("since",)), *notes]],
         alert_failures(get_store().alert_deliveries(failed_only=True, since=news.since.at, limit=MAX_ROWS)),
         html.Div(news_view(news), id=pid("body")),
     ])
