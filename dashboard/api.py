@@ -395,7 +395,7 @@ def register(server: Flask) -> None:
             total, df = len(df), df.head(limit) if limit is not None else df
         else:
             df = selected_exposures(sel, limit)
-            total = len(df) if limit is None else int(get_store().status_counts(sel.criteria())["n_exposures"].sum())
+            total = len(df) if limit is None or len(df) < limit else get_store().exposure_count(sel.criteria())
         return _json({"count": len(df), "total": total, "truncated": total > len(df),
                       "exposures": frame_records(df)})
 

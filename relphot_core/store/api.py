@@ -410,6 +410,11 @@ class Store:
         with self._read() as conn:
             return queries.observation_table(conn, selection or ExposureSelection(), limit=limit)
 
+    def exposure_count(self, selection: ExposureSelection | None = None) -> int:
+        """How many rows `exposure_table` gives without a limit."""
+        with self._read() as conn:
+            return queries.exposure_count(conn, selection or ExposureSelection())
+
     def observation_count(self, selection: ExposureSelection | None = None) -> int:
         """How many rows `observation_table` gives without a limit."""
         with self._read() as conn:

@@ -381,6 +381,13 @@ def status_counts(conn: Connection, selection: ExposureSelection) -> pd.DataFram
     )
 
 
+def exposure_count(conn: Connection, selection: ExposureSelection) -> int:
+    """How many exposures of the current runs the selection holds (the rows
+    `exposure_table` gives without a limit)."""
+    stmt = _exposure_where(_current_from(select(func.count(F.c.id))), selection)
+    return int(conn.execute(stmt).scalar() or 0)
+
+
 def observation_count(conn: Connection, selection: ExposureSelection) -> int:
     """How many (obs_id, filter) with a current run hold a selected exposure
     (the rows `observation_table` gives without a limit)."""
