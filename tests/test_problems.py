@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from relphot_core.cli import main
 from relphot_core.qc.problems import find_problems, next_state
-from relphot_core.results import ObservationResult
 from relphot_core.simulate.faults import Fault, FaultSeason, detector_table, ending_faults_season, factor_table
 from relphot_core.store.problems import ProblemStateError, StaleProblemError
 from relphot_core.testing.synth import make_result
 
+from season_results import season_results as _results
 from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 FAULTS = {  # the ending-faults season of 160 observations: (kind, subject, first obs, last obs)
@@ -125,32 +124,6 @@ def test_next_state_regresses_only_a_resolved_problem_seen_later():
 
 
 # ------------------------------------------------------------------ store
-def _results(table: pd.DataFrame, detectors: pd.DataFrame | None = None) -> list[ObservationResult]:
-    """Store results carrying a factor table's values and detector flags
-    (and a detector table's offsets)."""
-    from relphot_core.results import DetectorStat
-
-    by_obs = dict(list(detectors.groupby("obs_id"))) if detectors is not None else {}
-    out = []
-    for obs_id, rows in table.groupby("obs_id", sort=True):
-        result = make_result(int(obs_id), "NIR_J", values=rows["value"].tolist(), n_detectors=0, n_sample=0,
-                             mjd_start=float(rows["mjd_obs"].min()), seed=int(obs_id))
-        for exposure, row in zip(result.exposures, rows.itertuples(index=False)):
-            exposure.error = float(row.error)
-            exposure.mjd_obs = float(row.mjd_obs)
-            exposure.status = row.status
-            exposure.detector_flag = row.detector_flag
-            exposure.detector_reason = row.detector_reason
-            if np.isfinite(row.detector_worst):
-                exposure.detector_worst, exposure.detector_offset = int(row.detector_worst), float(row.detector_offset)
-        if obs_id in by_obs:
-            mag = {e.exposure: e.mag_offset for e in result.exposures}
-            result.detectors = [DetectorStat(int(r.exposure), int(r.detector), float(r.offset) + mag[int(r.exposure)],
-                                             float(r.error), 100) for r in by_obs[obs_id].itertuples(index=False)]
-        out.append(result)
-    return out
-
-
 @pytest.fixture
 def season_table():
     return factor_table(ending_faults_season(160), error=0.0005, seed=1)

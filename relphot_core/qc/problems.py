@@ -157,6 +157,18 @@ class Problem:
 
 
 @dataclass
+class _Span:
+    """One drift of a series' problem: its rows and how it is described."""
+
+    rows: list[int]
+    size: float
+    size_error: float
+    slope: float
+    reason: str
+    ongoing: bool
+
+
+@dataclass
 class _Draft:
     kind: str
     subject: str
@@ -169,6 +181,13 @@ class _Draft:
     unit: str = "flux"
     reason: str = ""
     ongoing: bool | None = None
+    spans: list[_Span] = field(default_factory=list)
+    """A series' drifts, in order of start (each judged on its own: `_collateral_drifts`)."""
+
+    def describe(self, span: _Span) -> None:
+        """Say the problem as this drift (its latest own one) is now."""
+        self.size, self.size_error, self.slope = span.size, span.size_error, span.slope
+        self.reason, self.ongoing = span.reason, span.ongoing
 
 
 def _percent(value: float, error: float | None = None) -> str:
@@ -289,10 +308,11 @@ def _drift_drafts(drafts, owner, role, alarms: SeriesAlarms, obs, dither, value,
         if draft is None:
             draft = by_series[label] = _Draft("drift", f"dither {label}", f"drift of dither {label}")
             drafts.append(draft)
-        draft.rows.extend(rows.tolist())
-        draft.size, draft.size_error, draft.slope = drift.level, drift.level_error, drift.slope
-        draft.reason = str(alarms.reason[drift.end])
-        draft.ongoing = drift.end == int(np.flatnonzero(dither == label)[-1])
+        span = _Span(rows.tolist(), drift.level, drift.level_error, drift.slope, str(alarms.reason[drift.end]),
+                     drift.end == int(np.flatnonzero(dither == label)[-1]))
+        draft.spans.append(span)
+        draft.rows.extend(span.rows)
+        draft.describe(span)
     for number, draft in enumerate(drafts):
         owner[draft.rows] = number
         role[draft.rows] = "primary"
@@ -350,26 +370,38 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
     exposure_row = np.where(key[order][place] == det_key, order[place], -1) if key.size else np.full(det_key.size, -1)
     detector = detectors["detector"].to_numpy()
     flagged = {d.subject: i for i, d in enumerate(drafts) if d.kind == "detector"}
+    detector_obs = detectors["obs_id"].to_numpy(dtype=np.int64)
     labels = [int(cast(int, drift.series)) for drift in found.drifts]  # detector numbers
     for label in sorted(set(labels)):
-        members = [(index, drift) for index, drift in enumerate(found.drifts) if labels[index] == label]
-        rows = np.flatnonzero(np.isin(found.drift, [index for index, _ in members]))
-        rows = np.unique(exposure_row[rows][exposure_row[rows] >= 0])
-        if rows.size == 0:
-            continue
-        latest = members[-1][1]
         parent = flagged.get(f"detector {label}")
-        if parent is not None and np.isin(obs[rows], obs[np.asarray(drafts[parent].rows)]).mean() >= 0.5:
-            loose = rows[owner[rows] < 0]
-            drafts[parent].collateral.extend(loose.tolist())
-            owner[loose], role[loose] = parent, "collateral"
+        parent_obs = np.unique(obs[np.asarray(drafts[parent].rows, dtype=np.int64)]) if parent is not None else None
+        own: list[np.ndarray] = []
+        latest = None
+        for index, drift in enumerate(found.drifts):
+            if labels[index] != label:
+                continue
+            in_drift = np.flatnonzero(found.drift == index)
+            rows = np.unique(exposure_row[in_drift][exposure_row[in_drift] >= 0])
+            # judged on its own detector rows (one per exposure, in the table or not): a drift over the span
+            # of the detector's flagged exposures is that fault seen in its series
+            if parent_obs is not None and np.isin(detector_obs[in_drift], parent_obs).mean() >= 0.5:
+                loose = rows[owner[rows] < 0]
+                drafts[parent].collateral.extend(loose.tolist())
+                owner[loose], role[loose] = parent, "collateral"
+                continue
+            own.append(rows)
+            latest = drift
+        if latest is None:
             continue
+        rows = np.unique(np.concatenate(own))
         draft = _Draft("detector-drift", f"detector {label}", f"drift of detector {label}", unit="mag")
         draft.size, draft.size_error, draft.slope = latest.level, latest.level_error, latest.slope
         draft.reason = str(found.reason[latest.end])
         draft.ongoing = latest.end == int(np.flatnonzero(detector == detector[latest.end])[-1])
         # the detector's drift outranks a dither drift's claim (that shift is its doing) but not a flag's problem
         mine = rows[(owner[rows] < 0) | np.isin(owner[rows], [i for i, d in enumerate(drafts) if d.kind == "drift"])]
+        if mine.size == 0:
+            continue
         draft.rows = mine.tolist()
         owner[mine], role[mine] = len(drafts), "primary"
         drafts.append(draft)
@@ -386,28 +418,43 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
     for i, draft in enumerate(drafts):
         if draft.kind != "drift" or not draft.rows:
             continue
-        claimed = np.asarray(draft.rows)
-        rows = claimed[owner[claimed] == i]  # a detector's flagged exposures are the detector's
-        draft.rows = rows.tolist()
-        if not np.isfinite(draft.size):
-            continue
-        for j in causes:
-            cause = drafts[j]
-            if j == i or not cause.rows or not np.isfinite(cause.size):
-                continue
-            overlap = np.isin(obs[claimed], np.unique(obs[np.asarray(cause.rows)])).mean()
-            if overlap < 0.5:
-                continue
-            if cause.unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
-                share = COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
-                explained = abs(draft.size) <= share
+        kept: list[int] = []
+        latest: _Span | None = None
+        for span in draft.spans:  # each drift on its own: one that another fault explains is that fault's
+            claimed = np.asarray(span.rows, dtype=np.int64)
+            rows = claimed[owner[claimed] == i]  # a detector's flagged exposures are the detector's
+            cause_of = _explaining_cause(drafts, causes, i, span.size, obs[claimed], obs) if claimed.size else None
+            if cause_of is None:
+                kept.extend(rows.tolist())
+                latest = span
             else:
-                explained = draft.size * cause.size < 0 and abs(draft.size) < abs(cause.size) / 2
-            if explained:
-                cause.collateral.extend(rows.tolist())
-                owner[rows], role[rows] = j, "collateral"
-                draft.rows = []
-                break
+                drafts[cause_of].collateral.extend(rows.tolist())
+                owner[rows], role[rows] = cause_of, "collateral"
+        draft.rows = kept
+        if latest is not None:
+            draft.describe(latest)
+
+
+def _explaining_cause(drafts: list[_Draft], causes: list[int], me: int, size: float, span_obs: np.ndarray,
+                      obs: np.ndarray) -> int | None:
+    """The series fault (a draft of `causes`, rows into ``obs``) that
+    explains a drift of size ``size`` over the observations ``span_obs``,
+    or None."""
+    if not np.isfinite(size):
+        return None
+    for j in causes:
+        cause = drafts[j]
+        if j == me or not cause.rows or not np.isfinite(cause.size):
+            continue
+        if np.isin(span_obs, np.unique(obs[np.asarray(cause.rows)])).mean() < 0.5:
+            continue
+        if cause.unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
+            explained = abs(size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+        else:
+            explained = size * cause.size < 0 and abs(size) < abs(cause.size) / 2
+        if explained:
+            return j
+    return None
 
 
 def _collateral_flags(drafts, owner, role, table, obs, dither, flagged) -> None:

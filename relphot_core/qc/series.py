@@ -290,6 +290,8 @@ def series_alarms(
     error: np.ndarray,
     control: Control = Control(),
     kind: SeriesKind = DITHER_SERIES,
+    *,
+    scale: float | None = None,
 ) -> SeriesAlarms:
     """Control-chart alarms of one filter's series, and their drifts described.
 
@@ -306,6 +308,12 @@ def series_alarms(
     kind : SeriesKind
         How the series and values are named (`DITHER_SERIES`,
         `DETECTOR_SERIES`).
+    scale : float, optional
+        The width of the pulls when already known (`SeriesAlarms.scale` of
+        an earlier computation whose series had their whole reference
+        windows): the series may then start anywhere (the tail of a season,
+        `relphot_core.qc.resume`); default: `reference_pull_width` of these
+        rows.
 
     Returns
     -------
@@ -323,10 +331,13 @@ def series_alarms(
     member = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return SeriesAlarms(alarm, reason, since, member, 1.0, [])
-    scale = reference_pull_width(value, error, series, control.reference_points)
     finite = np.isfinite(value) & np.isfinite(error) & (error > 0)
-    # too few points to know the width: no alarm (control_rules needs its reference window then)
-    enough = int(finite.sum()) >= control.min_reference_points
+    if scale is None:
+        scale = reference_pull_width(value, error, series, control.reference_points)
+        # too few points to know the width: no alarm (control_rules needs its reference window then)
+        enough = int(finite.sum()) >= control.min_reference_points
+    else:
+        enough = True
     result = control_rules(value, error, mjd, series, center=0.0, scale=scale if enough else None,
                            **asdict(control))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -395,6 +406,8 @@ def dither_alarms(
     value: np.ndarray,
     error: np.ndarray,
     control: Control = Control(),
+    *,
+    scale: float | None = None,
 ) -> SeriesAlarms:
     """`series_alarms` of one filter's exposures, one series per dither position.
 
@@ -425,7 +438,8 @@ def dither_alarms(
     >>> found.reason[found.drifts[0].end]
     'drift of dither 2 since 2025-02-14 (obs 1200): now -0.48 ± 0.02 %, +0.013 %/day; ended after obs 1219 (2025-02-15)'
     """
-    return series_alarms(obs_id, dither, mjd, np.asarray(value, dtype=float) - 1.0, error, control, DITHER_SERIES)
+    return series_alarms(obs_id, dither, mjd, np.asarray(value, dtype=float) - 1.0, error, control, DITHER_SERIES,
+                         scale=scale)
 
 
 def detector_alarms(
@@ -435,6 +449,8 @@ def detector_alarms(
     offset: np.ndarray,
     error: np.ndarray,
     control: Control = Control(),
+    *,
+    scale: float | None = None,
 ) -> SeriesAlarms:
     """`series_alarms` of one filter's detector offsets, one series per detector.
 
@@ -466,4 +482,4 @@ def detector_alarms(
     >>> found.reason[450].startswith("drift of detector 23 since")
     True
     """
-    return series_alarms(obs_id, detector, mjd, offset, error, control, DETECTOR_SERIES)
+    return series_alarms(obs_id, detector, mjd, offset, error, control, DETECTOR_SERIES, scale=scale)

@@ -447,15 +447,16 @@ class Store:
             df = select_exposures(df, replace(selection.criteria(), filters=(filter,))).reset_index(drop=True)
         return df
 
-    def detector_table(self, filter: str) -> pd.DataFrame:
+    def detector_table(self, filter: str, since: Mapping[int, float] | None = None) -> pd.DataFrame:
         """One row per (observation, dither, detector) of one filter's
         current runs: obs_id, exposure, detector, mjd_obs, offset (detector
         median minus the exposure's mag_offset, mag), error, n, status;
-        ordered by detector then time (`relphot_core.store.detectors.detector_table`)."""
+        ordered by detector then time (`relphot_core.store.detectors.detector_table`;
+        ``since``: ``{detector: MJD}``, only those detectors from those times on)."""
         from . import detectors
 
         with self._read() as conn:
-            return detectors.detector_table(conn, filter)
+            return detectors.detector_table(conn, filter, since)
 
     # ---------------------------------------------------------------- survey
     def choice_factors(self, choice: RunChoice, filters: Iterable[str] = FILTERS) -> tuple[pd.DataFrame,
@@ -706,11 +707,18 @@ class Store:
 
     # -------------------------------------------------------------- problems
     def update_problems(self, filters: Sequence[str] | None = None, *, control: Any = None,
-                        by: str = "relphot") -> dict[str, dict[str, int]]:
+                        by: str = "relphot", from_start: bool = False) -> dict[str, dict[str, int]]:
         """Compute the problems of each filter from its current runs and
-        its detectors' offsets (`relphot_core.qc.problems.find_problems`,
+        its detectors' offsets (`relphot_core.qc.resume.filter_problems`,
         with the control charts ``control``) and keep them (`relphot_core.store.problems.sync`:
         identities, states and events), one transaction per filter.
+
+        After a filter's first computation, a batch that only adds
+        observations after its last one is computed from the tail of the
+        season, where its control charts may start again (what the store
+        keeps of each filter's charts, `relphot_core.qc.resume`); anything
+        else (a reprocessed or removed observation, other control
+        parameters, ``from_start``) computes the filter from its first night.
 
         Returns
         -------
@@ -718,30 +726,65 @@ class Store:
             Per filter, the counts of problems opened, grown, regressed,
             gone, back and unchanged.
         """
+        import json
+
         from ..config import FILTERS, Control
+        from ..qc import resume
         from ..qc.problems import find_problems
 
         control = control or Control()
+        key = resume.control_key(control)
         failures = self.failures()
         out: dict[str, dict[str, int]] = {}
         for band in (filters or FILTERS):
-            with self._read() as conn:  # the control charts are find_problems' own: no trend needed
-                table = queries.problem_input(conn, band)
+            start = None
+            with self._read() as conn:
+                chart = None if from_start else problem_rows.read_chart(conn, band)
+                if (chart is not None and chart.control_key == key and chart.exposure_since is not None
+                        and problem_rows.only_appended(conn, band, chart)):
+                    start = resume.ChartStart(float(chart.exposure_since),
+                                              {int(d): float(t) for d, t in json.loads(chart.detector_since).items()},
+                                              chart.dither_scale, chart.detector_scale)
+                table = queries.problem_input(conn, band, since=start.exposure_since if start else None,
+                                              detector_flags_before=True)
+                n_runs, run_sum, max_run = problem_rows.current_runs(conn, band)
             own = failures[failures["filter"].astype(object) == band] if not failures.empty else None
             if table.empty and (own is None or own.empty) and not self._has_problems(band):
                 continue
             # the detectors' series: their drifts too little for a flag (no detector rows: nothing to read)
-            detectors = self.detector_table(band) if len(table) else None
-            found = find_problems(table, band, control, failures=own, detectors=detectors)
-            ids = dict(zip(zip(table["obs_id"].tolist(), table["exposure"].tolist()), table["exposure_pk"].tolist()))
-            out[band] = self._write_retrying(f"cannot store the problems of {band}", partial(
-                problem_rows.sync, filter_name=band, problems=found, by=by, exposure_ids=ids))
+            detectors = None
+            if len(table) and (start is None or start.detector_since):
+                detectors = self.detector_table(band, since=start.detector_since if start else None)
+            found = resume.filter_problems(table, band, control, start, failures=own, detectors=detectors)
+            tail = table[table["mjd_obs"] >= start.exposure_since] if start is not None else table
+            ids = dict(zip(zip(tail["obs_id"].tolist(), tail["exposure"].tolist()), tail["exposure_pk"].tolist()))
+            following = found.next_start
+            chart_row = None if following is None else {
+                "filter": band, "control_key": key, "dither_scale": following.dither_scale,
+                "detector_scale": following.detector_scale, "exposure_since": following.exposure_since,
+                "detector_since": json.dumps({str(d): t for d, t in sorted(following.detector_since.items())}),
+                "last_mjd": float(table["mjd_obs"].max()), "n_runs": n_runs, "run_sum": run_sum,
+                "max_run": max_run, "computed_at": utcnow()}
+
+            def store_them(conn: Connection, band: str = band, found: Any = found, ids: Any = ids,
+                           since: float | None = start.exposure_since if start else None,
+                           chart_row: dict[str, Any] | None = chart_row) -> dict[str, int]:
+                counts = problem_rows.sync(conn, band, found.problems, by=by, exposure_ids=ids,
+                                           frozen_before=since)
+                if chart_row is not None:
+                    problem_rows.write_chart(conn, chart_row)
+                else:
+                    problem_rows.forget_chart(conn, band)
+                return counts
+
+            out[band] = self._write_retrying(f"cannot store the problems of {band}", store_them)
         loose = failures[failures["filter"].isna()] if not failures.empty else failures
         if not loose.empty or self._has_problems(""):
-            found = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value", "error",
-                                                                  "status", "reason"]), "", control, failures=loose)
+            found_loose = find_problems(loose.iloc[0:0].reindex(columns=["obs_id", "exposure", "mjd_obs", "value",
+                                                                        "error", "status", "reason"]), "", control,
+                                        failures=loose)
             out[""] = self._write_retrying("cannot store the problems of failed catalogues",
-                                           lambda conn: problem_rows.sync(conn, "", found, by=by))
+                                           lambda conn: problem_rows.sync(conn, "", found_loose, by=by))
         return out
 
     def _has_problems(self, filter: str) -> bool:

@@ -12,6 +12,7 @@ in numpy (a stable lexsort), cheaper than SQLite's temporary B-tree.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -110,7 +111,7 @@ def _nan_missing(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
+def detector_table(conn: Connection, filter_name: str, since: Mapping[int, float] | None = None) -> pd.DataFrame:
     """One row per (observation, dither, detector) of one filter's current runs.
 
     Parameters
@@ -131,10 +132,25 @@ def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
         Ordered by detector, then mjd_obs, obs_id and exposure: each
         detector's series is contiguous and in time order (what
         `relphot_core.control.control_rules` runs fastest on).
+    since : mapping, optional
+        ``{detector: MJD}``: only these detectors, each from its MJD on
+        (the tails of their series, `relphot_core.qc.resume`).
     """
     detector_stmt, exposure_stmt = detector_statements(filter_name)
-    rows = _numbers(conn, detector_stmt, 4)
-    exposures = _numbers(conn, exposure_stmt, 5)
+    if since is None:
+        rows = _numbers(conn, detector_stmt, 4)
+        exposures = _numbers(conn, exposure_stmt, 5)
+    else:
+        from .queries import observations_since
+
+        groups: dict[float, list[int]] = {}  # the detectors that start at the same time: one statement
+        for d, first_mjd in since.items():
+            groups.setdefault(float(first_mjd), []).append(int(d))
+        parts = [_numbers(conn, detector_stmt.where(O.c.id.in_(observations_since(mjd)), D.c.detector.in_(group)), 4)
+                 for mjd, group in sorted(groups.items())]
+        rows = np.concatenate(parts) if parts else np.empty((0, 4))
+        exposures = (_numbers(conn, exposure_stmt.where(O.c.id.in_(observations_since(min(since.values())))), 5)
+                     if since else np.empty((0, 5)))
     packed = rows[:, 0].astype(np.int64)
     status = (packed % 8).astype(np.int8)
     detector = (packed // 8) % _DETECTOR_SLOTS
@@ -153,6 +169,12 @@ def detector_table(conn: Connection, filter_name: str) -> pd.DataFrame:
     order = np.argsort(detector * (keys.size + 1) + found, kind="stable")
     rows, status, detector, found = rows[order], status[order], detector[order], found[order]
     mine = exposures[found]
+    if since is not None:  # each detector from its own start
+        start = np.full(_DETECTOR_SLOTS, np.inf)
+        for d, first_mjd in since.items():
+            start[int(d)] = float(first_mjd)
+        keep = mine[:, 3] >= start[detector]
+        rows, status, detector, mine = rows[keep], status[keep], detector[keep], mine[keep]
     median = _nan_missing(rows[:, 1])
     return pd.DataFrame({
         "obs_id": mine[:, 2].astype(np.int64),

@@ -511,6 +511,33 @@ class ProblemEvent(Base):
 
 
 
+class ProblemChart(Base):
+    """Where the next computation of a filter's problems may start its
+    control charts (`relphot_core.qc.resume`), and the data it was computed
+    from: a batch that only appends observations is computed from the
+    tail; anything else (a reprocessed observation, other control
+    parameters) from the first night."""
+
+    __tablename__ = "problem_chart"
+
+    filter: Mapped[str] = mapped_column(String(16), primary_key=True)
+    control_key: Mapped[str] = mapped_column(String(64))
+    """A digest of the control charts' parameters."""
+    dither_scale: Mapped[float | None] = mapped_column(Float)
+    detector_scale: Mapped[float | None] = mapped_column(Float)
+    exposure_since: Mapped[float | None] = mapped_column(Float)
+    """MJD from which the exposures (and the dither series) are read next time; None: from the first."""
+    detector_since: Mapped[str] = mapped_column(Text, default="{}")
+    """JSON ``{detector: MJD}``: where each detector's series starts next time."""
+    last_mjd: Mapped[float | None] = mapped_column(Float)
+    """The latest exposure computed: a batch that adds anything earlier is computed from the first."""
+    n_runs: Mapped[int] = mapped_column(Integer, default=0)
+    run_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_run: Mapped[int] = mapped_column(Integer, default=0)
+    """The current runs of the filter's observations (count, sum of ids, largest id) when computed."""
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Batch(Base):
     """One batch of ``relphot compute --db`` (or of the demo): when it ran,
     how long, what it computed and what it found. The "since the last

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 
 from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACTIONS, Problem, next_state
 from ..reviews import MAX_REVIEWER
-from .models import (Exposure, ExposureFactorRow, Observation, Problem as ProblemRow, ProblemEvent, ProblemExposure,
-                     Review, ReviewBatch, utcnow)
+from .models import (DetectorStatRow, Exposure, ExposureFactorRow, Observation, Problem as ProblemRow, ProblemChart,
+                     ProblemEvent, ProblemExposure, Review, ReviewBatch, utcnow)
 from .queries import fetch
 
 P = ProblemRow.__table__
@@ -38,6 +38,8 @@ E = Exposure.__table__
 F = ExposureFactorRow.__table__
 V = Review.__table__
 B = ReviewBatch.__table__
+PC = ProblemChart.__table__
+D = DetectorStatRow.__table__
 
 PROBLEM_COLUMNS: tuple[str, ...] = (
     "id", "kind", "filter", "subject", "title", "reason", "first_obs", "last_obs", "first_mjd", "last_mjd",
@@ -81,18 +83,23 @@ VALUE_COLUMNS: tuple[str, ...] = (
 stored is not written again."""
 
 
-def _stored_members(conn: Connection, filter_name: str) -> dict[int, set[tuple[int, str]]]:
-    """``problem id -> {(exposure id, role)}`` of a filter's stored problems."""
+def _stored_members(conn: Connection, filter_name: str, since: float | None = None) -> dict[int, set[tuple[int, str]]]:
+    """``problem id -> {(exposure id, role)}`` of a filter's stored problems
+    (with ``since``, only of the exposures from that MJD on)."""
     members: dict[int, set[tuple[int, str]]] = {}
-    rows = fetch(conn, select(PE.c.problem_id, PE.c.exposure_id, PE.c.role).select_from(PE)
-                 .join(P, P.c.id == PE.c.problem_id).where(P.c.filter == filter_name))
+    stmt = (select(PE.c.problem_id, PE.c.exposure_id, PE.c.role).select_from(PE)
+            .join(P, P.c.id == PE.c.problem_id).where(P.c.filter == filter_name))
+    if since is not None:
+        stmt = stmt.join(E, E.c.id == PE.c.exposure_id).where(E.c.mjd_obs >= float(since))
+    rows = fetch(conn, stmt)
     for pid, exposure_id, role in rows:
         members.setdefault(int(pid), set()).add((int(exposure_id), str(role)))
     return members
 
 
 def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now: datetime | None = None,
-         by: str = "relphot", exposure_ids: dict[tuple[int, int], int] | None = None) -> dict[str, int]:
+         by: str = "relphot", exposure_ids: dict[tuple[int, int], int] | None = None,
+         frozen_before: float | None = None) -> dict[str, int]:
     """Store a filter's computed problems, keeping identities.
 
     Only what changed is written: a known problem whose values
@@ -115,6 +122,12 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     exposure_ids : dict, optional
         ``(obs_id, dither) -> exposure.id`` of the filter, when the caller
         has read them (else read here).
+    frozen_before : float, optional
+        The problems were computed from the season's tail, the exposures
+        from this MJD on (`relphot_core.qc.resume`): the stored exposures
+        before it stay as they are, with their problems (a problem not
+        found in the tail that has some is not gone, it ends where they
+        do), and ``exposure_ids`` holds the tail's only.
 
     Returns
     -------
@@ -126,17 +139,36 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     stored = {row.fingerprint: row for row in conn.execute(
         select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.grew_at,
                *[P.c[name] for name in VALUE_COLUMNS if name != "filter"]).where(P.c.filter == filter_name))}
-    old_members = _stored_members(conn, filter_name) if stored else {}
+    old_members = _stored_members(conn, filter_name, frozen_before) if stored else {}
     ids = exposure_ids if exposure_ids is not None else (
         _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {})
     events: list[dict[str, Any]] = []
     members: dict[int, set[tuple[int, str]]] = {}
     updates: list[dict[str, Any]] = []
     seen: set[int] = set()
+
+    def frozen(old: Any) -> tuple[int, int]:
+        """Exposures (and collateral ones) of a stored problem before the tail."""
+        if frozen_before is None:
+            return 0, 0
+        tail = old_members.get(int(old.id), ())
+        return (int(old.n_exposures or 0) - len(tail),
+                int(old.n_collateral or 0) - sum(role == "collateral" for _, role in tail))
+
     for problem in problems:
         values = _values(problem)
         fingerprint = problem.fingerprint[:200]
         old = stored.get(fingerprint)
+        mine = {(ids[(o, d)], role) for o, d, role in problem.exposures if (o, d) in ids}
+        if frozen_before is not None:
+            values["n_exposures"] = len(mine)
+            values["n_collateral"] = sum(role == "collateral" for _, role in mine)
+            if old is not None and (before := frozen(old))[0] > 0:  # its exposures before the tail stay
+                values["n_exposures"] += before[0]
+                values["n_collateral"] += before[1]
+                for name, pick in (("first_obs", min), ("first_mjd", min)):
+                    known = [v for v in (values[name], getattr(old, name)) if v is not None]
+                    values[name] = pick(known) if known else None
         if old is None:
             pid = conn.execute(insert(P).returning(P.c.id), [{
                 **values, "fingerprint": fingerprint, "state": "open", "state_comment": "", "version": 1,
@@ -166,11 +198,28 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
             else:
                 counts["unchanged"] += 1
         seen.add(pid)
-        members[pid] = {(ids[(o, d)], role) for o, d, role in problem.exposures if (o, d) in ids}
+        members[pid] = mine
     if updates:  # one statement, many parameter sets
         names = [k for k in updates[0] if k != "pid"]
         conn.execute(update(P).where(P.c.id == bindparam("pid")).values({k: bindparam(k) for k in names}), updates)
-    gone = [int(row.id) for row in stored.values() if row.current and int(row.id) not in seen]
+    missing = [row for row in stored.values() if row.current and int(row.id) not in seen]
+    # computed from the tail: a problem not found there that has exposures before it ends with them
+    ending = [row for row in missing if frozen(row)[0] > 0]
+    for row in ending:
+        pid = int(row.id)
+        if not old_members.get(pid):
+            continue  # nothing of it in the tail: as it was
+        count, collateral = frozen(row)
+        last = conn.execute(select(O.c.obs_id, E.c.mjd_obs).select_from(PE).join(E, E.c.id == PE.c.exposure_id)
+                            .join(O, O.c.id == E.c.observation_id)
+                            .where(PE.c.problem_id == pid, E.c.mjd_obs < float(frozen_before or 0.0))
+                            .order_by(E.c.mjd_obs.desc(), O.c.obs_id.desc()).limit(1)).first()
+        conn.execute(update(P).where(P.c.id == pid).values(
+            n_exposures=count, n_collateral=collateral, last_obs=last.obs_id if last else row.last_obs,
+            last_mjd=last.mjd_obs if last else row.last_mjd, ongoing=False, updated=now, version=P.c.version + 1))
+        seen.add(pid)
+        members[pid] = set()
+    gone = [int(row.id) for row in missing if frozen(row)[0] <= 0]
     if gone:
         conn.execute(update(P).where(P.c.id.in_(gone)).values(current=False, ongoing=False, updated=now,
                                                                version=P.c.version + 1))
@@ -366,10 +415,57 @@ def observation_problems(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame({"problems": grouped["text"].agg("; ".join), "n_problems": grouped["id"].size()}).reset_index()
 
 
+def read_chart(conn: Connection, filter_name: str) -> Any:
+    """The stored chart state of a filter (a `ProblemChart` row), or None."""
+    return conn.execute(select(PC).where(PC.c.filter == filter_name)).first()
+
+
+def write_chart(conn: Connection, values: dict[str, Any]) -> None:
+    """Store a filter's chart state (``values``: the `ProblemChart` columns)."""
+    conn.execute(delete(PC).where(PC.c.filter == values["filter"]))
+    conn.execute(insert(PC), [values])
+
+
+def forget_chart(conn: Connection, filter_name: str) -> None:
+    """Remove a filter's chart state (its next computation starts from the first night)."""
+    conn.execute(delete(PC).where(PC.c.filter == filter_name))
+
+
+def current_runs(conn: Connection, filter_name: str) -> tuple[int, int, int]:
+    """The current runs of a filter's observations: how many, the sum and the largest of their ids."""
+    row = conn.execute(select(func.count(O.c.current_run_id), func.coalesce(func.sum(O.c.current_run_id), 0),
+                              func.coalesce(func.max(O.c.current_run_id), 0))
+                       .where(O.c.filter == filter_name, O.c.current_run_id.is_not(None))).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def only_appended(conn: Connection, filter_name: str, chart: Any) -> bool:
+    """Whether the filter's data since ``chart`` was computed are new
+    observations after its last exposure, and nothing else: no observation
+    reprocessed or removed, no detector rows where there were none."""
+    n_runs, run_sum, _ = current_runs(conn, filter_name)
+    new = conn.execute(select(func.count(O.c.id), func.coalesce(func.sum(O.c.current_run_id), 0))
+                       .where(O.c.filter == filter_name, O.c.current_run_id > int(chart.max_run))).one()
+    if n_runs != int(chart.n_runs) + int(new[0]) or run_sum != int(chart.run_sum) + int(new[1]):
+        return False
+    if int(new[0]) == 0:
+        return True
+    earliest = conn.execute(select(func.min(E.c.mjd_obs)).select_from(O).join(E, E.c.observation_id == O.c.id)
+                            .where(O.c.filter == filter_name, O.c.current_run_id > int(chart.max_run))).scalar()
+    if earliest is None or chart.last_mjd is None or not float(earliest) > float(chart.last_mjd):
+        return False
+    if chart.detector_scale is None:  # no detector series then: none may start now
+        return conn.execute(select(D.c.run_id).select_from(O).join(D, D.c.run_id == O.c.current_run_id)
+                            .where(O.c.filter == filter_name, O.c.current_run_id > int(chart.max_run))
+                            .limit(1)).first() is None
+    return True
+
+
 def version(conn: Connection) -> int:
     """A number that changes with every event of every problem (found, grew, gone, a lead's action)."""
     return int(conn.execute(select(func.max(EV.c.id))).scalar() or 0)
 
 
-__all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "events", "exposure_problems",
-           "exposures", "observation_problems", "read", "review_keys", "set_state", "sync", "version"]
+__all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "current_runs", "events",
+           "exposure_problems", "exposures", "forget_chart", "observation_problems", "only_appended", "read",
+           "read_chart", "review_keys", "set_state", "sync", "version", "write_chart"]

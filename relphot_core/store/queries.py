@@ -24,7 +24,7 @@ from sqlalchemy.sql import Select
 
 from ..config import FILTERS
 from ..selection import ALL_STATUSES, ExposureSelection
-from ..status import STATUS_ORDER
+from ..status import OUT_OF_LIMITS, STATUS_ORDER
 from .models import Exposure, ExposureFactorRow, Observation, ProcessingRun, Review
 
 O = Observation.__table__
@@ -271,15 +271,40 @@ PROBLEM_INPUT_COLUMNS: dict[str, str] = {
 """The columns `relphot_core.qc.problems.find_problems` reads (and the exposure's key)."""
 
 
-def problem_input(conn: Connection, filter: str) -> pd.DataFrame:
+def observations_since(mjd: float) -> Any:
+    """The ids of the observations with an exposure at or after ``mjd``
+    (a subquery walking the exposures' MJD index)."""
+    return select(E.c.observation_id).where(E.c.mjd_obs >= float(mjd)).distinct()
+
+
+def problem_input(conn: Connection, filter: str, *, since: float | None = None,
+                  detector_flags_before: bool = False) -> pd.DataFrame:
     """One filter's current exposures as the problems need them
-    (`PROBLEM_INPUT_COLUMNS`), in time order: no review, no run (a lean read)."""
-    stmt = (select(O.c.obs_id, E.c.dither, E.c.mjd_obs, F.c.value, F.c.error, F.c.status, F.c.reason,
-                   F.c.detector_flag, F.c.detector_worst, F.c.detector_offset, F.c.detector_offset_error,
-                   F.c.crosscheck, F.c.collateral, E.c.id)
-            .select_from(O).join(F, F.c.run_id == O.c.current_run_id).join(E, E.c.id == F.c.exposure_id)
-            .where(O.c.filter == filter))
-    df = frame(fetch(conn, stmt), PROBLEM_INPUT_COLUMNS)
+    (`PROBLEM_INPUT_COLUMNS`), in time order: no review, no run (a lean read).
+
+    Parameters
+    ----------
+    conn : Connection
+    filter : str
+    since : float, optional
+        Only the exposures from this MJD on (the tail of the season).
+    detector_flags_before : bool
+        With ``since``, also the earlier exposures whose detector flag is
+        out of limits (a flagged detector's problem holds all of them).
+    """
+    columns = (O.c.obs_id, E.c.dither, E.c.mjd_obs, F.c.value, F.c.error, F.c.status, F.c.reason,
+               F.c.detector_flag, F.c.detector_worst, F.c.detector_offset, F.c.detector_offset_error,
+               F.c.crosscheck, F.c.collateral, E.c.id)
+    base = (select(*columns).select_from(O).join(F, F.c.run_id == O.c.current_run_id)
+            .join(E, E.c.id == F.c.exposure_id).where(O.c.filter == filter))
+    if since is None:
+        rows = fetch(conn, base)
+    else:
+        rows = fetch(conn, base.where(O.c.id.in_(observations_since(since)), E.c.mjd_obs >= float(since)))
+        if detector_flags_before:
+            flagged = [status.value for status in OUT_OF_LIMITS]
+            rows = [*fetch(conn, base.where(F.c.detector_flag.in_(flagged), E.c.mjd_obs < float(since))), *rows]
+    df = frame(rows, PROBLEM_INPUT_COLUMNS)
     return df.sort_values(["mjd_obs", "obs_id", "exposure"], ignore_index=True, kind="stable")
 
 

@@ -143,9 +143,11 @@ def fill_survey(
     review_fraction: float = 0.01,
     runs_per_observation: int = 1,
     chunk: int = 5000,
+    mjd_range: tuple[float, float] = (60000.0, 62000.0),
 ) -> int:
     """Fill a store with ``n_obs`` observations x ``filters`` x ``n_exposures``
-    current factors (no pair/detector rows), fast.
+    current factors (no pair/detector rows), fast, at times drawn uniformly
+    in ``mjd_range`` (a later range: the next nights of the survey).
 
     ``runs_per_observation`` > 1 adds earlier runs (recomputations, one day
     apart, same statuses) under the current one, as a real store holds.
@@ -164,7 +166,7 @@ def fill_survey(
     pdigest = params_digest(params)
     written = 0
     obs_ids = np.arange(first_obs_id, first_obs_id + n_obs)
-    mjd0 = 60000.0 + np.sort(rng.uniform(0, 2000, n_obs))
+    mjd0 = np.sort(rng.uniform(float(mjd_range[0]), float(mjd_range[1]), n_obs))
     for start in range(0, n_obs, chunk):
         ids = obs_ids[start : start + chunk]
         mjds = mjd0[start : start + chunk]
