@@ -214,6 +214,10 @@ class ControlResult:
     alarms : list of ControlAlarm
         One per point outside the limits and one per drift alarm, ordered
         by ``first``.
+    restart : numpy.ndarray of bool
+        True where the CUSUMs restarted because a drift ended just before
+        (the return test): what follows is judged as a new segment, so a
+        chart run from such a row on finds what the whole series' finds.
     """
 
     center: np.ndarray
@@ -224,6 +228,7 @@ class ControlResult:
     drift_start: np.ndarray
     segment_start: np.ndarray
     alarms: list[ControlAlarm] = field(default_factory=list)
+    restart: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _grouped_median(values: np.ndarray, index: np.ndarray, n_groups: int) -> np.ndarray:
@@ -454,10 +459,11 @@ def _return_row(
 def _judge_drifts(
     clipped: np.ndarray, usable: np.ndarray, boundary: np.ndarray, series: np.ndarray, n_series: int, k: float,
     h: float, cap: float, window: int, end_h: float | None, *, resume: bool = True,
-) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
     """The CUSUMs and drift runs ``[first, start, end, up]`` of series sorted
     contiguously (``series``: non-decreasing labels 0..n_series-1), restarted
-    where a drift ends (`_drift_pass`) until no new end is found.
+    where a drift ends (`_drift_pass`) until no new end is found; and the
+    rows where they restarted.
 
     With ``resume`` (the default), a pass after the first recomputes each
     series only from its earliest new restart on: a restart is a segment
@@ -493,7 +499,7 @@ def _judge_drifts(
             next_from[next_from < n] = np.searchsorted(series, np.flatnonzero(next_from < n))
         todo = rows[rows >= next_from[series]]
     runs = sorted((run for found_runs in runs_of.values() for run in found_runs), key=lambda run: run[0])
-    return high, low, runs
+    return high, low, runs, restarts
 
 
 def control_rules(
@@ -619,7 +625,8 @@ def control_rules(
     drift_start = np.full(n, -1, dtype=np.int64)
     segment_start = np.zeros(n, dtype=bool)
     if n == 0:
-        return ControlResult(result_center, result_scale, zscore, statistic, alarm, drift_start, segment_start, [])
+        return ControlResult(result_center, result_scale, zscore, statistic, alarm, drift_start, segment_start, [],
+                             np.zeros(0, dtype=bool))
 
     # Sort into contiguous series (stable: time order kept within each).
     if groups is None:
@@ -685,7 +692,7 @@ def control_rules(
     # drift ends (the return test), until no new end is found.
     cap = outlier_nsigma if cusum_cap is None else float(cusum_cap)
     clipped = np.clip(np.where(usable, z, 0.0), -cap, cap)
-    high, low, runs = _judge_drifts(clipped, usable, base_boundary, series, n_series, cusum_k, cusum_h, cap,
+    high, low, runs, restarts = _judge_drifts(clipped, usable, base_boundary, series, n_series, cusum_k, cusum_h, cap,
                                     cusum_window, end_h)
     signed = np.where(high >= low, high, -low)
 
@@ -743,6 +750,7 @@ def control_rules(
         drift_start=back(drift_start),
         segment_start=back(segment_start),
         alarms=alarms,
+        restart=back(restarts),
     )
 
 

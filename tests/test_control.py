@@ -272,9 +272,10 @@ def test_resuming_each_pass_at_its_restart_gives_the_plain_fixed_point(seed, n_s
     boundary = np.r_[True, series[1:] != series[:-1]] | (rng.random(series.size) < gap_rate / 10)
     clipped = np.clip(np.where(usable, z, 0.0), -2.5, 2.5)
     arguments = (clipped, usable, boundary, series, n_series, 0.5, 11.0, 2.5, 100, 4.0)
-    high, low, runs = _judge_drifts(*arguments)
-    plain_high, plain_low, plain_runs = _judge_drifts(*arguments, resume=False)
+    high, low, runs, restarts = _judge_drifts(*arguments)
+    plain_high, plain_low, plain_runs, plain_restarts = _judge_drifts(*arguments, resume=False)
     # the cumulative sums start elsewhere: the statistics agree to rounding, the drifts exactly
     np.testing.assert_allclose(high, plain_high, rtol=0, atol=1e-9)
     np.testing.assert_allclose(low, plain_low, rtol=0, atol=1e-9)
     assert runs == plain_runs and any(run[2] > run[0] for run in runs)
+    np.testing.assert_array_equal(restarts, plain_restarts)

@@ -376,6 +376,7 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
         parent = flagged.get(f"detector {label}")
         parent_obs = np.unique(obs[np.asarray(drafts[parent].rows, dtype=np.int64)]) if parent is not None else None
         own: list[np.ndarray] = []
+        spans: list[_Span] = []
         latest = None
         for index, drift in enumerate(found.drifts):
             if labels[index] != label:
@@ -391,6 +392,8 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
                 continue
             own.append(rows)
             latest = drift
+            spans.append(_Span(rows.tolist(), drift.level, drift.level_error, drift.slope,
+                               str(found.reason[drift.end]), False))
         if latest is None:
             continue
         rows = np.unique(np.concatenate(own))
@@ -403,6 +406,7 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
         if mine.size == 0:
             continue
         draft.rows = mine.tolist()
+        draft.spans = spans
         owner[mine], role[mine] = len(drafts), "primary"
         drafts.append(draft)
 
@@ -411,10 +415,21 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
     """Drifts that another problem explains become its collateral: the
     shift of an exposure series over a detector fault's span (no larger than
     the detector's share of the exposure), and the opposite, smaller shift
-    of a drifting position's partners."""
-    causes = sorted((i for i, d in enumerate(drafts) if d.kind in SERIES_KINDS),
-                    key=lambda i: -abs(drafts[i].size if drafts[i].unit == "flux"
-                                       else _flux_fraction(drafts[i].size) if np.isfinite(drafts[i].size) else 0.0))
+    of a drifting position's partners.
+
+    Each drift is judged on its own against the faults as found (each drift
+    of a series with its own observations and size, before any is given
+    away): no verdict depends on the order the drifts are judged in, nor on
+    drifts outside its span, nor on later data (so the tail of a season
+    gives the verdicts the whole season gives, `relphot_core.qc.resume`)."""
+    found: list[tuple[int, np.ndarray, float, str]] = []  # (draft, observations, size, unit) of each fault
+    for j, cause in enumerate(drafts):
+        if cause.kind not in SERIES_KINDS or not cause.rows:
+            continue
+        for rows, size in ([(span.rows, span.size) for span in cause.spans] or [(cause.rows, cause.size)]):
+            if rows and np.isfinite(size):  # a series' drifts each with its own size
+                found.append((j, np.unique(obs[np.asarray(rows, dtype=np.int64)]), size, cause.unit))
+    found.sort(key=lambda c: -abs(c[2] if c[3] == "flux" else _flux_fraction(c[2])))
     for i, draft in enumerate(drafts):
         if draft.kind != "drift" or not draft.rows:
             continue
@@ -423,7 +438,7 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
         for span in draft.spans:  # each drift on its own: one that another fault explains is that fault's
             claimed = np.asarray(span.rows, dtype=np.int64)
             rows = claimed[owner[claimed] == i]  # a detector's flagged exposures are the detector's
-            cause_of = _explaining_cause(drafts, causes, i, span.size, obs[claimed], obs) if claimed.size else None
+            cause_of = _explaining_cause(found, i, span.size, obs[claimed]) if claimed.size else None
             if cause_of is None:
                 kept.extend(rows.tolist())
                 latest = span
@@ -435,23 +450,20 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
             draft.describe(latest)
 
 
-def _explaining_cause(drafts: list[_Draft], causes: list[int], me: int, size: float, span_obs: np.ndarray,
-                      obs: np.ndarray) -> int | None:
-    """The series fault (a draft of `causes`, rows into ``obs``) that
-    explains a drift of size ``size`` over the observations ``span_obs``,
-    or None."""
+def _explaining_cause(causes: list[tuple[int, np.ndarray, float, str]], me: int, size: float,
+                      span_obs: np.ndarray) -> int | None:
+    """The series fault (``(draft index, its observations, size, unit)``,
+    largest first) that explains a drift of size ``size`` over the
+    observations ``span_obs``, or None."""
     if not np.isfinite(size):
         return None
-    for j in causes:
-        cause = drafts[j]
-        if j == me or not cause.rows or not np.isfinite(cause.size):
+    for j, cause_obs, cause_size, unit in causes:
+        if j == me or np.isin(span_obs, cause_obs).mean() < 0.5:
             continue
-        if np.isin(span_obs, np.unique(obs[np.asarray(cause.rows)])).mean() < 0.5:
-            continue
-        if cause.unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
-            explained = abs(size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause.size)) / DETECTORS_PER_EXPOSURE
+        if unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
+            explained = abs(size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause_size)) / DETECTORS_PER_EXPOSURE
         else:
-            explained = size * cause.size < 0 and abs(size) < abs(cause.size) / 2
+            explained = size * cause_size < 0 and abs(size) < abs(cause_size) / 2
         if explained:
             return j
     return None

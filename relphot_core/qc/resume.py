@@ -148,7 +148,7 @@ def common_start(times: Mapping[Any, np.ndarray], quiet: Mapping[Any, np.ndarray
 
 
 def series_starts(series: np.ndarray, times: np.ndarray, in_drift: np.ndarray,
-                  margins: Margins, until: float = np.inf) -> dict[int, float]:
+                  margins: Margins, until: float = np.inf, restart: np.ndarray | None = None) -> dict[int, float]:
     """Per series (each on its own), the time of its latest quiet row (not
     after ``until``: the detectors' series start no later than the
     exposures they are mapped to).
@@ -168,21 +168,24 @@ def series_starts(series: np.ndarray, times: np.ndarray, in_drift: np.ndarray,
     out: dict[int, float] = {}
     for label in np.unique(series).tolist():
         rows = np.flatnonzero(series == label)
-        ok = np.flatnonzero(quiet_rows(in_drift[rows], margins) & (times[rows] <= until))
+        valid = quiet_rows(in_drift[rows], margins) | (restart[rows] if restart is not None else False)
+        ok = np.flatnonzero(valid & (times[rows] <= until))
         if ok.size:
             out[int(label)] = float(times[rows[ok[-1]]])
     return out
 
 
-def by_series(series: np.ndarray, times: np.ndarray, in_drift: np.ndarray,
-              margins: Margins) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
-    """The times and quiet rows of each series (for `common_start`)."""
+def by_series(series: np.ndarray, times: np.ndarray, in_drift: np.ndarray, margins: Margins,
+              restart: np.ndarray | None = None) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """The times and the rows where each series may start again (for
+    `common_start`): its quiet rows and the rows where its chart restarted
+    after a drift ended (``restart``)."""
     times_of: dict[int, np.ndarray] = {}
     quiet_of: dict[int, np.ndarray] = {}
     for label in np.unique(series).tolist():
         rows = np.flatnonzero(series == label)
         times_of[int(label)] = times[rows]
-        quiet_of[int(label)] = quiet_rows(in_drift[rows], margins)
+        quiet_of[int(label)] = quiet_rows(in_drift[rows], margins) | (restart[rows] if restart is not None else False)
     return times_of, quiet_of
 
 
@@ -201,7 +204,8 @@ def shifted(alarms: SeriesAlarms, rows_before: int) -> SeriesAlarms:
         drift=np.r_[np.full(rows_before, -1, dtype=np.int64), alarms.drift],
         scale=alarms.scale,
         drifts=[replace(d, start=d.start + rows_before, first=d.first + rows_before, end=d.end + rows_before)
-                for d in alarms.drifts])
+                for d in alarms.drifts],
+        restart=np.r_[np.zeros(rows_before, dtype=bool), alarms.restart])
 
 
 def references_complete(series: np.ndarray, value: np.ndarray, error: np.ndarray, control: Control) -> bool:
@@ -313,7 +317,7 @@ def filter_problems(table: pd.DataFrame, filter_name: str, control: Control, sta
                                 detectors["error"].to_numpy(dtype=float), control)))
         if not complete or not len(table):
             return FilterProblems(problems, None)
-    times, quiet = by_series(dither, mjd, alarms.drift >= 0, margins)
+    times, quiet = by_series(dither, mjd, alarms.drift >= 0, margins, alarms.restart)
     since = common_start(times, quiet)
     if since is None:
         if start is None:
@@ -325,7 +329,8 @@ def filter_problems(table: pd.DataFrame, filter_name: str, control: Control, sta
     if detector_series is not None:
         labels = detectors["detector"].to_numpy()
         detector_since.update(series_starts(labels, detectors["mjd_obs"].to_numpy(dtype=float),
-                                            detector_series.drift >= 0, margins, until=since))
+                                            detector_series.drift >= 0, margins, until=since,
+                                            restart=detector_series.restart))
         if set(np.unique(labels).tolist()) - set(detector_since):
             return FilterProblems(problems, None)  # a detector without a quiet row yet
     return FilterProblems(problems, ChartStart(

@@ -149,6 +149,8 @@ class SeriesAlarms:
     """The width of the pulls used (1 for calibrated errors)."""
     drifts: list[SeriesDrift] = field(default_factory=list)
     """The drifts, in order of start."""
+    restart: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Rows where a series' chart started again after a drift ended (`relphot_core.control.ControlResult.restart`)."""
 
 
 def reference_pull_width(offset: np.ndarray, error: np.ndarray, groups: np.ndarray,
@@ -396,7 +398,7 @@ def series_alarms(
             continue
         alarm[i] = OUTSIDE_LIMITS
         reason[i] = kind.outlier_text(float(value[i]), item.sigmas, item.group)
-    return SeriesAlarms(alarm, reason, since, member, scale, drifts)
+    return SeriesAlarms(alarm, reason, since, member, scale, drifts, result.restart)
 
 
 def dither_alarms(

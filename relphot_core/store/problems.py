@@ -16,6 +16,7 @@ the problem's ``version``: an action taken on an older version is refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACTIONS, Problem, next_state
 from ..reviews import MAX_REVIEWER
+from ..status import status_rank
 from .models import (DetectorStatRow, Exposure, ExposureFactorRow, Observation, Problem as ProblemRow, ProblemChart,
                      ProblemEvent, ProblemExposure, Review, ReviewBatch, utcnow)
 from .queries import fetch
@@ -155,10 +157,17 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
         return (int(old.n_exposures or 0) - len(tail),
                 int(old.n_collateral or 0) - sum(role == "collateral" for _, role in tail))
 
+    # the worst status of the exposures before the tail (a flagged detector's problem holds them all already)
+    kept = [int(stored[p.fingerprint[:200]].id) for p in problems if p.kind != "detector"
+            and p.fingerprint[:200] in stored and frozen(stored[p.fingerprint[:200]])[0] > 0]
+    worst_before = _worst_status_before(conn, kept, frozen_before) if kept and frozen_before is not None else {}
     for problem in problems:
-        values = _values(problem)
         fingerprint = problem.fingerprint[:200]
         old = stored.get(fingerprint)
+        if old is not None and int(old.id) in worst_before:
+            statuses = [w for w in (problem.worst_status, worst_before[int(old.id)]) if w]
+            problem = replace(problem, worst_status=max(statuses, key=status_rank) if statuses else "")
+        values = _values(problem)
         mine = {(ids[(o, d)], role) for o, d, role in problem.exposures if (o, d) in ids}
         if frozen_before is not None:
             values["n_exposures"] = len(mine)
@@ -244,6 +253,20 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     if events:
         conn.execute(insert(EV), [{**e, "at": now, "by": by, "comment": ""} for e in events])
     return counts
+
+
+def _worst_status_before(conn: Connection, problem_ids: list[int], before: float) -> dict[int, str]:
+    """The worst status of each problem's own (primary) exposures before ``before`` (MJD)."""
+    rows = conn.execute(select(PE.c.problem_id, F.c.status).distinct().select_from(PE)
+                        .join(E, E.c.id == PE.c.exposure_id).join(O, O.c.id == E.c.observation_id)
+                        .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id))
+                        .where(PE.c.problem_id.in_(problem_ids), PE.c.role == "primary",
+                               E.c.mjd_obs < float(before))).all()
+    worst: dict[int, str] = {}
+    for pid, status in rows:
+        if status and (int(pid) not in worst or status_rank(status) > status_rank(worst[int(pid)])):
+            worst[int(pid)] = str(status)
+    return worst
 
 
 def _awaiting() -> Any:
