@@ -1,21 +1,29 @@
 """Problems at survey size: what computing them adds to a nightly batch, and
 what the problem queue and the overview's headline cost to read.
 
-    python benchmarks/bench_problems.py                  # 40,000 observations (480,000 factors)
-    python benchmarks/bench_problems.py --observations 4000
+    python benchmarks/bench_problems.py                       # 40,000 observations (480,000 factors)
+    python benchmarks/bench_problems.py --observations 4000 --density 500
+    python benchmarks/bench_problems.py --drift 0 --detectors # a survey in control between its faults
 
 The store is synthesised with `relphot_core.testing.synth.fill_survey` (the
-dashboard benchmark's survey: 0.2 % scatter, a slow drift, ~2 % outliers:
-thousands of problems, more than a real survey would hold). Measured:
+dashboard benchmark's survey: 0.2 % scatter, ~2 % outliers and, with the
+default ``--drift 0.002``, a slow sine of 1 sigma on every series, so that
+every dither series is in a drift alarm much of the time: thousands of
+problems, more than a real survey would hold; ``--drift 0``: in control
+between the outliers), with ``--detectors`` 16 detector rows per exposure
+(`relphot_core.testing.synth.fill_detector_stats`: a bad detector over a
+span and a detector that steps for good). Measured:
 
 - ``update_problems`` on the whole store the first time (every problem
-  opened) and after a "night" of new observations (the problems of the
-  three filters computed again and synchronised: what ``relphot compute
-  --db`` adds to its batch), against the baseline of that night's own
+  opened); after a night of new observations (``--night`` x 3 filters,
+  after the season's last one) computed from the tail of the season (what
+  ``relphot compute --db`` adds to its batch); and after a second such
+  night computed from the first night (``from_start=True``: what it cost
+  before the tail computation), against the baseline of that night's own
   computation: the same number of sets through `compute_observation` on
-  simulated catalogues (density 500 per detector), timed in the same run,
-  wall and CPU time (on a shared, loaded machine the wall times wait for
-  the other processes: the CPU ratio is the one to read);
+  simulated catalogues (``--density`` sources per detector, 3500: the full
+  density of the survey benchmark), timed in the same run, wall and CPU
+  time (on a loaded machine the CPU ratio is the one to read);
 - the queue (``Store.problems(awaiting=True)``) and the headline
   (``Store.problems(states=open, regressed)``) reads, 20 times each (p50, p95).
 """
@@ -40,12 +48,12 @@ def timed(work) -> tuple[object, float, float]:
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def nightly_compute_seconds(n_sets: int) -> tuple[float, float]:
+def nightly_compute_seconds(n_sets: int, density: float) -> tuple[float, float]:
     """Wall and CPU seconds to compute ``n_sets`` simulated sets in this process (one core)."""
     from relphot_core.factors import compute_observation
     from relphot_core.simulate import simulate_observation
 
-    catalogs = [simulate_observation(5_000_000 + i, "NIR_J", sources_per_detector=500, seed=i).to_catalogs()
+    catalogs = [simulate_observation(5_000_000 + i, "NIR_J", sources_per_detector=density, seed=i).to_catalogs()
                 for i in range(n_sets)]
     _, wall, cpu = timed(lambda: [compute_observation(cats, keep_samples=False) for cats in catalogs])
     return wall, cpu
@@ -55,23 +63,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--observations", type=int, default=40_000)
     parser.add_argument("--night", type=int, default=40, help="observations of the night (x 3 filters)")
+    parser.add_argument("--density", type=float, default=3500.0, help="sources per detector of the night's sets")
+    parser.add_argument("--drift", type=float, default=0.002, help="amplitude of the survey's slow drift")
+    parser.add_argument("--detectors", action="store_true", help="16 detector rows per exposure")
     args = parser.parse_args()
 
     from relphot_core.qc.problems import ACTIVE_STATES
     from relphot_core.store import Store
-    from relphot_core.testing.synth import fill_survey
+    from relphot_core.testing.synth import fill_detector_stats, fill_survey
+
+    def add_night(store: Store, number: int) -> None:
+        first = args.observations - 2 * args.night + 1 + number * args.night
+        fill_survey(store, args.night, seed=2 + number, first_obs_id=first, drift=args.drift,
+                    mjd_range=(62000.0 + 4 * number, 62004.0 + 4 * number))
+        if args.detectors:
+            fill_detector_stats(store, seed=2 + number, bad=None, step=None)
+
+    def summary(counts: dict[str, dict[str, int]]) -> dict[str, int]:
+        return {k: sum(c[k] for c in counts.values()) for k in ("opened", "grew", "gone", "unchanged")}
 
     with tempfile.TemporaryDirectory(prefix="relphot-bench-problems-") as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'survey.db'}")
         start = time.perf_counter()
-        written = fill_survey(store, args.observations - args.night, seed=1)
-        print(f"{written:,} factors written in {time.perf_counter() - start:.0f} s")
+        written = fill_survey(store, args.observations - 2 * args.night, seed=1, drift=args.drift)
+        if args.detectors:
+            written += fill_detector_stats(store, seed=1)
+        print(f"{written:,} rows written in {time.perf_counter() - start:.0f} s")
         counts, first, first_cpu = timed(store.update_problems)
         n_problems = sum(c["opened"] for c in counts.values())
-        # the night: new observations, then the problems again
-        fill_survey(store, args.night, seed=2, first_obs_id=args.observations - args.night + 1)
+        add_night(store, 0)
         counts, again, again_cpu = timed(store.update_problems)
-        grown = {k: sum(c[k] for c in counts.values()) for k in ("opened", "grew", "unchanged")}
+        night_counts = summary(counts)
+        add_night(store, 1)
+        _, whole, whole_cpu = timed(lambda: store.update_problems(from_start=True))
         queue, headline = [], []
         for _ in range(20):
             t0 = time.perf_counter()
@@ -82,16 +106,18 @@ def main() -> None:
             headline.append(time.perf_counter() - t0)
         store.close()
     n_sets = 3 * args.night
-    sample = min(n_sets, 24)
-    compute, compute_cpu = (seconds * n_sets / sample for seconds in nightly_compute_seconds(sample))
-    print(f"{args.observations:,} observations x 3 filters; {n_problems:,} problems; the night: {args.night} "
-          f"observations ({n_sets} sets): {grown}\n")
+    sample = min(n_sets, 12)
+    compute, compute_cpu = (seconds * n_sets / sample for seconds in nightly_compute_seconds(sample, args.density))
+    print(f"{args.observations:,} observations x 3 filters (drift {args.drift}, "
+          f"{'with' if args.detectors else 'no'} detector rows); {n_problems:,} problems; the night: {args.night} "
+          f"observations ({n_sets} sets at {args.density:.0f} sources per detector): {night_counts}\n")
     rows_out = [
         ("update_problems, first (every problem opened)", f"{first:.2f} s", f"CPU {first_cpu:.2f} s"),
-        ("update_problems after the night", f"{again:.2f} s", f"CPU {again_cpu:.2f} s"),
+        ("after a night, from the season's tail", f"{again:.2f} s", f"CPU {again_cpu:.2f} s"),
+        ("after a night, from the first night (before)", f"{whole:.2f} s", f"CPU {whole_cpu:.2f} s"),
         ("the night's computation (baseline, one core)", f"{compute:.1f} s", f"CPU {compute_cpu:.1f} s"),
-        ("problems / computation, wall", f"{100 * again / compute:.1f} %", "< 5 %"),
-        ("problems / computation, CPU", f"{100 * again_cpu / compute_cpu:.1f} %", "< 5 %"),
+        ("problems / computation, CPU, tail", f"{100 * again_cpu / compute_cpu:.1f} %", "< 5 %"),
+        ("problems / computation, CPU, first night", f"{100 * whole_cpu / compute_cpu:.1f} %", ""),
         ("problem queue read p50 / p95", "{:.0f} / {:.0f} ms".format(*(1000 * v for v in _percentiles(queue))),
          f"{len(rows):,} rows"),
         ("headline read p50 / p95", "{:.0f} / {:.0f} ms".format(*(1000 * v for v in _percentiles(headline))), ""),

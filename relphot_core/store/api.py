@@ -785,7 +785,19 @@ class Store:
                                         failures=loose)
             out[""] = self._write_retrying("cannot store the problems of failed catalogues",
                                            lambda conn: problem_rows.sync(conn, "", found_loose, by=by))
+        self._analyze(("review", "problem_exposure"))
         return out
+
+    def _analyze(self, tables: Sequence[str]) -> None:
+        """Refresh SQLite's statistics of small, fast-changing tables, so that
+        its planner walks the few reviews rather than the problems' hundreds
+        of thousands of exposures (`relphot_core.store.problems.read`: 0.5 s
+        -> 5 ms at 480,000 factors). PostgreSQL's autovacuum does this itself."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self._write("cannot refresh the statistics") as conn:
+            for table in tables:
+                conn.exec_driver_sql(f"ANALYZE {table}")
 
     def _has_problems(self, filter: str) -> bool:
         with self._read() as conn:

@@ -269,27 +269,36 @@ def _worst_status_before(conn: Connection, problem_ids: list[int], before: float
     return worst
 
 
-def _awaiting() -> Any:
-    """Per problem: its exposures awaiting review, and those reviewed at
-    their current status (a subquery on ``problem_exposure``)."""
-    reviewed = case((and_(V.c.id.is_not(None), V.c.status == F.c.status), literal(1)), else_=literal(0))
-    return (select(PE.c.problem_id, func.sum(1 - reviewed).label("n_awaiting"), func.sum(reviewed).label("n_reviewed"))
-            .select_from(PE)
-            .join(E, E.c.id == PE.c.exposure_id)
-            .join(O, O.c.id == E.c.observation_id)
-            .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id))
-            .outerjoin(V, V.c.id == E.c.latest_review_id)
+def _reviewed() -> Any:
+    """Per problem: its exposures reviewed at their current status (a
+    subquery walking the latest reviews, not the problems' exposures: a
+    drift holds thousands of exposures, the reviews are few)."""
+    reviewed = (select(E.c.id).select_from(V)
+                .join(E, and_(E.c.id == V.c.exposure_id, E.c.latest_review_id == V.c.id))
+                .join(O, O.c.id == E.c.observation_id)
+                .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id,
+                              F.c.status == V.c.status)))
+    return (select(PE.c.problem_id, func.count().label("n_reviewed")).where(PE.c.exposure_id.in_(reviewed))
             .group_by(PE.c.problem_id)).subquery()
+
+
+_BOOLEAN_COLUMNS = ("ongoing", "current")
+_TIME_COLUMNS = ("state_at", "created", "updated", "grew_at")
 
 
 def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequence[str] | None = None,
          kinds: Sequence[str] | None = None, current: bool | None = True, problem_id: int | None = None,
          awaiting: bool | None = None, limit: int | None = None) -> pd.DataFrame:
     """Problems with their review counts, worst first (`PROBLEM_COLUMNS`,
-    ``n_awaiting``, ``n_reviewed``)."""
-    counts = _awaiting()
-    stmt = (select(*[P.c[name] for name in PROBLEM_COLUMNS], func.coalesce(counts.c.n_awaiting, 0).label("n_awaiting"),
-                   func.coalesce(counts.c.n_reviewed, 0).label("n_reviewed"))
+    ``n_awaiting``, ``n_reviewed``).
+
+    An exposure of a problem awaits review unless its latest valid review
+    was made at its current status: ``n_awaiting = n_exposures - n_reviewed``.
+    """
+    counts = _reviewed()
+    n_reviewed = func.coalesce(counts.c.n_reviewed, 0)
+    stmt = (select(*[P.c[name] for name in PROBLEM_COLUMNS], (P.c.n_exposures - n_reviewed).label("n_awaiting"),
+                   n_reviewed.label("n_reviewed"))
             .select_from(P).outerjoin(counts, counts.c.problem_id == P.c.id))
     if filters is not None:
         stmt = stmt.where(P.c.filter.in_(list(filters)))
@@ -303,17 +312,21 @@ def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequ
         stmt = stmt.where(P.c.id == int(problem_id))
     if awaiting is not None:
         # a failure has no exposure: it waits until a lead decides
-        waits = (func.coalesce(counts.c.n_awaiting, 0) > 0) | ((P.c.kind == "failure") & P.c.state.in_(ACTIVE_STATES))
+        waits = (P.c.n_exposures - n_reviewed > 0) | ((P.c.kind == "failure") & P.c.state.in_(ACTIVE_STATES))
         stmt = stmt.where(waits if awaiting else ~waits)
     stmt = stmt.order_by(P.c.severity.desc(), P.c.first_obs, P.c.id)
     if limit is not None:
         stmt = stmt.limit(int(limit))
-    rows = conn.execute(stmt).all()
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=[*PROBLEM_COLUMNS, "n_awaiting", "n_reviewed"])
-    for column in ("n_awaiting", "n_reviewed", "n_exposures", "n_collateral", "version"):
+    # raw rows, columns converted at once (a Row and a datetime a value cost more than the query)
+    frame = pd.DataFrame(list(fetch(conn, stmt)), columns=[*PROBLEM_COLUMNS, "n_awaiting", "n_reviewed"])
+    for column in ("n_awaiting", "n_reviewed", "n_exposures", "n_collateral", "version", "id"):
         frame[column] = frame[column].astype("int64")
-    for column in ("state_at", "created", "updated", "grew_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
+    for column in ("size", "size_error", "slope", "first_mjd", "last_mjd", "severity"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    for column in _BOOLEAN_COLUMNS:
+        frame[column] = frame[column].astype(bool)
+    for column in _TIME_COLUMNS:
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
     for column in ("first_obs", "last_obs"):
         frame[column] = frame[column].astype("Int64")
     return frame

@@ -144,6 +144,7 @@ def fill_survey(
     runs_per_observation: int = 1,
     chunk: int = 5000,
     mjd_range: tuple[float, float] = (60000.0, 62000.0),
+    drift: float = 0.002,
 ) -> int:
     """Fill a store with ``n_obs`` observations x ``filters`` x ``n_exposures``
     current factors (no pair/detector rows), fast, at times drawn uniformly
@@ -152,7 +153,9 @@ def fill_survey(
     ``runs_per_observation`` > 1 adds earlier runs (recomputations, one day
     apart, same statuses) under the current one, as a real store holds.
 
-    Factors scatter by 0.2% around 1 with a slow drift and ~2% outliers, so
+    Factors scatter by 0.2% around 1 with a slow drift (a sine of amplitude
+    ``drift``, 1 sigma by default: every series is in a drift alarm much of
+    the time; 0: in control between the outliers) and ~2% outliers, so
     every status occurs; ``review_fraction`` of the flagged exposures get a
     review. Returns the number of exposure factors written (all runs).
     """
@@ -213,8 +216,8 @@ def fill_survey(
                 )
             ).all()
             n = len(exp_ids)
-            drift = 0.002 * np.sin(np.array([m for _, _, m in exp_ids]) / 150.0)
-            values = 1.0 + drift + rng.normal(0, 0.002, n)
+            slow = float(drift) * np.sin(np.array([m for _, _, m in exp_ids]) / 150.0)
+            values = 1.0 + slow + rng.normal(0, 0.002, n)
             outlier = rng.random(n) < 0.02
             values[outlier] += rng.choice([-1, 1], outlier.sum()) * rng.uniform(0.006, 0.03, outlier.sum())
             nodata = rng.random(n) < 0.003
