@@ -16,6 +16,7 @@ from relphot_core.store import Store
 from relphot_core.store.models import ProblemChart
 
 from season_results import season_results
+from store_fixtures import store, store_url  # noqa: F401  (fixtures)
 
 SEASON = FaultSeason(1100, (
     Fault("exposure", 150, 151, 1, -0.03),
@@ -54,11 +55,19 @@ def _chart_since(store: Store) -> float | None:
 
 @pytest.mark.parametrize(("error", "seed"), [(0.002, 1), (0.002, 5), (0.001, 2)])
 def test_problems_from_the_tail_are_those_from_the_first_night(tmp_path, error, seed):
+    with Store.open(f"sqlite:///{tmp_path / 'tail.db'}") as tail:
+        _night_after_night(tmp_path, tail, error, seed)
+
+
+def test_the_tail_computation_on_each_database(tmp_path, store):
+    _night_after_night(tmp_path, store, 0.002, 3)
+
+
+def _night_after_night(tmp_path, tail: Store, error: float, seed: int) -> None:
     table = factor_table(SEASON, error=error, seed=seed)
     detectors = detector_table(SEASON, error=error, seed=seed)
     obs_ids = sorted(table["obs_id"].unique())
-    with Store.open(f"sqlite:///{tmp_path / 'tail.db'}") as tail, \
-            Store.open(f"sqlite:///{tmp_path / 'whole.db'}") as whole:
+    with Store.open(f"sqlite:///{tmp_path / 'whole.db'}") as whole:
         resumed = 0
         cut = FIRST_NIGHT
         batches = [obs_ids[:cut]] + [obs_ids[i:i + NIGHT] for i in range(cut, len(obs_ids), NIGHT)]
