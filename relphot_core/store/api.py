@@ -740,14 +740,15 @@ class Store:
             start = None
             with self._read() as conn:
                 chart = None if from_start else problem_rows.read_chart(conn, band)
+                runs = problem_rows.current_runs(conn, band, int(chart.max_run) if chart is not None else 0)
                 if (chart is not None and chart.control_key == key and chart.exposure_since is not None
-                        and problem_rows.only_appended(conn, band, chart)):
+                        and problem_rows.only_appended(conn, band, chart, runs)):
                     start = resume.ChartStart(float(chart.exposure_since),
                                               {int(d): float(t) for d, t in json.loads(chart.detector_since).items()},
                                               chart.dither_scale, chart.detector_scale)
                 table = queries.problem_input(conn, band, since=start.exposure_since if start else None,
-                                              detector_flags_before=True)
-                n_runs, run_sum, max_run = problem_rows.current_runs(conn, band)
+                                              before=problem_rows.flagged_detector_exposures(band))
+                n_runs, run_sum, max_run, *_ = runs
             own = failures[failures["filter"].astype(object) == band] if not failures.empty else None
             if table.empty and (own is None or own.empty) and not self._has_problems(band):
                 continue

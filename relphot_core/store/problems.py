@@ -138,10 +138,20 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     """
     now = now or utcnow()
     counts = dict.fromkeys(("opened", "grew", "regressed", "gone", "back", "unchanged"), 0)
-    stored = {row.fingerprint: row for row in conn.execute(
-        select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.grew_at,
-               *[P.c[name] for name in VALUE_COLUMNS if name != "filter"]).where(P.c.filter == filter_name))}
-    old_members = _stored_members(conn, filter_name, frozen_before) if stored else {}
+    columns = select(P.c.id, P.c.fingerprint, P.c.state, P.c.resolved_obs, P.c.version, P.c.grew_at,
+                     *[P.c[name] for name in VALUE_COLUMNS if name != "filter"]).where(P.c.filter == filter_name)
+    if frozen_before is None:
+        stored = {row.fingerprint: row for row in conn.execute(columns)}
+        old_members = _stored_members(conn, filter_name) if stored else {}
+    else:  # from the tail: the problems found, those with exposures in the tail, those without any
+        old_members = _stored_members(conn, filter_name, frozen_before)
+        wanted = [p.fingerprint[:200] for p in problems]
+        stored = {}
+        for start in range(0, max(len(wanted), len(old_members), 1), 500):
+            chosen = columns.where(P.c.fingerprint.in_(wanted[start:start + 500])
+                                   | P.c.id.in_(list(old_members)[start:start + 500]))
+            stored.update((row.fingerprint, row) for row in conn.execute(chosen))
+        stored.update((row.fingerprint, row) for row in conn.execute(columns.where(P.c.n_exposures == 0)))
     ids = exposure_ids if exposure_ids is not None else (
         _exposure_ids(conn, filter_name) if any(p.exposures for p in problems) else {})
     events: list[dict[str, Any]] = []
@@ -149,13 +159,17 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     updates: list[dict[str, Any]] = []
     seen: set[int] = set()
 
+    before_tail: dict[int, tuple[int, int]] = {}
+
     def frozen(old: Any) -> tuple[int, int]:
         """Exposures (and collateral ones) of a stored problem before the tail."""
         if frozen_before is None:
             return 0, 0
-        tail = old_members.get(int(old.id), ())
-        return (int(old.n_exposures or 0) - len(tail),
-                int(old.n_collateral or 0) - sum(role == "collateral" for _, role in tail))
+        if int(old.id) not in before_tail:
+            tail = old_members.get(int(old.id), ())
+            before_tail[int(old.id)] = (int(old.n_exposures or 0) - len(tail),
+                                        int(old.n_collateral or 0) - sum(role == "collateral" for _, role in tail))
+        return before_tail[int(old.id)]
 
     # the worst status of the exposures before the tail (a flagged detector's problem holds them all already)
     kept = [int(stored[p.fingerprint[:200]].id) for p in problems if p.kind != "detector"
@@ -451,6 +465,15 @@ def observation_problems(conn: Connection) -> pd.DataFrame:
     return pd.DataFrame({"problems": grouped["text"].agg("; ".join), "n_problems": grouped["id"].size()}).reset_index()
 
 
+def flagged_detector_exposures(filter_name: str) -> Any:
+    """The ids of the exposures of a filter's flagged detectors' problems (a
+    subquery): before the tail of the season, the exposures a tail
+    computation reads too (every exposure whose detector is flagged is its
+    detector's problem's)."""
+    return (select(PE.c.exposure_id).select_from(PE).join(P, P.c.id == PE.c.problem_id)
+            .where(P.c.filter == filter_name, P.c.kind == "detector", PE.c.role == "primary"))
+
+
 def read_chart(conn: Connection, filter_name: str) -> Any:
     """The stored chart state of a filter (a `ProblemChart` row), or None."""
     return conn.execute(select(PC).where(PC.c.filter == filter_name)).first()
@@ -467,24 +490,29 @@ def forget_chart(conn: Connection, filter_name: str) -> None:
     conn.execute(delete(PC).where(PC.c.filter == filter_name))
 
 
-def current_runs(conn: Connection, filter_name: str) -> tuple[int, int, int]:
-    """The current runs of a filter's observations: how many, the sum and the largest of their ids."""
+def current_runs(conn: Connection, filter_name: str, after: int = 0) -> tuple[int, int, int, int, int]:
+    """The current runs of a filter's observations: how many, the sum and
+    the largest of their ids, and how many and their sum above ``after``
+    (one pass)."""
+    newer = O.c.current_run_id > int(after)
     row = conn.execute(select(func.count(O.c.current_run_id), func.coalesce(func.sum(O.c.current_run_id), 0),
-                              func.coalesce(func.max(O.c.current_run_id), 0))
+                              func.coalesce(func.max(O.c.current_run_id), 0),
+                              func.coalesce(func.sum(case((newer, 1), else_=0)), 0),
+                              func.coalesce(func.sum(case((newer, O.c.current_run_id), else_=0)), 0))
                        .where(O.c.filter == filter_name, O.c.current_run_id.is_not(None))).one()
-    return int(row[0]), int(row[1]), int(row[2])
+    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4])
 
 
-def only_appended(conn: Connection, filter_name: str, chart: Any) -> bool:
+def only_appended(conn: Connection, filter_name: str, chart: Any,
+                  runs: tuple[int, int, int, int, int] | None = None) -> bool:
     """Whether the filter's data since ``chart`` was computed are new
     observations after its last exposure, and nothing else: no observation
-    reprocessed or removed, no detector rows where there were none."""
-    n_runs, run_sum, _ = current_runs(conn, filter_name)
-    new = conn.execute(select(func.count(O.c.id), func.coalesce(func.sum(O.c.current_run_id), 0))
-                       .where(O.c.filter == filter_name, O.c.current_run_id > int(chart.max_run))).one()
-    if n_runs != int(chart.n_runs) + int(new[0]) or run_sum != int(chart.run_sum) + int(new[1]):
+    reprocessed or removed, no detector rows where there were none
+    (``runs``: `current_runs` after ``chart.max_run``, when read already)."""
+    n_runs, run_sum, _, n_new, new_sum = runs or current_runs(conn, filter_name, int(chart.max_run))
+    if n_runs != int(chart.n_runs) + n_new or run_sum != int(chart.run_sum) + new_sum:
         return False
-    if int(new[0]) == 0:
+    if n_new == 0:
         return True
     earliest = conn.execute(select(func.min(E.c.mjd_obs)).select_from(O).join(E, E.c.observation_id == O.c.id)
                             .where(O.c.filter == filter_name, O.c.current_run_id > int(chart.max_run))).scalar()
@@ -503,5 +531,5 @@ def version(conn: Connection) -> int:
 
 
 __all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "current_runs", "events",
-           "exposure_problems", "exposures", "forget_chart", "observation_problems", "only_appended", "read",
-           "read_chart", "review_keys", "set_state", "sync", "version", "write_chart"]
+           "exposure_problems", "exposures", "flagged_detector_exposures", "forget_chart", "observation_problems",
+           "only_appended", "read", "read_chart", "review_keys", "set_state", "sync", "version", "write_chart"]

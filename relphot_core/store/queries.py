@@ -274,11 +274,11 @@ PROBLEM_INPUT_COLUMNS: dict[str, str] = {
 def observations_since(mjd: float) -> Any:
     """The ids of the observations with an exposure at or after ``mjd``
     (a subquery walking the exposures' MJD index)."""
-    return select(E.c.observation_id).where(E.c.mjd_obs >= float(mjd)).distinct()
+    return select(E.c.observation_id).where(E.c.mjd_obs >= float(mjd))  # no DISTINCT: it walks the MJD index
 
 
 def problem_input(conn: Connection, filter: str, *, since: float | None = None,
-                  detector_flags_before: bool = False) -> pd.DataFrame:
+                  before: Any = None) -> pd.DataFrame:
     """One filter's current exposures as the problems need them
     (`PROBLEM_INPUT_COLUMNS`), in time order: no review, no run (a lean read).
 
@@ -288,9 +288,10 @@ def problem_input(conn: Connection, filter: str, *, since: float | None = None,
     filter : str
     since : float, optional
         Only the exposures from this MJD on (the tail of the season).
-    detector_flags_before : bool
-        With ``since``, also the earlier exposures whose detector flag is
-        out of limits (a flagged detector's problem holds all of them).
+    before : subquery, optional
+        With ``since``, the ids of earlier exposures to read too (those of
+        its flagged detectors' problems: `relphot_core.store.problems.flagged_detector_exposures`),
+        when their detector flag is out of limits.
     """
     columns = (O.c.obs_id, E.c.dither, E.c.mjd_obs, F.c.value, F.c.error, F.c.status, F.c.reason,
                F.c.detector_flag, F.c.detector_worst, F.c.detector_offset, F.c.detector_offset_error,
@@ -301,9 +302,10 @@ def problem_input(conn: Connection, filter: str, *, since: float | None = None,
         rows = fetch(conn, base)
     else:
         rows = fetch(conn, base.where(O.c.id.in_(observations_since(since)), E.c.mjd_obs >= float(since)))
-        if detector_flags_before:
+        if before is not None:
             flagged = [status.value for status in OUT_OF_LIMITS]
-            rows = [*fetch(conn, base.where(F.c.detector_flag.in_(flagged), E.c.mjd_obs < float(since))), *rows]
+            rows = [*fetch(conn, base.where(E.c.id.in_(before), F.c.detector_flag.in_(flagged),
+                                            E.c.mjd_obs < float(since))), *rows]
     df = frame(rows, PROBLEM_INPUT_COLUMNS)
     return df.sort_values(["mjd_obs", "obs_id", "exposure"], ignore_index=True, kind="stable")
 
