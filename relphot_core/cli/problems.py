@@ -57,6 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 description="Compute the problems again from the stored factors, with the "
                                             "control-chart rules of the configuration, keeping their identities."))
     update.add_argument("--filter", action="append", choices=FILTERS, help="only this filter (repeatable)")
+    update.add_argument("--from-start", action="store_true",
+                        help="compute each filter from its first night, not from the tail of its season")
     add_config_options(update, ("control",))
     update.set_defaults(func=_update)
     for name in STATE_COMMANDS:
@@ -152,7 +154,7 @@ def _update(args: argparse.Namespace) -> int:
 
     control = config_from_args(args).control
     with Store.open(args.db, create=False) as store:
-        counts = store.update_problems(args.filter, control=control)
+        counts = store.update_problems(args.filter, control=control, from_start=args.from_start)
         waiting = len(store.problems(awaiting=True))
     for band, c in counts.items():
         print(f"{band or 'no filter'}: {c['opened']} new, {c['grew']} grown, {c['regressed']} regressed, "

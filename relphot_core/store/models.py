@@ -57,6 +57,10 @@ problem_exposure
 problem_event
     The life of each problem: opened, grew, regressed, gone, back, and the
     leads' actions, with who and when.
+problem_chart
+    Per filter, where its control charts may start again (the tail of the
+    season, `relphot_core.qc.resume`) and the runs it was computed from: the
+    next batch that only adds observations computes the problems from there.
 batch
     The log of the batches, one row each (``relphot compute --db``, the
     demo's two), written when it starts and completed when it ends (duration, sets,
