@@ -275,6 +275,8 @@ def test_relphot_problems_lists_shows_and_decides(tmp_path, capsys, season_table
         store.save_results(_results(season_table))
     assert main(["problems", "update", "--db", url]) == 0
     assert "NIR_J: 5 new" in capsys.readouterr().out
+    assert main(["problems", "update", "--from-start", "--db", url]) == 0  # the same problems, all unchanged
+    assert "NIR_J: 0 new, 0 grown, 0 regressed, 0 gone, 0 back, 5 unchanged" in capsys.readouterr().out
     assert main(["problems", "--db", url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["count"] == 5 and {p["kind"] for p in listed["problems"]} == {"exposure", "detector", "drift"}
