@@ -140,12 +140,18 @@ def fill(db: Path, n_obs: int, reuse: bool) -> float:
 
 
 def fill_detectors(db: Path) -> float:
-    """Add 16 detector rows to each exposure that has none (seconds taken)."""
+    """Add 16 detector rows to each exposure that has none, then compute the
+    problems (what ``relphot compute --db`` does after a batch; the queue
+    page lists them) when the store has none (seconds taken)."""
     from relphot_core.store import Store
     from relphot_core.testing.synth import fill_detector_stats
 
     start = time.perf_counter()
-    written = fill_detector_stats(Store.open(f"sqlite:///{db}"), seed=1)
+    store = Store.open(f"sqlite:///{db}")
+    written = fill_detector_stats(store, seed=1)
+    if written or store.problems(current=None, limit=1).empty:
+        counts = store.update_problems()
+        print(f"{sum(c['opened'] for c in counts.values()):,} problems computed", file=sys.stderr)
     elapsed = time.perf_counter() - start
     if written:
         print(f"filled {db}: {written:,} detector rows in {elapsed:.1f} s", file=sys.stderr)

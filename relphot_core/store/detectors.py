@@ -146,10 +146,10 @@ def detector_table(conn: Connection, filter_name: str, since: Mapping[int, float
         groups: dict[float, list[int]] = {}  # the detectors that start at the same time: one statement
         for d, first_mjd in since.items():
             groups.setdefault(float(first_mjd), []).append(int(d))
-        parts = [_numbers(conn, detector_stmt.where(O.c.id.in_(observations_since(mjd)), D.c.detector.in_(group)), 4)
+        parts = [_numbers(conn, detector_stmt.where(observations_since(mjd), D.c.detector.in_(group)), 4)
                  for mjd, group in sorted(groups.items())]
         rows = np.concatenate(parts) if parts else np.empty((0, 4))
-        exposures = (_numbers(conn, exposure_stmt.where(O.c.id.in_(observations_since(min(since.values())))), 5)
+        exposures = (_numbers(conn, exposure_stmt.where(observations_since(min(since.values()))), 5)
                      if since else np.empty((0, 5)))
     packed = rows[:, 0].astype(np.int64)
     status = (packed % 8).astype(np.int8)

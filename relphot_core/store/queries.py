@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
@@ -271,10 +271,16 @@ PROBLEM_INPUT_COLUMNS: dict[str, str] = {
 """The columns `relphot_core.qc.problems.find_problems` reads (and the exposure's key)."""
 
 
+OBSERVATION_SPAN_DAYS = 1.0
+"""An observation's exposures are taken within this many days of its start."""
+
+
 def observations_since(mjd: float) -> Any:
-    """The ids of the observations with an exposure at or after ``mjd``
-    (a subquery walking the exposures' MJD index)."""
-    return select(E.c.observation_id).where(E.c.mjd_obs >= float(mjd))  # no DISTINCT: it walks the MJD index
+    """A condition on the observations that may hold an exposure at or after
+    ``mjd``: those started at most `OBSERVATION_SPAN_DAYS` before (a range
+    of the (filter, start) index), and those without a start. The caller
+    keeps the exposures at or after ``mjd``."""
+    return or_(O.c.mjd_start >= float(mjd) - OBSERVATION_SPAN_DAYS, O.c.mjd_start.is_(None))
 
 
 def problem_input(conn: Connection, filter: str, *, since: float | None = None,
@@ -301,7 +307,7 @@ def problem_input(conn: Connection, filter: str, *, since: float | None = None,
     if since is None:
         rows = fetch(conn, base)
     else:
-        rows = fetch(conn, base.where(O.c.id.in_(observations_since(since)), E.c.mjd_obs >= float(since)))
+        rows = fetch(conn, base.where(observations_since(since), E.c.mjd_obs >= float(since)))
         if before is not None:
             flagged = [status.value for status in OUT_OF_LIMITS]
             rows = [*fetch(conn, base.where(E.c.id.in_(before), F.c.detector_flag.in_(flagged),
