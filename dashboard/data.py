@@ -473,6 +473,27 @@ class DataCache:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return entry.frame
 
+    def current(self, filter_name: str) -> pd.DataFrame | None:
+        """The cached table of a filter if it is at the store's data version
+        now (asked now; reviews written since are applied first, in
+        milliseconds), else None: the cache is off, or the table is being
+        read again after a new run, a pin or a revocation (the caller then
+        asks the store). What the API's selections are answered from."""
+        if self.ttl <= 0:
+            return None
+        try:
+            version = self.store.data_version()
+        except Exception:  # a store without versions: never current
+            LOG.warning("cannot read the store's data version; the store answers", exc_info=True)
+            return None
+        self._version = (time.monotonic(), version)
+        frame = self.trend(filter_name, fresh=True)
+        with self._lock:
+            entry = self._entries.get(filter_name)
+        if entry is None or entry.frame is not frame or entry.stale or entry.data_version != version:
+            return None
+        return frame
+
     def memo(self, key: Hashable, build: Callable[[], T], size: int = 24) -> T:
         """``build()``, remembered under ``key`` (the last ``size`` keys).
 
