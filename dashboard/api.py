@@ -13,8 +13,14 @@ JSON (for scripts)::
 The selection parameters (``filter``, ``status``, ``reviewed``, ``from``,
 ``to``, ``obs``) and their rules are `relphot_core.selection`'s, shared
 with the pages and ``relphot export``: ``from`` and ``to`` are UTC days,
-both included; the observations selected are those holding at least one
-selected exposure.
+both included; ``flagged=1`` (0) keeps the exposures with (without) a
+flag, ``awaiting=1`` (0) those (not) awaiting review; the observations
+selected are those holding at least one selected exposure. The answers of
+the two selection routes say how many the selection holds (``total``) and
+whether the ``limit`` cut them (``truncated``). They are counted and
+chosen from the pages' cached tables when those are at the store's data
+version (`dashboard.selections`: milliseconds at survey size), by the
+store otherwise.
 
 Downloads (the exports page links to them)::
 
