@@ -209,14 +209,7 @@ def _current_tables(sel: ExposureSelection) -> dict[str, pd.DataFrame] | None:
     the store's data version now (`dashboard.data.DataCache.current`), else None."""
     from .data import get_cache
 
-    cache = get_cache()
-    tables = {}
-    for name in sel.filters:
-        table = cache.current(name)
-        if table is None:
-            return None
-        tables[name] = table
-    return tables
+    return get_cache().current(sel.filters)
 
 
 def _problem_columns(df: pd.DataFrame) -> pd.DataFrame:

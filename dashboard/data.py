@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -371,12 +371,12 @@ class DataCache:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return entry.frame
 
-    def current(self, filter_name: str) -> pd.DataFrame | None:
-        """The cached table of a filter if it is at the store's data version
-        now (asked now; reviews written since are applied first, in
-        milliseconds), else None: the cache is off, or the table is being
-        read again after a new run, a pin or a revocation (the caller then
-        asks the store). What the API's selections are answered from."""
+    def current(self, filters: Iterable[str]) -> dict[str, pd.DataFrame] | None:
+        """The cached tables of ``filters`` if every one is at the store's
+        data version now (asked now, once; reviews written since are applied
+        first, in milliseconds), else None: the cache is off, or a table is
+        being read again after a new run, a pin or a revocation (the caller
+        then asks the store). What the API's selections are answered from."""
         if self.ttl <= 0:
             return None
         try:
@@ -384,13 +384,16 @@ class DataCache:
         except Exception:  # a store without versions: never current
             LOG.warning("cannot read the store's data version; the store answers", exc_info=True)
             return None
-        self._version = (time.monotonic(), version)
-        frame = self.trend(filter_name, fresh=True)
-        with self._lock:
-            entry = self._entries.get(filter_name)
-        if entry is None or entry.frame is not frame or entry.stale or entry.data_version != version:
-            return None
-        return frame
+        tables = {}
+        for name in filters:
+            self._version = (time.monotonic(), version)
+            frame = self.trend(name, fresh=True)
+            with self._lock:
+                entry = self._entries.get(name)
+            if entry is None or entry.frame is not frame or entry.stale or entry.data_version != version:
+                return None
+            tables[name] = frame
+        return tables
 
     def memo(self, key: Hashable, build: Callable[[], T], size: int = 24) -> T:
         """``build()``, remembered under ``key`` (the last ``size`` keys).
