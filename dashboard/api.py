@@ -224,11 +224,11 @@ def _problem_columns(df: pd.DataFrame) -> pd.DataFrame:
     version = store.problems_version()
     parts = []
     for name in pd.unique(df["filter"]):
-        def read(name: str = str(name)) -> pd.DataFrame:
-            return store.exposure_problems(name)[["obs_id", "exposure", "problem_id", "problem_kind"]]
+        def read(name: str = str(name)) -> pd.DataFrame:  # indexed once per version: each join reuses its hash
+            return store.exposure_problems(name).set_index(["obs_id", "exposure"])[["problem_id", "problem_kind"]]
 
         problems = memo()(("exposure-problems", str(name), version), read)
-        parts.append(df[df["filter"] == name].merge(problems, on=["obs_id", "exposure"], how="left"))
+        parts.append(df[df["filter"] == name].join(problems, on=["obs_id", "exposure"]))
     out = pd.concat(parts, ignore_index=True)
     out["problem_id"] = out["problem_id"].astype("Int64")
     return out

@@ -46,9 +46,7 @@ def _positions(table: pd.DataFrame, selection: ExposureSelection, wanted: Mappin
     """The rows of one filter's cached table that the selection and the
     ``flagged`` / ``awaiting`` choices keep."""
     start, stop, mask = exposure_rows(table, selection)
-    positions = np.arange(start, stop)
-    if mask is not None:
-        positions = positions[mask]
+    positions = np.arange(start, stop) if mask is None else np.flatnonzero(mask) + start
     if wanted and len(positions):
         part = table[["flags", "reviewed"]].iloc[positions]
         keep = np.ones(len(positions), dtype=bool)
@@ -79,11 +77,13 @@ def choose_exposures(tables: Mapping[str, pd.DataFrame], selection: ExposureSele
         table = tables[name]
         positions = _positions(table, selection, wanted)
         total += len(positions)
-        positions = positions[_smallest(table["obs_id"].to_numpy()[positions], limit)]
-        part = {"obs_id": table["obs_id"].to_numpy()[positions], "exposure": table["exposure"].to_numpy()[positions]}
-        for column in CHART_FLAG_COLUMNS:
-            values = table[column].to_numpy()[positions] if column in table else np.full(len(positions), np.nan)
-            part[column] = values
+        obs_ids = table["obs_id"].to_numpy()[positions]
+        keep = _smallest(obs_ids, limit)
+        positions = positions[keep]
+        part = {"obs_id": obs_ids[keep], "exposure": table["exposure"].to_numpy()[positions]}
+        for column in CHART_FLAG_COLUMNS:  # the rows' values only (a categorical's codes taken, not the column)
+            part[column] = (table[column].iloc[positions].to_numpy() if column in table
+                            else np.full(len(positions), np.nan))
         frame = pd.DataFrame(part)
         frame.insert(1, "filter", name)
         parts.append(frame)
