@@ -13,7 +13,14 @@ several times in the same run, one after the other:
 * with ``--own-tables``: this checkout with ``RELPHOT_SNAPSHOT_DIR=off``
   (every worker builds its own tables);
 * relphot: this checkout, the workers sharing the tables through snapshots
-  in a new directory (the first start builds them).
+  in a new directory, built before the server starts by ``relphot
+  snapshot`` (as ``relphot compute --db`` builds them at the end of a
+  batch; its time is printed); with ``--cold-start`` not built
+  beforehand (the first workers build them).
+
+``--db-url`` serves another store (e.g. PostgreSQL) instead of a SQLite
+file: filled as above when it is empty, reused otherwise; no baseline then
+(its code could not be given a copy).
 
 For each, and each number of clients N (``--clients``, default 1, 4, 16),
 N threads each with its own keep-alive connection send requests for
@@ -40,7 +47,7 @@ Usage::
 
     python benchmarks/bench_load.py [--quick] [--observations 40000] [--db /tmp/relphot-load.db]
         [--clients 1,4,16] [--duration 60] [--workers 4] [--threads 1] [--baseline REF | --no-baseline]
-        [--own-tables]
+        [--own-tables] [--cold-start] [--db-url postgresql+psycopg://...]
 
 The clients run in this process (threads): on a small machine they take
 some of the CPU the server would have. Say what else ran on the machine
@@ -121,6 +128,26 @@ def fill(db: Path, n_obs: int, detectors: bool) -> None:
     print(f"filled {db}: {written:,} exposure factors in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
+def fill_url(url: str, n_obs: int, detectors: bool) -> None:
+    """Fill the store at ``url`` (`fill`'s content) unless it holds runs already."""
+    from relphot_core.store import Store
+    from relphot_core.testing.synth import fill_detector_stats, fill_survey
+
+    store = Store.open(url)
+    try:
+        if not store.is_empty():
+            print(f"reusing {store.url}: it holds runs already", file=sys.stderr)
+            return
+        start = time.perf_counter()
+        written = fill_survey(store, n_obs, seed=1)
+        if detectors:
+            fill_detector_stats(store, seed=1)
+        print(f"filled {store.url}: {written:,} exposure factors in {time.perf_counter() - start:.0f} s",
+              file=sys.stderr)
+    finally:
+        store.close()
+
+
 def fill_with(code: Path, db: Path, n_obs: int, detectors: bool) -> None:
     """`fill` by the code of another commit (a baseline older than a schema
     migration cannot open a store this checkout made: it gets its own)."""
@@ -170,10 +197,10 @@ class Server:
     """``gunicorn dashboard.wsgi:server`` with the code of ``code`` (None: this
     checkout), the environment ``extra`` added."""
 
-    def __init__(self, db: Path, port: int, workers: int, code: Path | None, threads: int = 1,
+    def __init__(self, url: str, port: int, workers: int, code: Path | None, threads: int = 1,
                  extra: dict[str, str] | None = None, hook: Path | None = None) -> None:
         gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
-        env = {**os.environ, "RELPHOT_DB": f"sqlite:///{db}", **(extra or {})}
+        env = {**os.environ, "RELPHOT_DB": url, **(extra or {})}
         if code is not None:
             env["PYTHONPATH"] = str(code) + os.pathsep + env.get("PYTHONPATH", "")
         self.port = port
@@ -423,12 +450,12 @@ def wait_warm(port: int, timeout: float, in_a_row: int = 12, server: Server | No
     raise SystemExit(f"the server on port {port} was not warm within {timeout:.0f} s")
 
 
-def unreviewed_fail(db: Path, rng: random.Random) -> tuple[int, list[tuple[int, str, int]]]:
+def unreviewed_fail(url: str, rng: random.Random) -> tuple[int, list[tuple[int, str, int]]]:
     """An observation with FAIL exposures none of which is reviewed, and those exposures."""
     from relphot_core.selection import ExposureSelection
     from relphot_core.store import Store
 
-    store = Store.open(f"sqlite:///{db}")
+    store = Store.open(url)
     table = store.exposure_table(ExposureSelection(statuses=("FAIL",)))
     reviewed = table.groupby("obs_id")["reviewed"].transform("any")
     candidates = sorted(set(table.loc[~reviewed, "obs_id"]))
@@ -445,16 +472,16 @@ def selected_count(client: Client, obs: int) -> int | None:
     return int(found.group(1).replace(",", "")) if found else None
 
 
-def freshness(db: Path, port: int, rng: random.Random, timeout: float = 60.0, in_a_row: int = 8) -> float | None:
+def freshness(url: str, port: int, rng: random.Random, timeout: float = 60.0, in_a_row: int = 8) -> float | None:
     """Seconds from a review written by another process until ``in_a_row``
     overview callbacks in a row (any worker) show it; None past ``timeout``."""
     from relphot_core.store import Store
 
-    obs, keys = unreviewed_fail(db, rng)
+    obs, keys = unreviewed_fail(url, rng)
     clients = [Client(port) for _ in range(4)]  # several connections: several workers answer
     if selected_count(clients[0], obs) != len(keys):
         return None
-    store = Store.open(f"sqlite:///{db}")
+    store = Store.open(url)
     store.add_reviews(keys, "confirmed", "load benchmark", "freshness probe")
     store.close()
     written = time.monotonic()
@@ -470,9 +497,9 @@ def freshness(db: Path, port: int, rng: random.Random, timeout: float = 60.0, in
 class Reviewer(threading.Thread):
     """Another process's reviews: one every ``every`` seconds."""
 
-    def __init__(self, db: Path, every: float, seed: int) -> None:
+    def __init__(self, url: str, every: float, seed: int) -> None:
         super().__init__(daemon=True)
-        self.db, self.every, self.rng = db, every, random.Random(seed)
+        self.url, self.every, self.rng = url, every, random.Random(seed)
         self.done = threading.Event()
         self.count = 0
 
@@ -480,8 +507,8 @@ class Reviewer(threading.Thread):
         from relphot_core.store import Store
 
         while not self.done.wait(self.every):
-            _obs, keys = unreviewed_fail(self.db, self.rng)
-            store = Store.open(f"sqlite:///{self.db}")
+            _obs, keys = unreviewed_fail(self.url, self.rng)
+            store = Store.open(self.url)
             store.add_reviews(keys[:1], "confirmed", "load benchmark", "load")
             store.close()
             self.count += 1
@@ -497,15 +524,32 @@ def quantiles(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), cuts[94], cuts[98]
 
 
-def measure(name: str, args, code: Path | None, extra: dict[str, str] | None = None) -> dict:
+def store_url(args) -> str:
+    """The URL of the store served: ``--db-url``, else the SQLite file ``--db``."""
+    return args.db_url or f"sqlite:///{args.db}"
+
+
+def prebuild(args, snapshots: Path) -> float:
+    """Build the snapshots with ``relphot snapshot`` (this checkout) before
+    the server starts, as a deployment does; returns its seconds."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "relphot_core.cli", "snapshot", "-q", "--db", store_url(args),
+                    "--snapshot-dir", str(snapshots)], check=True, cwd=str(ROOT))
+    return time.monotonic() - start
+
+
+def measure(name: str, args, code: Path | None, extra: dict[str, str] | None = None,
+            prebuilt: float | None = None) -> dict:
     """Start a server, warm it, run every level, probe freshness, restart a
-    worker, stop it."""
+    worker, stop it (``prebuilt``: the seconds its snapshots took to build
+    before, printed)."""
     hook = Path(tempfile.mkdtemp(prefix="relphot-load-hook-")) / "gunicorn_warm.py"
     hook.write_text(WARM_HOOK)
-    server = Server(args.db, args.port, args.workers, code, args.threads, extra, hook)
+    url = store_url(args)
+    server = Server(url, args.port, args.workers, code, args.threads, extra, hook)
     memory = MemoryLog(server)
     memory.start()
-    out: dict = {"name": name, "levels": [], "restart": None}
+    out: dict = {"name": name, "levels": [], "restart": None, "prebuilt_s": prebuilt}
     try:
         out["first_answer_s"], out["warm_s"] = wait_warm(args.port, args.warm_timeout, server=server)
         deadline = time.monotonic() + args.warm_timeout
@@ -515,13 +559,13 @@ def measure(name: str, args, code: Path | None, extra: dict[str, str] | None = N
         out["warm_memory"] = {pid: samples[-1] for pid, samples in memory.samples.items()}
         rng = random.Random(args.seed)
         for clients in args.clients:
-            reviewer = Reviewer(args.db, args.review_every, args.seed + clients)
+            reviewer = Reviewer(url, args.review_every, args.seed + clients)
             reviewer.start()
             level = run_level(args.port, clients, args.duration, args.requests, args.seed + clients)
             reviewer.done.set()
             reviewer.join()
             out["levels"].append((level, reviewer.count))
-        out["fresh_s"] = [freshness(args.db, args.port, rng) for _ in range(args.probes)]
+        out["fresh_s"] = [freshness(url, args.port, rng) for _ in range(args.probes)]
         if args.restart:
             out["restart"] = server.restart_one(args.warm_timeout)
     finally:
@@ -536,6 +580,8 @@ def measure(name: str, args, code: Path | None, extra: dict[str, str] | None = N
 def report(results: list[dict]) -> None:
     for result in results:
         print(f"\n== {result['name']} ==")
+        if result.get("prebuilt_s") is not None:
+            print(f"snapshots built before the start (relphot snapshot): {result['prebuilt_s']:.1f} s")
         print(f"first answer {result['first_answer_s']:.1f} s, every worker warm (12 health checks in a row) "
               f"{result['warm_s']:.1f} s after start")
         warm = sorted(result["worker_warm_s"].values())
@@ -591,6 +637,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("RELPHOT_TEST_DASH_PORT", "59300")))
     parser.add_argument("--baseline", default=None, help="git commit of the baseline (default: merge-base with main)")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--cold-start", action="store_true",
+                        help="do not build the snapshots before the server starts (its first workers build them)")
+    parser.add_argument("--db-url", default=None,
+                        help="serve this store (e.g. postgresql+psycopg://...; filled when empty) instead of a "
+                             "SQLite file; implies --no-baseline")
     parser.add_argument("--own-tables", action="store_true",
                         help="also this checkout without snapshots (every worker builds its own tables)")
     parser.add_argument("--no-restart", dest="restart", action="store_false",
@@ -604,7 +655,11 @@ def main(argv: list[str] | None = None) -> int:
     args.clients = [int(n) for n in args.clients.split(",")]
     args.db = args.db or Path(tempfile.gettempdir()) / f"relphot-load-{args.observations}.db"
     detectors = not args.no_detectors
-    fill(args.db, args.observations, detectors)
+    if args.db_url:
+        args.no_baseline = True
+        fill_url(args.db_url, args.observations, detectors)
+    else:
+        fill(args.db, args.observations, detectors)
 
     results = []
     with tempfile.TemporaryDirectory(prefix="relphot-baseline-") as tmp:
@@ -625,9 +680,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.own_tables:
             results.append(measure("relphot, every worker its own tables (RELPHOT_SNAPSHOT_DIR=off)", args, None,
                                    {"RELPHOT_SNAPSHOT_DIR": "off"}))
+        snapshots = Path(tmp) / "snapshots"
+        built = None if args.cold_start else prebuild(args, snapshots)
         results.append(measure("relphot (this checkout), shared snapshots", args, None,
-                               {"RELPHOT_SNAPSHOT_DIR": str(Path(tmp) / "snapshots")}))
-    print(f"\nstore: {args.observations:,} observations x 3 filters x 4 exposures"
+                               {"RELPHOT_SNAPSHOT_DIR": str(snapshots)}, built))
+    print(f"\nstore: {args.db_url.split('@')[-1] if args.db_url else 'SQLite'}, "
+          f"{args.observations:,} observations x 3 filters x 4 exposures"
           f"{', 16 detector rows each' if detectors else ''}; "
           f"gunicorn --workers {args.workers} --threads {args.threads}; "
           f"{os.cpu_count()} cores; clients in this process")

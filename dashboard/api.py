@@ -13,8 +13,14 @@ JSON (for scripts)::
 The selection parameters (``filter``, ``status``, ``reviewed``, ``from``,
 ``to``, ``obs``) and their rules are `relphot_core.selection`'s, shared
 with the pages and ``relphot export``: ``from`` and ``to`` are UTC days,
-both included; the observations selected are those holding at least one
-selected exposure.
+both included; ``flagged=1`` (0) keeps the exposures with (without) a
+flag, ``awaiting=1`` (0) those (not) awaiting review; the observations
+selected are those holding at least one selected exposure. The answers of
+the two selection routes say how many the selection holds (``total``) and
+whether the ``limit`` cut them (``truncated``). They are counted and
+chosen from the pages' cached tables when those are at the store's data
+version (`dashboard.selections`: milliseconds at survey size), by the
+store otherwise.
 
 Downloads (the exports page links to them)::
 
@@ -84,9 +90,25 @@ def _jsonable(value):
     return value
 
 
+def _json_column(series: pd.Series) -> list:
+    """A column's values as JSON-ready Python values (`_jsonable`), whole
+    numeric columns at once (a value at a time only for the others)."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biu":
+        return series.to_numpy().tolist()
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        values = series.to_numpy()
+        out = values.astype(object)
+        out[~np.isfinite(values)] = None
+        return [None if v is None else float(v) for v in out.tolist()]
+    return [_jsonable(v) for v in series.tolist()]
+
+
 def frame_records(df: pd.DataFrame) -> list[dict]:
     """JSON-ready records (NaN -> null, timestamps -> ISO strings)."""
-    return [{k: _jsonable(v) for k, v in row.items()} for row in df.to_dict("records")]
+    columns = [str(name) for name in df.columns]
+    values = [_json_column(df.iloc[:, i]) for i in range(df.shape[1])]
+    return [dict(zip(columns, row)) for row in zip(*values)] if columns else [{} for _ in range(len(df))]
 
 
 def _json(payload, status: int = 200) -> Response:
@@ -105,6 +127,13 @@ FLAG_COLUMNS: tuple[str, ...] = ("flags", "alarm", "alarm_reason", "drift_since"
 """The flag columns the exposure routes add: the flag bits
 (`relphot_core.qc.flags.FLAG_BITS`), the control-chart alarm, its reason,
 the drift's start (MJD) and the exposure's current problem."""
+
+FLAG_ORDER: tuple[str, ...] = ("alarm", "alarm_reason", "drift_since", "problem_id", "problem_kind", "flags")
+"""`FLAG_COLUMNS` in the order of the exposure routes' columns (after the store's)."""
+
+FEW_OBSERVATIONS = 5000
+"""Observations whose rows the exposure routes read one by one (indexed
+look-ups); the rows of more are read as the whole selection."""
 
 SELECTION_ARGUMENTS: tuple[str, ...] = (*PARAMETERS, *FLAG_ARGUMENTS, "limit")
 """The query parameters of the selection routes: any other is refused (a
@@ -147,20 +176,17 @@ def with_flag_columns(df: pd.DataFrame) -> pd.DataFrame:
     from .data import get_cache
 
     if df.empty:
-        return df.assign(**{c: pd.Series(dtype=object) for c in FLAG_COLUMNS})
+        return df.assign(**{c: pd.Series(dtype=object) for c in FLAG_ORDER})
     parts = []
     for name in pd.unique(df["filter"]):
         rows = df[df["filter"] == name]
         trend = get_cache().trend(str(name))
         chart = trend[[c for c in ("obs_id", "exposure", "alarm", "alarm_reason", "drift_since") if c in trend]]
         chart = chart.assign(alarm=chart["alarm"].astype(object), alarm_reason=chart["alarm_reason"].astype(object))
-        rows = rows.merge(chart, on=["obs_id", "exposure"], how="left")
-        problems = get_store().exposure_problems(str(name))[["obs_id", "exposure", "problem_id", "problem_kind"]]
-        parts.append(rows.merge(problems, on=["obs_id", "exposure"], how="left"))
-    out = pd.concat(parts, ignore_index=True)
+        parts.append(rows.merge(chart, on=["obs_id", "exposure"], how="left"))
+    out = _problem_columns(pd.concat(parts, ignore_index=True))
     out["alarm"] = out["alarm"].fillna("")
     out["alarm_reason"] = out["alarm_reason"].fillna("")
-    out["problem_id"] = out["problem_id"].astype("Int64")
     out["flags"] = exposure_flags(out)["flags"].astype(int)
     return out.sort_values(["obs_id", "filter", "exposure"], kind="stable", ignore_index=True)
 
@@ -178,27 +204,103 @@ def _flag_arguments() -> tuple[dict[str, bool], str | None]:
     return wanted, None
 
 
-def selected_exposures(sel: ExposureSelection, limit: int | None = None) -> pd.DataFrame:
+def _current_tables(sel: ExposureSelection) -> dict[str, pd.DataFrame] | None:
+    """The cached tables of the selection's filters when every one is at
+    the store's data version now (`dashboard.data.DataCache.current`), else None."""
+    from .data import get_cache
+
+    return get_cache().current(sel.filters)
+
+
+def _problem_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """An exposure table with each exposure's current problem (problem_id,
+    problem_kind), the store's problems of its filters remembered per
+    version of the problems."""
+    from .survey_data import memo
+
+    store = get_store()
+    if df.empty:
+        return df.assign(problem_id=pd.Series(dtype="Int64"), problem_kind=pd.Series(dtype=object))
+    version = store.problems_version()
+    parts = []
+    for name in pd.unique(df["filter"]):
+        def read(name: str = str(name)) -> pd.DataFrame:  # indexed once per version: each join reuses its hash
+            return store.exposure_problems(name).set_index(["obs_id", "exposure"])[["problem_id", "problem_kind"]]
+
+        problems = memo()(("exposure-problems", str(name), version), read)
+        parts.append(df[df["filter"] == name].join(problems, on=["obs_id", "exposure"]))
+    out = pd.concat(parts, ignore_index=True)
+    out["problem_id"] = out["problem_id"].astype("Int64")
+    return out
+
+
+def _exposure_rows(sel: ExposureSelection, chosen: pd.DataFrame, limit: int | None, wanted: dict) -> pd.DataFrame:
+    """The store's rows of the exposures ``chosen`` from the cached tables
+    (`dashboard.selections.choose_exposures`), with their flag columns: the
+    rows of the few observations holding them, or, for many, of the whole
+    selection."""
+    store = get_store()
+    keys = list(zip(chosen["obs_id"].tolist(), chosen["filter"].tolist()))
+    if len(set(keys)) <= FEW_OBSERVATIONS:
+        rows = store.exposure_table(sel.criteria(), observations=keys)
+    else:
+        rows = store.exposure_table(sel, limit=None if wanted else limit)
+    return rows.merge(chosen, on=["obs_id", "filter", "exposure"], how="inner")
+
+
+def selected_exposures(sel: ExposureSelection, limit: int | None = None) -> tuple[pd.DataFrame, int | None]:
     """The store's exposure table for a selection (`relphot_core.selection`)
     with `FLAG_COLUMNS`, narrowed by the ``flagged`` / ``awaiting`` query
-    parameters (`relphot_core.qc.flags`), then cut to ``limit``."""
+    parameters (`relphot_core.qc.flags`), then cut to ``limit``; and how many
+    rows the selection holds without the limit when that is known at no
+    cost (None otherwise).
+
+    Chosen from the cached tables when they are at the store's version
+    (`dashboard.selections`), else by the store."""
     from relphot_core.qc.flags import awaits_review
 
+    from .selections import choose_exposures
+
     wanted, _ = _flag_arguments()
+    tables = _current_tables(sel)
+    if tables is not None:
+        chosen = choose_exposures(tables, sel, wanted, limit)
+        df = _problem_columns(_exposure_rows(sel, chosen.exposures, limit, wanted))
+        df = df[[c for c in df.columns if c not in FLAG_COLUMNS] + list(FLAG_ORDER)]
+        df = df.sort_values(["obs_id", "filter", "exposure"], kind="stable", ignore_index=True)
+        return df, chosen.n_exposures
     df = get_store().exposure_table(sel.criteria(), limit=None if wanted else limit)
     df = with_flag_columns(df)
     if "flagged" in wanted:
         df = df[(df["flags"] != 0) == wanted["flagged"]]
     if "awaiting" in wanted:
         df = df[awaits_review(df) == wanted["awaiting"]]
-    return df.head(limit) if limit is not None else df.reset_index(drop=True)
+    total = len(df) if wanted or limit is None or len(df) < limit else None
+    return (df.head(limit) if limit is not None else df.reset_index(drop=True)), total
 
 
-def selected_observations(sel: ExposureSelection, limit: int | None = None) -> pd.DataFrame:
+def selected_observations(sel: ExposureSelection, limit: int | None = None) -> tuple[pd.DataFrame, int | None]:
     """The store's observation table for a selection: the observation
     products holding at least one selected exposure (status, review state,
-    dates and obs ids applied to the same exposure, as the pages count them)."""
-    return get_store().observation_table(sel.criteria(), limit=limit)
+    dates, obs ids and the ``flagged`` / ``awaiting`` query parameters
+    applied to the same exposure, as the pages count them), at most
+    ``limit``; and how many the selection holds without the limit when
+    that is known at no cost (None otherwise)."""
+    from .selections import choose_observations
+
+    store = get_store()
+    wanted, _ = _flag_arguments()
+    tables = _current_tables(sel) if limit is not None or wanted else None
+    if tables is not None:
+        keys, total = choose_observations(tables, sel, wanted, limit)
+        return store.observation_table(ExposureSelection(filters=sel.filters), observations=keys), total
+    if wanted:  # the store's exposures with their flags: the observations holding the selected ones
+        exposures, _ = selected_exposures(sel)
+        keys = sorted(set(zip(exposures["obs_id"].tolist(), exposures["filter"].tolist())))
+        df = store.observation_table(ExposureSelection(filters=sel.filters), observations=keys)
+        return (df if limit is None else df.head(limit)), len(df)
+    df = store.observation_table(sel.criteria(), limit=limit)
+    return df, (len(df) if limit is None or len(df) < limit else None)
 
 
 def observation_detail(obs_id: int, filters) -> dict | None:
@@ -379,8 +481,9 @@ def register(server: Flask) -> None:
         sel, limit, problem = _selection()
         if problem:
             return _error(problem)
-        df = selected_observations(sel, limit)
-        total = len(df) if limit is None or len(df) < limit else get_store().observation_count(sel.criteria())
+        df, total = selected_observations(sel, limit)
+        if total is None:
+            total = get_store().observation_count(sel.criteria())
         return _json({"count": len(df), "total": total, "truncated": total > len(df),
                       "observations": frame_records(df)})
 
@@ -389,13 +492,9 @@ def register(server: Flask) -> None:
         sel, limit, problem = _selection()
         if problem:
             return _error(problem)
-        wanted, _ = _flag_arguments()
-        if wanted:  # flags are known per row: select, count, then cut
-            df = selected_exposures(sel, None)
-            total, df = len(df), df.head(limit) if limit is not None else df
-        else:
-            df = selected_exposures(sel, limit)
-            total = len(df) if limit is None or len(df) < limit else get_store().exposure_count(sel.criteria())
+        df, total = selected_exposures(sel, limit)
+        if total is None:
+            total = get_store().exposure_count(sel.criteria())
         return _json({"count": len(df), "total": total, "truncated": total > len(df),
                       "exposures": frame_records(df)})
 
@@ -481,7 +580,7 @@ def register(server: Flask) -> None:
         sel, _limit, problem = _selection()
         if problem:
             return _error(problem)
-        n_obs = len(selected_observations(sel, MAX_ZIP + 1))
+        n_obs = len(selected_observations(sel, MAX_ZIP + 1)[0])
         if n_obs > MAX_ZIP:
             return _error(f"the selection holds more than {MAX_ZIP:,} observation products: "
                           "narrow it, or use `relphot export`.", 413)
@@ -502,7 +601,7 @@ def register(server: Flask) -> None:
         sel, limit, problem = _selection()
         if problem:
             return _error(problem)
-        df = selected_exposures(sel, limit or MAX_ROWS)
+        df, _total = selected_exposures(sel, limit or MAX_ROWS)
         return _attachment(df.to_csv(index=False).encode(), "relphot_exposures.csv", "text/csv")
 
     @server.route("/download/exposures.vot")
@@ -510,5 +609,5 @@ def register(server: Flask) -> None:
         sel, limit, problem = _selection()
         if problem:
             return _error(problem)
-        df = selected_exposures(sel, limit or MAX_ROWS)
+        df, _total = selected_exposures(sel, limit or MAX_ROWS)
         return _attachment(votable_bytes(df), "relphot_exposures.vot", "application/x-votable+xml")

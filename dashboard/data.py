@@ -32,13 +32,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import hashlib
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -47,9 +46,9 @@ import pandas as pd
 from flask import current_app
 
 from relphot_core.config import Config, Thresholds
-from relphot_core.snapshot import Snapshot, SnapshotStore, rules_key, table_columns
-from relphot_core.selection import sorted_nan_last
-from relphot_core.qc.flags import exposure_flags
+from relphot_core.shared_tables import (build_trend, compact_table, content_version,
+                                        derive_trend, read_trend, trend_kind, with_latest_reviews)
+from relphot_core.snapshot import Built, Snapshot, SnapshotStore
 
 LOG = logging.getLogger(__name__)
 
@@ -60,40 +59,9 @@ DB_LABEL_KEY = "RELPHOT_DB_LABEL"
 MAX_POINTS_KEY = "RELPHOT_MAX_POINTS"
 
 
-TREND_COLUMNS = ("obs_id", "filter", "exposure", "mjd_obs", "value", "error", "status", "reason", "n_pairs",
-                 "review_decision", "reviewer", "reviewed", "running_median", "control_low", "control_high",
-                 "alarm", "alarm_reason", "detector_flag", "detector_reason", "crosscheck", "collateral",
-                 "global_value", "alarmed", "drift_since", "flags", "flag", "flag_reason", "run_id", "review_id")
-"""The columns of the store's trend table that the overview and the triage
-queue use: the cache keeps only these (masks then copy fewer bytes)."""
-
-REVIEW_COLUMNS = ("review_decision", "reviewer", "review_id", "reviewed")
-"""The columns of a cached table a review changes (`with_latest_reviews`)."""
-
 PATCH_MEMORY = 600.0
 """Seconds a review applied to the cached tables is remembered, to apply it
 again to a table whose reload started before it was written."""
-
-
-def compact_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The cached form of a trend table: the overview's columns only,
-    sorted by time, strings as categories and review flags as booleans, so
-    that selections are a binary search and masks of numeric arrays."""
-    if "flags" not in frame.columns:
-        frame = exposure_flags(frame)
-    frame = frame[[c for c in TREND_COLUMNS if c in frame.columns]]
-    changes = {c: frame[c].astype("category") for c in ("filter", "status", "reason", "review_decision",
-                                                         "reviewer", "alarm", "alarm_reason", "detector_flag",
-                                                         "detector_reason", "crosscheck", "collateral",
-                                                         "flag_reason") if c in frame.columns}
-    for column in ("reviewed", "flag", "alarmed"):
-        if column in frame.columns and frame[column].dtype != bool:
-            changes[column] = frame[column].eq(True)  # None / NaN: False
-    frame = frame.assign(**changes)
-    if "mjd_obs" in frame.columns and not sorted_nan_last(frame["mjd_obs"].to_numpy(dtype=float)):
-        frame = frame.sort_values(["mjd_obs", "exposure"] if "exposure" in frame.columns else "mjd_obs",
-                                  kind="stable", na_position="last")
-    return frame.reset_index(drop=True)
 
 
 VERSION_MEMO = 0.25
@@ -112,60 +80,6 @@ def table_version(frame: pd.DataFrame | None) -> str:
     table gives the same version: the browser keeps a figure drawn from it
     whichever worker answers."""
     return "" if frame is None else str(frame.attrs.get(VERSION_ATTR, ""))
-
-
-def content_version(frame: pd.DataFrame) -> str:
-    """A digest of a table's columns and values (~10 ms for a filter of a survey)."""
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    digest = hashlib.blake2b(hashes.tobytes(), digest_size=8)
-    digest.update("|".join(map(str, frame.columns)).encode())
-    return digest.hexdigest()
-
-
-def _set_rows(column: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series | pd.Categorical:
-    """``column`` with ``values`` at the positions ``rows`` (a categorical
-    column stays one: its codes are set, no string is copied)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        known = column.cat.categories
-        new = pd.Index(pd.unique(values)).difference(known)
-        categories = known.append(new) if len(new) else known
-        codes = column.cat.codes.to_numpy().copy()
-        codes[rows] = categories.get_indexer(values)
-        return pd.Categorical.from_codes(codes, categories)
-    out = np.array(column.astype(object), dtype=object)
-    out[rows] = values
-    return pd.Series(out, index=column.index)
-
-
-def with_latest_reviews(frame: pd.DataFrame, reviews: pd.DataFrame | None) -> pd.DataFrame:
-    """A copy of a cached table where the exposures of ``reviews`` (the
-    latest reviews written since it was read, `relphot_core.store.Store.reviews_since`:
-    obs_id, exposure, decision, reviewer, status) carry them (the table
-    itself when none of them is in it). As in the store, an exposure counts
-    as reviewed when the status reviewed is its status now."""
-    if reviews is None or reviews.empty or frame.empty:
-        return frame
-    reviews = reviews.drop_duplicates(["obs_id", "exposure"], keep="last")
-    index = pd.MultiIndex.from_arrays([frame["obs_id"].to_numpy(), frame["exposure"].to_numpy()])
-    rows = index.get_indexer(pd.MultiIndex.from_arrays([reviews["obs_id"].to_numpy(),
-                                                        reviews["exposure"].to_numpy()]))
-    found = rows >= 0
-    if not found.any():
-        return frame
-    rows, reviews = rows[found], reviews[found]
-    frame = frame.copy(deep=False)  # the columns changed are replaced, the others shared
-    for column, source in (("review_decision", "decision"), ("reviewer", "reviewer")):
-        if column in frame.columns:
-            frame[column] = _set_rows(frame[column], rows, reviews[source].to_numpy(dtype=object))
-    if "review_id" in frame.columns and "review_id" in reviews.columns:  # what a review from the page is made against
-        ids = frame["review_id"].to_numpy(dtype=float).copy()
-        ids[rows] = reviews["review_id"].to_numpy(dtype=float)
-        frame["review_id"] = ids
-    if "reviewed" in frame.columns:
-        reviewed = frame["reviewed"].to_numpy(dtype=bool).copy()
-        reviewed[rows] = reviews["status"].to_numpy(dtype=object) == frame["status"].to_numpy(dtype=object)[rows]
-        frame["reviewed"] = reviewed
-    return frame
 
 
 def with_review(frame: pd.DataFrame, keys: set[tuple[int, int]] | None, obs_ids: set[int],
@@ -272,9 +186,7 @@ class DataCache:
 
     def _read_trend(self, filter_name: str) -> pd.DataFrame:
         """The store's trend of a filter with this dashboard's rules."""
-        bands = self.thresholds or Thresholds()
-        return self.store.trend(filter_name, control=self.control, window=bands.drift_window,
-                                nsigma=bands.drift_nsigma)
+        return read_trend(self.store, filter_name, self.control, self.thresholds)
 
     def _data_version(self) -> str | None:
         """The store's data version, asked at most every `VERSION_MEMO` seconds."""
@@ -290,35 +202,22 @@ class DataCache:
         self._version = (now, version)
         return version
 
-    def _build(self, filter_name: str) -> tuple[str, dict, dict]:
-        """A filter's table read from the store, as a snapshot's columns."""
-        start = time.monotonic()
-        version = self.store.data_version()  # before the read: a write during it triggers a reload
-        frame = compact_table(self._read_trend(filter_name))
-        return version, table_columns(frame), {"content_version": content_version(frame),
-                                               "build_seconds": time.monotonic() - start}
+    def _build(self, filter_name: str) -> Built:
+        """A filter's table read from the store, as a snapshot's columns
+        (`relphot_core.shared_tables.build_trend`)."""
+        return build_trend(self.store, filter_name, self.control, self.thresholds)
 
-    def _derive(self, filter_name: str, base: Snapshot) -> tuple[str, dict, dict] | None:
+    def _derive(self, filter_name: str, base: Snapshot) -> Built | None:
         """The snapshot of the store's version now derived from ``base`` when
         only reviews were written since (None otherwise): the review columns
         new, the others ``base``'s own (linked, not written again)."""
-        since = getattr(self.store, "reviews_since", None)
-        if since is None:
+        if getattr(self.store, "reviews_since", None) is None:
             return None
         try:
-            version, reviews = since(base.version, filter_name)
+            return derive_trend(self.store, filter_name, base)
         except Exception:
             LOG.warning("cannot read the reviews written since %s", base.version, exc_info=True)
             return None
-        if reviews is None:
-            return None
-        frame = base.frame()
-        patched = with_latest_reviews(frame, reviews)
-        if patched is frame:
-            return version, base.columns, base.attrs
-        columns = dict(base.columns)
-        columns.update({name: values for name, values in table_columns(patched).items() if name in REVIEW_COLUMNS})
-        return version, columns, {**base.attrs, "content_version": content_version(patched)}
 
     def _shared(self, filter_name: str, *, build: bool) -> Snapshot | None:
         """The shared snapshot of a filter's table at the store's version now
@@ -337,8 +236,7 @@ class DataCache:
 
     def snapshot_kind(self, filter_name: str) -> str:
         """The kind of a filter's snapshots: the filter and this cache's rules."""
-        bands = self.thresholds or Thresholds()
-        return f"trend-{filter_name}-{rules_key(self.control, bands.drift_window, bands.drift_nsigma)}"
+        return trend_kind(filter_name, self.control, self.thresholds)
 
     @staticmethod
     def _frame(snapshot: Snapshot) -> pd.DataFrame:
@@ -472,6 +370,30 @@ class DataCache:
         if start:
             threading.Thread(target=self._background, args=(filter_name,), daemon=True).start()
         return entry.frame
+
+    def current(self, filters: Iterable[str]) -> dict[str, pd.DataFrame] | None:
+        """The cached tables of ``filters`` if every one is at the store's
+        data version now (asked now, once; reviews written since are applied
+        first, in milliseconds), else None: the cache is off, or a table is
+        being read again after a new run, a pin or a revocation (the caller
+        then asks the store). What the API's selections are answered from."""
+        if self.ttl <= 0:
+            return None
+        try:
+            version = self.store.data_version()
+        except Exception:  # a store without versions: never current
+            LOG.warning("cannot read the store's data version; the store answers", exc_info=True)
+            return None
+        tables = {}
+        for name in filters:
+            self._version = (time.monotonic(), version)
+            frame = self.trend(name, fresh=True)
+            with self._lock:
+                entry = self._entries.get(name)
+            if entry is None or entry.frame is not frame or entry.stale or entry.data_version != version:
+                return None
+            tables[name] = frame
+        return tables
 
     def memo(self, key: Hashable, build: Callable[[], T], size: int = 24) -> T:
         """``build()``, remembered under ``key`` (the last ``size`` keys).

@@ -29,9 +29,8 @@ from flask import current_app
 
 from relphot_core.config import DETECTORS, Control, Detectors
 from relphot_core.detector_qc import detector_summary
-from relphot_core.qc import detector_alarms
-from relphot_core.snapshot import SnapshotStore, kept_through_reviews, rules_key
-from relphot_core.status import OUT_OF_LIMITS
+from relphot_core.shared_tables import build_detectors, detector_columns, detector_kind
+from relphot_core.snapshot import SnapshotStore, kept_through_reviews
 
 from .data import Memo, T
 
@@ -91,17 +90,9 @@ class DetectorSeries:
 def prepare(filter_name: str, table: pd.DataFrame, control: Control) -> DetectorSeries:
     """A `DetectorSeries` from a store detector table (sorted by detector then
     time), with the control-chart alarms of every detector
-    (`relphot_core.qc.detector_alarms`)."""
-    columns = {name: table[name].to_numpy() for name in ("obs_id", "exposure", "detector", "mjd_obs", "offset",
-                                                         "error", "n")}
-    status = table["status"].astype(str).to_numpy(dtype=object)
-    found = detector_alarms(columns["obs_id"], columns["detector"], columns["mjd_obs"], columns["offset"],
-                            columns["error"], control)
-    columns["flagged"] = (found.alarm != "") | np.isin(status, OUT_OF_LIMITS)
-    # strings as categoricals: a byte per row rather than a pointer, and a snapshot can map them
-    for name, values in (("status", status), ("alarm", found.alarm), ("reason", found.reason)):
-        columns[name] = pd.Categorical(values)
-    return DetectorSeries(filter_name, columns, detector_bounds(columns["detector"]))
+    (`relphot_core.shared_tables.detector_columns`)."""
+    columns = detector_columns(table, control)
+    return DetectorSeries(filter_name, dict(columns), detector_bounds(np.asarray(columns["detector"])))
 
 
 def detector_bounds(detector: np.ndarray) -> dict[int, tuple[int, int]]:
@@ -163,21 +154,16 @@ class DetectorCache:
             LOG.warning("cannot read the reviews written since %s", version, exc_info=True)
             return False
 
-    def _build(self, filter_name: str) -> tuple[str, dict, dict]:
-        version = self.store.data_version()  # before the read: a write during it triggers a reload
-        series = prepare(filter_name, self.store.detector_table(filter_name), self.control)
-        return version, series.columns, {"built": series.version}
-
     def snapshot_kind(self, filter_name: str) -> str:
         """The kind of a filter's snapshots: the filter and the control-chart rules."""
-        return f"detectors-{filter_name}-{rules_key(self.control)}"
+        return detector_kind(filter_name, self.control)
 
     def _shared(self, filter_name: str) -> tuple[DetectorSeries, str] | None:
         """The shared snapshot of a filter's table (None when it fails: then read here)."""
         assert self.snapshots is not None
         try:
             snapshot = self.snapshots.get_or_build(self.snapshot_kind(filter_name), self.store.data_version,
-                                                   lambda: self._build(filter_name),
+                                                   lambda: build_detectors(self.store, filter_name, self.control),
                                                    kept_through_reviews(self.store))
         except Exception:
             LOG.warning("the shared detector snapshot of %s failed; reading the store", filter_name, exc_info=True)

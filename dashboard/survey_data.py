@@ -12,6 +12,7 @@ saved, for all the workers).
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,8 @@ from flask import current_app
 
 from relphot_core.compare import RunChoice, RunComparison, compare_runs
 from relphot_core.config import FILTERS
-from relphot_core.snapshot import kept_through_reviews, table_columns
+from relphot_core.shared_tables import build_context, context_kind
+from relphot_core.snapshot import kept_through_reviews
 
 from .data import Memo, get_store
 
@@ -138,13 +140,9 @@ def context_season(filter_name: str) -> pd.DataFrame:
 
     def shared() -> pd.DataFrame:
         assert snapshots is not None  # chosen below only then
-
-        def read() -> tuple[str, dict, dict]:
-            version = store.data_version()  # before the read: a run saved during it is read again
-            return version, table_columns(build()), {}
-
         try:
-            snapshot = snapshots.get_or_build(f"context-{filter_name}", store.data_version, read,
+            snapshot = snapshots.get_or_build(context_kind(filter_name), store.data_version,
+                                              partial(build_context, store, filter_name),
                                               kept_through_reviews(store))
         except Exception:
             LOG.warning("the shared context of %s failed; reading the store", filter_name, exc_info=True)

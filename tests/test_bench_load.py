@@ -34,6 +34,7 @@ def test_bench_load_runs_tiny(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
     assert out.count("== baseline (") == 1 and out.count("== relphot (this checkout), shared snapshots ==") == 1
+    assert len(re.findall(r"snapshots built before the start \(relphot snapshot\): [\d.]+ s", out)) == 1
     levels = re.findall(r"N = (\d+): (\d+) requests in [\d.]+ s = [\d.]+ requests/s, (\d+) errors", out)
     assert [n for n, _, _ in levels] == ["1", "3", "1", "3"]
     assert all(0 < int(count) <= 60 and errors == "0" for _, count, errors in levels), levels

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "compare",
     "products",
     "serve",
+    "snapshot",
     "users",
 )
 
@@ -37,7 +38,7 @@ COMMAND_MODULE: dict[str, str] = {
     "simulate": "simulate", "compute": "compute", "db": "db", "problems": "problems", "news": "news",
     "alerts": "alerts", "compare": "compare",
     "export": "products", "validate": "products", "import": "products", "apply": "products",
-    "serve": "serve", "demo": "serve", "users": "users",
+    "serve": "serve", "demo": "serve", "snapshot": "snapshot", "users": "users",
 }
 """The module of each sub-command (tested against what the modules register)."""
 

@@ -72,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="give up when the Dask scheduler does not answer within this time (default 10)")
     parser.add_argument("--no-samples", action="store_true",
                         help="do not keep matched-source subsamples for the dashboard plots")
+    parser.add_argument("--no-snapshots", action="store_true",
+                        help="with --db, do not build the dashboard's shared tables for the new data at the end "
+                             "(default: build them, see relphot snapshot)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary table")
     add_config_options(parser)
     parser.set_defaults(func=run)
@@ -231,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
                           keep_samples=not args.no_samples, fingerprint_files=store is not None), log)
         if alert_targets:
             _send_alerts(store, config.alerts, quiet=args.quiet)
+        if store is not None and not args.no_snapshots:
+            _build_snapshots(store, config, quiet=args.quiet)
         return status
     finally:
         if store is not None:
@@ -274,6 +279,22 @@ def _send_alerts(store: Any, settings: Any, *, quiet: bool) -> None:
              + ("; given up" if outcome == "given_up" else "; relphot alerts check retries"))
     if not quiet and (report.events or report.sent):
         _err(f"alerts: {report.summary()}")
+
+
+def _build_snapshots(store: Any, config: Any, *, quiet: bool) -> None:
+    """Build the dashboard's shared tables for the store's data now
+    (`relphot_core.cli.snapshot.build`), after the batch is recorded: a
+    failure is a warning line, never the batch's exit status (a dashboard
+    worker builds what is missing; ``relphot snapshot`` retries)."""
+    from .snapshot import build, summary
+
+    try:
+        root, done, seconds = build(store, config)
+    except Exception as exc:  # noqa: BLE001 - the batch is done and recorded whatever happens here
+        _err(f"warning: dashboard snapshots not built ({type(exc).__name__}: {exc}); relphot snapshot retries")
+        return
+    if root is not None and done and not quiet:
+        _err(f"dashboard {summary(root, done, seconds)}")
 
 
 def _execute(args: argparse.Namespace, plan: Any, store: Any, params: str, work: Any,

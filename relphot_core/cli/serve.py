@@ -158,7 +158,11 @@ def serve(store, *, host: str = "127.0.0.1", port: int = 8050, config=None,
 
     from dashboard import create_app
 
-    app = create_app(store, db_label=store.url, config=config, auth_settings=auth_settings)
+    from ..snapshot import SnapshotStore, snapshot_dir
+
+    shared = snapshot_dir(store.url)  # those `relphot compute --db` and `relphot snapshot` build
+    app = create_app(store, db_label=store.url, config=config, auth_settings=auth_settings,
+                     snapshots=None if shared is None else SnapshotStore(shared))
     try:
         server = make_server(host, port, app.server, threaded=True)
     except (OSError, SystemExit) as exc:  # werkzeug exits when the port is taken

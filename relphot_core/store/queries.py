@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, false, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
@@ -161,10 +161,48 @@ def selected_observations(selection: ExposureSelection) -> Select:
     return _exposure_where(_current_from(select(O.c.id)), selection).distinct()
 
 
-def _exposure_where(stmt: Select, selection: ExposureSelection) -> Select:
+def _exposure_where(stmt: Select, selection: ExposureSelection, *, indexed: bool = True) -> Select:
     on_observation, on_exposure = selection_conditions(selection)
     conditions = on_observation + on_exposure
-    return stmt.where(and_(*conditions)) if conditions else stmt
+    if not conditions:
+        return stmt
+    return stmt.where(and_(*conditions) if indexed else _per_row(conditions))
+
+
+def _per_row(conditions: Sequence[Any]) -> Any:
+    """``conditions`` as one expression no index serves: tested on the rows
+    the other conditions find (e.g. a few observations by their keys),
+    never chosen by the planner to find rows itself (an index on the
+    filter or the status would have it walk a whole filter)."""
+    return case((and_(*conditions), 1), else_=0) == 1
+
+
+KEYS_PER_QUERY = 5000
+"""Observations named in one query at most (``IN`` lists stay within the
+databases' limits on bound parameters); more are read in several."""
+
+
+def observations_condition(keys: Sequence[tuple[int, str]]) -> Any:
+    """The SQL condition "the observation is one of ``keys``" ((obs_id,
+    filter) pairs), per filter an ``IN`` list of obs ids (each a look-up of
+    the (obs_id, filter) index)."""
+    by_filter: dict[str, set[int]] = {}
+    for obs_id, name in keys:
+        by_filter.setdefault(str(name), set()).add(int(obs_id))
+    if not by_filter:
+        return false()
+    return or_(*(and_(O.c.filter == name, O.c.obs_id.in_(sorted(ids))) for name, ids in sorted(by_filter.items())))
+
+
+def _chunks(observation_ids: Sequence[int] | None, observations: Sequence[tuple[int, str]] | None) -> list[Any]:
+    """The conditions restricting a read to ``observation_ids`` (primary
+    keys) or ``observations`` ((obs_id, filter) pairs), `KEYS_PER_QUERY` a query."""
+    if observation_ids is not None:
+        ids = sorted(set(int(i) for i in observation_ids))
+        return [O.c.id.in_(ids[i : i + KEYS_PER_QUERY]) for i in range(0, len(ids), KEYS_PER_QUERY)] or [false()]
+    keys = sorted(set((int(o), str(f)) for o, f in observations or ()))
+    chunks = [keys[i : i + KEYS_PER_QUERY] for i in range(0, len(keys), KEYS_PER_QUERY)]
+    return [observations_condition(chunk) for chunk in chunks] or [false()]
 
 
 def exposure_table(
@@ -174,17 +212,18 @@ def exposure_table(
     limit: int | None = None,
     order_by_mjd: bool = False,
     observation_ids: list[int] | None = None,
+    observations: Sequence[tuple[int, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per selected exposure of the current runs (see
     `Store.exposure_table`), at most ``limit``; ``observation_ids``
-    restricts to those observation rows (primary keys)."""
-    if observation_ids is None:
+    restricts to those observation rows (primary keys), ``observations``
+    to those (obs_id, filter)."""
+    if observation_ids is None and observations is None:
         return _exposure_table(conn, selection, limit=limit, order_by_mjd=order_by_mjd)
-    ids = sorted(set(int(i) for i in observation_ids))
     parts = [
-        _exposure_table(conn, selection, order_by_mjd=order_by_mjd, _ids=ids[i : i + 5000])
-        for i in range(0, len(ids), 5000)
-    ] or [frame([], EXPOSURE_COLUMNS)]
+        _exposure_table(conn, selection, order_by_mjd=order_by_mjd, _where=condition)
+        for condition in _chunks(observation_ids, observations)
+    ]
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     order = ["mjd_obs", "obs_id", "exposure"] if order_by_mjd else ["obs_id", "filter", "exposure"]
     df = df.sort_values(order, ignore_index=True)
@@ -193,7 +232,7 @@ def exposure_table(
 
 def _exposure_table(
     conn: Connection, selection: ExposureSelection, *, limit: int | None = None, order_by_mjd: bool = False,
-    _ids: list[int] | None = None,
+    _where: Any = None,
 ) -> pd.DataFrame:
     stmt = _current_from(
         select(
@@ -227,12 +266,12 @@ def _exposure_table(
             E.c.latest_review_id.label("review_id"),
         )
     )
-    stmt = _exposure_where(stmt, selection)
-    if _ids is not None:
-        stmt = stmt.where(O.c.id.in_(_ids))
+    stmt = _exposure_where(stmt, selection, indexed=_where is None)
+    if _where is not None:
+        stmt = stmt.where(_where)
     order = [E.c.mjd_obs, O.c.obs_id, E.c.dither] if order_by_mjd else [O.c.obs_id, O.c.filter, E.c.dither]
     if limit is not None:
-        if not order_by_mjd and _ids is None and selection.statuses == ALL_STATUSES:
+        if not order_by_mjd and _where is None and selection.statuses == ALL_STATUSES:
             # the first ``limit`` exposures are among those of the first
             # ``limit`` observations holding one: sort those only (with a
             # status, its index already gives few rows: measured faster)
@@ -323,10 +362,22 @@ def _worst(df: pd.DataFrame) -> np.ndarray:
     return np.select(conditions, [status.value for status in worst_first], default=None)  # type: ignore[call-overload]
 
 
-def observation_table(conn: Connection, selection: ExposureSelection, *, limit: int | None = None) -> pd.DataFrame:
+def observation_table(conn: Connection, selection: ExposureSelection, *, limit: int | None = None,
+                      observations: Sequence[tuple[int, str]] | None = None) -> pd.DataFrame:
     """One row per selected (obs_id, filter) with a current run: those
     holding at least one selected exposure; the counts are of all their
-    exposures (see `Store.observation_table`)."""
+    exposures (see `Store.observation_table`). ``observations``: only
+    those (obs_id, filter) among them."""
+    if observations is not None:
+        parts = [_observation_table(conn, selection, where=condition) for condition in _chunks(None, observations)]
+        df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        df = df.sort_values(["obs_id", "filter"], ignore_index=True) if len(parts) > 1 else df
+        return df if limit is None else df.head(int(limit))
+    return _observation_table(conn, selection, limit=limit)
+
+
+def _observation_table(conn: Connection, selection: ExposureSelection, *, limit: int | None = None,
+                       where: Any = None) -> pd.DataFrame:
     reviewed = _reviewed_expr()
     counts = [
         func.sum(case((F.c.status == status, 1), else_=0)).label(f"n_{status.lower()}")
@@ -349,7 +400,9 @@ def observation_table(conn: Connection, selection: ExposureSelection, *, limit: 
         )
     )
     on_observation, on_exposure = selection_conditions(selection)
-    if limit is not None:
+    if where is not None:  # few observations: their counts, then the selection
+        stmt = stmt.where(where, *([_per_row(on_observation)] if on_observation else []))
+    elif limit is not None:
         # the first ``limit`` observations first (walking the (obs_id,
         # filter) index, each tested by one indexed look-up), then the
         # counts of those only: not of every observation of the filters
@@ -357,7 +410,7 @@ def observation_table(conn: Connection, selection: ExposureSelection, *, limit: 
     elif on_observation:
         stmt = stmt.where(and_(*on_observation))
     stmt = stmt.group_by(O.c.id, O.c.obs_id, O.c.filter, O.c.current_run_id)
-    if on_exposure and limit is None:
+    if on_exposure and (limit is None or where is not None):
         # the whole observation is kept when one of its exposures is selected
         stmt = stmt.having(func.sum(case((and_(*on_exposure), 1), else_=0)) > 0)
     stmt = stmt.order_by(O.c.obs_id, O.c.filter)
