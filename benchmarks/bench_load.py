@@ -113,7 +113,7 @@ def fill(db: Path, n_obs: int, detectors: bool) -> None:
     from relphot_core.testing.synth import fill_survey
 
     marker = Path(f"{db}.size")
-    wanted = f"{n_obs}:{int(detectors)}"
+    wanted = f"{n_obs}:{int(detectors)}:problems"
     if db.exists() and marker.exists() and marker.read_text() == wanted:
         return
     for suffix in ("", "-wal", "-shm"):
@@ -123,6 +123,7 @@ def fill(db: Path, n_obs: int, detectors: bool) -> None:
     written = fill_survey(store, n_obs, seed=1)
     if detectors:
         fill_detector_stats(store, seed=1)
+    store.update_problems()  # as relphot compute --db does after a batch: the queue has its problems
     store.close()
     marker.write_text(wanted)
     print(f"filled {db}: {written:,} exposure factors in {time.perf_counter() - start:.0f} s", file=sys.stderr)
@@ -142,6 +143,7 @@ def fill_url(url: str, n_obs: int, detectors: bool) -> None:
         written = fill_survey(store, n_obs, seed=1)
         if detectors:
             fill_detector_stats(store, seed=1)
+        store.update_problems()
         print(f"filled {store.url}: {written:,} exposure factors in {time.perf_counter() - start:.0f} s",
               file=sys.stderr)
     finally:
