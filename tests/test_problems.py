@@ -290,3 +290,34 @@ def test_relphot_problems_lists_shows_and_decides(tmp_path, capsys, season_table
     assert "cannot be resolved" in capsys.readouterr().err
     assert main(["problems", "show", "999", "--db", url]) == 2
     assert "no problem 999" in capsys.readouterr().err
+
+
+def test_the_queue_lists_its_worst_problems_and_says_how_many_there_are(tmp_path):
+    """A survey's thousands of small problems: the grid ships the worst
+    `QUEUE_ROWS` (not megabytes), the heading counts them all."""
+    from dashboard import create_app
+    from dashboard.pages import triage
+    from relphot_core.store import Store
+    from relphot_core.testing.synth import fill_survey
+
+    with Store.open(f"sqlite:///{tmp_path / 'many.db'}") as store:
+        fill_survey(store, 2500, seed=3)
+        store.update_problems()
+        waiting = store.problems(awaiting=True)
+        assert len(waiting) > triage.QUEUE_ROWS
+        app = create_app(store, warm=False)
+        with app.server.test_request_context("/triage"):
+            page = triage.layout()
+    grid = next(c for c in _walk(page) if getattr(c, "id", None) == "triage-table")
+    assert [row["id"] for row in grid.rowData] == waiting["id"].head(triage.QUEUE_ROWS).tolist()
+    heading = next(c for c in _walk(page) if getattr(c, "id", None) == "triage-count")
+    assert heading.children.startswith(f"{len(waiting):,} problems await review")
+    assert f"The {triage.QUEUE_ROWS} worst are listed" in heading.children
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            yield from _walk(child)

@@ -60,6 +60,11 @@ QUEUE_COLUMNS: list[dict[str, Any]] = [
     {"field": "reason", "headerName": "reason", "width": 320, "minWidth": 160, "tooltipField": "reason"},
 ]
 
+QUEUE_ROWS = 500
+"""Problems listed in the queue's grid, worst first: a survey's thousands
+of small ones would make the page megabytes (13,000 at 480,000 factors:
+4 MB, a second a page); the heading says how many there are."""
+
 EXPOSURE_COLUMNS = [("obs", "obs id"), ("filter", "filter"), ("exposure", "dither"), ("role", "role"),
                     ("date", "date (UTC)"), ("value", "QPRELEX"), ("error", "QPRELEXE"), ("status", "status"),
                     ("review", "review")]
@@ -119,7 +124,10 @@ def heading(view: str, frame: pd.DataFrame, since_label: str = "the last batch")
         text = f"{plural(len(frame), 'problem')} new since {since_label}"
     else:
         text = f"{plural(len(frame), 'problem')} ({VIEWS[view]})"
-    return html.P(text + (f", {ongoing:,} ongoing" if ongoing else "") + ".", id=pid("count"), className="lead")
+    text += (f", {ongoing:,} ongoing" if ongoing else "") + "."
+    if len(frame) > QUEUE_ROWS:
+        text += f" The {QUEUE_ROWS:,} worst are listed: choose a filter or a view to see others."
+    return html.P(text, id=pid("count"), className="lead")
 
 
 def headline(frame: pd.DataFrame) -> html.Div:
@@ -297,7 +305,7 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
                  id=pid("since-box"), style={} if view == "new" else {"display": "none"}),
         html.Div(heading(view, frame, since_label), id=pid("heading")),
         dcc.Store(id=pid("since"), data=since or "batch"),
-        data_grid(pid("table"), problem_rows(frame), QUEUE_COLUMNS, selectable="single",
+        data_grid(pid("table"), problem_rows(frame.head(QUEUE_ROWS)), QUEUE_COLUMNS, selectable="single",
                   height=None if len(frame) <= 12 else "min(420px, 50vh)"),
         dcc.Store(id=pid("chosen"), data=chosen),
         dcc.Store(id=pid("changed")),
@@ -310,7 +318,7 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
 def refresh(view, filters, _store, since=None):
     """The queue for a view and filters (and the moment of view ``new``)."""
     frame, since_label, _notes = _read(view or "awaiting", [f for f in (filters or []) if f in FILTERS], since)
-    return (problem_rows(frame), heading(view or "awaiting", frame, since_label),
+    return (problem_rows(frame.head(QUEUE_ROWS)), heading(view or "awaiting", frame, since_label),
             {} if view == "new" else {"display": "none"})
 
 
