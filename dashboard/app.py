@@ -102,7 +102,7 @@ def _problems_label(_pathname: str | None) -> str:
         n = len(get_store().problems(awaiting=True))
     except Exception:  # noqa: BLE001 - the menu never breaks a page
         return "Problems"
-    return f"Problems ({n})" if n else "Problems"
+    return f"Problems ({n:,})" if n else "Problems"
 
 
 class RelphotDash(dash.Dash):
