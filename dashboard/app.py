@@ -99,7 +99,7 @@ def _problems_label(_pathname: str | None) -> str:
     from .data import get_store
 
     try:
-        n = len(get_store().problems(awaiting=True))
+        n = get_store().problem_summary(awaiting=True)["problems"]
     except Exception:  # noqa: BLE001 - the menu never breaks a page
         return "Problems"
     return f"Problems ({n:,})" if n else "Problems"

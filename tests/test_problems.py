@@ -305,6 +305,11 @@ def test_the_queue_lists_its_worst_problems_and_says_how_many_there_are(tmp_path
         store.update_problems()
         waiting = store.problems(awaiting=True)
         assert len(waiting) > triage.QUEUE_ROWS
+        for chosen in ({"awaiting": True}, {"current": None}, {"filter": "NIR_J", "kinds": ["drift", "exposure"]}):
+            frame = store.problems(**chosen)
+            assert store.problem_summary(**chosen) == {"problems": len(frame),
+                                                       "awaiting": int(frame["n_awaiting"].sum()),
+                                                       "ongoing": int(frame["ongoing"].sum())}
         app = create_app(store, warm=False)
         with app.server.test_request_context("/triage"):
             page = triage.layout()

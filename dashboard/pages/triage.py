@@ -94,38 +94,43 @@ def problem_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _read(view: str, filters: list[str] | None, since: str | None = None) -> tuple[pd.DataFrame, str, list[str]]:
-    """The queue's problems, what "new" counted from (its label) and notes on
-    the ``since`` asked (`dashboard.pages.news.read_news`)."""
+def _read(view: str, filters: list[str] | None,
+          since: str | None = None) -> tuple[pd.DataFrame, dict[str, int], str, list[str]]:
+    """The queue's worst `QUEUE_ROWS` problems, how many there are (with
+    their exposures awaiting review and how many are ongoing), what "new"
+    counted from (its label) and notes on the ``since`` asked
+    (`dashboard.pages.news.read_news`)."""
     store = get_store()
-    if view == "gone":
-        return store.problems(filters or None, current=False), "", []
     if view == "new":  # opened, grown or regressed since a moment (`relphot_core.news`)
         news, notes = read_news(since, filters=filters or None)
         frame = store.problems(filters or None, current=None)
         chosen = frame[frame["id"].isin(news.problems["problem_id"].tolist())].reset_index(drop=True)
-        return chosen, news.since.label, notes
-    return store.problems(filters or None, awaiting=True if view == "awaiting" else None), "", []
+        counts = {"problems": len(chosen), "awaiting": int(chosen["n_awaiting"].sum()),
+                  "ongoing": int(chosen["ongoing"].sum())}
+        return chosen.head(QUEUE_ROWS), counts, news.since.label, notes
+    which: dict[str, Any] = {"current": False} if view == "gone" else {"awaiting": True if view == "awaiting" else None}
+    return (store.problems(filters or None, limit=QUEUE_ROWS, **which),
+            store.problem_summary(filters or None, **which), "", [])
 
 
-def heading(view: str, frame: pd.DataFrame, since_label: str = "the last batch") -> html.Div | html.P:
-    """What the queue holds, in one line (``since_label``: what view ``new`` counts from)."""
-    if frame.empty:
+def heading(view: str, counts: dict[str, int], since_label: str = "the last batch") -> html.Div | html.P:
+    """What the queue holds, in one line (``counts``: `relphot_core.store.Store.problem_summary`;
+    ``since_label``: what view ``new`` counts from)."""
+    total = counts["problems"]
+    if not total:
         text = {"awaiting": "Nothing awaits review: every problem's exposures are reviewed.",
                 "new": f"No problem opened, grew or regressed since {since_label}.",
                 "open": "No problem: no flag in the current runs.",
                 "gone": "No problem has gone."}[view]
         return message(text, "success", id=pid("empty"))
-    waiting = int(frame["n_awaiting"].sum())
-    ongoing = int(frame["ongoing"].sum())
     if view == "awaiting":
-        text = f"{plural(len(frame), 'problem')} await review ({plural(waiting, 'exposure')})"
+        text = f"{plural(total, 'problem')} await review ({plural(counts['awaiting'], 'exposure')})"
     elif view == "new":
-        text = f"{plural(len(frame), 'problem')} new since {since_label}"
+        text = f"{plural(total, 'problem')} new since {since_label}"
     else:
-        text = f"{plural(len(frame), 'problem')} ({VIEWS[view]})"
-    text += (f", {ongoing:,} ongoing" if ongoing else "") + "."
-    if len(frame) > QUEUE_ROWS:
+        text = f"{plural(total, 'problem')} ({VIEWS[view]})"
+    text += (f", {counts['ongoing']:,} ongoing" if counts["ongoing"] else "") + "."
+    if total > QUEUE_ROWS:
         text += f" The {QUEUE_ROWS:,} worst are listed: choose a filter or a view to see others."
     return html.P(text, id=pid("count"), className="lead")
 
@@ -278,7 +283,7 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
     grown or regressed since the moment ``since`` names, as on /news)."""
     view = view if view in VIEWS else "awaiting"
     filters = [f for f in ([filter] if isinstance(filter, str) else (filter or [])) if f in FILTERS]
-    frame, since_label, notes = _read(view, filters, since)
+    frame, counts, since_label, notes = _read(view, filters, since)
     chosen = int(problem) if problem is not None and str(problem).isdigit() else None
     if get_cache().is_empty() and frame.empty and view == "awaiting":
         from ..components import empty_store_page
@@ -303,9 +308,9 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
         ]),
         html.Div(since_links(since or "batch", base="/triage?view=new", id_prefix="triage-since"),
                  id=pid("since-box"), style={} if view == "new" else {"display": "none"}),
-        html.Div(heading(view, frame, since_label), id=pid("heading")),
+        html.Div(heading(view, counts, since_label), id=pid("heading")),
         dcc.Store(id=pid("since"), data=since or "batch"),
-        data_grid(pid("table"), problem_rows(frame.head(QUEUE_ROWS)), QUEUE_COLUMNS, selectable="single",
+        data_grid(pid("table"), problem_rows(frame), QUEUE_COLUMNS, selectable="single",
                   height=None if len(frame) <= 12 else "min(420px, 50vh)"),
         dcc.Store(id=pid("chosen"), data=chosen),
         dcc.Store(id=pid("changed")),
@@ -317,8 +322,8 @@ def layout(view: str = "awaiting", filter: Any = None, problem: str | None = Non
 
 def refresh(view, filters, _store, since=None):
     """The queue for a view and filters (and the moment of view ``new``)."""
-    frame, since_label, _notes = _read(view or "awaiting", [f for f in (filters or []) if f in FILTERS], since)
-    return (problem_rows(frame.head(QUEUE_ROWS)), heading(view or "awaiting", frame, since_label),
+    frame, counts, since_label, _notes = _read(view or "awaiting", [f for f in (filters or []) if f in FILTERS], since)
+    return (problem_rows(frame), heading(view or "awaiting", counts, since_label),
             {} if view == "new" else {"display": "none"})
 
 

@@ -834,6 +834,17 @@ class Store:
             return problem_rows.read(conn, filters=filters, states=states, kinds=kinds, current=current,
                                      awaiting=awaiting, limit=limit)
 
+    def problem_summary(self, filter: str | Sequence[str] | None = None, *, states: Sequence[str] | None = None,
+                        kinds: Sequence[str] | None = None, current: bool | None = True,
+                        awaiting: bool | None = None) -> dict[str, int]:
+        """How many problems `problems` gives for the same arguments
+        (``problems``), their exposures awaiting review (``awaiting``) and
+        how many are ongoing (``ongoing``), without reading them."""
+        filters = [filter] if isinstance(filter, str) else (list(filter) if filter is not None else None)
+        with self._read() as conn:
+            return problem_rows.summary(conn, filters=filters, states=states, kinds=kinds, current=current,
+                                        awaiting=awaiting)
+
     def problem(self, problem_id: int) -> pd.Series:
         """One problem (a row of `problems`, current or not).
 

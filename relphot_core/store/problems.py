@@ -300,15 +300,11 @@ _BOOLEAN_COLUMNS = ("ongoing", "current")
 _TIME_COLUMNS = ("state_at", "created", "updated", "grew_at")
 
 
-def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequence[str] | None = None,
-         kinds: Sequence[str] | None = None, current: bool | None = True, problem_id: int | None = None,
-         awaiting: bool | None = None, limit: int | None = None) -> pd.DataFrame:
-    """Problems with their review counts, worst first (`PROBLEM_COLUMNS`,
-    ``n_awaiting``, ``n_reviewed``).
-
-    An exposure of a problem awaits review unless its latest valid review
-    was made at its current status: ``n_awaiting = n_exposures - n_reviewed``.
-    """
+def _selected(*, filters: Sequence[str] | None = None, states: Sequence[str] | None = None,
+              kinds: Sequence[str] | None = None, current: bool | None = True, problem_id: int | None = None,
+              awaiting: bool | None = None) -> Any:
+    """The problems chosen (`read`'s filters) with their review counts: a
+    SELECT of `PROBLEM_COLUMNS`, ``n_awaiting`` and ``n_reviewed``."""
     counts = _reviewed()
     n_reviewed = func.coalesce(counts.c.n_reviewed, 0)
     stmt = (select(*[P.c[name] for name in PROBLEM_COLUMNS], (P.c.n_exposures - n_reviewed).label("n_awaiting"),
@@ -328,7 +324,20 @@ def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequ
         # a failure has no exposure: it waits until a lead decides
         waits = (P.c.n_exposures - n_reviewed > 0) | ((P.c.kind == "failure") & P.c.state.in_(ACTIVE_STATES))
         stmt = stmt.where(waits if awaiting else ~waits)
-    stmt = stmt.order_by(P.c.severity.desc(), P.c.first_obs, P.c.id)
+    return stmt
+
+
+def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequence[str] | None = None,
+         kinds: Sequence[str] | None = None, current: bool | None = True, problem_id: int | None = None,
+         awaiting: bool | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Problems with their review counts, worst first (`PROBLEM_COLUMNS`,
+    ``n_awaiting``, ``n_reviewed``).
+
+    An exposure of a problem awaits review unless its latest valid review
+    was made at its current status: ``n_awaiting = n_exposures - n_reviewed``.
+    """
+    stmt = _selected(filters=filters, states=states, kinds=kinds, current=current, problem_id=problem_id,
+                     awaiting=awaiting).order_by(P.c.severity.desc(), P.c.first_obs, P.c.id)
     if limit is not None:
         stmt = stmt.limit(int(limit))
     # raw rows, columns converted at once (a Row and a datetime a value cost more than the query)
@@ -344,6 +353,16 @@ def read(conn: Connection, *, filters: Sequence[str] | None = None, states: Sequ
     for column in ("first_obs", "last_obs"):
         frame[column] = frame[column].astype("Int64")
     return frame
+
+
+def summary(conn: Connection, **chosen: Any) -> dict[str, int]:
+    """How many problems `read` would give (``chosen``: its filters), with
+    their exposures awaiting review and how many are ongoing, in one
+    aggregate (the queue lists the worst few of thousands)."""
+    rows = _selected(**chosen).subquery()
+    row = conn.execute(select(func.count(), func.coalesce(func.sum(rows.c.n_awaiting), 0),
+                              func.coalesce(func.sum(case((rows.c.ongoing.is_(True), 1), else_=0)), 0))).one()
+    return {"problems": int(row[0]), "awaiting": int(row[1]), "ongoing": int(row[2])}
 
 
 def exposures(conn: Connection, problem_id: int) -> pd.DataFrame:
@@ -555,4 +574,5 @@ def version(conn: Connection) -> int:
 
 __all__ = ["PROBLEM_COLUMNS", "PROBLEM_STATES", "ProblemStateError", "StaleProblemError", "current_runs", "events",
            "exposure_problems", "exposures", "flagged_detector_exposures", "forget_chart", "observation_problems",
-           "only_appended", "read", "read_chart", "review_keys", "set_state", "sync", "version", "write_chart"]
+           "only_appended", "read", "read_chart", "review_keys", "set_state", "summary", "sync", "version",
+           "write_chart"]
