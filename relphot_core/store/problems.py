@@ -172,8 +172,10 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
         return before_tail[int(old.id)]
 
     # the worst status of the exposures before the tail (a flagged detector's problem holds them all already)
+    # (only where the stored worst is worse than the tail's: else the tail's is the worst of all)
     kept = [int(stored[p.fingerprint[:200]].id) for p in problems if p.kind != "detector"
-            and p.fingerprint[:200] in stored and frozen(stored[p.fingerprint[:200]])[0] > 0]
+            and p.fingerprint[:200] in stored and frozen(stored[p.fingerprint[:200]])[0] > 0
+            and _worse(stored[p.fingerprint[:200]].worst_status, p.worst_status)]
     worst_before = _worst_status_before(conn, kept, frozen_before) if kept and frozen_before is not None else {}
     for problem in problems:
         fingerprint = problem.fingerprint[:200]
@@ -267,6 +269,13 @@ def sync(conn: Connection, filter_name: str, problems: Sequence[Problem], *, now
     if events:
         conn.execute(insert(EV), [{**e, "at": now, "by": by, "comment": ""} for e in events])
     return counts
+
+
+def _worse(status: str | None, than: str | None) -> bool:
+    """Whether ``status`` is a worse status than ``than`` (an empty one is the best)."""
+    if not status:
+        return False
+    return not than or status_rank(status) > status_rank(than)
 
 
 def _worst_status_before(conn: Connection, problem_ids: list[int], before: float) -> dict[int, str]:
