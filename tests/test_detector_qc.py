@@ -15,6 +15,8 @@ from relphot_core.store import Store
 from relphot_core.store.detectors import DETECTOR_COLUMNS
 from relphot_core.testing.synth import fill_detector_stats, make_result
 
+from store_fixtures import store, store_url  # noqa: F401  (fixtures)
+
 
 def season(n_exposures: int = 300, seed: int = 0, noise: float = 0.002):
     """Every detector of one filter, rows in time order (detectors interleaved)."""
@@ -156,3 +158,24 @@ def test_fill_detector_stats_adds_rows_with_statuses(tmp_path):
     bad = table[table["detector"] == 23]
     assert (bad["status"] == "FAIL").sum() > 50
     assert set(table.loc[table["detector"] != 23, "status"].astype(str)) <= {"OK", "NODATA", "WARN"}
+
+
+def test_detector_table_with_survey_sized_run_ids(store):
+    """Run ids of a survey (> 65,536) overflow a 32-bit integer once packed
+    with the dither, detector and status: the key is computed in 64 bits
+    (PostgreSQL's INTEGER arithmetic raised "integer out of range")."""
+    from sqlalchemy import text
+
+    with store.engine.begin() as conn:
+        if store.engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER SEQUENCE processing_run_id_seq RESTART WITH 3000000"))
+        else:  # the next rowid follows the largest
+            store_run_id = 2_999_999
+            conn.execute(text("INSERT INTO observation (id, obs_id, filter) VALUES (999999, 999999, 'NIR_Y')"))
+            conn.execute(text("INSERT INTO processing_run (id, observation_id, created, software_version, method, "
+                              "parameters, input_digest, params_digest, imported, pinned) VALUES "
+                              f"({store_run_id}, 999999, '2026-01-01', 'x', 'median', '{{}}', 'x', 'x', 0, 0)"))
+    store.save_result(make_result(7, "NIR_J", mjd_start=60000.0, seed=7))
+    table = store.detector_table("NIR_J")
+    assert len(table) == 4 * 16 and set(table["obs_id"]) == {7}
+    assert store.detector_table("NIR_J", since={23: 59999.0})["detector"].unique().tolist() == [23]

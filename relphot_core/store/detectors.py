@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import BigInteger, case, cast, func, literal, select
 from sqlalchemy.engine import Connection
 
 from ..status import STATUS_ORDER
@@ -67,7 +67,9 @@ def detector_statements(filter_name: str):
     """
     missing = literal(_MISSING)
     slots = literal(_DETECTOR_SLOTS)
-    packed = ((D.c.run_id * slots + D.c.exposure) * slots + D.c.detector) * literal(8) + _status_code()
+    # 64-bit: run ids of a survey overflow a 32-bit integer once packed (PostgreSQL's INTEGER arithmetic)
+    run = cast(D.c.run_id, BigInteger)
+    packed = ((run * slots + D.c.exposure) * slots + D.c.detector) * literal(8) + _status_code()
     detectors = (
         select(packed, func.coalesce(D.c.median, missing), func.coalesce(D.c.error, missing),
                func.coalesce(D.c.n, literal(0)))
