@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 
 from ..errors import ConfigError, RelphotError
 from .common import ALERT_SECTIONS, add_config_options, config_from_args
-from .problems import _db, _record
+from .db import add_db_option
+from .problems import _record
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "exposures and failed sets, sent through Apprise to the [alerts] targets; 'no new data' when "
                     "no batch ran for a while.")
     sub = parser.add_subparsers(dest="alerts_command", metavar="ACTION")
-    check = _db(sub.add_parser(
+    check = add_db_option(sub.add_parser(
         "check", help="record what the batches brought, raise 'no new data', send and retry (for cron)",
         description="Record the events of the batches not looked at yet, raise 'no new data' when the last batch "
                     "started more than alerts.no_data_hours ago (once per quiet spell), and send every pending or "
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                     "and tests)")
     add_config_options(check, ALERT_SECTIONS)
     check.set_defaults(func=_check)
-    listing = _db(sub.add_parser("list", help="the recent alert events and deliveries",
+    listing = add_db_option(sub.add_parser("list", help="the recent alert events and deliveries",
                                  description="The recent alert events and deliveries, newest first."))
     listing.add_argument("--limit", type=int, default=20, help="rows of each (default 20)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of tables")

@@ -19,7 +19,7 @@ import sys
 
 from ..config import FILTERS
 
-from .db import ENV_VAR
+from .db import add_db_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "run of that software version), params:DIGEST (latest run with that parameter digest, or "
                     "its first characters), date:YYYY-MM-DD[THH:MM] (latest run created before then, UTC) or "
                     "runs:ID,ID (those runs). Exit 1 when no set was compared.")
-    p.add_argument("--db", metavar="URL", help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
+    add_db_option(p)
     p.add_argument("--before", metavar="CHOICE", default="previous", help="the earlier side (default: previous)")
     p.add_argument("--after", metavar="CHOICE", default="current", help="the later side (default: current)")
     p.add_argument("--filter", metavar="FILTER[,FILTER]", action="append", dest="filters",

@@ -21,7 +21,8 @@ ENV_VAR = "RELPHOT_DB"
 """`relphot_core.store.engine.ENV_VAR`, repeated (tested to stay equal)."""
 
 
-def _add_db_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_db_option(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the store's ``--db`` option (every sub-command reading a store); returns ``parser``."""
     parser.add_argument("--db", metavar="URL",
                         help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
     return parser
@@ -39,14 +40,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("upgrade", _upgrade, "create the database or migrate it to this relphot's schema"),
         ("current", _current, "show the database's schema revision (changes nothing)"),
     ):
-        _add_db_option(sub.add_parser(name, help=text, description=text)).set_defaults(func=func)
+        add_db_option(sub.add_parser(name, help=text, description=text)).set_defaults(func=func)
 
     for name, func, text in (
         ("runs", _runs, "list the processing runs of an observation and filter (current one marked)"),
         ("pin", _pin, "make a run the current one of its observation, whatever runs come later"),
         ("unpin", _unpin, "make the latest run of an observation and filter the current one again"),
     ):
-        p = _add_db_option(sub.add_parser(name, help=text, description=text))
+        p = add_db_option(sub.add_parser(name, help=text, description=text))
         if name == "pin":
             p.add_argument("run_id", metavar="RUN_ID", type=int, help="run id (see `relphot db runs`)")
         else:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import FILTERS
 
-ENV_VAR = "RELPHOT_DB"
+from .db import add_db_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="What the store gained since a moment, by processing time: the batches that ran, the "
                     "problems they opened, grew or regressed, the new FAIL exposures, the sets that could not "
                     "be processed and the new sets that miss a dither.")
-    parser.add_argument("--db", metavar="URL",
-                        help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
+    add_db_option(parser)
     parser.add_argument("--since", default="batch", metavar="WHEN",
                         help="'batch' (the start of the last batch, default), 'day' (24 hours ago) or an ISO "
                              "time such as 2026-12-04T18:00 (UTC unless it says)")

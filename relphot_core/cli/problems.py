@@ -18,8 +18,7 @@ from typing import Any
 from ..config import FILTERS
 from ..errors import StoreError
 from .common import add_config_options, config_from_args
-
-ENV_VAR = "RELPHOT_DB"
+from .db import ENV_VAR as ENV_VAR, add_db_option  # ENV_VAR: tested to equal the store's
 
 STATE_COMMANDS: tuple[str, ...] = ("acknowledge", "resolve", "ignore", "reopen")
 """The leads' actions (`relphot_core.qc.problems.STATE_ACTIONS`), repeated: the parser imports no science."""
@@ -29,15 +28,9 @@ STATES: tuple[str, ...] = ("open", "acknowledged", "resolved", "ignored", "regre
 """`relphot_core.qc.problems.PROBLEM_STATES`, repeated (tested to stay equal)."""
 
 
-def _db(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--db", metavar="URL",
-                        help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, else relphot.db)")
-    return parser
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``relphot problems``."""
-    parser = _db(subparsers.add_parser(
+    parser = add_db_option(subparsers.add_parser(
         "problems", help="list, show, update or decide the QC problems of a store",
         description="The QC problems of a store: one cause with its exposures (a drift, a detector, a bad "
                     "exposure or observation, a failed set), with its span, size now and state."))
@@ -48,12 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=_list)
     sub = parser.add_subparsers(dest="problems_command", metavar="ACTION")
-    show = _db(sub.add_parser("show", help="one problem with its exposures and its life",
+    show = add_db_option(sub.add_parser("show", help="one problem with its exposures and its life",
                               description="One problem with its exposures and its life."))
     show.add_argument("problem_id", metavar="ID", type=int)
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(func=_show)
-    update = _db(sub.add_parser("update", help="compute the problems again from the stored factors",
+    update = add_db_option(sub.add_parser("update", help="compute the problems again from the stored factors",
                                 description="Compute the problems again from the stored factors, with the "
                                             "control-chart rules of the configuration, keeping their identities."))
     update.add_argument("--filter", action="append", choices=FILTERS, help="only this filter (repeatable)")
@@ -62,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_options(update, ("control",))
     update.set_defaults(func=_update)
     for name in STATE_COMMANDS:
-        p = _db(sub.add_parser(name, help=f"{name} a problem (a lead's decision, recorded with its author)",
+        p = add_db_option(sub.add_parser(name, help=f"{name} a problem (a lead's decision, recorded with its author)",
                                description=f"{name.capitalize()} a problem; recorded with its author and time."))
         p.add_argument("problem_id", metavar="ID", type=int)
         p.add_argument("--by", required=True, help="who decides (recorded)")

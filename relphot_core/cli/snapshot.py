@@ -17,7 +17,7 @@ from typing import Any
 
 from .common import SERVE_SECTIONS, add_config_options, config_from_args
 
-ENV_VAR = "RELPHOT_DB"
+from .db import add_db_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,8 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "data version now, so that workers starting later map them at once. Snapshots already "
                     "there are kept; after reviews only they are derived from the last ones (seconds). "
                     "Prints what it wrote and how long it took.")
-    parser.add_argument("--db", metavar="URL", help=f"SQLAlchemy URL or SQLite file (default: ${ENV_VAR}, "
-                                                    "else relphot.db)")
+    add_db_option(parser)
     parser.add_argument("--snapshot-dir", metavar="DIR",
                         help="where the snapshots live (default: $RELPHOT_SNAPSHOT_DIR, else beside a SQLite "
                              "store, DB.snapshots/, else ~/.cache/relphot/snapshots/<digest of the URL>/)")
