@@ -115,6 +115,7 @@ difference): query them ``ORDER BY filter, detector, mjd``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,6 +131,7 @@ __all__ = [
     "OUTSIDE_LIMITS",
     "ControlAlarm",
     "ControlResult",
+    "Resumed",
     "control_rules",
     "cusum_arl0_siegmund",
     "detection_delay",
@@ -176,6 +178,10 @@ class ControlAlarm:
         The same in units of the scale (``z``; median ``z`` for a drift).
     group : object
         The series' label (``groups[first]``), None without groups.
+    delta : float
+        For a drift, the shift its return test looks for the end of (the
+        median winsorised ``z`` of the points that raised it, at least
+        ``2 k``, at most the cap); NaN for a point.
     """
 
     kind: str
@@ -186,6 +192,33 @@ class ControlAlarm:
     magnitude: float
     sigmas: float
     group: object = None
+    delta: float = float("nan")
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A series whose chart starts again inside a drift that alarmed
+    before its first row (`control_rules`' ``resumed``).
+
+    Its first ``warm`` rows (at least ``cusum_window + 2``, missing ones
+    included) only fill the CUSUMs' memory and belong to the drift; the
+    drift's return test starts after them, as if its statistic were 0
+    there. Resumed at a row that `ControlResult.resumable` marks, with the
+    drift's direction and ``delta``, the chart finds from there on what the
+    whole series' chart finds.
+
+    Attributes
+    ----------
+    warm : int
+    direction : int
+        +1 above the in-control level, -1 below.
+    delta : float
+        `ControlAlarm.delta` of the drift.
+    """
+
+    warm: int
+    direction: int
+    delta: float
 
 
 @dataclass(frozen=True)
@@ -218,6 +251,11 @@ class ControlResult:
         True where the CUSUMs restarted because a drift ended just before
         (the return test): what follows is judged as a new segment, so a
         chart run from such a row on finds what the whole series' finds.
+    resumable : numpy.ndarray of bool
+        Rows of a drift still in alarm at its series' last row where the
+        chart may start again inside it (`Resumed`, warmed up by the
+        ``cusum_window + 2`` rows before): the row is finite, the drift's
+        start is before those rows and its return test is at 0 just before.
     """
 
     center: np.ndarray
@@ -229,6 +267,7 @@ class ControlResult:
     segment_start: np.ndarray
     alarms: list[ControlAlarm] = field(default_factory=list)
     restart: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    resumable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _grouped_median(values: np.ndarray, index: np.ndarray, n_groups: int) -> np.ndarray:
@@ -394,60 +433,86 @@ def _drift_runs(
 
 def _drift_pass(
     clipped: np.ndarray, usable: np.ndarray, boundary: np.ndarray, k: float, h: float, cap: float, window: int,
-    end_h: float | None,
+    end_h: float | None, resumed: dict[int, tuple[int, bool, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
     """One pass of the drift rule over whole series: the upper and lower
     CUSUMs, the drift runs ``[first, start, end, up]`` (row indices of these
     arrays), and the rows where the CUSUM must restart because a drift has
-    ended there (at most one per segment a pass: what follows it changes)."""
+    ended there (at most one per segment a pass: what follows it changes).
+
+    ``resumed``: ``{first row of a series: (row after its warm rows, up,
+    delta)}`` for the series that start inside a drift (`Resumed`): the
+    warm rows are that drift's, whose return test starts after them."""
     n = clipped.size
     segment = np.cumsum(boundary) - 1
     n_segments = int(segment[-1]) + 1
     high, positions, shifted_high = _cusum(np.where(usable, clipped - k, 0.0), segment, n_segments, window)
     low, _, shifted_low = _cusum(np.where(usable, -clipped - k, 0.0), segment, n_segments, window)
     drifting = usable & ((high > h) | (low > h))
+    for f, q, _up, _delta in ((f, *state) for f, state in (resumed or {}).items()):
+        drifting[f:q] |= usable[f:q]  # the warm rows: in the drift whatever their CUSUM (its memory fills up)
     rows = np.arange(n)
     last_usable = np.maximum.accumulate(np.where(usable, rows, -1))
     next_usable = np.minimum.accumulate(np.where(usable, rows, n)[::-1])[::-1]
     runs = _drift_runs(drifting, usable, segment, n_segments, high, low, positions, shifted_high, shifted_low,
                        last_usable, next_usable, window)
+    carried: dict[int, tuple[int, float]] = {}  # a resumed drift's first row -> (its return test's first, delta)
+    for f, (q, carried_up, delta) in (resumed or {}).items():
+        run = next((run for run in runs if f <= run[0] < max(q, f + 1)), None)
+        if run is not None:
+            run[1], run[3] = run[0], carried_up  # the drift that alarmed before the series' first row
+            carried[run[0]] = (q, delta)
     restarts: list[int] = []
     cut: set[int] = set()
     for run in runs:
         first, start, end, up = run
         if end_h is None or int(segment[first]) in cut:
             continue  # a later drift of a segment cut in this pass: judged in the next pass
-        back = _return_row(clipped, usable, segment, first, start, 1 if up else -1, k, cap, end_h)
+        after, delta = carried.get(first) or (first + 1, _drift_delta(clipped, usable, start, first, k, cap))
+        back = _return_row(clipped, usable, segment, first, after, 1 if up else -1, delta, end_h)
         if back is not None and back <= end:
             run[2] = int(last_usable[back - 1])  # the drift's last point before the series came back
             restarts.append(back)
             cut.add(int(segment[first]))
     return high, low, runs, np.asarray(restarts, dtype=np.int64)
 
+def _drift_delta(clipped: np.ndarray, usable: np.ndarray, start: int, first: int, k: float, cap: float) -> float:
+    """The shift a drift's return test looks for: the median winsorised
+    ``z`` of the points that raised the alarm (``start..first``), at least
+    ``2 k`` and at most ``cap``."""
+    raised = np.arange(start, first + 1)
+    raised = raised[usable[start:first + 1]]
+    return float(np.clip(abs(np.median(clipped[raised])) if raised.size else 2 * k, 2 * k, cap))
+
+
+def _return_statistic(clipped: np.ndarray, rows: np.ndarray, direction: int, delta: float) -> np.ndarray:
+    """The return test's cumulative sums over ``rows`` (usable rows after a
+    drift's alarm, in order), with the 0 before them first: ``R`` after
+    ``rows[j - 1]`` is ``cumulative[j] - min(cumulative[:j + 1])``."""
+    return np.r_[0.0, np.cumsum(delta / 2.0 - direction * clipped[rows])]
+
+
 def _return_row(
-    clipped: np.ndarray, usable: np.ndarray, segment: np.ndarray, first: int, start: int, direction: int,
-    k: float, cap: float, end_h: float,
+    clipped: np.ndarray, usable: np.ndarray, segment: np.ndarray, first: int, after: int, direction: int,
+    delta: float, end_h: float,
 ) -> int | None:
     """Where a drift's series came back to its in-control level, or None.
 
     The return test is a CUSUM of the log-likelihood ratio "back at 0"
-    against "still at the drift's level" ``delta`` (the median winsorised
-    ``z`` of the points that raised the alarm, at least ``2 k`` and at most
-    ``cap``): ``R_i = max(0, R_{i-1} + delta / 2 - direction * z_i)`` from
-    the point after ``first`` to the end of the segment. When ``R`` passes
-    ``end_h`` the series is back, since the first point after ``R``'s last
-    zero: that row is returned (the first point no longer in the drift).
+    against "still at the drift's level" ``delta`` (`_drift_delta`):
+    ``R_i = max(0, R_{i-1} + delta / 2 - direction * z_i)`` from ``after``
+    (the point after ``first``, the alarm; later for a drift resumed inside,
+    `Resumed`) to the end of the segment. When ``R`` passes ``end_h`` the
+    series is back, since the first point after ``R``'s last zero: that row
+    is returned (the first point no longer in the drift).
     """
     seg = segment[first]
     stop = int(np.searchsorted(segment, seg, side="right"))
-    rows = np.arange(first + 1, stop)
-    rows = rows[usable[first + 1:stop]]
+    rows = np.arange(after, stop)
+    rows = rows[usable[after:stop]]
     if rows.size == 0:
         return None
-    raised = np.arange(start, first + 1)
-    raised = raised[usable[start:first + 1]]
-    delta = float(np.clip(abs(np.median(clipped[raised])) if raised.size else 2 * k, 2 * k, cap))
-    cumulative = np.r_[0.0, np.cumsum(delta / 2.0 - direction * clipped[rows])]
+    cumulative = _return_statistic(clipped, rows, direction, delta)
     statistic = cumulative - np.minimum.accumulate(cumulative)
     crossed = np.flatnonzero(statistic[1:] > end_h)
     if crossed.size == 0:
@@ -459,6 +524,7 @@ def _return_row(
 def _judge_drifts(
     clipped: np.ndarray, usable: np.ndarray, boundary: np.ndarray, series: np.ndarray, n_series: int, k: float,
     h: float, cap: float, window: int, end_h: float | None, *, resume: bool = True,
+    resumed: dict[int, tuple[int, bool, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
     """The CUSUMs and drift runs ``[first, start, end, up]`` of series sorted
     contiguously (``series``: non-decreasing labels 0..n_series-1), restarted
@@ -473,6 +539,9 @@ def _judge_drifts(
     instead of the series (40,000-point series with a hundred drifts that
     end: 2.5x less). ``resume=False`` recomputes the whole series at every
     pass (the plain fixed point; the tests compare the two).
+
+    ``resumed``: ``{first row of a series: (row after its warm rows, up,
+    delta)}``, the series that start inside a drift (`Resumed`).
     """
     n = clipped.size
     rows = np.arange(n)
@@ -481,8 +550,11 @@ def _judge_drifts(
     runs_of: dict[int, list[list[int]]] = {}
     todo = rows
     while todo.size:
+        at = {f: int(np.searchsorted(todo, f)) for f in (resumed or {})}
+        local = {at[f]: (int(np.searchsorted(todo, q)), up, delta) for f, (q, up, delta) in (resumed or {}).items()
+                 if at[f] < todo.size and todo[at[f]] == f}  # a series computed from its first row
         sub_high, sub_low, sub_runs, new_restarts = _drift_pass(
-            clipped[todo], usable[todo], (boundary | restarts)[todo], k, h, cap, window, end_h)
+            clipped[todo], usable[todo], (boundary | restarts)[todo], k, h, cap, window, end_h, local)
         high[todo], low[todo] = sub_high, sub_low
         from_row = np.full(n_series, n, dtype=np.int64)
         np.minimum.at(from_row, series[todo], todo)
@@ -520,6 +592,7 @@ def control_rules(
     min_reference_points: int = 50,
     max_gap_days: float = 30.0,
     min_sigma: float = 1e-4,
+    resumed: Mapping[Any, Resumed] | None = None,
 ) -> ControlResult:
     """Run the control rules (outside control limits, drift) on time series.
 
@@ -578,6 +651,11 @@ def control_rules(
     min_sigma : float, optional
         Floor of the scale of any point, in value units (a constant
         reference window never gives a zero scale).
+    resumed : mapping, optional
+        ``{group: Resumed}`` (``{None: Resumed}`` without groups): series
+        that start inside a drift (the tail of a season whose chart starts
+        again at a row `ControlResult.resumable` marked); needs ``center``
+        and ``scale``.
 
     Returns
     -------
@@ -692,14 +770,25 @@ def control_rules(
     # drift ends (the return test), until no new end is found.
     cap = outlier_nsigma if cusum_cap is None else float(cusum_cap)
     clipped = np.clip(np.where(usable, z, 0.0), -cap, cap)
+    series_first = np.searchsorted(series, np.arange(n_series))
+    series_stop = np.r_[series_first[1:], n]
+    warm_rows = int(cusum_window) + 2
+    inside = _resumed_rows(resumed, groups, keys, series_first, series_stop, warm_rows)
+    if inside and (scale is None or center is None):
+        raise ValueError("resumed needs center and scale")
     high, low, runs, restarts = _judge_drifts(clipped, usable, base_boundary, series, n_series, cusum_k, cusum_h, cap,
-                                    cusum_window, end_h)
+                                              cusum_window, end_h, resumed=inside)
     signed = np.where(high >= low, high, -low)
 
     code = np.where(outside, ALARM_OUTSIDE_LIMITS, 0).astype(np.int8)
     start_row = np.full(n, -1, dtype=np.int64)
     drifting = np.zeros(n, dtype=bool)
-    found: list[tuple[int, int, int, int, float, float, str]] = []
+    found: list[tuple[int, int, int, int, float, float, str, float]] = []
+    # a resumed drift's run opens at its series' first usable row: its return test after the warm rows
+    carried = {int(f + np.argmax(usable[f:q])): (q, delta) for f, (q, _up, delta) in inside.items()
+               if usable[f:q].any()}
+    resumable = np.zeros(n, dtype=bool)
+    last_run = {int(series[run[0]]): run for run in runs}  # runs are in row order
     for first, start, end, up in runs:
         span = slice(start, end + 1)
         keep = usable[span]
@@ -707,14 +796,28 @@ def control_rules(
         sigmas = float(np.median(z[span][keep]))
         drifting[first:end + 1] = True
         start_row[first:end + 1] = start
-        found.append((first, start, end, 1 if up else -1, magnitude, sigmas, DRIFT))
+        if first == start and first in carried:
+            after, delta = carried[first]
+        else:
+            after, delta = first + 1, _drift_delta(clipped, usable, start, first, cusum_k, cap)
+        found.append((first, start, end, 1 if up else -1, magnitude, sigmas, DRIFT, delta))
+        own = int(series[first])
+        stop = int(series_stop[own])
+        if last_run[own][0] == first and usable[first:stop].any() and end == first + int(
+                np.flatnonzero(usable[first:stop])[-1]):  # still in alarm at the series' last point
+            rows = np.arange(after, stop)
+            rows = rows[usable[after:stop]]
+            cumulative = _return_statistic(clipped, rows, 1 if up else -1, delta)[:-1]
+            at_zero = cumulative <= np.minimum.accumulate(cumulative)  # R = 0 just before the row
+            lowest = int(series_first[own]) if first in carried else start + 1
+            resumable[rows[at_zero & (rows - warm_rows >= lowest)]] = True
     code[drifting] |= ALARM_DRIFT
     # A point outside the limits within a drift (start..end) is part of it, not an alarm of its own.
     explained = start_row >= 0
     for _first, start, end, *_ in list(found):
         explained[start:end + 1] = True
     for i in np.flatnonzero(outside & ~explained).tolist():
-        found.append((i, i, i, 1 if z[i] > 0 else -1, float(residual[i]), float(z[i]), OUTSIDE_LIMITS))
+        found.append((i, i, i, 1 if z[i] > 0 else -1, float(residual[i]), float(z[i]), OUTSIDE_LIMITS, np.nan))
 
     # segment_start: the first usable row of each segment.
     segment_start = np.zeros(n, dtype=bool)
@@ -728,8 +831,8 @@ def control_rules(
     index_of = np.arange(n) if order is None else order
     alarms = [
         ControlAlarm(kind, int(index_of[first]), int(index_of[start]), int(index_of[end]), direction,
-                     magnitude, sigmas, None if groups is None else keys[series[first]].item())
-        for first, start, end, direction, magnitude, sigmas, kind in found
+                     magnitude, sigmas, None if groups is None else keys[series[first]].item(), delta)
+        for first, start, end, direction, magnitude, sigmas, kind, delta in found
     ]
     alarms.sort(key=lambda a: (a.first, a.kind))
     drift_start = np.where(start_row >= 0, index_of[np.maximum(start_row, 0)], -1)
@@ -751,7 +854,30 @@ def control_rules(
         segment_start=back(segment_start),
         alarms=alarms,
         restart=back(restarts),
+        resumable=back(resumable),
     )
+
+
+def _resumed_rows(resumed: Mapping[Any, Resumed] | None, groups: np.ndarray | None, keys: np.ndarray,
+                  series_first: np.ndarray, series_stop: np.ndarray,
+                  warm_rows: int) -> dict[int, tuple[int, bool, float]]:
+    """``{first row: (row after the warm rows, up, delta)}`` of the resumed
+    series (rows of the arrays sorted by series)."""
+    out: dict[int, tuple[int, bool, float]] = {}
+    for key, state in (resumed or {}).items():
+        if state.warm < warm_rows or state.direction not in (-1, 1) or not (
+                np.isfinite(state.delta) and state.delta > 0):
+            raise ValueError(f"resumed {key!r}: need warm >= cusum_window + 2, direction +1 or -1 and delta > 0")
+        if groups is None:
+            label = 0
+        else:
+            found = np.flatnonzero(keys == key)
+            if found.size == 0:
+                continue  # no rows of that series
+            label = int(found[0])
+        f = int(series_first[label])
+        out[f] = (min(f + int(state.warm), int(series_stop[label])), state.direction > 0, float(state.delta))
+    return out
 
 
 def cusum_arl0_siegmund(k: float = 0.5, h: float = 8.0, *, shift: float = 0.0, two_sided: bool = True) -> float:

@@ -3,7 +3,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from relphot_core.config import Config
@@ -277,5 +277,49 @@ def test_resuming_each_pass_at_its_restart_gives_the_plain_fixed_point(seed, n_s
     # the cumulative sums start elsewhere: the statistics agree to rounding, the drifts exactly
     np.testing.assert_allclose(high, plain_high, rtol=0, atol=1e-9)
     np.testing.assert_allclose(low, plain_low, rtol=0, atol=1e-9)
-    assert runs == plain_runs and any(run[2] > run[0] for run in runs)
+    assert runs == plain_runs
+    assume(any(run[2] > run[0] for run in runs))  # an example with a drift that lasts
     np.testing.assert_array_equal(restarts, plain_restarts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.8, 3.0), st.one_of(st.none(), st.integers(1900, 3900)),
+       st.one_of(st.none(), st.integers(2000, 3900)), st.floats(0.0, 0.05))
+def test_a_chart_resumed_inside_a_drift_finds_what_the_whole_series_finds(seed, size, end, again, missing):
+    """A chart started again inside a drift still on (at a row
+    `ControlResult.resumable` marks, warmed up by the ``cusum_window + 2``
+    rows before, `Resumed` with the drift's direction and delta) gives from
+    there on the alarms, restarts and resumable rows of the whole series'
+    chart, night after night, resumed from its own resumed tail: on steps
+    that go on, end, or are followed by another one, with outliers, missing
+    points and a gap."""
+    from relphot_core.control import DRIFT, Resumed
+
+    rng = np.random.default_rng(seed)
+    n = 4000
+    x = rng.normal(0.0, 1.0, n)
+    x[800:end] += size
+    if again is not None and (end is None or again > end):
+        x[again:] -= size
+    x[rng.random(n) < missing] = np.nan
+    x[rng.random(n) < 0.01] = 8.0
+    t = np.arange(n) / 10.0
+    t[1500:] += 40.0  # a gap longer than max_gap_days
+    warm = 102  # cusum_window + 2
+    state, base, resumed_nights = None, 0, 0
+    for night_end in range(1800, n + 1, 300):
+        tail = control_rules(x[base:night_end], None, t[base:night_end], center=0.0, scale=1.0, resumed=state)
+        whole = control_rules(x[:night_end], None, t[:night_end], center=0.0, scale=1.0)
+        judged = 0 if state is None else warm
+        np.testing.assert_array_equal(tail.alarm[judged:], whole.alarm[base + judged:])
+        np.testing.assert_array_equal(tail.restart[judged:], whole.restart[base + judged:])
+        np.testing.assert_array_equal(tail.resumable[judged:], whole.resumable[base + judged:])
+        drifts = [a for a in tail.alarms if a.kind == DRIFT]
+        places = np.flatnonzero(tail.resumable)
+        if places.size and drifts:  # the next night starts inside the drift
+            state = {None: Resumed(warm, drifts[-1].direction, drifts[-1].delta)}
+            base += int(places[-1]) - warm
+            resumed_nights += 1
+        else:  # the next night from the first row
+            state, base = None, 0
+    assert resumed_nights or not (size >= 1.5 and end is None)  # a strong step that goes on is resumed

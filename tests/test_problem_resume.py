@@ -5,6 +5,8 @@ from each night's tail are those a computation from the first night gives
 (the same problems, spans, sizes, exposures and roles)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +29,8 @@ SEASON = FaultSeason(1100, (
     Fault("detector-step", 780, 840, 4, -0.004, detector=32),
     Fault("step", 900, None, 3, +0.005),
     Fault("ramp", 980, None, 4, -0.001),
+    Fault("detector-step", 300, None, 1, +0.004, detector=14),   # never ends: its chart starts again inside it
+    Fault("detector-step", 420, None, 1, -0.002, detector=41),
 ))
 FIRST_NIGHT = 620
 NIGHT = 40
@@ -44,6 +48,13 @@ def _problems(store: Store) -> dict[str, dict[str, object]]:
             "exposures": sorted(zip(members["obs_id"].tolist(), members["exposure"].tolist(),
                                     members["role"].tolist()))}
     return out
+
+
+def _carried(store: Store) -> dict[str, dict[str, float]]:
+    with store.engine.connect() as conn:
+        row = conn.execute(select(ProblemChart.__table__.c.detector_carried)
+                           .where(ProblemChart.__table__.c.filter == "NIR_J")).first()
+    return {} if row is None else json.loads(row[0])
 
 
 def _chart_since(store: Store) -> float | None:
@@ -69,6 +80,7 @@ def _night_after_night(tmp_path, tail: Store, error: float, seed: int) -> None:
     obs_ids = sorted(table["obs_id"].unique())
     with Store.open(f"sqlite:///{tmp_path / 'whole.db'}") as whole:
         resumed = 0
+        carried: dict[str, dict[str, float]] = {}
         cut = FIRST_NIGHT
         batches = [obs_ids[:cut]] + [obs_ids[i:i + NIGHT] for i in range(cut, len(obs_ids), NIGHT)]
         for night, batch in enumerate(batches):
@@ -81,13 +93,19 @@ def _night_after_night(tmp_path, tail: Store, error: float, seed: int) -> None:
             whole.update_problems(["NIR_J"], from_start=True)
             resumed += bool(night and since is not None)
             assert _problems(tail) == _problems(whole), f"night {night}"
+            carried.update(_carried(tail))
         assert resumed == len(batches) - 1
+        # the detectors that step for good are read from inside their drifts, not from before them
+        assert "14" in set(carried)
+        assert all(c["warm_since"] > SEASON.mjd(400) and c["start_mjd"] < c["warm_since"] for c in carried.values())
         # the last nights start after the first faults (the faults around obs 660-740 and the drifts that go
         # on from obs 900 hold the start before them)
         assert SEASON.mjd(500) < _chart_since(tail) < SEASON.mjd(900)
         found = {key.split("|")[0] + "|" + key.split("|")[1] for key in _problems(tail)}
+        # every fault but the detectors that drift while another one does (an exposure is one problem's: the
+        # first detector's); the bad exposures stay problems of their own under the detector drifts
         assert {"drift|dither 1", "drift|dither 2", "drift|dither 3", "drift|dither 4", "detector|detector 23",
-                "detector-drift|detector 32"} <= found
+                "detector-drift|detector 14", "exposure|obs 1150 dither 1", "exposure|obs 1640 dither 3"} <= found
 
 
 def test_a_reprocessed_observation_computes_the_filter_from_its_first_night(tmp_path):

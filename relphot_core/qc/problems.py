@@ -271,7 +271,7 @@ def find_problems(
                     detectors["obs_id"].to_numpy(), detectors["detector"].to_numpy(),
                     detectors["mjd_obs"].to_numpy(dtype=float), detectors["offset"].to_numpy(dtype=float),
                     detectors["error"].to_numpy(dtype=float), control)
-            _detector_drift_drafts(drafts, owner, role, detector_series, detectors, obs, dither)
+            _detector_drift_drafts(drafts, owner, role, detector_series, detectors, obs, dither, flagged)
         _collateral_drifts(drafts, owner, role, obs, dither)
         _collateral_flags(drafts, owner, role, table, obs, dither, flagged)
         _lone_drafts(drafts, owner, role, table, obs, dither, value, error, status, flagged, alarms)
@@ -354,7 +354,7 @@ def _detector_drafts(drafts, owner, role, table, obs, dither, status, last_obs) 
 
 
 def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: pd.DataFrame, obs,
-                           dither) -> None:
+                           dither, exposure_flagged) -> None:
     """One draft per detector whose offsets drift: the exposures whose
     detector is in one of its drifts, its latest drift's size. A drift over
     the span of the same detector's flagged exposures is that fault seen in
@@ -385,7 +385,11 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
             rows = np.unique(exposure_row[in_drift][exposure_row[in_drift] >= 0])
             # judged on its own detector rows (one per exposure, in the table or not): a drift over the span
             # of the detector's flagged exposures is that fault seen in its series
-            if parent_obs is not None and np.isin(detector_obs[in_drift], parent_obs).mean() >= 0.5:
+            # (a drift carried into the tail of the season counts its rows before it too)
+            carry = drift.carried
+            before, flagged_before = (carry.rows_before, carry.flagged_before) if carry is not None else (0, 0)
+            if parent_obs is not None and (flagged_before + np.isin(detector_obs[in_drift], parent_obs).sum()
+                                           >= 0.5 * (before + in_drift.size)):
                 loose = rows[owner[rows] < 0]
                 drafts[parent].collateral.extend(loose.tolist())
                 owner[loose], role[loose] = parent, "collateral"
@@ -401,8 +405,10 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
         draft.size, draft.size_error, draft.slope = latest.level, latest.level_error, latest.slope
         draft.reason = str(found.reason[latest.end])
         draft.ongoing = latest.end == int(np.flatnonzero(detector == detector[latest.end])[-1])
-        # the detector's drift outranks a dither drift's claim (that shift is its doing) but not a flag's problem
-        mine = rows[(owner[rows] < 0) | np.isin(owner[rows], [i for i, d in enumerate(drafts) if d.kind == "drift"])]
+        # the exposures no other problem holds, and not flagged: a dither drift keeps its own
+        # (`_collateral_drifts` then gives the ones this drift explains to it) and a flagged exposure is
+        # judged on its own, so a detector that steps for good hides no later fault
+        mine = rows[(owner[rows] < 0) & ~exposure_flagged[rows]]
         if mine.size == 0:
             continue
         draft.rows = mine.tolist()

@@ -32,14 +32,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from ..config import Control
 from .problems import Problem, find_problems
-from .series import SEARCH_BEFORE, SeriesAlarms, detector_alarms, dither_alarms
+from .series import FIT_POINTS, LEVEL_POINTS, SEARCH_BEFORE, CarriedDrift, SeriesAlarms, detector_alarms, dither_alarms
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,8 @@ def shifted(alarms: SeriesAlarms, rows_before: int) -> SeriesAlarms:
         scale=alarms.scale,
         drifts=[replace(d, start=d.start + rows_before, first=d.first + rows_before, end=d.end + rows_before)
                 for d in alarms.drifts],
-        restart=np.r_[np.zeros(rows_before, dtype=bool), alarms.restart])
+        restart=np.r_[np.zeros(rows_before, dtype=bool), alarms.restart],
+        resumable=np.r_[np.zeros(rows_before, dtype=bool), alarms.resumable])
 
 
 def references_complete(series: np.ndarray, value: np.ndarray, error: np.ndarray, control: Control) -> bool:
@@ -236,12 +237,26 @@ class ChartStart:
         filter has no detector rows).
     dither_scale, detector_scale : float or None
         The widths of the pulls (`relphot_core.qc.series.SeriesAlarms.scale`).
+    detector_carried : dict
+        ``{detector: CarriedDrift}``: the detectors whose series start
+        inside a drift that is still on (at its ``warm_since``, their
+        ``detector_since``).
     """
 
     exposure_since: float
     detector_since: dict[int, float] = field(default_factory=dict)
     dither_scale: float | None = None
     detector_scale: float | None = None
+    detector_carried: dict[int, CarriedDrift] = field(default_factory=dict)
+
+    def carried_json(self) -> str:
+        """`detector_carried` as JSON (the store keeps it)."""
+        return json.dumps({str(d): asdict(c) for d, c in sorted(self.detector_carried.items())})
+
+    @staticmethod
+    def carried_from_json(text: str | None) -> dict[int, CarriedDrift]:
+        """The inverse of `carried_json`."""
+        return {int(d): CarriedDrift(**fields) for d, fields in json.loads(text or "{}").items()}
 
 
 @dataclass(frozen=True)
@@ -307,7 +322,8 @@ def filter_problems(table: pd.DataFrame, filter_name: str, control: Control, sta
             detectors["obs_id"].to_numpy(), detectors["detector"].to_numpy(),
             detectors["mjd_obs"].to_numpy(dtype=float), detectors["offset"].to_numpy(dtype=float),
             detectors["error"].to_numpy(dtype=float), control,
-            scale=start.detector_scale if start is not None else None)
+            scale=start.detector_scale if start is not None else None,
+            carried=dict(start.detector_carried) if start is not None else None)
     problems = find_problems(table, filter_name, control, alarms=shifted(alarms, n_before), failures=failures,
                              detectors=detectors if detector_series is not None else None,
                              detector_series=detector_series)
@@ -326,19 +342,82 @@ def filter_problems(table: pd.DataFrame, filter_name: str, control: Control, sta
     # a detector's series starts no later than the exposures: its drifts over the exposures computed are
     # computed again (before them, its drifts' exposures stay with their problems)
     detector_since = {d: t for d, t in (start.detector_since.items() if start is not None else ()) if t <= since}
+    carried = {d: c for d, c in (start.detector_carried.items() if start is not None else ())
+               if detector_since.get(d) == c.warm_since}
     if detector_series is not None:
         labels = detectors["detector"].to_numpy()
-        detector_since.update(series_starts(labels, detectors["mjd_obs"].to_numpy(dtype=float),
-                                            detector_series.drift >= 0, margins, until=since,
-                                            restart=detector_series.restart))
+        quiet_since = series_starts(labels, detectors["mjd_obs"].to_numpy(dtype=float), detector_series.drift >= 0,
+                                    margins, until=since, restart=detector_series.restart)
+        for d, t in quiet_since.items():
+            if t > detector_since.get(d, -np.inf):
+                detector_since[d] = t
+                carried.pop(d, None)
+        for d, drift in inside_drifts(detectors, detector_series, problems, margins, until=since).items():
+            if drift.warm_since > detector_since.get(d, -np.inf):
+                detector_since[d], carried[d] = drift.warm_since, drift
         if set(np.unique(labels).tolist()) - set(detector_since):
             return FilterProblems(problems, None)  # a detector without a quiet row yet
     return FilterProblems(problems, ChartStart(
         since, detector_since,
         start.dither_scale if start is not None else alarms.scale,
         (start.detector_scale if start is not None
-         else detector_series.scale if detector_series is not None else None)))
+         else detector_series.scale if detector_series is not None else None),
+        carried))
+
+
+def inside_drifts(detectors: pd.DataFrame, found: SeriesAlarms, problems: list[Problem], margins: Margins, *,
+                  until: float) -> dict[int, CarriedDrift]:
+    """Per detector whose latest drift is still on, the latest place (not
+    after ``until``) where its chart may start again inside that drift
+    (`relphot_core.control.ControlResult.resumable`), with what the next
+    computation needs of the drift (`CarriedDrift`).
+
+    The ``margins.before`` rows before that place warm the chart up; they
+    must follow the drift's start, hold `LEVEL_POINTS` finite points (its
+    size now may be fitted on them) and start at a new time (a series is
+    read from a time on). The drift's start must be final: `FIT_POINTS`
+    finite points after its alarm (`relphot_core.qc.series.change_point`).
+    """
+    labels = detectors["detector"].to_numpy()
+    mjd = detectors["mjd_obs"].to_numpy(dtype=float)
+    obs = detectors["obs_id"].to_numpy(dtype=np.int64)
+    value = detectors["offset"].to_numpy(dtype=float)
+    error = detectors["error"].to_numpy(dtype=float)
+    finite = np.isfinite(value) & np.isfinite(error) & (error > 0)
+    flagged_obs = {int(p.subject.split()[-1]): np.unique([o for o, _d, role in p.exposures if role == "primary"])
+                   for p in problems if p.kind == "detector"}
+    latest: dict[int, Any] = {}
+    for drift in found.drifts:
+        latest[int(cast(int, drift.series))] = drift
+    out: dict[int, CarriedDrift] = {}
+    for d, drift in latest.items():
+        rows = np.flatnonzero(labels == d)
+        if drift.end != rows[-1]:
+            continue  # ended
+        start_at = int(np.searchsorted(rows, drift.start))
+        first_at = int(np.searchsorted(rows, drift.first))
+        if drift.carried is None and int(finite[rows[first_at:]].sum()) < FIT_POINTS:
+            continue  # its start may still move
+        warm_since = np.r_[True, np.diff(mjd[rows]) > 0]  # a series can be read from here
+        for q in np.flatnonzero(found.resumable[rows] & (mjd[rows] <= until))[::-1].tolist():
+            r0 = q - margins.before
+            if (r0 < start_at or not warm_since[q] or not warm_since[r0]
+                    or int(finite[rows[r0:q]].sum()) < LEVEL_POINTS):
+                continue
+            before = rows[start_at:r0]
+            carry = drift.carried
+            out[d] = CarriedDrift(
+                warm_since=float(mjd[rows[r0]]), judged_since=float(mjd[rows[q]]), direction=int(drift.direction),
+                delta=float(drift.delta),
+                start_mjd=carry.start_mjd if carry is not None else float(mjd[drift.start]),
+                start_obs=carry.start_obs if carry is not None else int(obs[drift.start]),
+                points_before=(carry.points_before if carry is not None else 0) + int(finite[before].sum()),
+                rows_before=(carry.rows_before if carry is not None else 0) + int(before.size),
+                flagged_before=(carry.flagged_before if carry is not None else 0)
+                + int(np.isin(obs[before], flagged_obs.get(d, np.empty(0, dtype=np.int64))).sum()))
+            break
+    return out
 
 
 __all__ = ["ChartStart", "FilterProblems", "Margins", "by_series", "common_start", "control_key", "filter_problems",
-           "quiet_rows", "references_complete", "series_starts", "shifted"]
+           "inside_drifts", "quiet_rows", "references_complete", "series_starts", "shifted"]

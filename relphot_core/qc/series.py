@@ -25,12 +25,14 @@ Alarm names, the same from here to the page: `OUTSIDE_LIMITS`
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..config import Control
-from ..control import DRIFT, OUTSIDE_LIMITS, control_rules
+from ..control import DRIFT, OUTSIDE_LIMITS, Resumed, control_rules
 from ..mjd import mjd_to_day
 from ..stats import MAD_TO_SIGMA
 
@@ -117,7 +119,15 @@ class SeriesDrift:
     direction : int
         +1 above the in-control level, -1 below.
     n_points : int
-        Finite points from ``start`` to ``end``.
+        Finite points from its start to ``end`` (those before the rows
+        given included, for a drift carried in).
+    delta : float
+        The shift its return test looks for the end of
+        (`relphot_core.control.ControlAlarm.delta`).
+    carried : CarriedDrift or None
+        The drift started before the rows given (`series_alarms`'
+        ``carried``): ``start`` and ``first`` are then the series' first
+        row, and its real start is ``carried.start_mjd``.
     """
 
     series: object
@@ -130,6 +140,47 @@ class SeriesDrift:
     slope_error: float
     direction: int
     n_points: int
+    delta: float = float("nan")
+    carried: CarriedDrift | None = None
+
+
+@dataclass(frozen=True)
+class CarriedDrift:
+    """A drift still on at the end of a series' last computation, carried
+    into the next one, whose rows start inside it (the tail of a season,
+    `relphot_core.qc.resume`).
+
+    Attributes
+    ----------
+    warm_since : float
+        MJD of the first row given: the ``cusum_window + 2`` rows from
+        there only fill the chart's memory (`relphot_core.control.Resumed`).
+    judged_since : float
+        MJD of the first row judged after them.
+    direction : int
+    delta : float
+        `SeriesDrift.direction` and `SeriesDrift.delta`.
+    start_mjd : float
+    start_obs : int
+        Time and observation of its start.
+    points_before, rows_before : int
+        Its finite points and its rows (missing ones included) before
+        ``warm_since``.
+    flagged_before : int
+        Of those rows, the ones of observations where the same detector
+        is flagged (what the collateral test of
+        `relphot_core.qc.problems` counts).
+    """
+
+    warm_since: float
+    judged_since: float
+    direction: int
+    delta: float
+    start_mjd: float
+    start_obs: int
+    points_before: int
+    rows_before: int
+    flagged_before: int = 0
 
 
 @dataclass(frozen=True)
@@ -151,6 +202,9 @@ class SeriesAlarms:
     """The drifts, in order of start."""
     restart: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     """Rows where a series' chart started again after a drift ended (`relphot_core.control.ControlResult.restart`)."""
+    resumable: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Rows of a drift still on where its series' chart may start again inside it
+    (`relphot_core.control.ControlResult.resumable`)."""
 
 
 def reference_pull_width(offset: np.ndarray, error: np.ndarray, groups: np.ndarray,
@@ -275,7 +329,9 @@ def change_point(t: np.ndarray, z: np.ndarray, lo: int, hi: int, end: int) -> in
 
 def _describe(kind: SeriesKind, label: object, obs_id: np.ndarray, mjd: np.ndarray, drift: SeriesDrift,
               ongoing: bool) -> str:
-    text = (f"drift of {kind.label} {label} since {mjd_to_day(mjd[drift.start])} (obs {obs_id[drift.start]}): "
+    since, since_obs = ((drift.carried.start_mjd, drift.carried.start_obs) if drift.carried is not None
+                        else (mjd[drift.start], obs_id[drift.start]))
+    text = (f"drift of {kind.label} {label} since {mjd_to_day(since)} (obs {since_obs}): "
             f"now {kind.amount(drift.level, drift.level_error)}")
     if np.isfinite(drift.slope):
         text += f", {kind.amount(drift.slope, digits=kind.digits + 1)}/day"
@@ -294,6 +350,7 @@ def series_alarms(
     kind: SeriesKind = DITHER_SERIES,
     *,
     scale: float | None = None,
+    carried: Mapping[Any, CarriedDrift] | None = None,
 ) -> SeriesAlarms:
     """Control-chart alarms of one filter's series, and their drifts described.
 
@@ -316,6 +373,10 @@ def series_alarms(
         windows): the series may then start anywhere (the tail of a season,
         `relphot_core.qc.resume`); default: `reference_pull_width` of these
         rows.
+    carried : mapping, optional
+        ``{series: CarriedDrift}``: series whose rows start inside a drift
+        (needs ``scale``); rows before ``judged_since`` only fill the
+        chart's memory.
 
     Returns
     -------
@@ -340,8 +401,13 @@ def series_alarms(
         enough = int(finite.sum()) >= control.min_reference_points
     else:
         enough = True
+    carried = dict(carried or {})
+    if carried and not enough:
+        raise ValueError("carried drifts need the scale")
+    resumed = {label: Resumed(int(((series == label) & (mjd < drift.judged_since)).sum()), drift.direction,
+                              drift.delta) for label, drift in carried.items()}
     result = control_rules(value, error, mjd, series, center=0.0, scale=scale if enough else None,
-                           **asdict(control))
+                           resumed=resumed, **asdict(control))
     with np.errstate(invalid="ignore", divide="ignore"):
         # winsorised as the CUSUM's input is (one wild point must not decide where a drift starts), and
         # shrunk by the CUSUM's allowance k: a shift the chart tolerates (a partner's leak) starts nothing
@@ -361,10 +427,11 @@ def series_alarms(
             continue
         first, end = (int(np.searchsorted(rows, r)) for r in (item.first, item.end))
         cusum_start = int(np.searchsorted(rows, item.start))
+        carry = carried.get(item.group) if first == 0 and item.start == item.first else None
         # the start: the best change point around the CUSUM's, not before the previous drift of the series
         previous_end = after_drift.get(item.group, 0)
         lo = max(previous_end, cusum_start - SEARCH_BEFORE)
-        start = change_point(mjd[rows], z[rows], lo, min(first, end), end)
+        start = 0 if carry is not None else change_point(mjd[rows], z[rows], lo, min(first, end), end)
         tail = rows[max(start, end + 1 - LEVEL_POINTS):end + 1]
         weights = 1.0 / (scale * error[tail]) ** 2
         if tail.size >= 3:
@@ -378,9 +445,15 @@ def series_alarms(
         else:
             level = float((weights * value[tail]).sum() / weights.sum())
             level_error, b, b_error = 1.0 / float(np.sqrt(weights.sum())), np.nan, np.nan
-        drifts.append(SeriesDrift(item.group, int(rows[start]), int(rows[first]), int(rows[end]), float(level),
-                                  float(level_error), float(b), float(b_error), item.direction,
-                                  int(end - start + 1)))
+        if carry is not None:  # starts before the rows given: from the series' first one
+            first_row = int(np.flatnonzero(series == item.group)[0])
+            drifts.append(SeriesDrift(item.group, first_row, first_row, int(rows[end]), float(level),
+                                      float(level_error), float(b), float(b_error), item.direction,
+                                      int(end + 1) + carry.points_before, item.delta, carry))
+        else:
+            drifts.append(SeriesDrift(item.group, int(rows[start]), int(rows[first]), int(rows[end]), float(level),
+                                      float(level_error), float(b), float(b_error), item.direction,
+                                      int(end - start + 1), item.delta))
         after_drift[item.group] = max(after_drift.get(item.group, 0), end + 1)
     drifts.sort(key=lambda d: d.start)
     series_rows = {label: np.flatnonzero(series == label) for label in {d.series for d in drifts}}
@@ -390,7 +463,7 @@ def series_alarms(
         ongoing = drift.end == last_row[drift.series]
         alarm[rows] = DRIFT
         reason[rows] = _describe(kind, drift.series, obs_id, mjd, drift, ongoing)
-        since[rows] = mjd[drift.start]
+        since[rows] = drift.carried.start_mjd if drift.carried is not None else mjd[drift.start]
         member[rows] = index
     for item in result.alarms:
         i = item.first
@@ -398,7 +471,7 @@ def series_alarms(
             continue
         alarm[i] = OUTSIDE_LIMITS
         reason[i] = kind.outlier_text(float(value[i]), item.sigmas, item.group)
-    return SeriesAlarms(alarm, reason, since, member, scale, drifts, result.restart)
+    return SeriesAlarms(alarm, reason, since, member, scale, drifts, result.restart, result.resumable)
 
 
 def dither_alarms(
@@ -453,6 +526,7 @@ def detector_alarms(
     control: Control = Control(),
     *,
     scale: float | None = None,
+    carried: Mapping[Any, CarriedDrift] | None = None,
 ) -> SeriesAlarms:
     """`series_alarms` of one filter's detector offsets, one series per detector.
 
@@ -466,6 +540,8 @@ def detector_alarms(
         missing.
     control : Control
         The rules' parameters.
+    scale, carried
+        As `series_alarms`' (the tail of a season).
 
     Returns
     -------
@@ -484,4 +560,5 @@ def detector_alarms(
     >>> found.reason[450].startswith("drift of detector 23 since")
     True
     """
-    return series_alarms(obs_id, detector, mjd, offset, error, control, DETECTOR_SERIES, scale=scale)
+    return series_alarms(obs_id, detector, mjd, offset, error, control, DETECTOR_SERIES, scale=scale,
+                         carried=carried)

@@ -751,7 +751,8 @@ class Store:
                         and problem_rows.only_appended(conn, band, chart, runs)):
                     start = resume.ChartStart(float(chart.exposure_since),
                                               {int(d): float(t) for d, t in json.loads(chart.detector_since).items()},
-                                              chart.dither_scale, chart.detector_scale)
+                                              chart.dither_scale, chart.detector_scale,
+                                              resume.ChartStart.carried_from_json(chart.detector_carried))
                 table = queries.problem_input(conn, band, since=start.exposure_since if start else None,
                                               before=problem_rows.flagged_detector_exposures(band))
                 n_runs, run_sum, max_run, *_ = runs
@@ -770,6 +771,7 @@ class Store:
                 "filter": band, "control_key": key, "dither_scale": following.dither_scale,
                 "detector_scale": following.detector_scale, "exposure_since": following.exposure_since,
                 "detector_since": json.dumps({str(d): t for d, t in sorted(following.detector_since.items())}),
+                "detector_carried": following.carried_json(),
                 "last_mjd": float(table["mjd_obs"].max()), "n_runs": n_runs, "run_sum": run_sum,
                 "max_run": max_run, "computed_at": utcnow()}
 

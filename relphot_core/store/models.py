@@ -533,6 +533,9 @@ class ProblemChart(Base):
     """MJD from which the exposures (and the dither series) are read next time; None: from the first."""
     detector_since: Mapped[str] = mapped_column(Text, default="{}")
     """JSON ``{detector: MJD}``: where each detector's series starts next time."""
+    detector_carried: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
+    """JSON ``{detector: {...}}``: the drifts its series start inside of
+    (`relphot_core.qc.series.CarriedDrift`'s fields)."""
     last_mjd: Mapped[float | None] = mapped_column(Float)
     """The latest exposure computed: a batch that adds anything earlier is computed from the first."""
     n_runs: Mapped[int] = mapped_column(Integer, default=0)
