@@ -461,10 +461,12 @@ def _explaining_cause(causes: list[tuple[int, np.ndarray, float, str]], me: int,
     """The series fault (``(draft index, its observations, size, unit)``,
     largest first) that explains a drift of size ``size`` over the
     observations ``span_obs``, or None."""
-    if not np.isfinite(size):
+    if not np.isfinite(size) or span_obs.size == 0:
         return None
+    first, last = span_obs.min(), span_obs.max()
     for j, cause_obs, cause_size, unit in causes:
-        if j == me or np.isin(span_obs, cause_obs).mean() < 0.5:
+        # (cause_obs is sorted: a cause outside the span's observations is skipped before counting)
+        if j == me or cause_obs[-1] < first or cause_obs[0] > last or np.isin(span_obs, cause_obs).mean() < 0.5:
             continue
         if unit == "mag":  # a detector's (flagged or drifting): its share of the exposure
             explained = abs(size) <= COLLATERAL_SHARE * abs(_flux_fraction(cause_size)) / DETECTORS_PER_EXPOSURE

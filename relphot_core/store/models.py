@@ -149,6 +149,8 @@ class Observation(Base):
         UniqueConstraint("obs_id", "filter", name="uq_observation_obs_filter"),
         Index("ix_observation_filter_mjd", "filter", "mjd_start"),
         Index("ix_observation_current_run", "current_run_id"),
+        # a filter's current runs counted and the new ones found from the index alone (after each batch)
+        Index("ix_observation_filter_run", "filter", "current_run_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
