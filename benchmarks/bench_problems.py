@@ -12,7 +12,8 @@ every dither series is in a drift alarm much of the time: thousands of
 problems, more than a real survey would hold; ``--drift 0``: in control
 between the outliers), with ``--detectors`` 16 detector rows per exposure
 (`relphot_core.testing.synth.fill_detector_stats`: a bad detector over a
-span and a detector that steps for good). Measured:
+span and a detector that steps for good, still off in the nights added).
+Measured:
 
 - ``update_problems`` on the whole store the first time (every problem
   opened); after a night of new observations (``--night`` x 3 filters,
@@ -108,7 +109,8 @@ def main() -> None:
         fill_survey(store, args.night, seed=2 + number, first_obs_id=first, drift=args.drift,
                     mjd_range=(62000.0 + 4 * number, 62004.0 + 4 * number))
         if args.detectors:
-            fill_detector_stats(store, seed=2 + number, bad=None, step=None)
+            # the detector that stepped for good stays off in the night: a drift that never ends
+            fill_detector_stats(store, seed=2 + number, bad=None, step=("NIR_H", 41, 0.006, 0.0))
 
     def summary(counts: dict[str, dict[str, int]]) -> dict[str, int]:
         return {k: sum(c[k] for c in counts.values()) for k in ("opened", "grew", "gone", "unchanged")}
