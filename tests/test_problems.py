@@ -326,3 +326,42 @@ def _walk(component):
     for child in children if isinstance(children, list) else [children]:
         if child is not None and hasattr(child, "to_plotly_json"):
             yield from _walk(child)
+
+
+def test_two_detectors_that_drift_at_once_are_two_problems_reviewed_apart(store):
+    """Two detectors that step for good, one after the other, over a dither
+    drift and a bad exposure: each fault is a problem; the exposures the
+    first detector's drift holds are shared with the second one's (one
+    problem id per exposure in the tables), and reviewing one detector's
+    problem leaves the other waiting until it is reviewed itself."""
+    season = FaultSeason(700, (
+        Fault("detector-step", 150, None, 1, +0.004, detector=14),
+        Fault("detector-step", 300, None, 1, -0.004, detector=41),
+        Fault("step", 400, 430, 2, -0.005),
+        Fault("exposure", 500, 501, 3, -0.03),
+    ))
+    table = factor_table(season, error=0.002, seed=4)
+    store.save_results(_results(table, detector_table(season, error=0.002, seed=4)))
+    store.update_problems(["NIR_J"])
+    problems = store.problems("NIR_J").set_index("subject")
+    assert {"detector 14", "detector 41", "dither 2", "obs 1500 dither 3"} <= set(problems.index)
+    assert (problems.loc[["detector 14", "detector 41"], "kind"] == "detector-drift").all()
+    first, second = (int(problems.loc[s, "id"]) for s in ("detector 14", "detector 41"))
+    roles = store.problem_exposures(second)["role"].value_counts().to_dict()
+    assert roles.get("shared", 0) > 100 and abs(problems.loc["detector 41", "first_obs"] - 1300) <= 10
+    owners = store.exposure_problems("NIR_J")
+    assert not owners.duplicated(["obs_id", "exposure"]).any()
+    assert first in set(owners["problem_id"]) and second not in set(owners["problem_id"])
+
+    def awaiting() -> dict[int, int]:
+        queue = store.problems("NIR_J", awaiting=True)
+        return dict(zip(queue["id"].tolist(), queue["n_awaiting"].tolist()))
+
+    before = awaiting()
+    batch = store.review_problem(first, "confirmed", "alice", cause="instrument")
+    after = awaiting()
+    assert first not in after and after[second] == before[second]
+    store.review_problem(second, "confirmed", "alice", cause="instrument")
+    assert first not in awaiting() and second not in awaiting()
+    store.revoke_review_batch(batch, "alice")
+    assert first in awaiting() and second not in awaiting()

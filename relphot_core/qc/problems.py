@@ -102,7 +102,9 @@ class Problem:
         Its first and last observation.
     first_mjd, last_mjd : float
     exposures : tuple of (int, int, str)
-        ``(obs_id, dither, role)``, role ``primary`` or ``collateral``.
+        ``(obs_id, dither, role)``, role ``primary``, ``collateral`` or
+        ``shared`` (an exposure another detector drift holds: it is that
+        one's for the exposure's problem id, and this one's too).
     size, size_error : float
         Its size now in ``unit``: the drift's level now, the detector's
         offset, the exposure's ``QPRELEX - 1``.
@@ -175,6 +177,8 @@ class _Draft:
     title: str
     rows: list[int] = field(default_factory=list)
     collateral: list[int] = field(default_factory=list)
+    shared: list[int] = field(default_factory=list)
+    """Exposures another detector drift holds, that this one is in too (role ``shared``)."""
     size: float = float("nan")
     size_error: float = float("nan")
     slope: float = float("nan")
@@ -407,11 +411,15 @@ def _detector_drift_drafts(drafts, owner, role, found: SeriesAlarms, detectors: 
         draft.ongoing = latest.end == int(np.flatnonzero(detector == detector[latest.end])[-1])
         # the exposures no other problem holds, and not flagged: a dither drift keeps its own
         # (`_collateral_drifts` then gives the ones this drift explains to it) and a flagged exposure is
-        # judged on its own, so a detector that steps for good hides no later fault
-        mine = rows[(owner[rows] < 0) & ~exposure_flagged[rows]]
-        if mine.size == 0:
+        # judged on its own, so a detector that steps for good hides no later fault; the exposures of
+        # another detector's drift are shared (two detectors that drift at once are two problems)
+        unflagged = rows[~exposure_flagged[rows]]
+        mine = unflagged[owner[unflagged] < 0]
+        held = unflagged[np.isin(owner[unflagged], [i for i, d in enumerate(drafts) if d.kind == "detector-drift"])]
+        if mine.size == 0 and held.size == 0:
             continue
         draft.rows = mine.tolist()
+        draft.shared = held.tolist()
         draft.spans = spans
         owner[mine], role[mine] = len(drafts), "primary"
         drafts.append(draft)
@@ -430,7 +438,7 @@ def _collateral_drifts(drafts, owner, role, obs, dither) -> None:
     gives the verdicts the whole season gives, `relphot_core.qc.resume`)."""
     found: list[tuple[int, np.ndarray, float, str]] = []  # (draft, observations, size, unit) of each fault
     for j, cause in enumerate(drafts):
-        if cause.kind not in SERIES_KINDS or not cause.rows:
+        if cause.kind not in SERIES_KINDS or not (cause.rows or cause.shared):
             continue
         for rows, size in ([(span.rows, span.size) for span in cause.spans] or [(cause.rows, cause.size)]):
             if rows and np.isfinite(size):  # a series' drifts each with its own size
@@ -556,16 +564,17 @@ class _Columns:
 
 def _problem(draft: _Draft, columns: _Columns, filter_name: str) -> Problem:
     own = set(draft.rows)
-    rows = sorted(own | set(draft.collateral))
+    shared = set(draft.shared) - own
+    rows = sorted(own | shared | set(draft.collateral))
     if not rows:
         return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason, None, None, np.nan, np.nan)
     primary = sorted(own)
     exposures = tuple(zip(columns.obs[rows].tolist(), columns.dither[rows].tolist(),
-                          ["primary" if r in own else "collateral" for r in rows]))
+                          ["primary" if r in own else "shared" if r in shared else "collateral" for r in rows]))
     status = columns.detector_flag if draft.kind == "detector" else columns.status
     ranked = [s for s in status[primary] if s]
     worst = max(ranked, key=status_rank) if ranked else ""
-    span = primary or rows  # collateral flags follow the cause: they do not make its span
+    span = primary or sorted(shared) or rows  # collateral flags follow the cause: they do not make its span
     obs, mjd = columns.obs[span], columns.mjd[span]
     return Problem(draft.kind, filter_name, draft.subject, draft.title, draft.reason or draft.title,
                    int(obs.min()), int(obs.max()), float(np.nanmin(mjd)), float(np.nanmax(mjd)),

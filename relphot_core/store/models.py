@@ -489,8 +489,9 @@ class Problem(Base):
 
 
 class ProblemExposure(Base):
-    """An exposure of a problem: ``primary`` (the problem's own flag) or
-    ``collateral`` (a flag the problem explains)."""
+    """An exposure of a problem: ``primary`` (the problem's own flag),
+    ``collateral`` (a flag the problem explains) or ``shared`` (an exposure
+    another detector drift holds, that this detector drift is in too)."""
 
     __tablename__ = "problem_exposure"
     __table_args__ = (Index("ix_problem_exposure_exposure", "exposure_id"),)

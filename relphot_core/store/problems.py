@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, literal, select, union_all, update
 from sqlalchemy.engine import Connection
 
 from ..qc.problems import ACTION_STATE, ACTIVE_STATES, PROBLEM_STATES, STATE_ACTIONS, Problem, next_state
@@ -295,14 +295,26 @@ def _worst_status_before(conn: Connection, problem_ids: list[int], before: float
 def _reviewed() -> Any:
     """Per problem: its exposures reviewed at their current status (a
     subquery walking the latest reviews, not the problems' exposures: a
-    drift holds thousands of exposures, the reviews are few)."""
+    drift holds thousands of exposures, the reviews are few). An exposure
+    ``shared`` with another detector drift counts only when it was reviewed
+    as this problem's (in one of its review batches): reviewing one of two
+    detectors that drift at once leaves the other waiting."""
     reviewed = (select(E.c.id).select_from(V)
                 .join(E, and_(E.c.id == V.c.exposure_id, E.c.latest_review_id == V.c.id))
                 .join(O, O.c.id == E.c.observation_id)
                 .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id,
                               F.c.status == V.c.status)))
-    return (select(PE.c.problem_id, func.count().label("n_reviewed")).where(PE.c.exposure_id.in_(reviewed))
-            .group_by(PE.c.problem_id)).subquery()
+    held = select(PE.c.problem_id, PE.c.exposure_id).where(PE.c.role != "shared", PE.c.exposure_id.in_(reviewed))
+    as_mine = (select(PE.c.problem_id, PE.c.exposure_id).distinct().select_from(V)
+               .join(B, B.c.id == V.c.batch_id)
+               .join(PE, and_(PE.c.exposure_id == V.c.exposure_id, PE.c.problem_id == B.c.problem_id,
+                              PE.c.role == "shared"))
+               .join(E, E.c.id == V.c.exposure_id)
+               .join(O, O.c.id == E.c.observation_id)
+               .join(F, and_(F.c.run_id == O.c.current_run_id, F.c.exposure_id == E.c.id, F.c.status == V.c.status))
+               .where(V.c.revoked_at.is_(None), B.c.revoked_at.is_(None)))
+    both = union_all(held, as_mine).subquery()
+    return select(both.c.problem_id, func.count().label("n_reviewed")).group_by(both.c.problem_id).subquery()
 
 
 _BOOLEAN_COLUMNS = ("ongoing", "current")
@@ -465,11 +477,12 @@ def review_keys(conn: Connection, problem_id: int) -> list[tuple[int, str, int]]
 
 def exposure_problems(conn: Connection, filter_name: str) -> pd.DataFrame:
     """Which current problem each exposure of a filter belongs to:
-    obs_id, exposure, problem_id, problem_kind, role."""
+    obs_id, exposure, problem_id, problem_kind, role (one row an exposure:
+    the problem that holds it, not a detector drift that shares it)."""
     rows = conn.execute(select(O.c.obs_id, E.c.dither, PE.c.problem_id, P.c.kind, PE.c.role).select_from(PE)
                         .join(P, P.c.id == PE.c.problem_id).join(E, E.c.id == PE.c.exposure_id)
                         .join(O, O.c.id == E.c.observation_id)
-                        .where(O.c.filter == filter_name, P.c.current.is_(True))).all()
+                        .where(O.c.filter == filter_name, P.c.current.is_(True), PE.c.role != "shared")).all()
     return pd.DataFrame([tuple(r) for r in rows], columns=["obs_id", "exposure", "problem_id", "problem_kind", "role"])
 
 
