@@ -153,9 +153,9 @@ class Problem:
         rank = {Status.FAIL.value: 3.0, Status.WARN.value: 2.0, Status.NODATA.value: 1.0}.get(self.worst_status, 0.0)
         if self.kind == "failure":
             rank = 3.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            significance = abs(self.size) / self.size_error if self.size_error > 0 else 0.0
-        return rank * 1000.0 + min(float(np.nan_to_num(significance)), 999.0)
+        # plain floats (no numpy error state: a filter has thousands of problems to sort)
+        significance = abs(float(self.size)) / float(self.size_error) if self.size_error > 0 else 0.0
+        return rank * 1000.0 + (0.0 if significance != significance else min(significance, 999.0))
 
 
 @dataclass
