@@ -449,7 +449,7 @@ def _drift_pass(
     high, positions, shifted_high = _cusum(np.where(usable, clipped - k, 0.0), segment, n_segments, window)
     low, _, shifted_low = _cusum(np.where(usable, -clipped - k, 0.0), segment, n_segments, window)
     drifting = usable & ((high > h) | (low > h))
-    for f, q, _up, _delta in ((f, *state) for f, state in (resumed or {}).items()):
+    for f, (q, _up, _delta) in (resumed or {}).items():
         drifting[f:q] |= usable[f:q]  # the warm rows: in the drift whatever their CUSUM (its memory fills up)
     rows = np.arange(n)
     last_usable = np.maximum.accumulate(np.where(usable, rows, -1))
@@ -475,6 +475,7 @@ def _drift_pass(
             restarts.append(back)
             cut.add(int(segment[first]))
     return high, low, runs, np.asarray(restarts, dtype=np.int64)
+
 
 def _drift_delta(clipped: np.ndarray, usable: np.ndarray, start: int, first: int, k: float, cap: float) -> float:
     """The shift a drift's return test looks for: the median winsorised
@@ -520,6 +521,7 @@ def _return_row(
     c = int(crossed[0]) + 1  # position in cumulative
     zero = _argmin_last(cumulative[:c + 1])  # the last zero of R before it crossed
     return int(rows[zero])  # cumulative[j] is after rows[j - 1]: rows[zero] is the first point after the zero
+
 
 def _judge_drifts(
     clipped: np.ndarray, usable: np.ndarray, boundary: np.ndarray, series: np.ndarray, n_series: int, k: float,
